@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { type AgentCard, agentCardSchema } from '../model/agent-card.ts';
+import { circuitStateSchema, reportedStatusSchema } from '../model/agent-status.ts';
+
+const count = z.number().default(0);
+
+/**
+ * The agent row as stored. Parsed on read (rather than cast) so a row written by an older version
+ * of the code, or by hand, fails loudly instead of producing NaN statuses.
+ */
+export const agentRowSchema = z.object({
+  agentId: z.string(),
+  agentType: z.string(),
+  card: agentCardSchema,
+  cardHash: z.string(),
+  registeredAt: z.number(),
+  updatedAt: z.number(),
+  hbIntervalSec: z.number(),
+  hbTimeoutSec: z.number(),
+  /** TTL attribute, epoch seconds: the heartbeat deadline. Past it the agent reads as offline. */
+  expiresAt: z.number(),
+  lastHeartbeatAt: z.number().optional(),
+  startedAt: z.number().optional(),
+  reportedStatus: reportedStatusSchema.optional(),
+  inFlight: count,
+  // lifetime counters
+  reqTotal: count,
+  errTotal: count,
+  latTotal: count,
+  // the current and previous metrics windows (see metrics.ts)
+  win: count,
+  winReq: count,
+  winErr: count,
+  winLat: count,
+  prevReq: count,
+  prevErr: count,
+  prevLat: count,
+  // circuit breaker (see breaker.ts)
+  brState: circuitStateSchema.default('closed'),
+  brFailures: count,
+  brOpenedAt: z.number().optional(),
+  brProbeAt: z.number().optional(),
+});
+
+export type AgentRow = z.output<typeof agentRowSchema>;
+
+/** The live-state attributes discovery needs; everything but the card. */
+export const LIVE_STATE_ATTRIBUTES = Object.keys(agentRowSchema.shape).filter(
+  (name) => name !== 'card',
+);
+
+export const agentLiveStateSchema = agentRowSchema.omit({ card: true });
+export type AgentLiveState = z.output<typeof agentLiveStateSchema>;
+
+/** A capability row: one per capability version an agent declares, under `CAP#<name>`. */
+export const capabilityRowSchema = z.object({
+  agentId: z.string(),
+  agentType: z.string(),
+  description: z.string(),
+  cardHash: z.string(),
+  capability: agentCardSchema.shape.capabilities.element,
+  endpoint: agentCardSchema.shape.endpoint,
+  maxConcurrency: z.number().optional(),
+});
+
+export type CapabilityRow = z.output<typeof capabilityRowSchema>;
+
+export function capabilityRowsOf(card: AgentCard, cardHash: string): CapabilityRow[] {
+  return card.capabilities.map((capability) => ({
+    agentId: card.agentId,
+    agentType: card.agentType,
+    description: card.description,
+    cardHash,
+    capability,
+    endpoint: card.endpoint,
+    ...(card.maxConcurrency === undefined ? {} : { maxConcurrency: card.maxConcurrency }),
+  }));
+}

@@ -1,0 +1,152 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
+import { type AgentLiveState, agentLiveStateSchema } from './agent-row.ts';
+import { type CircuitDecision, circuitOf } from './breaker.ts';
+import { windowIndex } from './metrics.ts';
+import { notFound, type RegistryStore, readLiveState } from './store.ts';
+import { agentKey } from './table.ts';
+
+export interface Outcome {
+  readonly ok: boolean;
+  readonly latencyMs: number;
+}
+
+/** Optimistic-concurrency loops give up after this many lost races (each one means progress elsewhere). */
+const MAX_RACES = 8;
+
+/**
+ * Records one request's outcome: atomic ADDs on the lifetime and windowed counters and on the
+ * breaker's consecutive-failure count (a success resets it), then any breaker transition that the
+ * new counts call for, as a conditional write. No increment is lost under concurrent callers.
+ */
+export async function recordOutcome(
+  store: RegistryStore,
+  agentId: string,
+  outcome: Outcome,
+): Promise<CircuitDecision> {
+  const now = store.clock.now();
+  const latency = Math.max(0, Math.round(outcome.latencyMs));
+  const error = outcome.ok ? 0 : 1;
+  let window = windowIndex(now);
+
+  const counters = (update: UpdateExpressionBuilder, includeWindow: boolean) => {
+    update.add('reqTotal', 1).add('errTotal', error).add('latTotal', latency);
+    if (includeWindow) update.add('winReq', 1).add('winErr', error).add('winLat', latency);
+    if (outcome.ok) update.set('brFailures', 0);
+    else update.add('brFailures', 1);
+    return update;
+  };
+
+  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
+    const update = counters(new UpdateExpressionBuilder(), true);
+    update.condition(`attribute_exists(pk) AND ${update.name('win')} = ${update.value(window)}`);
+    const updated = await conditionalUpdate(store, agentId, update);
+    if (updated !== undefined) return settleCircuit(store, updated, outcome.ok, now);
+
+    // The row is missing, or its window is not ours. Roll the window over, guarded by the exact
+    // counter values read, so an increment that races with the rollover makes it retry.
+    const current = await readLiveState(store, agentId);
+    if (current === undefined) throw notFound(agentId);
+    if (current.win >= window) {
+      window = current.win; // another writer (perhaps with a clock ahead of ours) moved on
+      continue;
+    }
+    const adjacent = current.win === window - 1;
+    const rollover = counters(new UpdateExpressionBuilder(), false)
+      .set('win', window)
+      .set('winReq', 1)
+      .set('winErr', error)
+      .set('winLat', latency)
+      .set('prevReq', adjacent ? current.winReq : 0)
+      .set('prevErr', adjacent ? current.winErr : 0)
+      .set('prevLat', adjacent ? current.winLat : 0);
+    for (const attribute of ['win', 'winReq', 'winErr', 'winLat'] as const) {
+      rollover.condition(`${rollover.name(attribute)} = ${rollover.value(current[attribute])}`);
+    }
+    const rolled = await conditionalUpdate(store, agentId, rollover);
+    if (rolled !== undefined) return settleCircuit(store, rolled, outcome.ok, now);
+  }
+  throw new Error(`recordOutcome for ${agentId} lost ${MAX_RACES} races in a row`);
+}
+
+/**
+ * Asks the breaker whether a request may go to `agentId` now. Closed: yes. Open and cooling down:
+ * no. Cool-down over: exactly one caller wins the half-open probe (a conditional write); the
+ * others are told no until the probe reports through recordOutcome.
+ */
+export async function tryAcquire(store: RegistryStore, agentId: string): Promise<boolean> {
+  const now = store.clock.now();
+  const live = await readLiveState(store, agentId);
+  if (live === undefined) throw notFound(agentId);
+  const circuit = circuitOf(live, now, store.breaker);
+  if (!circuit.acceptsRequests) return false;
+  if (!circuit.needsProbe) return true;
+
+  const update = new UpdateExpressionBuilder().set('brState', 'half_open').set('brProbeAt', now);
+  const state = update.name('brState');
+  const cutoff = update.value(now - store.breaker.cooldownMs);
+  update.condition(
+    `(${state} = ${update.value('open')} AND ${update.name('brOpenedAt')} <= ${cutoff}) OR ` +
+      `(${state} = ${update.value('half_open')} AND ${update.name('brProbeAt')} <= ${cutoff})`,
+  );
+  return (await conditionalUpdate(store, agentId, update)) !== undefined;
+}
+
+/** Applies the breaker transition, if any, that freshly updated counters call for. */
+async function settleCircuit(
+  store: RegistryStore,
+  state: AgentLiveState,
+  ok: boolean,
+  now: number,
+): Promise<CircuitDecision> {
+  const transition = (from: 'closed' | 'half_open', to: UpdateExpressionBuilder) => {
+    to.condition(`${to.name('brState')} = ${to.value(from)}`);
+    return conditionalUpdate(store, state.agentId, to);
+  };
+  let next: AgentLiveState | undefined;
+  if (!ok && state.brState === 'closed' && state.brFailures >= store.breaker.failureThreshold) {
+    next = await transition(
+      'closed',
+      new UpdateExpressionBuilder().set('brState', 'open').set('brOpenedAt', now),
+    );
+  } else if (!ok && state.brState === 'half_open') {
+    next = await transition(
+      'half_open',
+      new UpdateExpressionBuilder().set('brState', 'open').set('brOpenedAt', now),
+    );
+  } else if (ok && state.brState === 'half_open') {
+    next = await transition(
+      'half_open',
+      new UpdateExpressionBuilder()
+        .set('brState', 'closed')
+        .set('brFailures', 0)
+        .remove('brOpenedAt')
+        .remove('brProbeAt'),
+    );
+  }
+  // A lost transition race means another caller already moved the breaker; report what we saw.
+  return circuitOf(next ?? state, now, store.breaker);
+}
+
+/** UpdateItem returning the new row, or undefined when the condition did not hold. */
+async function conditionalUpdate(
+  store: RegistryStore,
+  agentId: string,
+  update: UpdateExpressionBuilder,
+): Promise<AgentLiveState | undefined> {
+  try {
+    const { Attributes } = await store.client.send(
+      new UpdateCommand({
+        TableName: store.tableName,
+        Key: agentKey(agentId),
+        ...update.build(),
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return agentLiveStateSchema.parse(Attributes);
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The registry's single-table design. The CDK construct and the emulator bootstrap both build the
+ * table from this description, so the two can never drift.
+ *
+ * Item kinds (pk / sk):
+ *   agent row       AGENT#<agentId> / AGENT                 card, liveness, metrics, circuit breaker
+ *   capability row  CAP#<capability> / AGENT#<agentId>#<ver> one per capability an agent declares
+ *   catalog row     CATALOG / CAP#<capability>               every capability name ever declared
+ *
+ * Discovery of one capability is a Query on the capability partition `CAP#<name>` (an inverted
+ * index kept in the base table, so reads can be strongly consistent and no GSI is needed), followed
+ * by one BatchGetItem of the matching agent rows for their live state. Capability rows carry the
+ * `cardHash` of the card that wrote them; rows whose hash no longer matches the agent row are stale
+ * and ignored, which is what makes the multi-item writes safe without transactions.
+ *
+ * The sparse `byType` index (only agent rows have `typeKey`) serves list-by-type as a Query and
+ * list-all as a Scan that touches agent rows only.
+ */
+export const REGISTRY_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  byTypeIndex: { name: 'byType', partitionKey: 'typeKey', sortKey: 'agentId' },
+} as const;
+
+// A type alias (not an interface) so it is assignable to the SDK's Record<string, unknown> keys.
+export type ItemKey = {
+  readonly pk: string;
+  readonly sk: string;
+};
+
+export const agentKey = (agentId: string): ItemKey => ({ pk: `AGENT#${agentId}`, sk: 'AGENT' });
+
+export const capabilityPartition = (capability: string): string => `CAP#${capability}`;
+
+export const capabilityKey = (capability: string, agentId: string, version: string): ItemKey => ({
+  pk: capabilityPartition(capability),
+  sk: `AGENT#${agentId}#${version}`,
+});
+
+export const CATALOG_PARTITION = 'CATALOG';
+
+export const catalogKey = (capability: string): ItemKey => ({
+  pk: CATALOG_PARTITION,
+  sk: `CAP#${capability}`,
+});

@@ -1,0 +1,24 @@
+import type { z } from 'zod';
+import { type FieldIssue, ValidationError } from './errors.ts';
+
+/** Turns zod issues into `{ path, message }` pairs with dotted paths (`capabilities.0.version`). */
+export function toFieldIssues(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+}
+
+/**
+ * Parses `input` with `schema`, throwing a ValidationError that names every bad field.
+ * `subject` reads naturally in the message: "Invalid agent card: capabilities.0.version: ...".
+ */
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  subject: string,
+): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ValidationError(subject, toFieldIssues(result.error));
+  return result.data;
+}
