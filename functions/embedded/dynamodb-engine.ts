@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -70,7 +71,8 @@ export async function startDynamoDbLocal(): Promise<DynamoEngine> {
       '-port',
       String(port),
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // DynamoDB Local writes a metadata file into its working directory: keep it out of the project.
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: tmpdir() },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

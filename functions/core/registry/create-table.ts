@@ -1,15 +1,16 @@
 import {
   CreateTableCommand,
+  type CreateTableCommandInput,
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { REGISTRY_TABLE } from './table.ts';
+import { IDEMPOTENCY_TABLE, REGISTRY_TABLE } from './table.ts';
 
 /**
- * Creates the registry table on an emulator (DynamoDB Local, dynalite, LocalStack) from the same
- * description the CDK construct deploys. On AWS the table comes from CloudFormation instead.
+ * Creates the project's tables on an emulator (DynamoDB Local, dynalite, LocalStack) from the same
+ * descriptions the CDK stack deploys. On AWS the tables come from CloudFormation instead.
  * Idempotent: an existing table is left as it is.
  */
 export async function ensureRegistryTable(
@@ -17,40 +18,67 @@ export async function ensureRegistryTable(
   tableName: string,
 ): Promise<void> {
   const { partitionKey, sortKey, byTypeIndex, ttlAttribute } = REGISTRY_TABLE;
+  await ensureTable(
+    client,
+    {
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: partitionKey, AttributeType: 'S' },
+        { AttributeName: sortKey, AttributeType: 'S' },
+        { AttributeName: byTypeIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: byTypeIndex.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: partitionKey, KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: byTypeIndex.name,
+          KeySchema: [
+            { AttributeName: byTypeIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: byTypeIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    },
+    ttlAttribute,
+  );
+}
+
+/** The table Powertools idempotency keeps its records in (`id`, TTL on `expiration`). */
+export async function ensureIdempotencyTable(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<void> {
+  await ensureTable(
+    client,
+    {
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: IDEMPOTENCY_TABLE.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: IDEMPOTENCY_TABLE.partitionKey, KeyType: 'HASH' }],
+    },
+    IDEMPOTENCY_TABLE.ttlAttribute,
+  );
+}
+
+async function ensureTable(
+  client: DynamoDBClient,
+  input: CreateTableCommandInput,
+  ttlAttribute: string,
+): Promise<void> {
   let created = false;
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: partitionKey, AttributeType: 'S' },
-          { AttributeName: sortKey, AttributeType: 'S' },
-          { AttributeName: byTypeIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: byTypeIndex.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: partitionKey, KeyType: 'HASH' },
-          { AttributeName: sortKey, KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: byTypeIndex.name,
-            KeySchema: [
-              { AttributeName: byTypeIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: byTypeIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
+    await client.send(new CreateTableCommand(input));
     created = true;
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
   for (let attempt = 0; attempt < 100; attempt++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: input.TableName }));
     if (Table?.TableStatus === 'ACTIVE') break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -58,12 +86,12 @@ export async function ensureRegistryTable(
   try {
     await client.send(
       new UpdateTimeToLiveCommand({
-        TableName: tableName,
+        TableName: input.TableName,
         TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
       }),
     );
   } catch (error) {
-    // dynalite has no TTL API. Nothing depends on TTL deletion: reads check expiresAt themselves.
+    // dynalite has no TTL API. Nothing depends on TTL deletion: reads check expiry themselves.
     if ((error as { name?: string }).name !== 'UnknownOperationException') throw error;
   }
 }

@@ -44,3 +44,9 @@ export const catalogKey = (capability: string): ItemKey => ({
   pk: CATALOG_PARTITION,
   sk: `CAP#${capability}`,
 });
+
+/** The idempotency table of the agent SDK (Powertools' DynamoDBPersistenceLayer defaults). */
+export const IDEMPOTENCY_TABLE = {
+  partitionKey: 'id',
+  ttlAttribute: 'expiration',
+} as const;

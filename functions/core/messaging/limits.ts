@@ -1,0 +1,16 @@
+/**
+ * Service limits messages are checked against before sending, so an oversized message fails fast
+ * with a clear error instead of a service exception halfway through a batch.
+ */
+export const LIMITS = {
+  /** SQS MaximumMessageSize default (the queues this project creates keep it): 256 KiB. */
+  sqsMessageBytes: 262_144,
+  /** SendMessageBatch: 10 entries, and the whole batch within the message size limit. */
+  sqsBatchEntries: 10,
+  sqsBatchBytes: 262_144,
+  /** PutEvents: 10 entries per call, 256 KiB per entry (and per request). */
+  eventBridgeEntries: 10,
+  eventBridgeEntryBytes: 262_144,
+  eventBridgeRequestBytes: 262_144,
+  /** Step Functions task input/output and Lambda synchronous payloads (6 MB) are larger; SQS rules. */
+} as const;

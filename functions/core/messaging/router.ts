@@ -1,0 +1,538 @@
+import {
+  DeleteRuleCommand,
+  type EventBridgeClient,
+  PutEventsCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
+  RemoveTargetsCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { sharedEventBridgeClient, sharedLambdaClient, sharedSqsClient } from '../aws/clients.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import { withDeadline } from '../deadline.ts';
+import {
+  AgentFailedError,
+  NoAgentAvailableError,
+  NotFoundError,
+  TimeoutError,
+  ValidationError,
+} from '../errors.ts';
+import { type AgentCard, isFifoEndpoint } from '../model/agent-card.ts';
+import type { AgentRegistry } from '../registry/agent-registry.ts';
+import { parseWith } from '../validation.ts';
+import { AGENT_ERROR_NAMES } from './agent-errors.ts';
+import {
+  assertFits,
+  deserialize,
+  type Envelope,
+  envelopeSchema,
+  negotiateProtocol,
+  serialize,
+} from './envelope.ts';
+import { type EventPattern, patternProblem } from './event-pattern.ts';
+import { LIMITS } from './limits.ts';
+import type { ReplyListener } from './reply-listener.ts';
+import { broadcastPattern, busEntryOf, ruleName, subscriptionPattern } from './routing-rules.ts';
+
+export interface MessageRouterOptions {
+  readonly registry: AgentRegistry;
+  readonly eventBusName: string;
+  readonly sqs?: SQSClient;
+  readonly eventBridge?: EventBridgeClient;
+  readonly lambda?: LambdaClient;
+  /** Receives answers to asynchronous requests; required only for `request(..., { via: 'queue' })`. */
+  readonly replies?: ReplyListener;
+  readonly clock?: Clock;
+}
+
+export interface SendReceipt {
+  readonly messageId: string;
+  readonly agentId: string;
+  readonly queueUrl: string;
+  readonly sqsMessageId: string | undefined;
+}
+
+export interface BatchReport {
+  readonly sent: number;
+  readonly failed: {
+    readonly messageId: string;
+    readonly agentId: string;
+    readonly error: string;
+  }[];
+}
+
+export const subscriptionSchema = z.strictObject({
+  eventTypes: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^[A-Za-z][A-Za-z0-9._-]{0,127}$/,
+          'event types are dotted names such as "document.indexed"',
+        ),
+    )
+    .min(1, 'subscribe to at least one event type')
+    .max(20),
+  /** An EventBridge pattern on the event's message, e.g. { "payload": { "lang": ["en"] } }. */
+  filter: z
+    .record(z.string(), z.unknown())
+    .superRefine((pattern, ctx) => {
+      const problem = patternProblem(pattern);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+});
+export type Subscription = z.input<typeof subscriptionSchema>;
+
+/** Failed PutEvents / SendMessageBatch entries are retried this often, with backoff. */
+const MAX_ENTRY_ATTEMPTS = 5;
+const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
+
+const pause = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
+
+/**
+ * Routes messages: direct delivery to an agent's SQS queue, request-response (synchronous Lambda
+ * invocation or a reply queue), broadcasts and events over EventBridge, and the subscriptions that
+ * deliver them. Delivery failures and synchronous outcomes feed the registry's metrics and circuit
+ * breaker; queue-delivered messages are recorded by the agent that handles them (see defineAgent).
+ */
+export class MessageRouter {
+  readonly #registry: AgentRegistry;
+  readonly #eventBusName: string;
+  readonly #sqs: SQSClient;
+  readonly #eventBridge: EventBridgeClient;
+  readonly #lambda: LambdaClient;
+  readonly #replies: ReplyListener | undefined;
+  readonly #clock: Clock;
+
+  constructor(options: MessageRouterOptions) {
+    this.#registry = options.registry;
+    this.#eventBusName = options.eventBusName;
+    this.#sqs = options.sqs ?? sharedSqsClient();
+    this.#eventBridge = options.eventBridge ?? sharedEventBridgeClient();
+    this.#lambda = options.lambda ?? sharedLambdaClient();
+    this.#replies = options.replies;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  // ── direct delivery ─────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sends one message to its recipient's queue. FIFO queues get MessageGroupId = conversation (so
+   * a conversation stays in order) and MessageDeduplicationId = messageId (so a resend within the
+   * five-minute window is not delivered twice).
+   */
+  async send(input: unknown): Promise<SendReceipt> {
+    const message = parseWith(envelopeSchema, input, 'message');
+    const card = await this.#recipient(message);
+    const queueUrl = queueOf(card);
+    const prepared = this.#negotiated(message, card);
+    assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
+    try {
+      const { MessageId } = await this.#sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: serialize(prepared),
+          ...fifoFields(card, prepared),
+        }),
+      );
+      return {
+        messageId: prepared.messageId,
+        agentId: card.agentId,
+        queueUrl,
+        sqsMessageId: MessageId,
+      };
+    } catch (error) {
+      await this.#record(card.agentId, false, 0);
+      throw error;
+    }
+  }
+
+  /**
+   * Sends many messages: grouped by recipient queue, chunked to SendMessageBatch's limits (10
+   * entries, 256 KiB), failed entries retried with backoff. Returns what could not be sent.
+   */
+  async sendBatch(inputs: readonly unknown[]): Promise<BatchReport> {
+    const messages = inputs.map((input, i) => parseWith(envelopeSchema, input, `message ${i}`));
+    const cards = new Map<string, AgentCard>();
+    for (const message of messages) {
+      const to = recipientId(message);
+      if (!cards.has(to)) cards.set(to, await this.#recipient(message));
+    }
+    const byQueue = new Map<string, { card: AgentCard; messages: Envelope[] }>();
+    for (const message of messages) {
+      const card = cards.get(recipientId(message)) as AgentCard;
+      const prepared = this.#negotiated(message, card);
+      assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
+      const queueUrl = queueOf(card);
+      const group = byQueue.get(queueUrl) ?? { card, messages: [] };
+      group.messages.push(prepared);
+      byQueue.set(queueUrl, group);
+    }
+
+    const failed: BatchReport['failed'][number][] = [];
+    let sent = 0;
+    for (const [queueUrl, { card, messages: queued }] of byQueue) {
+      for (const batch of chunkBySize(queued, LIMITS.sqsBatchEntries, LIMITS.sqsBatchBytes)) {
+        let pending = batch;
+        for (let attempt = 0; pending.length > 0 && attempt < MAX_ENTRY_ATTEMPTS; attempt++) {
+          if (attempt > 0) await pause(attempt);
+          const response = await this.#sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: pending.map((m, i) => ({
+                Id: String(i),
+                MessageBody: serialize(m),
+                ...fifoFields(card, m),
+              })),
+            }),
+          );
+          sent += response.Successful?.length ?? 0;
+          const retry = new Set(
+            (response.Failed ?? []).filter((f) => !f.SenderFault).map((f) => Number(f.Id)),
+          );
+          for (const f of response.Failed ?? []) {
+            const message = pending[Number(f.Id)];
+            if (f.SenderFault && message) {
+              failed.push({
+                messageId: message.messageId,
+                agentId: card.agentId,
+                error: f.Message ?? f.Code ?? 'rejected',
+              });
+            }
+          }
+          pending = pending.filter((_, i) => retry.has(i));
+        }
+        for (const message of pending) {
+          failed.push({
+            messageId: message.messageId,
+            agentId: card.agentId,
+            error: 'still failing after retries',
+          });
+        }
+      }
+      const lost = failed.filter((f) => f.agentId === card.agentId).length;
+      if (lost > 0) await this.#record(card.agentId, false, 0);
+    }
+    return { sent, failed };
+  }
+
+  // ── request-response ────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Sends a request and waits for its response. `via: 'lambda'` (the default when the agent has a
+   * Lambda) invokes it synchronously; `via: 'queue'` sends it to the agent's queue with `replyTo`
+   * and waits on the reply queue for the response carrying its correlationId. Either way the wait
+   * is bounded by the message's `timeout` (default 30 s) and ends in a TimeoutError.
+   */
+  async request(input: unknown, options: { via?: 'lambda' | 'queue' } = {}): Promise<Envelope> {
+    const message = parseWith(envelopeSchema, input, 'request');
+    if (message.type !== 'request') {
+      throw new ValidationError('request', [
+        { path: 'type', message: 'request-response needs a message of type "request"' },
+      ]);
+    }
+    const card = await this.#recipient(message);
+    const via = options.via ?? (card.endpoint.lambdaArn !== undefined ? 'lambda' : 'queue');
+    const timeoutMs = (message.timeout ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
+    const prepared = this.#negotiated(message, card);
+    return via === 'lambda'
+      ? this.#invoke(card, prepared, timeoutMs)
+      : this.#requestViaQueue(card, prepared, timeoutMs);
+  }
+
+  async #invoke(card: AgentCard, message: Envelope, timeoutMs: number): Promise<Envelope> {
+    const functionName = card.endpoint.lambdaArn;
+    if (functionName === undefined) {
+      throw new ValidationError('request', [
+        { path: 'to', message: `agent ${card.agentId} has no Lambda endpoint; use via: "queue"` },
+      ]);
+    }
+    const started = this.#clock.now();
+    let ok = false;
+    try {
+      const response = await withDeadline(
+        (abortSignal) =>
+          this.#lambda.send(
+            new InvokeCommand({
+              FunctionName: functionName,
+              Payload: Buffer.from(serialize(message)),
+            }),
+            {
+              abortSignal,
+            },
+          ),
+        timeoutMs,
+        () =>
+          new TimeoutError(`Agent ${card.agentId} did not answer within ${timeoutMs / 1000} s.`, {
+            agentId: card.agentId,
+            messageId: message.messageId,
+          }),
+      );
+      const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
+      if (response.FunctionError !== undefined) throw agentFailure(card.agentId, text);
+      const reply = deserialize(text);
+      if (reply.correlationId !== message.messageId) {
+        throw new AgentFailedError(
+          `Agent ${card.agentId} answered a different request (${reply.correlationId}).`,
+          {
+            agentId: card.agentId,
+          },
+        );
+      }
+      ok = true;
+      return reply;
+    } finally {
+      await this.#record(card.agentId, ok, this.#clock.now() - started);
+    }
+  }
+
+  async #requestViaQueue(card: AgentCard, message: Envelope, timeoutMs: number): Promise<Envelope> {
+    const replies = this.#replies;
+    if (replies === undefined) {
+      throw new Error(
+        'This router has no reply queue; create it with a ReplyListener to make queued requests.',
+      );
+    }
+    const withReply = { ...message, replyTo: replies.queueUrl };
+    const response = replies.wait(message.messageId, timeoutMs);
+    try {
+      await this.send(withReply);
+    } catch (error) {
+      replies.cancel(message.messageId);
+      throw error;
+    }
+    try {
+      return await response;
+    } catch (error) {
+      if (error instanceof TimeoutError) await this.#record(card.agentId, false, timeoutMs);
+      throw error;
+    }
+  }
+
+  // ── broadcasts and events ───────────────────────────────────────────────────────────────────
+
+  /** Publishes broadcasts/events on the bus, 10 entries per PutEvents, failed entries retried. */
+  async publish(inputs: readonly unknown[]): Promise<{ published: number }> {
+    const messages = inputs.map((input, i) => parseWith(envelopeSchema, input, `message ${i}`));
+    for (const [i, message] of messages.entries()) {
+      if (message.type !== 'broadcast' && message.type !== 'event') {
+        throw new ValidationError(`message ${i}`, [
+          {
+            path: 'type',
+            message: 'only broadcasts and events go on the bus; send requests to one agent',
+          },
+        ]);
+      }
+      assertFits(message, LIMITS.eventBridgeEntryBytes - 1024, 'EventBridge'); // room for the routing fields
+    }
+    const entries = messages.map((m) => busEntryOf(m, this.#eventBusName));
+    let published = 0;
+    for (const batch of chunkBySize(
+      entries,
+      LIMITS.eventBridgeEntries,
+      LIMITS.eventBridgeRequestBytes,
+    )) {
+      let pending = batch;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt >= MAX_ENTRY_ATTEMPTS) {
+          throw new Error(
+            `PutEvents left ${pending.length} entries unpublished after ${attempt} attempts`,
+          );
+        }
+        if (attempt > 0) await pause(attempt);
+        const response = await this.#eventBridge.send(
+          new PutEventsCommand({ Entries: pending.map((e) => ({ ...e })) }),
+        );
+        const results = response.Entries ?? [];
+        published += results.filter((r) => r.EventId !== undefined).length;
+        pending = pending.filter((_, i) => results[i]?.ErrorCode !== undefined);
+      }
+    }
+    return { published };
+  }
+
+  /** Creates (or refreshes) the rule that delivers broadcasts to `agentId`'s queue. */
+  async ensureBroadcastRule(agentId: string): Promise<string> {
+    const { card } = await this.#registry.get(agentId);
+    return this.#putRule(card, 'broadcast', broadcastPattern(capabilityNames(card)));
+  }
+
+  /** Subscribes `agentId` to event types: one rule on the bus targeting its queue. */
+  async subscribe(agentId: string, input: Subscription): Promise<string> {
+    const subscription = parseWith(subscriptionSchema, input, 'subscription');
+    const { card } = await this.#registry.get(agentId);
+    const pattern = subscriptionPattern(
+      subscription.eventTypes,
+      capabilityNames(card),
+      subscription.filter as EventPattern | undefined,
+    );
+    return this.#putRule(card, 'events', pattern);
+  }
+
+  /** Removes the agent's subscription (and its target); a missing one is not an error. */
+  async unsubscribe(agentId: string, kind: 'events' | 'broadcast' = 'events'): Promise<void> {
+    const name = ruleName(agentId, kind);
+    try {
+      await this.#eventBridge.send(
+        new RemoveTargetsCommand({
+          Rule: name,
+          EventBusName: this.#eventBusName,
+          Ids: ['agent-queue'],
+        }),
+      );
+      await this.#eventBridge.send(
+        new DeleteRuleCommand({ Name: name, EventBusName: this.#eventBusName }),
+      );
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+  }
+
+  async #putRule(
+    card: AgentCard,
+    kind: 'broadcast' | 'events',
+    pattern: EventPattern,
+  ): Promise<string> {
+    const queueArn = card.endpoint.queueArn;
+    if (queueArn === undefined) {
+      throw new ValidationError('subscription', [
+        {
+          path: 'agentId',
+          message: `agent ${card.agentId} has no queueArn in its card; events are delivered to queues`,
+        },
+      ]);
+    }
+    const name = ruleName(card.agentId, kind);
+    await this.#eventBridge.send(
+      new PutRuleCommand({
+        Name: name,
+        EventBusName: this.#eventBusName,
+        EventPattern: JSON.stringify(pattern),
+        State: 'ENABLED',
+        Description: `Mobius ${kind} for agent ${card.agentId}`,
+      }),
+    );
+    await this.#eventBridge.send(
+      new PutTargetsCommand({
+        Rule: name,
+        EventBusName: this.#eventBusName,
+        Targets: [
+          {
+            Id: 'agent-queue',
+            Arn: queueArn,
+            ...(isFifoEndpoint(card.endpoint)
+              ? { SqsParameters: { MessageGroupId: `mobius-${kind}` } }
+              : {}),
+          },
+        ],
+      }),
+    );
+    return name;
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+  /** Feeds metrics and the breaker; an agent deregistered meanwhile has nothing left to record. */
+  async #record(agentId: string, ok: boolean, latencyMs: number): Promise<void> {
+    try {
+      await this.#registry.recordOutcome(agentId, { ok, latencyMs });
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+  }
+
+  /** The recipient's card; NoAgentAvailableError while its circuit is open. */
+  async #recipient(message: Envelope): Promise<AgentCard> {
+    const agentId = recipientId(message);
+    const record = await this.#registry.get(agentId);
+    if (record.circuit.state !== 'closed' && !(await this.#registry.tryAcquire(agentId))) {
+      throw new NoAgentAvailableError(
+        `Agent ${agentId} is not accepting messages: its circuit breaker is open after ${record.circuit.consecutiveFailures} consecutive failures.`,
+        { agentId, circuit: record.circuit },
+      );
+    }
+    return record.card;
+  }
+
+  /** The message, re-stamped with the highest protocol version both sides speak. */
+  #negotiated(message: Envelope, card: AgentCard): Envelope {
+    const version = negotiateProtocol(message.protocol.name, [message.protocol.version], card);
+    return version === message.protocol.version
+      ? message
+      : { ...message, protocol: { ...message.protocol, version } };
+  }
+}
+
+function recipientId(message: Envelope): string {
+  if (typeof message.to !== 'string') {
+    throw new ValidationError('message', [
+      { path: 'to', message: 'direct messages go to one agent id; publish broadcasts instead' },
+    ]);
+  }
+  return message.to;
+}
+
+function queueOf(card: AgentCard): string {
+  const queueUrl = card.endpoint.queueUrl;
+  if (queueUrl === undefined) {
+    throw new ValidationError('message', [
+      {
+        path: 'to',
+        message: `agent ${card.agentId} has no queue; send it a request (synchronous invocation) instead`,
+      },
+    ]);
+  }
+  return queueUrl;
+}
+
+function fifoFields(card: AgentCard, message: Envelope) {
+  return isFifoEndpoint(card.endpoint)
+    ? { MessageGroupId: message.conversationId, MessageDeduplicationId: message.messageId }
+    : {};
+}
+
+function capabilityNames(card: AgentCard): string[] {
+  return [...new Set(card.capabilities.map((c) => c.name))];
+}
+
+/** Splits items into chunks of at most `entries` items and `bytes` bytes of JSON. */
+function chunkBySize<T>(items: readonly T[], entries: number, bytes: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let size = 0;
+  for (const item of items) {
+    const itemSize = Buffer.byteLength(JSON.stringify(item), 'utf8');
+    if (current.length > 0 && (current.length >= entries || size + itemSize > bytes)) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(item);
+    size += itemSize;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** The error a Lambda FunctionError payload describes, as an AgentFailedError. */
+function agentFailure(agentId: string, payload: string): AgentFailedError {
+  let errorType = 'Error';
+  let errorMessage = payload;
+  try {
+    const parsed = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
+    if (typeof parsed.errorType === 'string') errorType = parsed.errorType;
+    if (typeof parsed.errorMessage === 'string') errorMessage = parsed.errorMessage;
+  } catch {
+    // not JSON: keep the raw text as the message
+  }
+  return new AgentFailedError(`Agent ${agentId} failed: ${errorMessage}`, {
+    agentId,
+    errorType,
+    retryable: errorType === AGENT_ERROR_NAMES.retryable,
+  });
+}

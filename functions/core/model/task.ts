@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/**
+ * The contract between compiled state machines and agents. The compiler builds these payloads in
+ * ASL (statemachines/tasks.ts); the agent SDK parses them. Change both together.
+ */
+export const TASK_KIND = 'mobius.task';
+export const PING_KIND = 'mobius.ping';
+
+export const taskRequestSchema = z.object({
+  kind: z.literal(TASK_KIND),
+  coordinationId: z.string().min(1),
+  stepId: z.string().min(1),
+  /** The agent the coordinator addressed (a fallback may receive a task planned for another). */
+  agentId: z.string().min(1),
+  pattern: z.string().min(1),
+  /** What to work on. */
+  input: z.json(),
+  /** Pattern-specific context: earlier results (sequential), round and workers (hierarchical). */
+  context: z.json().optional(),
+  /** Standard mode only: answer with SendTaskSuccess/SendTaskFailure on this token. */
+  taskToken: z.string().min(1).optional(),
+  /** Standard mode only: send SendTaskHeartbeat at least this often while working. */
+  heartbeatSeconds: z.number().int().positive().optional(),
+});
+export type TaskRequest = z.output<typeof taskRequestSchema>;
+
+/** What an agent returns for a task; `durationMs` is time spent inside the agent's handler. */
+export const taskResultSchema = z.object({
+  agentId: z.string(),
+  output: z.json(),
+  durationMs: z.number().min(0),
+});
+export type TaskResult = z.output<typeof taskResultSchema>;
+
+/** A health-monitor ping: the agent registers if needed and sends a heartbeat. */
+export const pingSchema = z.object({ kind: z.literal(PING_KIND) });
+
+/** What a hierarchical supervisor returns each round. */
+export const supervisorDecisionSchema = z.union([
+  z.object({
+    done: z.literal(true),
+    output: z.json(),
+  }),
+  z.object({
+    done: z.literal(false).default(false),
+    subtasks: z
+      .array(
+        z
+          .object({
+            agentId: z.string().optional(),
+            capability: z.string().optional(),
+            input: z.json(),
+          })
+          .refine((s) => (s.agentId === undefined) !== (s.capability === undefined), {
+            message: 'each subtask names either an agentId or a capability',
+          }),
+      )
+      .min(1, 'a plan needs at least one subtask; return { done: true, output } to finish'),
+  }),
+]);
+export type SupervisorDecision = z.output<typeof supervisorDecisionSchema>;
+
+/** A worker the supervisor may delegate to, as the state machine passes it in the task context. */
+export interface WorkerInfo {
+  readonly agentId: string;
+  readonly capabilities: readonly string[];
+}
+
+/** A subtask ready for the workers' Map: `worker` indexes the coordination's worker list. */
+export interface PlannedSubtask {
+  readonly subtaskId: string;
+  readonly worker: number;
+  readonly agentId: string;
+  readonly input: unknown;
+}

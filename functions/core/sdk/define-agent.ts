@@ -1,0 +1,527 @@
+import { createHash } from 'node:crypto';
+import {
+  BatchProcessor,
+  EventType,
+  processPartialResponse,
+  SqsFifoPartialProcessorAsync,
+} from '@aws-lambda-powertools/batch';
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import {
+  InvalidToken,
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  type SFNClient,
+  TaskDoesNotExist,
+  TaskTimedOut,
+} from '@aws-sdk/client-sfn';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { sharedSfnClient, sharedSqsClient } from '../aws/clients.ts';
+import { sharedDocumentClient } from '../aws/dynamodb.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import { planSubtasks } from '../coordination/subtasks.ts';
+import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';
+import { createResponse, type Envelope, serialize } from '../messaging/envelope.ts';
+import {
+  type AgentCard,
+  type AgentCardInput,
+  type AgentEndpoint,
+  agentCardSchema,
+} from '../model/agent-card.ts';
+import {
+  supervisorDecisionSchema,
+  type TaskRequest,
+  type TaskResult,
+  type WorkerInfo,
+} from '../model/task.ts';
+import { AgentRegistry } from '../registry/agent-registry.ts';
+import { parseWith } from '../validation.ts';
+import { classifyEvent, classifyPayload } from './incoming.ts';
+
+/** What the user's handler receives. */
+export interface AgentMessage {
+  /** task: a coordination step · request/response/event/broadcast: a message envelope. */
+  readonly kind: 'task' | Envelope['type'];
+  /** The task input, or the envelope payload. */
+  readonly input: unknown;
+  readonly task?: TaskRequest;
+  readonly envelope?: Envelope;
+}
+
+export interface AgentContext {
+  readonly agentId: string;
+  readonly logger: Logger;
+  /** Milliseconds left before Lambda stops this invocation (very large outside Lambda). */
+  remainingTimeMs(): number;
+}
+
+export type AgentHandler = (message: AgentMessage, context: AgentContext) => unknown;
+
+export type AgentDefinition = Omit<AgentCardInput, 'endpoint'> & {
+  readonly handler: AgentHandler;
+};
+
+/** Where the agent's dependencies come from; each defaults to the standard environment. */
+export interface AgentDependencies {
+  /** Default: MOBIUS_REGISTRY_TABLE on the process-wide DynamoDB client. */
+  readonly registry?: AgentRegistry;
+  readonly sqs?: SQSClient;
+  readonly sfn?: SFNClient;
+  /** Default: MOBIUS_IDEMPOTENCY_TABLE if set; `false` turns idempotency off. */
+  readonly idempotency?: BasePersistenceLayer | false;
+  /** Default: MOBIUS_AGENT_QUEUE_URL / _QUEUE_ARN, and the invoked function's ARN. */
+  readonly endpoint?: Partial<AgentEndpoint>;
+  /** Fatal failures are parked here at once instead of being retried. Default: MOBIUS_AGENT_DLQ_URL. */
+  readonly deadLetterQueueUrl?: string;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+}
+
+export type AgentLambdaHandler = ((event: unknown, context: Context) => Promise<unknown>) & {
+  readonly agentId: string;
+  /** The card this agent registers, for a given endpoint. */
+  card(endpoint: AgentEndpoint): AgentCard;
+};
+
+/** Records handled in an idempotency window are recognised for this long. */
+const IDEMPOTENCY_SECONDS = 3600;
+
+/**
+ * Defines a Mobius agent: one handler function becomes a Lambda handler (middy, Powertools logger
+ * and metrics) that understands coordination tasks (direct and task-token), synchronous requests,
+ * SQS batches with partial failures, EventBridge events, and health pings. See README "Agent SDK".
+ */
+export function defineAgent(
+  definition: AgentDefinition,
+  dependencies: AgentDependencies = {},
+): AgentLambdaHandler {
+  const runtime = new AgentRuntime(definition, dependencies);
+  const handler = middy<unknown, unknown, Error, Context>()
+    .use(injectLambdaContext(runtime.logger))
+    .use(logMetrics(runtime.metrics))
+    .handler((event, context) => runtime.dispatch(event, context));
+  return Object.assign((event: unknown, context: Context) => handler(event, context), {
+    agentId: definition.agentId,
+    card: (endpoint: AgentEndpoint) => runtime.cardFor(endpoint),
+  });
+}
+
+class AgentRuntime {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly #definition: AgentDefinition;
+  readonly #deps: AgentDependencies;
+  readonly #clock: Clock;
+  readonly #idempotency: BasePersistenceLayer | undefined;
+  readonly #startedAt: number;
+  #registry: AgentRegistry | undefined;
+  #registration: Promise<void> | undefined;
+  #inFlight = 0;
+
+  constructor(definition: AgentDefinition, deps: AgentDependencies) {
+    this.#definition = definition;
+    this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#startedAt = this.#clock.now();
+    // Validate the card now: a bad definition fails at cold start, not on the first message.
+    parseWith(
+      agentCardSchema,
+      { ...cardFields(definition), endpoint: { queueUrl: 'https://placeholder.invalid/q' } },
+      `agent ${definition.agentId}`,
+    );
+    this.logger = deps.logger ?? new Logger({ serviceName: definition.agentId });
+    this.metrics =
+      deps.metrics ??
+      new Metrics({
+        namespace: 'Mobius',
+        serviceName: definition.agentId,
+        defaultDimensions: { agentId: definition.agentId },
+      });
+    const table = process.env.MOBIUS_IDEMPOTENCY_TABLE;
+    this.#idempotency =
+      deps.idempotency === false
+        ? undefined
+        : (deps.idempotency ??
+          (table
+            ? new DynamoDBPersistenceLayer({
+                tableName: table,
+                awsSdkV3Client: sharedDocumentClient(),
+              })
+            : undefined));
+  }
+
+  cardFor(endpoint: AgentEndpoint): AgentCard {
+    return parseWith(
+      agentCardSchema,
+      { ...cardFields(this.#definition), endpoint },
+      `agent ${this.#definition.agentId}`,
+    );
+  }
+
+  async dispatch(event: unknown, context: Context): Promise<unknown> {
+    const incoming = classifyEvent(event);
+    const registration = this.#ensureRegistered(context);
+    try {
+      switch (incoming.kind) {
+        case 'sqs-batch':
+          return await this.#processBatch(incoming.event, context);
+        case 'task':
+          // Direct invocation by an Express state machine: the coordinator records the outcome.
+          return await this.#runTask(incoming.task, context);
+        case 'envelope':
+          return await this.#handleDirectEnvelope(incoming.envelope, context);
+        case 'ping':
+          await registration;
+          return await this.#heartbeat();
+        case 'unrecognised':
+          throw new FatalAgentError(
+            `Agent ${this.#definition.agentId} cannot handle this event: ${incoming.reason}`,
+          );
+      }
+    } finally {
+      await registration;
+    }
+  }
+
+  // ── work ────────────────────────────────────────────────────────────────────────────────────
+
+  async #runTask(task: TaskRequest, context: Context): Promise<TaskResult> {
+    const started = performance.now();
+    const raw = await this.#invokeHandler({ kind: 'task', input: task.input, task }, context);
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const output = isSupervisorTask(task) ? superviseOutput(raw, task) : raw;
+    return {
+      agentId: this.#definition.agentId,
+      output: (output ?? null) as TaskResult['output'],
+      durationMs,
+    };
+  }
+
+  async #handleDirectEnvelope(envelope: Envelope, context: Context): Promise<Envelope | null> {
+    const output = await this.#invokeHandler(
+      { kind: envelope.type, input: envelope.payload, envelope },
+      context,
+    );
+    return envelope.type === 'request'
+      ? createResponse(envelope, this.#definition.agentId, (output ?? null) as Envelope['payload'])
+      : null;
+  }
+
+  async #invokeHandler(message: AgentMessage, context: Context): Promise<unknown> {
+    this.#inFlight++;
+    const started = performance.now();
+    try {
+      const output = await this.#definition.handler(message, {
+        agentId: this.#definition.agentId,
+        logger: this.logger,
+        remainingTimeMs: () => context.getRemainingTimeInMillis(),
+      });
+      this.metrics.addMetric('MessagesHandled', MetricUnit.Count, 1);
+      return output;
+    } catch (error) {
+      this.metrics.addMetric('HandlerErrors', MetricUnit.Count, 1);
+      throw error;
+    } finally {
+      this.metrics.addMetric(
+        'HandlerDuration',
+        MetricUnit.Milliseconds,
+        performance.now() - started,
+      );
+      this.#inFlight--;
+    }
+  }
+
+  // ── SQS ─────────────────────────────────────────────────────────────────────────────────────
+
+  async #processBatch(event: SQSEvent, context: Context): Promise<unknown> {
+    const fifo = event.Records[0]?.eventSourceARN.endsWith('.fifo') ?? false;
+    const recordHandler = (record: SQSRecord) => this.#processRecord(record, context);
+    // FIFO: after a failure the rest of that message group waits, so order is never broken.
+    return fifo
+      ? processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
+          context,
+          skipGroupOnError: true,
+          throwOnFullBatchFailure: false,
+        })
+      : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+          context,
+          throwOnFullBatchFailure: false,
+        });
+  }
+
+  /** One queued record. Throwing makes it a batch item failure: redelivered, then dead-lettered. */
+  async #processRecord(record: SQSRecord, context: Context): Promise<void> {
+    const started = this.#clock.now();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(record.body);
+    } catch {
+      return this.#park(record, `body is not JSON`);
+    }
+    const incoming = classifyPayload(parsed);
+    if (incoming.kind === 'unrecognised') return this.#park(record, incoming.reason);
+    if (incoming.kind === 'ping') {
+      await this.#heartbeat();
+      return;
+    }
+    if (incoming.kind === 'task' && incoming.task.taskToken !== undefined) {
+      await this.#answerTaskToken(incoming.task, incoming.task.taskToken, context, record);
+      return;
+    }
+    let ok = false;
+    try {
+      if (incoming.kind === 'task') {
+        await this.#once(
+          `task:${incoming.task.coordinationId}:${incoming.task.stepId}:${record.messageId}`,
+          () => this.#runTask(incoming.task, context),
+          context,
+        );
+      } else if (incoming.kind === 'envelope') {
+        const { envelope } = incoming;
+        const output = await this.#once(
+          `message:${envelope.messageId}`,
+          () =>
+            this.#invokeHandler(
+              { kind: envelope.type, input: envelope.payload, envelope },
+              context,
+            ),
+          context,
+        );
+        if (envelope.type === 'request' && envelope.replyTo !== undefined) {
+          const reply = createResponse(
+            envelope,
+            this.#definition.agentId,
+            (output ?? null) as Envelope['payload'],
+          );
+          await this.#sqs().send(
+            new SendMessageCommand({ QueueUrl: envelope.replyTo, MessageBody: serialize(reply) }),
+          );
+        }
+      }
+      ok = true;
+    } catch (error) {
+      if (error instanceof FatalAgentError) return this.#park(record, error.message);
+      throw error;
+    } finally {
+      await this.#recordOutcome(ok, this.#clock.now() - started);
+    }
+  }
+
+  /** Standard-mode task: the answer goes to Step Functions; the SQS record itself always succeeds. */
+  async #answerTaskToken(
+    task: TaskRequest,
+    taskToken: string,
+    context: Context,
+    record: SQSRecord,
+  ): Promise<void> {
+    const started = this.#clock.now();
+    const sfn = this.#sfn();
+    const beat =
+      task.heartbeatSeconds === undefined
+        ? undefined
+        : setInterval(
+            () => {
+              sfn
+                .send(new SendTaskHeartbeatCommand({ taskToken }))
+                .catch((error: unknown) => this.logger.warn('task heartbeat failed', { error }));
+            },
+            Math.max(1_000, (task.heartbeatSeconds * 1000) / 3),
+          );
+    let ok = false;
+    try {
+      let result: TaskResult | undefined;
+      let failure: unknown;
+      try {
+        result = await this.#once(
+          `token:${sha256(taskToken)}`,
+          () => this.#runTask(task, context),
+          context,
+        );
+        ok = true;
+      } catch (error) {
+        failure = error;
+      }
+      try {
+        if (result !== undefined) {
+          await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) }));
+        } else {
+          await sfn.send(
+            new SendTaskFailureCommand({
+              taskToken,
+              ...taskFailure(this.#definition.agentId, failure),
+            }),
+          );
+        }
+      } catch (error) {
+        // The execution already moved on (timed out, or this is a duplicate delivery): nothing to answer.
+        if (
+          error instanceof TaskTimedOut ||
+          error instanceof InvalidToken ||
+          error instanceof TaskDoesNotExist
+        ) {
+          this.logger.warn('task token no longer valid', {
+            messageId: record.messageId,
+            error: error.name,
+          });
+          return;
+        }
+        throw error;
+      }
+    } finally {
+      if (beat !== undefined) clearInterval(beat);
+      await this.#recordOutcome(ok, this.#clock.now() - started);
+    }
+  }
+
+  /** Runs `work` at most once per key within the idempotency window (when idempotency is on). */
+  async #once<T>(key: string, work: () => Promise<T>, context: Context): Promise<T> {
+    const store = this.#idempotency;
+    if (store === undefined) return work();
+    const config = new IdempotencyConfig({
+      eventKeyJmesPath: 'key',
+      expiresAfterSeconds: IDEMPOTENCY_SECONDS,
+      lambdaContext: context,
+    });
+    const idempotent = makeIdempotent((_record: { key: string }, run: () => Promise<T>) => run(), {
+      persistenceStore: store,
+      config,
+      dataIndexArgument: 0,
+      keyPrefix: this.#definition.agentId,
+    });
+    return idempotent({ key }, work);
+  }
+
+  /** Parks a record that can never succeed in the dead-letter queue at once (or lets redrive do it). */
+  async #park(record: SQSRecord, reason: string): Promise<void> {
+    const dlq = this.#deps.deadLetterQueueUrl ?? process.env.MOBIUS_AGENT_DLQ_URL;
+    this.logger.error('message cannot be processed', { messageId: record.messageId, reason });
+    if (dlq === undefined) throw new FatalAgentError(reason);
+    await this.#sqs().send(
+      new SendMessageCommand({
+        QueueUrl: dlq,
+        MessageBody: record.body,
+        MessageAttributes: {
+          'mobius-error': { DataType: 'String', StringValue: reason.slice(0, 1000) },
+          'mobius-agent': { DataType: 'String', StringValue: this.#definition.agentId },
+        },
+        ...(dlq.endsWith('.fifo')
+          ? {
+              MessageGroupId: record.attributes.MessageGroupId ?? 'dead-letters',
+              MessageDeduplicationId: record.messageId,
+            }
+          : {}),
+      }),
+    );
+  }
+
+  // ── registry ────────────────────────────────────────────────────────────────────────────────
+
+  #registryOrNull(): AgentRegistry | null {
+    if (this.#deps.registry) return this.#deps.registry;
+    const tableName = process.env.MOBIUS_REGISTRY_TABLE;
+    if (!tableName) return null;
+    this.#registry ??= new AgentRegistry({ tableName, clock: this.#clock });
+    return this.#registry;
+  }
+
+  /** Once per container: register the card (idempotent; an update when the code changed it). */
+  #ensureRegistered(context: Context): Promise<void> {
+    this.#registration ??= (async () => {
+      const registry = this.#registryOrNull();
+      if (registry === null) return;
+      try {
+        await registry.register(this.cardFor(this.#endpoint(context)), { update: true });
+      } catch (error) {
+        this.#registration = undefined; // try again on the next invocation
+        this.logger.error('registration failed', { error });
+      }
+    })();
+    return this.#registration;
+  }
+
+  async #heartbeat(): Promise<{ agentId: string; status: string }> {
+    const registry = this.#registryOrNull();
+    if (registry === null) return { agentId: this.#definition.agentId, status: 'unregistered' };
+    const record = await registry.heartbeat(this.#definition.agentId, {
+      inFlight: this.#inFlight,
+      startedAt: this.#startedAt,
+    });
+    return { agentId: this.#definition.agentId, status: record.status };
+  }
+
+  async #recordOutcome(ok: boolean, latencyMs: number): Promise<void> {
+    try {
+      await this.#registryOrNull()?.recordOutcome(this.#definition.agentId, { ok, latencyMs });
+    } catch (error) {
+      this.logger.warn('could not record outcome in the registry', { error });
+    }
+  }
+
+  #endpoint(context: Context): AgentEndpoint {
+    const configured = this.#deps.endpoint ?? {};
+    const queueUrl = configured.queueUrl ?? process.env.MOBIUS_AGENT_QUEUE_URL;
+    const queueArn = configured.queueArn ?? process.env.MOBIUS_AGENT_QUEUE_ARN;
+    const lambdaArn = configured.lambdaArn ?? context.invokedFunctionArn;
+    return {
+      ...(lambdaArn ? { lambdaArn } : {}),
+      ...(queueUrl ? { queueUrl } : {}),
+      ...(queueArn ? { queueArn } : {}),
+    };
+  }
+
+  #sqs(): SQSClient {
+    return this.#deps.sqs ?? sharedSqsClient();
+  }
+
+  #sfn(): SFNClient {
+    return this.#deps.sfn ?? sharedSfnClient();
+  }
+}
+
+function cardFields(definition: AgentDefinition): Omit<AgentCardInput, 'endpoint'> {
+  const { handler: _handler, ...card } = definition;
+  return card;
+}
+
+function isSupervisorTask(task: TaskRequest): boolean {
+  return task.pattern === 'hierarchical' && task.stepId === 'supervisor';
+}
+
+/** A supervisor's output becomes `{ done: true, output }` or `{ done: false, subtasks }` with worker indexes. */
+function superviseOutput(raw: unknown, task: TaskRequest): unknown {
+  const decision = supervisorDecisionSchema.safeParse(raw);
+  if (!decision.success) {
+    throw new FatalAgentError(
+      `Supervisor returned neither { done: true, output } nor { subtasks: [...] }: ${decision.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  }
+  if (decision.data.done) return decision.data;
+  const context = (task.context ?? {}) as { workers?: WorkerInfo[]; round?: number };
+  return {
+    done: false,
+    subtasks: planSubtasks(decision.data, context.workers ?? [], context.round ?? 1),
+  };
+}
+
+/** SendTaskFailure fields: the error name the state machine matches on, and a JSON cause. */
+function taskFailure(agentId: string, error: unknown): { error: string; cause: string } {
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    error: (name || AGENT_ERROR_NAMES.fatal).slice(0, 256),
+    cause: JSON.stringify({ agentId, errorType: name, errorMessage: message }).slice(0, 32_768),
+  };
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { CreateEventBusCommand } from '@aws-sdk/client-eventbridge';
+import { inject } from 'vitest';
+import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
+import type { AgentCardInput } from '../../functions/core/model/agent-card.ts';
+import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
+import {
+  ensureIdempotencyTable,
+  ensureRegistryTable,
+} from '../../functions/core/registry/create-table.ts';
+import { type AgentDefinition, defineAgent } from '../../functions/core/sdk/define-agent.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
+import { type AgentQueues, createAgentQueues } from '../../functions/embedded/queues.ts';
+import { dynamoDbLocalClient, emulatorClients } from './aws.ts';
+
+/** A registry (DynamoDB Local), an event bus (moto) and SQS (moto or local-aws-sqs) for one test file. */
+export async function messagingWorld(sqs: 'moto' | 'local' = 'moto') {
+  const raw = dynamoDbLocalClient();
+  const suffix = randomUUID().slice(0, 8);
+  const registryTable = `registry-${suffix}`;
+  const idempotencyTable = `idempotency-${suffix}`;
+  await ensureRegistryTable(raw, registryTable);
+  await ensureIdempotencyTable(raw, idempotencyTable);
+  const documents = createDocumentClient({
+    endpoint: inject('dynamoEndpoints')['dynamodb-local'],
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const registry = new AgentRegistry({ tableName: registryTable, client: documents });
+  const clients = emulatorClients(sqs);
+  const eventBusName = `bus-${suffix}`;
+  await clients.eventBridge.send(new CreateEventBusCommand({ Name: eventBusName }));
+  const idempotency = new DynamoDBPersistenceLayer({
+    tableName: idempotencyTable,
+    awsSdkV3Client: raw,
+  });
+
+  /** Registers a live agent whose card points at fresh queues, and returns its queues. */
+  async function agentWithQueue(
+    agentId: string,
+    options: {
+      fifo?: boolean;
+      capabilities?: AgentCardInput['capabilities'];
+      maxReceiveCount?: number;
+      visibilityTimeoutSeconds?: number;
+      protocols?: AgentCardInput['protocols'];
+    } = {},
+  ): Promise<AgentQueues> {
+    const queues = await createAgentQueues(clients.sqs, `${agentId}-${suffix}`, {
+      fifo: options.fifo ?? false,
+      ...(options.maxReceiveCount === undefined
+        ? {}
+        : { maxReceiveCount: options.maxReceiveCount }),
+      ...(options.visibilityTimeoutSeconds === undefined
+        ? {}
+        : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
+    });
+    await registry.register({
+      agentId,
+      agentType: 'test',
+      description: `test agent ${agentId}`,
+      capabilities: options.capabilities ?? [{ name: 'echo', version: '1.0.0' }],
+      ...(options.protocols ? { protocols: options.protocols } : {}),
+      endpoint: { queueUrl: queues.queueUrl, queueArn: queues.queueArn },
+    });
+    await registry.heartbeat(agentId);
+    return queues;
+  }
+
+  /** The agent's Lambda handler, wired to this world's emulators. */
+  function agentHandler(
+    agentId: string,
+    handler: AgentDefinition['handler'],
+    queues?: AgentQueues,
+  ) {
+    return defineAgent(
+      {
+        agentId,
+        agentType: 'test',
+        description: `test agent ${agentId}`,
+        capabilities: [{ name: 'echo', version: '1.0.0' }],
+        handler,
+      },
+      {
+        registry,
+        sqs: clients.sqs,
+        sfn: clients.sfn,
+        idempotency,
+        ...(queues
+          ? {
+              endpoint: { queueUrl: queues.queueUrl, queueArn: queues.queueArn },
+              deadLetterQueueUrl: queues.deadLetterQueueUrl,
+            }
+          : {}),
+      },
+    );
+  }
+
+  return { registry, ...clients, eventBusName, agentWithQueue, agentHandler, idempotency };
+}

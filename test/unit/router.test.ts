@@ -1,0 +1,216 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { BatchGetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AgentFailedError, TimeoutError, ValidationError } from '../../functions/core/errors.ts';
+import {
+  createMessage,
+  createResponse,
+  serialize,
+} from '../../functions/core/messaging/envelope.ts';
+import { MessageRouter } from '../../functions/core/messaging/router.ts';
+import { agentCardSchema } from '../../functions/core/model/agent-card.ts';
+import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
+import { windowIndex } from '../../functions/core/registry/metrics.ts';
+import { card } from '../support/cards.ts';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const sqs = mockClient(SQSClient);
+const events = mockClient(EventBridgeClient);
+const lambda = mockClient(LambdaClient);
+
+const registry = new AgentRegistry({
+  tableName: 'registry',
+  client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
+});
+const router = new MessageRouter({
+  registry,
+  eventBusName: 'mobius-bus',
+  sqs: new SQSClient({ region: 'us-east-1' }),
+  eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
+  lambda: new LambdaClient({ region: 'us-east-1' }),
+});
+
+function storedAgent(agentId: string, endpoint: Record<string, string>) {
+  const now = Date.now();
+  return {
+    agentId,
+    agentType: 'worker',
+    card: agentCardSchema.parse(card(agentId, { endpoint })),
+    cardHash: 'h',
+    registeredAt: now,
+    updatedAt: now,
+    hbIntervalSec: 30,
+    hbTimeoutSec: 90,
+    expiresAt: Math.ceil(now / 1000) + 90,
+    lastHeartbeatAt: now,
+    win: windowIndex(now),
+  };
+}
+
+/** What Lambda returns as Payload: bytes (the SDK wraps them in a blob adapter we do not need here). */
+const lambdaPayload = (text: string) =>
+  new TextEncoder().encode(text) as InvokeCommandOutput['Payload'];
+
+const standardQueue = {
+  queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/w',
+  queueArn: 'arn:aws:sqs:us-east-1:123456789012:w',
+};
+const fifoQueue = {
+  queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/w.fifo',
+  queueArn: 'arn:aws:sqs:us-east-1:123456789012:w.fifo',
+};
+
+describe('MessageRouter request shapes', () => {
+  beforeEach(() => {
+    ddb.reset();
+    sqs.reset();
+    events.reset();
+    lambda.reset();
+    ddb.on(UpdateCommand).resolves({ Attributes: storedAgent('w', standardQueue) });
+  });
+
+  it('sends FIFO messages grouped by conversation and deduplicated by message id', async () => {
+    ddb.on(BatchGetCommand).resolves({ Responses: { registry: [storedAgent('w', fifoQueue)] } });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'sqs-1' });
+    const message = createMessage({
+      from: 'a',
+      to: 'w',
+      type: 'request',
+      payload: {},
+      conversationId: 'conv-9',
+    });
+    await router.send(message);
+    expect(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input).toEqual({
+      QueueUrl: fifoQueue.queueUrl,
+      MessageBody: serialize(message),
+      MessageGroupId: 'conv-9',
+      MessageDeduplicationId: message.messageId,
+    });
+  });
+
+  it('chunks batches to 10 entries and 256 KiB, and retries entries that failed for the service’s reasons', async () => {
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', standardQueue)] } });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolvesOnce({
+        Successful: Array.from({ length: 9 }, (_, i) => ({
+          Id: String(i + 1),
+          MessageId: `m${i}`,
+          MD5OfMessageBody: '',
+        })),
+        Failed: [{ Id: '0', Code: 'InternalError', SenderFault: false }],
+      })
+      .callsFake((input: { Entries: { Id: string }[] }) => ({
+        Successful: input.Entries.map((e) => ({ Id: e.Id })),
+        Failed: [],
+      }));
+    const small = Array.from({ length: 23 }, () =>
+      createMessage({ from: 'a', to: 'w', type: 'request', payload: {} }),
+    );
+    const large = Array.from({ length: 3 }, () =>
+      createMessage({
+        from: 'a',
+        to: 'w',
+        type: 'request',
+        payload: { blob: 'x'.repeat(100_000) },
+      }),
+    );
+    const report = await router.sendBatch([...small, ...large]);
+    const sizes = sqs
+      .commandCalls(SendMessageBatchCommand)
+      .map((c) => c.args[0].input.Entries?.length);
+    expect(Math.max(...sizes.map(Number))).toBeLessThanOrEqual(10);
+    for (const call of sqs.commandCalls(SendMessageBatchCommand)) {
+      const bytes = (call.args[0].input.Entries ?? []).reduce(
+        (sum, e) => sum + Buffer.byteLength(e.MessageBody ?? ''),
+        0,
+      );
+      expect(bytes).toBeLessThanOrEqual(262_144);
+    }
+    expect(report).toEqual({ sent: 26, failed: [] });
+  });
+
+  it('publishes to the bus 10 entries per PutEvents and retries failed entries', async () => {
+    events
+      .on(PutEventsCommand)
+      .resolvesOnce({
+        FailedEntryCount: 1,
+        Entries: [
+          { ErrorCode: 'ThrottlingException' },
+          ...Array.from({ length: 9 }, (_, i) => ({ EventId: `e${i}` })),
+        ],
+      })
+      .callsFake((input: { Entries: unknown[] }) => ({
+        FailedEntryCount: 0,
+        Entries: input.Entries.map((_, i) => ({ EventId: `r${i}` })),
+      }));
+    const messages = Array.from({ length: 25 }, () =>
+      createMessage({ from: 'a', to: '*', type: 'broadcast', payload: {} }),
+    );
+    expect(await router.publish(messages)).toEqual({ published: 25 });
+    const calls = events.commandCalls(PutEventsCommand).map((c) => c.args[0].input.Entries ?? []);
+    expect(calls.map((entries) => entries.length)).toEqual([10, 1, 10, 5]);
+    expect(calls[0]?.[0]).toMatchObject({
+      EventBusName: 'mobius-bus',
+      Source: 'mobius',
+      DetailType: 'mobius.broadcast',
+    });
+  });
+
+  it('refuses to publish requests on the bus', async () => {
+    await expect(
+      router.publish([createMessage({ from: 'a', to: 'w', type: 'request', payload: {} })]),
+    ).rejects.toBeInstanceOf(ValidationError);
+    expect(events.calls()).toHaveLength(0);
+  });
+
+  it('invokes Lambda agents synchronously and maps their failures', async () => {
+    const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:w';
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', { lambdaArn })] } });
+    const request = createMessage({ from: 'a', to: 'w', type: 'request', payload: { q: 1 } });
+    lambda.on(InvokeCommand).resolvesOnce({
+      Payload: lambdaPayload(serialize(createResponse(request, 'w', { a: 2 }))),
+    });
+    expect((await router.request(request)).payload).toEqual({ a: 2 });
+    expect(lambda.commandCalls(InvokeCommand)[0]?.args[0].input.FunctionName).toBe(lambdaArn);
+
+    lambda.on(InvokeCommand).resolves({
+      FunctionError: 'Unhandled',
+      Payload: lambdaPayload(
+        JSON.stringify({ errorType: 'RetryableAgentError', errorMessage: 'busy' }),
+      ),
+    });
+    const failure = await router
+      .request(createMessage({ from: 'a', to: 'w', type: 'request', payload: {} }))
+      .catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(AgentFailedError);
+    expect((failure as AgentFailedError).details).toMatchObject({
+      agentId: 'w',
+      errorType: 'RetryableAgentError',
+      retryable: true,
+    });
+    // the outcome reached the registry: one success, one failure
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(2);
+  });
+
+  it('gives up on a slow synchronous agent with a TimeoutError', async () => {
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        registry: [
+          storedAgent('w', { lambdaArn: 'arn:aws:lambda:us-east-1:123456789012:function:w' }),
+        ],
+      },
+    });
+    lambda.on(InvokeCommand).callsFake(() => new Promise(() => undefined)); // never answers
+    const request = createMessage({ from: 'a', to: 'w', type: 'request', payload: {}, timeout: 1 });
+    await expect(router.request(request)).rejects.toBeInstanceOf(TimeoutError);
+  });
+});
