@@ -67,12 +67,38 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = retryPolicySchema.parse({});
 
 const jsonValue = z.json();
 
+/** State names the compiler uses itself; a step cannot take one. */
+export const RESERVED_STEP_IDS = [
+  'Agent',
+  'AnySucceeded',
+  'CoordinationFailed',
+  'CountSuccesses',
+  'Decide',
+  'Done',
+  'FanOut',
+  'Gather',
+  'ItemFailed',
+  'NextRound',
+  'QuorumMet',
+  'QuorumNotMet',
+  'RoundsExhausted',
+  'Supervisor',
+  'Worker',
+  'WorkerFailed',
+  'Workers',
+  'supervisor',
+] as const;
+
+/** Step ids become state names and JSONPath fields, hence letters, digits and "_" only. */
 export const stepIdSchema = z
   .string()
   .regex(
-    /^[A-Za-z][A-Za-z0-9_-]{0,39}$/,
-    'step ids are 1-40 letters, digits, "_" or "-", starting with a letter',
-  );
+    /^[A-Za-z][A-Za-z0-9_]{0,39}$/,
+    'step ids are 1-40 letters, digits or "_", starting with a letter',
+  )
+  .refine((id) => !(RESERVED_STEP_IDS as readonly string[]).includes(id), {
+    message: `that step id is reserved; avoid ${RESERVED_STEP_IDS.join(', ')}`,
+  });
 
 export const stepSchema = z
   .strictObject({
@@ -81,8 +107,10 @@ export const stepSchema = z
     capability: capabilityNameSchema.optional(),
     version: semverRangeSchema.optional(),
     match: z.enum(['exact', 'fuzzy']).optional(),
-    /** What this step's agent works on; defaults to the coordination payload. */
-    input: jsonValue.optional(),
+    /** What this step's agent works on (an object); defaults to the coordination payload. */
+    input: z
+      .record(z.string(), jsonValue, { error: 'step input must be a JSON object' })
+      .optional(),
     /** Seconds this step may take (each attempt), default `stepTimeout`. */
     timeout: z.int().min(1).max(STANDARD_MAX_SECONDS).optional(),
     /** Tried in order when the agent fails; capability steps fall back to the next-ranked agents. */
@@ -198,6 +226,16 @@ export const coordinationRequestSchema = z
         ['gather', 'quorum'],
         `quorum ${quorum} cannot be met by ${listed} agents; lower it or add agents`,
       );
+    }
+    if (request.pattern === 'pipeline') {
+      request.steps?.forEach((step, i) => {
+        if (i > 0 && step.input !== undefined) {
+          issue(
+            ['steps', i, 'input'],
+            'in a pipeline each step works on the previous output; only the first step takes "input"',
+          );
+        }
+      });
     }
     const ids = request.steps?.map((s, i) => s.id ?? `step${i + 1}`) ?? [];
     ids.forEach((id, i) => {

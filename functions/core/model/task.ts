@@ -14,9 +14,15 @@ export const taskRequestSchema = z.object({
   /** The agent the coordinator addressed (a fallback may receive a task planned for another). */
   agentId: z.string().min(1),
   pattern: z.string().min(1),
-  /** What to work on. */
-  input: z.json(),
-  /** Pattern-specific context: earlier results (sequential), round and workers (hierarchical). */
+  /** What to work on (sequential, parallel, scatter-gather, the supervisor): an object. */
+  input: z.json().optional(),
+  /** Pipeline: the previous agent's result; its `output` is what this agent works on. */
+  previous: z.object({ agentId: z.string(), output: z.json(), durationMs: z.number() }).optional(),
+  /** Hierarchical workers: the subtask the supervisor planned; its `input` is the work. */
+  subtask: z
+    .object({ subtaskId: z.string(), worker: z.number(), agentId: z.string(), input: z.json() })
+    .optional(),
+  /** Pattern-specific context: earlier step records (sequential), round and workers (hierarchical). */
   context: z.json().optional(),
   /** Standard mode only: answer with SendTaskSuccess/SendTaskFailure on this token. */
   taskToken: z.string().min(1).optional(),
@@ -24,6 +30,16 @@ export const taskRequestSchema = z.object({
   heartbeatSeconds: z.number().int().positive().optional(),
 });
 export type TaskRequest = z.output<typeof taskRequestSchema>;
+
+/**
+ * What the agent works on. The state machine passes objects only (never a bare value that could
+ * be falsy), and the work is inside them: the previous result's output, the subtask's input.
+ */
+export function taskInput(task: TaskRequest): unknown {
+  if (task.previous !== undefined) return task.previous.output;
+  if (task.subtask !== undefined) return task.subtask.input;
+  return task.input ?? null;
+}
 
 /** What an agent returns for a task; `durationMs` is time spent inside the agent's handler. */
 export const taskResultSchema = z.object({

@@ -27,7 +27,6 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sharedSfnClient, sharedSqsClient } from '../aws/clients.ts';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import { planSubtasks } from '../coordination/subtasks.ts';
 import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';
 import { createResponse, type Envelope, serialize } from '../messaging/envelope.ts';
 import {
@@ -40,11 +39,13 @@ import {
   supervisorDecisionSchema,
   type TaskRequest,
   type TaskResult,
+  taskInput,
   type WorkerInfo,
 } from '../model/task.ts';
 import { AgentRegistry } from '../registry/agent-registry.ts';
 import { parseWith } from '../validation.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
+import { planSubtasks } from './subtasks.ts';
 
 /** What the user's handler receives. */
 export interface AgentMessage {
@@ -196,7 +197,7 @@ class AgentRuntime {
 
   async #runTask(task: TaskRequest, context: Context): Promise<TaskResult> {
     const started = performance.now();
-    const raw = await this.#invokeHandler({ kind: 'task', input: task.input, task }, context);
+    const raw = await this.#invokeHandler({ kind: 'task', input: taskInput(task), task }, context);
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
     const output = isSupervisorTask(task) ? superviseOutput(raw, task) : raw;
     return {
@@ -505,11 +506,19 @@ function superviseOutput(raw: unknown, task: TaskRequest): unknown {
     );
   }
   if (decision.data.done) return decision.data;
-  const context = (task.context ?? {}) as { workers?: WorkerInfo[]; round?: number };
-  return {
-    done: false,
-    subtasks: planSubtasks(decision.data, context.workers ?? [], context.round ?? 1),
+  const context = (task.context ?? {}) as {
+    workers?: WorkerInfo[];
+    round?: number;
+    maxRounds?: number;
   };
+  const round = context.round ?? 1;
+  if (context.maxRounds !== undefined && round > context.maxRounds) {
+    throw new FatalAgentError(
+      `Supervisor planned more work in round ${round}, but maxRounds is ${context.maxRounds}: ` +
+        'after the last round it must answer { done: true, output }.',
+    );
+  }
+  return { done: false, subtasks: planSubtasks(decision.data, context.workers ?? [], round) };
 }
 
 /** SendTaskFailure fields: the error name the state machine matches on, and a JSON cause. */

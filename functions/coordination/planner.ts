@@ -1,0 +1,274 @@
+import type {
+  AgentTarget,
+  CoordinationPlan,
+  PlannedStep,
+  PlannedWorker,
+} from '../../statemachines/plan.ts';
+import {
+  type AgentRef,
+  type CapabilityRef,
+  type CoordinationRequest,
+  coordinationRequestSchema,
+  EXPRESS_MAX_SECONDS,
+  MAX_FALLBACKS,
+  type StepSpec,
+  stepIdAt,
+} from '../../statemachines/request.ts';
+import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/errors.ts';
+import { type AgentCard, isFifoEndpoint } from '../core/model/agent-card.ts';
+import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { parseWith } from '../core/validation.ts';
+
+/** Coordinations with no `timeout` get this long: Express's maximum, or an hour for Standard. */
+export const DEFAULT_COORDINATION_SECONDS = {
+  express: EXPRESS_MAX_SECONDS,
+  standard: 3600,
+} as const;
+
+/** Statuses an agent may have to be planned in: healthy, or degraded but still answering. */
+const USABLE = ['healthy', 'degraded'] as const;
+
+interface ResolvedAgent {
+  readonly agentId: string;
+  readonly card: AgentCard;
+}
+
+/**
+ * Turns a validated request into a plan: every agent reference resolved through the registry to
+ * a reachable endpoint (a Lambda for express, a standard queue for task tokens), fallbacks and
+ * fan-outs expanded, timeouts filled in. Anything that cannot run is refused here, before a state
+ * machine starts: unknown agents (NotFoundError), capabilities nobody healthy holds
+ * (NoAgentAvailableError), endpoints the mode cannot reach (ValidationError with the field).
+ */
+export class CoordinationPlanner {
+  readonly #registry: AgentRegistry;
+
+  constructor(registry: AgentRegistry) {
+    this.#registry = registry;
+  }
+
+  parse(input: unknown): CoordinationRequest {
+    return parseWith(coordinationRequestSchema, input, 'coordination request');
+  }
+
+  async plan(request: CoordinationRequest): Promise<CoordinationPlan> {
+    const resolver = new Resolver(this.#registry, request);
+    const base = {
+      pattern: request.pattern,
+      mode: request.mode,
+      failureMode: request.failure_mode,
+      ...(request.retry ? { retry: request.retry } : {}),
+      timeoutSeconds: request.timeout ?? DEFAULT_COORDINATION_SECONDS[request.mode],
+    };
+
+    if (request.pattern === 'hierarchical') {
+      const supervisorRef = request.supervisor ?? (request.agents?.[0] as string);
+      const workerRefs = request.workers ?? request.agents?.slice(1) ?? [];
+      const supervisor = await resolver.candidates(supervisorRef, [], 'supervisor');
+      const workers = await resolver.pool(workerRefs, 'workers');
+      return {
+        ...base,
+        steps: [{ id: 'supervisor', candidates: supervisor, timeoutSeconds: request.stepTimeout }],
+        workers,
+        workerTimeoutSeconds: request.stepTimeout,
+        maxRounds: request.maxRounds,
+      };
+    }
+
+    const specs: StepSpec[] = request.steps ?? (request.agents ?? []).map((agent) => ({ agent }));
+    let steps: PlannedStep[] = [];
+    for (const [i, spec] of specs.entries()) {
+      const id = stepIdAt(spec, i);
+      const field = request.steps ? `steps.${i}` : `agents.${i}`;
+      const ref: AgentRef = spec.agent ?? capabilityRefOf(spec);
+      const timeoutSeconds = spec.timeout ?? request.stepTimeout;
+      const input = spec.input === undefined ? {} : { input: spec.input };
+      if (request.pattern === 'scatter_gather' && typeof ref !== 'string') {
+        // Scatter to every agent holding the capability, each its own item.
+        const agents = await resolver.pool([ref], field);
+        steps.push(
+          ...agents.map((agent, k) => ({
+            id: `${id}_${k + 1}`,
+            candidates: [target(agent)],
+            timeoutSeconds,
+            ...input,
+          })),
+        );
+      } else {
+        steps.push({
+          id,
+          candidates: await resolver.candidates(ref, spec.fallbacks ?? [], field),
+          timeoutSeconds,
+          ...input,
+        });
+      }
+    }
+    if (request.pattern === 'scatter_gather') steps = dedupeFanOut(steps);
+
+    const quorum = request.gather?.quorum;
+    if (quorum !== undefined && quorum > steps.length) {
+      throw new ValidationError('coordination request', [
+        {
+          path: 'gather.quorum',
+          message: `quorum ${quorum} cannot be met: only ${steps.length} agents were found`,
+        },
+      ]);
+    }
+    return { ...base, steps, ...(request.gather ? { gather: request.gather } : {}) };
+  }
+}
+
+/** One request's agent lookups, cached so an agent named twice is read once. */
+class Resolver {
+  readonly #registry: AgentRegistry;
+  readonly #request: CoordinationRequest;
+  readonly #cards = new Map<string, Promise<AgentCard>>();
+
+  constructor(registry: AgentRegistry, request: CoordinationRequest) {
+    this.#registry = registry;
+    this.#request = request;
+  }
+
+  /** The agent for `ref` followed by its fallbacks: explicit ones, or the next-ranked holders of a capability. */
+  async candidates(
+    ref: AgentRef,
+    fallbacks: readonly AgentRef[],
+    field: string,
+  ): Promise<AgentTarget[]> {
+    const ranked = await this.#resolve(ref, field, 1 + MAX_FALLBACKS);
+    const chosen = fallbacks.length > 0 ? ranked.slice(0, 1) : ranked;
+    for (const [k, fallback] of fallbacks.entries()) {
+      chosen.push(...(await this.#resolve(fallback, `${field}.fallbacks.${k}`, 1)));
+    }
+    const unique = chosen.filter(
+      (agent, i) => chosen.findIndex((a) => a.agentId === agent.agentId) === i,
+    );
+    return unique.slice(0, 1 + MAX_FALLBACKS).map((agent) => this.#target(agent, field));
+  }
+
+  /** Every agent the refs name (capabilities: all usable holders), once each. */
+  async pool(refs: readonly AgentRef[], field: string): Promise<PlannedWorker[]> {
+    const workers: PlannedWorker[] = [];
+    for (const [k, ref] of refs.entries()) {
+      for (const agent of await this.#resolve(
+        ref,
+        `${field}.${k}`,
+        this.#request.maxAgentsPerCapability,
+      )) {
+        if (workers.some((w) => w.agentId === agent.agentId)) continue;
+        workers.push({
+          ...this.#target(agent, `${field}.${k}`),
+          capabilities: [...new Set(agent.card.capabilities.map((c) => c.name))],
+        });
+      }
+    }
+    return workers;
+  }
+
+  async #resolve(ref: AgentRef, field: string, limit: number): Promise<ResolvedAgent[]> {
+    if (typeof ref === 'string') {
+      const card = await this.#card(ref, field);
+      return [{ agentId: ref, card }];
+    }
+    const matches = await this.#registry.discover({
+      capability: ref.capability,
+      ...(ref.version ? { version: ref.version } : {}),
+      match: ref.match,
+      minScore: ref.minScore,
+      statuses: [...USABLE],
+      limit,
+    });
+    if (matches.length === 0) {
+      throw new NoAgentAvailableError(
+        `No healthy agent offers capability "${ref.capability}"${ref.version ? ` in versions ${ref.version}` : ''} (${field}).`,
+        { field, capability: ref.capability },
+      );
+    }
+    return Promise.all(
+      matches.map(async (m) => ({ agentId: m.agentId, card: await this.#card(m.agentId, field) })),
+    );
+  }
+
+  #card(agentId: string, field: string): Promise<AgentCard> {
+    let card = this.#cards.get(agentId);
+    if (card === undefined) {
+      card = this.#registry.get(agentId).then(
+        (record) => {
+          if (record.status === 'offline' || record.circuit.state === 'open') {
+            throw new NoAgentAvailableError(
+              `Agent ${agentId} (${field}) cannot take work: it is ${record.circuit.state === 'open' ? 'behind an open circuit breaker' : 'offline'}.`,
+              { field, agentId, status: record.status, circuit: record.circuit.state },
+            );
+          }
+          return record.card;
+        },
+        (error: unknown) => {
+          if (error instanceof NotFoundError) {
+            throw new NotFoundError(`No agent is registered with id "${agentId}" (${field}).`, {
+              field,
+              agentId,
+            });
+          }
+          throw error;
+        },
+      );
+      this.#cards.set(agentId, card);
+    }
+    return card;
+  }
+
+  /** Where the plan reaches the agent: its Lambda (express) or its standard queue (task tokens). */
+  #target(agent: ResolvedAgent, field: string): AgentTarget {
+    const { endpoint } = agent.card;
+    if (this.#request.mode === 'express') {
+      if (endpoint.lambdaArn === undefined) {
+        throw unreachable(
+          field,
+          `agent ${agent.agentId} has no Lambda to invoke; use "mode": "standard" to reach it through its queue`,
+        );
+      }
+      return { agentId: agent.agentId, target: endpoint.lambdaArn };
+    }
+    if (endpoint.queueUrl === undefined) {
+      throw unreachable(
+        field,
+        `agent ${agent.agentId} has no queue for task tokens; use "mode": "express" to invoke its Lambda`,
+      );
+    }
+    if (isFifoEndpoint(endpoint)) {
+      throw unreachable(
+        field,
+        `agent ${agent.agentId} has a FIFO queue; standard coordinations need a standard queue`,
+      );
+    }
+    return { agentId: agent.agentId, target: endpoint.queueUrl };
+  }
+}
+
+function capabilityRefOf(spec: StepSpec): CapabilityRef {
+  return {
+    capability: spec.capability as string,
+    ...(spec.version ? { version: spec.version } : {}),
+    match: spec.match ?? 'exact',
+    minScore: 0.7,
+  };
+}
+
+function target(worker: PlannedWorker): AgentTarget {
+  return { agentId: worker.agentId, target: worker.target };
+}
+
+/** The same agent reached through two fan-out steps answers once. */
+function dedupeFanOut(steps: PlannedStep[]): PlannedStep[] {
+  const seen = new Set<string>();
+  return steps.filter((step) => {
+    const agentId = step.candidates[0]?.agentId ?? '';
+    if (seen.has(agentId)) return false;
+    seen.add(agentId);
+    return true;
+  });
+}
+
+function unreachable(field: string, message: string): ValidationError {
+  return new ValidationError('coordination request', [{ path: field, message }]);
+}

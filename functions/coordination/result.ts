@@ -1,0 +1,275 @@
+import type { ExecutionInput } from '../../statemachines/plan.ts';
+import type { TaskResult } from '../core/model/task.ts';
+import type { ExecutionOutcome } from './execution.ts';
+
+/** The public coordination result (DESIGN.md "Coordination result"). */
+export interface CoordinationResult {
+  readonly coordinationId: string;
+  readonly pattern: ExecutionInput['pattern'];
+  readonly mode: ExecutionInput['mode'];
+  readonly status: 'succeeded' | 'partial' | 'failed';
+  /** The pattern's answer: see README "Coordination results". */
+  readonly output: unknown;
+  readonly steps: StepResult[];
+  readonly errors: CoordinationError[];
+  /** A fallback ran, or best effort skipped something. */
+  readonly degraded: boolean;
+  readonly timings: Timings;
+}
+
+export interface StepResult {
+  readonly stepId: string;
+  readonly agentId: string;
+  readonly status: 'succeeded' | 'failed';
+  /** 0 for the agent itself, n for its n-th fallback. */
+  readonly attempt: number;
+  readonly output?: unknown;
+  readonly durationMs?: number;
+  /** Hierarchical: the round the step ran in. */
+  readonly round?: number;
+}
+
+export interface CoordinationError {
+  readonly agentId: string | null;
+  readonly stepId: string | null;
+  readonly error: string;
+  readonly cause: string | null;
+}
+
+export interface Timings {
+  readonly totalMs: number;
+  /** Time inside agents on the critical path: summed along a sequence, the slowest of a fan-out. */
+  readonly agentMs: number;
+  /** totalMs − agentMs: what coordination itself cost. */
+  readonly overheadMs: number;
+  readonly steps: {
+    readonly stepId: string;
+    readonly agentId: string;
+    readonly durationMs: number;
+  }[];
+}
+
+interface Outcome {
+  ok: boolean;
+  attempt: number;
+  agentId?: string;
+  result?: TaskResult;
+}
+
+interface StepRecord {
+  /** Fan-out and worker records name their step (the subtask id for workers). */
+  stepId?: string;
+  outcome?: Outcome;
+  [candidateError: `k${number}`]: { Error?: string; Cause?: string | null } | undefined;
+}
+
+/** The execution input plus what the machine wrote into it. */
+interface FinalState extends ExecutionInput {
+  readonly results?: StepRecord[];
+  readonly decision?: StepRecord;
+}
+
+/**
+ * Shapes a finished execution into a CoordinationResult. Needs nothing but the execution input and
+ * outcome, so a Standard execution can be shaped from DescribeExecution alone.
+ */
+export function shapeResult(
+  input: ExecutionInput,
+  outcome: ExecutionOutcome,
+  totalMs: number,
+): CoordinationResult {
+  const base = { coordinationId: input.coordinationId, pattern: input.pattern, mode: input.mode };
+  if (outcome.status !== 'SUCCEEDED') {
+    const error =
+      outcome.status === 'TIMED_OUT'
+        ? {
+            agentId: null,
+            stepId: null,
+            error: 'Mobius.CoordinationTimeout',
+            cause: 'the coordination ran past its timeout',
+          }
+        : parseFailure(outcome.error, outcome.cause);
+    return {
+      ...base,
+      status: 'failed',
+      output: null,
+      steps: [],
+      errors: [error],
+      degraded: false,
+      timings: { totalMs: round(totalMs), agentMs: 0, overheadMs: round(totalMs), steps: [] },
+    };
+  }
+
+  const state = outcome.output as FinalState;
+  const { steps, errors, agentMs } = collect(input, state);
+  const output = patternOutput(input, state, steps);
+  const failedSteps = steps.some((s) => s.status === 'failed');
+  return {
+    ...base,
+    status: failedSteps ? 'partial' : 'succeeded',
+    output,
+    steps,
+    errors,
+    degraded: failedSteps || steps.some((s) => s.attempt > 0),
+    timings: {
+      totalMs: round(totalMs),
+      agentMs: round(agentMs),
+      overheadMs: round(Math.max(0, totalMs - agentMs)),
+      steps: steps.flatMap((s) =>
+        s.durationMs === undefined
+          ? []
+          : [{ stepId: s.stepId, agentId: s.agentId, durationMs: s.durationMs }],
+      ),
+    },
+  };
+}
+
+function collect(
+  input: ExecutionInput,
+  state: FinalState,
+): { steps: StepResult[]; errors: CoordinationError[]; agentMs: number } {
+  const steps: StepResult[] = [];
+  const errors: CoordinationError[] = [];
+  const add = (
+    stepId: string,
+    candidates: string[],
+    record: StepRecord | undefined,
+    roundNo?: number,
+  ) => {
+    const outcome = record?.outcome;
+    if (outcome === undefined) return;
+    for (let k = 0; k < (outcome.ok ? outcome.attempt : outcome.attempt + 1); k++) {
+      const failure = record?.[`k${k}`];
+      if (failure)
+        errors.push({
+          agentId: candidates[k] ?? null,
+          stepId,
+          error: failure.Error ?? 'Error',
+          cause: causeText(failure.Cause ?? null),
+        });
+    }
+    const agentId =
+      outcome.result?.agentId ?? outcome.agentId ?? candidates[outcome.attempt] ?? 'unknown';
+    steps.push({
+      stepId,
+      agentId,
+      status: outcome.ok ? 'succeeded' : 'failed',
+      attempt: outcome.attempt,
+      ...(outcome.ok && outcome.result
+        ? { output: outcome.result.output, durationMs: outcome.result.durationMs }
+        : {}),
+      ...(roundNo === undefined ? {} : { round: roundNo }),
+    });
+  };
+  const ids = (candidates: ExecutionInput['targets'][string] | undefined) =>
+    Object.keys(candidates ?? {})
+      .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+      .map((key) => candidates?.[key]?.agentId ?? 'unknown');
+
+  switch (input.pattern) {
+    case 'sequential':
+    case 'pipeline': {
+      for (const stepId of Object.keys(input.targets))
+        add(stepId, ids(input.targets[stepId]), state.steps?.[stepId] as StepRecord);
+      return { steps, errors, agentMs: sum(steps) };
+    }
+    case 'parallel':
+    case 'scatter_gather': {
+      for (const [i, item] of input.items.entries())
+        add(item.stepId, ids(item.candidates), state.results?.[i]);
+      return { steps, errors, agentMs: Math.max(0, ...steps.map((s) => s.durationMs ?? 0)) };
+    }
+    case 'hierarchical': {
+      const supervisor = ids(input.targets.supervisor);
+      let agentMs = 0;
+      const rounds = [
+        ...unrollHistory(state.loop.history),
+        { decision: state.decision, results: [] },
+      ];
+      for (const [r, { decision, results }] of rounds.entries()) {
+        add('supervisor', supervisor, decision, r + 1);
+        const planned = steps.at(-1)?.durationMs ?? 0;
+        const before = steps.length;
+        for (const record of results) add(record.stepId ?? 'worker', [], record, r + 1);
+        agentMs += planned + Math.max(0, ...steps.slice(before).map((s) => s.durationMs ?? 0));
+      }
+      return { steps, errors, agentMs };
+    }
+  }
+}
+
+function patternOutput(input: ExecutionInput, state: FinalState, steps: StepResult[]): unknown {
+  const succeeded = steps.filter((s) => s.status === 'succeeded');
+  switch (input.pattern) {
+    case 'sequential':
+    case 'parallel':
+      return Object.fromEntries(succeeded.map((s) => [s.stepId, s.output]));
+    case 'pipeline':
+      return succeeded.at(-1)?.output ?? null;
+    case 'scatter_gather':
+      if (input.gather === 'first_successful') return succeeded[0]?.output ?? null;
+      if (input.gather === 'merge') {
+        return Object.assign(
+          {},
+          ...succeeded.map((s) => (isObject(s.output) ? s.output : { [s.stepId]: s.output })),
+        );
+      }
+      return succeeded.map((s) => s.output);
+    case 'hierarchical': {
+      const decision = state.decision?.outcome?.result?.output;
+      return isObject(decision) && 'output' in decision ? decision.output : null;
+    }
+  }
+}
+
+/** `[[history, decision, results], …]` nesting (ASL cannot append) back into a list of rounds. */
+function unrollHistory(
+  history: readonly unknown[],
+): { decision: StepRecord | undefined; results: StepRecord[] }[] {
+  const rounds: { decision: StepRecord | undefined; results: StepRecord[] }[] = [];
+  let node: readonly unknown[] = history;
+  while (node.length === 3 && Array.isArray(node[0])) {
+    rounds.unshift({ decision: node[1] as StepRecord, results: node[2] as StepRecord[] });
+    node = node[0] as unknown[];
+  }
+  return rounds;
+}
+
+const FAILURE_CAUSE = /^\[?([A-Za-z0-9._-]+)\]? failed at step ([A-Za-z0-9._-]+): ([\s\S]*)$/;
+
+/** Compiled machines fail with "<agent> failed at step <step>: <cause>"; split it back up. */
+function parseFailure(error: string, cause: string | null): CoordinationError {
+  const match = cause === null ? null : FAILURE_CAUSE.exec(cause);
+  if (match)
+    return {
+      agentId: match[1] ?? null,
+      stepId: match[2] ?? null,
+      error,
+      cause: causeText(match[3] ?? null),
+    };
+  return { agentId: null, stepId: null, error, cause: causeText(cause) };
+}
+
+/** Lambda and the agent SDK put a JSON error document in the cause; keep its message. */
+function causeText(cause: string | null): string | null {
+  if (cause === null || cause === 'null') return null;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // plain text
+  }
+  return cause;
+}
+
+function sum(steps: StepResult[]): number {
+  return steps.reduce((total, s) => total + (s.durationMs ?? 0), 0);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

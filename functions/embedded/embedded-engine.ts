@@ -1,0 +1,69 @@
+import type { CompiledMachine } from '../../statemachines/compile.ts';
+import type { ExecutionInput } from '../../statemachines/plan.ts';
+import type { CoordinationEngine, ExecutionStatus } from '../coordination/engine.ts';
+import type { ExecutionOutcome } from '../coordination/execution.ts';
+import { type AgentInvoker, LocalStateMachines } from './local-executor.ts';
+
+/** Finished standard coordinations are kept this long for GET /coordinations/{id}. */
+const RETENTION_MS = 24 * 3600 * 1000;
+
+/**
+ * The coordination engine of the embedded runtime: compiled machines run in aws-local-stepfunctions
+ * with their tasks bound to in-process agents. Standard coordinations run in the background and
+ * are kept in memory for a day, like Step Functions keeps execution history.
+ */
+export class EmbeddedEngine implements CoordinationEngine {
+  readonly #machines = new LocalStateMachines();
+  readonly #invoke: AgentInvoker;
+  readonly #executions = new Map<string, { status: ExecutionStatus; settled: Promise<void> }>();
+
+  constructor(invoke: AgentInvoker) {
+    this.#invoke = invoke;
+  }
+
+  async runSync(machine: CompiledMachine, input: ExecutionInput): Promise<ExecutionOutcome> {
+    return (await this.#machines.run(machine, input, this.#invoke)).outcome;
+  }
+
+  async start(machine: CompiledMachine, input: ExecutionInput): Promise<void> {
+    this.#forgetOld();
+    const entry = {
+      status: {
+        input,
+        startedAt: new Date(),
+        outcome: { status: 'RUNNING' as const },
+      } as ExecutionStatus,
+      settled: Promise.resolve(),
+    };
+    entry.settled = this.runSync(machine, input).then(
+      (outcome) => {
+        entry.status = { ...entry.status, outcome, stoppedAt: new Date() };
+      },
+      (error: unknown) => {
+        entry.status = {
+          ...entry.status,
+          outcome: { status: 'FAILED', error: 'States.Runtime', cause: String(error) },
+          stoppedAt: new Date(),
+        };
+      },
+    );
+    this.#executions.set(input.coordinationId, entry);
+  }
+
+  async describe(coordinationId: string): Promise<ExecutionStatus | undefined> {
+    return this.#executions.get(coordinationId)?.status;
+  }
+
+  /** Resolves when every started coordination has finished (for shutdown and tests). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.#executions.values()].map((e) => e.settled));
+  }
+
+  #forgetOld(): void {
+    const cutoff = Date.now() - RETENTION_MS;
+    for (const [id, { status }] of this.#executions) {
+      if (status.stoppedAt !== undefined && status.stoppedAt.getTime() < cutoff)
+        this.#executions.delete(id);
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import {
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import { taskStates } from '../../statemachines/asl.ts';
+import type { CompiledMachine } from '../../statemachines/compile.ts';
+import { RESOURCES } from '../../statemachines/tasks.ts';
+import type { ExecutionOutcome } from '../coordination/execution.ts';
+
+/**
+ * Calls the agent behind `target` (a Lambda ARN in express machines, a queue URL in standard ones)
+ * with a task payload and resolves with its task result — what Lambda's response Payload, or the
+ * agent's SendTaskSuccess output, would carry. Errors keep their `name`: it is the ASL error.
+ */
+export type AgentInvoker = (target: string, task: Record<string, unknown>) => Promise<unknown>;
+
+export interface LocalRun {
+  readonly outcome: ExecutionOutcome;
+  /** States entered, Map iterations included: Step Functions' billable state transitions. */
+  readonly transitions: number;
+}
+
+/**
+ * Runs compiled machines in aws-local-stepfunctions, a real ASL interpreter, with every Task bound
+ * to `invoke`. Express tasks see what `lambda:invoke` returns (`{ Payload, StatusCode }`); standard
+ * tasks see the agent's result as if it had answered its task token. Parsed machines are cached by
+ * content hash, so validation (≈60 ms) happens once per shape.
+ */
+export class LocalStateMachines {
+  readonly #cache = new Map<string, StateMachine>();
+
+  async run(
+    machine: CompiledMachine,
+    input: object,
+    invoke: AgentInvoker,
+    options: { retryIntervalMs?: number; countTransitions?: boolean } = {},
+  ): Promise<LocalRun> {
+    const stateMachine = this.#machine(machine);
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    const retryIntervalOverrides: Record<string, number> = {};
+    for (const [name, state] of taskStates(machine.definition.States)) {
+      handlers[name] =
+        state.Resource === RESOURCES.standard ? standardTask(invoke) : expressTask(invoke);
+      if (options.retryIntervalMs !== undefined)
+        retryIntervalOverrides[name] = options.retryIntervalMs;
+    }
+    const execution = stateMachine.run(input as never, {
+      overrides: {
+        taskResourceLocalHandlers: handlers as never,
+        ...(options.retryIntervalMs === undefined ? {} : { retryIntervalOverrides }),
+      },
+      // Standard tasks reference $$.Task.Token; the embedded runtime answers tokens in-process.
+      context: { Task: { Token: 'embedded' } } as never,
+    });
+    let transitions = 0;
+    const counting = options.countTransitions
+      ? (async () => {
+          for await (const event of execution.eventLogs)
+            if (event.type === 'StateEntered') transitions++;
+        })()
+      : Promise.resolve();
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = { status: 'SUCCEEDED', output: await execution.result };
+    } catch (error) {
+      if (error instanceof ExecutionTimeoutError) outcome = { status: 'TIMED_OUT' };
+      else if (error instanceof ExecutionError) {
+        const cause = (error as { cause?: { name?: string; message?: string } }).cause;
+        outcome = {
+          status: 'FAILED',
+          error: cause?.name ?? 'States.Runtime',
+          cause: cause?.message ?? null,
+        };
+      } else throw error;
+    }
+    await counting;
+    return { outcome, transitions };
+  }
+
+  #machine(machine: CompiledMachine): StateMachine {
+    let cached = this.#cache.get(machine.hash);
+    if (cached === undefined) {
+      // The library's validator annotates the definition it is given: hand it a copy.
+      cached = new StateMachine(
+        structuredClone(machine.definition) as unknown as StateMachineDefinition,
+      );
+      this.#cache.set(machine.hash, cached);
+    }
+    return cached;
+  }
+}
+
+function expressTask(invoke: AgentInvoker) {
+  return async (input: unknown) => {
+    const { FunctionName, Payload } = input as {
+      FunctionName: string;
+      Payload: Record<string, unknown>;
+    };
+    return {
+      StatusCode: 200,
+      ExecutedVersion: '$LATEST',
+      Payload: await invoke(FunctionName, Payload),
+    };
+  };
+}
+
+function standardTask(invoke: AgentInvoker) {
+  return async (input: unknown) => {
+    const { QueueUrl, MessageBody } = input as {
+      QueueUrl: string;
+      MessageBody: Record<string, unknown>;
+    };
+    const { taskToken: _token, heartbeatSeconds: _heartbeat, ...task } = MessageBody;
+    return invoke(QueueUrl, task);
+  };
+}
