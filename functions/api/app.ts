@@ -1,0 +1,75 @@
+import middy from '@middy/core';
+import httpCors from '@middy/http-cors';
+import httpRouterHandler, { type Method, type Route } from '@middy/http-router';
+import { NotFoundError } from '../core/errors.ts';
+import type { ApiDependencies } from './dependencies.ts';
+import type { ApiEvent, ApiResult, RouteHandler } from './http.ts';
+import { errorResponse } from './http-errors.ts';
+import {
+  agentHealth,
+  deregisterAgent,
+  discover,
+  getAgent,
+  heartbeat,
+  listAgents,
+  registerAgent,
+} from './routes/agents.ts';
+import { getCoordination, runCoordination } from './routes/coordinations.ts';
+import { broadcast, sendMessage } from './routes/messages.ts';
+
+/** The HTTP API of DESIGN.md: the same table API Gateway and the embedded runtime serve. */
+export const ROUTES: readonly {
+  method: Method;
+  path: string;
+  handler: (deps: ApiDependencies) => RouteHandler;
+}[] = [
+  { method: 'GET', path: '/agents', handler: listAgents },
+  { method: 'POST', path: '/agents', handler: registerAgent },
+  { method: 'GET', path: '/agents/{id}', handler: getAgent },
+  { method: 'DELETE', path: '/agents/{id}', handler: deregisterAgent },
+  { method: 'POST', path: '/agents/{id}/heartbeat', handler: heartbeat },
+  { method: 'GET', path: '/agents/{id}/health', handler: agentHealth },
+  { method: 'POST', path: '/discover', handler: discover },
+  { method: 'POST', path: '/messages', handler: sendMessage },
+  { method: 'POST', path: '/broadcasts', handler: broadcast },
+  { method: 'POST', path: '/coordinations', handler: runCoordination },
+  { method: 'GET', path: '/coordinations/{id}', handler: getCoordination },
+];
+
+export interface ApiOptions {
+  /** Origins allowed to call the API from a browser; CORS is off when empty. */
+  readonly corsOrigins?: readonly string[];
+}
+
+/**
+ * Builds the API handler: middy's router over thin route handlers, one error mapper for all of
+ * them, CORS when configured. Bad input never reaches a 500: it is a ValidationError (400).
+ */
+export function createApi(deps: ApiDependencies, options: ApiOptions = {}) {
+  const router = httpRouterHandler<ApiEvent, ApiResult>({
+    routes: ROUTES.map(
+      ({ method, path, handler }): Route<ApiEvent, ApiResult> => ({
+        method,
+        path,
+        handler: handler(deps),
+      }),
+    ),
+    notFoundResponse: ({ method, path }) => {
+      throw new NotFoundError(`No route ${method} ${path}. See the API table in the README.`, {
+        method,
+        path,
+      });
+    },
+  });
+  const api = middy<ApiEvent, ApiResult>();
+  const origins = options.corsOrigins ?? [];
+  // Registered before the error mapper so that, running in reverse on errors, it decorates the mapped response too.
+  if (origins.length > 0) api.use(httpCors({ origins: [...origins], credentials: false }));
+  api.use({
+    onError: async (request) => {
+      request.response = errorResponse(request.error, request.context?.awsRequestId ?? 'unknown');
+    },
+  });
+  api.handler((event, context) => router(event, context));
+  return api;
+}

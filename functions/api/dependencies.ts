@@ -1,0 +1,13 @@
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { CoordinationService } from '../coordination/service.ts';
+import type { MessageRouter } from '../core/messaging/router.ts';
+import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+
+/** What the API routes need; built from the environment in Lambda, from emulators locally. */
+export interface ApiDependencies {
+  readonly registry: AgentRegistry;
+  readonly router: MessageRouter;
+  readonly coordinations: CoordinationService;
+  /** Powertools metrics (EMF) for coordination counts and timings; optional in tests. */
+  readonly metrics?: Metrics;
+}

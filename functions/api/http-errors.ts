@@ -1,0 +1,43 @@
+import type { ErrorCode } from '../core/errors.ts';
+import { isMobiusError, ValidationError } from '../core/errors.ts';
+import { type ApiResult, json } from './http.ts';
+
+/** The one place domain errors become HTTP responses. */
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  PROTOCOL_UNSUPPORTED: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  AGENT_FAILED: 502,
+  NO_AGENT_AVAILABLE: 503,
+  TIMEOUT: 504,
+};
+
+export interface ErrorBody {
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly details: Record<string, unknown>;
+  };
+}
+
+/**
+ * `{ error: { code, message, details } }` with the status for the error's code. Anything that is
+ * not a domain error is a bug on our side: 500 with a request id to quote, never a stack trace.
+ */
+export function errorResponse(error: unknown, requestId: string): ApiResult {
+  if (isMobiusError(error)) {
+    const details = error instanceof ValidationError ? { issues: error.issues } : error.details;
+    const body: ErrorBody = { error: { code: error.code, message: error.message, details } };
+    return json(STATUS_BY_CODE[error.code], body);
+  }
+  const body: ErrorBody = {
+    error: {
+      code: 'INTERNAL',
+      message: `Internal error; quote request ${requestId} when reporting it.`,
+      details: { requestId },
+    },
+  };
+  return json(500, body);
+}

@@ -1,0 +1,65 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import type { CoordinationResult } from '../../coordination/result.ts';
+import type { CoordinationResponse } from '../../coordination/service.ts';
+import type { ApiDependencies } from '../dependencies.ts';
+import { type ApiEvent, json, parseBody, pathParameter } from '../http.ts';
+import type { ErrorBody } from '../http-errors.ts';
+
+/**
+ * POST /coordinations: express runs answer 200 with the result (502/504 when it failed, the
+ * result in `error.details`); standard runs answer 202 with the id to poll.
+ */
+export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const body = parseBody(event, z.unknown(), 'coordination request');
+  const response = await deps.coordinations.run(body);
+  if (response.state === 'completed') record(deps, response.result);
+  else deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
+  return respond(response, true);
+};
+
+/** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */
+export const getCoordination = (deps: ApiDependencies) => async (event: ApiEvent) =>
+  respond(await deps.coordinations.get(pathParameter(event, 'id')), false);
+
+function respond(response: CoordinationResponse, failuresAreErrors: boolean) {
+  if (response.state === 'running') {
+    return json(failuresAreErrors ? 202 : 200, {
+      coordinationId: response.coordinationId,
+      status: 'running',
+      startedAt: response.startedAt,
+      links: { self: `/coordinations/${encodeURIComponent(response.coordinationId)}` },
+    });
+  }
+  const { result } = response;
+  if (!failuresAreErrors || result.status !== 'failed') return json(200, result);
+  const first = result.errors[0];
+  const timedOut =
+    first?.error === 'Mobius.CoordinationTimeout' || first?.error === 'States.Timeout';
+  const body: ErrorBody = {
+    error: {
+      code: timedOut ? 'TIMEOUT' : 'AGENT_FAILED',
+      message: first
+        ? `Coordination ${result.coordinationId} failed: ${first.agentId ? `agent ${first.agentId} at step ${first.stepId}: ` : ''}${first.error}${first.cause ? ` (${first.cause})` : ''}`
+        : `Coordination ${result.coordinationId} failed.`,
+      details: { result },
+    },
+  };
+  return json(timedOut ? 504 : 502, body);
+}
+
+function record(deps: ApiDependencies, result: CoordinationResult): void {
+  const metrics = deps.metrics;
+  if (metrics === undefined) return;
+  metrics.addDimension('pattern', result.pattern);
+  metrics.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
+  const outcome =
+    result.status === 'succeeded'
+      ? 'CoordinationsSucceeded'
+      : result.status === 'partial'
+        ? 'CoordinationsPartial'
+        : 'CoordinationsFailed';
+  metrics.addMetric(outcome, MetricUnit.Count, 1);
+  metrics.addMetric('CoordinationDuration', MetricUnit.Milliseconds, result.timings.totalMs);
+  metrics.addMetric('CoordinationOverhead', MetricUnit.Milliseconds, result.timings.overheadMs);
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { audienceSchema, createMessage } from '../../core/messaging/envelope.ts';
+import { identifierSchema } from '../../core/model/agent-card.ts';
+import type { ApiDependencies } from '../dependencies.ts';
+import { type ApiEvent, json, parseBody } from '../http.ts';
+
+const eventTypeSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z][A-Za-z0-9._-]{0,127}$/,
+    'event types are dotted names such as "document.indexed"',
+  );
+
+export const messageRequestSchema = z
+  .strictObject({
+    to: identifierSchema,
+    payload: z.json(),
+    from: identifierSchema.default('api'),
+    type: z.enum(['request', 'event']).default('request'),
+    eventType: eventTypeSchema.optional(),
+    conversationId: z.string().min(1).max(128).optional(),
+    /** Seconds to wait for the response (with `wait`). */
+    timeout: z.int().min(1).max(25).optional(),
+    /** Wait for the agent's response (request-response) instead of queueing (202). */
+    wait: z.boolean().default(false),
+  })
+  .refine((m) => !(m.wait && m.type !== 'request'), {
+    message: 'only requests can be waited for',
+    path: ['wait'],
+  });
+
+export const broadcastRequestSchema = z.strictObject({
+  to: audienceSchema.default('*'),
+  payload: z.json(),
+  from: identifierSchema.default('api'),
+  /** Set for an event (delivered to subscribers of this type); omit for a broadcast. */
+  eventType: eventTypeSchema.optional(),
+});
+
+/** POST /messages: 202 queued, or 200 with the response when `wait` is set. */
+export const sendMessage = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const body = parseBody(event, messageRequestSchema, 'message');
+  const message = createMessage({
+    from: body.from,
+    to: body.to,
+    type: body.type,
+    payload: body.payload,
+    ...(body.eventType ? { eventType: body.eventType } : {}),
+    ...(body.conversationId ? { conversationId: body.conversationId } : {}),
+    ...(body.timeout ? { timeout: body.timeout } : {}),
+  });
+  if (body.wait) return json(200, { response: await deps.router.request(message) });
+  const receipt = await deps.router.send(message);
+  return json(202, {
+    messageId: receipt.messageId,
+    agentId: receipt.agentId,
+    conversationId: message.conversationId,
+  });
+};
+
+/** POST /broadcasts: a broadcast, or an event when `eventType` is set. */
+export const broadcast = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const body = parseBody(event, broadcastRequestSchema, 'broadcast');
+  const message = createMessage({
+    from: body.from,
+    to: body.to,
+    type: body.eventType ? 'event' : 'broadcast',
+    payload: body.payload,
+    ...(body.eventType ? { eventType: body.eventType } : {}),
+  });
+  await deps.router.publish([message]);
+  return json(202, { messageId: message.messageId, to: message.to, type: message.type });
+};
