@@ -17,6 +17,13 @@ import {
 import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { type AgentCard, isFifoEndpoint } from '../core/model/agent-card.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+
+/**
+ * What planning reads: the registry at run time, or a static directory of the stack's own agents
+ * when the CDK app compiles declared workflows at synth time.
+ */
+export type AgentDirectory = Pick<AgentRegistry, 'get' | 'discover'>;
+
 import { parseWith } from '../core/validation.ts';
 
 /** Coordinations with no `timeout` get this long: Express's maximum, or an hour for Standard. */
@@ -41,9 +48,9 @@ interface ResolvedAgent {
  * (NoAgentAvailableError), endpoints the mode cannot reach (ValidationError with the field).
  */
 export class CoordinationPlanner {
-  readonly #registry: AgentRegistry;
+  readonly #registry: AgentDirectory;
 
-  constructor(registry: AgentRegistry) {
+  constructor(registry: AgentDirectory) {
     this.#registry = registry;
   }
 
@@ -120,11 +127,11 @@ export class CoordinationPlanner {
 
 /** One request's agent lookups, cached so an agent named twice is read once. */
 class Resolver {
-  readonly #registry: AgentRegistry;
+  readonly #registry: AgentDirectory;
   readonly #request: CoordinationRequest;
   readonly #cards = new Map<string, Promise<AgentCard>>();
 
-  constructor(registry: AgentRegistry, request: CoordinationRequest) {
+  constructor(registry: AgentDirectory, request: CoordinationRequest) {
     this.#registry = registry;
     this.#request = request;
   }

@@ -1,5 +1,5 @@
 import type { ExecutionInput } from '../../statemachines/plan.ts';
-import type { TaskResult } from '../core/model/task.ts';
+import { type TaskResult, unrollHistory } from '../core/model/task.ts';
 import type { ExecutionOutcome } from './execution.ts';
 
 /** The public coordination result (DESIGN.md "Coordination result"). */
@@ -183,7 +183,7 @@ function collect(
       const supervisor = ids(input.targets.supervisor);
       let agentMs = 0;
       const rounds = [
-        ...unrollHistory(state.loop.history),
+        ...unrollHistory<StepRecord, StepRecord>(state.loop.history),
         { decision: state.decision, results: [] },
       ];
       for (const [r, { decision, results }] of rounds.entries()) {
@@ -220,19 +220,6 @@ function patternOutput(input: ExecutionInput, state: FinalState, steps: StepResu
       return isObject(decision) && 'output' in decision ? decision.output : null;
     }
   }
-}
-
-/** `[[history, decision, results], …]` nesting (ASL cannot append) back into a list of rounds. */
-function unrollHistory(
-  history: readonly unknown[],
-): { decision: StepRecord | undefined; results: StepRecord[] }[] {
-  const rounds: { decision: StepRecord | undefined; results: StepRecord[] }[] = [];
-  let node: readonly unknown[] = history;
-  while (node.length === 3 && Array.isArray(node[0])) {
-    rounds.unshift({ decision: node[1] as StepRecord, results: node[2] as StepRecord[] });
-    node = node[0] as unknown[];
-  }
-  return rounds;
 }
 
 const FAILURE_CAUSE = /^\[?([A-Za-z0-9._-]+)\]? failed at step ([A-Za-z0-9._-]+): ([\s\S]*)$/;

@@ -34,6 +34,7 @@ export function hierarchicalStates(plan: CoordinationPlan): { startAt: string; s
         maxRounds,
         'workers.$': '$.workerInfo',
         'results.$': '$.lastResults',
+        'history.$': '$.loop.history',
       },
     },
     timeoutSeconds: supervisor.timeoutSeconds,

@@ -48,10 +48,13 @@ function respond(response: CoordinationResponse, failuresAreErrors: boolean) {
   return json(timedOut ? 504 : 502, body);
 }
 
+/**
+ * EMF metrics: counts without dimensions beyond the service (what the failure-rate alarm reads),
+ * durations per pattern (what the dashboard's p50/p99 graphs read).
+ */
 function record(deps: ApiDependencies, result: CoordinationResult): void {
   const metrics = deps.metrics;
   if (metrics === undefined) return;
-  metrics.addDimension('pattern', result.pattern);
   metrics.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
   const outcome =
     result.status === 'succeeded'
@@ -60,6 +63,8 @@ function record(deps: ApiDependencies, result: CoordinationResult): void {
         ? 'CoordinationsPartial'
         : 'CoordinationsFailed';
   metrics.addMetric(outcome, MetricUnit.Count, 1);
-  metrics.addMetric('CoordinationDuration', MetricUnit.Milliseconds, result.timings.totalMs);
-  metrics.addMetric('CoordinationOverhead', MetricUnit.Milliseconds, result.timings.overheadMs);
+  const timing = metrics.singleMetric();
+  timing.addDimension('pattern', result.pattern);
+  timing.addMetric('CoordinationDuration', MetricUnit.Milliseconds, result.timings.totalMs);
+  timing.addMetric('CoordinationOverhead', MetricUnit.Milliseconds, result.timings.overheadMs);
 }

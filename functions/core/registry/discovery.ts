@@ -158,3 +158,28 @@ export function compareMatches(a: DiscoveryMatch, b: DiscoveryMatch): number {
     (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0)
   );
 }
+
+/** A match for one agent: its weakest score and lowest priority across the selectors it satisfies. */
+export function buildMatch(
+  agent: {
+    readonly agentId: string;
+    readonly agentType: string;
+    readonly description: string;
+    readonly endpoint: AgentEndpoint;
+  },
+  matched: readonly CapabilityMatch[],
+  live: { readonly status: AgentStatus; readonly load: number; readonly circuit: CircuitState },
+): DiscoveryMatch {
+  return {
+    agentId: agent.agentId,
+    agentType: agent.agentType,
+    description: agent.description,
+    score: Math.min(...matched.map((m) => m.score)),
+    priority: Math.min(...matched.map((m) => m.capability.priority)),
+    status: live.status,
+    load: live.load,
+    circuit: live.circuit,
+    endpoint: agent.endpoint,
+    matched,
+  };
+}

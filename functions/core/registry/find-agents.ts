@@ -11,6 +11,7 @@ import {
 import { circuitOf } from './breaker.ts';
 import {
   bestPerAgent,
+  buildMatch,
   type CapabilitySelector,
   compareMatches,
   type DiscoveryMatch,
@@ -85,18 +86,14 @@ export async function findAgents(store: RegistryStore, input: unknown): Promise<
     if (!circuit.acceptsRequests) continue;
     const status = deriveStatus(state, circuit, now, store.health);
     if (!query.statuses.includes(status)) continue;
-    matches.push({
-      agentId,
-      agentType: row.agentType,
-      description: row.description,
-      score: Math.min(...matched.map((m) => m.score)),
-      priority: Math.min(...matched.map((m) => m.capability.priority)),
-      status,
-      load: row.maxConcurrency === undefined ? state.inFlight : state.inFlight / row.maxConcurrency,
-      circuit: circuit.state,
-      endpoint: row.endpoint,
-      matched,
-    });
+    matches.push(
+      buildMatch(row, matched, {
+        status,
+        load:
+          row.maxConcurrency === undefined ? state.inFlight : state.inFlight / row.maxConcurrency,
+        circuit: circuit.state,
+      }),
+    );
   }
   return matches.sort(compareMatches).slice(0, query.limit);
 }

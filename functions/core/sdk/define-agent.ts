@@ -44,6 +44,7 @@ import {
 } from '../model/task.ts';
 import { AgentRegistry } from '../registry/agent-registry.ts';
 import { parseWith } from '../validation.ts';
+import { AGENT_ENVIRONMENT } from './environment.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
 import { planSubtasks } from './subtasks.ts';
 
@@ -147,7 +148,7 @@ class AgentRuntime {
         serviceName: definition.agentId,
         defaultDimensions: { agentId: definition.agentId },
       });
-    const table = process.env.MOBIUS_IDEMPOTENCY_TABLE;
+    const table = process.env[AGENT_ENVIRONMENT.idempotencyTable];
     this.#idempotency =
       deps.idempotency === false
         ? undefined
@@ -403,7 +404,7 @@ class AgentRuntime {
 
   /** Parks a record that can never succeed in the dead-letter queue at once (or lets redrive do it). */
   async #park(record: SQSRecord, reason: string): Promise<void> {
-    const dlq = this.#deps.deadLetterQueueUrl ?? process.env.MOBIUS_AGENT_DLQ_URL;
+    const dlq = this.#deps.deadLetterQueueUrl ?? process.env[AGENT_ENVIRONMENT.deadLetterQueueUrl];
     this.logger.error('message cannot be processed', { messageId: record.messageId, reason });
     if (dlq === undefined) throw new FatalAgentError(reason);
     await this.#sqs().send(
@@ -428,7 +429,7 @@ class AgentRuntime {
 
   #registryOrNull(): AgentRegistry | null {
     if (this.#deps.registry) return this.#deps.registry;
-    const tableName = process.env.MOBIUS_REGISTRY_TABLE;
+    const tableName = process.env[AGENT_ENVIRONMENT.registryTable];
     if (!tableName) return null;
     this.#registry ??= new AgentRegistry({ tableName, clock: this.#clock });
     return this.#registry;
@@ -469,8 +470,8 @@ class AgentRuntime {
 
   #endpoint(context: Context): AgentEndpoint {
     const configured = this.#deps.endpoint ?? {};
-    const queueUrl = configured.queueUrl ?? process.env.MOBIUS_AGENT_QUEUE_URL;
-    const queueArn = configured.queueArn ?? process.env.MOBIUS_AGENT_QUEUE_ARN;
+    const queueUrl = configured.queueUrl ?? process.env[AGENT_ENVIRONMENT.queueUrl];
+    const queueArn = configured.queueArn ?? process.env[AGENT_ENVIRONMENT.queueArn];
     const lambdaArn = configured.lambdaArn ?? context.invokedFunctionArn;
     return {
       ...(lambdaArn ? { lambdaArn } : {}),

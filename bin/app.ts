@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/**
+ * The example app: Mobius Coordinator with the document-research team of examples/agents and the
+ * example requests declared as workflows. `cdk synth` / `cdk deploy` run this (see cdk.json).
+ *
+ * Context:
+ *   -c mobius:bedrockModelId=<id>   also deploy the optional Bedrock writer agent
+ *   -c mobius:corsOrigins=a,b       allow these browser origins
+ *   -c mobius:nag=false             skip the cdk-nag AwsSolutions checks (on by default)
+ */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { exampleStackProps } from '../examples/stack.ts';
+import { MobiusStack } from '../lib/mobius-stack.ts';
+
+const app = new App();
+const bedrockModelId = app.node.tryGetContext('mobius:bedrockModelId') as string | undefined;
+const corsOrigins = String(app.node.tryGetContext('mobius:corsOrigins') ?? '')
+  .split(',')
+  .filter((origin) => origin.length > 0);
+
+await MobiusStack.create(app, 'MobiusCoordinator', {
+  ...exampleStackProps({ ...(bedrockModelId ? { bedrockModelId } : {}), corsOrigins }),
+  description: 'Mobius Coordinator: agent registry, messaging, coordination engine and HTTP API',
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
+
+if (app.node.tryGetContext('mobius:nag') !== 'false')
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();

@@ -1,0 +1,82 @@
+import { NotFoundError } from '../core/errors.ts';
+import { type AgentCard, type AgentCardInput, agentCardSchema } from '../core/model/agent-card.ts';
+import type { AgentRecord } from '../core/registry/agent-registry.ts';
+import {
+  bestPerAgent,
+  buildMatch,
+  compareMatches,
+  type DiscoveryMatch,
+  discoveryQuerySchema,
+  selectorScore,
+} from '../core/registry/discovery.ts';
+import { parseWith } from '../core/validation.ts';
+import type { AgentDirectory } from './planner.ts';
+
+/**
+ * A directory of known cards, every agent healthy: what the CDK app plans declared workflows
+ * against at synth time, so the machines it deploys are the ones runs will look for. Matching and
+ * ranking are the registry's own (discovery.ts); only the data source differs.
+ */
+export class StaticDirectory implements AgentDirectory {
+  readonly #cards: Map<string, AgentCard>;
+
+  constructor(cards: readonly AgentCardInput[]) {
+    this.#cards = new Map(
+      cards.map((card) => {
+        const parsed = parseWith(agentCardSchema, card, `agent card ${card.agentId}`);
+        return [parsed.agentId, parsed];
+      }),
+    );
+  }
+
+  async get(agentId: string): Promise<AgentRecord> {
+    const card = this.#cards.get(agentId);
+    if (card === undefined)
+      throw new NotFoundError(`No agent ${agentId} in this stack.`, { agentId });
+    const now = new Date().toISOString();
+    return {
+      card,
+      status: 'healthy',
+      metrics: {
+        requestsProcessed: 0,
+        errors: 0,
+        averageResponseTimeMs: 0,
+        errorRate: 0,
+        inFlight: 0,
+        lastHeartbeat: now,
+        uptimeSeconds: 0,
+      },
+      circuit: { state: 'closed', consecutiveFailures: 0, openedAt: null },
+      registeredAt: now,
+      updatedAt: now,
+      expiresAt: now,
+    };
+  }
+
+  async discover(input: unknown): Promise<DiscoveryMatch[]> {
+    const query = parseWith(discoveryQuerySchema, input, 'discovery query');
+    const cards = [...this.#cards.values()].filter(
+      (c) => query.agentType === undefined || c.agentType === query.agentType,
+    );
+    const best = query.selectors.map((selector) =>
+      bestPerAgent(
+        selector,
+        cards.flatMap((card) =>
+          card.capabilities.flatMap((capability) => {
+            const score = selectorScore(selector, capability.name, capability.version);
+            return score === null ? [] : [{ agentId: card.agentId, capability, score }];
+          }),
+        ),
+      ),
+    );
+    return cards
+      .flatMap((card): DiscoveryMatch[] => {
+        const matched = best.flatMap((perAgent) => perAgent.get(card.agentId) ?? []);
+        if (matched.length !== query.selectors.length || !query.statuses.includes('healthy'))
+          return [];
+        return [buildMatch(card, matched, { status: 'healthy', load: 0, circuit: 'closed' })];
+      })
+      .sort(compareMatches)
+      .slice(0, query.limit);
+  }
+}

@@ -1,0 +1,81 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { sharedLambdaClient, sharedSqsClient } from '../core/aws/clients.ts';
+import type { AgentStatus } from '../core/model/agent-status.ts';
+import { PING_KIND } from '../core/model/task.ts';
+import { type AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
+
+export interface HealthSweep {
+  readonly counts: Readonly<Record<AgentStatus, number>>;
+  readonly pinged: number;
+  readonly offline: readonly string[];
+}
+
+/**
+ * One sweep of the health monitor: every agent is pinged (its Lambda asynchronously, or its
+ * queue) so it heartbeats and re-registers if it must, and the fleet's health is counted. Agents
+ * already offline are pinged too: a ping is how a recovered agent comes back.
+ */
+export async function sweep(
+  registry: AgentRegistry,
+  clients: { lambda: LambdaClient; sqs: SQSClient },
+): Promise<HealthSweep> {
+  const counts: Record<AgentStatus, number> = {
+    initializing: 0,
+    healthy: 0,
+    degraded: 0,
+    unhealthy: 0,
+    offline: 0,
+  };
+  const offline: string[] = [];
+  let pinged = 0;
+  const ping = JSON.stringify({ kind: PING_KIND });
+  let nextToken: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const result = await registry.list({ limit: 100, ...(nextToken ? { nextToken } : {}) });
+    await Promise.all(
+      result.agents.map(async (agent: AgentRecord) => {
+        counts[agent.status]++;
+        if (agent.status === 'offline') offline.push(agent.card.agentId);
+        const { lambdaArn, queueUrl } = agent.card.endpoint;
+        if (lambdaArn) {
+          await clients.lambda.send(
+            new InvokeCommand({
+              FunctionName: lambdaArn,
+              InvocationType: 'Event',
+              Payload: Buffer.from(ping),
+            }),
+          );
+        } else if (queueUrl && !queueUrl.endsWith('.fifo')) {
+          await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: ping }));
+        } else {
+          return;
+        }
+        pinged++;
+      }),
+    );
+    nextToken = result.nextToken;
+    if (nextToken === undefined) break;
+  }
+  return { counts, pinged, offline };
+}
+
+const logger = new Logger({ serviceName: 'mobius-health-monitor' });
+const metrics = new Metrics({ namespace: 'Mobius', serviceName: 'mobius-health-monitor' });
+let registry: AgentRegistry | undefined;
+
+/** Scheduled entry (EventBridge Scheduler / rule): sweep, then publish the counts as EMF metrics. */
+export async function handler(): Promise<HealthSweep> {
+  registry ??= new AgentRegistry({ tableName: process.env.MOBIUS_REGISTRY_TABLE ?? '' });
+  const result = await sweep(registry, { lambda: sharedLambdaClient(), sqs: sharedSqsClient() });
+  metrics.addMetric('AgentsHealthy', MetricUnit.Count, result.counts.healthy);
+  metrics.addMetric('AgentsDegraded', MetricUnit.Count, result.counts.degraded);
+  metrics.addMetric('AgentsUnhealthy', MetricUnit.Count, result.counts.unhealthy);
+  metrics.addMetric('AgentsOffline', MetricUnit.Count, result.counts.offline);
+  metrics.addMetric('AgentsPinged', MetricUnit.Count, result.pinged);
+  metrics.publishStoredMetrics();
+  if (result.offline.length > 0) logger.warn('agents offline', { agents: result.offline });
+  return result;
+}

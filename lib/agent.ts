@@ -1,0 +1,135 @@
+import { Duration } from 'aws-cdk-lib';
+import { type CfnRule, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { agentQueueNames, QUEUE_SETTINGS } from '../functions/core/messaging/queue-settings.ts';
+import { broadcastPattern, ruleName } from '../functions/core/messaging/routing-rules.ts';
+import type { AgentCardInput } from '../functions/core/model/agent-card.ts';
+import type { AgentDefinition } from '../functions/core/sdk/define-agent.ts';
+import { AGENT_ENVIRONMENT } from '../functions/core/sdk/environment.ts';
+import { AgentRegistration } from './agent-registration.ts';
+import { mobiusFunction } from './lambda-defaults.ts';
+import type { RegistryTables } from './registry-table.ts';
+
+export interface AgentProps {
+  /** The agent's card fields (its defineAgent definition; the handler is not used here). */
+  readonly definition: Omit<AgentDefinition, 'handler'> & { readonly handler?: unknown };
+  /** Module, relative to the repository root, whose `handler` export is the agent's Lambda entry. */
+  readonly entry: string;
+  readonly tables: RegistryTables;
+  readonly bus: IEventBus;
+  /** FIFO queue: messages of a conversation are handled in order. @default false */
+  readonly ordered?: boolean;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** @default 30 seconds */
+  readonly timeout?: Duration;
+  /** Records per invocation from the queue. @default 10 */
+  readonly batchSize?: number;
+  /** Receives before a message is dead-lettered. @default QUEUE_SETTINGS.maxReceiveCount (5) */
+  readonly maxReceiveCount?: number;
+  /** Deliver broadcasts (to all, or to a capability the agent holds) to its queue. @default true */
+  readonly receiveBroadcasts?: boolean;
+  /** Extra environment variables for the handler. */
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One Mobius agent: its Lambda (Node.js 22, Arm64, bundled by local esbuild), its SQS queue with a
+ * dead-letter queue, the event source mapping with partial batch failures, the grants it needs for
+ * the registry and idempotency, a rule delivering broadcasts to its queue, and its card
+ * registered at deploy time. The coordination engine grants itself invoke/send and the agent
+ * task responses (see CoordinationEngine.addAgent).
+ */
+export class Agent extends Construct {
+  readonly agentId: string;
+  readonly function: NodejsFunction;
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly card: AgentCardInput;
+
+  constructor(scope: Construct, id: string, props: AgentProps) {
+    super(scope, id);
+    const { handler: _handler, ...cardFields } = props.definition;
+    this.agentId = cardFields.agentId;
+    const ordered = props.ordered ?? false;
+    const timeout = props.timeout ?? Duration.seconds(30);
+    const names = agentQueueNames(this.agentId, ordered);
+
+    this.deadLetterQueue = new Queue(this, 'DeadLetters', {
+      queueName: names.deadLetter,
+      fifo: ordered || undefined,
+      retentionPeriod: Duration.seconds(QUEUE_SETTINGS.deadLetterRetentionSeconds),
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    this.queue = new Queue(this, 'Queue', {
+      queueName: names.queue,
+      fifo: ordered || undefined,
+      // AWS's guidance for Lambda event sources: at least six times the function timeout.
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
+      retentionPeriod: Duration.seconds(QUEUE_SETTINGS.retentionSeconds),
+      deadLetterQueue: {
+        queue: this.deadLetterQueue,
+        maxReceiveCount: props.maxReceiveCount ?? QUEUE_SETTINGS.maxReceiveCount,
+      },
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+
+    this.function = mobiusFunction(this, 'Function', {
+      entry: props.entry,
+      description: `Mobius agent ${this.agentId}: ${cardFields.description}`.slice(0, 256),
+      memorySize: props.memorySize ?? 512,
+      timeout,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: this.agentId,
+        [AGENT_ENVIRONMENT.registryTable]: props.tables.registry.tableName,
+        [AGENT_ENVIRONMENT.idempotencyTable]: props.tables.idempotency.tableName,
+        [AGENT_ENVIRONMENT.queueUrl]: this.queue.queueUrl,
+        [AGENT_ENVIRONMENT.queueArn]: this.queue.queueArn,
+        [AGENT_ENVIRONMENT.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
+        ...props.environment,
+      },
+      ...(cardFields.maxConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: cardFields.maxConcurrency }),
+    });
+    this.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: props.batchSize ?? 10,
+        reportBatchItemFailures: true,
+      }),
+    );
+    props.tables.grantRegistryReadWrite(this.function);
+    props.tables.grantIdempotency(this.function);
+    this.deadLetterQueue.grantSendMessages(this.function);
+
+    this.card = {
+      ...cardFields,
+      endpoint: {
+        lambdaArn: this.function.functionArn,
+        queueUrl: this.queue.queueUrl,
+        queueArn: this.queue.queueArn,
+      },
+    };
+    new AgentRegistration(this, 'Registration', { tables: props.tables, card: this.card });
+
+    if (props.receiveBroadcasts ?? true) {
+      const rule = new Rule(this, 'Broadcasts', {
+        eventBus: props.bus,
+        ruleName: ruleName(this.agentId, 'broadcast'),
+        description: `Broadcasts for agent ${this.agentId}`,
+        eventPattern: { source: ['mobius'] },
+        targets: [new SqsQueue(this.queue, ordered ? { messageGroupId: 'mobius-broadcast' } : {})],
+      });
+      // The exact pattern the router and the embedded runtime use ($or is beyond the typed L2 props).
+      (rule.node.defaultChild as CfnRule).eventPattern = broadcastPattern([
+        ...new Set(cardFields.capabilities.map((c) => c.name)),
+      ]);
+    }
+  }
+}

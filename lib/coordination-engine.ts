@@ -1,0 +1,159 @@
+import { Stack } from 'aws-cdk-lib';
+import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  DefinitionBody,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct, type IConstruct } from 'constructs';
+import { compile } from '../statemachines/compile.ts';
+import type { CoordinationPlan } from '../statemachines/plan.ts';
+import type { Agent } from './agent.ts';
+import { statesArnPrefix } from './lambda-defaults.ts';
+import { acknowledge, acknowledgeWildcard } from './nag.ts';
+
+export interface DeclaredWorkflow {
+  /** A readable id for the construct tree (the machine's name comes from its content hash). */
+  readonly id: string;
+  readonly plan: CoordinationPlan;
+}
+
+export interface CoordinationEngineProps {
+  /** Plans whose machines are deployed ahead of time, so their first run needs no CreateStateMachine. */
+  readonly workflows?: readonly DeclaredWorkflow[];
+}
+
+/** Every machine the engine owns or will create is named `mobius-<pattern>-<hash>`. */
+const MACHINE_NAME_PATTERN = 'mobius-*';
+const MACHINES_REASON =
+  'Machines are named mobius-<pattern>-<content hash>; shapes first seen at run time are created then, so grants cover the prefix.';
+
+/**
+ * The coordination engine: the role every compiled machine runs as (invoke registered agents, send
+ * to their queues, log, trace), the log group under /aws/vendedlogs/states, and the Express and
+ * Standard machines the compiler produces for the declared workflows. Shapes that were not
+ * declared are created on their first run by the API, under the same role and naming scheme.
+ */
+export class CoordinationEngine extends Construct {
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+  readonly machines: StateMachine[] = [];
+
+  constructor(scope: Construct, id: string, props: CoordinationEngineProps = {}) {
+    super(scope, id);
+    this.logGroup = new LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/mobius-${Stack.of(this).stackName}`,
+      retention: RetentionDays.ONE_MONTH,
+    });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('states.amazonaws.com'),
+      description:
+        'Runs Mobius coordinations: invokes agents, sends them task tokens, logs and traces',
+    });
+    for (const workflow of props.workflows ?? []) this.declare(workflow);
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Step Functions logging (CloudWatch Logs delivery APIs) and X-Ray tracing take no resource-level permissions.',
+    );
+  }
+
+  /** Deploys the machine for `workflow` (idempotent per shape: identical shapes share one machine). */
+  declare(workflow: DeclaredWorkflow): StateMachine {
+    const machine = compile(workflow.plan);
+    const existing = this.machines.find((m) => m.node.id === machine.name);
+    if (existing) return existing;
+    const stateMachine = new StateMachine(this, machine.name, {
+      stateMachineName: machine.name,
+      definitionBody: DefinitionBody.fromString(machine.json),
+      stateMachineType:
+        machine.type === 'EXPRESS' ? StateMachineType.EXPRESS : StateMachineType.STANDARD,
+      role: this.role,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: false },
+      comment: `Mobius ${workflow.plan.pattern} (${workflow.id})`,
+    });
+    this.machines.push(stateMachine);
+    return stateMachine;
+  }
+
+  /** Lets the machines reach `agent` and lets the agent answer their task tokens. */
+  addAgent(agent: Agent): void {
+    agent.function.grantInvoke(this.role);
+    acknowledgeWildcard(
+      this.role,
+      `${agent.function.functionArn}:*`,
+      `Invoking agent ${agent.agentId} covers its versions and aliases.`,
+    );
+    agent.queue.grantSendMessages(this.role);
+    this.grantTaskResponse(agent.function);
+  }
+
+  /** SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat on every Mobius machine. */
+  grantTaskResponse(grantee: IGrantable & IConstruct): void {
+    const machines = `${statesArnPrefix(this)}:stateMachine:${MACHINE_NAME_PATTERN}`;
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+        resources: [machines],
+      }),
+    );
+    acknowledgeWildcard(grantee, machines, MACHINES_REASON);
+  }
+
+  /**
+   * What the coordination API needs: start and describe executions, and create the machine of a
+   * shape nobody declared (passing the engine role, with logging to the engine's log group).
+   */
+  grantRun(grantee: IGrantable & IConstruct): void {
+    const prefix = statesArnPrefix(this);
+    const principal = grantee.grantPrincipal;
+    principal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [
+          'states:StartSyncExecution',
+          'states:StartExecution',
+          'states:CreateStateMachine',
+          'states:TagResource',
+        ],
+        resources: [`${prefix}:stateMachine:${MACHINE_NAME_PATTERN}`],
+      }),
+    );
+    principal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: [`${prefix}:execution:${MACHINE_NAME_PATTERN}:*`],
+      }),
+    );
+    this.role.grantPassRole(principal);
+    acknowledgeWildcard(grantee, `${prefix}:stateMachine:${MACHINE_NAME_PATTERN}`, MACHINES_REASON);
+    acknowledgeWildcard(
+      grantee,
+      `${prefix}:execution:${MACHINE_NAME_PATTERN}:*`,
+      'Executions are named per coordination; their machine names share the mobius- prefix.',
+    );
+    acknowledge(
+      grantee,
+      'AwsSolutions-IAM5[Resource::*]',
+      'The CloudWatch Logs delivery APIs CreateStateMachine needs for logging take no resource-level permissions.',
+    );
+    // CreateStateMachine with logging needs the CloudWatch Logs delivery APIs, which take no resource.
+    principal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [
+          'logs:CreateLogDelivery',
+          'logs:GetLogDelivery',
+          'logs:UpdateLogDelivery',
+          'logs:DeleteLogDelivery',
+          'logs:ListLogDeliveries',
+          'logs:PutResourcePolicy',
+          'logs:DescribeResourcePolicies',
+          'logs:DescribeLogGroups',
+        ],
+        resources: ['*'],
+      }),
+    );
+  }
+}

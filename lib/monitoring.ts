@@ -1,0 +1,216 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  MathExpression,
+  Metric,
+  SingleValueWidget,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { PATTERNS } from '../statemachines/request.ts';
+import type { Agent } from './agent.ts';
+
+export interface MonitoringProps {
+  readonly agents: readonly Agent[];
+  readonly machines: readonly StateMachine[];
+  /** Coordination failure rate (%) that raises the alarm. @default 5 */
+  readonly failureRatePercent?: number;
+  /** Agent error rate (%) that raises an agent's alarm. @default 5 */
+  readonly agentErrorRatePercent?: number;
+}
+
+const FIVE_MINUTES = Duration.minutes(5);
+const mobius = (
+  metricName: string,
+  service: string,
+  statistic: string,
+  dimensions: Record<string, string> = {},
+) =>
+  new Metric({
+    namespace: 'Mobius',
+    metricName,
+    dimensionsMap: { service, ...dimensions },
+    statistic,
+    period: Duration.minutes(1),
+  });
+
+/**
+ * The operations view: a CloudWatch dashboard (coordinations, duration and overhead percentiles
+ * per pattern, agent invocations/errors/throttles, queue depth and age, dead letters, fleet
+ * health, state machines) and alarms (a dead-letter queue not empty, coordination failure rate,
+ * agent error rate, state machine throttling). Mobius's own figures are EMF
+ * metrics the functions publish with Powertools (namespace "Mobius"). Alarms have no actions:
+ * wire them to your paging with `alarm.addAlarmAction(...)` (see README).
+ */
+export class Monitoring extends Construct {
+  readonly dashboard: Dashboard;
+  readonly alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const started = mobius('CoordinationsStarted', 'mobius-api', 'Sum');
+    const failed = mobius('CoordinationsFailed', 'mobius-api', 'Sum');
+
+    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: 'mobius-coordinator' });
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown:
+          '# Mobius Coordinator\nCoordinations, agents, queues and state machines. Figures in namespace `Mobius` come from Powertools EMF.',
+        width: 24,
+        height: 2,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Coordinations per minute',
+        width: 12,
+        left: [
+          started,
+          mobius('CoordinationsSucceeded', 'mobius-api', 'Sum'),
+          mobius('CoordinationsPartial', 'mobius-api', 'Sum'),
+          failed,
+        ],
+      }),
+      new SingleValueWidget({
+        title: 'Fleet health (last sweep)',
+        width: 12,
+        metrics: ['AgentsHealthy', 'AgentsDegraded', 'AgentsUnhealthy', 'AgentsOffline'].map(
+          (name) => mobius(name, 'mobius-health-monitor', 'Maximum'),
+        ),
+      }),
+    );
+    for (const metricName of ['CoordinationDuration', 'CoordinationOverhead']) {
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: `${metricName} p50 (ms)`,
+          width: 12,
+          left: PATTERNS.map((pattern) =>
+            mobius(metricName, 'mobius-api', 'p50', { pattern }).with({ label: pattern }),
+          ),
+        }),
+        new GraphWidget({
+          title: `${metricName} p99 (ms)`,
+          width: 12,
+          left: PATTERNS.map((pattern) =>
+            mobius(metricName, 'mobius-api', 'p99', { pattern }).with({ label: pattern }),
+          ),
+        }),
+      );
+    }
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Agent invocations',
+        width: 8,
+        left: props.agents.map((a) => a.function.metricInvocations({ label: a.agentId })),
+      }),
+      new GraphWidget({
+        title: 'Agent errors',
+        width: 8,
+        left: props.agents.map((a) => a.function.metricErrors({ label: a.agentId })),
+      }),
+      new GraphWidget({
+        title: 'Agent throttles',
+        width: 8,
+        left: props.agents.map((a) => a.function.metricThrottles({ label: a.agentId })),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Queue depth',
+        width: 8,
+        left: props.agents.map((a) =>
+          a.queue.metricApproximateNumberOfMessagesVisible({ label: a.agentId }),
+        ),
+      }),
+      new GraphWidget({
+        title: 'Oldest message age (s)',
+        width: 8,
+        left: props.agents.map((a) =>
+          a.queue.metricApproximateAgeOfOldestMessage({ label: a.agentId }),
+        ),
+      }),
+      new GraphWidget({
+        title: 'Dead letters',
+        width: 8,
+        left: props.agents.map((a) =>
+          a.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: a.agentId }),
+        ),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Declared state machines: failed and throttled executions',
+        width: 24,
+        left: props.machines.flatMap((m) => [
+          m.metricFailed({ label: `${m.node.id} failed` }),
+          m.metric('ExecutionThrottled', { label: `${m.node.id} throttled` }),
+        ]),
+      }),
+    );
+
+    for (const agent of props.agents) {
+      this.alarms.push(
+        new Alarm(this, `${agent.node.id}DeadLetters`, {
+          alarmDescription: `Agent ${agent.agentId} has dead-lettered messages: inspect and redrive ${agent.deadLetterQueue.queueName}.`,
+          metric: agent.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: Duration.minutes(1),
+            statistic: 'Maximum',
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+        new Alarm(this, `${agent.node.id}ErrorRate`, {
+          alarmDescription: `Agent ${agent.agentId} fails more than ${props.agentErrorRatePercent ?? 5}% of its invocations.`,
+          metric: new MathExpression({
+            expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+            usingMetrics: {
+              invocations: agent.function.metricInvocations({ period: FIVE_MINUTES }),
+              errors: agent.function.metricErrors({ period: FIVE_MINUTES }),
+            },
+            period: FIVE_MINUTES,
+          }),
+          threshold: props.agentErrorRatePercent ?? 5,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    this.alarms.push(
+      new Alarm(this, 'CoordinationFailureRate', {
+        alarmDescription: `More than ${props.failureRatePercent ?? 5}% of coordinations failed in 5 minutes.`,
+        metric: new MathExpression({
+          expression: 'IF(started > 0, 100 * failed / started, 0)',
+          usingMetrics: {
+            started: started.with({ period: FIVE_MINUTES }),
+            failed: failed.with({ period: FIVE_MINUTES }),
+          },
+          period: FIVE_MINUTES,
+        }),
+        threshold: props.failureRatePercent ?? 5,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    for (const machine of props.machines) {
+      this.alarms.push(
+        new Alarm(this, `${machine.node.id}Throttled`, {
+          alarmDescription: `State machine ${machine.node.id} is being throttled.`,
+          metric: machine.metric('ExecutionThrottled', { period: FIVE_MINUTES, statistic: 'Sum' }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+  }
+}

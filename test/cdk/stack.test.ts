@@ -1,0 +1,204 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import aslValidator from 'asl-validator';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
+import { exampleStackProps } from '../../examples/stack.ts';
+import { ROUTES } from '../../functions/api/app.ts';
+import { MobiusStack } from '../../lib/mobius-stack.ts';
+
+/**
+ * Template tests on the example stack, synthesised without bundling (bundling runs for real in
+ * synth.test.ts), with cdk-nag's AwsSolutions checks as a validation plugin.
+ */
+let template: Template;
+let json: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+let outdir: string;
+let stack: MobiusStack;
+
+type Statement = { Action: string | string[]; Resource: unknown };
+
+beforeAll(async () => {
+  outdir = mkdtempSync(join(tmpdir(), 'mobius-cdk-'));
+  const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+  stack = await MobiusStack.create(app, 'MobiusTest', {
+    ...exampleStackProps(),
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth(); // throws when cdk-nag reports an unacknowledged error
+  template = Template.fromStack(stack);
+  json = template.toJSON().Resources;
+}, 120_000);
+
+const resources = (type: string) => Object.entries(json).filter(([, r]) => r.Type === type);
+
+describe('the CDK stack', () => {
+  it('passes cdk-nag AwsSolutions with no unacknowledged finding, warnings included', () => {
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { violations: unknown[] }[];
+    };
+    expect(report.pluginReports.flatMap((r) => r.violations)).toEqual([]);
+  });
+
+  it('every acknowledgement gives a reason', () => {
+    const acknowledgements = stack.node
+      .findAll()
+      .flatMap((c) =>
+        c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY),
+      )
+      .flatMap((m) =>
+        Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ id, reason })),
+      );
+    expect(acknowledgements.length).toBeGreaterThan(10);
+    for (const { id, reason } of acknowledgements) expect(reason.length, id).toBeGreaterThan(30);
+  });
+
+  it('keeps the registry on-demand, encrypted, recoverable, with TTL on expiresAt and the byType index', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byType' })],
+      StreamSpecification: { StreamViewType: 'OLD_IMAGE' },
+    });
+  });
+
+  it('gives every agent queue a dead-letter queue, and every queue encryption and TLS', () => {
+    const queues = resources('AWS::SQS::Queue');
+    const deadLetters = queues.filter(([, q]) => String(q.Properties.QueueName).includes('-dlq'));
+    const agentQueues = queues.filter(([, q]) => !String(q.Properties.QueueName).includes('-dlq'));
+    expect(agentQueues).toHaveLength(EXAMPLE_AGENTS.length);
+    expect(deadLetters).toHaveLength(EXAMPLE_AGENTS.length);
+    for (const [, queue] of agentQueues) {
+      expect(queue.Properties.RedrivePolicy).toMatchObject({ maxReceiveCount: 5 });
+    }
+    for (const [, queue] of queues) expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    expect(resources('AWS::SQS::QueuePolicy').length).toBeGreaterThanOrEqual(queues.length);
+  });
+
+  it('archives the message bus and delivers broadcasts to every agent through a rule', () => {
+    template.resourceCountIs('AWS::Events::EventBus', 1);
+    template.hasResourceProperties('AWS::Events::Archive', {
+      EventPattern: { source: ['mobius'] },
+    });
+    const rules = resources('AWS::Events::Rule').filter(([, r]) =>
+      String(r.Properties.Name ?? '').endsWith('-broadcast'),
+    );
+    expect(rules).toHaveLength(EXAMPLE_AGENTS.length);
+    expect(rules[0]?.[1].Properties.EventPattern).toMatchObject({
+      'detail-type': ['mobius.broadcast'],
+    });
+  });
+
+  it('runs every function on nodejs22.x, arm64, with partial batch failures for agent queues', () => {
+    for (const [, fn] of resources('AWS::Lambda::Function')) {
+      if (String(fn.Properties.Description ?? '').includes('AWS CDK resource provider framework'))
+        continue;
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+    }
+    const mappings = resources('AWS::Lambda::EventSourceMapping');
+    expect(
+      mappings.filter(([, m]) => JSON.stringify(m.Properties).includes('ReportBatchItemFailures')),
+    ).toHaveLength(mappings.length);
+  });
+
+  it('deploys both Express and Standard state machines, logged and traced', () => {
+    const machines = resources('AWS::StepFunctions::StateMachine');
+    const types = new Set(machines.map(([, m]) => m.Properties.StateMachineType));
+    expect(types).toEqual(new Set(['EXPRESS', 'STANDARD']));
+    for (const [, machine] of machines) {
+      expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+      expect(machine.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL' });
+      expect(String(machine.Properties.StateMachineName)).toMatch(/^mobius-[a-z-]+-[0-9a-f]{16}$/);
+    }
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
+    });
+  });
+
+  it('every state machine definition in the template passes asl-validator', () => {
+    const machines = resources('AWS::StepFunctions::StateMachine');
+    expect(machines.length).toBeGreaterThan(0);
+    for (const [, machine] of machines) {
+      const definition = JSON.parse(String(machine.Properties.DefinitionString));
+      const { isValid, errorsText } = aslValidator(definition, {
+        checkPaths: true,
+        checkArn: true,
+      });
+      expect(isValid, errorsText(' | ')).toBe(true);
+    }
+  });
+
+  it('authorises every API route with IAM', () => {
+    const methods = resources('AWS::ApiGateway::Method').filter(
+      ([, m]) => m.Properties.HttpMethod !== 'OPTIONS',
+    );
+    expect(methods).toHaveLength(ROUTES.length);
+    for (const [, method] of methods) expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
+  });
+
+  it('has the dashboard and the alarms', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const alarms = resources('AWS::CloudWatch::Alarm').map(([, a]) =>
+      JSON.stringify(a.Properties.AlarmDescription),
+    );
+    expect(alarms.filter((d) => d.includes('dead-lettered'))).toHaveLength(EXAMPLE_AGENTS.length);
+    expect(alarms.filter((d) => d.includes('of its invocations'))).toHaveLength(
+      EXAMPLE_AGENTS.length,
+    );
+    expect(alarms.some((d) => d.includes('coordinations failed'))).toBe(true);
+    expect(alarms.filter((d) => d.includes('is being throttled'))).toHaveLength(
+      resources('AWS::StepFunctions::StateMachine').length,
+    );
+  });
+
+  it('grants no wildcard IAM actions, and no wildcard resources on data', () => {
+    const statements = resources('AWS::IAM::Policy').flatMap(
+      ([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+    for (const statement of statements) {
+      const actions = [statement.Action].flat();
+      for (const action of actions) expect(action, JSON.stringify(statement)).not.toMatch(/\*/);
+      // dynamodb:ListStreams (stream event sources) has no resource-level permissions.
+      const dataActions = actions.filter(
+        (a) => /^(dynamodb|sqs|events):/.test(a) && a !== 'dynamodb:ListStreams',
+      );
+      if (dataActions.length > 0)
+        expect(JSON.stringify(statement.Resource), JSON.stringify(statement)).not.toMatch(
+          /"\*"|\/\*/,
+        );
+    }
+  });
+
+  it('passes cfn-lint without errors', () => {
+    const file = join(outdir, 'cfn-lint.template.json');
+    writeFileSync(file, JSON.stringify(template.toJSON()));
+    const lint = spawnSync(
+      join(import.meta.dirname, '..', '..', '.venv', 'bin', 'cfn-lint'),
+      [file],
+      { encoding: 'utf8' },
+    );
+    expect(lint.error).toBeUndefined();
+    expect(lint.status).not.toBeNull();
+    // cfn-lint's exit code is a bit field: 2 = errors, 4 = warnings, 8 = informational. CDK's own
+    // explicit DependsOn next to GetAtt (W3005) is the only warning expected.
+    expect((lint.status ?? 2) & 2, lint.stdout).toBe(0);
+    expect(
+      lint.stdout
+        .split('\n')
+        .filter((line) => /^[EW]\d{4}/.test(line) && !line.startsWith('W3005')),
+    ).toEqual([]);
+  });
+});
