@@ -1,0 +1,148 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { CloudFormationCustomResourceEvent, DynamoDBStreamEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
+import { handler as registerAgent } from '../../functions/deploy/register-agent.ts';
+import { sweep } from '../../functions/monitor/health-monitor.ts';
+import { handler as registryStream } from '../../functions/monitor/registry-stream.ts';
+import { card } from '../support/cards.ts';
+import { freshRegistryTable, type TestTable } from '../support/dynamo.ts';
+
+/**
+ * The operational functions the stack deploys beside the API: deploy-time card registration,
+ * the health monitor's sweep and the TTL clean-up stream consumer, on DynamoDB Local. The
+ * functions build their registry from the environment, as in Lambda.
+ */
+let table: TestTable;
+let registry: AgentRegistry;
+
+beforeAll(async () => {
+  table = await freshRegistryTable('dynamodb-local');
+  process.env.MOBIUS_REGISTRY_TABLE = table.tableName;
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = inject('dynamoEndpoints')['dynamodb-local'];
+  process.env.AWS_REGION = 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID = 'local';
+  process.env.AWS_SECRET_ACCESS_KEY = 'local';
+  registry = new AgentRegistry({ tableName: table.tableName, client: table.client });
+});
+
+const customResource = (
+  type: 'Create' | 'Update' | 'Delete',
+  cardJson: unknown,
+): CloudFormationCustomResourceEvent =>
+  ({
+    RequestType: type,
+    ServiceToken: 'token',
+    ResponseURL: 'https://example.invalid',
+    StackId: 'stack',
+    RequestId: 'request',
+    LogicalResourceId: 'Card',
+    ResourceType: 'Custom::MobiusAgentCard',
+    PhysicalResourceId: 'mobius-agent:deployed',
+    ResourceProperties: {
+      ServiceToken: 'token',
+      TableName: table.tableName,
+      Card: JSON.stringify(cardJson),
+    },
+    OldResourceProperties: {},
+  }) as CloudFormationCustomResourceEvent;
+
+describe('deploy-time registration (custom resource)', () => {
+  it('registers on create, updates on a changed card, deregisters on delete (twice is fine)', async () => {
+    expect(await registerAgent(customResource('Create', card('deployed')))).toEqual({
+      PhysicalResourceId: 'mobius-agent:deployed',
+      Data: { outcome: 'created' },
+    });
+    const changed = card('deployed', { description: 'new description' });
+    expect((await registerAgent(customResource('Update', changed))).Data).toEqual({
+      outcome: 'updated',
+    });
+    expect((await registry.get('deployed')).card.description).toBe('new description');
+    await registerAgent(customResource('Delete', changed));
+    await expect(registry.get('deployed')).rejects.toThrow(/No agent/);
+    await expect(registerAgent(customResource('Delete', changed))).resolves.toMatchObject({
+      PhysicalResourceId: 'mobius-agent:deployed',
+    });
+  });
+});
+
+describe('health monitor', () => {
+  it('pings every agent through its Lambda or its queue and counts the fleet', async () => {
+    const lambda = mockClient(LambdaClient);
+    const sqs = mockClient(SQSClient);
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
+    await registry.register(card('lambda-agent'));
+    await registry.heartbeat('lambda-agent');
+    await registry.register(
+      card('queue-agent', {
+        endpoint: { queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/q' },
+      }),
+    );
+
+    const result = await sweep(registry, {
+      lambda: new LambdaClient({ region: 'us-east-1' }),
+      sqs: new SQSClient({ region: 'us-east-1' }),
+    });
+    expect(result.pinged).toBe(2);
+    expect(result.counts).toMatchObject({ healthy: 1, initializing: 1 });
+    expect(lambda.commandCalls(InvokeCommand)[0]?.args[0].input).toMatchObject({
+      InvocationType: 'Event',
+    });
+    expect(
+      JSON.parse(
+        Buffer.from(
+          lambda.commandCalls(InvokeCommand)[0]?.args[0].input.Payload as Uint8Array,
+        ).toString(),
+      ),
+    ).toEqual({ kind: 'mobius.ping' });
+    expect(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody).toBe(
+      '{"kind":"mobius.ping"}',
+    );
+    lambda.restore();
+    sqs.restore();
+  });
+});
+
+describe('TTL clean-up stream consumer', () => {
+  it('deletes the capability rows of an agent DynamoDB expired', async () => {
+    await registry.register(
+      card('expired', { capabilities: [{ name: 'vanishing', version: '1.0.0' }] }),
+    );
+    await registry.heartbeat('expired');
+    expect(await registry.discover({ capability: 'vanishing' })).toHaveLength(1);
+    // What TTL deletion does, then the stream record it produces.
+    const { Item } = await table.client.send(
+      new GetCommand({ TableName: table.tableName, Key: { pk: 'AGENT#expired', sk: 'AGENT' } }),
+    );
+    await table.client.send(
+      new DeleteCommand({ TableName: table.tableName, Key: { pk: 'AGENT#expired', sk: 'AGENT' } }),
+    );
+    const event = {
+      Records: [
+        {
+          eventName: 'REMOVE',
+          userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+          dynamodb: {
+            SequenceNumber: '1',
+            Keys: marshall({ pk: 'AGENT#expired', sk: 'AGENT' }),
+            OldImage: marshall(Item ?? {}),
+          },
+        },
+      ],
+    } as unknown as DynamoDBStreamEvent;
+    expect(await registryStream(event)).toEqual({ batchItemFailures: [] });
+    const { Items } = await table.client.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'CAP#vanishing' },
+      }),
+    );
+    expect(Items).toEqual([]);
+  });
+});
