@@ -1,0 +1,96 @@
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { SignatureV4 } from '@smithy/signature-v4';
+
+/** SHA-256 (HMAC when keyed) for the SigV4 signer, on Node's own crypto. */
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+const bytes = (data: SourceData): Uint8Array | string =>
+  typeof data === 'string'
+    ? data
+    : data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+
+class Sha256 {
+  #hash: Hash | Hmac;
+  readonly #secret: Uint8Array | string | undefined;
+
+  constructor(secret?: SourceData) {
+    this.#secret = secret === undefined ? undefined : bytes(secret);
+    this.#hash =
+      this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
+  }
+
+  update(data: SourceData): void {
+    this.#hash.update(bytes(data));
+  }
+
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.#hash.digest());
+  }
+
+  reset(): void {
+    this.#hash =
+      this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
+  }
+}
+
+export interface ApiResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/**
+ * Calls the Mobius API. URLs on 127.0.0.1/localhost (the embedded runtime) go unsigned; anything
+ * else is API Gateway with IAM auth, so the request is signed with SigV4 (`execute-api`) using the
+ * standard credential chain (environment, profile, SSO, instance role). The region is taken from
+ * the execute-api host name, or AWS_REGION.
+ */
+export async function callApi(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ApiResponse> {
+  const url = new URL(path.replace(/^\//, ''), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> = { host: url.host, accept: 'application/json' };
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+
+  if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
+    const region =
+      /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ??
+      process.env.AWS_REGION ??
+      'us-east-1';
+    const signer = new SignatureV4({
+      service: 'execute-api',
+      region,
+      credentials: fromNodeProviderChain(),
+      sha256: Sha256,
+    });
+    const signed = await signer.sign({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      ...(payload === undefined ? {} : { body: payload }),
+    });
+    Object.assign(headers, signed.headers);
+  }
+  const response = await fetch(url, {
+    method,
+    headers,
+    ...(payload === undefined ? {} : { body: payload }),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: parsed };
+}
