@@ -55,6 +55,7 @@ const discoveryMatchSchema = z.object({
   load: z.number(),
   circuit: circuitStateSchema,
   endpoint: agentCardSchema.shape.endpoint,
+  capabilities: z.array(z.string()).readonly(),
   matched: z
     .array(
       z.object({

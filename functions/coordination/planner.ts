@@ -15,14 +15,14 @@ import {
   stepIdAt,
 } from '../../statemachines/request.ts';
 import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/errors.ts';
-import { type AgentCard, isFifoEndpoint } from '../core/model/agent-card.ts';
-import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
+import type { AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
 
 /**
  * What planning reads: the registry at run time, or a static directory of the stack's own agents
  * when the CDK app compiles declared workflows at synth time.
  */
-export type AgentDirectory = Pick<AgentRegistry, 'get' | 'discover'>;
+export type AgentDirectory = Pick<AgentRegistry, 'getMany' | 'discover'>;
 
 import { parseWith } from '../core/validation.ts';
 
@@ -37,7 +37,8 @@ const USABLE = ['healthy', 'degraded'] as const;
 
 interface ResolvedAgent {
   readonly agentId: string;
-  readonly card: AgentCard;
+  readonly endpoint: AgentEndpoint;
+  readonly capabilities: readonly string[];
 }
 
 /**
@@ -60,6 +61,7 @@ export class CoordinationPlanner {
 
   async plan(request: CoordinationRequest): Promise<CoordinationPlan> {
     const resolver = new Resolver(this.#registry, request);
+    await resolver.prefetch();
     const base = {
       pattern: request.pattern,
       mode: request.mode,
@@ -125,15 +127,22 @@ export class CoordinationPlanner {
   }
 }
 
-/** One request's agent lookups, cached so an agent named twice is read once. */
+/**
+ * One request's agent lookups: every agent named by id is read in one BatchGetItem up front;
+ * capability references are one discovery each (whose matches carry endpoints and capabilities).
+ */
 class Resolver {
   readonly #registry: AgentDirectory;
   readonly #request: CoordinationRequest;
-  readonly #cards = new Map<string, Promise<AgentCard>>();
+  #byId = new Map<string, AgentRecord>();
 
   constructor(registry: AgentDirectory, request: CoordinationRequest) {
     this.#registry = registry;
     this.#request = request;
+  }
+
+  async prefetch(): Promise<void> {
+    this.#byId = await this.#registry.getMany(idsIn(this.#request));
   }
 
   /** The agent for `ref` followed by its fallbacks: explicit ones, or the next-ranked holders of a capability. */
@@ -165,7 +174,7 @@ class Resolver {
         if (workers.some((w) => w.agentId === agent.agentId)) continue;
         workers.push({
           ...this.#target(agent, `${field}.${k}`),
-          capabilities: [...new Set(agent.card.capabilities.map((c) => c.name))],
+          capabilities: [...agent.capabilities],
         });
       }
     }
@@ -173,10 +182,7 @@ class Resolver {
   }
 
   async #resolve(ref: AgentRef, field: string, limit: number): Promise<ResolvedAgent[]> {
-    if (typeof ref === 'string') {
-      const card = await this.#card(ref, field);
-      return [{ agentId: ref, card }];
-    }
+    if (typeof ref === 'string') return [this.#known(ref, field)];
     const matches = await this.#registry.discover({
       capability: ref.capability,
       ...(ref.version ? { version: ref.version } : {}),
@@ -191,42 +197,37 @@ class Resolver {
         { field, capability: ref.capability },
       );
     }
-    return Promise.all(
-      matches.map(async (m) => ({ agentId: m.agentId, card: await this.#card(m.agentId, field) })),
-    );
+    return matches.map((m) => ({
+      agentId: m.agentId,
+      endpoint: m.endpoint,
+      capabilities: m.capabilities,
+    }));
   }
 
-  #card(agentId: string, field: string): Promise<AgentCard> {
-    let card = this.#cards.get(agentId);
-    if (card === undefined) {
-      card = this.#registry.get(agentId).then(
-        (record) => {
-          if (record.status === 'offline' || record.circuit.state === 'open') {
-            throw new NoAgentAvailableError(
-              `Agent ${agentId} (${field}) cannot take work: it is ${record.circuit.state === 'open' ? 'behind an open circuit breaker' : 'offline'}.`,
-              { field, agentId, status: record.status, circuit: record.circuit.state },
-            );
-          }
-          return record.card;
-        },
-        (error: unknown) => {
-          if (error instanceof NotFoundError) {
-            throw new NotFoundError(`No agent is registered with id "${agentId}" (${field}).`, {
-              field,
-              agentId,
-            });
-          }
-          throw error;
-        },
+  /** An agent named by id: it must exist, be reachable (not offline) and not behind an open breaker. */
+  #known(agentId: string, field: string): ResolvedAgent {
+    const record = this.#byId.get(agentId);
+    if (record === undefined)
+      throw new NotFoundError(`No agent is registered with id "${agentId}" (${field}).`, {
+        field,
+        agentId,
+      });
+    if (record.status === 'offline' || record.circuit.state === 'open') {
+      throw new NoAgentAvailableError(
+        `Agent ${agentId} (${field}) cannot take work: it is ${record.circuit.state === 'open' ? 'behind an open circuit breaker' : 'offline'}.`,
+        { field, agentId, status: record.status, circuit: record.circuit.state },
       );
-      this.#cards.set(agentId, card);
     }
-    return card;
+    return {
+      agentId,
+      endpoint: record.card.endpoint,
+      capabilities: [...new Set(record.card.capabilities.map((c) => c.name))],
+    };
   }
 
   /** Where the plan reaches the agent: its Lambda (express) or its standard queue (task tokens). */
   #target(agent: ResolvedAgent, field: string): AgentTarget {
-    const { endpoint } = agent.card;
+    const { endpoint } = agent;
     if (this.#request.mode === 'express') {
       if (endpoint.lambdaArn === undefined) {
         throw unreachable(
@@ -250,6 +251,20 @@ class Resolver {
     }
     return { agentId: agent.agentId, target: endpoint.queueUrl };
   }
+}
+
+/** Every agent id the request names, anywhere. */
+function idsIn(request: CoordinationRequest): string[] {
+  const refs: AgentRef[] = [
+    ...(request.agents ?? []),
+    ...(request.steps ?? []).flatMap((s) => [
+      ...(s.agent ? [s.agent] : []),
+      ...(s.fallbacks ?? []),
+    ]),
+    ...(request.supervisor ? [request.supervisor] : []),
+    ...(request.workers ?? []),
+  ];
+  return [...new Set(refs.filter((r): r is string => typeof r === 'string'))];
 }
 
 function capabilityRefOf(spec: StepSpec): CapabilityRef {

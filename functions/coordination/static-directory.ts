@@ -53,6 +53,12 @@ export class StaticDirectory implements AgentDirectory {
     };
   }
 
+  async getMany(agentIds: readonly string[]): Promise<Map<string, AgentRecord>> {
+    const found = new Map<string, AgentRecord>();
+    for (const id of agentIds) if (this.#cards.has(id)) found.set(id, await this.get(id));
+    return found;
+  }
+
   async discover(input: unknown): Promise<DiscoveryMatch[]> {
     const query = parseWith(discoveryQuerySchema, input, 'discovery query');
     const cards = [...this.#cards.values()].filter(
@@ -74,7 +80,13 @@ export class StaticDirectory implements AgentDirectory {
         const matched = best.flatMap((perAgent) => perAgent.get(card.agentId) ?? []);
         if (matched.length !== query.selectors.length || !query.statuses.includes('healthy'))
           return [];
-        return [buildMatch(card, matched, { status: 'healthy', load: 0, circuit: 'closed' })];
+        return [
+          buildMatch(
+            { ...card, capabilityNames: [...new Set(card.capabilities.map((c) => c.name))] },
+            matched,
+            { status: 'healthy', load: 0, circuit: 'closed' },
+          ),
+        ];
       })
       .sort(compareMatches)
       .slice(0, query.limit);

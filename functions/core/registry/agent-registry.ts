@@ -198,6 +198,21 @@ export class AgentRegistry {
     return toRecord(this.#store, row);
   }
 
+  /** Several agents in one BatchGetItem (per 100); ids nobody registered are absent from the map. */
+  async getMany(agentIds: readonly string[]): Promise<Map<string, AgentRecord>> {
+    const ids = [...new Set(agentIds.map(checkId))];
+    const items = await batchGetAll(this.#store.client, this.#store.tableName, ids.map(agentKey), {
+      consistent: true,
+    });
+    const now = this.#store.clock.now();
+    return new Map(
+      items.map((item) => {
+        const row = agentRowSchema.parse(item);
+        return [row.agentId, toRecord(this.#store, row, now)];
+      }),
+    );
+  }
+
   /**
    * Lists agents with their status derived at read time. By type: a Query on the `byType` index;
    * all agents: a Scan of that sparse index (agent rows only); by capability: the capability

@@ -61,11 +61,14 @@ export const capabilityRowSchema = z.object({
   capability: agentCardSchema.shape.capabilities.element,
   endpoint: agentCardSchema.shape.endpoint,
   maxConcurrency: z.number().optional(),
+  /** Every capability name the agent declares, so a match says all it can do without a card read. */
+  capabilityNames: z.array(z.string()).default([]),
 });
 
 export type CapabilityRow = z.output<typeof capabilityRowSchema>;
 
 export function capabilityRowsOf(card: AgentCard, cardHash: string): CapabilityRow[] {
+  const capabilityNames = [...new Set(card.capabilities.map((c) => c.name))];
   return card.capabilities.map((capability) => ({
     agentId: card.agentId,
     agentType: card.agentType,
@@ -74,5 +77,6 @@ export function capabilityRowsOf(card: AgentCard, cardHash: string): CapabilityR
     capability,
     endpoint: card.endpoint,
     ...(card.maxConcurrency === undefined ? {} : { maxConcurrency: card.maxConcurrency }),
+    capabilityNames,
   }));
 }

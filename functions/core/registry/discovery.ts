@@ -105,6 +105,8 @@ export interface DiscoveryMatch {
   readonly load: number;
   readonly circuit: CircuitState;
   readonly endpoint: AgentEndpoint;
+  /** Every capability the agent declares, by name. */
+  readonly capabilities: readonly string[];
   readonly matched: readonly CapabilityMatch[];
 }
 
@@ -166,6 +168,7 @@ export function buildMatch(
     readonly agentType: string;
     readonly description: string;
     readonly endpoint: AgentEndpoint;
+    readonly capabilityNames: readonly string[];
   },
   matched: readonly CapabilityMatch[],
   live: { readonly status: AgentStatus; readonly load: number; readonly circuit: CircuitState },
@@ -180,6 +183,7 @@ export function buildMatch(
     load: live.load,
     circuit: live.circuit,
     endpoint: agent.endpoint,
+    capabilities: agent.capabilityNames,
     matched,
   };
 }
