@@ -85,33 +85,35 @@ export class CoordinationPlanner {
     }
 
     const specs: StepSpec[] = request.steps ?? (request.agents ?? []).map((agent) => ({ agent }));
-    let steps: PlannedStep[] = [];
-    for (const [i, spec] of specs.entries()) {
-      const id = stepIdAt(spec, i);
-      const field = request.steps ? `steps.${i}` : `agents.${i}`;
-      const ref: AgentRef = spec.agent ?? capabilityRefOf(spec);
-      const timeoutSeconds = spec.timeout ?? request.stepTimeout;
-      const input = spec.input === undefined ? {} : { input: spec.input };
-      if (request.pattern === 'scatter_gather' && typeof ref !== 'string') {
-        // Scatter to every agent holding the capability, each its own item.
-        const agents = await resolver.pool([ref], field);
-        steps.push(
-          ...agents.map((agent, k) => ({
+    // Steps resolve concurrently (each is at most a discovery); their order is kept.
+    const resolved = await Promise.all(
+      specs.map(async (spec, i): Promise<PlannedStep[]> => {
+        const id = stepIdAt(spec, i);
+        const field = request.steps ? `steps.${i}` : `agents.${i}`;
+        const ref: AgentRef = spec.agent ?? capabilityRefOf(spec);
+        const timeoutSeconds = spec.timeout ?? request.stepTimeout;
+        const input = spec.input === undefined ? {} : { input: spec.input };
+        if (request.pattern === 'scatter_gather' && typeof ref !== 'string') {
+          // Scatter to every agent holding the capability, each its own item.
+          const agents = await resolver.pool([ref], field);
+          return agents.map((agent, k) => ({
             id: `${id}_${k + 1}`,
             candidates: [target(agent)],
             timeoutSeconds,
             ...input,
-          })),
-        );
-      } else {
-        steps.push({
-          id,
-          candidates: await resolver.candidates(ref, spec.fallbacks ?? [], field),
-          timeoutSeconds,
-          ...input,
-        });
-      }
-    }
+          }));
+        }
+        return [
+          {
+            id,
+            candidates: await resolver.candidates(ref, spec.fallbacks ?? [], field),
+            timeoutSeconds,
+            ...input,
+          },
+        ];
+      }),
+    );
+    let steps = resolved.flat();
     if (request.pattern === 'scatter_gather') steps = dedupeFanOut(steps);
 
     const quorum = request.gather?.quorum;
@@ -164,20 +166,21 @@ class Resolver {
 
   /** Every agent the refs name (capabilities: all usable holders), once each. */
   async pool(refs: readonly AgentRef[], field: string): Promise<PlannedWorker[]> {
+    const resolved = await Promise.all(
+      refs.map((ref, k) =>
+        this.#resolve(ref, `${field}.${k}`, this.#request.maxAgentsPerCapability),
+      ),
+    );
     const workers: PlannedWorker[] = [];
-    for (const [k, ref] of refs.entries()) {
-      for (const agent of await this.#resolve(
-        ref,
-        `${field}.${k}`,
-        this.#request.maxAgentsPerCapability,
-      )) {
+    resolved.forEach((agents, k) => {
+      for (const agent of agents) {
         if (workers.some((w) => w.agentId === agent.agentId)) continue;
         workers.push({
           ...this.#target(agent, `${field}.${k}`),
           capabilities: [...agent.capabilities],
         });
       }
-    }
+    });
     return workers;
   }
 

@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
+import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
 
 export type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -28,7 +29,7 @@ export async function startLambdaServer(): Promise<LambdaServer> {
     const handler = name === undefined ? undefined : handlers.get(name);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       response.writeHead(status, { 'content-type': 'application/json', ...headers });
-      response.end(JSON.stringify(body));
+      response.end(body === null && status === 202 ? '' : JSON.stringify(body));
     };
     if (request.method !== 'POST' || name === undefined)
       return send(404, { message: 'not an Invoke request' });
@@ -49,6 +50,14 @@ export async function startLambdaServer(): Promise<LambdaServer> {
         { Type: 'User', message: 'Could not parse request body into json' },
         { 'x-amzn-errortype': 'InvalidRequestContentException' },
       );
+    }
+    if (request.headers['x-amz-invocation-type'] === 'Event') {
+      // Asynchronous invocation: accepted now, run in the background (errors go to the log, as in Lambda).
+      send(202, null);
+      handler(event, lambdaContext(name)).catch((error: unknown) =>
+        console.error(`embedded Lambda ${name} failed:`, error),
+      );
+      return;
     }
     try {
       const result = await handler(event, lambdaContext(name));
@@ -80,13 +89,4 @@ export function functionNameOf(nameOrArn: string): string {
   const parts = nameOrArn.split(':');
   const at = parts.indexOf('function');
   return at >= 0 ? (parts[at + 1] ?? nameOrArn) : nameOrArn;
-}
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-  });
 }

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Entry of the `mobius` command. The project targets Node 22: when started by an older `node`, it
+// re-runs itself on the Node 22 that `npm install` put in node_modules (the `node` dev dependency),
+// then loads the TypeScript CLI through tsx.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 22) {
+  const node22 = join(root, 'node_modules', 'node', 'bin', 'node');
+  if (!existsSync(node22)) {
+    console.error(
+      `mobius needs Node.js 22 or newer (this is ${process.versions.node}); run \`npm install\` in ${root} first.`,
+    );
+    process.exit(1);
+  }
+  const result = spawnSync(node22, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  process.exit(result.status ?? 1);
+}
+const { register } = await import('tsx/esm/api');
+register();
+await import('./mobius.ts');

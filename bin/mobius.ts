@@ -1,0 +1,135 @@
+/**
+ * The `mobius` command line. Runs through bin/mobius.mjs (which makes sure Node 22 and tsx are in
+ * charge); `npm start` runs `mobius run examples/requests/hierarchical.json`.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  agentsCommand,
+  compileCommand,
+  DEFAULT_API,
+  devCommand,
+  discoverCommand,
+  type Io,
+  runCommand,
+} from '../functions/cli/commands.ts';
+import { red } from '../functions/cli/format.ts';
+import { UsageError } from '../functions/cli/request-file.ts';
+import type { DynamoEngineKind } from '../functions/embedded/dynamodb-engine.ts';
+
+const io: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+const port = (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65_535)
+    throw new InvalidArgumentError('use a port number between 0 and 65535');
+  return parsed;
+};
+const dynamo = (value: string): DynamoEngineKind => {
+  if (value !== 'dynamodb-local' && value !== 'dynalite')
+    throw new InvalidArgumentError('use dynamodb-local or dynalite');
+  return value;
+};
+
+async function main(): Promise<number> {
+  let exitCode = 0;
+  const program = new Command()
+    .name('mobius')
+    .description(
+      'Mobius Coordinator: run coordinations of AI agents embedded, compile them to Step Functions, query a registry.',
+    )
+    .showHelpAfterError('(add --help for usage)');
+
+  program
+    .command('run')
+    .description(
+      'Run one coordination on the embedded runtime; print the result and a per-step timing tree',
+    )
+    .argument('<request.json>', 'a coordination request (see examples/requests/)')
+    .option('--json', 'print the result as JSON only')
+    .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
+    .option(
+      '--dynamo <engine>',
+      'dynamodb-local (needs Java) or dynalite (default: whichever is available)',
+      dynamo,
+    )
+    .action(
+      async (
+        file: string,
+        options: { json?: boolean; agents?: string; dynamo?: DynamoEngineKind },
+      ) => {
+        exitCode = await runCommand(file, options, io);
+      },
+    );
+
+  program
+    .command('dev')
+    .description('Start the embedded runtime with the agents and serve the HTTP API on 127.0.0.1')
+    .option('-p, --port <port>', 'port for the API', port, 4000)
+    .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
+    .option('--dynamo <engine>', 'dynamodb-local or dynalite', dynamo)
+    .action(async (options: { port: number; agents?: string; dynamo?: DynamoEngineKind }) => {
+      const interrupted = new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      exitCode = await devCommand(options, io, interrupted);
+    });
+
+  program
+    .command('compile')
+    .description('Print the state machine a request compiles to (ASL or Mermaid)')
+    .argument('<request.json>', 'a coordination request')
+    .option('-f, --format <format>', 'asl or mermaid', 'asl')
+    .option('--agents <module>', 'plan against these agents (default: the example research team)')
+    .action(async (file: string, options: { format: string; agents?: string }) => {
+      exitCode = await compileCommand(file, options, io);
+    });
+
+  program
+    .command('agents')
+    .description(
+      'List the agents of a running API (mobius dev, or a deployed stack: requests are SigV4-signed)',
+    )
+    .option('--api <url>', 'API base URL', DEFAULT_API)
+    .option('--status <status>', 'only agents with this status')
+    .action(async (options: { api: string; status?: string }) => {
+      exitCode = await agentsCommand(options, io);
+    });
+
+  program
+    .command('discover')
+    .description('Find agents offering a capability, ranked')
+    .argument('<capability>', 'capability name')
+    .option('--api <url>', 'API base URL', DEFAULT_API)
+    .option('--version <range>', 'semver range, e.g. ^1.2')
+    .option('--fuzzy', 'fuzzy name matching')
+    .option('--all', 'include agents that are not healthy')
+    .action(
+      async (
+        capability: string,
+        options: { api: string; version?: string; fuzzy?: boolean; all?: boolean },
+      ) => {
+        exitCode = await discoverCommand(capability, options, io);
+      },
+    );
+
+  await program.parseAsync(process.argv);
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      io.err(red(error.message));
+      process.exit(2);
+    }
+    io.err(
+      red(`mobius: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,284 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { compile as compileMachine } from '../../statemachines/compile.ts';
+import { toMermaid } from '../../statemachines/mermaid.ts';
+import { CoordinationPlanner } from '../coordination/planner.ts';
+import type { CoordinationResult } from '../coordination/result.ts';
+import { StaticDirectory } from '../coordination/static-directory.ts';
+import { isMobiusError } from '../core/errors.ts';
+import type { AgentDefinition } from '../core/sdk/define-agent.ts';
+import type { DynamoEngineKind } from '../embedded/dynamodb-engine.ts';
+import { EmbeddedRuntime, type TaskEvent } from '../embedded/runtime.ts';
+import { bold, dim, green, red, table, timingTree } from './format.ts';
+import { readRequestFile, UsageError } from './request-file.ts';
+import { callApi } from './signed-fetch.ts';
+
+/** Where commands write: the CLI passes stdout/stderr, tests capture. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const DEFAULT_API = 'http://127.0.0.1:4000';
+
+/** The agents a command runs: a module exporting `agents: AgentDefinition[]`, or the example team. */
+export async function loadAgents(module?: string): Promise<AgentDefinition[]> {
+  if (module === undefined) {
+    const { EXAMPLE_AGENTS } = await import('../../examples/agents/index.ts');
+    return EXAMPLE_AGENTS.map((a) => a.definition);
+  }
+  let loaded: { agents?: unknown };
+  try {
+    loaded = (await import(pathToFileURL(resolve(module)).href)) as { agents?: unknown };
+  } catch (error) {
+    throw new UsageError(`Cannot load agents from ${module}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(loaded.agents))
+    throw new UsageError(
+      `${module} must export \`agents\`: an array of agent definitions (see examples/agents/index.ts).`,
+    );
+  return loaded.agents as AgentDefinition[];
+}
+
+function progress(io: Io): (event: TaskEvent) => void {
+  return (event) => {
+    if (event.phase === 'start') io.err(dim(`  → ${event.agentId} ${event.stepId}`));
+    else
+      io.err(
+        `  ${event.ok ? green('✔') : red('✘')} ${event.agentId} ${event.stepId} ${dim(`${event.ms.toFixed(1)} ms`)}`,
+      );
+  };
+}
+
+/**
+ * `mobius run <request.json>`: starts the embedded runtime with the agents, runs one coordination
+ * with live progress, prints the result and its timing tree. Exit code 0 when it succeeded (or
+ * partially, best effort), 1 when it failed.
+ */
+export async function runCommand(
+  file: string,
+  options: { json?: boolean; agents?: string; dynamo?: DynamoEngineKind },
+  io: Io,
+): Promise<number> {
+  const { raw } = readRequestFile(file);
+  const agents = await loadAgents(options.agents);
+  io.err(dim(`starting the embedded runtime (${agents.length} agents)…`));
+  const started = performance.now();
+  const runtime = await EmbeddedRuntime.start({
+    agents,
+    ...(options.dynamo ? { dynamo: options.dynamo } : {}),
+    onTask: options.json ? undefined : progress(io),
+  });
+  io.err(
+    dim(
+      `ready in ${((performance.now() - started) / 1000).toFixed(1)} s (registry on ${runtime.dynamoKind}); running ${file}`,
+    ),
+  );
+  try {
+    let response = await runtime.coordinations.run(raw);
+    for (let polls = 0; response.state === 'running' && polls < 86_400 * 10; polls++) {
+      await new Promise((wait) => setTimeout(wait, 100));
+      response = await runtime.coordinations.get(response.coordinationId);
+    }
+    if (response.state !== 'completed') throw new Error('the coordination did not finish');
+    const { result } = response;
+    if (options.json) io.out(JSON.stringify(result, null, 2));
+    else {
+      io.out(timingTree(result));
+      io.out(`\n${bold('output')}\n${JSON.stringify(result.output, null, 2)}`);
+    }
+    return result.status === 'failed' ? 1 : 0;
+  } catch (error) {
+    if (isMobiusError(error)) {
+      io.err(red(`✘ ${error.message}`));
+      return 1;
+    }
+    throw error;
+  } finally {
+    await runtime.stop();
+  }
+}
+
+/** `mobius dev`: the embedded runtime with the API on 127.0.0.1, until interrupted. */
+export async function devCommand(
+  options: { port?: number; agents?: string; dynamo?: DynamoEngineKind },
+  io: Io,
+  until: Promise<void>,
+): Promise<number> {
+  const agents = await loadAgents(options.agents);
+  const runtime = await EmbeddedRuntime.start({
+    agents,
+    port: options.port ?? 4000,
+    ...(options.dynamo ? { dynamo: options.dynamo } : {}),
+  });
+  io.out(
+    `${green('●')} Mobius Coordinator (embedded) at ${bold(runtime.apiUrl ?? '')}  ${dim(`registry on ${runtime.dynamoKind}`)}`,
+  );
+  const { agents: registered } = await runtime.registry.list({ limit: 1000 });
+  io.out(
+    table(
+      ['agent', 'type', 'status', 'capabilities'],
+      registered.map((a) => [
+        a.card.agentId,
+        a.card.agentType,
+        a.status,
+        a.card.capabilities.map((c) => `${c.name}@${c.version}`).join(', '),
+      ]),
+    ),
+  );
+  io.out(
+    dim(
+      `\ntry:  curl -s -X POST ${runtime.apiUrl}/coordinations -H 'content-type: application/json' -d @examples/requests/pipeline.json`,
+    ),
+  );
+  io.out(dim('Ctrl-C to stop.'));
+  await until;
+  io.err(dim('stopping…'));
+  await runtime.stop();
+  return 0;
+}
+
+/**
+ * `mobius compile <request.json>`: the state machine the request compiles to, planned against
+ * the agents (the example team unless --agents says otherwise), as ASL or Mermaid.
+ */
+export async function compileCommand(
+  file: string,
+  options: { format?: string; agents?: string },
+  io: Io,
+): Promise<number> {
+  const format = options.format ?? 'asl';
+  if (format !== 'asl' && format !== 'mermaid')
+    throw new UsageError(`--format must be asl or mermaid (got ${format}).`);
+  const { request } = readRequestFile(file);
+  const agents = await loadAgents(options.agents);
+  const directory = new StaticDirectory(
+    agents.map(({ handler: _handler, ...card }) => ({
+      ...card,
+      endpoint: {
+        lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:${card.agentId}`,
+        queueUrl: `https://sqs.us-east-1.amazonaws.com/000000000000/mobius-${card.agentId}`,
+      },
+    })),
+  );
+  const plan = await new CoordinationPlanner(directory).plan(request);
+  const machine = compileMachine(plan);
+  io.err(
+    dim(
+      `${machine.name} · ${machine.type} · sha256 ${machine.hash} · ${Object.keys(machine.definition.States).length} states`,
+    ),
+  );
+  io.out(
+    format === 'asl' ? JSON.stringify(machine.definition, null, 2) : toMermaid(machine.definition),
+  );
+  return 0;
+}
+
+async function api(base: string, method: string, path: string, body?: unknown) {
+  try {
+    return await callApi(base, method, path, body);
+  } catch (error) {
+    throw new UsageError(
+      `Cannot reach the Mobius API at ${base} (${(error as Error).message}). Start it with \`mobius dev\`, or pass --api <url>.`,
+    );
+  }
+}
+
+function failOn(response: { status: number; body: unknown }): void {
+  if (response.status >= 400) {
+    const message =
+      (response.body as { error?: { message?: string }; message?: string })?.error?.message ??
+      JSON.stringify(response.body);
+    throw new UsageError(`The API answered ${response.status}: ${message}`);
+  }
+}
+
+/** `mobius agents`: the registry, from a running API (embedded or deployed). */
+export async function agentsCommand(
+  options: { api?: string; status?: string },
+  io: Io,
+): Promise<number> {
+  const response = await api(
+    options.api ?? DEFAULT_API,
+    'GET',
+    `/agents${options.status ? `?status=${encodeURIComponent(options.status)}` : ''}`,
+  );
+  failOn(response);
+  const { agents } = response.body as {
+    agents: {
+      card: {
+        agentId: string;
+        agentType: string;
+        capabilities: { name: string; version: string }[];
+      };
+      status: string;
+      circuit: { state: string };
+      metrics: { requestsProcessed: number; errorRate: number };
+    }[];
+  };
+  io.out(
+    table(
+      ['agent', 'type', 'status', 'circuit', 'requests', 'error rate', 'capabilities'],
+      agents.map((a) => [
+        a.card.agentId,
+        a.card.agentType,
+        a.status,
+        a.circuit.state,
+        String(a.metrics.requestsProcessed),
+        `${(a.metrics.errorRate * 100).toFixed(0)} %`,
+        a.card.capabilities.map((c) => `${c.name}@${c.version}`).join(', '),
+      ]),
+    ),
+  );
+  return 0;
+}
+
+/** `mobius discover <capability>`: ranked matches from a running API. */
+export async function discoverCommand(
+  capability: string,
+  options: { api?: string; version?: string; fuzzy?: boolean; all?: boolean },
+  io: Io,
+): Promise<number> {
+  const response = await api(options.api ?? DEFAULT_API, 'POST', '/discover', {
+    capability,
+    ...(options.version ? { version: options.version } : {}),
+    match: options.fuzzy ? 'fuzzy' : 'exact',
+    ...(options.all
+      ? { statuses: ['healthy', 'degraded', 'initializing', 'unhealthy', 'offline'] }
+      : {}),
+  });
+  failOn(response);
+  const { matches } = response.body as {
+    matches: {
+      agentId: string;
+      score: number;
+      priority: number;
+      status: string;
+      load: number;
+      matched: { capability: { name: string; version: string } }[];
+    }[];
+  };
+  if (matches.length === 0) {
+    io.err(
+      `No ${options.all ? '' : 'healthy '}agent offers ${capability}${options.version ? ` ${options.version}` : ''}.${options.fuzzy ? '' : ' Try --fuzzy.'}`,
+    );
+    return 1;
+  }
+  io.out(
+    table(
+      ['rank', 'agent', 'capability', 'score', 'priority', 'status', 'load'],
+      matches.map((m, i) => [
+        String(i + 1),
+        m.agentId,
+        m.matched.map((c) => `${c.capability.name}@${c.capability.version}`).join(', '),
+        m.score.toFixed(3),
+        String(m.priority),
+        m.status,
+        m.load.toFixed(2),
+      ]),
+    ),
+  );
+  return 0;
+}
+
+export type { CoordinationResult };

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  type CoordinationRequest,
+  coordinationRequestSchema,
+} from '../../statemachines/request.ts';
+import { ValidationError } from '../core/errors.ts';
+import { parseWith } from '../core/validation.ts';
+
+/** A CLI problem the user can fix; its message says how. Exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Reads and validates a coordination request file, with messages that name the fix. */
+export function readRequestFile(path: string): { request: CoordinationRequest; raw: unknown } {
+  let text: string;
+  try {
+    text = readFileSync(resolve(path), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === 'ENOENT'
+        ? `Cannot read ${path}: no such file. Example requests are in examples/requests/ (e.g. examples/requests/hierarchical.json).`
+        : `Cannot read ${path}: ${(error as Error).message}`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `${path} is not valid JSON: ${(error as Error).message}. Check for trailing commas and unquoted keys.`,
+    );
+  }
+  try {
+    return { request: parseWith(coordinationRequestSchema, raw, 'coordination request'), raw };
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new UsageError(
+      `${path} is not a valid coordination request:\n${error.issues.map((i) => `  • ${i.path || '(request)'}: ${i.message}`).join('\n')}`,
+    );
+  }
+}

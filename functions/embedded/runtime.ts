@@ -1,0 +1,303 @@
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createApi } from '../api/app.ts';
+import { CoordinationService } from '../coordination/service.ts';
+import { createDocumentClient } from '../core/aws/dynamodb.ts';
+import { MessageRouter } from '../core/messaging/router.ts';
+import { PING_KIND } from '../core/model/task.ts';
+import { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { ensureIdempotencyTable, ensureRegistryTable } from '../core/registry/create-table.ts';
+import {
+  type AgentDefinition,
+  type AgentLambdaHandler,
+  defineAgent,
+} from '../core/sdk/define-agent.ts';
+import { sweep } from '../monitor/health-monitor.ts';
+import { type ApiServer, startApiServer } from './api-server.ts';
+import {
+  type DynamoEngine,
+  type DynamoEngineKind,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  startDynamoEngine,
+} from './dynamodb-engine.ts';
+import { EmbeddedEngine } from './embedded-engine.ts';
+import { type EventBusServer, startEventBusServer } from './event-bus-server.ts';
+import { lambdaContext } from './lambda-context.ts';
+import { type LambdaServer, startLambdaServer } from './lambda-server.ts';
+import { createAgentQueues } from './queues.ts';
+import { SqsPoller } from './sqs-poller.ts';
+import { type SqsServer, startSqsServer } from './sqs-server.ts';
+
+export interface EmbeddedRuntimeOptions {
+  /** The agents to run in-process. */
+  readonly agents: readonly AgentDefinition[];
+  /** Serve the HTTP API on 127.0.0.1:port (0: any free port). Omit to run without HTTP. */
+  readonly port?: number;
+  /** DynamoDB engine: DynamoDB Local when Java is present, dynalite otherwise. */
+  readonly dynamo?: DynamoEngineKind;
+  /** Called for every agent task the engine dispatches, and when it completes (CLI progress). */
+  readonly onTask?: (event: TaskEvent) => void;
+  /** Seconds between health sweeps (pings). @default 30 */
+  readonly sweepSeconds?: number;
+}
+
+export type TaskEvent =
+  | { readonly phase: 'start'; readonly agentId: string; readonly stepId: string }
+  | {
+      readonly phase: 'end';
+      readonly agentId: string;
+      readonly stepId: string;
+      readonly ms: number;
+      readonly ok: boolean;
+    };
+
+export interface RunningAgent {
+  readonly agentId: string;
+  readonly lambdaArn: string;
+  readonly queueUrl: string;
+  readonly handler: AgentLambdaHandler;
+}
+
+const ACCOUNT = '000000000000';
+const REGISTRY_TABLE = 'mobius-registry';
+const IDEMPOTENCY_TABLE = 'mobius-idempotency';
+const EVENT_BUS = 'mobius-bus';
+
+/**
+ * Mobius on one machine, no AWS account: the same handlers, compiled ASL and registry code as on
+ * AWS, over local engines — DynamoDB Local (or dynalite), an SQS server (local-aws-sqs), an
+ * EventBridge adapter (rules evaluated by the project's matchesPattern), a Lambda Invoke endpoint
+ * for in-process agents, and aws-local-stepfunctions for the state machines. Every AWS SDK client
+ * in the process is pointed at these endpoints through the standard AWS_ENDPOINT_URL_* variables.
+ */
+export class EmbeddedRuntime {
+  readonly registry: AgentRegistry;
+  readonly router: MessageRouter;
+  readonly coordinations: CoordinationService;
+  readonly engine: EmbeddedEngine;
+  readonly agents: readonly RunningAgent[];
+  readonly dynamoKind: DynamoEngineKind;
+  readonly apiUrl: string | undefined;
+  readonly #stops: (() => Promise<void>)[];
+  readonly #sweep: NodeJS.Timeout;
+
+  private constructor(parts: {
+    registry: AgentRegistry;
+    router: MessageRouter;
+    coordinations: CoordinationService;
+    engine: EmbeddedEngine;
+    agents: RunningAgent[];
+    dynamoKind: DynamoEngineKind;
+    apiUrl: string | undefined;
+    stops: (() => Promise<void>)[];
+    sweep: NodeJS.Timeout;
+  }) {
+    this.registry = parts.registry;
+    this.router = parts.router;
+    this.coordinations = parts.coordinations;
+    this.engine = parts.engine;
+    this.agents = parts.agents;
+    this.dynamoKind = parts.dynamoKind;
+    this.apiUrl = parts.apiUrl;
+    this.#stops = parts.stops;
+    this.#sweep = parts.sweep;
+  }
+
+  static async start(options: EmbeddedRuntimeOptions): Promise<EmbeddedRuntime> {
+    const stops: (() => Promise<void>)[] = [];
+    try {
+      return await EmbeddedRuntime.#start(options, stops);
+    } catch (error) {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  static async #start(
+    options: EmbeddedRuntimeOptions,
+    stops: (() => Promise<void>)[],
+  ): Promise<EmbeddedRuntime> {
+    // Logs and EMF metrics stay quiet unless asked for: the CLI prints what matters.
+    process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
+    process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+    const local = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+
+    const [dynamo, sqsServer, lambdaServer]: [DynamoEngine, SqsServer, LambdaServer] =
+      await Promise.all([startDynamoEngine(options.dynamo), startSqsServer(), startLambdaServer()]);
+    stops.push(
+      () => dynamo.stop(),
+      () => sqsServer.stop(),
+      () => lambdaServer.stop(),
+    );
+    const sqs = new SQSClient({ ...local, endpoint: sqsServer.endpoint });
+    const queueUrlOf = (arn: string) =>
+      `${sqsServer.endpoint}/${arn.split(':')[4]}/${arn.split(':')[5]}`;
+    const bus: EventBusServer = await startEventBusServer({ sqs, queueUrlOf, accountId: ACCOUNT });
+    stops.push(() => bus.stop());
+    pointSdkAt({
+      dynamodb: dynamo.endpoint,
+      sqs: sqsServer.endpoint,
+      eventbridge: bus.endpoint,
+      lambda: lambdaServer.endpoint,
+    });
+
+    const raw = new DynamoDBClient({ ...local, endpoint: dynamo.endpoint });
+    await Promise.all([
+      ensureRegistryTable(raw, REGISTRY_TABLE),
+      ensureIdempotencyTable(raw, IDEMPOTENCY_TABLE),
+    ]);
+    const registry = new AgentRegistry({
+      tableName: REGISTRY_TABLE,
+      client: createDocumentClient({ ...local, endpoint: dynamo.endpoint }),
+    });
+    const eventBridge = new EventBridgeClient({ ...local, endpoint: bus.endpoint });
+    await eventBridge.send(new CreateEventBusCommand({ Name: EVENT_BUS }));
+    const router = new MessageRouter({
+      registry,
+      eventBusName: EVENT_BUS,
+      sqs,
+      eventBridge,
+      lambda: new LambdaClient({ ...local, endpoint: lambdaServer.endpoint }),
+    });
+    const idempotency = new DynamoDBPersistenceLayer({
+      tableName: IDEMPOTENCY_TABLE,
+      awsSdkV3Client: raw,
+    });
+
+    // Every agent: its queues, its handler (defineAgent, as in Lambda), its Lambda endpoint, its poller.
+    const agents: RunningAgent[] = [];
+    const byTarget = new Map<string, AgentLambdaHandler>();
+    for (const definition of options.agents) {
+      const queues = await createAgentQueues(sqs, definition.agentId, {
+        visibilityTimeoutSeconds: 2,
+      });
+      const lambdaArn = `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT}:function:${definition.agentId}`;
+      const handler = defineAgent(definition, {
+        registry,
+        sqs,
+        idempotency,
+        endpoint: { lambdaArn, queueUrl: queues.queueUrl, queueArn: queues.queueArn },
+        deadLetterQueueUrl: queues.deadLetterQueueUrl,
+        logger: new Logger({ serviceName: definition.agentId }),
+        metrics: new Metrics({ namespace: 'Mobius', serviceName: definition.agentId }),
+      });
+      lambdaServer.register(definition.agentId, handler);
+      byTarget.set(lambdaArn, handler);
+      byTarget.set(queues.queueUrl, handler);
+      const poller = new SqsPoller({
+        sqs,
+        queueUrl: queues.queueUrl,
+        queueArn: queues.queueArn,
+        handler: (event) => handler(event, lambdaContext(definition.agentId)),
+        waitSeconds: 1,
+      });
+      poller.start();
+      stops.push(() => poller.stop());
+      agents.push({ agentId: definition.agentId, lambdaArn, queueUrl: queues.queueUrl, handler });
+    }
+    // A ping registers each agent and records its first heartbeat, as the health monitor does on AWS.
+    await Promise.all(
+      agents.map((agent) => agent.handler({ kind: PING_KIND }, lambdaContext(agent.agentId))),
+    );
+    for (const agent of agents) await router.ensureBroadcastRule(agent.agentId);
+
+    const engine = new EmbeddedEngine(async (target, task) => {
+      const handler = byTarget.get(target);
+      if (handler === undefined)
+        throw Object.assign(new Error(`No embedded agent is reachable at ${target}`), {
+          name: 'Lambda.ResourceNotFoundException',
+        });
+      const agentId = String(task.agentId);
+      const stepId = String(
+        task.stepId ?? (task.subtask as { subtaskId?: string } | undefined)?.subtaskId ?? '',
+      );
+      options.onTask?.({ phase: 'start', agentId, stepId });
+      const started = performance.now();
+      try {
+        const result = await handler(task, lambdaContext(agentId));
+        options.onTask?.({
+          phase: 'end',
+          agentId,
+          stepId,
+          ms: performance.now() - started,
+          ok: true,
+        });
+        return result;
+      } catch (error) {
+        options.onTask?.({
+          phase: 'end',
+          agentId,
+          stepId,
+          ms: performance.now() - started,
+          ok: false,
+        });
+        throw error;
+      }
+    });
+    stops.push(() => engine.drain());
+    const coordinations = new CoordinationService({
+      registry,
+      engine,
+      recordOutcomes: 'background',
+    });
+    stops.push(() => coordinations.settle());
+
+    // The health monitor's sweep, on a timer: the same pings keep every agent's heartbeat fresh.
+    const lambda = new LambdaClient({ ...local, endpoint: lambdaServer.endpoint });
+    const sweepTimer = setInterval(
+      () => {
+        sweep(registry, { lambda, sqs }).catch(() => undefined);
+      },
+      (options.sweepSeconds ?? 30) * 1000,
+    );
+    sweepTimer.unref();
+
+    let api: ApiServer | undefined;
+    if (options.port !== undefined) {
+      api = await startApiServer(createApi({ registry, router, coordinations }), {
+        port: options.port,
+      });
+      const server = api;
+      stops.push(() => server.stop());
+    }
+    return new EmbeddedRuntime({
+      registry,
+      router,
+      coordinations,
+      engine,
+      agents,
+      dynamoKind: dynamo.kind,
+      apiUrl: api?.url,
+      stops,
+      sweep: sweepTimer,
+    });
+  }
+
+  /** Stops everything, newest first; outcomes still being recorded are finished first. */
+  async stop(): Promise<void> {
+    clearInterval(this.#sweep);
+    for (const stop of [...this.#stops].reverse()) await stop();
+  }
+}
+
+/** Points every AWS SDK client created from the environment at the embedded endpoints. */
+function pointSdkAt(endpoints: {
+  dynamodb: string;
+  sqs: string;
+  eventbridge: string;
+  lambda: string;
+}): void {
+  process.env.AWS_REGION = LOCAL_REGION;
+  process.env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoints.dynamodb;
+  process.env.AWS_ENDPOINT_URL_SQS = endpoints.sqs;
+  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = endpoints.eventbridge;
+  process.env.AWS_ENDPOINT_URL_LAMBDA = endpoints.lambda;
+}

@@ -1,0 +1,221 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
+import { EXAMPLE_REQUESTS, exampleRequest } from '../../examples/stack.ts';
+import type { CoordinationResult } from '../../functions/coordination/result.ts';
+import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
+import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+
+/**
+ * The embedded runtime as a user meets it: the example team, the HTTP API on a free loopback
+ * port, every example request through POST /coordinations, messages and broadcasts through the
+ * embedded SQS, Lambda and EventBridge endpoints. The registry runs on dynalite here (the pure-npm
+ * engine for machines without Java); the CLI test below uses DynamoDB Local.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+let runtime: EmbeddedRuntime;
+const heard: { agentId: string; kind: string; payload: unknown }[] = [];
+
+const listener: AgentDefinition = {
+  agentId: 'listener',
+  agentType: 'test',
+  description: 'records every message it is sent',
+  capabilities: [{ name: 'listening', version: '1.0.0' }],
+  handler: (message) => {
+    heard.push({ agentId: 'listener', kind: message.kind, payload: message.input });
+    return { heard: message.input };
+  },
+};
+
+async function http(method: string, path: string, body?: unknown) {
+  const response = await fetch(`${runtime.apiUrl}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  runtime = await EmbeddedRuntime.start({
+    agents: [...EXAMPLE_AGENTS.map((a) => a.definition), listener],
+    port: 0,
+    dynamo: 'dynalite',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await runtime.stop();
+});
+
+describe('embedded runtime', () => {
+  it('registers every agent and serves the API on loopback', async () => {
+    expect(runtime.dynamoKind).toBe('dynalite');
+    expect(runtime.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const { status, body } = await http('GET', '/agents?status=healthy');
+    expect(status).toBe(200);
+    expect(
+      (body.agents as { card: { agentId: string } }[]).map((a) => a.card.agentId).sort(),
+    ).toEqual([...EXAMPLE_AGENTS.map((a) => a.definition.agentId), 'listener'].sort());
+  });
+
+  it.each(EXAMPLE_REQUESTS)(
+    'runs examples/requests/%s.json through POST /coordinations',
+    async (name) => {
+      const { status, body } = await http('POST', '/coordinations', exampleRequest(name));
+      expect(status).toBe(200);
+      const result = body as unknown as CoordinationResult;
+      expect(['succeeded', 'partial']).toContain(result.status);
+      expect(result.timings.steps.length).toBeGreaterThan(0);
+      if (name === 'scatter-gather') {
+        // The flaky summarizer failed (it fails every other call) or not; either way a summary came back.
+        expect(result.output).toMatchObject({
+          summary: expect.any(String),
+          keywords: expect.any(Array),
+          label: expect.any(String),
+        });
+      }
+      if (name === 'hierarchical') {
+        expect(result.output).toMatchObject({
+          sources: expect.arrayContaining(['SQS dead-letter queues']),
+        });
+      }
+    },
+  );
+
+  it('delivers direct messages through the embedded SQS and answers request-response over the Lambda endpoint', async () => {
+    const queued = await http('POST', '/messages', { to: 'listener', payload: { via: 'queue' } });
+    expect(queued.status).toBe(202);
+    await eventually(
+      () => heard.some((h) => (h.payload as { via?: string }).via === 'queue'),
+      'the queued message',
+    );
+    const answered = await http('POST', '/messages', {
+      to: 'listener',
+      payload: { via: 'invoke' },
+      wait: true,
+    });
+    expect(answered).toMatchObject({
+      status: 200,
+      body: { response: { payload: { heard: { via: 'invoke' } } } },
+    });
+  });
+
+  it('routes broadcasts with the same rules EventBridge applies: everyone, or holders of a capability', async () => {
+    await http('POST', '/broadcasts', { payload: { note: 'to everyone' } });
+    await http('POST', '/broadcasts', {
+      to: { capability: 'fact-lookup' },
+      payload: { note: 'to fact finders' },
+    });
+    await http('POST', '/broadcasts', {
+      to: { capability: 'listening' },
+      payload: { note: 'to listeners' },
+    });
+    await eventually(
+      () => heard.filter((h) => h.kind === 'broadcast').length >= 2,
+      'two broadcasts',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(
+      heard
+        .filter((h) => h.kind === 'broadcast')
+        .map((h) => (h.payload as { note: string }).note)
+        .sort(),
+    ).toEqual(['to everyone', 'to listeners']);
+  });
+});
+
+describe('mobius CLI', () => {
+  // Asynchronous on purpose: `agents` and `discover` call the API this test process serves.
+  const mobius = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [join(ROOT, 'bin', 'mobius.mjs'), ...args],
+        { cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } },
+        (error, stdout, stderr) => {
+          resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+        },
+      );
+    });
+
+  it('runs a request and prints the timing tree (npm start does this for the hierarchical example)', async () => {
+    const run = await mobius('run', 'examples/requests/hierarchical.json');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/hierarchical coordination ✔ succeeded/);
+    expect(run.stdout).toMatch(/total [\d.]+ ms · in agents [\d.]+ ms · overhead [\d.]+ ms/);
+    expect(run.stdout).toContain('round 2');
+    expect(run.stderr).toMatch(/→ fact-finder r1-t1/); // progress while it runs
+  });
+
+  it('prints the result as JSON, and compiles requests to ASL or Mermaid', async () => {
+    const json = await mobius(
+      'run',
+      'examples/requests/pipeline.json',
+      '--json',
+      '--dynamo',
+      'dynalite',
+    );
+    expect(json.status, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ pattern: 'pipeline', status: 'succeeded' });
+    const asl = await mobius('compile', 'examples/requests/scatter-gather.json');
+    expect(JSON.parse(asl.stdout)).toMatchObject({ StartAt: 'FanOut' });
+    const mermaid = await mobius(
+      'compile',
+      'examples/requests/hierarchical.json',
+      '--format',
+      'mermaid',
+    );
+    expect(mermaid.stdout).toMatch(/^flowchart TD/);
+  });
+
+  it('explains bad files, bad JSON and invalid requests, exiting 2', async () => {
+    const missing = await mobius('run', 'nope.json');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('no such file. Example requests are in examples/requests/');
+    const notJson = await mobius('compile', 'README.md');
+    expect(notJson.status).toBe(2);
+    expect(notJson.stderr).toContain('is not valid JSON');
+    const invalid = await mobius('compile', 'package.json');
+    expect(invalid.status).toBe(2);
+    expect(invalid.stderr).toMatch(
+      /not a valid coordination request:\n {2}• pattern: pattern must be one of/,
+    );
+    const format = await mobius('compile', 'examples/requests/pipeline.json', '--format', 'svg');
+    expect(format.stderr).toContain('--format must be asl or mermaid');
+  });
+
+  it('queries a running API with agents and discover', async () => {
+    const agents = await mobius('agents', '--api', runtime.apiUrl ?? '');
+    expect(agents.status, agents.stderr).toBe(0);
+    expect(agents.stdout).toMatch(/planner\s+supervisor\s+healthy/);
+    const discover = await mobius(
+      'discover',
+      'summarise',
+      '--fuzzy',
+      '--api',
+      runtime.apiUrl ?? '',
+    );
+    expect(discover.stdout).toMatch(/1\s+flaky-summarizer/);
+    const unreachable = await mobius('agents', '--api', 'http://127.0.0.1:9');
+    expect(unreachable.status).toBe(2);
+    expect(unreachable.stderr).toContain('Start it with `mobius dev`');
+  });
+
+  it('has --help for every command', async () => {
+    for (const command of ['run', 'dev', 'compile', 'agents', 'discover']) {
+      const help = await mobius(command, '--help');
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain(`Usage: mobius ${command}`);
+    }
+  });
+});
