@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The LocalStack suite needs a deployed stack: `npm run test:localstack` (vitest.localstack.config.ts).
+    exclude: [...configDefaults.exclude, 'test/localstack/**'],
     globalSetup: ['test/support/global-setup.ts'],
     // Integration tests talk to emulators on 127.0.0.1; give them room on a 2-core machine.
     testTimeout: 30_000,

@@ -1,3 +1,4 @@
+import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { StepFunctionsEngine } from '../coordination/step-functions-engine.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
@@ -35,6 +36,8 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
         ...(logGroupArn ? { logGroupArn } : {}),
       }),
       recordOutcomes: 'await',
+      // Warm containers plan from lookups up to a second old (see CachedDirectory).
+      directory: new CachedDirectory(registry, { ttlMs: 1000 }),
     }),
   };
 }

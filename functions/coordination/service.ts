@@ -4,7 +4,8 @@ import { executionInput } from '../../statemachines/plan.ts';
 import { NotFoundError } from '../core/errors.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
 import type { CoordinationEngine } from './engine.ts';
-import { CoordinationPlanner } from './planner.ts';
+import { OutcomeRecorder } from './outcome-recorder.ts';
+import { type AgentDirectory, CoordinationPlanner } from './planner.ts';
 import { type CoordinationResult, shapeResult } from './result.ts';
 import { standardCoordinationId } from './step-functions-engine.ts';
 
@@ -16,10 +17,13 @@ export interface CoordinationServiceOptions {
   readonly registry: AgentRegistry;
   readonly engine: CoordinationEngine;
   /**
-   * Express step outcomes feed the registry's metrics and circuit breakers. `await` (Lambda: the
-   * work must finish before the handler returns) or `background` (long-lived processes).
+   * Express step outcomes feed the registry's metrics and circuit breakers, coalesced per agent:
+   * `await` writes them before run() returns (Lambda: work must finish before the handler does);
+   * `background` writes them every second (long-lived processes). @default 'await'
    */
   readonly recordOutcomes?: 'await' | 'background';
+  /** Where agents are looked up when planning; e.g. a CachedDirectory. @default the registry */
+  readonly directory?: AgentDirectory;
   /** Progress callback for long runs (the CLI prints it). */
   readonly onProgress?: (event: {
     phase: 'planned' | 'compiled' | 'running' | 'finished';
@@ -33,19 +37,21 @@ export interface CoordinationServiceOptions {
  * result; standard runs return at once and are fetched later with get().
  */
 export class CoordinationService {
-  readonly #registry: AgentRegistry;
   readonly #engine: CoordinationEngine;
   readonly #planner: CoordinationPlanner;
   readonly #record: 'await' | 'background';
+  readonly #recorder: OutcomeRecorder;
   readonly #onProgress: CoordinationServiceOptions['onProgress'];
   readonly #compiled = new Map<string, CompiledMachine>();
-  readonly #pending = new Set<Promise<void>>();
 
   constructor(options: CoordinationServiceOptions) {
-    this.#registry = options.registry;
     this.#engine = options.engine;
-    this.#planner = new CoordinationPlanner(options.registry);
+    this.#planner = new CoordinationPlanner(options.directory ?? options.registry);
     this.#record = options.recordOutcomes ?? 'await';
+    this.#recorder = new OutcomeRecorder(
+      options.registry,
+      this.#record === 'background' ? { flushIntervalMs: 1000 } : {},
+    );
     this.#onProgress = options.onProgress;
   }
 
@@ -102,9 +108,14 @@ export class CoordinationService {
     return { state: 'completed', result: shapeResult(status.input, status.outcome, totalMs) };
   }
 
-  /** Waits for outcome recording still in flight (embedded runtime shutdown, tests). */
+  /** Writes the outcomes still pending (embedded runtime shutdown, tests). */
   async settle(): Promise<void> {
-    await Promise.all([...this.#pending]);
+    await this.#recorder.flush();
+  }
+
+  /** Flushes outcomes and stops the background flush timer. */
+  async close(): Promise<void> {
+    await this.#recorder.close();
   }
 
   #machine(plan: Parameters<typeof compile>[0]): CompiledMachine {
@@ -119,26 +130,12 @@ export class CoordinationService {
   async #recordOutcomes(result: CoordinationResult): Promise<void> {
     // One outcome per attempt: successes from the steps, failures from the errors (which list
     // every failed attempt, fallbacks included).
-    const outcomes = [
-      ...result.steps.flatMap((s) =>
-        s.status === 'succeeded'
-          ? [{ agentId: s.agentId, ok: true, latencyMs: s.durationMs ?? 0 }]
-          : [],
-      ),
-      ...result.errors.flatMap((e) =>
-        e.agentId === null ? [] : [{ agentId: e.agentId, ok: false, latencyMs: 0 }],
-      ),
-    ];
-    // Metrics must never fail a coordination that already ran: a lost update is tolerable.
-    const work = Promise.all(
-      outcomes.map((o) =>
-        this.#registry
-          .recordOutcome(o.agentId, { ok: o.ok, latencyMs: o.latencyMs })
-          .catch(() => undefined),
-      ),
-    ).then(() => undefined);
-    if (this.#record === 'await') return work;
-    this.#pending.add(work);
-    void work.finally(() => this.#pending.delete(work));
+    for (const step of result.steps) {
+      if (step.status === 'succeeded') this.#recorder.add(step.agentId, true, step.durationMs ?? 0);
+    }
+    for (const error of result.errors) {
+      if (error.agentId !== null) this.#recorder.add(error.agentId, false, 0);
+    }
+    if (this.#record === 'await') await this.#recorder.flush();
   }
 }

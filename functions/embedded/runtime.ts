@@ -1,11 +1,10 @@
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createApi } from '../api/app.ts';
+import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { createDocumentClient } from '../core/aws/dynamodb.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
@@ -68,6 +67,8 @@ const ACCOUNT = '000000000000';
 const REGISTRY_TABLE = 'mobius-registry';
 const IDEMPOTENCY_TABLE = 'mobius-idempotency';
 const EVENT_BUS = 'mobius-bus';
+/** Agent lookups for planning are reused for this long (see CachedDirectory). */
+const PLANNING_CACHE_MS = 1000;
 
 /**
  * Mobius on one machine, no AWS account: the same handlers, compiled ASL and registry code as on
@@ -184,8 +185,6 @@ export class EmbeddedRuntime {
         idempotency,
         endpoint: { lambdaArn, queueUrl: queues.queueUrl, queueArn: queues.queueArn },
         deadLetterQueueUrl: queues.deadLetterQueueUrl,
-        logger: new Logger({ serviceName: definition.agentId }),
-        metrics: new Metrics({ namespace: 'Mobius', serviceName: definition.agentId }),
       });
       lambdaServer.register(definition.agentId, handler);
       byTarget.set(lambdaArn, handler);
@@ -245,8 +244,9 @@ export class EmbeddedRuntime {
       registry,
       engine,
       recordOutcomes: 'background',
+      directory: new CachedDirectory(registry, { ttlMs: PLANNING_CACHE_MS }),
     });
-    stops.push(() => coordinations.settle());
+    stops.push(() => coordinations.close());
 
     // The health monitor's sweep, on a timer: the same pings keep every agent's heartbeat fresh.
     const lambda = new LambdaClient({ ...local, endpoint: lambdaServer.endpoint });

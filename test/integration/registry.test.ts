@@ -211,6 +211,23 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
       expect(metrics.averageResponseTimeMs).toBe(20);
     });
 
+    it('records a tally of outcomes in one write', async () => {
+      await live('a1');
+      await registry.recordOutcomes('a1', {
+        requests: 10,
+        errors: 4,
+        latencyMs: 500,
+        lastOk: false,
+      });
+      const record = await registry.get('a1');
+      expect(record.metrics).toMatchObject({
+        requestsProcessed: 10,
+        errors: 4,
+        averageResponseTimeMs: 50,
+      });
+      expect(record.circuit).toMatchObject({ state: 'open', consecutiveFailures: 4 });
+    });
+
     it('keeps counting across a window boundary with concurrent writers', async () => {
       await live('a1');
       await Promise.all(

@@ -21,11 +21,17 @@ import type { DiscoveryMatch } from './discovery.ts';
 import { capabilityRows, findAgents } from './find-agents.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
 import { windowIndex } from './metrics.ts';
-import { type Outcome, recordOutcome, tryAcquire } from './outcomes.ts';
+import {
+  type Outcome,
+  type OutcomeTally,
+  recordOutcomes,
+  tallyOf,
+  tryAcquire,
+} from './outcomes.ts';
 import { type AgentRecord, notFound, type RegistryStore, readAgentRow, toRecord } from './store.ts';
 import { agentKey, capabilityKey, catalogKey, REGISTRY_TABLE } from './table.ts';
 
-export type { Outcome } from './outcomes.ts';
+export type { Outcome, OutcomeTally } from './outcomes.ts';
 export type { AgentRecord } from './store.ts';
 
 export interface AgentRegistryOptions {
@@ -306,7 +312,12 @@ export class AgentRegistry {
 
   /** Records a request's outcome in the agent's metrics and circuit breaker (see outcomes.ts). */
   recordOutcome(agentId: string, outcome: Outcome): Promise<CircuitDecision> {
-    return recordOutcome(this.#store, checkId(agentId), outcome);
+    return recordOutcomes(this.#store, checkId(agentId), tallyOf(outcome));
+  }
+
+  /** Records several outcomes of one agent in one write (see OutcomeRecorder). */
+  recordOutcomes(agentId: string, tally: OutcomeTally): Promise<CircuitDecision> {
+    return recordOutcomes(this.#store, checkId(agentId), tally);
   }
 
   /** May a request go to the agent now? Claims the half-open probe when that is what it takes. */

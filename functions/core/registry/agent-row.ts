@@ -5,13 +5,27 @@ import { circuitStateSchema, reportedStatusSchema } from '../model/agent-status.
 const count = z.number().default(0);
 
 /**
+ * Cards are validated in full when registered; rows read back are the registry's own writes, so
+ * reads check the card's shape cheaply instead of re-running every refinement (semver, sizes) on
+ * each discovery and planning read.
+ */
+const storedCardSchema = z.custom<AgentCard>(
+  (value) =>
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { agentId?: unknown }).agentId === 'string' &&
+    Array.isArray((value as { capabilities?: unknown }).capabilities),
+  { message: 'stored card is malformed' },
+);
+
+/**
  * The agent row as stored. Parsed on read (rather than cast) so a row written by an older version
  * of the code, or by hand, fails loudly instead of producing NaN statuses.
  */
 export const agentRowSchema = z.object({
   agentId: z.string(),
   agentType: z.string(),
-  card: agentCardSchema,
+  card: storedCardSchema,
   cardHash: z.string(),
   registeredAt: z.number(),
   updatedAt: z.number(),

@@ -12,29 +12,47 @@ export interface Outcome {
   readonly latencyMs: number;
 }
 
+/** Several outcomes of one agent, summed: what a coalescing recorder flushes in one write. */
+export interface OutcomeTally {
+  readonly requests: number;
+  readonly errors: number;
+  /** Total latency of the requests. */
+  readonly latencyMs: number;
+  /** Whether the most recent of them succeeded: it decides the breaker's consecutive-failure count. */
+  readonly lastOk: boolean;
+}
+
+export const tallyOf = (outcome: Outcome): OutcomeTally => ({
+  requests: 1,
+  errors: outcome.ok ? 0 : 1,
+  latencyMs: outcome.latencyMs,
+  lastOk: outcome.ok,
+});
+
 /** Optimistic-concurrency loops give up after this many lost races (each one means progress elsewhere). */
 const MAX_RACES = 8;
 
 /**
- * Records one request's outcome: atomic ADDs on the lifetime and windowed counters and on the
- * breaker's consecutive-failure count (a success resets it), then any breaker transition that the
- * new counts call for, as a conditional write. No increment is lost under concurrent callers.
+ * Records outcomes (one, or a tally of several): atomic ADDs on the lifetime and windowed
+ * counters and on the breaker's consecutive-failure count (a last success resets it; otherwise the
+ * failures since the last success are added), then any breaker transition the new counts call
+ * for, as a conditional write. No increment is lost under concurrent callers.
  */
-export async function recordOutcome(
+export async function recordOutcomes(
   store: RegistryStore,
   agentId: string,
-  outcome: Outcome,
+  tally: OutcomeTally,
 ): Promise<CircuitDecision> {
   const now = store.clock.now();
-  const latency = Math.max(0, Math.round(outcome.latencyMs));
-  const error = outcome.ok ? 0 : 1;
+  const latency = Math.max(0, Math.round(tally.latencyMs));
+  const { requests, errors } = tally;
   let window = windowIndex(now);
 
   const counters = (update: UpdateExpressionBuilder, includeWindow: boolean) => {
-    update.add('reqTotal', 1).add('errTotal', error).add('latTotal', latency);
-    if (includeWindow) update.add('winReq', 1).add('winErr', error).add('winLat', latency);
-    if (outcome.ok) update.set('brFailures', 0);
-    else update.add('brFailures', 1);
+    update.add('reqTotal', requests).add('errTotal', errors).add('latTotal', latency);
+    if (includeWindow) update.add('winReq', requests).add('winErr', errors).add('winLat', latency);
+    if (tally.lastOk) update.set('brFailures', 0);
+    else update.add('brFailures', Math.max(1, errors));
     return update;
   };
 
@@ -42,7 +60,7 @@ export async function recordOutcome(
     const update = counters(new UpdateExpressionBuilder(), true);
     update.condition(`attribute_exists(pk) AND ${update.name('win')} = ${update.value(window)}`);
     const updated = await conditionalUpdate(store, agentId, update);
-    if (updated !== undefined) return settleCircuit(store, updated, outcome.ok, now);
+    if (updated !== undefined) return settleCircuit(store, updated, tally.lastOk, now);
 
     // The row is missing, or its window is not ours. Roll the window over, guarded by the exact
     // counter values read, so an increment that races with the rollover makes it retry.
@@ -55,8 +73,8 @@ export async function recordOutcome(
     const adjacent = current.win === window - 1;
     const rollover = counters(new UpdateExpressionBuilder(), false)
       .set('win', window)
-      .set('winReq', 1)
-      .set('winErr', error)
+      .set('winReq', requests)
+      .set('winErr', errors)
       .set('winLat', latency)
       .set('prevReq', adjacent ? current.winReq : 0)
       .set('prevErr', adjacent ? current.winErr : 0)
@@ -65,9 +83,9 @@ export async function recordOutcome(
       rollover.condition(`${rollover.name(attribute)} = ${rollover.value(current[attribute])}`);
     }
     const rolled = await conditionalUpdate(store, agentId, rollover);
-    if (rolled !== undefined) return settleCircuit(store, rolled, outcome.ok, now);
+    if (rolled !== undefined) return settleCircuit(store, rolled, tally.lastOk, now);
   }
-  throw new Error(`recordOutcome for ${agentId} lost ${MAX_RACES} races in a row`);
+  throw new Error(`recordOutcomes for ${agentId} lost ${MAX_RACES} races in a row`);
 }
 
 /**

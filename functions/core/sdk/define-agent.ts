@@ -147,6 +147,7 @@ class AgentRuntime {
         namespace: 'Mobius',
         serviceName: definition.agentId,
         defaultDimensions: { agentId: definition.agentId },
+        logger: this.logger,
       });
     const table = process.env[AGENT_ENVIRONMENT.idempotencyTable];
     this.#idempotency =
@@ -451,6 +452,7 @@ class AgentRuntime {
   }
 
   async #heartbeat(): Promise<{ agentId: string; status: string }> {
+    this.metrics.addMetric('Heartbeats', MetricUnit.Count, 1);
     const registry = this.#registryOrNull();
     if (registry === null) return { agentId: this.#definition.agentId, status: 'unregistered' };
     const record = await registry.heartbeat(this.#definition.agentId, {

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { CachedDirectory } from '../../functions/coordination/cached-directory.ts';
+import { OutcomeRecorder } from '../../functions/coordination/outcome-recorder.ts';
+import type { AgentRecord, OutcomeTally } from '../../functions/core/registry/agent-registry.ts';
+import type { DiscoveryMatch } from '../../functions/core/registry/discovery.ts';
+
+const record = (agentId: string, version: number) =>
+  ({ card: { agentId }, status: 'healthy', version }) as unknown as AgentRecord;
+
+function fakeDirectory() {
+  const calls: string[][] = [];
+  let version = 1;
+  return {
+    calls,
+    bump: () => version++,
+    directory: {
+      getMany: async (ids: readonly string[]) => {
+        calls.push([...ids]);
+        return new Map(ids.filter((id) => id !== 'ghost').map((id) => [id, record(id, version)]));
+      },
+      discover: async () => {
+        calls.push(['discover']);
+        return [{ agentId: `v${version}` }] as unknown as DiscoveryMatch[];
+      },
+    },
+  };
+}
+
+describe('CachedDirectory', () => {
+  it('serves fresh entries without a lookup, refreshes stale ones in the background, waits for expired ones', async () => {
+    let now = 0;
+    const fake = fakeDirectory();
+    const cache = new CachedDirectory(fake.directory, {
+      ttlMs: 1000,
+      maxStaleMs: 5000,
+      now: () => now,
+    });
+
+    await cache.getMany(['a', 'b']);
+    await cache.getMany(['a', 'b']);
+    expect(fake.calls).toEqual([['a', 'b']]);
+
+    now = 1500; // stale: served at once, refreshed behind the caller's back
+    fake.bump();
+    const stale = await cache.getMany(['a']);
+    expect((stale.get('a') as unknown as { version: number }).version).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(fake.calls).toEqual([['a', 'b'], ['a']]);
+    expect(((await cache.getMany(['a'])).get('a') as unknown as { version: number }).version).toBe(
+      2,
+    );
+
+    now = 10_000; // expired: the caller waits for the registry
+    fake.bump();
+    expect(((await cache.getMany(['a'])).get('a') as unknown as { version: number }).version).toBe(
+      3,
+    );
+  });
+
+  it('never caches agents that were not found, and caches discoveries per query', async () => {
+    const fake = fakeDirectory();
+    const cache = new CachedDirectory(fake.directory, { ttlMs: 1000 });
+    expect((await cache.getMany(['ghost'])).size).toBe(0);
+    expect((await cache.getMany(['ghost'])).size).toBe(0);
+    expect(fake.calls).toEqual([['ghost'], ['ghost']]);
+    await cache.discover({ capability: 'x' });
+    await cache.discover({ capability: 'x' });
+    await cache.discover({ capability: 'y' });
+    expect(fake.calls.filter((c) => c[0] === 'discover')).toHaveLength(2);
+  });
+});
+
+describe('OutcomeRecorder', () => {
+  it('coalesces outcomes into one write per agent, the last outcome deciding the breaker', async () => {
+    const writes: [string, OutcomeTally][] = [];
+    const recorder = new OutcomeRecorder({
+      recordOutcomes: async (agentId: string, tally: OutcomeTally) =>
+        void writes.push([agentId, tally]) as never,
+    });
+    recorder.add('a', true, 10);
+    recorder.add('a', false, 0);
+    recorder.add('b', true, 5);
+    recorder.add('a', true, 20);
+    await recorder.flush();
+    expect(writes).toEqual([
+      ['a', { requests: 3, errors: 1, latencyMs: 30, lastOk: true }],
+      ['b', { requests: 1, errors: 0, latencyMs: 5, lastOk: true }],
+    ]);
+    await recorder.flush();
+    expect(writes).toHaveLength(2);
+  });
+
+  it('drops and counts a failed write instead of failing the coordination', async () => {
+    const recorder = new OutcomeRecorder({
+      recordOutcomes: async () => Promise.reject(new Error('throttled')),
+    });
+    recorder.add('a', true, 1);
+    await expect(recorder.close()).resolves.toBeUndefined();
+    expect(recorder.dropped).toBe(1);
+  });
+});
