@@ -10,4 +10,10 @@ export interface ApiDependencies {
   readonly coordinations: CoordinationService;
   /** Powertools metrics (EMF) for coordination counts and timings; optional in tests. */
   readonly metrics?: Metrics;
+  /**
+   * How long POST /coordinations waits for an express result before answering 504 itself. Behind
+   * API Gateway (29 s integration timeout) this keeps the answer ours, with the error body of the
+   * API, rather than the gateway's. @default no limit (the embedded runtime)
+   */
+  readonly syncWaitMs?: number;
 }

@@ -12,6 +12,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   AGENT_FAILED: 502,
   NO_AGENT_AVAILABLE: 503,
   TIMEOUT: 504,
+  CAPACITY_EXCEEDED: 503,
 };
 
 export interface ErrorBody {

@@ -42,7 +42,14 @@ export function parseBody<S extends z.ZodType>(
 }
 
 export function pathParameter(event: ApiEvent, name: string): string {
-  return decodeURIComponent(event.pathParameters?.[name] ?? '');
+  const raw = event.pathParameters?.[name] ?? '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ValidationError(`path parameter "${name}"`, [
+      { path: name, message: `"${raw}" is not valid percent-encoding (encode "%" as %25)` },
+    ]);
+  }
 }
 
 export function query(event: ApiEvent): Record<string, string> {

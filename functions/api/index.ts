@@ -9,8 +9,11 @@ import { corsOriginsFromEnvironment, dependenciesFromEnvironment } from './envir
 const logger = new Logger({ serviceName: 'mobius-api' });
 const metrics = new Metrics({ namespace: 'Mobius', serviceName: 'mobius-api' });
 
+/** API Gateway gives up on an integration after 29 s; answer before it does. */
+const SYNC_WAIT_MS = 27_000;
+
 export const handler = createApi(
-  { ...dependenciesFromEnvironment(), metrics },
+  { ...dependenciesFromEnvironment(), metrics, syncWaitMs: SYNC_WAIT_MS },
   { corsOrigins: corsOriginsFromEnvironment() },
 )
   .use(injectLambdaContext(logger))

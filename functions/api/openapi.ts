@@ -149,9 +149,9 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid input: `error.details.issues` names each field path and the fix',
   404: 'Unknown agent, coordination or route',
   409: 'A different card is registered under this id',
-  413: 'The message is larger than SQS/EventBridge accept',
+  413: 'The message or coordination input is larger than SQS, EventBridge or Step Functions accept',
   502: 'An agent failed',
-  503: 'No healthy agent can do it (or its circuit breaker is open)',
+  503: 'No healthy agent can do it (or its circuit breaker is open), or a Step Functions quota refused the run for now',
   504: 'An agent or the coordination timed out',
 };
 

@@ -15,8 +15,12 @@ export interface ExecutionStatus {
  * the embedded runtime (EmbeddedEngine). The coordination service does not know which.
  */
 export interface CoordinationEngine {
-  /** Express: runs the machine to completion. */
-  runSync(machine: CompiledMachine, input: ExecutionInput): Promise<ExecutionOutcome>;
+  /** Express: runs the machine to completion. `signal` stops the wait (the run itself may go on). */
+  runSync(
+    machine: CompiledMachine,
+    input: ExecutionInput,
+    signal?: AbortSignal,
+  ): Promise<ExecutionOutcome>;
   /** Standard: starts the machine; `input.coordinationId` names the execution. */
   start(machine: CompiledMachine, input: ExecutionInput): Promise<void>;
   /** Standard: the execution's status, or undefined when no such coordination exists. */

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type CompiledMachine, compile } from '../../statemachines/compile.ts';
-import { executionInput } from '../../statemachines/plan.ts';
-import { NotFoundError } from '../core/errors.ts';
+import { type ExecutionInput, executionInput } from '../../statemachines/plan.ts';
+import { NotFoundError, PayloadTooLargeError } from '../core/errors.ts';
+import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
 import type { CoordinationEngine } from './engine.ts';
 import { OutcomeRecorder } from './outcome-recorder.ts';
@@ -64,7 +65,8 @@ export class CoordinationService {
     return { machine: this.#machine(plan), plan };
   }
 
-  async run(input: unknown): Promise<CoordinationResponse> {
+  /** `signal` stops waiting for an express run (the API's response deadline). */
+  async run(input: unknown, options: { signal?: AbortSignal } = {}): Promise<CoordinationResponse> {
     const started = performance.now();
     const request = this.#planner.parse(input);
     const plan = await this.#planner.plan(request);
@@ -77,13 +79,14 @@ export class CoordinationService {
     const uuid = randomUUID();
     const coordinationId = plan.mode === 'standard' ? standardCoordinationId(machine, uuid) : uuid;
     const execution = executionInput(plan, coordinationId, request.payload);
+    assertFitsStepFunctions(execution);
 
     if (plan.mode === 'standard') {
       await this.#engine.start(machine, execution);
       return { state: 'running', coordinationId, startedAt: new Date().toISOString() };
     }
     this.#onProgress?.({ phase: 'running', detail: coordinationId });
-    const outcome = await this.#engine.runSync(machine, execution);
+    const outcome = await this.#engine.runSync(machine, execution, options.signal);
     const result = shapeResult(execution, outcome, performance.now() - started);
     this.#onProgress?.({
       phase: 'finished',
@@ -138,4 +141,19 @@ export class CoordinationService {
     }
     if (this.#record === 'await') await this.#recorder.flush();
   }
+}
+
+/**
+ * Step Functions refuses an execution input over 256 KiB. Checked here, before anything starts, so
+ * the caller gets a 413 naming the limit on every engine (the embedded one has no such limit).
+ */
+function assertFitsStepFunctions(execution: ExecutionInput): void {
+  const bytes = Buffer.byteLength(JSON.stringify(execution));
+  if (bytes <= LIMITS.stepFunctionsStateBytes) return;
+  throw new PayloadTooLargeError(
+    `The coordination's execution input is ${bytes} bytes; Step Functions accepts at most ` +
+      `${LIMITS.stepFunctionsStateBytes}. Shrink "payload" (or per-step "input"): pass large data by ` +
+      'reference, e.g. an S3 key, and let agents fetch it.',
+    { field: 'payload', bytes, limit: LIMITS.stepFunctionsStateBytes },
+  );
 }

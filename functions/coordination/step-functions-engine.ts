@@ -2,15 +2,19 @@ import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
   ExecutionDoesNotExist,
+  ExecutionLimitExceeded,
+  InvalidArn,
   type LoggingConfiguration,
   type SFNClient,
   StartExecutionCommand,
   StartSyncExecutionCommand,
   StateMachineDoesNotExist,
+  StateMachineLimitExceeded,
 } from '@aws-sdk/client-sfn';
 import type { CompiledMachine } from '../../statemachines/compile.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { sharedSfnClient } from '../core/aws/clients.ts';
+import { CapacityExceededError } from '../core/errors.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
 import type { ExecutionOutcome } from './execution.ts';
 
@@ -40,7 +44,11 @@ export class StepFunctionsEngine implements CoordinationEngine {
     this.#sfn = options.sfn ?? sharedSfnClient();
   }
 
-  async runSync(machine: CompiledMachine, input: ExecutionInput): Promise<ExecutionOutcome> {
+  async runSync(
+    machine: CompiledMachine,
+    input: ExecutionInput,
+    signal?: AbortSignal,
+  ): Promise<ExecutionOutcome> {
     const response = await this.#withMachine(machine, (stateMachineArn) =>
       this.#sfn.send(
         new StartSyncExecutionCommand({
@@ -48,6 +56,7 @@ export class StepFunctionsEngine implements CoordinationEngine {
           name: input.coordinationId,
           input: JSON.stringify(input),
         }),
+        signal ? { abortSignal: signal } : {},
       ),
     );
     if (response.status === 'SUCCEEDED')
@@ -74,6 +83,7 @@ export class StepFunctionsEngine implements CoordinationEngine {
 
   async describe(coordinationId: string): Promise<ExecutionStatus | undefined> {
     const machineName = machineNameOf(coordinationId);
+    // Not an id this engine handed out: no such coordination (and no malformed ARN sent to AWS).
     if (machineName === undefined) return undefined;
     const executionArn = `${this.#options.arnPrefix}:execution:${machineName}:${coordinationId}`;
     try {
@@ -98,7 +108,7 @@ export class StepFunctionsEngine implements CoordinationEngine {
         outcome,
       };
     } catch (error) {
-      if (error instanceof ExecutionDoesNotExist) return undefined;
+      if (error instanceof ExecutionDoesNotExist || error instanceof InvalidArn) return undefined;
       throw error;
     }
   }
@@ -108,8 +118,17 @@ export class StepFunctionsEngine implements CoordinationEngine {
     try {
       return await start(arn);
     } catch (error) {
-      if (!(error instanceof StateMachineDoesNotExist)) throw error;
+      if (!(error instanceof StateMachineDoesNotExist)) throw quotaError(error);
     }
+    await this.#create(machine).catch((error: unknown) => {
+      throw quotaError(error);
+    });
+    return start(arn).catch((error: unknown) => {
+      throw quotaError(error);
+    });
+  }
+
+  async #create(machine: CompiledMachine): Promise<void> {
     await this.#sfn.send(
       new CreateStateMachineCommand({
         name: machine.name,
@@ -122,15 +141,31 @@ export class StepFunctionsEngine implements CoordinationEngine {
           : {}),
       }),
     );
-    return start(arn);
   }
 }
 
-function logging(logGroupArn: string): LoggingConfiguration {
+/** Step Functions quotas become a 503 the caller may retry; anything else is not ours to rename. */
+function quotaError(error: unknown): unknown {
+  if (error instanceof ExecutionLimitExceeded || error instanceof StateMachineLimitExceeded) {
+    return new CapacityExceededError(
+      `Step Functions refused the coordination: ${error.message}. Retry later, or raise the quota.`,
+      { service: 'states', reason: error.name },
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+/**
+ * Step Functions wants the log group's ARN with its `:*` suffix. CloudFormation's `Arn` of a log
+ * group already ends in `:*`, a name-built ARN does not: accept both, never double it.
+ */
+export function logging(logGroupArn: string): LoggingConfiguration {
+  const arn = logGroupArn.endsWith(':*') ? logGroupArn : `${logGroupArn}:*`;
   return {
     level: 'ERROR',
     includeExecutionData: false,
-    destinations: [{ cloudWatchLogsLogGroup: { logGroupArn: `${logGroupArn}:*` } }],
+    destinations: [{ cloudWatchLogsLogGroup: { logGroupArn: arn } }],
   };
 }
 
@@ -142,7 +177,11 @@ export function standardCoordinationId(machine: CompiledMachine, uuid: string): 
   return `${machine.name}--${uuid}`;
 }
 
+/** Execution and state machine names: at most 80 of these characters. */
+const NAME = /^[A-Za-z0-9_-]{1,80}$/;
+
 function machineNameOf(coordinationId: string): string | undefined {
+  if (!NAME.test(coordinationId)) return undefined;
   const separator = coordinationId.lastIndexOf('--');
   return separator > 0 ? coordinationId.slice(0, separator) : undefined;
 }

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'AGENT_FAILED'
   | 'NO_AGENT_AVAILABLE'
   | 'TIMEOUT'
-  | 'PROTOCOL_UNSUPPORTED';
+  | 'PROTOCOL_UNSUPPORTED'
+  | 'CAPACITY_EXCEEDED';
 
 /** One problem with one input field, addressed by its path (`capabilities.0.version`). */
 export interface FieldIssue {
@@ -72,6 +73,11 @@ export class NoAgentAvailableError extends MobiusError {
 
 export class TimeoutError extends MobiusError {
   readonly code = 'TIMEOUT';
+}
+
+/** A service limit (Step Functions execution or state machine quota, throttling) refused the work for now. */
+export class CapacityExceededError extends MobiusError {
+  readonly code = 'CAPACITY_EXCEEDED';
 }
 
 export function isMobiusError(error: unknown): error is MobiusError {

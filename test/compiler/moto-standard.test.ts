@@ -5,6 +5,10 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  StepFunctionsEngine,
+  standardCoordinationId,
+} from '../../functions/coordination/step-functions-engine.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
@@ -172,5 +176,65 @@ describe('standard path on moto Step Functions', () => {
     expect((result.output as { gather: { successes: number } }).gather.successes).toBe(2);
     const strict = await execute({ ...plan, gather: { strategy: 'quorum', quorum: 3 } });
     expect(strict).toMatchObject({ status: 'FAILED', error: 'Mobius.QuorumNotMet' });
+  });
+});
+
+describe('StepFunctionsEngine on moto Step Functions', () => {
+  // The engine names machines by content hash; a run id keeps this file's machines apart from
+  // any other run against the same server.
+  const engine = new StepFunctionsEngine({
+    arnPrefix: 'arn:aws:states:us-east-1:123456789012',
+    roleArn: 'arn:aws:iam::123456789012:role/mobius-engine',
+    logGroupArn: 'arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/mobius:*',
+    sfn: clients.sfn,
+  });
+
+  beforeAll(async () => {
+    await startAgent('engine-a', (message) => ({ handled: message.input }));
+  });
+
+  afterAll(async () => {
+    await Promise.all(pollers.map((p) => p.stop()));
+  });
+
+  it('creates a machine nobody deployed on its first run, then reports the execution by id', async () => {
+    const plan: CoordinationPlan = {
+      mode: 'standard',
+      failureMode: 'fail_fast',
+      timeoutSeconds: 60 + Math.floor(Math.random() * 1000), // a shape new to this server
+      pattern: 'sequential',
+      steps: [{ id: 'only', candidates: [target('engine-a')], timeoutSeconds: 20 }],
+    };
+    const machine = compile(plan);
+    const coordinationId = standardCoordinationId(machine, randomUUID());
+    const input = executionInput(plan, coordinationId, { topic: 'engine' });
+    await engine.start(machine, input);
+
+    let status = await engine.describe(coordinationId);
+    for (let poll = 0; poll < 150 && status?.outcome.status === 'RUNNING'; poll++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      status = await engine.describe(coordinationId);
+    }
+    expect(status?.input.coordinationId).toBe(coordinationId);
+    expect(status?.outcome).toMatchObject({ status: 'SUCCEEDED' });
+    const outcome = status?.outcome as { output: { steps: { only: { outcome: unknown } } } };
+    const output = outcome.output;
+    expect(output.steps.only.outcome).toMatchObject({
+      ok: true,
+      result: { agentId: 'engine-a', output: { handled: { topic: 'engine' } } },
+    });
+
+    // A second run of the same shape finds the machine by name: no second CreateStateMachine.
+    const again = standardCoordinationId(machine, randomUUID());
+    await engine.start(machine, executionInput(plan, again, { topic: 'again' }));
+    expect((await engine.describe(again))?.input.payload).toEqual({ topic: 'again' });
+  });
+
+  it('answers "no such coordination" for unknown and malformed ids', async () => {
+    expect(await engine.describe(`mobius-sequential-0000000000000000--${randomUUID()}`)).toBe(
+      undefined,
+    );
+    expect(await engine.describe('bad:id--x')).toBe(undefined);
+    expect(await engine.describe('no-separator')).toBe(undefined);
   });
 });

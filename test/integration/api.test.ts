@@ -1,7 +1,9 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
+import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import { MessageRouter } from '../../functions/core/messaging/router.ts';
@@ -22,6 +24,7 @@ type World = Awaited<ReturnType<typeof messagingWorld>>;
 let world: World;
 let lambdaServer: LambdaServer;
 let api: ReturnType<typeof createApi>;
+let dependencies: ApiDependencies;
 
 function event(
   method: string,
@@ -118,11 +121,12 @@ beforeAll(async () => {
     if (handler === undefined) throw new Error(`no agent behind ${target}`);
     return handler(task, lambdaContext(target));
   });
-  api = createApi({
+  dependencies = {
     registry: world.registry,
     router,
     coordinations: new CoordinationService({ registry: world.registry, engine }),
-  });
+  };
+  api = createApi(dependencies);
 });
 
 afterAll(async () => {
@@ -280,6 +284,74 @@ describe('HTTP API: coordinations', () => {
     expect(timedOut).toMatchObject({ status: 504, body: { error: { code: 'TIMEOUT' } } });
   });
 
+  it('refuses a coordination whose input Step Functions would refuse (413)', async () => {
+    const big = await call('POST', '/coordinations', {
+      pattern: 'parallel',
+      agents: ['echo'],
+      payload: { blob: 'x'.repeat(300_000) },
+    });
+    expect(big).toMatchObject({
+      status: 413,
+      body: { error: { code: 'PAYLOAD_TOO_LARGE', details: { field: 'payload', limit: 262_144 } } },
+    });
+  });
+
+  it('answers 504 itself, naming the standard mode, when an express run outlasts its wait limit', async () => {
+    const waiting = createApi({ ...dependencies, syncWaitMs: 300 });
+    const response = await waiting(
+      event('POST', '/coordinations', { pattern: 'sequential', agents: ['slow'] }),
+      lambdaContext('mobius-api'),
+    );
+    expect(response.statusCode).toBe(504);
+    const body = JSON.parse(response.body) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('TIMEOUT');
+    expect(body.error.message).toContain('"mode": "standard"');
+  });
+
+  it('publishes EMF metrics: outcome counts, and duration and overhead per pattern', async () => {
+    // Dev mode prints EMF through the global console (which the test reads); it also turns
+    // metrics off unless told otherwise.
+    vi.stubEnv('POWERTOOLS_DEV', 'true');
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    const printed: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
+      printed.push(String(line));
+    });
+    try {
+      const metrics = new Metrics({ namespace: 'MobiusTest', serviceName: 'mobius-api' });
+      const measured = createApi({ ...dependencies, metrics });
+      const response = await measured(
+        event('POST', '/coordinations', { pattern: 'parallel', agents: ['echo', 'echo'] }),
+        lambdaContext('mobius-api'),
+      );
+      expect(response.statusCode).toBe(200);
+      metrics.publishStoredMetrics();
+    } finally {
+      log.mockRestore();
+      vi.unstubAllEnvs();
+    }
+    const emf = printed.map(
+      (line) =>
+        JSON.parse(line) as {
+          _aws: { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+          pattern?: string;
+        },
+    );
+    const dimensionsOf = (name: string) =>
+      emf
+        .filter((e) => e._aws.CloudWatchMetrics[0]?.Metrics.some((m) => m.Name === name))
+        .map((e) => ({
+          dimensions: e._aws.CloudWatchMetrics[0]?.Dimensions[0],
+          pattern: e.pattern,
+        }));
+    for (const name of ['CoordinationDuration', 'CoordinationOverhead']) {
+      expect(dimensionsOf(name)).toEqual([
+        { dimensions: expect.arrayContaining(['service', 'pattern']), pattern: 'parallel' },
+      ]);
+    }
+    expect(dimensionsOf('CoordinationsSucceeded')).toHaveLength(1);
+  });
+
   it('starts a standard coordination (202) and serves it by id', async () => {
     const started = await call('POST', '/coordinations', {
       pattern: 'sequential',
@@ -295,6 +367,12 @@ describe('HTTP API: coordinations', () => {
     }
     expect(fetched).toMatchObject({ status: 200, body: { status: 'succeeded', mode: 'standard' } });
     expect((await call('GET', '/coordinations/nope')).status).toBe(404);
+    const malformed = await call('GET', '/coordinations/%zz');
+    expect(malformed).toMatchObject({
+      status: 400,
+      body: { error: { code: 'VALIDATION_FAILED' } },
+    });
+    expect(malformed.body.error?.details.issues).toEqual([expect.objectContaining({ path: 'id' })]);
   });
 });
 

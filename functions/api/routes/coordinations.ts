@@ -2,6 +2,8 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import type { CoordinationResult } from '../../coordination/result.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
+import { withDeadline } from '../../core/deadline.ts';
+import { TimeoutError } from '../../core/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { type ApiEvent, json, parseBody, pathParameter } from '../http.ts';
 import type { ErrorBody } from '../http-errors.ts';
@@ -12,7 +14,22 @@ import type { ErrorBody } from '../http-errors.ts';
  */
 export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
   const body = parseBody(event, z.unknown(), 'coordination request');
-  const response = await deps.coordinations.run(body);
+  const limit = deps.syncWaitMs;
+  const response =
+    limit === undefined
+      ? await deps.coordinations.run(body)
+      : await withDeadline(
+          (signal) => deps.coordinations.run(body, { signal }),
+          limit,
+          () =>
+            new TimeoutError(
+              `No result within ${limit / 1000} s, the longest this API waits for an express ` +
+                'coordination (API Gateway ends every request at 29 s). The run may still finish in ' +
+                'Step Functions, but its result cannot be returned: send long work with ' +
+                '"mode": "standard" and poll GET /coordinations/{id}.',
+              { waitedMs: limit },
+            ),
+        );
   if (response.state === 'completed') record(deps, response.result);
   else deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
   return respond(response, true);
@@ -63,8 +80,14 @@ function record(deps: ApiDependencies, result: CoordinationResult): void {
         ? 'CoordinationsPartial'
         : 'CoordinationsFailed';
   metrics.addMetric(outcome, MetricUnit.Count, 1);
-  const timing = metrics.singleMetric();
-  timing.addDimension('pattern', result.pattern);
-  timing.addMetric('CoordinationDuration', MetricUnit.Milliseconds, result.timings.totalMs);
-  timing.addMetric('CoordinationOverhead', MetricUnit.Milliseconds, result.timings.overheadMs);
+  // A single metric publishes on addMetric and forgets its dimensions: one per metric.
+  const timings = {
+    CoordinationDuration: result.timings.totalMs,
+    CoordinationOverhead: result.timings.overheadMs,
+  };
+  for (const [name, ms] of Object.entries(timings)) {
+    const timing = metrics.singleMetric();
+    timing.addDimension('pattern', result.pattern);
+    timing.addMetric(name, MetricUnit.Milliseconds, ms);
+  }
 }

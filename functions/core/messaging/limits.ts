@@ -12,5 +12,6 @@ export const LIMITS = {
   eventBridgeEntries: 10,
   eventBridgeEntryBytes: 262_144,
   eventBridgeRequestBytes: 262_144,
-  /** Step Functions task input/output and Lambda synchronous payloads (6 MB) are larger; SQS rules. */
+  /** Step Functions: an execution's input, and any state's input or output, at most 256 KiB. */
+  stepFunctionsStateBytes: 262_144,
 } as const;
