@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Aws } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Agent } from '../lib/agent.ts';
 import type { MobiusStackProps, StackAgent } from '../lib/mobius-stack.ts';
+import { acknowledgeWildcard } from '../lib/nag.ts';
 import { bedrockWriter } from './agents/bedrock-writer.ts';
 import { EXAMPLE_AGENTS } from './agents/index.ts';
 
@@ -30,10 +34,12 @@ export function exampleStackProps(
 ): Pick<MobiusStackProps, 'agents' | 'workflows' | 'corsOrigins'> {
   const agents: StackAgent[] = [...EXAMPLE_AGENTS];
   if (options.bedrockModelId) {
+    const modelId = options.bedrockModelId;
     agents.push({
       definition: bedrockWriter,
       entry: 'examples/agents/bedrock-writer.ts',
-      environment: { MOBIUS_BEDROCK_MODEL_ID: options.bedrockModelId },
+      environment: { MOBIUS_BEDROCK_MODEL_ID: modelId },
+      grant: (agent) => grantBedrockModel(agent, modelId),
     });
   }
   const workflows: { id: string; request: never }[] = EXAMPLE_REQUESTS.map((id) => ({
@@ -45,4 +51,31 @@ export function exampleStackProps(
     request: { ...exampleRequest('sequential'), mode: 'standard' } as never,
   });
   return { agents, workflows, corsOrigins: options.corsOrigins ?? [] };
+}
+
+/** Cross-region inference profile ids put the geography first: `us.`, `eu.`, `apac.`, `global.`… */
+const GEO_PREFIX = /^(us|us-gov|eu|apac|jp|au|ca|global)\./;
+
+/**
+ * Lets the agent call one model with the Converse API (which authorises as bedrock:InvokeModel):
+ * the model itself, or a cross-region inference profile and the foundation model in the regions
+ * that profile routes to.
+ */
+export function grantBedrockModel(agent: Agent, modelId: string): void {
+  const partition = Aws.PARTITION;
+  const foundationModels = `arn:${partition}:bedrock:*::foundation-model/${modelId.replace(GEO_PREFIX, '')}`;
+  agent.function.addToRolePolicy(
+    new PolicyStatement({
+      actions: ['bedrock:InvokeModel'],
+      resources: [
+        foundationModels,
+        `arn:${partition}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/${modelId}`,
+      ],
+    }),
+  );
+  acknowledgeWildcard(
+    agent.function,
+    foundationModels,
+    'A cross-region inference profile routes to the same foundation model in several regions; the model is named exactly.',
+  );
 }

@@ -35,6 +35,8 @@ export interface AgentProps {
   readonly receiveBroadcasts?: boolean;
   /** Extra environment variables for the handler. */
   readonly environment?: Readonly<Record<string, string>>;
+  /** Queue names are `<prefix>-<agentId>` (and `-dlq`); one prefix per deployment. @default 'mobius' */
+  readonly queueNamePrefix?: string;
 }
 
 /**
@@ -57,7 +59,7 @@ export class Agent extends Construct {
     this.agentId = cardFields.agentId;
     const ordered = props.ordered ?? false;
     const timeout = props.timeout ?? Duration.seconds(30);
-    const names = agentQueueNames(this.agentId, ordered);
+    const names = agentQueueNames(this.agentId, ordered, props.queueNamePrefix);
 
     this.deadLetterQueue = new Queue(this, 'DeadLetters', {
       queueName: names.deadLetter,

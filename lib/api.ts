@@ -54,6 +54,7 @@ export class MobiusApi extends Construct {
         [API_ENVIRONMENT.stateMachineArnPrefix]: statesArnPrefix(this),
         [API_ENVIRONMENT.engineRoleArn]: props.engine.role.roleArn,
         [API_ENVIRONMENT.engineLogGroupArn]: props.engine.logGroup.logGroupArn,
+        [API_ENVIRONMENT.machineNamePrefix]: props.engine.machineNamePrefix,
         [API_ENVIRONMENT.corsOrigins]: (props.corsOrigins ?? []).join(','),
       },
     });

@@ -8,7 +8,7 @@ import {
   StateMachineType,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, type IConstruct } from 'constructs';
-import { compile } from '../statemachines/compile.ts';
+import { assertNamePrefix, compile, DEFAULT_NAME_PREFIX } from '../statemachines/compile.ts';
 import type { CoordinationPlan } from '../statemachines/plan.ts';
 import type { Agent } from './agent.ts';
 import { statesArnPrefix } from './lambda-defaults.ts';
@@ -23,12 +23,15 @@ export interface DeclaredWorkflow {
 export interface CoordinationEngineProps {
   /** Plans whose machines are deployed ahead of time, so their first run needs no CreateStateMachine. */
   readonly workflows?: readonly DeclaredWorkflow[];
+  /**
+   * What this engine's machine names start with (see CompileOptions.namePrefix); the grants cover
+   * exactly these machines. @default 'mobius'
+   */
+  readonly machineNamePrefix?: string;
 }
 
-/** Every machine the engine owns or will create is named `mobius-<pattern>-<hash>`. */
-const MACHINE_NAME_PATTERN = 'mobius-*';
 const MACHINES_REASON =
-  'Machines are named mobius-<pattern>-<content hash>; shapes first seen at run time are created then, so grants cover the prefix.';
+  'Machines are named <prefix>-<pattern>-<content hash>; shapes first seen at run time are created then, so grants cover the prefix.';
 
 /**
  * The coordination engine: the role every compiled machine runs as (invoke registered agents, send
@@ -40,9 +43,15 @@ export class CoordinationEngine extends Construct {
   readonly role: Role;
   readonly logGroup: LogGroup;
   readonly machines: StateMachine[] = [];
+  readonly machineNamePrefix: string;
+  /** Every machine the engine owns or will create: `<prefix>-*`. */
+  readonly #namePattern: string;
 
   constructor(scope: Construct, id: string, props: CoordinationEngineProps = {}) {
     super(scope, id);
+    this.machineNamePrefix = props.machineNamePrefix ?? DEFAULT_NAME_PREFIX;
+    assertNamePrefix(this.machineNamePrefix);
+    this.#namePattern = `${this.machineNamePrefix}-*`;
     this.logGroup = new LogGroup(this, 'Logs', {
       logGroupName: `/aws/vendedlogs/states/mobius-${Stack.of(this).stackName}`,
       retention: RetentionDays.ONE_MONTH,
@@ -62,7 +71,7 @@ export class CoordinationEngine extends Construct {
 
   /** Deploys the machine for `workflow` (idempotent per shape: identical shapes share one machine). */
   declare(workflow: DeclaredWorkflow): StateMachine {
-    const machine = compile(workflow.plan);
+    const machine = compile(workflow.plan, { namePrefix: this.machineNamePrefix });
     const existing = this.machines.find((m) => m.node.id === machine.name);
     if (existing) return existing;
     const stateMachine = new StateMachine(this, machine.name, {
@@ -93,7 +102,7 @@ export class CoordinationEngine extends Construct {
 
   /** SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat on every Mobius machine. */
   grantTaskResponse(grantee: IGrantable & IConstruct): void {
-    const machines = `${statesArnPrefix(this)}:stateMachine:${MACHINE_NAME_PATTERN}`;
+    const machines = `${statesArnPrefix(this)}:stateMachine:${this.#namePattern}`;
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
@@ -118,21 +127,21 @@ export class CoordinationEngine extends Construct {
           'states:CreateStateMachine',
           'states:TagResource',
         ],
-        resources: [`${prefix}:stateMachine:${MACHINE_NAME_PATTERN}`],
+        resources: [`${prefix}:stateMachine:${this.#namePattern}`],
       }),
     );
     principal.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['states:DescribeExecution'],
-        resources: [`${prefix}:execution:${MACHINE_NAME_PATTERN}:*`],
+        resources: [`${prefix}:execution:${this.#namePattern}:*`],
       }),
     );
     this.role.grantPassRole(principal);
-    acknowledgeWildcard(grantee, `${prefix}:stateMachine:${MACHINE_NAME_PATTERN}`, MACHINES_REASON);
+    acknowledgeWildcard(grantee, `${prefix}:stateMachine:${this.#namePattern}`, MACHINES_REASON);
     acknowledgeWildcard(
       grantee,
-      `${prefix}:execution:${MACHINE_NAME_PATTERN}:*`,
-      'Executions are named per coordination; their machine names share the mobius- prefix.',
+      `${prefix}:execution:${this.#namePattern}:*`,
+      `Executions are named per coordination; their machine names share the ${this.machineNamePrefix}- prefix.`,
     );
     acknowledge(
       grantee,

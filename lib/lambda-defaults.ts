@@ -42,7 +42,7 @@ export function mobiusFunction(
     depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
     environment: {
       NODE_OPTIONS: '--enable-source-maps',
-      POWERTOOLS_METRICS_NAMESPACE: 'Mobius',
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespaceOf(scope),
       ...environment,
     },
     bundling: {
@@ -80,4 +80,12 @@ export function mobiusFunction(
 export function statesArnPrefix(scope: Construct): string {
   const stack = Stack.of(scope);
   return `arn:${stack.partition}:states:${stack.region}:${stack.account}`;
+}
+
+/**
+ * The namespace the stack's functions publish EMF metrics to and its dashboard and alarms read:
+ * `Mobius/<stack name>`, so two deployments in one account never mix their figures.
+ */
+export function metricsNamespaceOf(scope: Construct): string {
+  return `Mobius/${Stack.of(scope).stackName}`;
 }

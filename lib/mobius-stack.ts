@@ -1,4 +1,5 @@
-import { type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { createHash } from 'node:crypto';
+import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CoordinationPlanner } from '../functions/coordination/planner.ts';
 import { StaticDirectory } from '../functions/coordination/static-directory.ts';
@@ -15,6 +16,8 @@ export interface StackAgent {
   readonly definition: AgentProps['definition'];
   readonly entry: string;
   readonly environment?: Readonly<Record<string, string>>;
+  /** Permissions the agent's own code needs, e.g. `(agent) => bucket.grantRead(agent.function)`. */
+  readonly grant?: (agent: Agent) => void;
 }
 
 export interface MobiusStackProps extends StackProps {
@@ -29,6 +32,12 @@ export interface MobiusStackProps extends StackProps {
   readonly corsOrigins?: readonly string[];
   /** @default RemovalPolicy.RETAIN for the tables */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * What the names of this deployment's state machines, queues and bus start with, so that several
+   * stacks live side by side in one account and region. At most 14 letters, digits and hyphens.
+   * @default `mobius-` and 6 hex digits of the stack name's hash
+   */
+  readonly namePrefix?: string;
 }
 
 /**
@@ -44,6 +53,7 @@ export class MobiusStack extends Stack {
   readonly api: MobiusApi;
   readonly agents: Agent[];
   readonly monitoring: Monitoring;
+  readonly namePrefix: string;
 
   private constructor(
     scope: Construct,
@@ -52,13 +62,17 @@ export class MobiusStack extends Stack {
     plans: Awaited<ReturnType<typeof planWorkflows>>,
   ) {
     super(scope, id, props);
+    this.namePrefix = props.namePrefix ?? defaultNamePrefix(this.stackName);
     this.tables = new RegistryTables(
       this,
       'Tables',
       props.removalPolicy ? { removalPolicy: props.removalPolicy } : {},
     );
-    this.bus = new MessageBus(this, 'Messages');
-    this.engine = new CoordinationEngine(this, 'Engine', { workflows: plans });
+    this.bus = new MessageBus(this, 'Messages', { eventBusName: `${this.namePrefix}-bus` });
+    this.engine = new CoordinationEngine(this, 'Engine', {
+      workflows: plans,
+      machineNamePrefix: this.namePrefix,
+    });
     this.api = new MobiusApi(this, 'Http', {
       tables: this.tables,
       bus: this.bus.bus,
@@ -73,18 +87,29 @@ export class MobiusStack extends Stack {
           entry: agent.entry,
           tables: this.tables,
           bus: this.bus.bus,
+          queueNamePrefix: this.namePrefix,
           ...(agent.environment ? { environment: agent.environment } : {}),
         }),
     );
-    for (const agent of this.agents) {
+    this.agents.forEach((agent, i) => {
       this.engine.addAgent(agent);
       this.api.addAgent(agent);
       monitor.addAgent(agent);
-    }
+      props.agents[i]?.grant?.(agent);
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       agents: this.agents,
       machines: this.engine.machines,
     });
+
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.api.url,
+      description:
+        'Base URL of the HTTP API (IAM auth: sign requests with SigV4, service execute-api)',
+    });
+    new CfnOutput(this, 'RegistryTableName', { value: this.tables.registry.tableName });
+    new CfnOutput(this, 'EventBusName', { value: this.bus.bus.eventBusName });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
   }
 
   /** Builds the stack; async because declared workflows are planned first. */
@@ -95,13 +120,9 @@ export class MobiusStack extends Stack {
 
 /** Plans the declared workflows against the stack's own agents, all assumed healthy. */
 async function planWorkflows(props: MobiusStackProps) {
-  const directory = new StaticDirectory(
-    props.agents.map(({ definition }) => {
-      const { handler: _handler, ...card } = definition;
-      return { ...card, endpoint: placeholderEndpoint(card.agentId) };
-    }),
+  const planner = new CoordinationPlanner(
+    StaticDirectory.forShapes(props.agents.map((agent) => agent.definition)),
   );
-  const planner = new CoordinationPlanner(directory);
   return Promise.all(
     (props.workflows ?? []).map(async ({ id, request }) => ({
       id,
@@ -110,11 +131,7 @@ async function planWorkflows(props: MobiusStackProps) {
   );
 }
 
-/** Only the shape of a plan reaches its state machine; these endpoints never leave synth. */
-function placeholderEndpoint(agentId: string) {
-  return {
-    lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:${agentId}`,
-    queueUrl: `https://sqs.us-east-1.amazonaws.com/000000000000/mobius-${agentId}`,
-    queueArn: `arn:aws:sqs:us-east-1:000000000000:mobius-${agentId}`,
-  };
+/** `mobius-` and 6 hex digits of the stack name: distinct per stack, short enough for every name. */
+function defaultNamePrefix(stackName: string): string {
+  return `mobius-${createHash('sha256').update(stackName).digest('hex').slice(0, 6)}`;
 }

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -14,6 +14,7 @@ import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { PATTERNS } from '../statemachines/request.ts';
 import type { Agent } from './agent.ts';
+import { metricsNamespaceOf } from './lambda-defaults.ts';
 
 export interface MonitoringProps {
   readonly agents: readonly Agent[];
@@ -25,26 +26,30 @@ export interface MonitoringProps {
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
-const mobius = (
-  metricName: string,
-  service: string,
-  statistic: string,
-  dimensions: Record<string, string> = {},
-) =>
-  new Metric({
-    namespace: 'Mobius',
-    metricName,
-    dimensionsMap: { service, ...dimensions },
-    statistic,
-    period: Duration.minutes(1),
-  });
+
+/** A metric the stack's functions publish with Powertools (EMF) to `namespace`. */
+const emfMetric =
+  (namespace: string) =>
+  (
+    metricName: string,
+    service: string,
+    statistic: string,
+    dimensions: Record<string, string> = {},
+  ) =>
+    new Metric({
+      namespace,
+      metricName,
+      dimensionsMap: { service, ...dimensions },
+      statistic,
+      period: Duration.minutes(1),
+    });
 
 /**
  * The operations view: a CloudWatch dashboard (coordinations, duration and overhead percentiles
  * per pattern, agent invocations/errors/throttles, queue depth and age, dead letters, fleet
  * health, state machines) and alarms (a dead-letter queue not empty, coordination failure rate,
  * agent error rate, state machine throttling). Mobius's own figures are EMF
- * metrics the functions publish with Powertools (namespace "Mobius"). Alarms have no actions:
+ * metrics the functions publish with Powertools (namespace `Mobius/<stack name>`). Alarms have no actions:
  * wire them to your paging with `alarm.addAlarmAction(...)` (see README).
  */
 export class Monitoring extends Construct {
@@ -53,14 +58,18 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
+    const namespace = metricsNamespaceOf(this);
+    const mobius = emfMetric(namespace);
     const started = mobius('CoordinationsStarted', 'mobius-api', 'Sum');
     const failed = mobius('CoordinationsFailed', 'mobius-api', 'Sum');
 
-    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: 'mobius-coordinator' });
+    // Dashboards are global to the account: the name carries the stack and the region.
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: `${Stack.of(this).stackName}-${Stack.of(this).region}`,
+    });
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown:
-          '# Mobius Coordinator\nCoordinations, agents, queues and state machines. Figures in namespace `Mobius` come from Powertools EMF.',
+        markdown: `# Mobius Coordinator\nCoordinations, agents, queues and state machines. Figures in namespace \`${namespace}\` come from Powertools EMF.`,
         width: 24,
         height: 2,
       }),

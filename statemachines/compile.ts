@@ -11,9 +11,33 @@ export interface CompiledMachine {
   readonly json: string;
   /** SHA-256 of `json`: the cache key, so an identical shape is never created twice in AWS. */
   readonly hash: string;
-  /** `mobius-<pattern>-<hash16>`: short enough that a standard execution named `<name>--<uuid>` fits 80 characters. */
+  /**
+   * `<prefix>-<pattern>-<hash16>`: at most 46 characters, so that a standard execution named
+   * `<name>--<32 hex>` fits the 80 Step Functions allows.
+   */
   readonly name: string;
   readonly type: 'EXPRESS' | 'STANDARD';
+}
+
+export interface CompileOptions {
+  /**
+   * What machine names start with: one per deployment, so that stacks sharing an account and
+   * region never share (or grant each other) machines. Letters, digits and single hyphens, at
+   * most 14 characters. @default 'mobius'
+   */
+  readonly namePrefix?: string;
+}
+
+export const DEFAULT_NAME_PREFIX = 'mobius';
+const NAME_PREFIX = /^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$/;
+
+/** Throws unless `prefix` can start a machine name (see CompileOptions.namePrefix). */
+export function assertNamePrefix(prefix: string): void {
+  if (prefix.length <= 14 && NAME_PREFIX.test(prefix)) return;
+  throw new Error(
+    `Machine name prefix "${prefix}" is not usable: use at most 14 letters, digits and single ` +
+      'hyphens (e.g. "mobius-dev"), so that execution names stay within 80 characters.',
+  );
 }
 
 /**
@@ -21,7 +45,9 @@ export interface CompiledMachine {
  * clock, no randomness — the same plan shape always yields the same bytes and hash. Agent
  * identities are not part of the definition; they travel in the execution input.
  */
-export function compile(plan: CoordinationPlan): CompiledMachine {
+export function compile(plan: CoordinationPlan, options: CompileOptions = {}): CompiledMachine {
+  const prefix = options.namePrefix ?? DEFAULT_NAME_PREFIX;
+  assertNamePrefix(prefix);
   const { startAt, states } = patternStates(plan);
   const definition: StateMachineDefinition = {
     Comment: `Mobius ${plan.pattern} coordination (${plan.mode}, ${plan.failureMode}) — compiled by statemachines/compile.ts`,
@@ -35,7 +61,7 @@ export function compile(plan: CoordinationPlan): CompiledMachine {
     definition,
     json,
     hash,
-    name: `mobius-${plan.pattern.replace('_', '-')}-${hash.slice(0, 16)}`,
+    name: `${prefix}-${plan.pattern.replace('_', '-')}-${hash.slice(0, 16)}`,
     type: plan.mode === 'express' ? 'EXPRESS' : 'STANDARD',
   };
 }

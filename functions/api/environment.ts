@@ -12,6 +12,7 @@ export const API_ENVIRONMENT = {
   stateMachineArnPrefix: 'MOBIUS_STATE_MACHINE_ARN_PREFIX',
   engineRoleArn: 'MOBIUS_ENGINE_ROLE_ARN',
   engineLogGroupArn: 'MOBIUS_ENGINE_LOG_GROUP_ARN',
+  machineNamePrefix: 'MOBIUS_MACHINE_NAME_PREFIX',
   corsOrigins: 'MOBIUS_CORS_ORIGINS',
 } as const;
 
@@ -25,6 +26,7 @@ function required(name: string): string {
 export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> {
   const registry = new AgentRegistry({ tableName: required(API_ENVIRONMENT.registryTable) });
   const logGroupArn = process.env[API_ENVIRONMENT.engineLogGroupArn];
+  const machineNamePrefix = process.env[API_ENVIRONMENT.machineNamePrefix];
   return {
     registry,
     router: new MessageRouter({ registry, eventBusName: required(API_ENVIRONMENT.eventBus) }),
@@ -36,6 +38,7 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
         ...(logGroupArn ? { logGroupArn } : {}),
       }),
       recordOutcomes: 'await',
+      ...(machineNamePrefix ? { machineNamePrefix } : {}),
       // Warm containers plan from lookups up to a second old (see CachedDirectory).
       directory: new CachedDirectory(registry, { ttlMs: 1000 }),
     }),

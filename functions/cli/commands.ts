@@ -152,16 +152,7 @@ export async function compileCommand(
     throw new UsageError(`--format must be asl or mermaid (got ${format}).`);
   const { request } = readRequestFile(file);
   const agents = await loadAgents(options.agents);
-  const directory = new StaticDirectory(
-    agents.map(({ handler: _handler, ...card }) => ({
-      ...card,
-      endpoint: {
-        lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:${card.agentId}`,
-        queueUrl: `https://sqs.us-east-1.amazonaws.com/000000000000/mobius-${card.agentId}`,
-      },
-    })),
-  );
-  const plan = await new CoordinationPlanner(directory).plan(request);
+  const plan = await new CoordinationPlanner(StaticDirectory.forShapes(agents)).plan(request);
   const machine = compileMachine(plan);
   io.err(
     dim(

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type CompiledMachine, compile } from '../../statemachines/compile.ts';
+import { assertNamePrefix, type CompiledMachine, compile } from '../../statemachines/compile.ts';
 import { type ExecutionInput, executionInput } from '../../statemachines/plan.ts';
 import { NotFoundError, PayloadTooLargeError } from '../core/errors.ts';
 import { LIMITS } from '../core/messaging/limits.ts';
@@ -25,11 +25,8 @@ export interface CoordinationServiceOptions {
   readonly recordOutcomes?: 'await' | 'background';
   /** Where agents are looked up when planning; e.g. a CachedDirectory. @default the registry */
   readonly directory?: AgentDirectory;
-  /** Progress callback for long runs (the CLI prints it). */
-  readonly onProgress?: (event: {
-    phase: 'planned' | 'compiled' | 'running' | 'finished';
-    detail: string;
-  }) => void;
+  /** What the names of the machines this service compiles start with. @default 'mobius' */
+  readonly machineNamePrefix?: string;
 }
 
 /**
@@ -42,7 +39,7 @@ export class CoordinationService {
   readonly #planner: CoordinationPlanner;
   readonly #record: 'await' | 'background';
   readonly #recorder: OutcomeRecorder;
-  readonly #onProgress: CoordinationServiceOptions['onProgress'];
+  readonly #namePrefix: string | undefined;
   readonly #compiled = new Map<string, CompiledMachine>();
 
   constructor(options: CoordinationServiceOptions) {
@@ -53,16 +50,8 @@ export class CoordinationService {
       options.registry,
       this.#record === 'background' ? { flushIntervalMs: 1000 } : {},
     );
-    this.#onProgress = options.onProgress;
-  }
-
-  /** Validates and compiles without running: what `mobius compile` and POST /coordinations share. */
-  async compile(
-    input: unknown,
-  ): Promise<{ machine: CompiledMachine; plan: Awaited<ReturnType<CoordinationPlanner['plan']>> }> {
-    const request = this.#planner.parse(input);
-    const plan = await this.#planner.plan(request);
-    return { machine: this.#machine(plan), plan };
+    if (options.machineNamePrefix !== undefined) assertNamePrefix(options.machineNamePrefix);
+    this.#namePrefix = options.machineNamePrefix;
   }
 
   /** `signal` stops waiting for an express run (the API's response deadline). */
@@ -70,12 +59,7 @@ export class CoordinationService {
     const started = performance.now();
     const request = this.#planner.parse(input);
     const plan = await this.#planner.plan(request);
-    this.#onProgress?.({
-      phase: 'planned',
-      detail: `${plan.pattern}: ${plan.steps.length} step(s)${plan.workers ? `, ${plan.workers.length} worker(s)` : ''}`,
-    });
     const machine = this.#machine(plan);
-    this.#onProgress?.({ phase: 'compiled', detail: `${machine.name} (${machine.type})` });
     const uuid = randomUUID();
     const coordinationId = plan.mode === 'standard' ? standardCoordinationId(machine, uuid) : uuid;
     const execution = executionInput(plan, coordinationId, request.payload);
@@ -85,13 +69,8 @@ export class CoordinationService {
       await this.#engine.start(machine, execution);
       return { state: 'running', coordinationId, startedAt: new Date().toISOString() };
     }
-    this.#onProgress?.({ phase: 'running', detail: coordinationId });
     const outcome = await this.#engine.runSync(machine, execution, options.signal);
     const result = shapeResult(execution, outcome, performance.now() - started);
-    this.#onProgress?.({
-      phase: 'finished',
-      detail: `${result.status} in ${result.timings.totalMs.toFixed(1)} ms`,
-    });
     await this.#recordOutcomes(result);
     return { state: 'completed', result };
   }
@@ -122,7 +101,7 @@ export class CoordinationService {
   }
 
   #machine(plan: Parameters<typeof compile>[0]): CompiledMachine {
-    const machine = compile(plan);
+    const machine = compile(plan, this.#namePrefix ? { namePrefix: this.#namePrefix } : {});
     // Keep one instance per shape: engines cache their parsed machines by identity of the hash.
     const cached = this.#compiled.get(machine.hash);
     if (cached) return cached;

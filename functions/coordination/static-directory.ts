@@ -20,6 +20,26 @@ import type { AgentDirectory } from './planner.ts';
 export class StaticDirectory implements AgentDirectory {
   readonly #cards: Map<string, AgentCard>;
 
+  /**
+   * For planning shapes only (synth time, `mobius compile`): agent definitions without deployed
+   * endpoints get placeholder ones. A compiled machine never holds an endpoint, so the placeholders
+   * never leave the plan.
+   */
+  static forShapes(
+    definitions: readonly (Omit<AgentCardInput, 'endpoint'> & { readonly handler?: unknown })[],
+  ): StaticDirectory {
+    return new StaticDirectory(
+      definitions.map(({ handler: _handler, ...card }) => ({
+        ...card,
+        endpoint: {
+          lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:${card.agentId}`,
+          queueUrl: `https://sqs.us-east-1.amazonaws.com/000000000000/${card.agentId}`,
+          queueArn: `arn:aws:sqs:us-east-1:000000000000:${card.agentId}`,
+        },
+      })),
+    );
+  }
+
   constructor(cards: readonly AgentCardInput[]) {
     this.#cards = new Map(
       cards.map((card) => {

@@ -170,11 +170,11 @@ export function logging(logGroupArn: string): LoggingConfiguration {
 }
 
 /**
- * Standard coordination ids are `<machine name>--<uuid>`, so an execution can be found from its
- * id alone (its ARN is `…:execution:<machine name>:<id>`).
+ * Standard coordination ids are `<machine name>--<uuid as 32 hex digits>`, so an execution can be
+ * found from its id alone (its ARN is `…:execution:<machine name>:<id>`), within 80 characters.
  */
 export function standardCoordinationId(machine: CompiledMachine, uuid: string): string {
-  return `${machine.name}--${uuid}`;
+  return `${machine.name}--${uuid.replaceAll('-', '')}`;
 }
 
 /** Execution and state machine names: at most 80 of these characters. */

@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sharedLambdaClient, sharedSqsClient } from '../core/aws/clients.ts';
+import { metricsNamespace } from '../core/metrics-namespace.ts';
 import type { AgentStatus } from '../core/model/agent-status.ts';
 import { PING_KIND } from '../core/model/task.ts';
 import { type AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
@@ -63,7 +64,10 @@ export async function sweep(
 }
 
 const logger = new Logger({ serviceName: 'mobius-health-monitor' });
-const metrics = new Metrics({ namespace: 'Mobius', serviceName: 'mobius-health-monitor' });
+const metrics = new Metrics({
+  namespace: metricsNamespace(),
+  serviceName: 'mobius-health-monitor',
+});
 let registry: AgentRegistry | undefined;
 
 /** Scheduled entry (EventBridge Scheduler / rule): sweep, then publish the counts as EMF metrics. */

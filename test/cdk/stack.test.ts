@@ -121,7 +121,9 @@ describe('the CDK stack', () => {
     for (const [, machine] of machines) {
       expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
       expect(machine.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL' });
-      expect(String(machine.Properties.StateMachineName)).toMatch(/^mobius-[a-z-]+-[0-9a-f]{16}$/);
+      expect(String(machine.Properties.StateMachineName)).toMatch(
+        new RegExp(`^${stack.namePrefix}-[a-z-]+-[0-9a-f]{16}$`),
+      );
     }
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
@@ -139,6 +141,12 @@ describe('the CDK stack', () => {
       });
       expect(isValid, errorsText(' | ')).toBe(true);
     }
+  });
+
+  it('outputs the API URL, table, bus and dashboard names the README and the LocalStack suite use', () => {
+    const outputs = template.toJSON().Outputs as Record<string, unknown>;
+    for (const name of ['ApiUrl', 'RegistryTableName', 'EventBusName', 'DashboardName'])
+      expect(outputs[name], name).toBeDefined();
   });
 
   it('authorises every API route with IAM', () => {
@@ -200,5 +208,92 @@ describe('the CDK stack', () => {
         .split('\n')
         .filter((line) => /^[EW]\d{4}/.test(line) && !line.startsWith('W3005')),
     ).toEqual([]);
+  });
+});
+
+describe('two deployments in one account and region', () => {
+  let dev: Template;
+  let prod: Template;
+  let report: { pluginReports: { violations: unknown[] }[] };
+
+  beforeAll(async () => {
+    const out = mkdtempSync(join(tmpdir(), 'mobius-cdk-two-'));
+    const app = new App({ outdir: out, context: { 'aws:cdk:bundling-stacks': [] } });
+    const env = { account: '123456789012', region: 'eu-west-1' };
+    const devStack = await MobiusStack.create(app, 'MobiusDev', {
+      ...exampleStackProps({ bedrockModelId: 'eu.anthropic.claude-3-haiku-20240307-v1:0' }),
+      env,
+    });
+    const prodStack = await MobiusStack.create(app, 'MobiusProd', { ...exampleStackProps(), env });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
+    dev = Template.fromStack(devStack);
+    prod = Template.fromStack(prodStack);
+    report = JSON.parse(readFileSync(join(out, 'validation-report.json'), 'utf8'));
+  }, 120_000);
+
+  /** Every fixed name of `type` in `template` (tokens left out). */
+  const names = (template: Template, type: string, property: string) =>
+    Object.values(
+      template.toJSON().Resources as Record<
+        string,
+        { Type: string; Properties: Record<string, unknown> }
+      >,
+    )
+      .filter((r) => r.Type === type)
+      .map((r) => JSON.stringify(r.Properties[property]));
+
+  it('never give two resources the same name', () => {
+    for (const [type, property] of [
+      ['AWS::StepFunctions::StateMachine', 'StateMachineName'],
+      ['AWS::SQS::Queue', 'QueueName'],
+      ['AWS::Events::EventBus', 'Name'],
+      ['AWS::CloudWatch::Dashboard', 'DashboardName'],
+    ] as const) {
+      const ours = names(dev, type, property);
+      expect(ours.length, type).toBeGreaterThan(0);
+      const theirs = new Set(names(prod, type, property));
+      expect(
+        ours.filter((name) => theirs.has(name)),
+        type,
+      ).toEqual([]);
+    }
+  });
+
+  it('grant each API only its own machines, and publish metrics to their own namespace', () => {
+    const devMachines = names(dev, 'AWS::StepFunctions::StateMachine', 'StateMachineName');
+    const prefix = JSON.parse(devMachines[0] ?? '""')
+      .split('-')
+      .slice(0, 2)
+      .join('-');
+    const policies = JSON.stringify(dev.findResources('AWS::IAM::Policy'));
+    expect(policies).toContain(`:stateMachine:${prefix}-*`);
+    expect(policies).not.toContain(':stateMachine:mobius-*');
+    const environments = JSON.stringify(dev.findResources('AWS::Lambda::Function'));
+    expect(environments).toContain('"POWERTOOLS_METRICS_NAMESPACE":"Mobius/MobiusDev"');
+    expect(JSON.stringify(dev.findResources('AWS::CloudWatch::Dashboard'))).toContain(
+      'Mobius/MobiusDev',
+    );
+  });
+
+  it('lets the optional Bedrock writer invoke its model, and nothing else, with cdk-nag clean', () => {
+    const statements = Object.values(
+      dev.findResources('AWS::IAM::Policy') as Record<
+        string,
+        { Properties: { PolicyDocument: { Statement: Statement[] } } }
+      >,
+    ).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const bedrock = statements.filter((s) =>
+      [s.Action].flat().some((a) => a.startsWith('bedrock:')),
+    );
+    expect(bedrock).toHaveLength(1);
+    expect(bedrock[0]?.Action).toBe('bedrock:InvokeModel');
+    expect(JSON.stringify(bedrock[0]?.Resource)).toContain(
+      ':bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0',
+    );
+    expect(JSON.stringify(bedrock[0]?.Resource)).toContain(
+      ':inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0',
+    );
+    expect(report.pluginReports.flatMap((r) => r.violations)).toEqual([]);
   });
 });

@@ -14,8 +14,9 @@ export const QUEUE_SETTINGS = {
 export function agentQueueNames(
   agentId: string,
   fifo: boolean,
+  prefix = 'mobius',
 ): { queue: string; deadLetter: string } {
-  const base = `mobius-${agentId}`.slice(0, 64);
+  const base = `${prefix}-${agentId}`.slice(0, 64);
   const suffix = fifo ? '.fifo' : '';
   return { queue: `${base}${suffix}`, deadLetter: `${base}-dlq${suffix}` };
 }

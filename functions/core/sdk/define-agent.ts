@@ -29,6 +29,7 @@ import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';
 import { createResponse, type Envelope, serialize } from '../messaging/envelope.ts';
+import { metricsNamespace } from '../metrics-namespace.ts';
 import {
   type AgentCard,
   type AgentCardInput,
@@ -144,7 +145,7 @@ class AgentRuntime {
     this.metrics =
       deps.metrics ??
       new Metrics({
-        namespace: 'Mobius',
+        namespace: metricsNamespace(),
         serviceName: definition.agentId,
         defaultDimensions: { agentId: definition.agentId },
         logger: this.logger,
