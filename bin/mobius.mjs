@@ -2,8 +2,9 @@
 // Entry of the `mobius` command. The project targets Node 22: when started by an older `node`, it
 // re-runs itself on the Node 22 that `npm install` put in node_modules (the `node` dev dependency),
 // then loads the TypeScript CLI through tsx.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,10 +18,24 @@ if (major < 22) {
     );
     process.exit(1);
   }
-  const result = spawnSync(node22, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  const child = spawn(node22, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
   });
-  process.exit(result.status ?? 1);
+  // Whoever stops this process (Ctrl-C, kill, a test harness) stops the CLI it runs; the parent
+  // waits for the child to shut down and exits as it did.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => child.kill(signal));
+  }
+  const code = await new Promise((resolve) => {
+    child.on('exit', (status, signal) =>
+      resolve(status ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)),
+    );
+    child.on('error', (error) => {
+      console.error(`mobius: cannot start ${node22}: ${error.message}`);
+      resolve(1);
+    });
+  });
+  process.exit(code);
 }
 const { register } = await import('tsx/esm/api');
 register();

@@ -2,6 +2,7 @@
  * The `mobius` command line. Runs through bin/mobius.mjs (which makes sure Node 22 and tsx are in
  * charge); `npm start` runs `mobius run examples/requests/hierarchical.json`.
  */
+import { constants } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   agentsCommand,
@@ -12,8 +13,9 @@ import {
   type Io,
   runCommand,
 } from '../functions/cli/commands.ts';
-import { red } from '../functions/cli/format.ts';
+import { issueList, red } from '../functions/cli/format.ts';
 import { UsageError } from '../functions/cli/request-file.ts';
+import { isMobiusError, ValidationError } from '../functions/core/errors.ts';
 import type { DynamoEngineKind } from '../functions/embedded/dynamodb-engine.ts';
 
 const io: Io = {
@@ -32,6 +34,20 @@ const dynamo = (value: string): DynamoEngineKind => {
     throw new InvalidArgumentError('use dynamodb-local or dynalite');
   return value;
 };
+
+/**
+ * Stop signals end the CLI through process.exit, so that 'exit' hooks run (they stop the DynamoDB
+ * Local child); `mobius dev` takes them over to shut its runtime down in order. Repeats are
+ * ignored while that happens (a terminal's Ctrl-C reaches both this process and its launcher).
+ */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let onStop: (() => void) | undefined;
+for (const signal of STOP_SIGNALS) {
+  process.on(signal, () => {
+    if (onStop) onStop();
+    else process.exit(128 + (constants.signals[signal] ?? 0));
+  });
+}
 
 async function main(): Promise<number> {
   let exitCode = 0;
@@ -72,8 +88,7 @@ async function main(): Promise<number> {
     .option('--dynamo <engine>', 'dynamodb-local or dynalite', dynamo)
     .action(async (options: { port: number; agents?: string; dynamo?: DynamoEngineKind }) => {
       const interrupted = new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
+        onStop = resolve;
       });
       exitCode = await devCommand(options, io, interrupted);
     });
@@ -125,6 +140,12 @@ main().then(
   (error: unknown) => {
     if (error instanceof UsageError) {
       io.err(red(error.message));
+      process.exit(2);
+    }
+    // The project's own errors (an unknown agent, an invalid request) explain themselves.
+    if (isMobiusError(error)) {
+      const issues = error instanceof ValidationError ? `\n${issueList(error.issues)}` : '';
+      io.err(red(`${error.message}${issues}`));
       process.exit(2);
     }
     io.err(

@@ -106,10 +106,17 @@ export async function devCommand(
   until: Promise<void>,
 ): Promise<number> {
   const agents = await loadAgents(options.agents);
+  const port = options.port ?? 4000;
   const runtime = await EmbeddedRuntime.start({
     agents,
-    port: options.port ?? 4000,
+    port,
     ...(options.dynamo ? { dynamo: options.dynamo } : {}),
+  }).catch((error: unknown) => {
+    if ((error as { code?: string }).code === 'EADDRINUSE')
+      throw new UsageError(
+        `Port ${port} on 127.0.0.1 is in use (another \`mobius dev\`?). Stop it, or pick another port: mobius dev --port <n>.`,
+      );
+    throw error;
   });
   io.out(
     `${green('●')} Mobius Coordinator (embedded) at ${bold(runtime.apiUrl ?? '')}  ${dim(`registry on ${runtime.dynamoKind}`)}`,
@@ -169,6 +176,7 @@ async function api(base: string, method: string, path: string, body?: unknown) {
   try {
     return await callApi(base, method, path, body);
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError(
       `Cannot reach the Mobius API at ${base} (${(error as Error).message}). Start it with \`mobius dev\`, or pass --api <url>.`,
     );

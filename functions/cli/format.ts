@@ -1,4 +1,5 @@
 import type { CoordinationResult, StepResult } from '../coordination/result.ts';
+import type { FieldIssue } from '../core/errors.ts';
 
 const ms = (value: number | undefined) => (value === undefined ? '—' : `${value.toFixed(1)} ms`);
 const colour = process.stdout.isTTY && process.env.NO_COLOR === undefined;
@@ -65,4 +66,9 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
       .join('  ')
       .trimEnd();
   return [bold(line(headers)), ...rows.map(line)].join('\n');
+}
+
+/** Field issues as a bulleted list, one `  • path: message` line each. */
+export function issueList(issues: readonly FieldIssue[]): string {
+  return issues.map((i) => `  • ${i.path || '(request)'}: ${i.message}`).join('\n');
 }

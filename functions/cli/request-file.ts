@@ -6,6 +6,7 @@ import {
 } from '../../statemachines/request.ts';
 import { ValidationError } from '../core/errors.ts';
 import { parseWith } from '../core/validation.ts';
+import { issueList } from './format.ts';
 
 /** A CLI problem the user can fix; its message says how. Exit code 2. */
 export class UsageError extends Error {
@@ -38,7 +39,7 @@ export function readRequestFile(path: string): { request: CoordinationRequest; r
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new UsageError(
-      `${path} is not a valid coordination request:\n${error.issues.map((i) => `  • ${i.path || '(request)'}: ${i.message}`).join('\n')}`,
+      `${path} is not a valid coordination request:\n${issueList(error.issues)}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { UsageError } from './request-file.ts';
 
 /** SHA-256 (HMAC when keyed) for the SigV4 signer, on Node's own crypto. */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
@@ -68,16 +69,25 @@ export async function callApi(
       credentials: fromNodeProviderChain(),
       sha256: Sha256,
     });
-    const signed = await signer.sign({
-      method,
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
-      headers,
-      ...(payload === undefined ? {} : { body: payload }),
-    });
+    const signed = await signer
+      .sign({
+        method,
+        protocol: url.protocol,
+        hostname: url.hostname,
+        ...(url.port ? { port: Number(url.port) } : {}),
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+      })
+      .catch((error: unknown) => {
+        // Signing only fails for want of credentials; say so instead of "cannot reach".
+        throw new UsageError(
+          `Cannot sign the request to ${url.origin} (the deployed API takes IAM-signed requests): ` +
+            `${(error as Error).message}. Configure AWS credentials: AWS_PROFILE, \`aws sso login\`, ` +
+            'or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.',
+        );
+      });
     Object.assign(headers, signed.headers);
   }
   const response = await fetch(url, {

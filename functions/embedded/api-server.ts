@@ -27,7 +27,7 @@ export async function startApiServer(
     try {
       body = await readBody(request);
     } catch {
-      response.writeHead(413, { 'content-type': 'application/json' });
+      response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
       response.end(
         JSON.stringify({
           error: {

@@ -34,6 +34,8 @@ export class SqsPoller {
   readonly #options: SqsPollerOptions;
   #running = false;
   #loop: Promise<void> | undefined;
+  /** Ends the long poll in flight when the poller stops. */
+  #receiving = new AbortController();
 
   constructor(options: SqsPollerOptions) {
     this.#options = options;
@@ -42,12 +44,17 @@ export class SqsPoller {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#receiving = new AbortController();
     this.#loop = this.#run();
   }
 
-  /** Stops after the current receive returns (at most `waitSeconds`). */
+  /**
+   * Stops at once if it is waiting for messages (a receive cut short returns nothing: the queue
+   * keeps them), or after the batch in hand is handled.
+   */
   async stop(): Promise<void> {
     this.#running = false;
+    this.#receiving.abort();
     await this.#loop;
   }
 
@@ -62,6 +69,7 @@ export class SqsPoller {
         MessageSystemAttributeNames: ['All'],
         MessageAttributeNames: ['All'],
       }),
+      { abortSignal: this.#receiving.signal },
     );
     if (messages.length === 0) return 0;
 
@@ -101,6 +109,7 @@ export class SqsPoller {
       try {
         await this.pollOnce();
       } catch (error) {
+        if (!this.#running) break; // the receive was aborted by stop()
         this.#options.onError?.(error);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
+import { standardCoordinationId } from '../../functions/coordination/step-functions-engine.ts';
 import { compile } from '../../statemachines/compile.ts';
 import { FAILURE_MODES, PATTERNS, planFor, targetOf } from './fixtures.ts';
 
@@ -55,7 +57,16 @@ describe('compiled ASL', () => {
     expect(b.json).toBe(a.json);
     expect(otherAgents.hash).toBe(a.hash);
     expect(a.name).toMatch(/^mobius-pipeline-[0-9a-f]{16}$/);
-    expect(a.name.length).toBeLessThanOrEqual(80);
+  });
+
+  it('names machines with the deployment prefix, leaving room for standard execution ids', () => {
+    const plan = planFor('scatter_gather', { mode: 'standard' });
+    const machine = compile(plan, { namePrefix: 'mobius-prod-eu' });
+    expect(machine.name).toMatch(/^mobius-prod-eu-scatter-gather-[0-9a-f]{16}$/);
+    expect(machine.hash).toBe(compile(plan).hash);
+    expect(standardCoordinationId(machine, randomUUID()).length).toBeLessThanOrEqual(80);
+    for (const bad of ['mobius-prod-eu-1', 'has--double', 'under_score', '-lead', ''])
+      expect(() => compile(plan, { namePrefix: bad }), bad).toThrow(/at most 14 letters/);
   });
 
   it('gives every different shape a different hash', () => {

@@ -215,7 +215,7 @@ describe('coordination service (registry on DynamoDB Local, embedded engine)', (
       mode: 'standard',
     });
     if (started.state !== 'running') throw new Error('standard runs start in the background');
-    expect(started.coordinationId).toMatch(/^mobius-sequential-[0-9a-f]{16}--[0-9a-f-]{36}$/);
+    expect(started.coordinationId).toMatch(/^mobius-sequential-[0-9a-f]{16}--[0-9a-f]{32}$/);
     expect(started.coordinationId.length).toBeLessThanOrEqual(80);
     let fetched = await service.get(started.coordinationId);
     for (let i = 0; i < 50 && fetched.state === 'running'; i++) {

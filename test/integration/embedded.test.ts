@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
@@ -91,6 +93,17 @@ describe('embedded runtime', () => {
       }
     },
   );
+
+  it('answers 413 to a body over 6 MB, as Lambda would, and stays up', async () => {
+    const response = await fetch(`${runtime.apiUrl}/coordinations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(7 * 1024 * 1024),
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect((await http('GET', '/agents')).status).toBe(200);
+  });
 
   it('delivers direct messages through the embedded SQS and answers request-response over the Lambda endpoint', async () => {
     const queued = await http('POST', '/messages', { to: 'listener', payload: { via: 'queue' } });
@@ -192,6 +205,19 @@ describe('mobius CLI', () => {
     );
     const format = await mobius('compile', 'examples/requests/pipeline.json', '--format', 'svg');
     expect(format.stderr).toContain('--format must be asl or mermaid');
+    const unknownAgent = join(mkdtempSync(join(tmpdir(), 'mobius-cli-')), 'unknown-agent.json');
+    writeFileSync(unknownAgent, JSON.stringify({ pattern: 'sequential', agents: ['nobody'] }));
+    const unknown = await mobius('compile', unknownAgent);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr.trim()).toBe('No agent is registered with id "nobody" (agents.0).');
+  });
+
+  it('says which port is taken when `mobius dev` cannot listen', async () => {
+    const taken = new URL(runtime.apiUrl ?? '').port;
+    const dev = await mobius('dev', '--port', taken, '--dynamo', 'dynalite');
+    expect(dev.status).toBe(2);
+    expect(dev.stderr).toContain(`Port ${taken} on 127.0.0.1 is in use`);
+    expect(dev.stderr).not.toContain('    at '); // no stack trace
   });
 
   it('queries a running API with agents and discover', async () => {
