@@ -88,9 +88,13 @@ export class Monitoring extends Construct {
       new SingleValueWidget({
         title: 'Fleet health (last sweep)',
         width: 12,
-        metrics: ['AgentsHealthy', 'AgentsDegraded', 'AgentsUnhealthy', 'AgentsOffline'].map(
-          (name) => mobius(name, 'mobius-health-monitor', 'Maximum'),
-        ),
+        metrics: [
+          'AgentsHealthy',
+          'AgentsDegraded',
+          'AgentsUnhealthy',
+          'AgentsOffline',
+          'AgentPingFailures',
+        ].map((name) => mobius(name, 'mobius-health-monitor', 'Maximum')),
       }),
     );
     for (const metricName of ['CoordinationDuration', 'CoordinationOverhead']) {

@@ -11,13 +11,18 @@ import { type AgentRecord, AgentRegistry } from '../core/registry/agent-registry
 export interface HealthSweep {
   readonly counts: Readonly<Record<AgentStatus, number>>;
   readonly pinged: number;
+  /** Agents whose heartbeat expired: the registry already reports them offline. */
   readonly offline: readonly string[];
+  /** Pings that could not be sent (e.g. an agent registered by hand that the monitor may not reach). */
+  readonly failed: readonly { readonly agentId: string; readonly reason: string }[];
 }
 
 /**
  * One sweep of the health monitor: every agent is pinged (its Lambda asynchronously, or its
  * queue) so it heartbeats and re-registers if it must, and the fleet's health is counted. Agents
- * already offline are pinged too: a ping is how a recovered agent comes back.
+ * already offline are pinged too: a ping is how a recovered agent comes back. Staleness needs no
+ * write: every read derives `offline` from the heartbeat's age, and TTL later deletes the row. One
+ * agent the monitor cannot reach never stops the sweep: its failure is counted and reported.
  */
 export async function sweep(
   registry: AgentRegistry,
@@ -31,6 +36,7 @@ export async function sweep(
     offline: 0,
   };
   const offline: string[] = [];
+  const failed: { agentId: string; reason: string }[] = [];
   let pinged = 0;
   const ping = JSON.stringify({ kind: PING_KIND });
   let nextToken: string | undefined;
@@ -41,26 +47,33 @@ export async function sweep(
         counts[agent.status]++;
         if (agent.status === 'offline') offline.push(agent.card.agentId);
         const { lambdaArn, queueUrl } = agent.card.endpoint;
-        if (lambdaArn) {
-          await clients.lambda.send(
-            new InvokeCommand({
-              FunctionName: lambdaArn,
-              InvocationType: 'Event',
-              Payload: Buffer.from(ping),
-            }),
-          );
-        } else if (queueUrl && !queueUrl.endsWith('.fifo')) {
-          await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: ping }));
-        } else {
-          return;
+        try {
+          if (lambdaArn) {
+            await clients.lambda.send(
+              new InvokeCommand({
+                FunctionName: lambdaArn,
+                InvocationType: 'Event',
+                Payload: Buffer.from(ping),
+              }),
+            );
+          } else if (queueUrl && !queueUrl.endsWith('.fifo')) {
+            await clients.sqs.send(
+              new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: ping }),
+            );
+          } else {
+            return;
+          }
+          pinged++;
+        } catch (error) {
+          const reason = `${(error as Error).name}: ${(error as Error).message}`;
+          failed.push({ agentId: agent.card.agentId, reason });
         }
-        pinged++;
       }),
     );
     nextToken = result.nextToken;
     if (nextToken === undefined) break;
   }
-  return { counts, pinged, offline };
+  return { counts, pinged, offline, failed };
 }
 
 const logger = new Logger({ serviceName: 'mobius-health-monitor' });
@@ -79,7 +92,10 @@ export async function handler(): Promise<HealthSweep> {
   metrics.addMetric('AgentsUnhealthy', MetricUnit.Count, result.counts.unhealthy);
   metrics.addMetric('AgentsOffline', MetricUnit.Count, result.counts.offline);
   metrics.addMetric('AgentsPinged', MetricUnit.Count, result.pinged);
+  metrics.addMetric('AgentPingFailures', MetricUnit.Count, result.failed.length);
   metrics.publishStoredMetrics();
   if (result.offline.length > 0) logger.warn('agents offline', { agents: result.offline });
+  if (result.failed.length > 0)
+    logger.error('agents the monitor could not ping', { failed: result.failed });
   return result;
 }

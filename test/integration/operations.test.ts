@@ -75,7 +75,21 @@ describe('health monitor', () => {
     const lambda = mockClient(LambdaClient);
     const sqs = mockClient(SQSClient);
     lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+    lambda
+      .on(InvokeCommand, {
+        FunctionName: 'arn:aws:lambda:us-east-1:123456789012:function:forbidden',
+      })
+      .rejects(
+        Object.assign(new Error('not authorized to perform lambda:InvokeFunction'), {
+          name: 'AccessDeniedException',
+        }),
+      );
     sqs.on(SendMessageCommand).resolves({ MessageId: 'm' });
+    await registry.register(
+      card('forbidden', {
+        endpoint: { lambdaArn: 'arn:aws:lambda:us-east-1:123456789012:function:forbidden' },
+      }),
+    );
     await registry.register(card('lambda-agent'));
     await registry.heartbeat('lambda-agent');
     await registry.register(
@@ -88,8 +102,12 @@ describe('health monitor', () => {
       lambda: new LambdaClient({ region: 'us-east-1' }),
       sqs: new SQSClient({ region: 'us-east-1' }),
     });
+    // The agent it may not invoke is reported; the others are pinged all the same.
     expect(result.pinged).toBe(2);
-    expect(result.counts).toMatchObject({ healthy: 1, initializing: 1 });
+    expect(result.failed).toEqual([
+      { agentId: 'forbidden', reason: expect.stringContaining('AccessDeniedException') },
+    ]);
+    expect(result.counts).toMatchObject({ healthy: 1, initializing: 2 });
     expect(lambda.commandCalls(InvokeCommand)[0]?.args[0].input).toMatchObject({
       InvocationType: 'Event',
     });
@@ -105,6 +123,7 @@ describe('health monitor', () => {
     );
     lambda.restore();
     sqs.restore();
+    await registry.deregister('forbidden');
   });
 });
 
