@@ -1,5 +1,8 @@
 import { Stack } from 'aws-cdk-lib';
+import { Match, Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   DefinitionBody,
@@ -11,7 +14,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { assertNamePrefix, compile, DEFAULT_NAME_PREFIX } from '../statemachines/compile.ts';
 import type { CoordinationPlan } from '../statemachines/plan.ts';
 import type { Agent } from './agent.ts';
-import { statesArnPrefix } from './lambda-defaults.ts';
+import { mobiusFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
 
 export interface DeclaredWorkflow {
@@ -44,6 +47,8 @@ export class CoordinationEngine extends Construct {
   readonly logGroup: LogGroup;
   readonly machines: StateMachine[] = [];
   readonly machineNamePrefix: string;
+  /** Records standard coordinations' outcomes from Step Functions' status-change events. */
+  readonly outcomes: NodejsFunction;
   /** Every machine the engine owns or will create: `<prefix>-*`. */
   readonly #namePattern: string;
 
@@ -62,11 +67,39 @@ export class CoordinationEngine extends Construct {
         'Runs Mobius coordinations: invokes agents, sends them task tokens, logs and traces',
     });
     for (const workflow of props.workflows ?? []) this.declare(workflow);
+    this.outcomes = this.#recordStandardOutcomes();
     acknowledge(
       this.role,
       'AwsSolutions-IAM5[Resource::*]',
       'Step Functions logging (CloudWatch Logs delivery APIs) and X-Ray tracing take no resource-level permissions.',
     );
+  }
+
+  /**
+   * The API sees standard coordinations start, not finish: Step Functions' status-change events
+   * (sent to the default bus for standard executions) feed the same outcome metrics instead.
+   */
+  #recordStandardOutcomes(): NodejsFunction {
+    const recorder = mobiusFunction(this, 'Outcomes', {
+      entry: 'functions/monitor/coordination-events.ts',
+      description: 'Records the outcome metrics of standard Mobius coordinations',
+      environment: { POWERTOOLS_SERVICE_NAME: 'mobius-api' },
+    });
+    new Rule(this, 'StandardOutcomes', {
+      description: `Finished executions of ${this.machineNamePrefix}-* machines`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: Match.prefix(
+            `${statesArnPrefix(this)}:stateMachine:${this.machineNamePrefix}-`,
+          ),
+        },
+      },
+      targets: [new LambdaFunction(recorder, { retryAttempts: 4 })],
+    });
+    return recorder;
   }
 
   /** Deploys the machine for `workflow` (idempotent per shape: identical shapes share one machine). */

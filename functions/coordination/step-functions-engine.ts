@@ -16,7 +16,7 @@ import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { sharedSfnClient } from '../core/aws/clients.ts';
 import { CapacityExceededError } from '../core/errors.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
-import type { ExecutionOutcome } from './execution.ts';
+import { type ExecutionOutcome, outcomeOf } from './execution.ts';
 
 export interface StepFunctionsEngineOptions {
   /** Partition, region and account the machines live in: `arn:<partition>:states:<region>:<account>`. */
@@ -59,14 +59,7 @@ export class StepFunctionsEngine implements CoordinationEngine {
         signal ? { abortSignal: signal } : {},
       ),
     );
-    if (response.status === 'SUCCEEDED')
-      return { status: 'SUCCEEDED', output: JSON.parse(response.output ?? 'null') };
-    if (response.status === 'TIMED_OUT') return { status: 'TIMED_OUT' };
-    return {
-      status: 'FAILED',
-      error: response.error ?? 'States.Runtime',
-      cause: response.cause ?? null,
-    };
+    return outcomeOf({ ...response, status: response.status ?? 'FAILED' });
   }
 
   async start(machine: CompiledMachine, input: ExecutionInput): Promise<void> {
@@ -89,18 +82,11 @@ export class StepFunctionsEngine implements CoordinationEngine {
     try {
       const execution = await this.#sfn.send(new DescribeExecutionCommand({ executionArn }));
       const input = JSON.parse(execution.input ?? '{}') as ExecutionInput;
+      const status = execution.status ?? 'RUNNING';
       const outcome: ExecutionStatus['outcome'] =
-        execution.status === 'RUNNING' || execution.status === 'PENDING_REDRIVE'
+        status === 'RUNNING' || status === 'PENDING_REDRIVE'
           ? { status: 'RUNNING' }
-          : execution.status === 'SUCCEEDED'
-            ? { status: 'SUCCEEDED', output: JSON.parse(execution.output ?? 'null') }
-            : execution.status === 'TIMED_OUT'
-              ? { status: 'TIMED_OUT' }
-              : {
-                  status: 'FAILED',
-                  error: execution.error ?? execution.status ?? 'States.Runtime',
-                  cause: execution.cause ?? null,
-                };
+          : outcomeOf({ ...execution, status });
       return {
         input,
         startedAt: execution.startDate ?? new Date(0),

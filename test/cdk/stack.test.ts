@@ -143,6 +143,19 @@ describe('the CDK stack', () => {
     }
   });
 
+  it('feeds standard coordinations’ outcomes from Step Functions status changes to the metrics', () => {
+    const rules = resources('AWS::Events::Rule').filter(([, r]) =>
+      String(JSON.stringify(r.Properties.EventPattern)).includes('aws.states'),
+    );
+    expect(rules).toHaveLength(1);
+    const pattern = JSON.stringify(rules[0]?.[1].Properties.EventPattern);
+    expect(pattern).toContain('Step Functions Execution Status Change');
+    expect(pattern).toContain(`:stateMachine:${stack.namePrefix}-`);
+    expect(JSON.stringify(rules[0]?.[1].Properties.Targets)).toContain(
+      stack.resolve(stack.engine.outcomes.functionArn)['Fn::GetAtt'][0],
+    );
+  });
+
   it('outputs the API URL, table, bus and dashboard names the README and the LocalStack suite use', () => {
     const outputs = template.toJSON().Outputs as Record<string, unknown>;
     for (const name of ['ApiUrl', 'RegistryTableName', 'EventBusName', 'DashboardName'])

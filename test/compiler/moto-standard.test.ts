@@ -14,9 +14,11 @@ import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { createAgentQueues } from '../../functions/embedded/queues.ts';
 import { SqsPoller } from '../../functions/embedded/sqs-poller.ts';
+import { recordStatusChange } from '../../functions/monitor/coordination-events.ts';
 import { compile } from '../../statemachines/compile.ts';
 import { type CoordinationPlan, executionInput } from '../../statemachines/plan.ts';
 import { emulatorClients } from '../support/aws.ts';
+import { emf, metricsFor } from '../support/emf.ts';
 
 /**
  * The standard dispatch path on a real Step Functions engine (moto): compiled machines send
@@ -223,6 +225,36 @@ describe('StepFunctionsEngine on moto Step Functions', () => {
       ok: true,
       result: { agentId: 'engine-a', output: { handled: { topic: 'engine' } } },
     });
+
+    // What Step Functions sends EventBridge when the run ends feeds the outcome metrics.
+    const described = await clients.sfn.send(
+      new DescribeExecutionCommand({
+        executionArn: `arn:aws:states:us-east-1:123456789012:execution:${machine.name}:${coordinationId}`,
+      }),
+    );
+    const metrics = metricsFor('mobius-api');
+    const emitted = await emf(
+      () =>
+        recordStatusChange(metrics, {
+          name: coordinationId,
+          status: described.status,
+          startDate: described.startDate?.getTime(),
+          stopDate: described.stopDate?.getTime(),
+          input: described.input,
+          output: described.output,
+          inputDetails: { included: true },
+          outputDetails: { included: true },
+        }),
+      metrics,
+    );
+    expect(emitted.result).toBe('recorded');
+    expect(emitted.metrics).toEqual(
+      expect.arrayContaining([
+        { name: 'CoordinationsSucceeded', pattern: undefined },
+        { name: 'CoordinationDuration', pattern: 'sequential' },
+        { name: 'CoordinationOverhead', pattern: 'sequential' },
+      ]),
+    );
 
     // A second run of the same shape finds the machine by name: no second CreateStateMachine.
     const again = standardCoordinationId(machine, randomUUID());

@@ -1,7 +1,6 @@
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
@@ -14,6 +13,7 @@ import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { type LambdaServer, startLambdaServer } from '../../functions/embedded/lambda-server.ts';
 import { messagingWorld } from '../support/agents.ts';
 import { card } from '../support/cards.ts';
+import { emf, metricsFor } from '../support/emf.ts';
 
 /**
  * Every route of the HTTP API through the real middy handler, with API Gateway events: the
@@ -309,47 +309,25 @@ describe('HTTP API: coordinations', () => {
   });
 
   it('publishes EMF metrics: outcome counts, and duration and overhead per pattern', async () => {
-    // Dev mode prints EMF through the global console (which the test reads); it also turns
-    // metrics off unless told otherwise.
-    vi.stubEnv('POWERTOOLS_DEV', 'true');
-    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-    const printed: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
-      printed.push(String(line));
-    });
-    try {
-      const metrics = new Metrics({ namespace: 'MobiusTest', serviceName: 'mobius-api' });
-      const measured = createApi({ ...dependencies, metrics });
-      const response = await measured(
-        event('POST', '/coordinations', { pattern: 'parallel', agents: ['echo', 'echo'] }),
-        lambdaContext('mobius-api'),
-      );
-      expect(response.statusCode).toBe(200);
-      metrics.publishStoredMetrics();
-    } finally {
-      log.mockRestore();
-      vi.unstubAllEnvs();
-    }
-    const emf = printed.map(
-      (line) =>
-        JSON.parse(line) as {
-          _aws: { CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[] };
-          pattern?: string;
-        },
+    const metrics = metricsFor('mobius-api');
+    const measured = createApi({ ...dependencies, metrics });
+    const emitted = await emf(
+      () =>
+        measured(
+          event('POST', '/coordinations', { pattern: 'parallel', agents: ['echo', 'echo'] }),
+          lambdaContext('mobius-api'),
+        ),
+      metrics,
     );
-    const dimensionsOf = (name: string) =>
-      emf
-        .filter((e) => e._aws.CloudWatchMetrics[0]?.Metrics.some((m) => m.Name === name))
-        .map((e) => ({
-          dimensions: e._aws.CloudWatchMetrics[0]?.Dimensions[0],
-          pattern: e.pattern,
-        }));
-    for (const name of ['CoordinationDuration', 'CoordinationOverhead']) {
-      expect(dimensionsOf(name)).toEqual([
-        { dimensions: expect.arrayContaining(['service', 'pattern']), pattern: 'parallel' },
-      ]);
-    }
-    expect(dimensionsOf('CoordinationsSucceeded')).toHaveLength(1);
+    expect(emitted.result.statusCode).toBe(200);
+    expect(emitted.metrics).toEqual(
+      expect.arrayContaining([
+        { name: 'CoordinationsStarted', pattern: undefined },
+        { name: 'CoordinationsSucceeded', pattern: undefined },
+        { name: 'CoordinationDuration', pattern: 'parallel' },
+        { name: 'CoordinationOverhead', pattern: 'parallel' },
+      ]),
+    );
   });
 
   it('starts a standard coordination (202) and serves it by id', async () => {

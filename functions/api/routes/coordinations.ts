@@ -1,6 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import type { CoordinationResult } from '../../coordination/result.ts';
+import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { withDeadline } from '../../core/deadline.ts';
 import { TimeoutError } from '../../core/errors.ts';
@@ -30,8 +30,11 @@ export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent
               { waitedMs: limit },
             ),
         );
-  if (response.state === 'completed') record(deps, response.result);
-  else deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
+  // Started counts every run; express outcomes are recorded here, standard ones when Step
+  // Functions reports them (functions/monitor/coordination-events.ts).
+  deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
+  if (response.state === 'completed' && deps.metrics)
+    recordCoordinationOutcome(deps.metrics, response.result);
   return respond(response, true);
 };
 
@@ -63,31 +66,4 @@ function respond(response: CoordinationResponse, failuresAreErrors: boolean) {
     },
   };
   return json(timedOut ? 504 : 502, body);
-}
-
-/**
- * EMF metrics: counts without dimensions beyond the service (what the failure-rate alarm reads),
- * durations per pattern (what the dashboard's p50/p99 graphs read).
- */
-function record(deps: ApiDependencies, result: CoordinationResult): void {
-  const metrics = deps.metrics;
-  if (metrics === undefined) return;
-  metrics.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
-  const outcome =
-    result.status === 'succeeded'
-      ? 'CoordinationsSucceeded'
-      : result.status === 'partial'
-        ? 'CoordinationsPartial'
-        : 'CoordinationsFailed';
-  metrics.addMetric(outcome, MetricUnit.Count, 1);
-  // A single metric publishes on addMetric and forgets its dimensions: one per metric.
-  const timings = {
-    CoordinationDuration: result.timings.totalMs,
-    CoordinationOverhead: result.timings.overheadMs,
-  };
-  for (const [name, ms] of Object.entries(timings)) {
-    const timing = metrics.singleMetric();
-    timing.addDimension('pattern', result.pattern);
-    timing.addMetric(name, MetricUnit.Milliseconds, ms);
-  }
 }
