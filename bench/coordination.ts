@@ -4,7 +4,7 @@
  *  1. p50/p99 coordination overhead (total − time inside agents) for a 5-agent parallel, a 5-step
  *     pipeline, a 100-agent scatter-gather and a 2-round hierarchical (5 workers);
  *  2. coordinations per second with 8 concurrent callers;
- *  3. overhead as the registry holds 10 / 1 000 / 10 000 agents;
+ *  3. overhead as the registry holds 10 / 1 000 / 10 000 agents, with and without the planning cache;
  *  4. LangGraph.js (@langchain/langgraph) running the same no-op graphs in the same process, as a
  *     ratio. LangGraph keeps its graph in memory; Mobius resolves agents in the registry, compiles
  *     ASL and interprets it — the ratio prices that.
@@ -14,6 +14,7 @@
  */
 import { Annotation, END, Send, START, StateGraph } from '@langchain/langgraph';
 import type { CoordinationResult } from '../functions/coordination/result.ts';
+import { CoordinationService } from '../functions/coordination/service.ts';
 import type { AgentDefinition } from '../functions/core/sdk/define-agent.ts';
 import { supervisorContext } from '../functions/core/sdk/supervisor.ts';
 import { EmbeddedRuntime } from '../functions/embedded/runtime.ts';
@@ -77,8 +78,11 @@ const runtime = await EmbeddedRuntime.start({
   sweepSeconds: 3600,
 });
 
-async function run(request: Record<string, unknown>): Promise<CoordinationResult> {
-  const response = await runtime.coordinations.run(request);
+async function run(
+  request: Record<string, unknown>,
+  service: CoordinationService = runtime.coordinations,
+): Promise<CoordinationResult> {
+  const response = await service.run(request);
   if (response.state !== 'completed' || response.result.status !== 'succeeded') {
     throw new Error(
       `benchmark coordination did not succeed: ${JSON.stringify(response).slice(0, 300)}`,
@@ -90,12 +94,13 @@ async function run(request: Record<string, unknown>): Promise<CoordinationResult
 async function measure(
   request: Record<string, unknown>,
   iterations: number,
+  service: CoordinationService = runtime.coordinations,
 ): Promise<{ overhead: number[]; total: number[] }> {
-  for (let i = 0; i < 30; i++) await run(request);
+  for (let i = 0; i < 30; i++) await run(request, service);
   const overhead: number[] = [];
   const total: number[] = [];
   for (let i = 0; i < iterations; i++) {
-    const { timings } = await run(request);
+    const { timings } = await run(request, service);
     overhead.push(timings.overheadMs);
     total.push(timings.totalMs);
   }
@@ -207,41 +212,74 @@ try {
   console.log(
     `\nThroughput: ${total} × 5-agent parallel with ${callers} concurrent callers: ${(total / seconds).toFixed(0)} coordinations/s\n`,
   );
-
-  // Registry size: fillers with other capabilities; the measured requests name agents by id and by a rare capability.
-  const sizeRows: (string | number)[][] = [];
-  let registered = 102;
-  for (const size of REGISTRY_SIZES) {
-    const fillers = Array.from(
-      { length: Math.max(0, size - registered) },
-      (_, i) => registered + i,
-    );
-    await pool(fillers, 32, async (n) => {
-      await runtime.registry.register({
-        agentId: `filler-${n}`,
-        agentType: 'filler',
-        description: 'fills the registry',
-        capabilities: [{ name: `filler-skill-${n % 50}`, version: '1.0.0' }],
-        endpoint: { lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:filler-${n}` },
-      });
-    });
-    registered = Math.max(registered, size);
-    const byId = await measure(SCENARIOS[0]?.request ?? {}, 200);
-    const byCapability = await measure(SCENARIOS[4]?.request ?? {}, 200);
-    sizeRows.push([
-      Math.max(size, 102),
-      ms(percentile(byId.overhead, 50)),
-      ms(percentile(byId.overhead, 99)),
-      ms(percentile(byCapability.overhead, 50)),
-      ms(percentile(byCapability.overhead, 99)),
-    ]);
-    process.stderr.write(`  registry of ${Math.max(size, 102)}: done\n`);
-  }
-  console.log('Overhead vs registry size (ms):\n');
-  printTable(
-    ['agents in registry', 'parallel by id p50', 'p99', 'pipeline by capability p50', 'p99'],
-    sizeRows,
-  );
 } finally {
   await runtime.stop();
+}
+
+const sizeRows = await registrySizes();
+console.log('Overhead vs registry size (ms):\n');
+printTable(
+  [
+    'agents in registry',
+    'parallel by id p50',
+    'p99',
+    'uncached p50',
+    'p99',
+    'pipeline by capability p50',
+    'p99',
+    'uncached p50',
+    'p99',
+  ],
+  sizeRows,
+);
+
+/**
+ * Overhead as the registry grows, on a runtime of its own: the 5 no-op agents and the rare-skill
+ * holder, then fillers with other capabilities up to each size. Measured twice: as served (planning
+ * lookups reused for a second, see CachedDirectory) and uncached, every plan reading the registry
+ * (by id: one BatchGetItem; by capability: one Query) — the price of a cold container.
+ */
+async function registrySizes(): Promise<(string | number)[][]> {
+  const agents = [...ids(WORKERS).map((id) => noop(id)), noop('rare-0', 'rare-skill')];
+  const sized = await EmbeddedRuntime.start({ agents, sweepSeconds: 3600 });
+  const uncached = new CoordinationService({
+    registry: sized.registry,
+    engine: sized.engine,
+    recordOutcomes: 'background',
+  });
+  const parallel = { pattern: 'parallel', agents: ids(WORKERS) };
+  const byCapability = SCENARIOS[4]?.request ?? {};
+  const rows: (string | number)[][] = [];
+  try {
+    let registered = agents.length;
+    for (const size of REGISTRY_SIZES) {
+      const fillers = Array.from(
+        { length: Math.max(0, size - registered) },
+        (_, i) => registered + i,
+      );
+      await pool(fillers, 32, async (n) => {
+        await sized.registry.register({
+          agentId: `filler-${n}`,
+          agentType: 'filler',
+          description: 'fills the registry',
+          capabilities: [{ name: `filler-skill-${n % 50}`, version: '1.0.0' }],
+          endpoint: { lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:filler-${n}` },
+        });
+      });
+      registered = Math.max(registered, size);
+      const cells: string[] = [];
+      for (const request of [parallel, byCapability]) {
+        for (const service of [sized.coordinations, uncached]) {
+          const { overhead } = await measure(request, 200, service);
+          cells.push(ms(percentile(overhead, 50)), ms(percentile(overhead, 99)));
+        }
+      }
+      rows.push([registered, ...cells]);
+      process.stderr.write(`  registry of ${registered}: done\n`);
+    }
+  } finally {
+    await uncached.close();
+    await sized.stop();
+  }
+  return rows;
 }

@@ -295,6 +295,20 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
       expect(await registry.tryAcquire('a1')).toBe(true);
     });
 
+    it('closes or re-opens on outcomes reported after the cool-down without claiming the probe', async () => {
+      // Coordinations and queue-delivered messages report outcomes; only the router claims probes.
+      await live('a1');
+      for (let i = 0; i < 3; i++) await registry.recordOutcome('a1', { ok: false, latencyMs: 5 });
+      clock.advance(5_000);
+      expect((await registry.recordOutcome('a1', { ok: true, latencyMs: 5 })).state).toBe('open');
+      clock.advance(5_000);
+      expect((await registry.recordOutcome('a1', { ok: false, latencyMs: 5 })).state).toBe('open');
+      expect(await registry.tryAcquire('a1')).toBe(false); // the cool-down started again
+      clock.advance(10_000);
+      expect((await registry.recordOutcome('a1', { ok: true, latencyMs: 5 })).state).toBe('closed');
+      expect((await registry.get('a1')).circuit.state).toBe('closed');
+    });
+
     it('a success resets the consecutive failure count', async () => {
       await live('a1');
       for (const ok of [false, false, true, false, false])

@@ -111,37 +111,41 @@ export async function tryAcquire(store: RegistryStore, agentId: string): Promise
   return (await conditionalUpdate(store, agentId, update)) !== undefined;
 }
 
-/** Applies the breaker transition, if any, that freshly updated counters call for. */
+/**
+ * Applies the breaker transition, if any, that freshly updated counters call for. An outcome
+ * reported once the cool-down is over is the probe's verdict whether or not its caller claimed the
+ * probe (tryAcquire): coordinations and queue-delivered messages report without claiming, and must
+ * close (or re-open) the breaker all the same. Outcomes while it cools down change nothing.
+ */
 async function settleCircuit(
   store: RegistryStore,
   state: AgentLiveState,
   ok: boolean,
   now: number,
 ): Promise<CircuitDecision> {
-  const transition = (from: 'closed' | 'half_open', to: UpdateExpressionBuilder) => {
-    to.condition(`${to.name('brState')} = ${to.value(from)}`);
-    return conditionalUpdate(store, state.agentId, to);
-  };
+  const circuit = circuitOf(state, now, store.breaker);
   let next: AgentLiveState | undefined;
   if (!ok && state.brState === 'closed' && state.brFailures >= store.breaker.failureThreshold) {
-    next = await transition(
-      'closed',
-      new UpdateExpressionBuilder().set('brState', 'open').set('brOpenedAt', now),
+    const open = new UpdateExpressionBuilder().set('brState', 'open').set('brOpenedAt', now);
+    open.condition(`${open.name('brState')} = ${open.value('closed')}`);
+    next = await conditionalUpdate(store, state.agentId, open);
+  } else if (circuit.state === 'half_open') {
+    const verdict = ok
+      ? new UpdateExpressionBuilder()
+          .set('brState', 'closed')
+          .set('brFailures', 0)
+          .remove('brOpenedAt')
+          .remove('brProbeAt')
+      : new UpdateExpressionBuilder()
+          .set('brState', 'open')
+          .set('brOpenedAt', now)
+          .remove('brProbeAt');
+    const brState = verdict.name('brState');
+    verdict.condition(
+      `${brState} = ${verdict.value('half_open')} OR ` +
+        `(${brState} = ${verdict.value('open')} AND ${verdict.name('brOpenedAt')} <= ${verdict.value(now - store.breaker.cooldownMs)})`,
     );
-  } else if (!ok && state.brState === 'half_open') {
-    next = await transition(
-      'half_open',
-      new UpdateExpressionBuilder().set('brState', 'open').set('brOpenedAt', now),
-    );
-  } else if (ok && state.brState === 'half_open') {
-    next = await transition(
-      'half_open',
-      new UpdateExpressionBuilder()
-        .set('brState', 'closed')
-        .set('brFailures', 0)
-        .remove('brOpenedAt')
-        .remove('brProbeAt'),
-    );
+    next = await conditionalUpdate(store, state.agentId, verdict);
   }
   // A lost transition race means another caller already moved the breaker; report what we saw.
   return circuitOf(next ?? state, now, store.breaker);
