@@ -1,16 +1,28 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
-import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { BatchGetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { AgentFailedError, TimeoutError, ValidationError } from '../../functions/core/errors.ts';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  AgentFailedError,
+  PayloadTooLargeError,
+  TimeoutError,
+  ValidationError,
+} from '../../functions/core/errors.ts';
 import {
   createMessage,
   createResponse,
   serialize,
 } from '../../functions/core/messaging/envelope.ts';
+import { ReplyListener } from '../../functions/core/messaging/reply-listener.ts';
 import { MessageRouter } from '../../functions/core/messaging/router.ts';
 import { agentCardSchema } from '../../functions/core/model/agent-card.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
@@ -212,5 +224,109 @@ describe('MessageRouter request shapes', () => {
     lambda.on(InvokeCommand).callsFake(() => new Promise(() => undefined)); // never answers
     const request = createMessage({ from: 'a', to: 'w', type: 'request', payload: {}, timeout: 1 });
     await expect(router.request(request)).rejects.toBeInstanceOf(TimeoutError);
+  });
+
+  describe('a half-open circuit (cool-down over, nobody probing)', () => {
+    const halfOpen = (endpoint: Record<string, string>) => ({
+      ...storedAgent('w', endpoint),
+      brState: 'open',
+      brFailures: 5,
+      brOpenedAt: Date.now() - 60_000,
+    });
+    const probeClaims = () =>
+      ddb
+        .commandCalls(UpdateCommand)
+        .filter((c) => String(c.args[0].input.UpdateExpression).includes('brProbeAt'));
+
+    it('lets a queued request claim the probe once and get its answer', async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { registry: [halfOpen(standardQueue)] } });
+      const request = createMessage({ from: 'a', to: 'w', type: 'request', payload: {} });
+      sqs.on(SendMessageCommand).resolves({ MessageId: 'sqs-1' });
+      sqs.on(ReceiveMessageCommand).resolves({
+        Messages: [
+          { ReceiptHandle: 'r', Body: serialize(createResponse(request, 'w', { ok: true })) },
+        ],
+      });
+      sqs.on(DeleteMessageBatchCommand).resolves({});
+      const replies = new ReplyListener({
+        queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/replies',
+        sqs: new SQSClient({ region: 'us-east-1' }),
+      });
+      const queued = new MessageRouter({
+        registry,
+        eventBusName: 'mobius-bus',
+        sqs: new SQSClient({ region: 'us-east-1' }),
+        replies,
+      });
+      const response = await queued.request(request, { via: 'queue' });
+      expect(response.payload).toEqual({ ok: true });
+      expect(probeClaims()).toHaveLength(1);
+      replies.stop();
+    });
+
+    it('refuses a message that cannot be sent before claiming the probe', async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { registry: [halfOpen(standardQueue)] } });
+      const big = createMessage({
+        from: 'a',
+        to: 'w',
+        type: 'request',
+        payload: { blob: 'x'.repeat(300_000) },
+      });
+      await expect(router.send(big)).rejects.toBeInstanceOf(PayloadTooLargeError);
+      expect(probeClaims()).toHaveLength(0);
+      expect(sqs.calls()).toHaveLength(0);
+    });
+  });
+
+  it('refuses to wait for a queue-only agent without a reply queue: a 400, not a crash', async () => {
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', standardQueue)] } });
+    const request = createMessage({ from: 'a', to: 'w', type: 'request', payload: {} });
+    const error = await router.request(request).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues[0]?.path).toBe('to');
+    expect(sqs.calls()).toHaveLength(0);
+  });
+
+  it('treats an answer that is not a message as the agent’s failure, and keeps the answer when metrics cannot be written', async () => {
+    const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:w';
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', { lambdaArn })] } });
+    lambda.on(InvokeCommand).resolvesOnce({ Payload: lambdaPayload('"just a string"') });
+    const garbled = await router
+      .request(createMessage({ from: 'a', to: 'w', type: 'request', payload: {} }))
+      .catch((e: unknown) => e);
+    expect(garbled).toBeInstanceOf(AgentFailedError);
+
+    ddb.on(UpdateCommand).rejects(new Error('throttled'));
+    const request = createMessage({ from: 'a', to: 'w', type: 'request', payload: {} });
+    lambda
+      .on(InvokeCommand)
+      .resolves({ Payload: lambdaPayload(serialize(createResponse(request, 'w', { a: 1 }))) });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    expect((await router.request(request)).payload).toEqual({ a: 1 });
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringContaining('could not record the outcome for w'),
+    );
+    warn.mockRestore();
+  });
+
+  it('talks down to an agent that speaks an earlier version of the protocol', async () => {
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', standardQueue)] } });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'sqs-1' });
+    const newer = createMessage({
+      from: 'a',
+      to: 'w',
+      type: 'request',
+      payload: {},
+      protocolVersion: '1.3',
+    });
+    await router.send(newer);
+    const body = sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody ?? '';
+    expect(JSON.parse(body).protocol).toEqual({ name: 'mobius', version: '1.0' });
   });
 });

@@ -178,6 +178,18 @@ const compareVersions = (a: string, b: string): number => {
 };
 
 /**
+ * What a sender may offer for a message written in `protocol`: its own version and, for the Mobius
+ * protocol, every earlier version this code also speaks (a newer sender can talk down to an older
+ * agent; it cannot talk up).
+ */
+export function offeredVersions(protocol: { name: string; version: string }): string[] {
+  const known: readonly string[] =
+    protocol.name === MOBIUS_PROTOCOL.name ? MOBIUS_PROTOCOL.versions : [];
+  const earlier = known.filter((v) => compareVersions(v, protocol.version) <= 0);
+  return [...new Set([...earlier, protocol.version])];
+}
+
+/**
  * The highest version of `protocol` both sides support, or ProtocolUnsupportedError naming what
  * each side offers.
  */

@@ -71,10 +71,22 @@ export class ReplyListener {
   #poll(): void {
     if (this.#polling || this.#stopped) return;
     this.#polling = true;
-    void this.#loop().finally(() => {
-      this.#polling = false;
-      if (this.#waiters.size > 0 && !this.#stopped) this.#poll();
-    });
+    this.#loop()
+      .catch((error: unknown) =>
+        this.#failAll(new Error('reading the reply queue failed', { cause: error })),
+      )
+      .finally(() => {
+        this.#polling = false;
+        if (this.#waiters.size > 0 && !this.#stopped) this.#poll();
+      });
+  }
+
+  #failAll(error: Error): void {
+    for (const waiter of this.#waiters.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+    this.#waiters.clear();
   }
 
   async #loop(): Promise<void> {
@@ -89,11 +101,7 @@ export class ReplyListener {
           }),
         ));
       } catch (error) {
-        for (const waiter of this.#waiters.values()) {
-          clearTimeout(waiter.timer);
-          waiter.reject(new Error('reading the reply queue failed', { cause: error }));
-        }
-        this.#waiters.clear();
+        this.#failAll(new Error('reading the reply queue failed', { cause: error }));
         return;
       }
       const handled: { Id: string; ReceiptHandle: string }[] = [];
@@ -117,9 +125,11 @@ export class ReplyListener {
         waiter.resolve(reply);
       }
       if (handled.length > 0) {
-        await this.#sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: handled }),
-        );
+        // The replies are already handed over; one left undeleted comes back after its visibility
+        // timeout as a late reply, and is deleted then.
+        await this.#sqs
+          .send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: handled }))
+          .catch(() => undefined);
       }
     }
   }

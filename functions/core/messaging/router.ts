@@ -21,7 +21,7 @@ import {
   ValidationError,
 } from '../errors.ts';
 import { type AgentCard, isFifoEndpoint } from '../model/agent-card.ts';
-import type { AgentRegistry } from '../registry/agent-registry.ts';
+import type { AgentRecord, AgentRegistry } from '../registry/agent-registry.ts';
 import { parseWith } from '../validation.ts';
 import { AGENT_ERROR_NAMES } from './agent-errors.ts';
 import {
@@ -30,6 +30,7 @@ import {
   type Envelope,
   envelopeSchema,
   negotiateProtocol,
+  offeredVersions,
   serialize,
 } from './envelope.ts';
 import { type EventPattern, patternProblem } from './event-pattern.ts';
@@ -128,10 +129,16 @@ export class MessageRouter {
    */
   async send(input: unknown): Promise<SendReceipt> {
     const message = parseWith(envelopeSchema, input, 'message');
-    const card = await this.#recipient(message);
-    const queueUrl = queueOf(card);
-    const prepared = this.#negotiated(message, card);
+    const recipient = await this.#recipient(message);
+    const prepared = this.#negotiated(message, recipient.card);
+    const queueUrl = queueOf(recipient.card);
     assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
+    await this.#admit(recipient);
+    return this.#enqueue(recipient.card, queueUrl, prepared);
+  }
+
+  /** SendMessage of a validated message to an admitted recipient; a failure feeds its breaker. */
+  async #enqueue(card: AgentCard, queueUrl: string, prepared: Envelope): Promise<SendReceipt> {
     try {
       const { MessageId } = await this.#sqs.send(
         new SendMessageCommand({
@@ -158,14 +165,15 @@ export class MessageRouter {
    */
   async sendBatch(inputs: readonly unknown[]): Promise<BatchReport> {
     const messages = inputs.map((input, i) => parseWith(envelopeSchema, input, `message ${i}`));
-    const cards = new Map<string, AgentCard>();
+    const recipients = new Map<string, Recipient>();
     for (const message of messages) {
       const to = recipientId(message);
-      if (!cards.has(to)) cards.set(to, await this.#recipient(message));
+      if (!recipients.has(to)) recipients.set(to, await this.#recipient(message));
     }
+    // Every message is checked before any breaker is asked or anything is sent.
     const byQueue = new Map<string, { card: AgentCard; messages: Envelope[] }>();
     for (const message of messages) {
-      const card = cards.get(recipientId(message)) as AgentCard;
+      const { card } = recipients.get(recipientId(message)) as Recipient;
       const prepared = this.#negotiated(message, card);
       assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
       const queueUrl = queueOf(card);
@@ -173,6 +181,7 @@ export class MessageRouter {
       group.messages.push(prepared);
       byQueue.set(queueUrl, group);
     }
+    for (const recipient of recipients.values()) await this.#admit(recipient);
 
     const failed: BatchReport['failed'][number][] = [];
     let sent = 0;
@@ -236,22 +245,43 @@ export class MessageRouter {
         { path: 'type', message: 'request-response needs a message of type "request"' },
       ]);
     }
-    const card = await this.#recipient(message);
+    const recipient = await this.#recipient(message);
+    const { card } = recipient;
     const via = options.via ?? (card.endpoint.lambdaArn !== undefined ? 'lambda' : 'queue');
     const timeoutMs = (message.timeout ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
     const prepared = this.#negotiated(message, card);
-    return via === 'lambda'
-      ? this.#invoke(card, prepared, timeoutMs)
-      : this.#requestViaQueue(card, prepared, timeoutMs);
-  }
-
-  async #invoke(card: AgentCard, message: Envelope, timeoutMs: number): Promise<Envelope> {
-    const functionName = card.endpoint.lambdaArn;
-    if (functionName === undefined) {
+    if (via === 'lambda') {
+      const functionName = card.endpoint.lambdaArn;
+      if (functionName === undefined) {
+        throw new ValidationError('request', [
+          { path: 'to', message: `agent ${card.agentId} has no Lambda endpoint; use via: "queue"` },
+        ]);
+      }
+      await this.#admit(recipient);
+      return this.#invoke(card, functionName, prepared, timeoutMs);
+    }
+    const replies = this.#replies;
+    if (replies === undefined) {
       throw new ValidationError('request', [
-        { path: 'to', message: `agent ${card.agentId} has no Lambda endpoint; use via: "queue"` },
+        {
+          path: 'to',
+          message: `agent ${card.agentId} is reached through its queue only, and this endpoint waits for answers from Lambda invocations alone; send without waiting`,
+        },
       ]);
     }
+    const withReply = { ...prepared, replyTo: replies.queueUrl };
+    const queueUrl = queueOf(card);
+    assertFits(withReply, LIMITS.sqsMessageBytes, 'SQS');
+    await this.#admit(recipient);
+    return this.#requestViaQueue(card, queueUrl, withReply, replies, timeoutMs);
+  }
+
+  async #invoke(
+    card: AgentCard,
+    functionName: string,
+    message: Envelope,
+    timeoutMs: number,
+  ): Promise<Envelope> {
     const started = this.#clock.now();
     let ok = false;
     try {
@@ -275,7 +305,7 @@ export class MessageRouter {
       );
       const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
       if (response.FunctionError !== undefined) throw agentFailure(card.agentId, text);
-      const reply = deserialize(text);
+      const reply = replyOf(card.agentId, text);
       if (reply.correlationId !== message.messageId) {
         throw new AgentFailedError(
           `Agent ${card.agentId} answered a different request (${reply.correlationId}).`,
@@ -291,17 +321,16 @@ export class MessageRouter {
     }
   }
 
-  async #requestViaQueue(card: AgentCard, message: Envelope, timeoutMs: number): Promise<Envelope> {
-    const replies = this.#replies;
-    if (replies === undefined) {
-      throw new Error(
-        'This router has no reply queue; create it with a ReplyListener to make queued requests.',
-      );
-    }
-    const withReply = { ...message, replyTo: replies.queueUrl };
+  async #requestViaQueue(
+    card: AgentCard,
+    queueUrl: string,
+    message: Envelope,
+    replies: ReplyListener,
+    timeoutMs: number,
+  ): Promise<Envelope> {
     const response = replies.wait(message.messageId, timeoutMs);
     try {
-      await this.send(withReply);
+      await this.#enqueue(card, queueUrl, message);
     } catch (error) {
       replies.cancel(message.messageId);
       throw error;
@@ -437,34 +466,66 @@ export class MessageRouter {
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────────
 
-  /** Feeds metrics and the breaker; an agent deregistered meanwhile has nothing left to record. */
+  /**
+   * Feeds metrics and the breaker. Bookkeeping never replaces the delivery's own result or error:
+   * a failed write is logged, and an agent deregistered meanwhile has nothing left to record.
+   */
   async #record(agentId: string, ok: boolean, latencyMs: number): Promise<void> {
     try {
       await this.#registry.recordOutcome(agentId, { ok, latencyMs });
     } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
+      if (!(error instanceof NotFoundError))
+        console.warn(`mobius: could not record the outcome for ${agentId}: ${String(error)}`);
     }
   }
 
-  /** The recipient's card; NoAgentAvailableError while its circuit is open. */
-  async #recipient(message: Envelope): Promise<AgentCard> {
-    const agentId = recipientId(message);
-    const record = await this.#registry.get(agentId);
-    if (record.circuit.state !== 'closed' && !(await this.#registry.tryAcquire(agentId))) {
-      throw new NoAgentAvailableError(
-        `Agent ${agentId} is not accepting messages: its circuit breaker is open after ${record.circuit.consecutiveFailures} consecutive failures.`,
-        { agentId, circuit: record.circuit },
-      );
-    }
-    return record.card;
+  /** The recipient's registry record; nothing is claimed yet (see #admit). */
+  async #recipient(message: Envelope): Promise<Recipient> {
+    return this.#registry.get(recipientId(message));
   }
 
-  /** The message, re-stamped with the highest protocol version both sides speak. */
+  /**
+   * The breaker's say, asked last, once the message is known to be sendable: closed lets it
+   * through; after the cool-down this caller must win the half-open probe; otherwise
+   * NoAgentAvailableError.
+   */
+  async #admit(recipient: Recipient): Promise<void> {
+    const { card, circuit } = recipient;
+    if (circuit.state === 'closed' || (await this.#registry.tryAcquire(card.agentId))) return;
+    throw new NoAgentAvailableError(
+      `Agent ${card.agentId} is not accepting messages: its circuit breaker is open after ${circuit.consecutiveFailures} consecutive failures.`,
+      { agentId: card.agentId, circuit },
+    );
+  }
+
+  /**
+   * The message, re-stamped with the highest protocol version both sides speak: the router offers
+   * every version of the protocol it knows up to the message's own (see offeredVersions).
+   */
   #negotiated(message: Envelope, card: AgentCard): Envelope {
-    const version = negotiateProtocol(message.protocol.name, [message.protocol.version], card);
+    const version = negotiateProtocol(
+      message.protocol.name,
+      offeredVersions(message.protocol),
+      card,
+    );
     return version === message.protocol.version
       ? message
       : { ...message, protocol: { ...message.protocol, version } };
+  }
+}
+
+type Recipient = AgentRecord;
+
+/** An agent's answer to a synchronous request; an answer that is not an envelope is its failure. */
+function replyOf(agentId: string, text: string): Envelope {
+  try {
+    return deserialize(text);
+  } catch (error) {
+    throw new AgentFailedError(
+      `Agent ${agentId} answered with something that is not a Mobius message: ${(error as Error).message}`,
+      { agentId },
+      { cause: error },
+    );
   }
 }
 
