@@ -5,6 +5,8 @@ import { AgentRegistry } from '../core/registry/agent-registry.ts';
 /**
  * CloudFormation custom resource (CDK Provider framework): registers an agent's card when the
  * stack deploys it, updates it when the card changes, deregisters it when the agent is removed.
+ * It also keeps the agent's deployment row, which lets the health monitor revive an agent whose
+ * registry entry expired.
  * Properties: `TableName`, `Card` (JSON).
  */
 export async function handler(
@@ -19,6 +21,7 @@ export async function handler(
   const physicalId = `mobius-agent:${card.agentId}`;
 
   if (event.RequestType === 'Delete') {
+    await registry.forgetDeployment(card.agentId);
     try {
       await registry.deregister(card.agentId);
     } catch (error) {
@@ -27,5 +30,6 @@ export async function handler(
     return { PhysicalResourceId: event.PhysicalResourceId, Data: {} };
   }
   const { outcome } = await registry.register(card, { update: true });
+  await registry.recordDeployment(card);
   return { PhysicalResourceId: physicalId, Data: { outcome } };
 }

@@ -4,6 +4,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sharedLambdaClient, sharedSqsClient } from '../core/aws/clients.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
+import type { AgentEndpoint } from '../core/model/agent-card.ts';
 import type { AgentStatus } from '../core/model/agent-status.ts';
 import { PING_KIND } from '../core/model/task.ts';
 import { type AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
@@ -15,6 +16,8 @@ export interface HealthSweep {
   readonly offline: readonly string[];
   /** Pings that could not be sent (e.g. an agent registered by hand that the monitor may not reach). */
   readonly failed: readonly { readonly agentId: string; readonly reason: string }[];
+  /** Deployed agents with no registry entry (expired and deleted): pinged so they register again. */
+  readonly missing: readonly string[];
 }
 
 /**
@@ -39,41 +42,46 @@ export async function sweep(
   const failed: { agentId: string; reason: string }[] = [];
   let pinged = 0;
   const ping = JSON.stringify({ kind: PING_KIND });
+  const seen = new Set<string>();
+  const pingOne = async (agentId: string, endpoint: AgentEndpoint) => {
+    const { lambdaArn, queueUrl } = endpoint;
+    try {
+      if (lambdaArn) {
+        await clients.lambda.send(
+          new InvokeCommand({
+            FunctionName: lambdaArn,
+            InvocationType: 'Event',
+            Payload: Buffer.from(ping),
+          }),
+        );
+      } else if (queueUrl && !queueUrl.endsWith('.fifo')) {
+        await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: ping }));
+      } else {
+        return;
+      }
+      pinged++;
+    } catch (error) {
+      const reason = `${(error as Error).name}: ${(error as Error).message}`;
+      failed.push({ agentId, reason });
+    }
+  };
   let nextToken: string | undefined;
   for (let page = 0; page < 1000; page++) {
     const result = await registry.list({ limit: 100, ...(nextToken ? { nextToken } : {}) });
     await Promise.all(
       result.agents.map(async (agent: AgentRecord) => {
+        seen.add(agent.card.agentId);
         counts[agent.status]++;
         if (agent.status === 'offline') offline.push(agent.card.agentId);
-        const { lambdaArn, queueUrl } = agent.card.endpoint;
-        try {
-          if (lambdaArn) {
-            await clients.lambda.send(
-              new InvokeCommand({
-                FunctionName: lambdaArn,
-                InvocationType: 'Event',
-                Payload: Buffer.from(ping),
-              }),
-            );
-          } else if (queueUrl && !queueUrl.endsWith('.fifo')) {
-            await clients.sqs.send(
-              new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: ping }),
-            );
-          } else {
-            return;
-          }
-          pinged++;
-        } catch (error) {
-          const reason = `${(error as Error).name}: ${(error as Error).message}`;
-          failed.push({ agentId: agent.card.agentId, reason });
-        }
+        await pingOne(agent.card.agentId, agent.card.endpoint);
       }),
     );
     nextToken = result.nextToken;
     if (nextToken === undefined) break;
   }
-  return { counts, pinged, offline, failed };
+  const missing = (await registry.deployments()).filter((d) => !seen.has(d.agentId));
+  await Promise.all(missing.map((d) => pingOne(d.agentId, d.endpoint)));
+  return { counts, pinged, offline, failed, missing: missing.map((d) => d.agentId) };
 }
 
 const logger = new Logger({ serviceName: 'mobius-health-monitor' });
@@ -94,7 +102,12 @@ export async function handler(): Promise<HealthSweep> {
   metrics.addMetric('AgentsPinged', MetricUnit.Count, result.pinged);
   metrics.addMetric('AgentPingFailures', MetricUnit.Count, result.failed.length);
   metrics.publishStoredMetrics();
+  metrics.addMetric('AgentsMissing', MetricUnit.Count, result.missing.length);
   if (result.offline.length > 0) logger.warn('agents offline', { agents: result.offline });
+  if (result.missing.length > 0)
+    logger.warn('deployed agents without a registry entry, pinged to re-register', {
+      agents: result.missing,
+    });
   if (result.failed.length > 0)
     logger.error('agents the monitor could not ping', { failed: result.failed });
   return result;

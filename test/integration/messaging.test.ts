@@ -425,6 +425,19 @@ describe('messaging on moto (SQS, EventBridge) with the registry on DynamoDB Loc
     expect(parked).toContain('not json at all');
   });
 
+  it('a warm agent whose registry entry vanished registers again on the next ping', async () => {
+    const queues = await world.agentWithQueue('phoenix');
+    const handler = world.agentHandler('phoenix', () => ({}), queues);
+    const ping = { kind: 'mobius.ping' };
+    expect(await handler(ping, lambdaContext('phoenix'))).toMatchObject({ status: 'healthy' });
+    await world.registry.deregister('phoenix'); // what TTL does to a long-silent agent
+    expect(await handler(ping, lambdaContext('phoenix'))).toMatchObject({
+      agentId: 'phoenix',
+      status: 'healthy',
+    });
+    expect((await world.registry.get('phoenix')).card.endpoint.queueUrl).toBe(queues.queueUrl);
+  });
+
   it('answers request-response over a reply queue, and reports a clear timeout', async () => {
     const queues = await world.agentWithQueue('responder');
     const replyQueue = await createAgentQueues(world.sqs, `replies-${randomUUID().slice(0, 6)}`);

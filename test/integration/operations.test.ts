@@ -62,8 +62,10 @@ describe('deploy-time registration (custom resource)', () => {
       outcome: 'updated',
     });
     expect((await registry.get('deployed')).card.description).toBe('new description');
+    expect((await registry.deployments()).map((d) => d.agentId)).toContain('deployed');
     await registerAgent(customResource('Delete', changed));
     await expect(registry.get('deployed')).rejects.toThrow(/No agent/);
+    expect((await registry.deployments()).map((d) => d.agentId)).not.toContain('deployed');
     await expect(registerAgent(customResource('Delete', changed))).resolves.toMatchObject({
       PhysicalResourceId: 'mobius-agent:deployed',
     });
@@ -124,6 +126,32 @@ describe('health monitor', () => {
     lambda.restore();
     sqs.restore();
     await registry.deregister('forbidden');
+  });
+});
+
+describe('health monitor and deployed agents', () => {
+  it('pings a deployed agent whose registry entry TTL deleted, so that it registers again', async () => {
+    const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:lazarus';
+    await registerAgent(customResource('Create', card('lazarus', { endpoint: { lambdaArn } })));
+    // What TTL does to the entry of an agent that stopped heartbeating.
+    await table.client.send(
+      new DeleteCommand({ TableName: table.tableName, Key: { pk: 'AGENT#lazarus', sk: 'AGENT' } }),
+    );
+    const lambda = mockClient(LambdaClient);
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+    try {
+      const result = await sweep(registry, {
+        lambda: new LambdaClient({ region: 'us-east-1' }),
+        sqs: new SQSClient({ region: 'us-east-1' }),
+      });
+      expect(result.missing).toEqual(['lazarus']);
+      expect(lambda.commandCalls(InvokeCommand).map((c) => c.args[0].input.FunctionName)).toContain(
+        lambdaArn,
+      );
+    } finally {
+      lambda.restore();
+      await registerAgent(customResource('Delete', card('lazarus')));
+    }
   });
 });
 

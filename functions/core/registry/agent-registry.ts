@@ -17,6 +17,12 @@ import { agentStatusSchema, reportedStatusSchema } from '../model/agent-status.t
 import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts';
 import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } from './breaker.ts';
+import {
+  type Deployment,
+  forgetDeployment,
+  listDeployments,
+  recordDeployment,
+} from './deployments.ts';
 import type { DiscoveryMatch } from './discovery.ts';
 import { capabilityRows, findAgents } from './find-agents.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
@@ -195,6 +201,24 @@ export class AgentRegistry {
         DeleteRequest: { Key: capabilityKey(c.name, card.agentId, c.version) },
       })),
     );
+  }
+
+  /**
+   * Remembers that a stack deployed `agentId` (the deploy-time custom resource calls this beside
+   * register), so the health monitor keeps pinging it after its entry expires. Returns its card.
+   */
+  async recordDeployment(input: unknown): Promise<AgentCard> {
+    const card = parseWith(agentCardSchema, input, 'agent card');
+    await recordDeployment(this.#store, card);
+    return card;
+  }
+
+  async forgetDeployment(agentId: string): Promise<void> {
+    await forgetDeployment(this.#store, checkId(agentId));
+  }
+
+  async deployments(): Promise<Deployment[]> {
+    return listDeployments(this.#store);
   }
 
   async get(agentId: string): Promise<AgentRecord> {

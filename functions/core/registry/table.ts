@@ -6,6 +6,7 @@
  *   agent row       AGENT#<agentId> / AGENT                 card, liveness, metrics, circuit breaker
  *   capability row  CAP#<capability> / AGENT#<agentId>#<ver> one per capability an agent declares
  *   catalog row     CATALOG / CAP#<capability>               every capability name ever declared
+ *   deployment row  DEPLOYED / AGENT#<agentId>               an agent a stack deployed (no TTL)
  *
  * Discovery of one capability is a Query on the capability partition `CAP#<name>` (an inverted
  * index kept in the base table, so reads can be strongly consistent and no GSI is needed), followed
@@ -43,6 +44,13 @@ export const CATALOG_PARTITION = 'CATALOG';
 export const catalogKey = (capability: string): ItemKey => ({
   pk: CATALOG_PARTITION,
   sk: `CAP#${capability}`,
+});
+
+export const DEPLOYED_PARTITION = 'DEPLOYED';
+
+export const deploymentKey = (agentId: string): ItemKey => ({
+  pk: DEPLOYED_PARTITION,
+  sk: `AGENT#${agentId}`,
 });
 
 /** The idempotency table of the agent SDK (Powertools' DynamoDBPersistenceLayer defaults). */

@@ -27,6 +27,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sharedSfnClient, sharedSqsClient } from '../aws/clients.ts';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { type Clock, systemClock } from '../clock.ts';
+import { NotFoundError } from '../errors.ts';
 import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';
 import { createResponse, type Envelope, serialize } from '../messaging/envelope.ts';
 import { metricsNamespace } from '../metrics-namespace.ts';
@@ -185,7 +186,7 @@ class AgentRuntime {
           return await this.#handleDirectEnvelope(incoming.envelope, context);
         case 'ping':
           await registration;
-          return await this.#heartbeat();
+          return await this.#heartbeat(context);
         case 'unrecognised':
           throw new FatalAgentError(
             `Agent ${this.#definition.agentId} cannot handle this event: ${incoming.reason}`,
@@ -274,7 +275,7 @@ class AgentRuntime {
     const incoming = classifyPayload(parsed);
     if (incoming.kind === 'unrecognised') return this.#park(record, incoming.reason);
     if (incoming.kind === 'ping') {
-      await this.#heartbeat();
+      await this.#heartbeat(context);
       return;
     }
     if (incoming.kind === 'task' && incoming.task.taskToken !== undefined) {
@@ -452,15 +453,24 @@ class AgentRuntime {
     return this.#registration;
   }
 
-  async #heartbeat(): Promise<{ agentId: string; status: string }> {
+  /**
+   * Refreshes the registry entry. An entry gone meanwhile (deregistered, or removed by TTL while the
+   * agent was unreachable) is registered again first: a warm container must not stay invisible.
+   */
+  async #heartbeat(context: Context): Promise<{ agentId: string; status: string }> {
     this.metrics.addMetric('Heartbeats', MetricUnit.Count, 1);
     const registry = this.#registryOrNull();
-    if (registry === null) return { agentId: this.#definition.agentId, status: 'unregistered' };
-    const record = await registry.heartbeat(this.#definition.agentId, {
-      inFlight: this.#inFlight,
-      startedAt: this.#startedAt,
-    });
-    return { agentId: this.#definition.agentId, status: record.status };
+    const agentId = this.#definition.agentId;
+    if (registry === null) return { agentId, status: 'unregistered' };
+    const report = { inFlight: this.#inFlight, startedAt: this.#startedAt };
+    try {
+      return { agentId, status: (await registry.heartbeat(agentId, report)).status };
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      this.#registration = undefined;
+      await this.#ensureRegistered(context);
+      return { agentId, status: (await registry.heartbeat(agentId, report)).status };
+    }
   }
 
   async #recordOutcome(ok: boolean, latencyMs: number): Promise<void> {
