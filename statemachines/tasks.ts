@@ -1,7 +1,7 @@
 import { AGENT_ERROR_NAMES } from '../functions/core/messaging/agent-errors.ts';
 import { TASK_KIND } from '../functions/core/model/task.ts';
 import type { ChoiceState, JsonObject, PassState, Retrier, States, TaskState } from './asl.ts';
-import type { FailureMode, RetryPolicy } from './request.ts';
+import { DEFAULT_RETRY_POLICY, type FailureMode, type RetryPolicy } from './request.ts';
 
 /** The integrations agents are reached through. */
 export const RESOURCES = {
@@ -9,8 +9,13 @@ export const RESOURCES = {
   standard: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
 } as const;
 
-/** Errors the Lambda service itself raises; retried in every mode (the same set CDK's LambdaInvoke retries). */
+/**
+ * Errors of the Lambda service itself, retried in every express run: the transient ones AWS
+ * recommends retrying (the set CDK's LambdaInvoke retries), plus throttling, which a short
+ * backoff usually outlasts.
+ */
 export const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ClientExecutionTimeoutException',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
@@ -191,12 +196,7 @@ export function retriers(
     });
   }
   if (failureMode === 'retry' || policy !== undefined) {
-    const retry = policy ?? {
-      attempts: 3,
-      intervalSeconds: 1,
-      backoffRate: 2,
-      jitter: 'full' as const,
-    };
+    const retry = policy ?? DEFAULT_RETRY_POLICY;
     result.push({ ErrorEquals: [AGENT_ERROR_NAMES.fatal], MaxAttempts: 0 });
     result.push({
       ErrorEquals: ['States.ALL'],

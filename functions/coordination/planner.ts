@@ -24,6 +24,7 @@ import type { AgentRecord, AgentRegistry } from '../core/registry/agent-registry
  */
 export type AgentDirectory = Pick<AgentRegistry, 'getMany' | 'discover'>;
 
+import { DEFAULT_MIN_FUZZY_SCORE } from '../core/registry/fuzzy.ts';
 import { parseWith } from '../core/validation.ts';
 
 /** Coordinations with no `timeout` get this long: Express's maximum, or an hour for Standard. */
@@ -275,7 +276,7 @@ function capabilityRefOf(spec: StepSpec): CapabilityRef {
     capability: spec.capability as string,
     ...(spec.version ? { version: spec.version } : {}),
     match: spec.match ?? 'exact',
-    minScore: 0.7,
+    minScore: DEFAULT_MIN_FUZZY_SCORE,
   };
 }
 
