@@ -2,11 +2,11 @@ import { NotFoundError } from '../core/errors.ts';
 import { type AgentCard, type AgentCardInput, agentCardSchema } from '../core/model/agent-card.ts';
 import type { AgentRecord } from '../core/registry/agent-registry.ts';
 import {
-  bestPerAgent,
   buildMatch,
   compareMatches,
   type DiscoveryMatch,
   discoveryQuerySchema,
+  matchingAll,
   selectorScore,
 } from '../core/registry/discovery.ts';
 import { parseWith } from '../core/validation.ts';
@@ -84,9 +84,9 @@ export class StaticDirectory implements AgentDirectory {
     const cards = [...this.#cards.values()].filter(
       (c) => query.agentType === undefined || c.agentType === query.agentType,
     );
-    const best = query.selectors.map((selector) =>
-      bestPerAgent(
-        selector,
+    const matchedByAgent = matchingAll(
+      query.selectors,
+      query.selectors.map((selector) =>
         cards.flatMap((card) =>
           card.capabilities.flatMap((capability) => {
             const score = selectorScore(selector, capability.name, capability.version);
@@ -97,9 +97,8 @@ export class StaticDirectory implements AgentDirectory {
     );
     return cards
       .flatMap((card): DiscoveryMatch[] => {
-        const matched = best.flatMap((perAgent) => perAgent.get(card.agentId) ?? []);
-        if (matched.length !== query.selectors.length || !query.statuses.includes('healthy'))
-          return [];
+        const matched = matchedByAgent.get(card.agentId);
+        if (matched === undefined || !query.statuses.includes('healthy')) return [];
         return [
           buildMatch(
             { ...card, capabilityNames: [...new Set(card.capabilities.map((c) => c.name))] },

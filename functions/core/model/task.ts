@@ -49,9 +49,6 @@ export const taskResultSchema = z.object({
 });
 export type TaskResult = z.output<typeof taskResultSchema>;
 
-/** A health-monitor ping: the agent registers if needed and sends a heartbeat. */
-export const pingSchema = z.object({ kind: z.literal(PING_KIND) });
-
 /** What a hierarchical supervisor returns each round. */
 export const supervisorDecisionSchema = z.union([
   z.object({

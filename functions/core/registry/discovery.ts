@@ -148,6 +148,30 @@ export function bestPerAgent(
 }
 
 /**
+ * All-of matching: each agent's best match for every selector, for the agents that matched every
+ * one of them (the registry and the synth-time StaticDirectory both decide matches here).
+ */
+export function matchingAll(
+  selectors: readonly CapabilitySelector[],
+  candidatesPerSelector: readonly (readonly {
+    agentId: string;
+    capability: Capability;
+    score: number;
+  }[])[],
+): Map<string, CapabilityMatch[]> {
+  const best = selectors.map((selector, i) =>
+    bestPerAgent(selector, candidatesPerSelector[i] ?? []),
+  );
+  const agents = new Set(best.flatMap((perAgent) => [...perAgent.keys()]));
+  const matched = new Map<string, CapabilityMatch[]>();
+  for (const agentId of agents) {
+    const matches = best.flatMap((perAgent) => perAgent.get(agentId) ?? []);
+    if (matches.length === selectors.length) matched.set(agentId, matches);
+  }
+  return matched;
+}
+
+/**
  * Ranking: match score (desc), then priority (desc), then health (healthy first), then load (asc),
  * then agentId so equal agents always come back in the same order.
  */

@@ -10,12 +10,12 @@ import {
 } from './agent-row.ts';
 import { circuitOf } from './breaker.ts';
 import {
-  bestPerAgent,
   buildMatch,
   type CapabilitySelector,
   compareMatches,
   type DiscoveryMatch,
   discoveryQuerySchema,
+  matchingAll,
   selectorScore,
 } from './discovery.ts';
 import { fuzzyScore } from './fuzzy.ts';
@@ -65,14 +65,10 @@ export async function findAgents(store: RegistryStore, input: unknown): Promise<
   const valid = perSelector.map((rows) =>
     rows.filter(({ row }) => states.get(row.agentId)?.cardHash === row.cardHash),
   );
-  const bestBySelector = query.selectors.map((selector, i) =>
-    bestPerAgent(
-      selector,
-      (valid[i] ?? []).map(({ row, score }) => ({
-        agentId: row.agentId,
-        capability: row.capability,
-        score,
-      })),
+  const matchedByAgent = matchingAll(
+    query.selectors,
+    valid.map((rows) =>
+      rows.map(({ row, score }) => ({ agentId: row.agentId, capability: row.capability, score })),
     ),
   );
   const rowByAgent = new Map(valid.flat().map(({ row }) => [row.agentId, row]));
@@ -80,8 +76,8 @@ export async function findAgents(store: RegistryStore, input: unknown): Promise<
   const matches: DiscoveryMatch[] = [];
   for (const [agentId, state] of states) {
     const row = rowByAgent.get(agentId);
-    const matched = bestBySelector.flatMap((best) => best.get(agentId) ?? []);
-    if (row === undefined || matched.length !== query.selectors.length) continue;
+    const matched = matchedByAgent.get(agentId);
+    if (row === undefined || matched === undefined) continue;
     const circuit = circuitOf(state, now, store.breaker);
     if (!circuit.acceptsRequests) continue;
     const status = deriveStatus(state, circuit, now, store.health);
