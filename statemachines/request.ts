@@ -32,6 +32,12 @@ export type FailureMode = z.output<typeof failureModeSchema>;
 
 /** StartSyncExecution runs an Express workflow for at most five minutes. */
 export const EXPRESS_MAX_SECONDS = 300;
+
+/** Coordinations with no `timeout` get this long: Express's maximum, or an hour for Standard. */
+export const DEFAULT_COORDINATION_SECONDS = {
+  express: EXPRESS_MAX_SECONDS,
+  standard: 3600,
+} as const;
 /** Standard workflows run up to a year; coordinations are capped at a day to keep mistakes cheap. */
 export const STANDARD_MAX_SECONDS = 86_400;
 export const DEFAULT_STEP_TIMEOUT_SECONDS = 60;
@@ -252,15 +258,14 @@ export const coordinationRequestSchema = z
           : `coordinations run at most ${STANDARD_MAX_SECONDS} s`,
       );
     }
+    const whole = request.timeout ?? DEFAULT_COORDINATION_SECONDS[request.mode];
     request.steps?.forEach((step, i) => {
-      if (
-        step.timeout !== undefined &&
-        request.timeout !== undefined &&
-        step.timeout > request.timeout
-      ) {
+      if (step.timeout !== undefined && step.timeout > whole) {
         issue(
           ['steps', i, 'timeout'],
-          `a step cannot take longer than the whole coordination (${request.timeout} s)`,
+          request.timeout === undefined
+            ? `a step cannot take longer than the whole coordination (${whole} s by default in ${request.mode} mode); lower it or set "timeout"`
+            : `a step cannot take longer than the whole coordination (${whole} s)`,
         );
       }
     });

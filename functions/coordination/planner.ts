@@ -9,7 +9,7 @@ import {
   type CapabilityRef,
   type CoordinationRequest,
   coordinationRequestSchema,
-  EXPRESS_MAX_SECONDS,
+  DEFAULT_COORDINATION_SECONDS,
   MAX_FALLBACKS,
   type StepSpec,
   stepIdAt,
@@ -17,21 +17,14 @@ import {
 import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
 import type { AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
+import { DEFAULT_MIN_FUZZY_SCORE } from '../core/registry/fuzzy.ts';
+import { parseWith } from '../core/validation.ts';
 
 /**
  * What planning reads: the registry at run time, or a static directory of the stack's own agents
  * when the CDK app compiles declared workflows at synth time.
  */
 export type AgentDirectory = Pick<AgentRegistry, 'getMany' | 'discover'>;
-
-import { DEFAULT_MIN_FUZZY_SCORE } from '../core/registry/fuzzy.ts';
-import { parseWith } from '../core/validation.ts';
-
-/** Coordinations with no `timeout` get this long: Express's maximum, or an hour for Standard. */
-export const DEFAULT_COORDINATION_SECONDS = {
-  express: EXPRESS_MAX_SECONDS,
-  standard: 3600,
-} as const;
 
 /** Statuses an agent may have to be planned in: healthy, or degraded but still answering. */
 const USABLE = ['healthy', 'degraded'] as const;

@@ -145,6 +145,11 @@ describe('coordination request', () => {
       'steps.0.timeout: a step cannot take longer',
     ],
     [
+      'step longer than the default express coordination',
+      { pattern: 'pipeline', steps: [{ agent: 'a', timeout: 600 }] },
+      'steps.0.timeout: a step cannot take longer than the whole coordination (300 s by default in express mode)',
+    ],
+    [
       'unknown field',
       { pattern: 'pipeline', agents: ['a'], retries: 3 },
       ': Unrecognized key: "retries"',
