@@ -33,6 +33,7 @@ export interface TaskState extends Common {
   ResultPath?: string;
   OutputPath?: string;
   TimeoutSeconds?: number;
+  TimeoutSecondsPath?: string;
   HeartbeatSeconds?: number;
   Retry?: Retrier[];
   Catch?: Catcher[];

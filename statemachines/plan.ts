@@ -58,6 +58,8 @@ export interface ExecutionItem {
   readonly stepId: string;
   readonly candidates: Candidates;
   readonly input: Readonly<Record<string, unknown>>;
+  /** The step's own task timeout (the Map's task reads it through TimeoutSecondsPath). */
+  readonly timeoutSeconds: number;
 }
 
 /** The execution input every compiled machine expects; the state the run starts from. */
@@ -127,6 +129,7 @@ export function executionInput(
           stepId: s.id,
           candidates: candidatesOf(s.candidates),
           input: s.input ?? payload,
+          timeoutSeconds: s.timeoutSeconds,
         }))
       : [],
     required: plan.pattern === 'scatter_gather' ? requiredSuccesses(plan) : 0,

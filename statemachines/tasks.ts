@@ -46,7 +46,10 @@ export interface AgentCall {
   readonly dynamicCandidates: boolean;
   /** Pattern-specific task fields: `input.$`, `context.$`, `previous.$`, `subtask.$`. */
   readonly fields: JsonObject;
+  /** The task's timeout; with `timeoutSecondsPath`, the smallest any run may have (heartbeats are sized from it). */
   readonly timeoutSeconds: number;
+  /** Where each run reads its own timeout (fan-out items: `$.item.timeoutSeconds`). */
+  readonly timeoutSecondsPath?: string;
   readonly failureMode: FailureMode;
   readonly retry?: RetryPolicy;
   /**
@@ -105,6 +108,10 @@ function taskState(call: AgentCall, k: number, onError: string): TaskState {
       : { 'stepId.$': call.stepId.path }),
     'agentId.$': `${candidate}.agentId`,
     pattern: call.pattern,
+    // The agent learns its time budget when it is per run (fan-out items).
+    ...(call.timeoutSecondsPath === undefined
+      ? {}
+      : { 'timeoutSeconds.$': call.timeoutSecondsPath }),
     ...call.fields,
   };
   const heartbeat = heartbeatSeconds(call.timeoutSeconds);
@@ -132,7 +139,8 @@ function taskState(call: AgentCall, k: number, onError: string): TaskState {
         };
   state.ResultPath = `${call.recordPath}.outcome`;
   if (call.outputRecord) state.OutputPath = call.recordPath;
-  state.TimeoutSeconds = call.timeoutSeconds;
+  if (call.timeoutSecondsPath === undefined) state.TimeoutSeconds = call.timeoutSeconds;
+  else state.TimeoutSecondsPath = call.timeoutSecondsPath;
   const retry = retriers(call.mode, call.failureMode, call.retry);
   if (retry.length > 0) state.Retry = retry;
   state.Catch = [

@@ -4,7 +4,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import { taskStates } from '../../statemachines/asl.ts';
+import { type States, taskStates } from '../../statemachines/asl.ts';
 import type { CompiledMachine } from '../../statemachines/compile.ts';
 import { RESOURCES } from '../../statemachines/tasks.ts';
 import type { ExecutionOutcome } from '../coordination/execution.ts';
@@ -83,12 +83,28 @@ export class LocalStateMachines {
     let cached = this.#cache.get(machine.hash);
     if (cached === undefined) {
       // The library's validator annotates the definition it is given: hand it a copy.
-      cached = new StateMachine(
-        structuredClone(machine.definition) as unknown as StateMachineDefinition,
-      );
+      const definition = structuredClone(machine.definition);
+      readTimeoutsFromPayload(definition.States);
+      cached = new StateMachine(definition as unknown as StateMachineDefinition);
       this.#cache.set(machine.hash, cached);
     }
     return cached;
+  }
+}
+
+/**
+ * aws-local-stepfunctions evaluates TimeoutSecondsPath against the task's Parameters output, where
+ * Step Functions evaluates it against the state's input. The compiler puts the same value into the
+ * task payload (`timeoutSeconds.$` next to TimeoutSecondsPath), so pointing the interpreter there
+ * keeps the semantics: each run gets exactly the timeout Step Functions would give it.
+ */
+function readTimeoutsFromPayload(states: States): void {
+  for (const [, state] of taskStates(states)) {
+    if (state.TimeoutSecondsPath === undefined) continue;
+    state.TimeoutSecondsPath =
+      state.Resource === RESOURCES.standard
+        ? '$.MessageBody.timeoutSeconds'
+        : '$.Payload.timeoutSeconds';
   }
 }
 

@@ -7,8 +7,8 @@ const FAN_OUT = 'FanOut';
 const ITEM_FAILED = 'ItemFailed';
 
 /**
- * parallel and scatter_gather: a Map over `$.items` (one per agent, each with its own fallbacks),
- * every agent getting the same payload unless its step set an input. Each iteration outputs its
+ * parallel and scatter_gather: a Map over `$.items` (one per agent, each with its own fallbacks
+ * and timeout), every agent getting the same payload unless its step set an input. Each iteration outputs its
  * record `{ outcome: { ok, attempt, result }, k<n>: error }`; the records land in `$.results`.
  *
  * scatter_gather always records failures per item, then a gather step counts the successes and
@@ -20,7 +20,8 @@ export function fanOutStates(plan: CoordinationPlan): { startAt: string; states:
   const scatter = plan.pattern === 'scatter_gather';
   const recordFailures = scatter || plan.failureMode === 'best_effort';
   const maxCandidates = Math.max(...plan.steps.map((s) => s.candidates.length));
-  const timeout = Math.max(...plan.steps.map((s) => s.timeoutSeconds));
+  // Each item carries its step's timeout; the shortest sizes the (standard) heartbeat.
+  const shortest = Math.min(...plan.steps.map((s) => s.timeoutSeconds));
 
   const itemStates = agentCallStates({
     name: 'Agent',
@@ -31,7 +32,8 @@ export function fanOutStates(plan: CoordinationPlan): { startAt: string; states:
     candidates: maxCandidates,
     dynamicCandidates: true,
     fields: { 'input.$': '$.item.input' },
-    timeoutSeconds: timeout,
+    timeoutSeconds: shortest,
+    timeoutSecondsPath: '$.item.timeoutSeconds',
     failureMode: plan.failureMode,
     ...(plan.retry ? { retry: plan.retry } : {}),
     recordPath: '$.record',

@@ -184,6 +184,21 @@ describe.each(['express', 'standard'] as const)(
         expect(failed(outcome).cause).toMatch(/^a3 failed at step step3/);
       });
 
+      it('times each agent out after its own step’s timeout', async () => {
+        const base = plan('parallel', { mode, failureMode: 'best_effort' });
+        const perStep = {
+          ...base,
+          steps: base.steps.map((step, i) => ({ ...step, timeoutSeconds: i === 0 ? 1 : 5 })),
+        };
+        const { outcome, state, fleet } = await run(perStep, {
+          a1: { delayMs: 1_500 },
+          a3: { delayMs: 1_500 },
+        });
+        expect(outcome.status).toBe('SUCCEEDED');
+        expect(state.results.map((r) => r.outcome.ok)).toEqual([false, true, true]);
+        expect(fleet.calls.get('a3')?.[0]?.timeoutSeconds).toBe(5); // the agent knows its budget
+      });
+
       it('falls back per item and best_effort keeps partial results', async () => {
         const { state } = await run(plan('parallel', { mode, failureMode: 'best_effort' }), {
           a2: { fail: true },

@@ -28,6 +28,8 @@ export const taskRequestSchema = z.object({
   taskToken: z.string().min(1).optional(),
   /** Standard mode only: send SendTaskHeartbeat at least this often while working. */
   heartbeatSeconds: z.number().int().positive().optional(),
+  /** Fan-out items: the seconds this task has before Step Functions times it out. */
+  timeoutSeconds: z.number().int().positive().optional(),
 });
 export type TaskRequest = z.output<typeof taskRequestSchema>;
 
