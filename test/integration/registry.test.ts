@@ -4,7 +4,12 @@ import { ManualClock } from '../../functions/core/clock.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../functions/core/errors.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
 import { capability, card } from '../support/cards.ts';
-import { ENGINES, freshRegistryTable, type TestTable } from '../support/dynamo.ts';
+import {
+  ENGINES,
+  freshRegistryTable,
+  slowIndexingClient,
+  type TestTable,
+} from '../support/dynamo.ts';
 
 describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
   let table: TestTable;
@@ -209,6 +214,42 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
       expect(metrics.requestsProcessed).toBe(50);
       expect(metrics.errors).toBe(5);
       expect(metrics.averageResponseTimeMs).toBe(20);
+    });
+
+    it('concurrent card updates leave the index of the card that won', async () => {
+      const cards = {
+        base: card('shifty', {
+          capabilities: [capability('shared', '1.0.0'), capability('gone', '1.0.0')],
+        }),
+        // Drops both: its late indexing would delete the rows the winner wrote again.
+        early: card('shifty', { capabilities: [capability('other', '1.0.0')] }),
+        // Brings both back, one with a new priority (the same row keys as the base card's).
+        late: card('shifty', {
+          capabilities: [
+            capability('shared', '1.0.0', { priority: 9 }),
+            capability('gone', '1.0.0'),
+          ],
+        }),
+      };
+      await registry.register(cards.base);
+      await registry.heartbeat('shifty');
+      // The first update commits, then indexes slowly; the second commits after it and indexes first.
+      const slow = new AgentRegistry({
+        tableName: table.tableName,
+        client: slowIndexingClient(engine, 400),
+      });
+      const first = slow.register(cards.early, { update: true });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect((await registry.register(cards.late, { update: true })).outcome).toBe('updated');
+      await first;
+      for (const name of ['shared', 'gone']) {
+        const found = await registry.discover({ capability: name });
+        expect(
+          found.map((m) => m.agentId),
+          name,
+        ).toEqual(['shifty']);
+      }
+      expect(await registry.discover({ capability: 'other' })).toEqual([]);
     });
 
     it('records a tally of outcomes in one write', async () => {

@@ -27,3 +27,27 @@ export async function freshRegistryTable(engine: DynamoEngineKind): Promise<Test
   await ensureRegistryTable(raw, tableName);
   return { tableName, client: createDocumentClient(config), raw };
 }
+
+/**
+ * Another client on `engine` whose writes of many items (BatchWriteItem: capability indexing) wait
+ * `delayMs` first, so a test can make one registration's indexing land after another's.
+ */
+export function slowIndexingClient(
+  engine: DynamoEngineKind,
+  delayMs: number,
+): DynamoDBDocumentClient {
+  const client = createDocumentClient({
+    endpoint: inject('dynamoEndpoints')[engine],
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName?.startsWith('BatchWrite'))
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return next(args);
+    },
+    { step: 'initialize', name: 'slowIndexing' },
+  );
+  return client;
+}

@@ -157,7 +157,7 @@ export class AgentRegistry {
             ReturnValues: 'ALL_NEW',
           }),
         );
-        await this.#writeIndex(card, cardHash, existing.card);
+        await this.#indexUpdate(card, cardHash, existing.card);
         return {
           outcome: 'updated',
           record: toRecord(this.#store, agentRowSchema.parse(Attributes)),
@@ -355,6 +355,23 @@ export class AgentRegistry {
   }
 
   /** Capability rows and catalog names for `card`; rows only `previous` had are deleted. */
+  /**
+   * Indexes an updated card, then makes sure the index matches the card the agent row holds: a
+   * concurrent update may have committed after this one yet indexed before it, and this call's
+   * writes would then have overwritten or deleted its rows. Whoever indexes last sees the final
+   * row and re-indexes it, so concurrent updates leave the index of the card that won.
+   */
+  async #indexUpdate(card: AgentCard, cardHash: string, previous: AgentCard): Promise<void> {
+    await this.#writeIndex(card, cardHash, previous);
+    let indexed = card;
+    for (let attempt = 0; attempt < MAX_REGISTER_RACES; attempt++) {
+      const current = await readAgentRow(this.#store, card.agentId);
+      if (current === undefined || current.cardHash === contentHash(indexed)) return;
+      await this.#writeIndex(current.card, current.cardHash, indexed);
+      indexed = current.card;
+    }
+  }
+
   async #writeIndex(
     card: AgentCard,
     cardHash: string,
