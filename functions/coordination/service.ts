@@ -7,7 +7,7 @@ import type { AgentRegistry } from '../core/registry/agent-registry.ts';
 import type { CoordinationEngine } from './engine.ts';
 import { OutcomeRecorder } from './outcome-recorder.ts';
 import { type AgentDirectory, CoordinationPlanner } from './planner.ts';
-import { type CoordinationResult, shapeResult } from './result.ts';
+import { type CoordinationError, type CoordinationResult, shapeResult } from './result.ts';
 import { standardCoordinationId } from './step-functions-engine.ts';
 
 export type CoordinationResponse =
@@ -110,14 +110,23 @@ export class CoordinationService {
   }
 
   async #recordOutcomes(result: CoordinationResult): Promise<void> {
-    // One outcome per attempt: successes from the steps, failures from the errors (which list
-    // every failed attempt, fallbacks included).
+    // One outcome per attempt, in the order they happened (the last one decides an agent's breaker
+    // count): each step's failed attempts (fallbacks, retries) before its success, steps in order,
+    // then the failures of steps that never finished.
+    const failures = result.errors.filter((e) => e.agentId !== null);
+    const recorded = new Set<CoordinationError>();
+    const recordFailures = (stepId: string | null) => {
+      for (const error of failures) {
+        if (recorded.has(error) || (stepId !== null && error.stepId !== stepId)) continue;
+        recorded.add(error);
+        this.#recorder.add(error.agentId as string, false, 0);
+      }
+    };
     for (const step of result.steps) {
+      recordFailures(step.stepId);
       if (step.status === 'succeeded') this.#recorder.add(step.agentId, true, step.durationMs ?? 0);
     }
-    for (const error of result.errors) {
-      if (error.agentId !== null) this.#recorder.add(error.agentId, false, 0);
-    }
+    recordFailures(null);
     if (this.#record === 'await') await this.#recorder.flush();
   }
 }

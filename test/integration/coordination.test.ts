@@ -42,7 +42,7 @@ describe('coordination service (registry on DynamoDB Local, embedded engine)', (
     const table = await freshRegistryTable('dynamodb-local');
     registry = new AgentRegistry({ tableName: table.tableName, client: table.client });
     fleet = new AgentFleet(
-      { broken: { fail: true }, flaky: { flaky: 1 } },
+      { broken: { fail: true }, flaky: { flaky: 1 }, moody: { flaky: 1 } },
       {
         boss: (message) => {
           const context = (message.task as TaskRequest).context as {
@@ -68,6 +68,7 @@ describe('coordination service (registry on DynamoDB Local, embedded engine)', (
     await agent('a3', ['publish']);
     await agent('broken', ['edit'], 10); // ranks first for "edit", then falls back to a2
     await agent('flaky', ['review']);
+    await agent('moody', ['mood']);
     await agent('kw', ['keywords']);
     await agent('sent', ['sentiment']);
     await agent('boss', ['plan']);
@@ -165,6 +166,20 @@ describe('coordination service (registry on DynamoDB Local, embedded engine)', (
     });
     if (response.state !== 'completed') throw new Error('unexpected');
     expect(response.result.status).toBe('succeeded');
+  });
+
+  it('records outcomes in the registry in the order they happened', async () => {
+    // moody fails its first call and answers the second: its breaker ends with no failures.
+    const response = await service.run({
+      pattern: 'sequential',
+      agents: ['moody', 'moody'],
+      failure_mode: 'best_effort',
+    });
+    if (response.state !== 'completed') throw new Error('unexpected');
+    expect(response.result.status).toBe('partial');
+    const moody = await registry.get('moody');
+    expect(moody.metrics).toMatchObject({ requestsProcessed: 2, errors: 1 });
+    expect(moody.circuit.consecutiveFailures).toBe(0);
   });
 
   it('scatters a capability to every holder and gathers by strategy', async () => {
