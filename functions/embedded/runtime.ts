@@ -166,10 +166,6 @@ export class EmbeddedRuntime {
       eventBridge,
       lambda: new LambdaClient({ ...local, endpoint: lambdaServer.endpoint }),
     });
-    const idempotency = new DynamoDBPersistenceLayer({
-      tableName: IDEMPOTENCY_TABLE,
-      awsSdkV3Client: raw,
-    });
 
     // Every agent: its queues, its handler (defineAgent, as in Lambda), its Lambda endpoint, its poller.
     const agents: RunningAgent[] = [];
@@ -182,7 +178,12 @@ export class EmbeddedRuntime {
       const handler = defineAgent(definition, {
         registry,
         sqs,
-        idempotency,
+        // One persistence layer per agent, as in Lambda: Powertools keeps the key prefix (the
+        // agent id) on the instance, so a shared one would let agents' keys collide.
+        idempotency: new DynamoDBPersistenceLayer({
+          tableName: IDEMPOTENCY_TABLE,
+          awsSdkV3Client: raw,
+        }),
         endpoint: { lambdaArn, queueUrl: queues.queueUrl, queueArn: queues.queueArn },
         deadLetterQueueUrl: queues.deadLetterQueueUrl,
       });

@@ -124,15 +124,18 @@ describe('embedded runtime', () => {
   });
 
   it('routes broadcasts with the same rules EventBridge applies: everyone, or holders of a capability', async () => {
-    await http('POST', '/broadcasts', { payload: { note: 'to everyone' } });
-    await http('POST', '/broadcasts', {
-      to: { capability: 'fact-lookup' },
-      payload: { note: 'to fact finders' },
-    });
-    await http('POST', '/broadcasts', {
-      to: { capability: 'listening' },
-      payload: { note: 'to listeners' },
-    });
+    const published = [
+      await http('POST', '/broadcasts', { payload: { note: 'to everyone' } }),
+      await http('POST', '/broadcasts', {
+        to: { capability: 'fact-lookup' },
+        payload: { note: 'to fact finders' },
+      }),
+      await http('POST', '/broadcasts', {
+        to: { capability: 'listening' },
+        payload: { note: 'to listeners' },
+      }),
+    ];
+    expect(published.map((p) => p.status)).toEqual([202, 202, 202]);
     await eventually(
       () => heard.filter((h) => h.kind === 'broadcast').length >= 2,
       'two broadcasts',

@@ -24,7 +24,11 @@ import {
 import { matchesPattern } from '../../functions/core/messaging/event-pattern.ts';
 import { ReplyListener } from '../../functions/core/messaging/reply-listener.ts';
 import { MessageRouter } from '../../functions/core/messaging/router.ts';
-import { EVENT_SOURCE, ruleName } from '../../functions/core/messaging/routing-rules.ts';
+import {
+  busEntryOf,
+  EVENT_SOURCE,
+  ruleName,
+} from '../../functions/core/messaging/routing-rules.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { createAgentQueues } from '../../functions/embedded/queues.ts';
 import { SqsPoller } from '../../functions/embedded/sqs-poller.ts';
@@ -423,6 +427,57 @@ describe('messaging on moto (SQS, EventBridge) with the registry on DynamoDB Loc
     const parked = await drain(world, queues.deadLetterQueueUrl, 2, 3);
     expect(parked).toHaveLength(2);
     expect(parked).toContain('not json at all');
+  });
+
+  it('every agent handles its copy of a broadcast, even when they share the idempotency table', async () => {
+    const heard: string[] = [];
+    const agents = ['copy-a', 'copy-b', 'copy-c'];
+    const handlers = agents.map((agentId) =>
+      world.agentHandler(agentId, () => {
+        heard.push(agentId);
+        return {};
+      }),
+    );
+    const entry = busEntryOf(
+      createMessage({ from: 'tester', to: '*', type: 'broadcast', payload: { note: 'all' } }),
+      world.eventBusName,
+    );
+    const body = JSON.stringify({
+      version: '0',
+      id: randomUUID(),
+      'detail-type': entry.DetailType,
+      source: entry.Source,
+      account: '123456789012',
+      time: new Date().toISOString(),
+      region: 'us-east-1',
+      resources: [],
+      detail: JSON.parse(entry.Detail),
+    });
+    // The same event, delivered to each agent's queue and handled at the same time.
+    const results = await Promise.all(
+      handlers.map((handler, i) =>
+        handler(
+          {
+            Records: [
+              {
+                messageId: randomUUID(),
+                receiptHandle: 'r',
+                body,
+                attributes: {} as never,
+                messageAttributes: {},
+                md5OfBody: '',
+                eventSource: 'aws:sqs',
+                eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${agents[i]}`,
+                awsRegion: 'us-east-1',
+              },
+            ],
+          },
+          lambdaContext(agents[i] ?? ''),
+        ),
+      ),
+    );
+    expect(results).toEqual(agents.map(() => ({ batchItemFailures: [] })));
+    expect(heard.sort()).toEqual(agents);
   });
 
   it('a warm agent whose registry entry vanished registers again on the next ping', async () => {

@@ -31,10 +31,9 @@ export async function messagingWorld(sqs: 'moto' | 'local' = 'moto') {
   const clients = emulatorClients(sqs);
   const eventBusName = `bus-${suffix}`;
   await clients.eventBridge.send(new CreateEventBusCommand({ Name: eventBusName }));
-  const idempotency = new DynamoDBPersistenceLayer({
-    tableName: idempotencyTable,
-    awsSdkV3Client: raw,
-  });
+  /** A persistence layer for one agent (Powertools keeps the agent's key prefix on it). */
+  const idempotency = () =>
+    new DynamoDBPersistenceLayer({ tableName: idempotencyTable, awsSdkV3Client: raw });
 
   /** Registers a live agent whose card points at fresh queues, and returns its queues. */
   async function agentWithQueue(
@@ -86,7 +85,7 @@ export async function messagingWorld(sqs: 'moto' | 'local' = 'moto') {
         registry,
         sqs: clients.sqs,
         sfn: clients.sfn,
-        idempotency,
+        idempotency: idempotency(),
         ...(queues
           ? {
               endpoint: { queueUrl: queues.queueUrl, queueArn: queues.queueArn },

@@ -79,7 +79,11 @@ export interface AgentDependencies {
   readonly registry?: AgentRegistry;
   readonly sqs?: SQSClient;
   readonly sfn?: SFNClient;
-  /** Default: MOBIUS_IDEMPOTENCY_TABLE if set; `false` turns idempotency off. */
+  /**
+   * Default: MOBIUS_IDEMPOTENCY_TABLE if set; `false` turns idempotency off. Give each agent its
+   * own instance: Powertools keeps the key prefix (the agent id) on it, so agents sharing one could
+   * take each other's records for their own.
+   */
   readonly idempotency?: BasePersistenceLayer | false;
   /** Default: MOBIUS_AGENT_QUEUE_URL / _QUEUE_ARN, and the invoked function's ARN. */
   readonly endpoint?: Partial<AgentEndpoint>;
