@@ -21,8 +21,6 @@ interface Rule {
 
 export interface EventBusServer {
   readonly endpoint: string;
-  /** Events delivered to each target, for diagnostics. */
-  readonly delivered: Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -44,7 +42,6 @@ export async function startEventBusServer(options: {
   const account = options.accountId ?? '000000000000';
   const buses = new Set(['default']);
   const rules = new Map<string, Rule>();
-  const delivered = new Map<string, number>();
   const ruleKey = (bus: string | undefined, name: string) => `${bus ?? 'default'}/${name}`;
 
   const operations: Record<string, (input: Record<string, unknown>) => Promise<unknown> | unknown> =
@@ -149,7 +146,6 @@ export async function startEventBusServer(options: {
                       : {}),
                   }),
                 );
-                delivered.set(target.Arn, (delivered.get(target.Arn) ?? 0) + 1);
               }
             }
             return { EventId: id };
@@ -185,7 +181,6 @@ export async function startEventBusServer(options: {
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    delivered,
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
