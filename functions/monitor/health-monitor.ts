@@ -91,18 +91,16 @@ const metrics = new Metrics({
 });
 let registry: AgentRegistry | undefined;
 
-/** Scheduled entry (EventBridge Scheduler / rule): sweep, then publish the counts as EMF metrics. */
-export async function handler(): Promise<HealthSweep> {
-  registry ??= new AgentRegistry({ tableName: process.env.MOBIUS_REGISTRY_TABLE ?? '' });
-  const result = await sweep(registry, { lambda: sharedLambdaClient(), sqs: sharedSqsClient() });
+/** Publishes a sweep's counts as EMF metrics (one flush, every figure in it) and logs what needs a look. */
+export function reportSweep(result: HealthSweep, metrics: Metrics, logger: Logger): void {
   metrics.addMetric('AgentsHealthy', MetricUnit.Count, result.counts.healthy);
   metrics.addMetric('AgentsDegraded', MetricUnit.Count, result.counts.degraded);
   metrics.addMetric('AgentsUnhealthy', MetricUnit.Count, result.counts.unhealthy);
   metrics.addMetric('AgentsOffline', MetricUnit.Count, result.counts.offline);
   metrics.addMetric('AgentsPinged', MetricUnit.Count, result.pinged);
   metrics.addMetric('AgentPingFailures', MetricUnit.Count, result.failed.length);
-  metrics.publishStoredMetrics();
   metrics.addMetric('AgentsMissing', MetricUnit.Count, result.missing.length);
+  metrics.publishStoredMetrics();
   if (result.offline.length > 0) logger.warn('agents offline', { agents: result.offline });
   if (result.missing.length > 0)
     logger.warn('deployed agents without a registry entry, pinged to re-register', {
@@ -110,5 +108,12 @@ export async function handler(): Promise<HealthSweep> {
     });
   if (result.failed.length > 0)
     logger.error('agents the monitor could not ping', { failed: result.failed });
+}
+
+/** Scheduled entry (EventBridge Scheduler / rule): sweep, then publish the counts as EMF metrics. */
+export async function handler(): Promise<HealthSweep> {
+  registry ??= new AgentRegistry({ tableName: process.env.MOBIUS_REGISTRY_TABLE ?? '' });
+  const result = await sweep(registry, { lambda: sharedLambdaClient(), sqs: sharedSqsClient() });
+  reportSweep(result, metrics, logger);
   return result;
 }

@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -7,10 +8,11 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
 import { handler as registerAgent } from '../../functions/deploy/register-agent.ts';
-import { sweep } from '../../functions/monitor/health-monitor.ts';
+import { reportSweep, sweep } from '../../functions/monitor/health-monitor.ts';
 import { handler as registryStream } from '../../functions/monitor/registry-stream.ts';
 import { card } from '../support/cards.ts';
 import { freshRegistryTable, type TestTable } from '../support/dynamo.ts';
+import { emf, metricsFor } from '../support/emf.ts';
 
 /**
  * The operational functions the stack deploys beside the API: deploy-time card registration,
@@ -148,6 +150,18 @@ describe('health monitor and deployed agents', () => {
       expect(lambda.commandCalls(InvokeCommand).map((c) => c.args[0].input.FunctionName)).toContain(
         lambdaArn,
       );
+      // The handler's report: every figure of the sweep reaches CloudWatch, the missing count too.
+      const metrics = metricsFor('mobius-health-monitor');
+      const printed = await emf(() =>
+        reportSweep(result, metrics, new Logger({ logLevel: 'SILENT' })),
+      );
+      expect(printed.values).toMatchObject({
+        AgentsMissing: 1,
+        AgentsPinged: result.pinged,
+        AgentPingFailures: result.failed.length,
+        AgentsHealthy: result.counts.healthy,
+        AgentsOffline: result.counts.offline,
+      });
     } finally {
       lambda.restore();
       await registerAgent(customResource('Delete', card('lazarus')));

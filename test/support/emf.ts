@@ -16,12 +16,17 @@ interface EmfLine {
 
 /**
  * Runs `work` (which publishes through a metricsFor() instance), then returns its result and the
- * metrics printed as EMF: each metric's name and its `pattern` dimension, if it has one.
+ * metrics printed as EMF: each metric's name and its `pattern` dimension, if it has one, and each
+ * metric's last printed value by name.
  */
 export async function emf<T>(
   work: () => T | Promise<T>,
   metrics?: Metrics,
-): Promise<{ result: T; metrics: { name: string; pattern: string | undefined }[] }> {
+): Promise<{
+  result: T;
+  metrics: { name: string; pattern: string | undefined }[];
+  values: Record<string, unknown>;
+}> {
   const printed: string[] = [];
   const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
     printed.push(String(line));
@@ -34,10 +39,15 @@ export async function emf<T>(
     log.mockRestore();
     vi.unstubAllEnvs();
   }
+  const lines = printed.map((line) => JSON.parse(line) as EmfLine & Record<string, unknown>);
   return {
     result,
-    metrics: printed.flatMap((line) => {
-      const parsed = JSON.parse(line) as EmfLine;
+    values: Object.fromEntries(
+      lines.flatMap((parsed) =>
+        (parsed._aws.CloudWatchMetrics[0]?.Metrics ?? []).map((m) => [m.Name, parsed[m.Name]]),
+      ),
+    ),
+    metrics: lines.flatMap((parsed) => {
       const dimensions = parsed._aws.CloudWatchMetrics[0]?.Dimensions[0] ?? [];
       return (parsed._aws.CloudWatchMetrics[0]?.Metrics ?? []).map((m) => ({
         name: m.Name,

@@ -24,6 +24,7 @@ describe('standard coordination outcomes from status-change events', () => {
   it('ignores events that are not execution status changes', async () => {
     const metrics = metricsFor('mobius-api');
     const emitted = await emf(() => recordStatusChange(metrics, { hello: 'world' }), metrics);
-    expect(emitted).toEqual({ result: 'ignored', metrics: [] });
+    expect(emitted.result).toBe('ignored');
+    expect(emitted.metrics).toEqual([]);
   });
 });
