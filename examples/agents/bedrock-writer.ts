@@ -1,6 +1,10 @@
 import {
   BedrockRuntimeClient,
   ConverseCommand,
+  InternalServerException,
+  ModelNotReadyException,
+  ModelTimeoutException,
+  ServiceUnavailableException,
   ThrottlingException,
 } from '@aws-sdk/client-bedrock-runtime';
 import {
@@ -13,8 +17,8 @@ import { textOf } from './text.ts';
 /**
  * Optional agent that writes prose with Amazon Bedrock (Converse API). Off by default: the example
  * CDK app deploys it only with `-c mobius:bedrockModelId=<model id>`, and it is not part of the
- * embedded team (it needs AWS credentials and model access). Throttling is retryable; anything
- * else the model service refuses is fatal.
+ * embedded team (it needs AWS credentials and model access). Throttling and the service's
+ * transient faults are retryable; a request the service refuses (validation, access, quota) is fatal.
  */
 let client: BedrockRuntimeClient | undefined;
 
@@ -53,11 +57,24 @@ export const bedrockWriter: AgentDefinition = {
       const text = response.output?.message?.content?.map((part) => part.text ?? '').join('') ?? '';
       return { report: text, model: modelId, usage: response.usage };
     } catch (error) {
-      if (error instanceof ThrottlingException)
-        throw new RetryableAgentError(`Bedrock throttled the request: ${error.message}`);
+      if (isTransient(error))
+        throw new RetryableAgentError(
+          `Bedrock could not answer now: ${error.name}: ${error.message}`,
+        );
       throw new FatalAgentError(`Bedrock refused the request: ${(error as Error).message}`);
     }
   },
 };
+
+/** Worth another try later: throttling, a model still loading or too slow, the service's own faults. */
+export function isTransient(error: unknown): error is Error {
+  return (
+    error instanceof ThrottlingException ||
+    error instanceof ServiceUnavailableException ||
+    error instanceof InternalServerException ||
+    error instanceof ModelNotReadyException ||
+    error instanceof ModelTimeoutException
+  );
+}
 
 export const handler = defineAgent(bedrockWriter);
