@@ -1,16 +1,28 @@
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import { type CfnRule, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { EventPattern } from '../functions/core/messaging/event-pattern.ts';
 import { agentQueueNames, QUEUE_SETTINGS } from '../functions/core/messaging/queue-settings.ts';
-import { broadcastPattern, ruleName } from '../functions/core/messaging/routing-rules.ts';
-import type { AgentCardInput } from '../functions/core/model/agent-card.ts';
+import {
+  broadcastPattern,
+  declaredRuleKind,
+  declaredSubscriptionsSchema,
+  type RuleKind,
+  ruleName,
+  ruleNamePrefix,
+  subscriptionPattern,
+} from '../functions/core/messaging/routing-rules.ts';
+import { type AgentCardInput, cardFieldsOf } from '../functions/core/model/agent-card.ts';
 import type { AgentDefinition } from '../functions/core/sdk/define-agent.ts';
 import { AGENT_ENVIRONMENT } from '../functions/core/sdk/environment.ts';
+import { parseWith } from '../functions/core/validation.ts';
 import { AgentRegistration } from './agent-registration.ts';
+import type { CoordinationEngine } from './coordination-engine.ts';
 import { mobiusFunction } from './lambda-defaults.ts';
 import type { RegistryTables } from './registry-table.ts';
 
@@ -37,14 +49,20 @@ export interface AgentProps {
   readonly environment?: Readonly<Record<string, string>>;
   /** Queue names are `<prefix>-<agentId>` (and `-dlq`); one prefix per deployment. @default 'mobius' */
   readonly queueNamePrefix?: string;
+  /**
+   * The engine whose machines run this agent: it may invoke the agent and send to its queue, and
+   * the agent may answer their task tokens (SendTaskSuccess/Failure/Heartbeat).
+   * @default none: call `engine.addAgent(agent)` yourself
+   */
+  readonly engine?: CoordinationEngine;
 }
 
 /**
  * One Mobius agent: its Lambda (Node.js 22, Arm64, bundled by local esbuild), its SQS queue with a
  * dead-letter queue, the event source mapping with partial batch failures, the grants it needs for
- * the registry and idempotency, a rule delivering broadcasts to its queue, and its card
- * registered at deploy time. The coordination engine grants itself invoke/send and the agent
- * task responses (see CoordinationEngine.addAgent).
+ * the registry and idempotency, a rule delivering broadcasts to its queue, one rule per
+ * subscription its definition declares, and its card registered at deploy time. Given its
+ * `engine`, the engine may invoke it and the agent may answer task tokens (CoordinationEngine.addAgent).
  */
 export class Agent extends Construct {
   readonly agentId: string;
@@ -55,8 +73,14 @@ export class Agent extends Construct {
 
   constructor(scope: Construct, id: string, props: AgentProps) {
     super(scope, id);
-    const { handler: _handler, ...cardFields } = props.definition;
+    const cardFields = cardFieldsOf(props.definition);
     this.agentId = cardFields.agentId;
+    // A bad subscription fails the synth with the field named, not the deploy.
+    const subscriptions = parseWith(
+      declaredSubscriptionsSchema,
+      props.definition.subscriptions ?? [],
+      `agent ${this.agentId} subscriptions`,
+    );
     const ordered = props.ordered ?? false;
     const timeout = props.timeout ?? Duration.seconds(30);
     const names = agentQueueNames(this.agentId, ordered, props.queueNamePrefix);
@@ -71,6 +95,9 @@ export class Agent extends Construct {
     this.queue = new Queue(this, 'Queue', {
       queueName: names.queue,
       fifo: ordered || undefined,
+      // EventBridge can target a FIFO queue only with content-based deduplication; the router's
+      // own sends carry an explicit deduplication id (the message id), which takes precedence.
+      contentBasedDeduplication: ordered || undefined,
       // AWS's guidance for Lambda event sources: at least six times the function timeout.
       visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
       retentionPeriod: Duration.seconds(QUEUE_SETTINGS.retentionSeconds),
@@ -120,18 +147,54 @@ export class Agent extends Construct {
     };
     new AgentRegistration(this, 'Registration', { tables: props.tables, card: this.card });
 
-    if (props.receiveBroadcasts ?? true) {
-      const rule = new Rule(this, 'Broadcasts', {
+    const capabilities = [...new Set(cardFields.capabilities.map((c) => c.name))];
+    const deliver = (id: string, kind: RuleKind, description: string, pattern: EventPattern) => {
+      const rule = new Rule(this, id, {
         eventBus: props.bus,
-        ruleName: ruleName(this.agentId, 'broadcast'),
-        description: `Broadcasts for agent ${this.agentId}`,
+        ruleName: ruleName(this.agentId, kind),
+        description,
         eventPattern: { source: ['mobius'] },
-        targets: [new SqsQueue(this.queue, ordered ? { messageGroupId: 'mobius-broadcast' } : {})],
+        targets: [new SqsQueue(this.queue, ordered ? { messageGroupId: `mobius-${kind}` } : {})],
       });
       // The exact pattern the router and the embedded runtime use ($or is beyond the typed L2 props).
-      (rule.node.defaultChild as CfnRule).eventPattern = broadcastPattern([
-        ...new Set(cardFields.capabilities.map((c) => c.name)),
-      ]);
+      (rule.node.defaultChild as CfnRule).eventPattern = pattern;
+    };
+    if (props.receiveBroadcasts ?? true) {
+      deliver(
+        'Broadcasts',
+        'broadcast',
+        `Broadcasts for agent ${this.agentId}`,
+        broadcastPattern(capabilities),
+      );
     }
+    subscriptions.forEach((subscription, index) => {
+      deliver(
+        `Subscription${index + 1}`,
+        declaredRuleKind(index),
+        `Events ${subscription.eventTypes.join(', ')} for agent ${this.agentId}`.slice(0, 512),
+        subscriptionPattern(
+          subscription.eventTypes,
+          capabilities,
+          subscription.filter as EventPattern | undefined,
+        ),
+      );
+    });
+    // Rules the router creates at run time (MessageRouter.subscribe) are named with the agent's
+    // rule prefix on this bus; admitting exactly those lets them deliver without a policy change.
+    this.queue.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AgentRulesOnTheMobiusBus',
+        effect: Effect.ALLOW,
+        principals: [new ServicePrincipal('events.amazonaws.com')],
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queueArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/${props.bus.eventBusName}/${ruleNamePrefix(this.agentId)}*`,
+          },
+        },
+      }),
+    );
+    props.engine?.addAgent(this);
   }
 }

@@ -33,6 +33,21 @@ export interface CoordinationEngineProps {
   readonly machineNamePrefix?: string;
 }
 
+/**
+ * What a role needs for Step Functions to set up a machine's logging to CloudWatch Logs: the log
+ * delivery APIs, which take no resource-level permissions.
+ */
+const LOG_DELIVERY_ACTIONS = [
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+];
+
 const MACHINES_REASON =
   'Machines are named <prefix>-<pattern>-<content hash>; shapes first seen at run time are created then, so grants cover the prefix.';
 
@@ -66,6 +81,22 @@ export class CoordinationEngine extends Construct {
       description:
         'Runs Mobius coordinations: invokes agents, sends them task tokens, logs and traces',
     });
+    // Declared machines would add these through CDK; machines first created at run time (logging
+    // and tracing on, under this role) need them even when nothing is declared.
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: LOG_DELIVERY_ACTIONS, resources: ['*'] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [
+          'xray:PutTraceSegments',
+          'xray:PutTelemetryRecords',
+          'xray:GetSamplingRules',
+          'xray:GetSamplingTargets',
+        ],
+        resources: ['*'],
+      }),
+    );
     for (const workflow of props.workflows ?? []) this.declare(workflow);
     this.outcomes = this.#recordStandardOutcomes();
     acknowledge(
@@ -181,21 +212,9 @@ export class CoordinationEngine extends Construct {
       'AwsSolutions-IAM5[Resource::*]',
       'The CloudWatch Logs delivery APIs CreateStateMachine needs for logging take no resource-level permissions.',
     );
-    // CreateStateMachine with logging needs the CloudWatch Logs delivery APIs, which take no resource.
+    // CreateStateMachine with logging needs the log delivery APIs from the caller too.
     principal.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: [
-          'logs:CreateLogDelivery',
-          'logs:GetLogDelivery',
-          'logs:UpdateLogDelivery',
-          'logs:DeleteLogDelivery',
-          'logs:ListLogDeliveries',
-          'logs:PutResourcePolicy',
-          'logs:DescribeResourcePolicies',
-          'logs:DescribeLogGroups',
-        ],
-        resources: ['*'],
-      }),
+      new PolicyStatement({ actions: LOG_DELIVERY_ACTIONS, resources: ['*'] }),
     );
   }
 }

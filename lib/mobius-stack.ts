@@ -12,10 +12,20 @@ import { MessageBus } from './message-bus.ts';
 import { Monitoring } from './monitoring.ts';
 import { RegistryTables } from './registry-table.ts';
 
-export interface StackAgent {
-  readonly definition: AgentProps['definition'];
-  readonly entry: string;
-  readonly environment?: Readonly<Record<string, string>>;
+/** An agent of the stack: its definition and entry, and any Agent setting (defaults as there). */
+export interface StackAgent
+  extends Pick<
+    AgentProps,
+    | 'definition'
+    | 'entry'
+    | 'environment'
+    | 'ordered'
+    | 'memorySize'
+    | 'timeout'
+    | 'batchSize'
+    | 'maxReceiveCount'
+    | 'receiveBroadcasts'
+  > {
   /** Permissions the agent's own code needs, e.g. `(agent) => bucket.grantRead(agent.function)`. */
   readonly grant?: (agent: Agent) => void;
 }
@@ -81,18 +91,16 @@ export class MobiusStack extends Stack {
     });
     const monitor = new HealthMonitor(this, 'Health', { tables: this.tables });
     this.agents = props.agents.map(
-      (agent) =>
-        new Agent(this, `Agent-${agent.definition.agentId}`, {
-          definition: agent.definition,
-          entry: agent.entry,
+      ({ grant: _grant, ...settings }) =>
+        new Agent(this, `Agent-${settings.definition.agentId}`, {
+          ...settings,
           tables: this.tables,
           bus: this.bus.bus,
           queueNamePrefix: this.namePrefix,
-          ...(agent.environment ? { environment: agent.environment } : {}),
+          engine: this.engine,
         }),
     );
     this.agents.forEach((agent, i) => {
-      this.engine.addAgent(agent);
       this.api.addAgent(agent);
       monitor.addAgent(agent);
       props.agents[i]?.grant?.(agent);
@@ -100,6 +108,7 @@ export class MobiusStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       agents: this.agents,
       machines: this.engine.machines,
+      machineNamePrefix: this.engine.machineNamePrefix,
     });
 
     new CfnOutput(this, 'ApiUrl', {

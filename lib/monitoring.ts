@@ -19,6 +19,11 @@ import { metricsNamespaceOf } from './lambda-defaults.ts';
 export interface MonitoringProps {
   readonly agents: readonly Agent[];
   readonly machines: readonly StateMachine[];
+  /**
+   * What the names of every machine of the engine start with, declared or created at run time
+   * (CoordinationEngine.machineNamePrefix): the dashboard finds them all by it.
+   */
+  readonly machineNamePrefix: string;
   /** Coordination failure rate (%) that raises the alarm. @default 5 */
   readonly failureRatePercent?: number;
   /** Agent error rate (%) that raises an agent's alarm. @default 5 */
@@ -48,7 +53,8 @@ const emfMetric =
  * The operations view: a CloudWatch dashboard (coordinations, duration and overhead percentiles
  * per pattern, agent invocations/errors/throttles, queue depth and age, dead letters, fleet
  * health, state machines) and alarms (a dead-letter queue not empty, coordination failure rate,
- * agent error rate, state machine throttling). Mobius's own figures are EMF
+ * agent error rate, each declared state machine throttled, coordination starts Step Functions
+ * refused — the last covers machines created at run time too). Mobius's own figures are EMF
  * metrics the functions publish with Powertools (namespace `Mobius/<stack name>`). Alarms have no actions:
  * wire them to your paging with `alarm.addAlarmAction(...)` (see README).
  */
@@ -62,6 +68,7 @@ export class Monitoring extends Construct {
     const mobius = emfMetric(namespace);
     const started = mobius('CoordinationsStarted', 'mobius-api', 'Sum');
     const failed = mobius('CoordinationsFailed', 'mobius-api', 'Sum');
+    const throttled = mobius('CoordinationsThrottled', 'mobius-api', 'Sum');
 
     // Dashboards are global to the account: the name carries the stack and the region.
     this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -155,14 +162,24 @@ export class Monitoring extends Construct {
         ),
       }),
     );
+    // Machines of shapes first seen at run time are not in the template: a search over the
+    // engine's name prefix finds them along with the declared ones.
+    const everyMachine = (metricName: string) =>
+      new MathExpression({
+        expression: `SEARCH('{AWS/States,StateMachineArn} MetricName="${metricName}" "stateMachine:${props.machineNamePrefix}-"', 'Sum', 300)`,
+        label: metricName,
+        period: FIVE_MINUTES,
+      });
     this.dashboard.addWidgets(
       new GraphWidget({
-        title: 'Declared state machines: failed and throttled executions',
-        width: 24,
-        left: props.machines.flatMap((m) => [
-          m.metricFailed({ label: `${m.node.id} failed` }),
-          m.metric('ExecutionThrottled', { label: `${m.node.id} throttled` }),
-        ]),
+        title: 'State machines (declared and created at run time): failed and throttled',
+        width: 12,
+        left: [everyMachine('ExecutionsFailed'), everyMachine('ExecutionThrottled')],
+      }),
+      new GraphWidget({
+        title: 'Coordination starts Step Functions refused (throttling, quotas)',
+        width: 12,
+        left: [throttled],
       }),
     );
 
@@ -210,6 +227,17 @@ export class Monitoring extends Construct {
         threshold: props.failureRatePercent ?? 5,
         evaluationPeriods: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.alarms.push(
+      new Alarm(this, 'CoordinationStartsThrottled', {
+        alarmDescription:
+          'Step Functions refused coordination starts (throttling or an execution quota): callers got 503.',
+        metric: throttled.with({ period: FIVE_MINUTES }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
     );

@@ -1,3 +1,4 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CoordinationService } from '../coordination/service.ts';
 import type { MessageRouter } from '../core/messaging/router.ts';
@@ -10,6 +11,8 @@ export interface ApiDependencies {
   readonly coordinations: CoordinationService;
   /** Powertools metrics (EMF) for coordination counts and timings; optional in tests. */
   readonly metrics?: Metrics;
+  /** Where unexpected errors (the 500s) are logged with their stack and request id. */
+  readonly logger?: Logger;
   /**
    * How long POST /coordinations waits for an express result before answering 504 itself. Behind
    * API Gateway (29 s integration timeout) this keeps the answer ours, with the error body of the

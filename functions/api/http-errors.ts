@@ -23,15 +23,21 @@ export interface ErrorBody {
   };
 }
 
+/** The status an error answers with: its code's, or 500 for anything that is not a domain error. */
+export function statusOf(error: unknown): number {
+  return isMobiusError(error) ? STATUS_BY_CODE[error.code] : 500;
+}
+
 /**
  * `{ error: { code, message, details } }` with the status for the error's code. Anything that is
- * not a domain error is a bug on our side: 500 with a request id to quote, never a stack trace.
+ * not a domain error is a bug on our side: 500 with a request id to quote, never a stack trace
+ * (the caller logs it; see createApi).
  */
 export function errorResponse(error: unknown, requestId: string): ApiResult {
   if (isMobiusError(error)) {
     const details = error instanceof ValidationError ? { issues: error.issues } : error.details;
     const body: ErrorBody = { error: { code: error.code, message: error.message, details } };
-    return json(STATUS_BY_CODE[error.code], body);
+    return json(statusOf(error), body);
   }
   const body: ErrorBody = {
     error: {

@@ -14,7 +14,7 @@ const metrics = new Metrics({ namespace: metricsNamespace(), serviceName: 'mobiu
 const SYNC_WAIT_MS = 27_000;
 
 export const handler = createApi(
-  { ...dependenciesFromEnvironment(), metrics, syncWaitMs: SYNC_WAIT_MS },
+  { ...dependenciesFromEnvironment(), metrics, logger, syncWaitMs: SYNC_WAIT_MS },
   { corsOrigins: corsOriginsFromEnvironment() },
 )
   .use(injectLambdaContext(logger))

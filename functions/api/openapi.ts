@@ -307,7 +307,7 @@ function operations(): Record<string, Operation> {
       responses: {
         200: { description: 'Succeeded or partial', ...ref('CoordinationResult') },
         202: { description: 'Started (standard mode)', ...ref('Running') },
-        ...errors(400, 404, 502, 503, 504),
+        ...errors(400, 404, 413, 502, 503, 504),
       },
     },
     'GET /coordinations/{id}': {
@@ -327,7 +327,7 @@ function operations(): Record<string, Operation> {
             },
           },
         },
-        ...errors(404),
+        ...errors(400, 404),
       },
     },
   };

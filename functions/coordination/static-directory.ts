@@ -1,5 +1,10 @@
 import { NotFoundError } from '../core/errors.ts';
-import { type AgentCard, type AgentCardInput, agentCardSchema } from '../core/model/agent-card.ts';
+import {
+  type AgentCard,
+  type AgentCardInput,
+  agentCardSchema,
+  cardFieldsOf,
+} from '../core/model/agent-card.ts';
 import type { AgentRecord } from '../core/registry/agent-registry.ts';
 import {
   buildMatch,
@@ -29,7 +34,7 @@ export class StaticDirectory implements AgentDirectory {
     definitions: readonly (Omit<AgentCardInput, 'endpoint'> & { readonly handler?: unknown })[],
   ): StaticDirectory {
     return new StaticDirectory(
-      definitions.map(({ handler: _handler, ...card }) => ({
+      definitions.map(cardFieldsOf).map((card) => ({
         ...card,
         endpoint: {
           lambdaArn: `arn:aws:lambda:us-east-1:000000000000:function:${card.agentId}`,

@@ -130,11 +130,28 @@ export class StepFunctionsEngine implements CoordinationEngine {
   }
 }
 
-/** Step Functions quotas become a 503 the caller may retry; anything else is not ours to rename. */
+/**
+ * What Step Functions' API answers when a caller exceeds its request rate (StartExecution and
+ * StartSyncExecution have token-bucket quotas). The SDK has already retried these with backoff.
+ */
+const THROTTLING_ERRORS = new Set(['ThrottlingException', 'TooManyRequestsException']);
+
+/**
+ * Step Functions quotas and throttling become a 503 the caller may retry; anything else is not
+ * ours to rename.
+ */
 function quotaError(error: unknown): unknown {
   if (error instanceof ExecutionLimitExceeded || error instanceof StateMachineLimitExceeded) {
     return new CapacityExceededError(
       `Step Functions refused the coordination: ${error.message}. Retry later, or raise the quota.`,
+      { service: 'states', reason: error.name },
+      { cause: error },
+    );
+  }
+  if (error instanceof Error && THROTTLING_ERRORS.has(error.name)) {
+    return new CapacityExceededError(
+      `Step Functions is throttling coordination starts (${error.message}). Retry with backoff, or ` +
+        'ask for a higher StartExecution/StartSyncExecution rate quota.',
       { service: 'states', reason: error.name },
       { cause: error },
     );

@@ -43,6 +43,9 @@ export async function createAgentQueues(
   });
   const queue = await createQueue(sqs, names.queue, {
     ...fifoAttributes,
+    // As on AWS (the Agent construct): EventBridge targets a FIFO queue only with content-based
+    // deduplication.
+    ...(fifo ? { ContentBasedDeduplication: 'true' } : {}),
     VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: dlq.arn,

@@ -1,4 +1,5 @@
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -8,6 +9,7 @@ import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { createDocumentClient } from '../core/aws/dynamodb.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
+import { declaredRuleKind } from '../core/messaging/routing-rules.ts';
 import { PING_KIND } from '../core/model/task.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
 import { ensureIdempotencyTable, ensureRegistryTable } from '../core/registry/create-table.ts';
@@ -205,7 +207,11 @@ export class EmbeddedRuntime {
     await Promise.all(
       agents.map((agent) => agent.handler({ kind: PING_KIND }, lambdaContext(agent.agentId))),
     );
-    for (const agent of agents) await router.ensureBroadcastRule(agent.agentId);
+    for (const definition of options.agents) {
+      await router.ensureBroadcastRule(definition.agentId);
+      for (const [index, subscription] of (definition.subscriptions ?? []).entries())
+        await router.subscribe(definition.agentId, subscription, declaredRuleKind(index));
+    }
 
     const engine = new EmbeddedEngine(async (target, task) => {
       const handler = byTarget.get(target);
@@ -261,7 +267,8 @@ export class EmbeddedRuntime {
 
     let api: ApiServer | undefined;
     if (options.port !== undefined) {
-      api = await startApiServer(createApi({ registry, router, coordinations }), {
+      const logger = new Logger({ serviceName: 'mobius-api' });
+      api = await startApiServer(createApi({ registry, router, coordinations, logger }), {
         port: options.port,
       });
       const server = api;

@@ -3,13 +3,19 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import aslValidator from 'asl-validator';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { factFinder } from '../../examples/agents/fact-finder.ts';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
 import { exampleStackProps } from '../../examples/stack.ts';
 import { ROUTES } from '../../functions/api/app.ts';
+import {
+  ruleName,
+  ruleNamePrefix,
+  subscriptionPattern,
+} from '../../functions/core/messaging/routing-rules.ts';
 import { MobiusStack } from '../../lib/mobius-stack.ts';
 
 /**
@@ -183,6 +189,38 @@ describe('the CDK stack', () => {
     expect(alarms.filter((d) => d.includes('is being throttled'))).toHaveLength(
       resources('AWS::StepFunctions::StateMachine').length,
     );
+    expect(alarms.some((d) => d.includes('Step Functions refused coordination starts'))).toBe(true);
+  });
+
+  it('shows on the dashboard every figure the issue lists, machines created at run time included', () => {
+    const body = JSON.stringify(resources('AWS::CloudWatch::Dashboard')[0]?.[1].Properties);
+    for (const figure of [
+      'CoordinationsStarted',
+      'CoordinationsSucceeded',
+      'CoordinationsFailed',
+      'CoordinationDuration',
+      'CoordinationOverhead',
+      'p50',
+      'p99',
+      'Invocations',
+      'Errors',
+      'Throttles',
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateAgeOfOldestMessage',
+      'AgentsHealthy',
+      'CoordinationsThrottled',
+    ])
+      expect(body, figure).toContain(figure);
+    // A search over the engine's machine-name prefix, which finds machines created at run time.
+    expect(body).toMatch(
+      new RegExp(
+        `SEARCH\\('\\{AWS/States,StateMachineArn\\} MetricName=[^']*ExecutionThrottled[^']*stateMachine:${stack.engine.machineNamePrefix}-`,
+      ),
+    );
+  });
+
+  it('registers every agent’s card at deploy time', () => {
+    template.resourceCountIs('Custom::MobiusAgentCard', EXAMPLE_AGENTS.length);
   });
 
   it('grants no wildcard IAM actions, and no wildcard resources on data', () => {
@@ -308,5 +346,152 @@ describe('two deployments in one account and region', () => {
       ':inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0',
     );
     expect(report.pluginReports.flatMap((r) => r.violations)).toEqual([]);
+  });
+});
+
+describe('an agent with its own settings and subscriptions, in a stack that declares no workflow', () => {
+  const subscriptions = [
+    { eventTypes: ['corpus.updated'] },
+    { eventTypes: ['document.indexed', 'document.removed'], filter: { payload: { lang: ['en'] } } },
+  ];
+  let subscribed: Template;
+  let nag: { pluginReports: { violations: unknown[] }[] };
+
+  beforeAll(async () => {
+    const out = mkdtempSync(join(tmpdir(), 'mobius-cdk-agent-'));
+    const app = new App({ outdir: out, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = await MobiusStack.create(app, 'MobiusAgentSettings', {
+      env: { account: '123456789012', region: 'eu-west-1' },
+      corsOrigins: ['https://app.example.com'],
+      agents: [
+        {
+          definition: { ...factFinder, subscriptions },
+          entry: 'examples/agents/fact-finder.ts',
+          ordered: true,
+          memorySize: 1024,
+          timeout: Duration.seconds(60),
+          batchSize: 5,
+          maxReceiveCount: 3,
+          receiveBroadcasts: false,
+        },
+      ],
+    });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
+    subscribed = Template.fromStack(stack);
+    nag = JSON.parse(readFileSync(join(out, 'validation-report.json'), 'utf8'));
+  }, 120_000);
+
+  it('deploys one rule per declared subscription, with the pattern the router and the embedded runtime use', () => {
+    const rules = Object.values(
+      subscribed.findResources('AWS::Events::Rule') as Record<
+        string,
+        { Properties: { Name?: string; EventPattern: unknown; Targets: unknown[] } }
+      >,
+    ).filter((r) => String(r.Properties.Name).startsWith(ruleNamePrefix('fact-finder')));
+    expect(rules.map((r) => r.Properties.Name).sort()).toEqual([
+      ruleName('fact-finder', 'sub1'),
+      ruleName('fact-finder', 'sub2'),
+    ]);
+    const byName = new Map(rules.map((r) => [r.Properties.Name, r.Properties]));
+    expect(byName.get(ruleName('fact-finder', 'sub2'))?.EventPattern).toEqual(
+      subscriptionPattern(['document.indexed', 'document.removed'], ['fact-lookup'], {
+        payload: { lang: ['en'] },
+      }),
+    );
+    // FIFO target: a message group per rule.
+    expect(byName.get(ruleName('fact-finder', 'sub1'))?.Targets).toEqual([
+      expect.objectContaining({ SqsParameters: { MessageGroupId: 'mobius-sub1' } }),
+    ]);
+  });
+
+  it('admits the agent’s own rules, and rules the router adds at run time, to its queue', () => {
+    const policies = JSON.stringify(subscribed.findResources('AWS::SQS::QueuePolicy'));
+    expect(policies).toContain('AgentRulesOnTheMobiusBus');
+    expect(policies).toContain(`/${ruleNamePrefix('fact-finder')}*`);
+  });
+
+  it('applies the agent settings: FIFO with content-based deduplication, redrive, memory, timeout, batch', () => {
+    subscribed.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      ContentBasedDeduplication: true,
+      VisibilityTimeout: 360,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 3 }),
+    });
+    subscribed.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Mobius agent fact-finder'),
+      MemorySize: 1024,
+      Timeout: 60,
+    });
+    subscribed.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 5 });
+    const broadcastRules = Object.values(
+      subscribed.findResources('AWS::Events::Rule') as Record<
+        string,
+        { Properties: { Name?: string } }
+      >,
+    ).filter((r) => String(r.Properties.Name).endsWith('-broadcast'));
+    expect(broadcastRules).toEqual([]);
+  });
+
+  it('lets the engine log and trace machines it creates at run time, and the agent answer task tokens', () => {
+    subscribed.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    const statements = Object.values(
+      subscribed.findResources('AWS::IAM::Policy') as Record<
+        string,
+        { Properties: { Roles?: { Ref: string }[]; PolicyDocument: { Statement: Statement[] } } }
+      >,
+    );
+    const actionsOf = (role: string) =>
+      statements
+        .filter((p) => p.Properties.Roles?.some((r) => r.Ref.startsWith(role)))
+        .flatMap((p) => p.Properties.PolicyDocument.Statement.flatMap((s) => [s.Action].flat()));
+    expect(actionsOf('EngineRole')).toEqual(
+      expect.arrayContaining([
+        'logs:CreateLogDelivery',
+        'xray:PutTraceSegments',
+        'lambda:InvokeFunction',
+      ]),
+    );
+    expect(actionsOf('Agentfactfinder')).toEqual(
+      expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure']),
+    );
+    expect(nag.pluginReports.flatMap((r) => r.violations)).toEqual([]);
+  });
+
+  it('answers CORS preflights for the configured origin without auth, and still signs every route', () => {
+    const methods = Object.values(
+      subscribed.findResources('AWS::ApiGateway::Method') as Record<
+        string,
+        { Properties: { HttpMethod: string; AuthorizationType: string; Integration?: unknown } }
+      >,
+    );
+    const preflights = methods.filter((m) => m.Properties.HttpMethod === 'OPTIONS');
+    const routes = methods.filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
+    expect(preflights.length).toBeGreaterThan(0);
+    for (const preflight of preflights) {
+      expect(preflight.Properties.AuthorizationType).toBe('NONE');
+      expect(JSON.stringify(preflight.Properties.Integration)).toContain('https://app.example.com');
+    }
+    expect(routes.length).toBe(ROUTES.length);
+    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    subscribed.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ MOBIUS_CORS_ORIGINS: 'https://app.example.com' }),
+      },
+    });
+  });
+
+  it('refuses a bad subscription at synth, naming the field', async () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    await expect(
+      MobiusStack.create(app, 'MobiusBadSubscription', {
+        agents: [
+          {
+            definition: { ...factFinder, subscriptions: [{ eventTypes: ['not an event type'] }] },
+            entry: 'examples/agents/fact-finder.ts',
+          },
+        ],
+      }),
+    ).rejects.toThrow(/subscriptions.*0\.eventTypes\.0.*dotted names/s);
   });
 });

@@ -1,9 +1,11 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
+import { CapacityExceededError } from '../../functions/core/errors.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import { MessageRouter } from '../../functions/core/messaging/router.ts';
 import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
@@ -330,6 +332,97 @@ describe('HTTP API: coordinations', () => {
     );
   });
 
+  it('counts a coordination that ends in a 5xx without a result as failed, and a refused one not at all', async () => {
+    const metrics = metricsFor('mobius-api');
+    const measured = createApi({ ...dependencies, metrics });
+    const post = (request: unknown) =>
+      measured(event('POST', '/coordinations', request), lambdaContext('mobius-api'));
+    const emitted = await emf(async () => {
+      const statuses = [
+        // 503: nobody holds the capability (planning fails before anything starts in Step Functions).
+        (await post({ pattern: 'sequential', steps: [{ capability: 'time-travel' }] })).statusCode,
+        // 400 and 413: the caller's mistake, no coordination.
+        (await post({ pattern: 'swarm' })).statusCode,
+        (
+          await post({
+            pattern: 'sequential',
+            agents: ['echo'],
+            payload: { b: 'x'.repeat(300_000) },
+          })
+        ).statusCode,
+      ];
+      return statuses;
+    }, metrics);
+    expect(emitted.result).toEqual([503, 400, 413]);
+    expect(emitted.values).toMatchObject({ CoordinationsStarted: 1, CoordinationsFailed: 1 });
+    expect(emitted.values).not.toHaveProperty('CoordinationsThrottled');
+  });
+
+  it('counts coordination starts Step Functions refused, for the throttling alarm', async () => {
+    const metrics = metricsFor('mobius-api');
+    const refusing = createApi({
+      ...dependencies,
+      metrics,
+      coordinations: {
+        run: () =>
+          Promise.reject(
+            new CapacityExceededError('Step Functions is throttling coordination starts', {
+              service: 'states',
+              reason: 'ThrottlingException',
+            }),
+          ),
+      } as unknown as ApiDependencies['coordinations'],
+    });
+    const emitted = await emf(
+      () =>
+        refusing(
+          event('POST', '/coordinations', { pattern: 'sequential', agents: ['echo'] }),
+          lambdaContext('mobius-api'),
+        ),
+      metrics,
+    );
+    expect(emitted.result.statusCode).toBe(503);
+    expect(JSON.parse(emitted.result.body)).toMatchObject({
+      error: { code: 'CAPACITY_EXCEEDED', details: { reason: 'ThrottlingException' } },
+    });
+    expect(emitted.values).toMatchObject({
+      CoordinationsStarted: 1,
+      CoordinationsFailed: 1,
+      CoordinationsThrottled: 1,
+    });
+  });
+
+  it('logs an unexpected error with its request id, and answers 500 with only that id', async () => {
+    const logged: unknown[] = [];
+    const logger = new Logger({ serviceName: 'mobius-api', logLevel: 'SILENT' });
+    vi.spyOn(logger, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args);
+    });
+    const broken = createApi({
+      ...dependencies,
+      logger,
+      registry: {
+        list: () => Promise.reject(new TypeError('registry exploded')),
+      } as unknown as ApiDependencies['registry'],
+    });
+    const response = await broken(event('GET', '/agents'), lambdaContext('mobius-api'));
+    expect(response.statusCode).toBe(500);
+    const body = JSON.parse(response.body) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('INTERNAL');
+    expect(body.error.message).not.toContain('exploded');
+    expect(logged).toEqual([
+      [
+        'unexpected error',
+        {
+          requestId: expect.any(String),
+          error: expect.objectContaining({ message: 'registry exploded' }),
+        },
+      ],
+    ]);
+    const { requestId } = (logged[0] as [string, { requestId: string }])[1];
+    expect(body.error.message).toContain(requestId);
+  });
+
   it('starts a standard coordination (202) and serves it by id', async () => {
     const started = await call('POST', '/coordinations', {
       pattern: 'sequential',
@@ -351,6 +444,42 @@ describe('HTTP API: coordinations', () => {
       body: { error: { code: 'VALIDATION_FAILED' } },
     });
     expect(malformed.body.error?.details.issues).toEqual([expect.objectContaining({ path: 'id' })]);
+  });
+});
+
+describe('HTTP API: CORS', () => {
+  const withOrigin = (origin: string, method: string, path: string) => {
+    const request = event(method, path);
+    return { ...request, headers: { ...request.headers, origin } };
+  };
+
+  it('allows the configured origins on answers and errors alike, and no other origin', async () => {
+    const browserApi = createApi(dependencies, { corsOrigins: ['https://app.example.com'] });
+    const allowed = await browserApi(
+      withOrigin('https://app.example.com', 'GET', '/agents'),
+      lambdaContext('mobius-api'),
+    );
+    expect(allowed.statusCode).toBe(200);
+    expect(allowed.headers?.['Access-Control-Allow-Origin']).toBe('https://app.example.com');
+    const missing = await browserApi(
+      withOrigin('https://app.example.com', 'GET', '/agents/ghost'),
+      lambdaContext('mobius-api'),
+    );
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers?.['Access-Control-Allow-Origin']).toBe('https://app.example.com');
+    const other = await browserApi(
+      withOrigin('https://evil.example.net', 'GET', '/agents'),
+      lambdaContext('mobius-api'),
+    );
+    expect(other.headers?.['Access-Control-Allow-Origin']).not.toBe('https://evil.example.net');
+  });
+
+  it('sends no CORS headers when no origin is configured', async () => {
+    const response = await api(
+      withOrigin('https://app.example.com', 'GET', '/agents'),
+      lambdaContext('mobius-api'),
+    );
+    expect(response.headers?.['Access-Control-Allow-Origin']).toBeUndefined();
   });
 });
 

@@ -24,6 +24,11 @@ const listener: AgentDefinition = {
   agentType: 'test',
   description: 'records every message it is sent',
   capabilities: [{ name: 'listening', version: '1.0.0' }],
+  // Declared subscriptions: the embedded runtime creates their rules, as CDK deploys them on AWS.
+  subscriptions: [
+    { eventTypes: ['corpus.updated'] },
+    { eventTypes: ['document.indexed'], filter: { payload: { lang: ['en'] } } },
+  ],
   handler: (message) => {
     heard.push({ agentId: 'listener', kind: message.kind, payload: message.input });
     return { heard: message.input };
@@ -94,6 +99,26 @@ describe('embedded runtime', () => {
     },
   );
 
+  it('falls back to the stable summarizer when the flaky one fails (it fails every other call)', async () => {
+    const runs = [
+      await http('POST', '/coordinations', exampleRequest('scatter-gather')),
+      await http('POST', '/coordinations', exampleRequest('scatter-gather')),
+    ].map((r) => r.body as unknown as CoordinationResult);
+    const summaries = runs.map((run) => run.steps.find((step) => step.stepId === 'summary'));
+    // Two calls in a row: one of them met the flaky agent failing and was served by the fallback.
+    expect(summaries.map((step) => step?.agentId).sort()).toEqual([
+      'flaky-summarizer',
+      'summarizer',
+    ]);
+    for (const step of summaries) expect(step?.status).toBe('succeeded');
+    const fellBack = runs[summaries.findIndex((step) => step?.agentId === 'summarizer')];
+    expect(fellBack?.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ agentId: 'flaky-summarizer', error: 'RetryableAgentError' }),
+      ]),
+    );
+  });
+
   it('answers 413 to a body over 6 MB, as Lambda would, and stays up', async () => {
     const response = await fetch(`${runtime.apiUrl}/coordinations`, {
       method: 'POST',
@@ -147,6 +172,30 @@ describe('embedded runtime', () => {
         .map((h) => (h.payload as { note: string }).note)
         .sort(),
     ).toEqual(['to everyone', 'to listeners']);
+  });
+
+  it('delivers the events an agent declared it subscribes to, filters applied, and no others', async () => {
+    const published = [
+      await http('POST', '/broadcasts', { eventType: 'corpus.updated', payload: { n: 1 } }),
+      await http('POST', '/broadcasts', {
+        eventType: 'document.indexed',
+        payload: { n: 2, lang: 'fr' },
+      }),
+      await http('POST', '/broadcasts', {
+        eventType: 'document.indexed',
+        payload: { n: 3, lang: 'en' },
+      }),
+      await http('POST', '/broadcasts', { eventType: 'document.removed', payload: { n: 4 } }),
+    ];
+    expect(published.map((p) => p.status)).toEqual([202, 202, 202, 202]);
+    await eventually(() => heard.filter((h) => h.kind === 'event').length >= 2, 'two events');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(
+      heard
+        .filter((h) => h.kind === 'event')
+        .map((h) => (h.payload as { n: number }).n)
+        .sort(),
+    ).toEqual([1, 3]);
   });
 });
 

@@ -4,6 +4,10 @@ import { matchesPattern, patternProblem } from '../../functions/core/messaging/e
 import {
   broadcastPattern,
   busEntryOf,
+  declaredRuleKind,
+  declaredSubscriptionsSchema,
+  MAX_DECLARED_SUBSCRIPTIONS,
+  type RuleKind,
   ruleName,
   subscriptionPattern,
 } from '../../functions/core/messaging/routing-rules.ts';
@@ -109,6 +113,25 @@ describe('routing rules', () => {
     const long = 'a'.repeat(64);
     const almost = `${'a'.repeat(63)}b`;
     expect(ruleName(long, 'broadcast').length).toBeLessThanOrEqual(64);
+    expect(
+      ruleName(long, declaredRuleKind(MAX_DECLARED_SUBSCRIPTIONS - 1)).length,
+    ).toBeLessThanOrEqual(64);
     expect(ruleName(long, 'events')).not.toBe(ruleName(almost, 'events'));
+    // Declared subscriptions never share a name with the run-time one (or each other).
+    const kinds = [
+      'broadcast',
+      'events',
+      ...Array.from({ length: 10 }, (_, i) => declaredRuleKind(i)),
+    ];
+    expect(new Set(kinds.map((kind) => ruleName('a', kind as RuleKind))).size).toBe(kinds.length);
+  });
+
+  it('refuses more declared subscriptions than an agent may have, and bad event types', () => {
+    const many = Array.from({ length: MAX_DECLARED_SUBSCRIPTIONS + 1 }, () => ({
+      eventTypes: ['x.y'],
+    }));
+    expect(declaredSubscriptionsSchema.safeParse(many).success).toBe(false);
+    expect(declaredSubscriptionsSchema.safeParse([{ eventTypes: [] }]).success).toBe(false);
+    expect(declaredSubscriptionsSchema.safeParse([{ eventTypes: ['x.y'] }]).success).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import {
   DescribeExecutionCommand,
   ExecutionLimitExceeded,
   SFNClient,
+  SFNServiceException,
   StartExecutionCommand,
   StartSyncExecutionCommand,
   StateMachineDoesNotExist,
@@ -104,6 +105,25 @@ describe('StepFunctionsEngine', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CapacityExceededError);
     expect((error as CapacityExceededError).message).toContain('too many executions');
+  });
+
+  it('turns Step Functions throttling (after the SDK’s retries) into CapacityExceededError (503)', async () => {
+    sfn.on(StartSyncExecutionCommand).rejects(
+      new SFNServiceException({
+        name: 'ThrottlingException',
+        $fault: 'client',
+        message: 'Rate exceeded',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    const error = await engine('g')
+      .runSync(machine, input)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CapacityExceededError);
+    expect((error as CapacityExceededError).details).toMatchObject({
+      service: 'states',
+      reason: 'ThrottlingException',
+    });
   });
 
   it('does not ask AWS about ids it never handed out', async () => {

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { withDeadline } from '../../core/deadline.ts';
-import { TimeoutError } from '../../core/errors.ts';
+import { CapacityExceededError, TimeoutError } from '../../core/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { type ApiEvent, json, parseBody, pathParameter } from '../http.ts';
-import type { ErrorBody } from '../http-errors.ts';
+import { type ErrorBody, statusOf } from '../http-errors.ts';
 
 /**
  * POST /coordinations: express runs answer 200 with the result (502/504 when it failed, the
@@ -15,10 +15,10 @@ import type { ErrorBody } from '../http-errors.ts';
 export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
   const body = parseBody(event, z.unknown(), 'coordination request');
   const limit = deps.syncWaitMs;
-  const response =
+  const run = () =>
     limit === undefined
-      ? await deps.coordinations.run(body)
-      : await withDeadline(
+      ? deps.coordinations.run(body)
+      : withDeadline(
           (signal) => deps.coordinations.run(body, { signal }),
           limit,
           () =>
@@ -30,6 +30,22 @@ export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent
               { waitedMs: limit },
             ),
         );
+  let response: CoordinationResponse;
+  try {
+    response = await run();
+  } catch (error) {
+    // A refused request (4xx: invalid, unknown agent, too large) started nothing. A 5xx (no agent
+    // available, Step Functions at capacity, no result in time, our bug) is a coordination that
+    // failed, and the failure-rate alarm must see it.
+    if (statusOf(error) >= 500) {
+      deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
+      deps.metrics?.addMetric('CoordinationsFailed', MetricUnit.Count, 1);
+    }
+    // Step Functions refused the start (quota or throttling), whichever machine: its own alarm.
+    if (error instanceof CapacityExceededError)
+      deps.metrics?.addMetric('CoordinationsThrottled', MetricUnit.Count, 1);
+    throw error;
+  }
   // Started counts every run; express outcomes are recorded here, standard ones when Step
   // Functions reports them (functions/monitor/coordination-events.ts).
   deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);

@@ -9,7 +9,6 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
 import { sharedEventBridgeClient, sharedLambdaClient, sharedSqsClient } from '../aws/clients.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { withDeadline } from '../deadline.ts';
@@ -33,10 +32,18 @@ import {
   offeredVersions,
   serialize,
 } from './envelope.ts';
-import { type EventPattern, patternProblem } from './event-pattern.ts';
+import type { EventPattern } from './event-pattern.ts';
 import { LIMITS } from './limits.ts';
 import type { ReplyListener } from './reply-listener.ts';
-import { broadcastPattern, busEntryOf, ruleName, subscriptionPattern } from './routing-rules.ts';
+import {
+  broadcastPattern,
+  busEntryOf,
+  type RuleKind,
+  ruleName,
+  type Subscription,
+  subscriptionPattern,
+  subscriptionSchema,
+} from './routing-rules.ts';
 
 export interface MessageRouterOptions {
   readonly registry: AgentRegistry;
@@ -64,29 +71,6 @@ export interface BatchReport {
     readonly error: string;
   }[];
 }
-
-export const subscriptionSchema = z.strictObject({
-  eventTypes: z
-    .array(
-      z
-        .string()
-        .regex(
-          /^[A-Za-z][A-Za-z0-9._-]{0,127}$/,
-          'event types are dotted names such as "document.indexed"',
-        ),
-    )
-    .min(1, 'subscribe to at least one event type')
-    .max(20),
-  /** An EventBridge pattern on the event's message, e.g. { "payload": { "lang": ["en"] } }. */
-  filter: z
-    .record(z.string(), z.unknown())
-    .superRefine((pattern, ctx) => {
-      const problem = patternProblem(pattern);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    })
-    .optional(),
-});
-export type Subscription = z.input<typeof subscriptionSchema>;
 
 /** Failed PutEvents / SendMessageBatch entries are retried this often, with backoff. */
 const MAX_ENTRY_ATTEMPTS = 5;
@@ -391,8 +375,16 @@ export class MessageRouter {
     return this.#putRule(card, 'broadcast', broadcastPattern(capabilityNames(card)));
   }
 
-  /** Subscribes `agentId` to event types: one rule on the bus targeting its queue. */
-  async subscribe(agentId: string, input: Subscription): Promise<string> {
+  /**
+   * Subscribes `agentId` to event types: one rule on the bus targeting its queue. `kind` names the
+   * rule: `events` (default) is the agent's run-time subscription, replaced by the next call;
+   * `sub<n>` are the subscriptions declared in its definition (see declaredRuleKind).
+   */
+  async subscribe(
+    agentId: string,
+    input: Subscription,
+    kind: RuleKind = 'events',
+  ): Promise<string> {
     const subscription = parseWith(subscriptionSchema, input, 'subscription');
     const { card } = await this.#registry.get(agentId);
     const pattern = subscriptionPattern(
@@ -400,11 +392,11 @@ export class MessageRouter {
       capabilityNames(card),
       subscription.filter as EventPattern | undefined,
     );
-    return this.#putRule(card, 'events', pattern);
+    return this.#putRule(card, kind, pattern);
   }
 
   /** Removes the agent's subscription (and its target); a missing one is not an error. */
-  async unsubscribe(agentId: string, kind: 'events' | 'broadcast' = 'events'): Promise<void> {
+  async unsubscribe(agentId: string, kind: RuleKind = 'events'): Promise<void> {
     const name = ruleName(agentId, kind);
     try {
       await this.#eventBridge.send(
@@ -422,11 +414,7 @@ export class MessageRouter {
     }
   }
 
-  async #putRule(
-    card: AgentCard,
-    kind: 'broadcast' | 'events',
-    pattern: EventPattern,
-  ): Promise<string> {
+  async #putRule(card: AgentCard, kind: RuleKind, pattern: EventPattern): Promise<string> {
     const queueArn = card.endpoint.queueArn;
     if (queueArn === undefined) {
       throw new ValidationError('subscription', [

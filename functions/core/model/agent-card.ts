@@ -169,3 +169,14 @@ export type HealthCheckSettings = z.output<typeof healthCheckSchema>;
 export function isFifoEndpoint(endpoint: AgentEndpoint): boolean {
   return endpoint.queueUrl?.endsWith('.fifo') ?? false;
 }
+
+/**
+ * The card fields of an agent definition (defineAgent's input): everything but the handler and
+ * the declared subscriptions, which are the agent's code and its rules, not its card.
+ */
+export function cardFieldsOf<
+  T extends { readonly handler?: unknown; readonly subscriptions?: unknown },
+>(definition: T): Omit<T, 'handler' | 'subscriptions'> {
+  const { handler: _handler, subscriptions: _subscriptions, ...card } = definition;
+  return card;
+}

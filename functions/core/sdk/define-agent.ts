@@ -30,12 +30,14 @@ import { type Clock, systemClock } from '../clock.ts';
 import { NotFoundError } from '../errors.ts';
 import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';
 import { createResponse, type Envelope, serialize } from '../messaging/envelope.ts';
+import { declaredSubscriptionsSchema, type Subscription } from '../messaging/routing-rules.ts';
 import { metricsNamespace } from '../metrics-namespace.ts';
 import {
   type AgentCard,
   type AgentCardInput,
   type AgentEndpoint,
   agentCardSchema,
+  cardFieldsOf,
 } from '../model/agent-card.ts';
 import {
   supervisorDecisionSchema,
@@ -71,6 +73,11 @@ export type AgentHandler = (message: AgentMessage, context: AgentContext) => unk
 
 export type AgentDefinition = Omit<AgentCardInput, 'endpoint'> & {
   readonly handler: AgentHandler;
+  /**
+   * Event types delivered to the agent's queue, each by its own EventBridge rule: deployed by the
+   * CDK Agent construct, created by the embedded runtime. Not part of the card.
+   */
+  readonly subscriptions?: readonly Subscription[];
 };
 
 /** Where the agent's dependencies come from; each defaults to the standard environment. */
@@ -143,8 +150,13 @@ class AgentRuntime {
     // Validate the card now: a bad definition fails at cold start, not on the first message.
     parseWith(
       agentCardSchema,
-      { ...cardFields(definition), endpoint: { queueUrl: 'https://placeholder.invalid/q' } },
+      { ...cardFieldsOf(definition), endpoint: { queueUrl: 'https://placeholder.invalid/q' } },
       `agent ${definition.agentId}`,
+    );
+    parseWith(
+      declaredSubscriptionsSchema,
+      definition.subscriptions ?? [],
+      `agent ${definition.agentId} subscriptions`,
     );
     this.logger = deps.logger ?? new Logger({ serviceName: definition.agentId });
     this.metrics =
@@ -171,7 +183,7 @@ class AgentRuntime {
   cardFor(endpoint: AgentEndpoint): AgentCard {
     return parseWith(
       agentCardSchema,
-      { ...cardFields(this.#definition), endpoint },
+      { ...cardFieldsOf(this.#definition), endpoint },
       `agent ${this.#definition.agentId}`,
     );
   }
@@ -504,11 +516,6 @@ class AgentRuntime {
   #sfn(): SFNClient {
     return this.#deps.sfn ?? sharedSfnClient();
   }
-}
-
-function cardFields(definition: AgentDefinition): Omit<AgentCardInput, 'endpoint'> {
-  const { handler: _handler, ...card } = definition;
-  return card;
 }
 
 function isSupervisorTask(task: TaskRequest): boolean {
