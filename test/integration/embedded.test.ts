@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
 import { EXAMPLE_REQUESTS, exampleRequest } from '../../examples/stack.ts';
+import { devCommand } from '../../functions/cli/commands.ts';
 import type { CoordinationResult } from '../../functions/coordination/result.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
@@ -262,6 +263,33 @@ describe('mobius CLI', () => {
     const unknown = await mobius('compile', unknownAgent);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr.trim()).toBe('No agent is registered with id "nobody" (agents.0).');
+  });
+
+  it('`mobius dev` prints its URL and the agents, serves the API, and stops when interrupted', async () => {
+    const out: string[] = [];
+    let interrupt: () => void = () => {};
+    const interrupted = new Promise<void>((resolve) => {
+      interrupt = resolve;
+    });
+    const running = devCommand(
+      { port: 0, dynamo: 'dynalite' },
+      { out: (text) => out.push(text), err: () => {} },
+      interrupted,
+    );
+    await eventually(() => out.some((line) => line.includes('Ctrl-C to stop')), 'the dev banner');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the CLI colours its output
+    const printed = out.join('\n').replace(/\u001b\[[0-9;]*m/g, '');
+    const url = /Mobius Coordinator \(embedded\) at (http:\/\/127\.0\.0\.1:\d+)/.exec(printed)?.[1];
+    expect(url, printed).toBeDefined();
+    for (const { definition } of EXAMPLE_AGENTS)
+      expect(printed).toMatch(
+        new RegExp(`${definition.agentId}\\s+${definition.agentType}\\s+healthy`),
+      );
+    const agents = await fetch(`${url}/agents`);
+    expect(agents.status).toBe(200);
+    interrupt();
+    expect(await running).toBe(0);
+    await expect(fetch(`${url}/agents`)).rejects.toThrow();
   });
 
   it('says which port is taken when `mobius dev` cannot listen', async () => {
