@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compile as compileMachine } from '../../statemachines/compile.ts';
 import { toMermaid } from '../../statemachines/mermaid.ts';
+import { aslErrors } from '../../statemachines/validate.ts';
 import { CoordinationPlanner } from '../coordination/planner.ts';
 import type { CoordinationResult } from '../coordination/result.ts';
 import { StaticDirectory } from '../coordination/static-directory.ts';
@@ -147,7 +148,8 @@ export async function devCommand(
 
 /**
  * `mobius compile <request.json>`: the state machine the request compiles to, planned against
- * the agents (the example team unless --agents says otherwise), as ASL or Mermaid.
+ * the agents (the example team unless --agents says otherwise), as ASL or Mermaid, checked with
+ * asl-validator (exit code 1 if it were invalid: a compiler bug).
  */
 export async function compileCommand(
   file: string,
@@ -161,15 +163,20 @@ export async function compileCommand(
   const agents = await loadAgents(options.agents);
   const plan = await new CoordinationPlanner(StaticDirectory.forShapes(agents)).plan(request);
   const machine = compileMachine(plan);
+  // The check Step Functions makes on CreateStateMachine; the embedded runtime skips it per run.
+  const errors = aslErrors(machine.definition);
   io.err(
     dim(
-      `${machine.name} · ${machine.type} · sha256 ${machine.hash} · ${Object.keys(machine.definition.States).length} states`,
+      `${machine.name} · ${machine.type} · sha256 ${machine.hash} · ${Object.keys(machine.definition.States).length} states · ${errors.length === 0 ? 'valid ASL (asl-validator)' : 'INVALID ASL'}`,
     ),
   );
   io.out(
     format === 'asl' ? JSON.stringify(machine.definition, null, 2) : toMermaid(machine.definition),
   );
-  return 0;
+  if (errors.length === 0) return 0;
+  io.err(red(`✘ the compiled machine is not valid ASL — please report it as a bug:`));
+  for (const error of errors) io.err(red(`  • ${error}`));
+  return 1;
 }
 
 async function api(base: string, method: string, path: string, body?: unknown) {

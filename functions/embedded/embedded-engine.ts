@@ -2,7 +2,11 @@ import type { CompiledMachine } from '../../statemachines/compile.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import type { CoordinationEngine, ExecutionStatus } from '../coordination/engine.ts';
 import type { ExecutionOutcome } from '../coordination/execution.ts';
-import { type AgentInvoker, LocalStateMachines } from './local-executor.ts';
+import {
+  type AgentInvoker,
+  LocalStateMachines,
+  type LocalStateMachinesOptions,
+} from './local-executor.ts';
 
 /** Finished standard coordinations are kept this long for GET /coordinations/{id}. */
 const RETENTION_MS = 24 * 3600 * 1000;
@@ -13,12 +17,13 @@ const RETENTION_MS = 24 * 3600 * 1000;
  * are kept in memory for a day, like Step Functions keeps execution history.
  */
 export class EmbeddedEngine implements CoordinationEngine {
-  readonly #machines = new LocalStateMachines();
+  readonly #machines: LocalStateMachines;
   readonly #invoke: AgentInvoker;
   readonly #executions = new Map<string, { status: ExecutionStatus; settled: Promise<void> }>();
 
-  constructor(invoke: AgentInvoker) {
+  constructor(invoke: AgentInvoker, options: LocalStateMachinesOptions = {}) {
     this.#invoke = invoke;
+    this.#machines = new LocalStateMachines(options);
   }
 
   async runSync(machine: CompiledMachine, input: ExecutionInput): Promise<ExecutionOutcome> {

@@ -7,6 +7,7 @@ import {
 import { type States, taskStates } from '../../statemachines/asl.ts';
 import type { CompiledMachine } from '../../statemachines/compile.ts';
 import { RESOURCES } from '../../statemachines/tasks.ts';
+import { aslErrors } from '../../statemachines/validate.ts';
 import type { ExecutionOutcome } from '../coordination/execution.ts';
 
 /**
@@ -22,14 +23,31 @@ export interface LocalRun {
   readonly transitions: number;
 }
 
+export interface LocalStateMachinesOptions {
+  /**
+   * Check each new machine shape with asl-validator before its first run, as Step Functions does
+   * on CreateStateMachine; an invalid one is refused with the validator's errors. It costs
+   * 150–550 ms per new shape (the validator compiles its JSON schemas on every call), which is why
+   * the embedded runtime leaves it off: the compiler's output for every pattern, failure mode and
+   * mode is validated in the test suite, and `mobius compile` validates what it prints.
+   * @default true
+   */
+  readonly validate?: boolean;
+}
+
 /**
  * Runs compiled machines in aws-local-stepfunctions, a real ASL interpreter, with every Task bound
  * to `invoke`. Express tasks see what `lambda:invoke` returns (`{ Payload, StatusCode }`); standard
  * tasks see the agent's result as if it had answered its task token. Parsed machines are cached by
- * content hash, so validation (≈60 ms) happens once per shape.
+ * content hash, so a shape is prepared (and validated, when asked) once.
  */
 export class LocalStateMachines {
   readonly #cache = new Map<string, StateMachine>();
+  readonly #validate: boolean;
+
+  constructor(options: LocalStateMachinesOptions = {}) {
+    this.#validate = options.validate ?? true;
+  }
 
   async run(
     machine: CompiledMachine,
@@ -82,10 +100,17 @@ export class LocalStateMachines {
   #machine(machine: CompiledMachine): StateMachine {
     let cached = this.#cache.get(machine.hash);
     if (cached === undefined) {
-      // The library's validator annotates the definition it is given: hand it a copy.
+      if (this.#validate) {
+        const errors = aslErrors(machine.definition);
+        if (errors.length > 0)
+          throw new Error(`State machine ${machine.name} is invalid ASL: ${errors.join('; ')}`);
+      }
       const definition = structuredClone(machine.definition);
       readTimeoutsFromPayload(definition.States);
-      cached = new StateMachine(definition as unknown as StateMachineDefinition);
+      // Validated above (or deliberately not): the interpreter's own check would repeat the cost.
+      cached = new StateMachine(definition as unknown as StateMachineDefinition, {
+        validationOptions: { noValidate: true },
+      });
       this.#cache.set(machine.hash, cached);
     }
     return cached;

@@ -343,3 +343,20 @@ describe.each(['express', 'standard'] as const)(
     });
   },
 );
+
+describe('validation of new shapes', () => {
+  it('refuses a machine that is not valid ASL before calling any agent, naming the errors', async () => {
+    const fleet = new AgentFleet();
+    const sequential = planFor('sequential');
+    const valid = compile(sequential);
+    const broken = {
+      ...valid,
+      hash: `${valid.hash}-broken`,
+      definition: { ...valid.definition, StartAt: 'Nowhere' },
+    };
+    await expect(
+      new LocalStateMachines().run(broken, executionInput(sequential, 'c', PAYLOAD), fleet.invoke),
+    ).rejects.toThrow(/is invalid ASL: .*Nowhere/);
+    expect(fleet.calls.size).toBe(0);
+  });
+});

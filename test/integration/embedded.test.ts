@@ -58,6 +58,8 @@ beforeAll(async () => {
     agents: [...EXAMPLE_AGENTS.map((a) => a.definition), listener],
     port: 0,
     dynamo: 'dynalite',
+    // As Step Functions would on CreateStateMachine: every shape these tests run is checked.
+    validateMachines: true,
   });
 }, 60_000);
 
@@ -235,6 +237,7 @@ describe('mobius CLI', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ pattern: 'pipeline', status: 'succeeded' });
     const asl = await mobius('compile', 'examples/requests/scatter-gather.json');
     expect(JSON.parse(asl.stdout)).toMatchObject({ StartAt: 'FanOut' });
+    expect(asl.stderr).toContain('valid ASL (asl-validator)');
     const mermaid = await mobius(
       'compile',
       'examples/requests/hierarchical.json',

@@ -1,4 +1,4 @@
-// asl-validator ships no type declarations; this is the call the tests make.
+// asl-validator ships no type declarations; this is the call statemachines/validate.ts makes.
 declare module 'asl-validator' {
   interface ValidationResult {
     isValid: boolean;
