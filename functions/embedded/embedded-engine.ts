@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CompiledMachine } from '../../statemachines/compile.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import type { CoordinationEngine, ExecutionStatus } from '../coordination/engine.ts';
@@ -27,6 +28,12 @@ export class EmbeddedEngine implements CoordinationEngine {
   }
 
   async runSync(machine: CompiledMachine, input: ExecutionInput): Promise<ExecutionOutcome> {
+    // On AWS, starting an execution is a network call. In process, a coordination of in-process
+    // agents runs on promise callbacks alone, and a caller running them back to back would never
+    // let timers and sockets be served: registry refreshes, outcome writes, pollers and the API
+    // would wait until the loop ended (seconds, in a benchmark). One turn of the event loop per
+    // run keeps them served.
+    await yieldToEventLoop();
     return (await this.#machines.run(machine, input, this.#invoke)).outcome;
   }
 

@@ -1,3 +1,4 @@
+import { Agent as HttpAgent } from 'node:http';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -147,6 +148,15 @@ export class EmbeddedRuntime {
       () => lambdaServer.stop(),
     );
     const sqs = new SQSClient({ ...local, endpoint: sqsServer.endpoint });
+    // The event-source pollers long-poll on an SQS client of their own: a long poll holds its socket
+    // for the whole wait, and on the shared client (50 sockets) a hundred idle agents would leave
+    // none for the router's sends.
+    const pollerSqs = new SQSClient({
+      ...local,
+      endpoint: sqsServer.endpoint,
+      requestHandler: { httpAgent: new HttpAgent({ keepAlive: true, maxSockets: Infinity }) },
+    });
+    stops.push(async () => pollerSqs.destroy());
     const queueUrlOf = (arn: string) =>
       `${sqsServer.endpoint}/${arn.split(':')[4]}/${arn.split(':')[5]}`;
     const bus: EventBusServer = await startEventBusServer({ sqs, queueUrlOf, accountId: ACCOUNT });
@@ -201,10 +211,12 @@ export class EmbeddedRuntime {
       byTarget.set(lambdaArn, handler);
       byTarget.set(queues.queueUrl, handler);
       const poller = new SqsPoller({
-        sqs,
+        sqs: pollerSqs,
         queueUrl: queues.queueUrl,
         queueArn: queues.queueArn,
         handler: (event) => handler(event, lambdaContext(definition.agentId)),
+        // Not Lambda's 20 s: local-aws-sqs holds a receive of up to 10 messages for the whole wait
+        // unless 10 arrive, where SQS answers as soon as any do.
         waitSeconds: 1,
       });
       poller.start();

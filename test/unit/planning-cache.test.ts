@@ -90,6 +90,40 @@ describe('OutcomeRecorder', () => {
     expect(writes).toHaveLength(2);
   });
 
+  it('paces a flush over the spread it is given, one write at a time', async () => {
+    const starts: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const recorder = new OutcomeRecorder({
+      recordOutcomes: async () => {
+        starts.push(performance.now());
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        return undefined as never;
+      },
+    });
+    for (const agent of ['a', 'b', 'c', 'd']) recorder.add(agent, true, 1);
+    await recorder.flush(400); // starts 100 ms apart
+    expect(starts).toHaveLength(4);
+    expect(maxInFlight).toBe(1);
+    expect((starts[3] ?? 0) - (starts[0] ?? 0)).toBeGreaterThanOrEqual(290);
+  });
+
+  it('settle() hurries a paced flush along and waits for every write', async () => {
+    const written: string[] = [];
+    const recorder = new OutcomeRecorder({
+      recordOutcomes: async (agentId: string) => void written.push(agentId) as never,
+    });
+    for (const agent of ['a', 'b', 'c']) recorder.add(agent, true, 1);
+    void recorder.flush(600_000); // 200 s between writes, unless hurried
+    recorder.add('d', true, 1);
+    const started = performance.now();
+    await recorder.settle();
+    expect(written.sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
   it('drops and counts a failed write instead of failing the coordination', async () => {
     const recorder = new OutcomeRecorder({
       recordOutcomes: async () => Promise.reject(new Error('throttled')),
