@@ -15,6 +15,7 @@ import {
   ruleNamePrefix,
   subscriptionPattern,
 } from '../../functions/core/messaging/routing-rules.ts';
+import { REGISTRY_TABLE } from '../../functions/core/registry/table.ts';
 import { MobiusStack } from '../../lib/mobius-stack.ts';
 import { aslErrors } from '../../statemachines/validate.ts';
 
@@ -76,7 +77,8 @@ describe('the CDK stack', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
       GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byType' })],
-      StreamSpecification: { StreamViewType: 'OLD_IMAGE' },
+      // The same view type the emulator bootstrap gives the table (create-table.ts).
+      StreamSpecification: { StreamViewType: REGISTRY_TABLE.streamViewType },
     });
   });
 

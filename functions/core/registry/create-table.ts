@@ -9,7 +9,7 @@ import {
 import { IDEMPOTENCY_TABLE, REGISTRY_TABLE } from './table.ts';
 
 /**
- * Creates the project's tables on an emulator (DynamoDB Local, dynalite, LocalStack) from the same
+ * Creates the project's tables on an emulator (dynalite, moto, LocalStack) from the same
  * descriptions the CDK stack deploys. On AWS the tables come from CloudFormation instead.
  * Idempotent: an existing table is left as it is.
  */
@@ -17,7 +17,7 @@ export async function ensureRegistryTable(
   client: DynamoDBClient,
   tableName: string,
 ): Promise<void> {
-  const { partitionKey, sortKey, byTypeIndex, ttlAttribute } = REGISTRY_TABLE;
+  const { partitionKey, sortKey, byTypeIndex, ttlAttribute, streamViewType } = REGISTRY_TABLE;
   await ensureTable(
     client,
     {
@@ -43,6 +43,8 @@ export async function ensureRegistryTable(
           Projection: { ProjectionType: 'ALL' },
         },
       ],
+      // dynalite accepts this and keeps no stream; moto and LocalStack keep one, as AWS does.
+      StreamSpecification: { StreamEnabled: true, StreamViewType: streamViewType },
     },
     ttlAttribute,
   );

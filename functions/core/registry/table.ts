@@ -16,12 +16,16 @@
  *
  * The sparse `byType` index (only agent rows have `typeKey`) serves list-by-type as a Query and
  * list-all as a Scan that touches agent rows only.
+ *
+ * The table's stream carries old images: the TTL clean-up (functions/monitor/registry-stream.ts)
+ * needs the card of an agent row TTL removed, to delete its capability rows.
  */
 export const REGISTRY_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
   byTypeIndex: { name: 'byType', partitionKey: 'typeKey', sortKey: 'agentId' },
+  streamViewType: 'OLD_IMAGE',
 } as const;
 
 // A type alias (not an interface) so it is assignable to the SDK's Record<string, unknown> keys.
