@@ -1,5 +1,5 @@
 /**
- * Coordination benchmark on the embedded runtime, no-op agents, registry on DynamoDB Local:
+ * Coordination benchmark on the embedded runtime, no-op agents, registry on dynalite:
  *
  *  1. p50/p99 coordination overhead (total − time inside agents) for a 5-agent parallel, a 5-step
  *     pipeline, a 100-agent scatter-gather and a 2-round hierarchical (5 workers);
@@ -184,7 +184,7 @@ try {
     process.stderr.write(`  ${name}: done\n`);
   }
   console.log(
-    `\nCoordination overhead on the embedded runtime (no-op agents, registry on ${runtime.dynamoKind}; ms):\n`,
+    `\nCoordination overhead on the embedded runtime (no-op agents, registry on dynalite; ms):\n`,
   );
   printTable(
     [

@@ -1,7 +1,7 @@
 /**
  * Messaging benchmark: messages/s and p50/p99 send→handled latency, direct (SQS) and broadcast
- * (EventBridge rule → SQS), through the real router and agent SDK, with the registry on DynamoDB
- * Local. Direct delivery runs on local-aws-sqs (the embedded runtime's SQS) and on moto; broadcasts
+ * (EventBridge rule → SQS), through the real router and agent SDK, with the registry on dynalite
+ * (the embedded runtime's DynamoDB, in this process). Direct delivery runs on local-aws-sqs (the embedded runtime's SQS) and on moto; broadcasts
  * need moto's EventBridge.
  *
  *   npm run bench:messaging
@@ -23,7 +23,7 @@ import { defineAgent } from '../functions/core/sdk/define-agent.ts';
 import {
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
-  startDynamoDbLocal,
+  startDynalite,
 } from '../functions/embedded/dynamodb-engine.ts';
 import { freePort, waitUntil } from '../functions/embedded/free-port.ts';
 import { lambdaContext } from '../functions/embedded/lambda-context.ts';
@@ -40,7 +40,7 @@ const config = (endpoint: string) => ({
   region: LOCAL_REGION,
   credentials: LOCAL_CREDENTIALS,
 });
-const dynamo = await startDynamoDbLocal();
+const dynamo = await startDynalite();
 const localSqs = await startSqsServer();
 const motoPort = await freePort();
 const moto = spawn(

@@ -16,7 +16,6 @@ import {
 import { issueList, red } from '../functions/cli/format.ts';
 import { UsageError } from '../functions/cli/request-file.ts';
 import { isMobiusError, ValidationError } from '../functions/core/errors.ts';
-import type { DynamoEngineKind } from '../functions/embedded/dynamodb-engine.ts';
 
 const io: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -29,16 +28,11 @@ const port = (value: string) => {
     throw new InvalidArgumentError('use a port number between 0 and 65535');
   return parsed;
 };
-const dynamo = (value: string): DynamoEngineKind => {
-  if (value !== 'dynamodb-local' && value !== 'dynalite')
-    throw new InvalidArgumentError('use dynamodb-local or dynalite');
-  return value;
-};
 
 /**
- * Stop signals end the CLI through process.exit, so that 'exit' hooks run (they stop the DynamoDB
- * Local child); `mobius dev` takes them over to shut its runtime down in order. Repeats are
- * ignored while that happens (a terminal's Ctrl-C reaches both this process and its launcher).
+ * Stop signals end the CLI with the shell's code for them (128 + signal number); `mobius dev`
+ * takes them over to shut its runtime down in order. Repeats are ignored while that happens (a
+ * terminal's Ctrl-C reaches both this process and its launcher).
  */
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let onStop: (() => void) | undefined;
@@ -66,27 +60,16 @@ async function main(): Promise<number> {
     .argument('<request.json>', 'a coordination request (see examples/requests/)')
     .option('--json', 'print the result as JSON only')
     .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
-    .option(
-      '--dynamo <engine>',
-      'dynamodb-local (needs Java) or dynalite (default: whichever is available)',
-      dynamo,
-    )
-    .action(
-      async (
-        file: string,
-        options: { json?: boolean; agents?: string; dynamo?: DynamoEngineKind },
-      ) => {
-        exitCode = await runCommand(file, options, io);
-      },
-    );
+    .action(async (file: string, options: { json?: boolean; agents?: string }) => {
+      exitCode = await runCommand(file, options, io);
+    });
 
   program
     .command('dev')
     .description('Start the embedded runtime with the agents and serve the HTTP API on 127.0.0.1')
     .option('-p, --port <port>', 'port for the API', port, 4000)
     .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
-    .option('--dynamo <engine>', 'dynamodb-local or dynalite', dynamo)
-    .action(async (options: { port: number; agents?: string; dynamo?: DynamoEngineKind }) => {
+    .action(async (options: { port: number; agents?: string }) => {
       const interrupted = new Promise<void>((resolve) => {
         onStop = resolve;
       });

@@ -8,7 +8,6 @@ import type { CoordinationResult } from '../coordination/result.ts';
 import { StaticDirectory } from '../coordination/static-directory.ts';
 import { isMobiusError } from '../core/errors.ts';
 import type { AgentDefinition } from '../core/sdk/define-agent.ts';
-import type { DynamoEngineKind } from '../embedded/dynamodb-engine.ts';
 import { EmbeddedRuntime, type TaskEvent } from '../embedded/runtime.ts';
 import { bold, dim, green, red, table, timingTree } from './format.ts';
 import { readRequestFile, UsageError } from './request-file.ts';
@@ -58,7 +57,7 @@ function progress(io: Io): (event: TaskEvent) => void {
  */
 export async function runCommand(
   file: string,
-  options: { json?: boolean; agents?: string; dynamo?: DynamoEngineKind },
+  options: { json?: boolean; agents?: string },
   io: Io,
 ): Promise<number> {
   const { raw } = readRequestFile(file);
@@ -67,12 +66,11 @@ export async function runCommand(
   const started = performance.now();
   const runtime = await EmbeddedRuntime.start({
     agents,
-    ...(options.dynamo ? { dynamo: options.dynamo } : {}),
     onTask: options.json ? undefined : progress(io),
   });
   io.err(
     dim(
-      `ready in ${((performance.now() - started) / 1000).toFixed(1)} s (registry on ${runtime.dynamoKind}); running ${file}`,
+      `ready in ${((performance.now() - started) / 1000).toFixed(1)} s (registry on dynalite, in memory); running ${file}`,
     ),
   );
   try {
@@ -102,17 +100,13 @@ export async function runCommand(
 
 /** `mobius dev`: the embedded runtime with the API on 127.0.0.1, until interrupted. */
 export async function devCommand(
-  options: { port?: number; agents?: string; dynamo?: DynamoEngineKind },
+  options: { port?: number; agents?: string },
   io: Io,
   until: Promise<void>,
 ): Promise<number> {
   const agents = await loadAgents(options.agents);
   const port = options.port ?? 4000;
-  const runtime = await EmbeddedRuntime.start({
-    agents,
-    port,
-    ...(options.dynamo ? { dynamo: options.dynamo } : {}),
-  }).catch((error: unknown) => {
+  const runtime = await EmbeddedRuntime.start({ agents, port }).catch((error: unknown) => {
     if ((error as { code?: string }).code === 'EADDRINUSE')
       throw new UsageError(
         `Port ${port} on 127.0.0.1 is in use (another \`mobius dev\`?). Stop it, or pick another port: mobius dev --port <n>.`,
@@ -120,7 +114,7 @@ export async function devCommand(
     throw error;
   });
   io.out(
-    `${green('●')} Mobius Coordinator (embedded) at ${bold(runtime.apiUrl ?? '')}  ${dim(`registry on ${runtime.dynamoKind}`)}`,
+    `${green('●')} Mobius Coordinator (embedded) at ${bold(runtime.apiUrl ?? '')}  ${dim('registry on dynalite, in memory')}`,
   );
   const { agents: registered } = await runtime.registry.list({ limit: 1000 });
   io.out(

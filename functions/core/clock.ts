@@ -8,8 +8,9 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 /**
  * A clock that only moves when told to; for tests and deterministic benchmarks. It starts at the
- * next whole minute of real time, not at a fixed date: DynamoDB Local really runs TTL deletion, so
- * rows whose `expiresAt` lies in the real past can vanish mid-test.
+ * next whole minute of real time, not at a fixed date: engines that run TTL deletion (DynamoDB,
+ * LocalStack with its expiry sweep on) remove rows whose `expiresAt` lies in the real past, and
+ * such rows could vanish mid-test.
  */
 export class ManualClock implements Clock {
   #now: number;

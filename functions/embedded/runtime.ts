@@ -23,10 +23,9 @@ import { sweep } from '../monitor/health-monitor.ts';
 import { type ApiServer, startApiServer } from './api-server.ts';
 import {
   type DynamoEngine,
-  type DynamoEngineKind,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
-  startDynamoEngine,
+  startDynalite,
 } from './dynamodb-engine.ts';
 import { EmbeddedEngine } from './embedded-engine.ts';
 import { type EventBusServer, startEventBusServer } from './event-bus-server.ts';
@@ -42,8 +41,6 @@ export interface EmbeddedRuntimeOptions {
   readonly agents: readonly AgentDefinition[];
   /** Serve the HTTP API on 127.0.0.1:port (0: any free port). Omit to run without HTTP. */
   readonly port?: number;
-  /** DynamoDB engine: DynamoDB Local when Java is present, dynalite otherwise. */
-  readonly dynamo?: DynamoEngineKind;
   /** Called for every agent task the engine dispatches, and when it completes (CLI progress). */
   readonly onTask?: (event: TaskEvent) => void;
   /** Seconds between health sweeps (pings). @default 30 */
@@ -83,7 +80,7 @@ const PLANNING_CACHE_MS = 1000;
 
 /**
  * Mobius on one machine, no AWS account: the same handlers, compiled ASL and registry code as on
- * AWS, over local engines — DynamoDB Local (or dynalite), an SQS server (local-aws-sqs), an
+ * AWS, over local engines — dynalite (DynamoDB, in process), an SQS server (local-aws-sqs), an
  * EventBridge adapter (rules evaluated by the project's matchesPattern), a Lambda Invoke endpoint
  * for in-process agents, and aws-local-stepfunctions for the state machines. Every AWS SDK client
  * in the process is pointed at these endpoints through the standard AWS_ENDPOINT_URL_* variables.
@@ -94,7 +91,6 @@ export class EmbeddedRuntime {
   readonly coordinations: CoordinationService;
   readonly engine: EmbeddedEngine;
   readonly agents: readonly RunningAgent[];
-  readonly dynamoKind: DynamoEngineKind;
   readonly apiUrl: string | undefined;
   readonly #stops: (() => Promise<void>)[];
   readonly #sweep: NodeJS.Timeout;
@@ -105,7 +101,6 @@ export class EmbeddedRuntime {
     coordinations: CoordinationService;
     engine: EmbeddedEngine;
     agents: RunningAgent[];
-    dynamoKind: DynamoEngineKind;
     apiUrl: string | undefined;
     stops: (() => Promise<void>)[];
     sweep: NodeJS.Timeout;
@@ -115,7 +110,6 @@ export class EmbeddedRuntime {
     this.coordinations = parts.coordinations;
     this.engine = parts.engine;
     this.agents = parts.agents;
-    this.dynamoKind = parts.dynamoKind;
     this.apiUrl = parts.apiUrl;
     this.#stops = parts.stops;
     this.#sweep = parts.sweep;
@@ -141,7 +135,7 @@ export class EmbeddedRuntime {
     const local = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
 
     const [dynamo, sqsServer, lambdaServer]: [DynamoEngine, SqsServer, LambdaServer] =
-      await Promise.all([startDynamoEngine(options.dynamo), startSqsServer(), startLambdaServer()]);
+      await Promise.all([startDynalite(), startSqsServer(), startLambdaServer()]);
     stops.push(
       () => dynamo.stop(),
       () => sqsServer.stop(),
@@ -303,7 +297,6 @@ export class EmbeddedRuntime {
       coordinations,
       engine,
       agents,
-      dynamoKind: dynamo.kind,
       apiUrl: api?.url,
       stops,
       sweep: sweepTimer,

@@ -6,7 +6,7 @@ import { freshRegistryTable } from '../support/dynamo.ts';
 
 /**
  * The API's Lambda entry (functions/api/index.ts) as Lambda loads it: dependencies built from the
- * environment the CDK stack sets, SDK clients pointed at DynamoDB Local through the standard
+ * environment the CDK stack sets, SDK clients pointed at moto's DynamoDB through the standard
  * AWS_ENDPOINT_URL_DYNAMODB, Powertools logger and metrics middleware around the routes.
  */
 type Handler = (event: APIGatewayProxyEvent, context: unknown) => Promise<APIGatewayProxyResult>;
@@ -30,11 +30,11 @@ function event(method: string, path: string, body?: unknown): APIGatewayProxyEve
 }
 
 beforeAll(async () => {
-  const table = await freshRegistryTable('dynamodb-local');
+  const table = await freshRegistryTable('moto');
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('AWS_ACCESS_KEY_ID', 'local');
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'local');
-  vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', inject('dynamoEndpoints')['dynamodb-local']);
+  vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', inject('dynamoEndpoints').moto);
   vi.stubEnv('MOBIUS_REGISTRY_TABLE', table.tableName);
   vi.stubEnv('MOBIUS_EVENT_BUS', 'mobius-bus');
   vi.stubEnv('MOBIUS_STATE_MACHINE_ARN_PREFIX', 'arn:aws:states:us-east-1:123456789012');

@@ -12,12 +12,12 @@ import { AgentFleet } from '../compiler/agents.ts';
 import { freshRegistryTable } from '../support/dynamo.ts';
 
 /**
- * POST /coordinations end to end below HTTP: requests resolved against the registry (DynamoDB
- * Local), compiled, run by the embedded engine on SDK agents, shaped into results.
+ * POST /coordinations end to end below HTTP: requests resolved against the registry (dynalite,
+ * as embedded), compiled, run by the embedded engine on SDK agents, shaped into results.
  */
 const lambda = (id: string) => `arn:aws:lambda:us-east-1:123456789012:function:${id}`;
 
-describe('coordination service (registry on DynamoDB Local, embedded engine)', () => {
+describe('coordination service (registry on dynalite, embedded engine)', () => {
   let registry: AgentRegistry;
   let fleet: AgentFleet;
   let service: CoordinationService;
@@ -39,7 +39,7 @@ describe('coordination service (registry on DynamoDB Local, embedded engine)', (
   }
 
   beforeAll(async () => {
-    const table = await freshRegistryTable('dynamodb-local');
+    const table = await freshRegistryTable('dynalite');
     registry = new AgentRegistry({ tableName: table.tableName, client: table.client });
     fleet = new AgentFleet(
       { broken: { fail: true }, flaky: { flaky: 1 }, moody: { flaky: 1 } },

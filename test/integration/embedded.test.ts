@@ -13,8 +13,7 @@ import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 /**
  * The embedded runtime as a user meets it: the example team, the HTTP API on a free loopback
  * port, every example request through POST /coordinations, messages and broadcasts through the
- * embedded SQS, Lambda and EventBridge endpoints. The registry runs on dynalite here (the pure-npm
- * engine for machines without Java); the CLI test below uses DynamoDB Local.
+ * embedded SQS, Lambda and EventBridge endpoints, the registry on dynalite in this process.
  */
 const ROOT = join(import.meta.dirname, '..', '..');
 let runtime: EmbeddedRuntime;
@@ -57,7 +56,6 @@ beforeAll(async () => {
   runtime = await EmbeddedRuntime.start({
     agents: [...EXAMPLE_AGENTS.map((a) => a.definition), listener],
     port: 0,
-    dynamo: 'dynalite',
     // As Step Functions would on CreateStateMachine: every shape these tests run is checked.
     validateMachines: true,
   });
@@ -69,7 +67,6 @@ afterAll(async () => {
 
 describe('embedded runtime', () => {
   it('registers every agent and serves the API on loopback', async () => {
-    expect(runtime.dynamoKind).toBe('dynalite');
     expect(runtime.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const { status, body } = await http('GET', '/agents?status=healthy');
     expect(status).toBe(200);
@@ -223,16 +220,11 @@ describe('mobius CLI', () => {
     expect(run.stdout).toMatch(/total [\d.]+ ms · in agents [\d.]+ ms · overhead [\d.]+ ms/);
     expect(run.stdout).toContain('round 2');
     expect(run.stderr).toMatch(/→ fact-finder r1-t1/); // progress while it runs
+    expect(run.stderr).toContain('registry on dynalite, in memory');
   });
 
   it('prints the result as JSON, and compiles requests to ASL or Mermaid', async () => {
-    const json = await mobius(
-      'run',
-      'examples/requests/pipeline.json',
-      '--json',
-      '--dynamo',
-      'dynalite',
-    );
+    const json = await mobius('run', 'examples/requests/pipeline.json', '--json');
     expect(json.status, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ pattern: 'pipeline', status: 'succeeded' });
     const asl = await mobius('compile', 'examples/requests/scatter-gather.json');
@@ -275,7 +267,7 @@ describe('mobius CLI', () => {
       interrupt = resolve;
     });
     const running = devCommand(
-      { port: 0, dynamo: 'dynalite' },
+      { port: 0 },
       { out: (text) => out.push(text), err: () => {} },
       interrupted,
     );
@@ -297,7 +289,7 @@ describe('mobius CLI', () => {
 
   it('says which port is taken when `mobius dev` cannot listen', async () => {
     const taken = new URL(runtime.apiUrl ?? '').port;
-    const dev = await mobius('dev', '--port', taken, '--dynamo', 'dynalite');
+    const dev = await mobius('dev', '--port', taken);
     expect(dev.status).toBe(2);
     expect(dev.stderr).toContain(`Port ${taken} on 127.0.0.1 is in use`);
     expect(dev.stderr).not.toContain('    at '); // no stack trace

@@ -6,8 +6,9 @@ import { freshRegistryTable } from '../support/dynamo.ts';
 
 describe('endpoint configuration', () => {
   it('a registry built without a client reaches the endpoint named by AWS_ENDPOINT_URL', async () => {
-    const table = await freshRegistryTable('dynamodb-local');
-    process.env.AWS_ENDPOINT_URL = inject('dynamoEndpoints')['dynamodb-local'];
+    const table = await freshRegistryTable('moto');
+    // moto serves every service on one endpoint, as AWS_ENDPOINT_URL assumes.
+    process.env.AWS_ENDPOINT_URL = inject('dynamoEndpoints').moto;
     process.env.AWS_REGION = 'us-east-1';
     process.env.AWS_ACCESS_KEY_ID = 'local';
     process.env.AWS_SECRET_ACCESS_KEY = 'local';

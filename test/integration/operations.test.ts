@@ -16,16 +16,16 @@ import { emf, metricsFor } from '../support/emf.ts';
 
 /**
  * The operational functions the stack deploys beside the API: deploy-time card registration,
- * the health monitor's sweep and the TTL clean-up stream consumer, on DynamoDB Local. The
+ * the health monitor's sweep and the TTL clean-up stream consumer, on moto's DynamoDB. The
  * functions build their registry from the environment, as in Lambda.
  */
 let table: TestTable;
 let registry: AgentRegistry;
 
 beforeAll(async () => {
-  table = await freshRegistryTable('dynamodb-local');
+  table = await freshRegistryTable('moto');
   process.env.MOBIUS_REGISTRY_TABLE = table.tableName;
-  process.env.AWS_ENDPOINT_URL_DYNAMODB = inject('dynamoEndpoints')['dynamodb-local'];
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = inject('dynamoEndpoints').moto;
   process.env.AWS_REGION = 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID = 'local';
   process.env.AWS_SECRET_ACCESS_KEY = 'local';

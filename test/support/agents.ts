@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand } from '@aws-sdk/client-eventbridge';
-import { inject } from 'vitest';
 import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
 import type { AgentCardInput } from '../../functions/core/model/agent-card.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
@@ -10,23 +10,22 @@ import {
   ensureRegistryTable,
 } from '../../functions/core/registry/create-table.ts';
 import { type AgentDefinition, defineAgent } from '../../functions/core/sdk/define-agent.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
 import { type AgentQueues, createAgentQueues } from '../../functions/embedded/queues.ts';
-import { dynamoDbLocalClient, emulatorClients } from './aws.ts';
+import { emulatorClients } from './aws.ts';
+import { dynamoConfig } from './dynamo.ts';
 
-/** A registry (DynamoDB Local), an event bus (moto) and SQS (moto or local-aws-sqs) for one test file. */
+/**
+ * A registry (dynalite: in process, as fast as the 10 000-message fault test needs), an event bus
+ * (moto) and SQS (moto or local-aws-sqs) for one test file.
+ */
 export async function messagingWorld(sqs: 'moto' | 'local' = 'moto') {
-  const raw = dynamoDbLocalClient();
+  const raw = new DynamoDBClient(dynamoConfig('dynalite'));
   const suffix = randomUUID().slice(0, 8);
   const registryTable = `registry-${suffix}`;
   const idempotencyTable = `idempotency-${suffix}`;
   await ensureRegistryTable(raw, registryTable);
   await ensureIdempotencyTable(raw, idempotencyTable);
-  const documents = createDocumentClient({
-    endpoint: inject('dynamoEndpoints')['dynamodb-local'],
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-  });
+  const documents = createDocumentClient(dynamoConfig('dynalite'));
   const registry = new AgentRegistry({ tableName: registryTable, client: documents });
   const clients = emulatorClients(sqs);
   const eventBusName = `bus-${suffix}`;

@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -21,12 +20,4 @@ export function emulatorClients(sqs: 'moto' | 'local' = 'moto') {
     eventBridge: new EventBridgeClient(config),
     sfn: new SFNClient(config),
   };
-}
-
-export function dynamoDbLocalClient(): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint: inject('dynamoEndpoints')['dynamodb-local'],
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-  });
 }

@@ -4,13 +4,26 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
 import { ensureRegistryTable } from '../../functions/core/registry/create-table.ts';
-import {
-  type DynamoEngineKind,
-  LOCAL_CREDENTIALS,
-  LOCAL_REGION,
-} from '../../functions/embedded/dynamodb-engine.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
 
-export const ENGINES: readonly DynamoEngineKind[] = ['dynamodb-local', 'dynalite'];
+/**
+ * The DynamoDB engines the tests run on: moto server's DynamoDB (TTL settings, streams) and
+ * dynalite (in process, the embedded runtime's engine). Two independent implementations, so the
+ * registry's tests show that its requests mean the same on both.
+ */
+export type DynamoEngineName = 'moto' | 'dynalite';
+export type DynamoEndpoints = Readonly<Record<DynamoEngineName, string>>;
+
+export const ENGINES: readonly DynamoEngineName[] = ['moto', 'dynalite'];
+
+/** SDK client settings for `engine`, as the global setup started it. */
+export function dynamoConfig(engine: DynamoEngineName) {
+  return {
+    endpoint: inject('dynamoEndpoints')[engine],
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  };
+}
 
 export interface TestTable {
   readonly tableName: string;
@@ -19,9 +32,8 @@ export interface TestTable {
 }
 
 /** A new, empty registry table on the given engine, so test files never see each other's data. */
-export async function freshRegistryTable(engine: DynamoEngineKind): Promise<TestTable> {
-  const endpoint = inject('dynamoEndpoints')[engine];
-  const config = { endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+export async function freshRegistryTable(engine: DynamoEngineName): Promise<TestTable> {
+  const config = dynamoConfig(engine);
   const raw = new DynamoDBClient(config);
   const tableName = `registry-${randomUUID()}`;
   await ensureRegistryTable(raw, tableName);
@@ -33,14 +45,10 @@ export async function freshRegistryTable(engine: DynamoEngineKind): Promise<Test
  * `delayMs` first, so a test can make one registration's indexing land after another's.
  */
 export function slowIndexingClient(
-  engine: DynamoEngineKind,
+  engine: DynamoEngineName,
   delayMs: number,
 ): DynamoDBDocumentClient {
-  const client = createDocumentClient({
-    endpoint: inject('dynamoEndpoints')[engine],
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-  });
+  const client = createDocumentClient(dynamoConfig(engine));
   client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName?.startsWith('BatchWrite'))

@@ -1,17 +1,14 @@
 import type { TestProject } from 'vitest/node';
-import {
-  javaAvailable,
-  startDynalite,
-  startDynamoDbLocal,
-} from '../../functions/embedded/dynamodb-engine.ts';
+import { startDynalite } from '../../functions/embedded/dynamodb-engine.ts';
 import { startSqsServer } from '../../functions/embedded/sqs-server.ts';
+import type { DynamoEndpoints } from './dynamo.ts';
 import { startMoto } from './moto.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    /** Endpoints of the DynamoDB engines the registry tests run on, by engine kind. */
-    dynamoEndpoints: { 'dynamodb-local': string; dynalite: string };
-    /** moto server (SQS, EventBridge, Step Functions); its MOTO_PORT is its own port. */
+    /** Endpoints of the DynamoDB engines the registry tests run on, by engine. */
+    dynamoEndpoints: DynamoEndpoints;
+    /** moto server (DynamoDB, SQS, EventBridge, Step Functions); its MOTO_PORT is its own port. */
     motoEndpoint: string;
     /** local-aws-sqs, the embedded runtime's SQS: fast enough for the 10 000-message fault test. */
     localSqsEndpoint: string;
@@ -24,24 +21,16 @@ declare module 'vitest' {
  * than silently skipping tests.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  if (!javaAvailable()) {
-    throw new Error(
-      'Java is required for the DynamoDB Local integration tests: install OpenJDK 17 or newer.',
-    );
-  }
-  const [dynamoDbLocal, dynalite, moto, localSqs] = await Promise.all([
-    startDynamoDbLocal(),
+  const [dynalite, moto, localSqs] = await Promise.all([
     startDynalite(),
     startMoto(),
     startSqsServer(),
   ]);
-  project.provide('dynamoEndpoints', {
-    'dynamodb-local': dynamoDbLocal.endpoint,
-    dynalite: dynalite.endpoint,
-  });
+  // moto serves DynamoDB on the same endpoint as its other services.
+  project.provide('dynamoEndpoints', { moto: moto.endpoint, dynalite: dynalite.endpoint });
   project.provide('motoEndpoint', moto.endpoint);
   project.provide('localSqsEndpoint', localSqs.endpoint);
   return async () => {
-    await Promise.all([dynamoDbLocal.stop(), dynalite.stop(), moto.stop(), localSqs.stop()]);
+    await Promise.all([dynalite.stop(), moto.stop(), localSqs.stop()]);
   };
 }
