@@ -1,9 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
-import type { CloudFormationCustomResourceEvent, DynamoDBStreamEvent } from 'aws-lambda';
+import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
@@ -13,11 +12,13 @@ import { handler as registryStream } from '../../functions/monitor/registry-stre
 import { card } from '../support/cards.ts';
 import { freshRegistryTable, type TestTable } from '../support/dynamo.ts';
 import { emf, metricsFor } from '../support/emf.ts';
+import { lambdaEvent, readStream } from '../support/streams.ts';
 
 /**
  * The operational functions the stack deploys beside the API: deploy-time card registration,
- * the health monitor's sweep and the TTL clean-up stream consumer, on moto's DynamoDB. The
- * functions build their registry from the environment, as in Lambda.
+ * the health monitor's sweep and the TTL clean-up stream consumer, on moto's DynamoDB (whose
+ * tables keep streams, as on AWS). The functions build their registry from the environment, as in
+ * Lambda.
  */
 let table: TestTable;
 let registry: AgentRegistry;
@@ -170,33 +171,28 @@ describe('health monitor and deployed agents', () => {
 });
 
 describe('TTL clean-up stream consumer', () => {
-  it('deletes the capability rows of an agent DynamoDB expired', async () => {
+  it('reads an agent row’s removal from the table’s stream and deletes its capability rows (moto runs no TTL deletion: the test deletes the row as TTL would)', async () => {
     await registry.register(
       card('expired', { capabilities: [{ name: 'vanishing', version: '1.0.0' }] }),
     );
     await registry.heartbeat('expired');
     expect(await registry.discover({ capability: 'vanishing' })).toHaveLength(1);
-    // What TTL deletion does, then the stream record it produces.
-    const { Item } = await table.client.send(
-      new GetCommand({ TableName: table.tableName, Key: { pk: 'AGENT#expired', sk: 'AGENT' } }),
-    );
+    // What TTL deletion does to the agent row. moto keeps the TTL setting but never expires rows.
     await table.client.send(
       new DeleteCommand({ TableName: table.tableName, Key: { pk: 'AGENT#expired', sk: 'AGENT' } }),
     );
-    const event = {
-      Records: [
-        {
-          eventName: 'REMOVE',
-          userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
-          dynamodb: {
-            SequenceNumber: '1',
-            Keys: marshall({ pk: 'AGENT#expired', sk: 'AGENT' }),
-            OldImage: marshall(Item ?? {}),
-          },
-        },
-      ],
-    } as unknown as DynamoDBStreamEvent;
-    expect(await registryStream(event)).toEqual({ batchItemFailures: [] });
+
+    const stream = await readStream('moto', table.tableName);
+    const agentRow = stream.records.filter(
+      (r) => r.dynamodb?.Keys?.pk?.S === 'AGENT#expired' && r.dynamodb.Keys.sk?.S === 'AGENT',
+    );
+    // Registered, heartbeat, removed; the removal carries the card (the stream keeps old images).
+    expect(agentRow.map((r) => r.eventName)).toEqual(['INSERT', 'MODIFY', 'REMOVE']);
+    expect(agentRow.at(-1)?.dynamodb?.OldImage?.agentId?.S).toBe('expired');
+
+    // The event source filter passes only TTL removals of agent rows; the handler itself ignores
+    // anything but removals, so the agent row's whole history is a fair batch.
+    expect(await registryStream(lambdaEvent(stream, agentRow))).toEqual({ batchItemFailures: [] });
     const { Items } = await table.client.send(
       new QueryCommand({
         TableName: table.tableName,
@@ -205,5 +201,22 @@ describe('TTL clean-up stream consumer', () => {
       }),
     );
     expect(Items).toEqual([]);
+  });
+
+  it('reports a removal it cannot read as a batch item failure, by sequence number', async () => {
+    await table.client.send(
+      new PutCommand({ TableName: table.tableName, Item: { pk: 'AGENT#garbled', sk: 'AGENT' } }),
+    );
+    await table.client.send(
+      new DeleteCommand({ TableName: table.tableName, Key: { pk: 'AGENT#garbled', sk: 'AGENT' } }),
+    );
+    const stream = await readStream('moto', table.tableName);
+    const removal = stream.records.filter(
+      (r) => r.eventName === 'REMOVE' && r.dynamodb?.Keys?.pk?.S === 'AGENT#garbled',
+    );
+    expect(removal).toHaveLength(1);
+    expect(await registryStream(lambdaEvent(stream, removal))).toEqual({
+      batchItemFailures: [{ itemIdentifier: removal[0]?.dynamodb?.SequenceNumber }],
+    });
   });
 });

@@ -1,15 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, ListStreamsCommand } from '@aws-sdk/client-dynamodb-streams';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../functions/core/clock.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../functions/core/errors.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
+import { ensureRegistryTable } from '../../functions/core/registry/create-table.ts';
+import { REGISTRY_TABLE } from '../../functions/core/registry/table.ts';
 import { capability, card } from '../support/cards.ts';
 import {
+  type DynamoEngineName,
+  dynamoConfig,
   ENGINES,
   freshRegistryTable,
   slowIndexingClient,
   type TestTable,
 } from '../support/dynamo.ts';
+import { readStream } from '../support/streams.ts';
 
 describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
   let table: TestTable;
@@ -492,5 +504,91 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
       expect(seen.sort()).toEqual(['p0', 'w0', 'w1', 'w2', 'w3', 'w4']);
       await expect(registry.list({ nextToken: 'garbage' })).rejects.toThrow(/nextToken/);
     });
+  });
+});
+
+/**
+ * What each engine offers beyond the requests the registry makes. The registry never depends on
+ * TTL deletion or on the stream (reads judge expiry themselves; TTL and the stream's clean-up are
+ * garbage collection), so an engine without them still runs every test above. Where one lacks a
+ * feature, the test says so and asserts the refusal.
+ */
+describe('TTL and the stream, engine by engine', () => {
+  /** A client on `engine` that notes each request's outcome: its name and `ok`, or the error's name. */
+  function recordingClient(engine: DynamoEngineName) {
+    const calls: string[] = [];
+    const client = new DynamoDBClient(dynamoConfig(engine));
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        try {
+          const result = await next(args);
+          calls.push(`${context.commandName} ok`);
+          return result;
+        } catch (error) {
+          calls.push(`${context.commandName} ${(error as Error).name}`);
+          throw error;
+        }
+      },
+      { step: 'initialize', name: 'recordOutcomes' },
+    );
+    return { client, calls };
+  }
+
+  const ttlOf = async (client: DynamoDBClient, tableName: string) =>
+    (await client.send(new DescribeTimeToLiveCommand({ TableName: tableName })))
+      .TimeToLiveDescription;
+
+  it('moto takes the TTL attribute ensureRegistryTable sets: expiresAt, enabled', async () => {
+    const { client, calls } = recordingClient('moto');
+    const tableName = `registry-${randomUUID()}`;
+    await ensureRegistryTable(client, tableName);
+    expect(calls).toContain('UpdateTimeToLiveCommand ok');
+    expect(await ttlOf(client, tableName)).toEqual({
+      AttributeName: REGISTRY_TABLE.ttlAttribute,
+      TimeToLiveStatus: 'ENABLED',
+    });
+  });
+
+  it('dynalite lacks UpdateTimeToLive: the call is refused and ensureRegistryTable carries on', async () => {
+    const { client, calls } = recordingClient('dynalite');
+    const tableName = `registry-${randomUUID()}`;
+    await ensureRegistryTable(client, tableName);
+    expect(calls.at(-1)).toBe('UpdateTimeToLiveCommand UnknownOperationException');
+    expect(await ttlOf(client, tableName)).toEqual({ TimeToLiveStatus: 'DISABLED' });
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    expect(Table?.TableStatus).toBe('ACTIVE');
+  });
+
+  it('moto keeps the registry table’s stream of old images, as the stack does', async () => {
+    const table = await freshRegistryTable('moto');
+    const { Table } = await table.raw.send(
+      new DescribeTableCommand({ TableName: table.tableName }),
+    );
+    expect(Table?.StreamSpecification).toEqual({
+      StreamEnabled: true,
+      StreamViewType: REGISTRY_TABLE.streamViewType,
+    });
+    const registry = new AgentRegistry({ tableName: table.tableName, client: table.client });
+    await registry.register(card('streamed'));
+    await registry.deregister('streamed');
+    const { records } = await readStream('moto', table.tableName);
+    const agentRow = records.filter((r) => r.dynamodb?.Keys?.pk?.S === 'AGENT#streamed');
+    expect(agentRow.map((r) => r.eventName)).toEqual(['INSERT', 'REMOVE']);
+    expect(agentRow[1]?.dynamodb?.OldImage?.agentId).toEqual({ S: 'streamed' });
+    expect(agentRow[1]?.dynamodb?.NewImage).toBeUndefined();
+  });
+
+  it('dynalite lacks streams: it accepts the table’s stream specification, keeps none, and refuses the streams API', async () => {
+    const table = await freshRegistryTable('dynalite');
+    const { Table } = await table.raw.send(
+      new DescribeTableCommand({ TableName: table.tableName }),
+    );
+    expect(Table?.LatestStreamArn).toBeUndefined();
+    expect(Table?.StreamSpecification).toBeUndefined();
+    const streams = new DynamoDBStreamsClient(dynamoConfig('dynalite'));
+    await expect(streams.send(new ListStreamsCommand({}))).rejects.toMatchObject({
+      name: 'UnknownOperationException',
+    });
+    await expect(readStream('dynalite', table.tableName)).rejects.toThrow(/has no stream/);
   });
 });
