@@ -1,47 +1,35 @@
 import { CustomResource, Stack } from 'aws-cdk-lib';
-import { Provider } from 'aws-cdk-lib/custom-resources';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { AgentCardInput } from '../functions/core/model/agent-card.ts';
 import { mobiusFunction } from './lambda-defaults.ts';
-import { acknowledge, acknowledgeWildcard } from './nag.ts';
 import type { RegistryTables } from './registry-table.ts';
 
-/** One provider per stack registers every agent's card at deploy time (functions/deploy/register-agent.ts). */
-class RegistrationProvider extends Construct {
-  readonly provider: Provider;
+/**
+ * One function per stack registers every agent's card at deploy time
+ * (functions/deploy/register-agent.ts). CloudFormation invokes it directly and it answers on the
+ * event's ResponseURL itself: no CDK Provider framework in between, whose response helper only
+ * ever reaches port 443 and so cannot answer LocalStack, and one Lambda function fewer.
+ */
+class RegistrationFunction extends Construct {
+  readonly function: IFunction;
 
   constructor(scope: Construct, id: string, tables: RegistryTables) {
     super(scope, id);
-    const onEvent = mobiusFunction(this, 'OnEvent', {
+    const fn = mobiusFunction(this, 'OnEvent', {
       entry: 'functions/deploy/register-agent.ts',
       description: 'Registers agent cards at deploy time',
     });
-    tables.grantRegistryReadWrite(onEvent);
-    this.provider = new Provider(this, 'Provider', { onEventHandler: onEvent });
-    const framework = this.provider.node.findChild('framework-onEvent');
-    acknowledge(
-      framework,
-      'AwsSolutions-L1',
-      'The CDK Provider framework chooses the runtime of its own function.',
-    );
-    acknowledge(
-      framework,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'The CDK Provider framework function only writes its own CloudWatch Logs with it.',
-    );
-    acknowledgeWildcard(
-      framework,
-      `${onEvent.functionArn}:*`,
-      'The Provider framework invokes versions of the registration function.',
-    );
+    tables.grantRegistryReadWrite(fn);
+    this.function = fn;
   }
 
-  static of(scope: Construct, tables: RegistryTables): RegistrationProvider {
+  static of(scope: Construct, tables: RegistryTables): RegistrationFunction {
     const stack = Stack.of(scope);
     const id = 'MobiusAgentRegistration';
     return (
-      (stack.node.tryFindChild(id) as RegistrationProvider | undefined) ??
-      new RegistrationProvider(stack, id, tables)
+      (stack.node.tryFindChild(id) as RegistrationFunction | undefined) ??
+      new RegistrationFunction(stack, id, tables)
     );
   }
 }
@@ -54,9 +42,9 @@ export class AgentRegistration extends Construct {
     props: { readonly tables: RegistryTables; readonly card: AgentCardInput },
   ) {
     super(scope, id);
-    const { provider } = RegistrationProvider.of(this, props.tables);
+    const registration = RegistrationFunction.of(this, props.tables);
     new CustomResource(this, 'Card', {
-      serviceToken: provider.serviceToken,
+      serviceToken: registration.function.functionArn,
       resourceType: 'Custom::MobiusAgentCard',
       properties: {
         TableName: props.tables.registry.tableName,

@@ -1,23 +1,30 @@
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { NotFoundError } from '../core/errors.ts';
+import { agentCardSchema } from '../core/model/agent-card.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { parseWith } from '../core/validation.ts';
+import { type CustomResourceResult, respondToCloudFormation } from './cloudformation-response.ts';
 
 /**
- * CloudFormation custom resource (CDK Provider framework): registers an agent's card when the
- * stack deploys it, updates it when the card changes, deregisters it when the agent is removed.
- * It also keeps the agent's deployment row, which lets the health monitor revive an agent whose
- * registry entry expired.
+ * The work of `Custom::MobiusAgentCard`: registers an agent's card when the stack deploys it,
+ * updates it when the card changes, deregisters it when the agent is removed. It also keeps the
+ * agent's deployment row, which lets the health monitor revive an agent whose registry entry
+ * expired.
+ *
+ * A deployed agent is routable at once: CloudFormation created its function (Active) or queue
+ * before this resource, so the deployment vouches for it with a first heartbeat instead of
+ * leaving it `initializing` until the health monitor's first ping.
  * Properties: `TableName`, `Card` (JSON).
  */
-export async function handler(
+export async function applyAgentCard(
   event: CloudFormationCustomResourceEvent,
-): Promise<{ PhysicalResourceId: string; Data: Record<string, string> }> {
+): Promise<CustomResourceResult> {
   const { TableName, Card } = event.ResourceProperties as unknown as {
     TableName: string;
     Card: string;
   };
   const registry = new AgentRegistry({ tableName: TableName });
-  const card = JSON.parse(Card) as { agentId: string };
+  const card = parseWith(agentCardSchema, JSON.parse(Card), 'agent card');
   const physicalId = `mobius-agent:${card.agentId}`;
 
   if (event.RequestType === 'Delete') {
@@ -27,9 +34,14 @@ export async function handler(
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error; // already gone: nothing to do
     }
-    return { PhysicalResourceId: event.PhysicalResourceId, Data: {} };
+    return { PhysicalResourceId: event.PhysicalResourceId };
   }
   const { outcome } = await registry.register(card, { update: true });
   await registry.recordDeployment(card);
+  await registry.heartbeat(card.agentId);
   return { PhysicalResourceId: physicalId, Data: { outcome } };
 }
+
+/** Lambda entry: CloudFormation invokes it directly (the resource's ServiceToken). */
+export const handler = (event: CloudFormationCustomResourceEvent) =>
+  respondToCloudFormation(event, applyAgentCard);

@@ -6,7 +6,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
-import { handler as registerAgent } from '../../functions/deploy/register-agent.ts';
+import { applyAgentCard as registerAgent } from '../../functions/deploy/register-agent.ts';
 import { reportSweep, sweep } from '../../functions/monitor/health-monitor.ts';
 import { handler as registryStream } from '../../functions/monitor/registry-stream.ts';
 import { card } from '../support/cards.ts';
@@ -60,6 +60,8 @@ describe('deploy-time registration (custom resource)', () => {
       PhysicalResourceId: 'mobius-agent:deployed',
       Data: { outcome: 'created' },
     });
+    // The deployment vouches for the agent it just created: routable at once, no ping needed.
+    expect((await registry.get('deployed')).status).toBe('healthy');
     const changed = card('deployed', { description: 'new description' });
     expect((await registerAgent(customResource('Update', changed))).Data).toEqual({
       outcome: 'updated',
