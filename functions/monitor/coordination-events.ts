@@ -8,12 +8,19 @@ import { recordCoordinationOutcome } from '../coordination/outcome-metrics.ts';
 import { shapeResult } from '../coordination/result.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
 
+/** Epoch milliseconds, as AWS sends them; LocalStack sends ISO 8601 strings instead. */
+const eventDateSchema = z.union([
+  z.number(),
+  z.iso.datetime({ offset: true, local: true }).transform((iso) => Date.parse(iso)),
+]);
+
 /** The part of a "Step Functions Execution Status Change" event this consumer reads. */
 const statusChangeSchema = z.object({
+  executionArn: z.string().optional(),
   name: z.string(),
   status: z.enum(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']),
-  startDate: z.number(),
-  stopDate: z.number().nullish(),
+  startDate: eventDateSchema,
+  stopDate: eventDateSchema.nullish(),
   input: z.string().nullish(),
   output: z.string().nullish(),
   error: z.string().nullish(),
@@ -29,10 +36,13 @@ export type ExecutionStatusChange = z.input<typeof statusChangeSchema>;
 export function recordStatusChange(
   metrics: Metrics,
   detail: unknown,
-): 'recorded' | 'counted' | 'ignored' {
+): 'recorded' | 'counted' | 'express' | 'ignored' {
   const parsed = statusChangeSchema.safeParse(detail);
   if (!parsed.success) return 'ignored';
   const change = parsed.data;
+  // AWS sends these events for Standard executions only; LocalStack sends them for Express ones
+  // too, which the API has recorded already.
+  if (change.executionArn?.includes(':express:')) return 'express';
   const input = change.input ? (JSON.parse(change.input) as Partial<ExecutionInput>) : undefined;
   const hasOutput = change.status !== 'SUCCEEDED' || typeof change.output === 'string';
   if (input?.coordinationId === undefined || input.pattern === undefined || !hasOutput) {
