@@ -1,0 +1,113 @@
+/**
+ * Deploys the Mobius stack into a running LocalStack with cdklocal (bootstrap, then deploy) and
+ * writes the stack outputs to localstack/outputs.json, adding `GatewayApiUrl`: the API on
+ * LocalStack's gateway (`<endpoint>/_aws/execute-api/<id>/<stage>/`), which needs no DNS — the
+ * `ApiUrl` CloudFormation reports names `<id>.execute-api.<host>`, which an offline machine
+ * cannot resolve.
+ *
+ *   npx tsx localstack/deploy.ts      (AWS_ENDPOINT_URL defaults to http://127.0.0.1:4566)
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+export const OUTPUTS_FILE = join(import.meta.dirname, 'outputs.json');
+export const STACK_NAME = 'MobiusCoordinator';
+
+export interface StackOutputs {
+  readonly ApiUrl: string;
+  readonly GatewayApiUrl: string;
+  readonly RegistryTableName: string;
+  readonly EventBusName: string;
+  readonly DashboardName: string;
+  readonly [key: string]: string;
+}
+
+/** The environment cdklocal and every SDK client need to talk to LocalStack at `endpoint`. */
+export function localStackEnvironment(endpoint: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    AWS_DEFAULT_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    AWS_ENDPOINT_URL: endpoint,
+    // aws-cdk-local 3 refuses AWS_ENDPOINT_URL without an S3 endpoint of its own.
+    AWS_ENDPOINT_URL_S3: endpoint,
+    CDK_DISABLE_CLI_TELEMETRY: 'true',
+  };
+}
+
+/** `https://<id>.execute-api.<host>/<stage>/` → `<endpoint>/_aws/execute-api/<id>/<stage>/`. */
+export function gatewayApiUrl(apiUrl: string, endpoint: string): string {
+  // A regular expression, not URL: LocalStack's host part (`<id>.execute-api.127.0.0.1:4566`)
+  // ends in digits, which WHATWG URL parsing refuses as a malformed IPv4 address.
+  const match = /^https?:\/\/([^./]+)\.execute-api\.[^/]+(\/.*)$/.exec(apiUrl);
+  if (!match) throw new Error(`Not an API Gateway URL: ${apiUrl}`);
+  const [, apiId, path] = match;
+  return `${endpoint.replace(/\/$/, '')}/_aws/execute-api/${apiId}${path}`;
+}
+
+function cdklocal(args: string[], env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(ROOT, 'node_modules', '.bin', 'cdklocal'), args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`cdklocal ${args[0]} exited with code ${code}`)),
+    );
+  });
+}
+
+/** Bootstraps and deploys into LocalStack at `endpoint`; returns the outputs (also on disk). */
+export async function deployToLocalStack(endpoint: string): Promise<StackOutputs> {
+  const env = localStackEnvironment(endpoint);
+  await cdklocal(['bootstrap', '--no-notices', '--progress', 'events'], env);
+  await cdklocal(
+    [
+      'deploy',
+      STACK_NAME,
+      '--require-approval',
+      'never',
+      '--no-notices',
+      '--progress',
+      'events',
+      '--outputs-file',
+      OUTPUTS_FILE,
+    ],
+    env,
+  );
+  const all = JSON.parse(readFileSync(OUTPUTS_FILE, 'utf8')) as Record<
+    string,
+    Record<string, string>
+  >;
+  const stack = all[STACK_NAME];
+  if (!stack?.ApiUrl) throw new Error(`${OUTPUTS_FILE} has no ApiUrl for ${STACK_NAME}`);
+  const outputs = {
+    ...stack,
+    GatewayApiUrl: gatewayApiUrl(stack.ApiUrl, endpoint),
+  } as StackOutputs;
+  writeFileSync(OUTPUTS_FILE, `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
+  return outputs;
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  const endpoint = process.env.AWS_ENDPOINT_URL ?? 'http://127.0.0.1:4566';
+  try {
+    const health = await fetch(`${endpoint}/_localstack/health`);
+    if (!health.ok) throw new Error(`answered ${health.status}`);
+  } catch (error) {
+    console.error(
+      `LocalStack is not reachable at ${endpoint} (${error instanceof Error ? error.message : error}).\n` +
+        'Start it with `npm run localstack` (no Docker) or `docker compose -f localstack/docker-compose.yml up -d`.',
+    );
+    process.exit(1);
+  }
+  const outputs = await deployToLocalStack(endpoint);
+  console.log(
+    `Deployed. API: ${outputs.GatewayApiUrl}\nOutputs in ${OUTPUTS_FILE}; run: npm run test:localstack`,
+  );
+}

@@ -1,0 +1,168 @@
+"""A LocalStack Lambda runtime executor that runs Node.js functions as processes on the host.
+
+LocalStack's core ships only a Docker executor: it starts a container per execution environment,
+with AWS's runtime interface ("init") inside, which registers with LocalStack and then receives
+invocations. On a machine without a Docker engine, this executor plays the same part with a host
+process: ``runtime.mjs`` (beside this file) loads the function's unzipped bundle on the given Node.js
+binary, reports ready to LocalStack's executor endpoint, takes invocations on
+``POST /invoke`` and answers through the same callbacks the container runtime uses
+(``executor_endpoint.py``). Chosen with ``LAMBDA_RUNTIME_EXECUTOR=mobius-host``.
+
+Settings (environment of the LocalStack process):
+  MOBIUS_LAMBDA_NODE   the Node.js binary that runs functions (default: ``node`` on PATH)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from collections import deque
+from pathlib import Path
+
+from localstack import config
+from localstack.aws.api.lambda_ import PackageType
+from localstack.services.lambda_.invocation.executor_endpoint import ExecutorEndpoint
+from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.services.lambda_.invocation.runtime_executor import (
+    LambdaRuntimeException,
+    RuntimeExecutor,
+)
+from localstack.utils.net import get_free_tcp_port
+
+LOG = logging.getLogger(__name__)
+
+RUNTIME_SCRIPT = Path(__file__).with_name("runtime.mjs")
+LOG_TAIL_LINES = 500
+
+
+def node_binary() -> str:
+    return os.environ.get("MOBIUS_LAMBDA_NODE") or shutil.which("node") or "node"
+
+
+class HostRuntimeExecutor(RuntimeExecutor):
+    """One execution environment = one Node.js process on 127.0.0.1, stopped by PID."""
+
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
+        super().__init__(id=id, function_version=function_version)
+        self.executor_endpoint = ExecutorEndpoint(self.id, container_address="127.0.0.1")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env_vars: dict[str, str] = {}
+        self.output: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+
+    def start(self, env_vars: dict[str, str]) -> None:
+        runtime = self.function_version.config.runtime or ""
+        if not runtime.startswith("nodejs"):
+            raise LambdaRuntimeException(
+                f"The mobius-host executor runs Node.js functions only, not {runtime or 'images'}."
+            )
+        self.env_vars = {key: str(value) for key, value in env_vars.items()}
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """Starts the environment's process and waits until it reports ready."""
+        code_dir = self.function_version.config.code.get_unzipped_code_location()
+        port = get_free_tcp_port()
+        self.executor_endpoint.container_port = port
+        self.executor_endpoint.start()
+        env = dict(self.env_vars)
+        env.update(
+            {
+                # The container's /var/task is the unzipped code on the host.
+                "LAMBDA_TASK_ROOT": str(code_dir),
+                "MOBIUS_RUNTIME_PORT": str(port),
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": os.environ.get("HOME", "/tmp"),
+            }
+        )
+        self.process = subprocess.Popen(
+            [node_binary(), str(RUNTIME_SCRIPT)],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        threading.Thread(
+            target=self._pump_output, args=(self.process,), name=f"lambda-host-{self.id}", daemon=True
+        ).start()
+        LOG.debug(
+            "Started %s as PID %s on 127.0.0.1:%s",
+            self.function_version.qualified_arn,
+            self.process.pid,
+            port,
+        )
+        self.executor_endpoint.wait_for_startup()
+
+    def _pump_output(self, process: subprocess.Popen[bytes]) -> None:
+        if process.stdout is None:
+            return
+        for raw in iter(process.stdout.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            self.output.append(line)
+            LOG.debug("[%s] %s", self.function_version.id.function_name, line)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        try:
+            self.executor_endpoint.shutdown()
+        except Exception as error:  # noqa: BLE001 - stopping must not fail on a half-started endpoint
+            LOG.debug("Error while stopping the executor endpoint of %s: %s", self.id, error)
+
+    def get_address(self) -> str:
+        return "127.0.0.1"
+
+    def get_endpoint_from_executor(self) -> str:
+        # The process runs beside LocalStack: it reaches the gateway on the loopback address.
+        return "127.0.0.1"
+
+    def get_runtime_endpoint(self) -> str:
+        port = config.GATEWAY_LISTEN[0].port
+        return f"http://127.0.0.1:{port}{self.executor_endpoint.get_endpoint_prefix()}"
+
+    def invoke(self, payload: dict[str, str]):
+        if self.process is not None and self.process.poll() is not None:
+            # The runtime ends its process after a timed-out invocation, as Lambda resets a
+            # sandbox: the next invocation gets a fresh process, and nothing is lost.
+            LOG.debug("Restarting execution environment %s (exit code %s)", self.id, self.process.returncode)
+            self.executor_endpoint.shutdown()
+            self._spawn()
+        return self.executor_endpoint.invoke(payload)
+
+    def get_logs(self) -> str:
+        return "\n".join(self.output)
+
+    @classmethod
+    def prepare_version(cls, function_version: FunctionVersion) -> None:
+        if function_version.config.package_type != PackageType.Zip:
+            raise LambdaRuntimeException("The mobius-host executor runs zip packages only.")
+        if function_version.config.code:
+            function_version.config.code.prepare_for_execution()
+
+    @classmethod
+    def cleanup_version(cls, function_version: FunctionVersion) -> None:
+        pass
+
+    @classmethod
+    def validate_environment(cls) -> bool:
+        if shutil.which(node_binary()) is None and not Path(node_binary()).is_file():
+            LOG.warning("mobius-host executor: no Node.js binary at %s (MOBIUS_LAMBDA_NODE)", node_binary())
+            return False
+        return True
+
+
+class HostRuntimeExecutorPlugin(RuntimeExecutorPlugin):
+    name = "mobius-host"
+
+    def load(self, *args, **kwargs):
+        return HostRuntimeExecutor
