@@ -44,8 +44,9 @@ export interface ApiResponse {
 /**
  * Calls the Mobius API. URLs on 127.0.0.1/localhost (the embedded runtime) go unsigned; anything
  * else is API Gateway with IAM auth, so the request is signed with SigV4 (`execute-api`) using the
- * standard credential chain (environment, profile, SSO, instance role). The region is taken from
- * the execute-api host name, or AWS_REGION.
+ * standard credential chain (environment, profile, SSO, instance role). LocalStack's API Gateway
+ * on the loopback address (`/_aws/execute-api/<id>/<stage>/…`) is API Gateway too, and signed.
+ * The region is taken from the execute-api host name, or AWS_REGION.
  */
 export async function callApi(
   baseUrl: string,
@@ -58,7 +59,10 @@ export async function callApi(
   const headers: Record<string, string> = { host: url.host, accept: 'application/json' };
   if (payload !== undefined) headers['content-type'] = 'application/json';
 
-  if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
+  const embedded =
+    ['127.0.0.1', 'localhost'].includes(url.hostname) &&
+    !url.pathname.startsWith('/_aws/execute-api/');
+  if (!embedded) {
     const region =
       /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ??
       process.env.AWS_REGION ??

@@ -142,7 +142,8 @@ function collect(
       const failure = record?.[`k${k}`];
       if (failure)
         errors.push({
-          agentId: candidates[k] ?? null,
+          // Workers have no candidate list: the failed attempt's outcome names the agent.
+          agentId: candidates[k] ?? (k === outcome.attempt ? outcome.agentId : undefined) ?? null,
           stepId,
           error: failure.Error ?? 'Error',
           cause: causeText(failure.Cause ?? null),

@@ -107,6 +107,16 @@ describe('callApi', () => {
     expect(Object.keys(headers).map((k) => k.toLowerCase())).not.toContain('authorization');
   });
 
+  it("signs requests to LocalStack's API Gateway on loopback, which is API Gateway all the same", async () => {
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    await callApi('http://127.0.0.1:4566/_aws/execute-api/abc123/v1/', 'GET', '/agents');
+    expect(requests[0]?.url).toBe('http://127.0.0.1:4566/_aws/execute-api/abc123/v1/agents');
+    const headers = requests[0]?.init.headers as Record<string, string>;
+    expect(headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/us-east-1\/execute-api\/aws4_request, /,
+    );
+  });
+
   it('says how to configure credentials when there are none, and sends nothing', async () => {
     vi.stubEnv('AWS_ACCESS_KEY_ID', '');
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', '');
