@@ -42,8 +42,19 @@ describe('coordination service (registry on dynalite, embedded engine)', () => {
     const table = await freshRegistryTable('dynalite');
     registry = new AgentRegistry({ tableName: table.tableName, client: table.client });
     fleet = new AgentFleet(
-      { broken: { fail: true }, flaky: { flaky: 1 }, moody: { flaky: 1 } },
       {
+        broken: { fail: true },
+        'broken-critic': { fail: true },
+        flaky: { flaky: 1 },
+        moody: { flaky: 1 },
+      },
+      {
+        editor: (message) => {
+          const { round } = (message.task as TaskRequest).context as { round: number };
+          return round === 1
+            ? { subtasks: [{ capability: 'critique', input: { draft: 1 } }] }
+            : { done: true, output: { reviewed: round - 1 } };
+        },
         boss: (message) => {
           const context = (message.task as TaskRequest).context as {
             round: number;
@@ -72,6 +83,8 @@ describe('coordination service (registry on dynalite, embedded engine)', () => {
     await agent('kw', ['keywords']);
     await agent('sent', ['sentiment']);
     await agent('boss', ['plan']);
+    await agent('editor', ['edit-plan']);
+    await agent('broken-critic', ['critique']);
     await agent('queue-only', ['archive'], 0, {
       queueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/q',
     });
@@ -220,6 +233,25 @@ describe('coordination service (registry on dynalite, embedded engine)', () => {
       ['supervisor', 'boss', 2],
       ['r2-t1', 'kw', 2],
       ['supervisor', 'boss', 3],
+    ]);
+  });
+
+  it('names the worker that failed in a best-effort hierarchical run', async () => {
+    const response = await service.run({
+      pattern: 'hierarchical',
+      supervisor: 'editor',
+      workers: [{ capability: 'critique' }],
+      maxRounds: 2,
+      failure_mode: 'best_effort',
+    });
+    if (response.state !== 'completed') throw new Error('unexpected');
+    expect(response.result).toMatchObject({ status: 'partial', output: { reviewed: 1 } });
+    expect(response.result.errors).toEqual([
+      expect.objectContaining({
+        agentId: 'broken-critic',
+        stepId: 'r1-t1',
+        error: 'FatalAgentError',
+      }),
     ]);
   });
 
