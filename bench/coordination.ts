@@ -254,8 +254,8 @@ async function registrySizes(): Promise<(string | number)[][]> {
   const byCapability = SCENARIOS[4]?.request ?? {};
   const rows: (string | number)[][] = [];
   try {
-    // DynamoDB Local's JVM compiles its hot paths over the first thousands of requests: warm it up
-    // before the first size is measured, or the smallest registry would pay for it.
+    // V8 optimises dynalite's and the registry's hot paths over the first thousands of requests:
+    // warm them up before the first size is measured, or the smallest registry would pay for it.
     for (let i = 0; i < 1000; i++) await run(byCapability, uncached);
     let registered = agents.length;
     for (const size of REGISTRY_SIZES) {

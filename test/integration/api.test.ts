@@ -19,7 +19,7 @@ import { emf, metricsFor } from '../support/emf.ts';
 
 /**
  * Every route of the HTTP API through the real middy handler, with API Gateway events: the
- * registry on DynamoDB Local, SQS on local-aws-sqs, EventBridge on moto, agents behind an
+ * registry on dynalite, SQS on local-aws-sqs, EventBridge on moto, agents behind an
  * embedded Lambda endpoint, coordinations on the embedded engine.
  */
 type World = Awaited<ReturnType<typeof messagingWorld>>;

@@ -80,7 +80,7 @@ const direct = (
   extra: Partial<Parameters<typeof createMessage>[0]> = {},
 ) => createMessage({ from: 'tester', to, type: 'request', payload, ...extra });
 
-describe('messaging on moto (SQS, EventBridge) with the registry on DynamoDB Local', () => {
+describe('messaging on moto (SQS, EventBridge) with the registry on dynalite', () => {
   let world: World;
   let router: MessageRouter;
 
