@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
 export const OUTPUTS_FILE = join(import.meta.dirname, 'outputs.json');
@@ -50,9 +50,11 @@ export function gatewayApiUrl(apiUrl: string, endpoint: string): string {
 
 function cdklocal(args: string[], env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'cdklocal'), args, {
+    const bin = join(ROOT, 'node_modules', '.bin');
+    const child = spawn(join(bin, 'cdklocal'), args, {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      // The project's Node 22 first on PATH: cdklocal and the CDK app it runs start with `node`.
+      env: { ...process.env, ...env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     child.once('error', reject);

@@ -1,10 +1,11 @@
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { agent, api, deadLetterQueueUrl, eventually, sqs } from './support.ts';
+import { agent, api, cloudWatch, deadLetterQueueUrl, eventually, sqs } from './support.ts';
 
 /**
  * Messaging on the deployed stack: the API's router puts envelopes on the agents' SQS queues,
@@ -82,7 +83,7 @@ describe('broadcasts', () => {
 });
 
 describe('dead letters', () => {
-  it('a poison message is parked in the agent’s dead-letter queue with the reason', async () => {
+  it('a poison message is parked in the agent’s dead-letter queue with the reason, and its alarm fires', async () => {
     const { card } = await agent('report-writer');
     const queueUrl = card.endpoint.queueUrl ?? '';
     const dlq = deadLetterQueueUrl(queueUrl);
@@ -111,5 +112,23 @@ describe('dead letters', () => {
       }),
     );
     expect(Number(Attributes?.ApproximateNumberOfMessages)).toBe(0);
+    // The agent's dead-letter alarm fires: LocalStack publishes SQS metrics every minute, and
+    // CloudWatch evaluates the alarm on them.
+    const alarm = await eventually(
+      'the dead-letter alarm of report-writer to fire',
+      async () => {
+        const { MetricAlarms = [] } = await cloudWatch.send(new DescribeAlarmsCommand({}));
+        const found = MetricAlarms.find((a) =>
+          a.AlarmDescription?.startsWith('Agent report-writer has dead-lettered messages'),
+        );
+        return found?.StateValue === 'ALARM' ? found : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 5_000 },
+    );
+    expect(alarm).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Threshold: 1,
+    });
   });
 });

@@ -21,101 +21,54 @@ const FAILING_LOOKUP = { query: 'the of and' };
 const TEXT =
   'Dead-letter queues keep messages that failed too often. An alarm on their depth tells an operator. Redrive moves them back.';
 
+const LOOKUP_FAILS = { id: 'lookup', agent: 'fact-finder', input: FAILING_LOOKUP };
+const KEYWORDS = { id: 'keywords', agent: 'keyword-extractor' };
+const TONE = { id: 'tone', agent: 'sentiment-analyzer' };
+const FLAKY_SUMMARY = { id: 'summary', agent: 'flaky-summarizer' };
+
+const request = (pattern: string, steps: object[], extra: object = {}) => ({
+  pattern,
+  steps,
+  payload: { text: TEXT },
+  timeout: 30,
+  ...extra,
+});
+const merge = { gather: { strategy: 'merge' } };
+
+interface Scenario {
+  readonly failing: object;
+  readonly failingStep: string;
+  readonly failure?: { error: string; cause: string };
+  readonly flaky: object;
+}
+
 /** Per pattern: a request with a step that fails for good, and one that leans on flaky-summarizer. */
 const SCENARIOS = {
   sequential: {
-    failing: {
-      pattern: 'sequential',
-      steps: [
-        { id: 'lookup', agent: 'fact-finder', input: FAILING_LOOKUP },
-        { id: 'keywords', agent: 'keyword-extractor' },
-      ],
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    failing: request('sequential', [LOOKUP_FAILS, KEYWORDS]),
     failingStep: 'lookup',
-    flaky: {
-      pattern: 'sequential',
-      steps: [{ id: 'summary', agent: 'flaky-summarizer' }],
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    flaky: request('sequential', [FLAKY_SUMMARY]),
   },
   pipeline: {
-    failing: {
-      pattern: 'pipeline',
-      steps: [
-        { id: 'lookup', agent: 'fact-finder', input: FAILING_LOOKUP },
-        { id: 'keywords', agent: 'keyword-extractor' },
-      ],
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    failing: request('pipeline', [LOOKUP_FAILS, KEYWORDS]),
     failingStep: 'lookup',
-    flaky: {
-      pattern: 'pipeline',
-      steps: [
-        { id: 'summary', agent: 'flaky-summarizer' },
-        { id: 'keywords', agent: 'keyword-extractor' },
-      ],
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    flaky: request('pipeline', [FLAKY_SUMMARY, KEYWORDS]),
   },
   parallel: {
-    failing: {
-      pattern: 'parallel',
-      steps: [
-        { id: 'lookup', agent: 'fact-finder', input: FAILING_LOOKUP },
-        { id: 'keywords', agent: 'keyword-extractor' },
-        { id: 'tone', agent: 'sentiment-analyzer' },
-      ],
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    failing: request('parallel', [LOOKUP_FAILS, KEYWORDS, TONE]),
     failingStep: 'lookup',
-    flaky: {
-      pattern: 'parallel',
-      steps: [
-        { id: 'summary', agent: 'flaky-summarizer' },
-        { id: 'tone', agent: 'sentiment-analyzer' },
-      ],
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    flaky: request('parallel', [FLAKY_SUMMARY, TONE]),
   },
   scatter_gather: {
-    failing: {
-      pattern: 'scatter_gather',
-      steps: [
-        { id: 'lookup', agent: 'fact-finder', input: FAILING_LOOKUP },
-        { id: 'keywords', agent: 'keyword-extractor' },
-        { id: 'tone', agent: 'sentiment-analyzer' },
-      ],
-      gather: { strategy: 'merge' },
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    failing: request('scatter_gather', [LOOKUP_FAILS, KEYWORDS, TONE], merge),
     failingStep: 'lookup',
     // A scatter-gather fails as a whole when too few items succeed: the gather names the quorum.
     failure: { error: 'Mobius.QuorumNotMet', cause: 'fewer than 3 of 3 agents succeeded' },
-    flaky: {
-      pattern: 'scatter_gather',
-      steps: [
-        { id: 'summary', agent: 'flaky-summarizer' },
-        { id: 'keywords', agent: 'keyword-extractor' },
-      ],
-      gather: { strategy: 'merge' },
-      payload: { text: TEXT },
-      timeout: 30,
-    },
+    flaky: request('scatter_gather', [FLAKY_SUMMARY, KEYWORDS], merge),
   },
   hierarchical: {
     // The planner's first round looks the question up; a question of stopwords fails the lookup.
-    failing: {
-      ...exampleRequest('hierarchical'),
-      payload: { question: 'what is it about?' },
-    },
+    failing: { ...exampleRequest('hierarchical'), payload: { question: 'what is it about?' } },
     failingStep: 'r1-t1',
     flaky: {
       ...exampleRequest('hierarchical'),
@@ -127,7 +80,7 @@ const SCENARIOS = {
       ],
     },
   },
-} as const;
+} satisfies Record<string, Scenario>;
 
 const FACT_FINDER_FAILURE = {
   agentId: 'fact-finder',
@@ -135,10 +88,7 @@ const FACT_FINDER_FAILURE = {
   cause: 'fact-finder needs a query with at least one content word',
 };
 
-const expectFailureNamed = (
-  result: CoordinationResult,
-  scenario: { failingStep: string; failure?: { error: string; cause: string } },
-) => {
+const expectFailureNamed = (result: CoordinationResult, scenario: Scenario) => {
   expect(result.status).toBe('failed');
   expect(result.errors).toContainEqual(
     expect.objectContaining(
@@ -214,20 +164,11 @@ describe('without retry', () => {
 
 describe('fallbacks', () => {
   it('a failing agent falls back to the next one, and the result says degraded', async () => {
-    const { status, result } = await coordinate({
-      pattern: 'sequential',
-      steps: [
-        {
-          id: 'lookup',
-          agent: 'fact-finder',
-          input: FAILING_LOOKUP,
-          fallbacks: ['keyword-extractor'],
-        },
-      ],
-      payload: { text: TEXT },
-      timeout: 30,
-      failure_mode: 'fail_fast',
-    });
+    const { status, result } = await coordinate(
+      request('sequential', [{ ...LOOKUP_FAILS, fallbacks: ['keyword-extractor'] }], {
+        failure_mode: 'fail_fast',
+      }),
+    );
     expect(status).toBe(200);
     expect(result.status).toBe('succeeded');
     expect(result.degraded).toBe(true);
