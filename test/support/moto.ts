@@ -9,20 +9,22 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-const MOTO_BIN = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'moto_server');
+const PYTHON = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python');
+/** moto's server with DynamoDB requests serialised, as DynamoDB's own item writes are (see there). */
+const SERVER = join(import.meta.dirname, 'moto_server.py');
 
 /**
  * Starts moto server on a free 127.0.0.1 port with Step Functions execution enabled. MOTO_PORT
  * tells moto's Step Functions where its sibling services (SQS) are.
  */
 export async function startMoto(): Promise<MotoServer> {
-  if (!existsSync(MOTO_BIN)) {
+  if (!existsSync(PYTHON)) {
     throw new Error(
-      'moto_server is missing from .venv: run `npm test` (it installs requirements-dev.txt) or `node scripts/python-tools.mjs`.',
+      'moto is missing from .venv: run `npm test` (it installs requirements-dev.txt) or `node scripts/python-tools.mjs`.',
     );
   }
   const port = await freePort();
-  const child: ChildProcess = spawn(MOTO_BIN, ['-H', '127.0.0.1', '-p', String(port)], {
+  const child: ChildProcess = spawn(PYTHON, [SERVER, '-H', '127.0.0.1', '-p', String(port)], {
     env: { ...process.env, MOTO_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
