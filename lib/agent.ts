@@ -22,15 +22,22 @@ import type { AgentDefinition } from '../functions/core/sdk/define-agent.ts';
 import { AGENT_ENVIRONMENT } from '../functions/core/sdk/environment.ts';
 import { parseWith } from '../functions/core/validation.ts';
 import { AgentRegistration } from './agent-registration.ts';
-import type { CoordinationEngine } from './coordination-engine.ts';
+import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
 import { mobiusFunction } from './lambda-defaults.ts';
 import type { RegistryTables } from './registry-table.ts';
 
 export interface AgentProps {
   /** The agent's card fields (its defineAgent definition; the handler is not used here). */
   readonly definition: Omit<AgentDefinition, 'handler'> & { readonly handler?: unknown };
-  /** Module, relative to the repository root, whose `handler` export is the agent's Lambda entry. */
+  /** Module whose `handler` export is the agent's Lambda entry: absolute, or relative to `projectRoot`. */
   readonly entry: string;
+  /**
+   * The agent's project: where its package.json is and where bundling resolves its dependencies.
+   * @default the directory `cdk synth` runs in
+   */
+  readonly projectRoot?: string;
+  /** The project's lock file. @default the one found in `projectRoot` or above it */
+  readonly depsLockFilePath?: string;
   readonly tables: RegistryTables;
   readonly bus: IEventBus;
   /** FIFO queue: messages of a conversation are handled in order. @default false */
@@ -54,7 +61,7 @@ export interface AgentProps {
    * the agent may answer their task tokens (SendTaskSuccess/Failure/Heartbeat).
    * @default none: call `engine.addAgent(agent)` yourself
    */
-  readonly engine?: CoordinationEngine;
+  readonly engine?: IAgentEngine;
 }
 
 /**
@@ -64,7 +71,7 @@ export interface AgentProps {
  * subscription its definition declares, and its card registered at deploy time. Given its
  * `engine`, the engine may invoke it and the agent may answer task tokens (CoordinationEngine.addAgent).
  */
-export class Agent extends Construct {
+export class Agent extends Construct implements IAgentTarget {
   readonly agentId: string;
   readonly function: NodejsFunction;
   readonly queue: Queue;

@@ -14,7 +14,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ROUTES } from '../functions/api/app.ts';
 import { API_ENVIRONMENT } from '../functions/api/environment.ts';
-import type { Agent } from './agent.ts';
+import type { IAgentTarget } from './agent-target.ts';
 import type { CoordinationEngine } from './coordination-engine.ts';
 import { mobiusFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
@@ -114,7 +114,7 @@ export class MobiusApi extends Construct {
   }
 
   /** Message routing needs the API to send to agent queues and invoke agents synchronously. */
-  addAgent(agent: Agent): void {
+  addAgent(agent: IAgentTarget): void {
     agent.queue.grantSendMessages(this.function);
     agent.function.grantInvoke(this.function);
     acknowledgeWildcard(

@@ -13,7 +13,7 @@ import {
 import { Construct, type IConstruct } from 'constructs';
 import { assertNamePrefix, compile, DEFAULT_NAME_PREFIX } from '../statemachines/compile.ts';
 import type { CoordinationPlan } from '../statemachines/plan.ts';
-import type { Agent } from './agent.ts';
+import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
 import { mobiusFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
 
@@ -57,7 +57,7 @@ const MACHINES_REASON =
  * Standard machines the compiler produces for the declared workflows. Shapes that were not
  * declared are created on their first run by the API, under the same role and naming scheme.
  */
-export class CoordinationEngine extends Construct {
+export class CoordinationEngine extends Construct implements IAgentEngine {
   readonly role: Role;
   readonly logGroup: LogGroup;
   readonly machines: StateMachine[] = [];
@@ -153,7 +153,7 @@ export class CoordinationEngine extends Construct {
   }
 
   /** Lets the machines reach `agent` and lets the agent answer their task tokens. */
-  addAgent(agent: Agent): void {
+  addAgent(agent: IAgentTarget): void {
     agent.function.grantInvoke(this.role);
     acknowledgeWildcard(
       this.role,

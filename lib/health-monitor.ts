@@ -5,7 +5,7 @@ import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-la
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
-import type { Agent } from './agent.ts';
+import type { IAgentTarget } from './agent-target.ts';
 import { mobiusFunction } from './lambda-defaults.ts';
 import { acknowledgeWildcard } from './nag.ts';
 import type { RegistryTables } from './registry-table.ts';
@@ -73,7 +73,7 @@ export class HealthMonitor extends Construct {
   }
 
   /** The monitor pings `agent` through its Lambda. */
-  addAgent(agent: Agent): void {
+  addAgent(agent: IAgentTarget): void {
     agent.function.grantInvoke(this.monitor);
     acknowledgeWildcard(
       this.monitor,

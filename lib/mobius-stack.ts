@@ -1,36 +1,25 @@
-import { createHash } from 'node:crypto';
-import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { CoordinationPlanner } from '../functions/coordination/planner.ts';
-import { StaticDirectory } from '../functions/coordination/static-directory.ts';
 import type { CoordinationRequestInput } from '../statemachines/request.ts';
-import { Agent, type AgentProps } from './agent.ts';
-import { MobiusApi } from './api.ts';
-import { CoordinationEngine } from './coordination-engine.ts';
-import { HealthMonitor } from './health-monitor.ts';
-import { MessageBus } from './message-bus.ts';
-import { Monitoring } from './monitoring.ts';
-import { RegistryTables } from './registry-table.ts';
+import type { Agent } from './agent.ts';
+import type { MobiusApi } from './api.ts';
+import type { CoordinationEngine } from './coordination-engine.ts';
+import type { MessageBus } from './message-bus.ts';
+import {
+  type CoordinatorAgent,
+  MobiusCoordinator,
+  type MobiusCoordinatorProps,
+  planWorkflows,
+} from './mobius-coordinator.ts';
+import type { Monitoring } from './monitoring.ts';
+import type { RegistryTables } from './registry-table.ts';
 
-/** An agent of the stack: its definition and entry, and any Agent setting (defaults as there). */
-export interface StackAgent
-  extends Pick<
-    AgentProps,
-    | 'definition'
-    | 'entry'
-    | 'environment'
-    | 'ordered'
-    | 'memorySize'
-    | 'timeout'
-    | 'batchSize'
-    | 'maxReceiveCount'
-    | 'receiveBroadcasts'
-  > {
-  /** Permissions the agent's own code needs, e.g. `(agent) => bucket.grantRead(agent.function)`. */
-  readonly grant?: (agent: Agent) => void;
-}
+/** An agent of the stack (see CoordinatorAgent). */
+export type StackAgent = CoordinatorAgent;
 
-export interface MobiusStackProps extends StackProps {
+export interface MobiusStackProps
+  extends StackProps,
+    Omit<MobiusCoordinatorProps, 'agents' | 'workflows'> {
   /** The agents this stack deploys (each an Agent construct). */
   readonly agents: readonly StackAgent[];
   /** Coordination requests whose state machines are deployed with the stack. */
@@ -38,79 +27,31 @@ export interface MobiusStackProps extends StackProps {
     readonly id: string;
     readonly request: CoordinationRequestInput;
   }[];
-  /** Browser origins allowed to call the API. @default none */
-  readonly corsOrigins?: readonly string[];
-  /** @default RemovalPolicy.RETAIN for the tables */
-  readonly removalPolicy?: RemovalPolicy;
-  /**
-   * What the names of this deployment's state machines, queues and bus start with, so that several
-   * stacks live side by side in one account and region. At most 14 letters, digits and hyphens.
-   * @default `mobius-` and 6 hex digits of the stack name's hash
-   */
-  readonly namePrefix?: string;
 }
 
 /**
- * Mobius Coordinator: registry tables, message bus, agents, coordination engine, HTTP API,
- * health monitor, dashboard and alarms. Declared workflows are planned against the stack's own
- * agents at synth time (StaticDirectory) and compiled by the same compiler the API uses at run
- * time, so a run of a declared shape finds its machine already deployed.
+ * The example app's stack: one MobiusCoordinator, its declared workflows planned against the
+ * stack's own agents, and the outputs a deployment is used by (API URL, table, bus, dashboard).
+ * In an app of your own, put a `MobiusCoordinator` into any stack instead.
  */
 export class MobiusStack extends Stack {
-  readonly tables: RegistryTables;
-  readonly bus: MessageBus;
-  readonly engine: CoordinationEngine;
-  readonly api: MobiusApi;
-  readonly agents: Agent[];
-  readonly monitoring: Monitoring;
-  readonly namePrefix: string;
+  readonly coordinator: MobiusCoordinator;
 
   private constructor(
     scope: Construct,
     id: string,
     props: MobiusStackProps,
-    plans: Awaited<ReturnType<typeof planWorkflows>>,
+    workflows: MobiusCoordinatorProps['workflows'],
   ) {
     super(scope, id, props);
-    this.namePrefix = props.namePrefix ?? defaultNamePrefix(this.stackName);
-    this.tables = new RegistryTables(
-      this,
-      'Tables',
-      props.removalPolicy ? { removalPolicy: props.removalPolicy } : {},
-    );
-    this.bus = new MessageBus(this, 'Messages', { eventBusName: `${this.namePrefix}-bus` });
-    this.engine = new CoordinationEngine(this, 'Engine', {
-      workflows: plans,
-      machineNamePrefix: this.namePrefix,
+    const { agents, corsOrigins, removalPolicy, namePrefix } = props;
+    this.coordinator = new MobiusCoordinator(this, 'Mobius', {
+      agents,
+      workflows: workflows ?? [],
+      ...(corsOrigins ? { corsOrigins } : {}),
+      ...(removalPolicy ? { removalPolicy } : {}),
+      ...(namePrefix ? { namePrefix } : {}),
     });
-    this.api = new MobiusApi(this, 'Http', {
-      tables: this.tables,
-      bus: this.bus.bus,
-      engine: this.engine,
-      ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
-    });
-    const monitor = new HealthMonitor(this, 'Health', { tables: this.tables });
-    this.agents = props.agents.map(
-      ({ grant: _grant, ...settings }) =>
-        new Agent(this, `Agent-${settings.definition.agentId}`, {
-          ...settings,
-          tables: this.tables,
-          bus: this.bus.bus,
-          queueNamePrefix: this.namePrefix,
-          engine: this.engine,
-        }),
-    );
-    this.agents.forEach((agent, i) => {
-      this.api.addAgent(agent);
-      monitor.addAgent(agent);
-      props.agents[i]?.grant?.(agent);
-    });
-    this.monitoring = new Monitoring(this, 'Monitoring', {
-      agents: this.agents,
-      machines: this.engine.machines,
-      machineNamePrefix: this.engine.machineNamePrefix,
-    });
-
     new CfnOutput(this, 'ApiUrl', {
       value: this.api.api.url,
       description:
@@ -121,26 +62,35 @@ export class MobiusStack extends Stack {
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
   }
 
-  /** Builds the stack; async because declared workflows are planned first. */
+  /** Builds the stack; async because declared workflows are planned first (planWorkflows). */
   static async create(scope: Construct, id: string, props: MobiusStackProps): Promise<MobiusStack> {
-    return new MobiusStack(scope, id, props, await planWorkflows(props));
-  }
-}
-
-/** Plans the declared workflows against the stack's own agents, all assumed healthy. */
-async function planWorkflows(props: MobiusStackProps) {
-  const planner = new CoordinationPlanner(
-    StaticDirectory.forShapes(props.agents.map((agent) => agent.definition)),
-  );
-  return Promise.all(
-    (props.workflows ?? []).map(async ({ id, request }) => ({
+    return new MobiusStack(
+      scope,
       id,
-      plan: await planner.plan(planner.parse(request)),
-    })),
-  );
-}
+      props,
+      await planWorkflows(props.agents, props.workflows ?? []),
+    );
+  }
 
-/** `mobius-` and 6 hex digits of the stack name: distinct per stack, short enough for every name. */
-function defaultNamePrefix(stackName: string): string {
-  return `mobius-${createHash('sha256').update(stackName).digest('hex').slice(0, 6)}`;
+  get tables(): RegistryTables {
+    return this.coordinator.tables;
+  }
+  get bus(): MessageBus {
+    return this.coordinator.bus;
+  }
+  get engine(): CoordinationEngine {
+    return this.coordinator.engine;
+  }
+  get api(): MobiusApi {
+    return this.coordinator.api;
+  }
+  get agents(): readonly Agent[] {
+    return this.coordinator.agents;
+  }
+  get monitoring(): Monitoring {
+    return this.coordinator.monitoring;
+  }
+  get namePrefix(): string {
+    return this.coordinator.namePrefix;
+  }
 }

@@ -13,11 +13,12 @@ import {
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { PATTERNS } from '../statemachines/request.ts';
-import type { Agent } from './agent.ts';
+import type { IAgentTarget } from './agent-target.ts';
 import { metricsNamespaceOf } from './lambda-defaults.ts';
 
 export interface MonitoringProps {
-  readonly agents: readonly Agent[];
+  /** Agents to watch from the start; more with addAgent. @default none */
+  readonly agents?: readonly IAgentTarget[];
   readonly machines: readonly StateMachine[];
   /**
    * What the names of every machine of the engine start with, declared or created at run time
@@ -61,9 +62,15 @@ const emfMetric =
 export class Monitoring extends Construct {
   readonly dashboard: Dashboard;
   readonly alarms: Alarm[] = [];
+  readonly #agentWidgets: Record<
+    'invocations' | 'errors' | 'throttles' | 'depth' | 'age' | 'deadLetters',
+    GraphWidget
+  >;
+  readonly #agentErrorRatePercent: number;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
+    this.#agentErrorRatePercent = props.agentErrorRatePercent ?? 5;
     const namespace = metricsNamespaceOf(this);
     const mobius = emfMetric(namespace);
     const started = mobius('CoordinationsStarted', 'mobius-api', 'Sum');
@@ -122,46 +129,19 @@ export class Monitoring extends Construct {
         }),
       );
     }
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Agent invocations',
-        width: 8,
-        left: props.agents.map((a) => a.function.metricInvocations({ label: a.agentId })),
-      }),
-      new GraphWidget({
-        title: 'Agent errors',
-        width: 8,
-        left: props.agents.map((a) => a.function.metricErrors({ label: a.agentId })),
-      }),
-      new GraphWidget({
-        title: 'Agent throttles',
-        width: 8,
-        left: props.agents.map((a) => a.function.metricThrottles({ label: a.agentId })),
-      }),
-    );
-    this.dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Queue depth',
-        width: 8,
-        left: props.agents.map((a) =>
-          a.queue.metricApproximateNumberOfMessagesVisible({ label: a.agentId }),
-        ),
-      }),
-      new GraphWidget({
-        title: 'Oldest message age (s)',
-        width: 8,
-        left: props.agents.map((a) =>
-          a.queue.metricApproximateAgeOfOldestMessage({ label: a.agentId }),
-        ),
-      }),
-      new GraphWidget({
-        title: 'Dead letters',
-        width: 8,
-        left: props.agents.map((a) =>
-          a.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: a.agentId }),
-        ),
-      }),
-    );
+    // One line per agent in these, and two alarms per agent: added by addAgent.
+    const agentGraph = (title: string) => new GraphWidget({ title, width: 8 });
+    this.#agentWidgets = {
+      invocations: agentGraph('Agent invocations'),
+      errors: agentGraph('Agent errors'),
+      throttles: agentGraph('Agent throttles'),
+      depth: agentGraph('Queue depth'),
+      age: agentGraph('Oldest message age (s)'),
+      deadLetters: agentGraph('Dead letters'),
+    };
+    const w = this.#agentWidgets;
+    this.dashboard.addWidgets(w.invocations, w.errors, w.throttles);
+    this.dashboard.addWidgets(w.depth, w.age, w.deadLetters);
     // Machines of shapes first seen at run time are not in the template: a search over the
     // engine's name prefix finds them along with the declared ones.
     const everyMachine = (metricName: string) =>
@@ -183,36 +163,6 @@ export class Monitoring extends Construct {
       }),
     );
 
-    for (const agent of props.agents) {
-      this.alarms.push(
-        new Alarm(this, `${agent.node.id}DeadLetters`, {
-          alarmDescription: `Agent ${agent.agentId} has dead-lettered messages: inspect and redrive ${agent.deadLetterQueue.queueName}.`,
-          metric: agent.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-            period: Duration.minutes(1),
-            statistic: 'Maximum',
-          }),
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        }),
-        new Alarm(this, `${agent.node.id}ErrorRate`, {
-          alarmDescription: `Agent ${agent.agentId} fails more than ${props.agentErrorRatePercent ?? 5}% of its invocations.`,
-          metric: new MathExpression({
-            expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
-            usingMetrics: {
-              invocations: agent.function.metricInvocations({ period: FIVE_MINUTES }),
-              errors: agent.function.metricErrors({ period: FIVE_MINUTES }),
-            },
-            period: FIVE_MINUTES,
-          }),
-          threshold: props.agentErrorRatePercent ?? 5,
-          evaluationPeriods: 1,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        }),
-      );
-    }
     this.alarms.push(
       new Alarm(this, 'CoordinationFailureRate', {
         alarmDescription: `More than ${props.failureRatePercent ?? 5}% of coordinations failed in 5 minutes.`,
@@ -253,5 +203,48 @@ export class Monitoring extends Construct {
         }),
       );
     }
+    for (const agent of props.agents ?? []) this.addAgent(agent);
+  }
+
+  /** Adds an agent's lines to the dashboard and its alarms: dead letters, error rate. */
+  addAgent(agent: IAgentTarget): void {
+    const w = this.#agentWidgets;
+    const label = { label: agent.agentId };
+    w.invocations.addLeftMetric(agent.function.metricInvocations(label));
+    w.errors.addLeftMetric(agent.function.metricErrors(label));
+    w.throttles.addLeftMetric(agent.function.metricThrottles(label));
+    w.depth.addLeftMetric(agent.queue.metricApproximateNumberOfMessagesVisible(label));
+    w.age.addLeftMetric(agent.queue.metricApproximateAgeOfOldestMessage(label));
+    w.deadLetters.addLeftMetric(
+      agent.deadLetterQueue.metricApproximateNumberOfMessagesVisible(label),
+    );
+    this.alarms.push(
+      new Alarm(this, `${agent.node.id}DeadLetters`, {
+        alarmDescription: `Agent ${agent.agentId} has dead-lettered messages: inspect and redrive ${agent.deadLetterQueue.queueName}.`,
+        metric: agent.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, `${agent.node.id}ErrorRate`, {
+        alarmDescription: `Agent ${agent.agentId} fails more than ${this.#agentErrorRatePercent}% of its invocations.`,
+        metric: new MathExpression({
+          expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+          usingMetrics: {
+            invocations: agent.function.metricInvocations({ period: FIVE_MINUTES }),
+            errors: agent.function.metricErrors({ period: FIVE_MINUTES }),
+          },
+          period: FIVE_MINUTES,
+        }),
+        threshold: this.#agentErrorRatePercent,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
   }
 }

@@ -443,14 +443,14 @@ describe('an agent with its own settings and subscriptions, in a stack that decl
       statements
         .filter((p) => p.Properties.Roles?.some((r) => r.Ref.startsWith(role)))
         .flatMap((p) => p.Properties.PolicyDocument.Statement.flatMap((s) => [s.Action].flat()));
-    expect(actionsOf('EngineRole')).toEqual(
+    expect(actionsOf('MobiusEngineRole')).toEqual(
       expect.arrayContaining([
         'logs:CreateLogDelivery',
         'xray:PutTraceSegments',
         'lambda:InvokeFunction',
       ]),
     );
-    expect(actionsOf('Agentfactfinder')).toEqual(
+    expect(actionsOf('MobiusAgentfactfinder')).toEqual(
       expect.arrayContaining(['states:SendTaskSuccess', 'states:SendTaskFailure']),
     );
     expect(nag.pluginReports.flatMap((r) => r.violations)).toEqual([]);

@@ -1,0 +1,33 @@
+/**
+ * `mobius-coordinator/agent` — what an agent's own code imports: `defineAgent` (the Lambda handler
+ * for every event source), the supervisor helpers for hierarchical coordinations, the errors that
+ * tell the platform whether a retry could help, and the types. Loads no CDK and no emulator.
+ */
+
+export {
+  AGENT_ERROR_NAMES,
+  FatalAgentError,
+  RetryableAgentError,
+} from '../functions/core/messaging/agent-errors.ts';
+export type {
+  AgentCard,
+  AgentCardInput,
+  AgentEndpoint,
+  Capability,
+  Protocol,
+} from '../functions/core/model/agent-card.ts';
+export type { TaskRequest } from '../functions/core/model/task.ts';
+export {
+  type AgentContext,
+  type AgentDefinition,
+  type AgentDependencies,
+  type AgentHandler,
+  type AgentLambdaHandler,
+  type AgentMessage,
+  defineAgent,
+} from '../functions/core/sdk/define-agent.ts';
+export {
+  type SupervisorContext,
+  supervisorContext,
+  type WorkerResult,
+} from '../functions/core/sdk/supervisor.ts';

@@ -1,0 +1,24 @@
+/**
+ * `mobius-coordinator/cdk` — the constructs, for any CDK app. `MobiusCoordinator` is the whole of
+ * Mobius in one construct; the parts are exported for apps that compose their own. Needs the
+ * peer dependencies `aws-cdk-lib` and `constructs`, and `esbuild` to bundle your agents.
+ */
+export { Agent, type AgentProps } from '../lib/agent.ts';
+export type { IAgentEngine, IAgentTarget } from '../lib/agent-target.ts';
+export { MobiusApi, type MobiusApiProps } from '../lib/api.ts';
+export {
+  CoordinationEngine,
+  type CoordinationEngineProps,
+  type DeclaredWorkflow,
+} from '../lib/coordination-engine.ts';
+export { HealthMonitor, type HealthMonitorProps } from '../lib/health-monitor.ts';
+export { MessageBus, type MessageBusProps } from '../lib/message-bus.ts';
+export {
+  type CoordinatorAgent,
+  MobiusCoordinator,
+  type MobiusCoordinatorProps,
+  planWorkflows,
+} from '../lib/mobius-coordinator.ts';
+export { MobiusStack, type MobiusStackProps, type StackAgent } from '../lib/mobius-stack.ts';
+export { Monitoring, type MonitoringProps } from '../lib/monitoring.ts';
+export { RegistryTables, type RegistryTablesProps } from '../lib/registry-table.ts';

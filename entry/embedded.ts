@@ -1,0 +1,19 @@
+/**
+ * `mobius-coordinator/embedded` — Mobius on one machine, no AWS account: the same handlers,
+ * compiled state machines and registry code as on AWS, over in-process engines. Start it in your
+ * own tests with your own agents and run coordinations, send messages, query the registry.
+ *
+ * ```ts
+ * const runtime = await EmbeddedRuntime.start({ agents: [greeter] });
+ * const response = await runtime.coordinations.run({ pattern: 'sequential', agents: ['greeter'] });
+ * await runtime.stop();
+ * ```
+ */
+
+export type { CoordinationResult } from '../functions/coordination/result.ts';
+export {
+  EmbeddedRuntime,
+  type EmbeddedRuntimeOptions,
+  type RunningAgent,
+  type TaskEvent,
+} from '../functions/embedded/runtime.ts';

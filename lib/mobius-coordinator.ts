@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto';
+import { type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { planRequest } from '../functions/coordination/plan-request.ts';
+import type { CoordinationRequestInput } from '../statemachines/request.ts';
+import { Agent, type AgentProps } from './agent.ts';
+import type { IAgentTarget } from './agent-target.ts';
+import { MobiusApi } from './api.ts';
+import { CoordinationEngine, type DeclaredWorkflow } from './coordination-engine.ts';
+import { HealthMonitor } from './health-monitor.ts';
+import { MessageBus } from './message-bus.ts';
+import { Monitoring } from './monitoring.ts';
+import { RegistryTables } from './registry-table.ts';
+
+/** An agent the construct deploys: its definition and entry, and any Agent setting (defaults as there). */
+export interface CoordinatorAgent
+  extends Pick<
+    AgentProps,
+    | 'definition'
+    | 'entry'
+    | 'projectRoot'
+    | 'depsLockFilePath'
+    | 'environment'
+    | 'ordered'
+    | 'memorySize'
+    | 'timeout'
+    | 'batchSize'
+    | 'maxReceiveCount'
+    | 'receiveBroadcasts'
+  > {
+  /** Permissions the agent's own code needs, e.g. `(agent) => bucket.grantRead(agent.function)`. */
+  readonly grant?: (agent: Agent) => void;
+}
+
+export interface MobiusCoordinatorProps {
+  /** The agents this construct deploys (each an `Agent` construct). @default none */
+  readonly agents?: readonly CoordinatorAgent[];
+  /**
+   * Coordinations whose state machines deploy with the stack, so their first run needs no
+   * CreateStateMachine. Plan them with `planWorkflows` (async) before building the construct.
+   * Shapes not declared are created on their first run. @default none
+   */
+  readonly workflows?: readonly DeclaredWorkflow[];
+  /** Browser origins allowed to call the API. @default none (no CORS) */
+  readonly corsOrigins?: readonly string[];
+  /** @default RemovalPolicy.RETAIN for the registry tables */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * What the names of this deployment's state machines, queues and bus start with, so that several
+   * deployments live side by side in one account and region. At most 14 letters, digits and hyphens.
+   * @default `mobius-` and 6 hex digits of the stack name's hash
+   */
+  readonly namePrefix?: string;
+}
+
+/**
+ * Mobius Coordinator in any CDK stack: registry tables, message bus, agents, coordination engine,
+ * HTTP API (IAM auth), health monitor, dashboard and alarms. The constructor is synchronous; add
+ * agents later with `addAgent`, including imported ones (`IAgentTarget`).
+ *
+ * ```ts
+ * const mobius = new MobiusCoordinator(stack, 'Mobius', {
+ *   agents: [{ definition: summarizer, entry: 'agents/summarizer.ts' }],
+ * });
+ * ```
+ */
+export class MobiusCoordinator extends Construct {
+  readonly tables: RegistryTables;
+  readonly bus: MessageBus;
+  readonly engine: CoordinationEngine;
+  readonly api: MobiusApi;
+  readonly monitor: HealthMonitor;
+  readonly monitoring: Monitoring;
+  readonly namePrefix: string;
+  readonly #agents: Agent[] = [];
+
+  constructor(scope: Construct, id: string, props: MobiusCoordinatorProps = {}) {
+    super(scope, id);
+    this.namePrefix = props.namePrefix ?? defaultNamePrefix(Stack.of(this).stackName);
+    this.tables = new RegistryTables(
+      this,
+      'Tables',
+      props.removalPolicy ? { removalPolicy: props.removalPolicy } : {},
+    );
+    this.bus = new MessageBus(this, 'Messages', { eventBusName: `${this.namePrefix}-bus` });
+    this.engine = new CoordinationEngine(this, 'Engine', {
+      workflows: props.workflows ?? [],
+      machineNamePrefix: this.namePrefix,
+    });
+    this.api = new MobiusApi(this, 'Http', {
+      tables: this.tables,
+      bus: this.bus.bus,
+      engine: this.engine,
+      ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
+    });
+    this.monitor = new HealthMonitor(this, 'Health', { tables: this.tables });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      machines: this.engine.machines,
+      machineNamePrefix: this.engine.machineNamePrefix,
+    });
+    for (const agent of props.agents ?? []) this.addAgent(agent);
+  }
+
+  /** The agents this construct deployed. */
+  get agents(): readonly Agent[] {
+    return this.#agents;
+  }
+
+  /** Deploys an agent: its function, queues, rules and card, wired to the engine, API and monitor. */
+  addAgent(settings: CoordinatorAgent): Agent {
+    const { grant, ...agentSettings } = settings;
+    const agent = new Agent(this, `Agent-${settings.definition.agentId}`, {
+      ...agentSettings,
+      tables: this.tables,
+      bus: this.bus.bus,
+      queueNamePrefix: this.namePrefix,
+    });
+    this.#agents.push(agent);
+    this.addTarget(agent);
+    grant?.(agent);
+    return agent;
+  }
+
+  /**
+   * Lets the engine, the API and the health monitor reach an agent this construct did not deploy
+   * (its function and queues, e.g. imported by ARN). Its card is registered by the agent itself.
+   */
+  addTarget(target: IAgentTarget): void {
+    this.engine.addAgent(target);
+    this.api.addAgent(target);
+    this.monitor.addAgent(target);
+    this.monitoring.addAgent(target);
+  }
+}
+
+/**
+ * Plans declared workflows against the agents they will run on, all assumed healthy, with the
+ * planner the API uses at run time: the machines deployed are the ones runs will look for.
+ */
+export async function planWorkflows(
+  agents: readonly Pick<CoordinatorAgent, 'definition'>[],
+  workflows: readonly { readonly id: string; readonly request: CoordinationRequestInput }[],
+): Promise<DeclaredWorkflow[]> {
+  const definitions = agents.map((agent) => agent.definition);
+  return Promise.all(
+    workflows.map(async ({ id, request }) => ({
+      id,
+      plan: await planRequest(request, definitions),
+    })),
+  );
+}
+
+/** `mobius-` and 6 hex digits of the stack name: distinct per stack, short enough for every name. */
+function defaultNamePrefix(stackName: string): string {
+  return `mobius-${createHash('sha256').update(stackName).digest('hex').slice(0, 6)}`;
+}

@@ -1,0 +1,88 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
+import { summarizer } from '../../examples/agents/summarizer.ts';
+import { MobiusCoordinator, planWorkflows } from '../../lib/mobius-coordinator.ts';
+
+/**
+ * MobiusCoordinator as a user puts it into a stack of their own app: built synchronously, agents
+ * added at construction or later, agents it did not deploy reached through IAgentTarget.
+ */
+const userStack = () =>
+  new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'UserApp', {
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+
+const alarmsAbout = (template: Template, agentId: string) =>
+  Object.values(
+    template.findResources('AWS::CloudWatch::Alarm') as Record<
+      string,
+      { Properties: { AlarmDescription: unknown } }
+    >,
+    // A description naming a queue is an Fn::Join: look for the agent in its text.
+  ).filter((a) => JSON.stringify(a.Properties.AlarmDescription).includes(`Agent ${agentId} `));
+
+describe('MobiusCoordinator in a stack of your own', () => {
+  it('is built synchronously, with agents given at construction and added later', () => {
+    const stack = userStack();
+    const mobius = new MobiusCoordinator(stack, 'Mobius', {
+      agents: [{ definition: summarizer, entry: 'examples/agents/summarizer.ts' }],
+    });
+    const later = mobius.addAgent({
+      definition: keywordExtractor,
+      entry: 'examples/agents/keyword-extractor.ts',
+    });
+    expect(later.agentId).toBe('keyword-extractor');
+    expect(mobius.agents.map((a) => a.agentId)).toEqual(['summarizer', 'keyword-extractor']);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('Custom::MobiusAgentCard', 2);
+    // The agent added after construction has its alarms too.
+    expect(alarmsAbout(template, 'keyword-extractor')).toHaveLength(2);
+    expect(alarmsAbout(template, 'summarizer')).toHaveLength(2);
+  });
+
+  it('reaches an agent it did not deploy through its function and queues (imported)', () => {
+    const stack = userStack();
+    const mobius = new MobiusCoordinator(stack, 'Mobius');
+    const imported = new (class extends Construct {
+      readonly agentId = 'legacy-ranker';
+      readonly function = LambdaFunction.fromFunctionArn(
+        this,
+        'Fn',
+        'arn:aws:lambda:eu-west-1:123456789012:function:legacy-ranker',
+      );
+      readonly queue = Queue.fromQueueArn(this, 'Q', 'arn:aws:sqs:eu-west-1:123456789012:ranker');
+      readonly deadLetterQueue = Queue.fromQueueArn(
+        this,
+        'Dlq',
+        'arn:aws:sqs:eu-west-1:123456789012:ranker-dlq',
+      );
+    })(stack, 'Legacy');
+    mobius.addTarget(imported);
+    const template = Template.fromStack(stack);
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(policies).toContain('function:legacy-ranker');
+    expect(policies).toContain('arn:aws:sqs:eu-west-1:123456789012:ranker');
+    expect(alarmsAbout(template, 'legacy-ranker')).toHaveLength(2);
+  });
+
+  it('deploys the machines of workflows planned ahead (planWorkflows)', async () => {
+    const stack = userStack();
+    const agents = [
+      { definition: summarizer, entry: 'examples/agents/summarizer.ts' },
+      { definition: keywordExtractor, entry: 'examples/agents/keyword-extractor.ts' },
+    ];
+    const workflows = await planWorkflows(agents, [
+      {
+        id: 'digest',
+        request: { pattern: 'pipeline', agents: ['summarizer', 'keyword-extractor'] },
+      },
+    ]);
+    new MobiusCoordinator(stack, 'Mobius', { agents, workflows });
+    Template.fromStack(stack).resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+  });
+});
