@@ -4,6 +4,7 @@ import {
   identifierSchema,
   semverRangeSchema,
 } from '../functions/core/model/agent-card.ts';
+import { jsonValueSchema } from '../functions/core/model/json-value.ts';
 import { DEFAULT_MIN_FUZZY_SCORE } from '../functions/core/registry/fuzzy.ts';
 
 /**
@@ -71,8 +72,6 @@ export const retryPolicySchema = z.strictObject({
 export type RetryPolicy = z.output<typeof retryPolicySchema>;
 export const DEFAULT_RETRY_POLICY: RetryPolicy = retryPolicySchema.parse({});
 
-const jsonValue = z.json();
-
 /** State names the compiler uses itself; a step cannot take one. */
 export const RESERVED_STEP_IDS = [
   'Agent',
@@ -115,7 +114,7 @@ export const stepSchema = z
     match: z.enum(['exact', 'fuzzy']).optional(),
     /** What this step's agent works on (an object); defaults to the coordination payload. */
     input: z
-      .record(z.string(), jsonValue, { error: 'step input must be a JSON object' })
+      .record(z.string(), jsonValueSchema, { error: 'step input must be a JSON object' })
       .optional(),
     /** Seconds this step may take (each attempt), default `stepTimeout`. */
     timeout: z.int().min(1).max(STANDARD_MAX_SECONDS).optional(),
@@ -170,7 +169,7 @@ export const coordinationRequestSchema = z
     agents: z.array(identifierSchema).min(1, 'list at least one agent').max(500).optional(),
     /** Richer alternative to `agents`: ids or capabilities, with per-step input, timeout and fallbacks. */
     steps: z.array(stepSchema).min(1, 'list at least one step').max(500).optional(),
-    payload: z.record(z.string(), jsonValue).default({}),
+    payload: z.record(z.string(), jsonValueSchema).default({}),
     /** Seconds for the whole coordination. */
     timeout: z.int().min(1).max(STANDARD_MAX_SECONDS).optional(),
     /** Default per-step timeout in seconds. */

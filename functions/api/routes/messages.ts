@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { audienceSchema, createMessage } from '../../core/messaging/envelope.ts';
 import { identifierSchema } from '../../core/model/agent-card.ts';
+import { jsonValueSchema } from '../../core/model/json-value.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { type ApiEvent, json, parseBody } from '../http.ts';
 
@@ -14,7 +15,7 @@ const eventTypeSchema = z
 export const messageRequestSchema = z
   .strictObject({
     to: identifierSchema,
-    payload: z.json(),
+    payload: jsonValueSchema,
     from: identifierSchema.default('api'),
     type: z.enum(['request', 'event']).default('request'),
     eventType: eventTypeSchema.optional(),
@@ -31,7 +32,7 @@ export const messageRequestSchema = z
 
 export const broadcastRequestSchema = z.strictObject({
   to: audienceSchema.default('*'),
-  payload: z.json(),
+  payload: jsonValueSchema,
   from: identifierSchema.default('api'),
   /** Set for an event (delivered to subscribers of this type); omit for a broadcast. */
   eventType: eventTypeSchema.optional(),
