@@ -7,11 +7,10 @@ import {
 import { ValidationError } from '../core/errors.ts';
 import { parseWith } from '../core/validation.ts';
 import { issueList } from './format.ts';
+import { UsageError } from './usage-error.ts';
 
-/** A CLI problem the user can fix; its message says how. Exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+// Where the CLI entry (bin/mobius.ts) imports it from.
+export { UsageError };
 
 /** Reads and validates a coordination request file, with messages that name the fix. */
 export function readRequestFile(path: string): { request: CoordinationRequest; raw: unknown } {

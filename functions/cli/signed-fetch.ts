@@ -1,7 +1,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { UsageError } from './request-file.ts';
+import { UsageError } from './usage-error.ts';
 
 /** SHA-256 (HMAC when keyed) for the SigV4 signer, on Node's own crypto. */
 type SourceData = string | ArrayBuffer | ArrayBufferView;

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { UsageError } from '../../functions/cli/request-file.ts';
 import { callApi } from '../../functions/cli/signed-fetch.ts';
+import { UsageError } from '../../functions/cli/usage-error.ts';
 
 /**
  * The CLI's calls to a deployed (IAM-auth) API: signed with SigV4 for execute-api. fetch is
