@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { coordinationRequestSchema } from '../../statemachines/request.ts';
+import { agentRefSchema, coordinationRequestSchema } from '../../statemachines/request.ts';
 import type { CoordinationResult } from '../coordination/result.ts';
-import { agentCardSchema } from '../core/model/agent-card.ts';
+import { audienceSchema } from '../core/messaging/envelope.ts';
+import { agentCardSchema, capabilitySchema, endpointSchema } from '../core/model/agent-card.ts';
 import { agentStatusSchema, circuitStateSchema } from '../core/model/agent-status.ts';
+import { jsonValueSchema } from '../core/model/json-value.ts';
 import {
   type AgentRecord,
   heartbeatReportSchema,
@@ -19,27 +21,32 @@ import { broadcastRequestSchema, messageRequestSchema } from './routes/messages.
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, generated from the same zod schemas the handlers
- * validate with (`npm run openapi` writes docs/openapi.json; a test keeps it current). Response
- * schemas are declared here and checked against the TypeScript types the handlers return.
+ * validate with (`npm run openapi` writes docs/openapi.json and the client's types; tests keep
+ * both current and check the document with swagger-parser and Redocly). Response schemas are
+ * declared here and checked against the TypeScript types the handlers return.
  */
+
+const agentMetricsSchema = z.object({
+  requestsProcessed: z.number(),
+  errors: z.number(),
+  averageResponseTimeMs: z.number(),
+  errorRate: z.number(),
+  inFlight: z.number(),
+  lastHeartbeat: z.string().nullable(),
+  uptimeSeconds: z.number(),
+});
+
+const circuitSchema = z.object({
+  state: circuitStateSchema,
+  consecutiveFailures: z.number(),
+  openedAt: z.string().nullable(),
+});
 
 const agentRecordSchema = z.object({
   card: agentCardSchema,
   status: agentStatusSchema,
-  metrics: z.object({
-    requestsProcessed: z.number(),
-    errors: z.number(),
-    averageResponseTimeMs: z.number(),
-    errorRate: z.number(),
-    inFlight: z.number(),
-    lastHeartbeat: z.string().nullable(),
-    uptimeSeconds: z.number(),
-  }),
-  circuit: z.object({
-    state: circuitStateSchema,
-    consecutiveFailures: z.number(),
-    openedAt: z.string().nullable(),
-  }),
+  metrics: agentMetricsSchema,
+  circuit: circuitSchema,
   registeredAt: z.string(),
   updatedAt: z.string(),
   expiresAt: z.string(),
@@ -54,16 +61,10 @@ const discoveryMatchSchema = z.object({
   status: agentStatusSchema,
   load: z.number(),
   circuit: circuitStateSchema,
-  endpoint: agentCardSchema.shape.endpoint,
+  endpoint: endpointSchema,
   capabilities: z.array(z.string()).readonly(),
   matched: z
-    .array(
-      z.object({
-        requested: z.string(),
-        capability: agentCardSchema.shape.capabilities.element,
-        score: z.number(),
-      }),
-    )
+    .array(z.object({ requested: z.string(), capability: capabilitySchema, score: z.number() }))
     .readonly(),
 });
 
@@ -101,13 +102,6 @@ const coordinationResultSchema = z.object({
   }),
 });
 
-const runningSchema = z.object({
-  coordinationId: z.string(),
-  status: z.literal('running'),
-  startedAt: z.string(),
-  links: z.object({ self: z.string() }).optional(),
-});
-
 const errorSchema = z.object({
   error: z.object({
     code: z.string(),
@@ -130,32 +124,158 @@ const _matches: [
 const _results: Assignable<CoordinationResult, z.input<typeof coordinationResultSchema>> = true;
 void [_records, _matches, _results];
 
-function schema(type: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(type, {
+/**
+ * Request bodies and what they share, as callers send them: fields with defaults may be left out.
+ * Every schema used more than once has a name here, so the document refers to it instead of
+ * repeating it; the recursive JSON value must have one.
+ */
+const REQUEST_SCHEMAS = {
+  AgentCardInput: agentCardSchema,
+  HeartbeatReport: heartbeatReportSchema,
+  DiscoveryQuery: discoveryQuerySchema,
+  CapabilitySelector: capabilitySelectorSchema,
+  MessageRequest: messageRequestSchema,
+  BroadcastRequest: broadcastRequestSchema,
+  CoordinationRequest: coordinationRequestSchema,
+  AgentRef: agentRefSchema,
+  AgentStatus: agentStatusSchema,
+  JsonValue: jsonValueSchema,
+} satisfies Record<string, z.ZodType>;
+
+/** Response bodies and what they share, as the API answers: defaults filled in. */
+const RESPONSE_SCHEMAS = {
+  AgentCard: agentCardSchema,
+  Capability: capabilitySchema,
+  AgentEndpoint: endpointSchema,
+  AgentStatus: agentStatusSchema,
+  CircuitState: circuitStateSchema,
+  AgentMetrics: agentMetricsSchema,
+  Circuit: circuitSchema,
+  AgentRecord: agentRecordSchema,
+  AgentList: z.object({ agents: z.array(agentRecordSchema), nextToken: z.string().optional() }),
+  Registered: z.object({ outcome: z.literal('created'), agent: agentRecordSchema }),
+  Reregistered: z.object({ outcome: z.enum(['unchanged', 'updated']), agent: agentRecordSchema }),
+  Deregistered: z.object({ deregistered: agentRecordSchema }),
+  AgentHealth: z.object({
+    agentId: z.string(),
+    status: agentStatusSchema,
+    lastSeen: z.string().nullable(),
+    expiresAt: z.string(),
+    metrics: agentMetricsSchema,
+    circuit: circuitSchema,
+  }),
+  DiscoveryMatch: discoveryMatchSchema,
+  DiscoveryResult: z.object({ matches: z.array(discoveryMatchSchema) }),
+  MessageQueued: z.object({
+    messageId: z.string(),
+    agentId: z.string(),
+    conversationId: z.string(),
+  }),
+  MessageReply: z.object({ response: z.record(z.string(), z.unknown()) }),
+  BroadcastPublished: z.object({
+    messageId: z.string(),
+    to: audienceSchema,
+    type: z.enum(['broadcast', 'event']),
+  }),
+  CoordinationResult: coordinationResultSchema,
+  CoordinationRunning: z.object({
+    coordinationId: z.string(),
+    status: z.literal('running'),
+    startedAt: z.string(),
+    links: z.object({ self: z.string() }).optional(),
+  }),
+  Error: errorSchema,
+} satisfies Record<string, z.ZodType>;
+
+type SchemaName = keyof typeof REQUEST_SCHEMAS | keyof typeof RESPONSE_SCHEMAS;
+type JsonSchema = Record<string, unknown>;
+
+const COMPONENT_PREFIX = '#/components/schemas/';
+
+/**
+ * Converts named zod schemas in one pass, so that they refer to each other as
+ * `#/components/schemas/<name>`. zod puts a recursive schema that has no name under `__shared`,
+ * where no reference from the document can reach it: that is refused here with the fix.
+ */
+function components(io: 'input' | 'output', named: Record<string, z.ZodType>) {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, type] of Object.entries(named)) registry.add(type, { id });
+  const { schemas } = z.toJSONSchema(registry, {
     io,
     unrepresentable: 'any',
-  }) as Record<string, unknown>;
+    uri: (id) => `${COMPONENT_PREFIX}${id}`,
+  });
+  const { __shared: nameless, ...converted } = schemas;
+  if (nameless !== undefined)
+    throw new Error(
+      `Some ${io} schema reached from the API is recursive and has no name here; name it in openapi.ts: ${JSON.stringify(nameless)}`,
+    );
+  // `$id` would be a fragment URI (not allowed in JSON Schema 2020-12); the dialect is the document's.
+  return Object.fromEntries(
+    Object.entries(converted).map(([id, { $schema: _dialect, $id: _id, ...rest }]) => [id, rest]),
+  ) as Record<string, JsonSchema>;
+}
+
+/** Request and response schemas under one roof; a name both use must mean the same schema. */
+function componentSchemas(): Record<SchemaName, JsonSchema> {
+  const requests = components('input', REQUEST_SCHEMAS);
+  const responses = components('output', RESPONSE_SCHEMAS);
+  for (const [name, schema] of Object.entries(requests)) {
+    if (name in responses && JSON.stringify(responses[name]) !== JSON.stringify(schema))
+      throw new Error(
+        `${name} differs between requests (defaults optional) and responses; give the request form its own name, as AgentCardInput`,
+      );
+  }
+  return { ...requests, ...responses } as Record<SchemaName, JsonSchema>;
+}
+
+/** Query parameters are documented one by one, so their schema is converted inline and taken apart. */
+function inlineSchema(type: z.ZodType): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(type, {
+    io: 'input',
+    unrepresentable: 'any',
+  }) as JsonSchema;
   return rest;
 }
 
-const json = (type: z.ZodType, io: 'input' | 'output' = 'output') => ({
-  content: { 'application/json': { schema: schema(type, io) } },
-});
-const ref = (name: string) => ({
-  content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } },
+const ref = (name: SchemaName) => ({
+  content: { 'application/json': { schema: { $ref: `${COMPONENT_PREFIX}${name}` } } },
 });
 
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'Invalid input: `error.details.issues` names each field path and the fix',
-  404: 'Unknown agent, coordination or route',
-  409: 'A different card is registered under this id',
-  413: 'The message or coordination input is larger than SQS, EventBridge or Step Functions accept',
-  502: 'An agent failed',
-  503: 'No healthy agent can do it (or its circuit breaker is open), or a Step Functions quota refused the run for now',
-  504: 'An agent or the coordination timed out',
+/** The error answers, one response component each, which operations refer to by status. */
+const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
+  400: {
+    name: 'InvalidInput',
+    description: 'Invalid input: `error.details.issues` names each field path and the fix',
+  },
+  404: { name: 'NotFound', description: 'Unknown agent, coordination or route' },
+  409: { name: 'Conflict', description: 'A different card is registered under this id' },
+  413: {
+    name: 'PayloadTooLarge',
+    description:
+      'The message or coordination input is larger than SQS, EventBridge or Step Functions accept',
+  },
+  502: { name: 'AgentFailed', description: 'An agent failed' },
+  503: {
+    name: 'NoAgentAvailable',
+    description:
+      'No healthy agent can do it (or its circuit breaker is open), or a Step Functions quota refused the run for now',
+  },
+  504: { name: 'TimedOut', description: 'An agent or the coordination timed out' },
 };
 
+function errorResponses(): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.values(ERROR_RESPONSES).map(({ name, description }) => [
+      name,
+      { description, ...ref('Error') },
+    ]),
+  );
+}
+
 interface Operation {
+  /** Unique and stable: the typed client's method names (functions/cli/client.ts) are these. */
+  operationId: string;
   summary: string;
   requestBody?: unknown;
   parameters?: unknown[];
@@ -165,29 +285,27 @@ interface Operation {
 function operations(): Record<string, Operation> {
   const errors = (...statuses: number[]) =>
     Object.fromEntries(
-      statuses.map((s) => [String(s), { description: ERROR_DESCRIPTIONS[s], ...ref('Error') }]),
+      statuses.map((s) => [
+        String(s),
+        { $ref: `#/components/responses/${ERROR_RESPONSES[s]?.name}` },
+      ]),
     );
   const idParameter = (what: string) => [
     { name: 'id', in: 'path', required: true, description: what, schema: { type: 'string' } },
   ];
   const listQuery = Object.entries(
-    (schema(listFilterSchema).properties ?? {}) as Record<string, unknown>,
+    (inlineSchema(listFilterSchema).properties ?? {}) as Record<string, unknown>,
   ).map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
+  const body = (name: SchemaName, required = true) => ({ required, ...ref(name) });
   return {
     'GET /agents': {
+      operationId: 'listAgents',
       summary: 'List agents with their status',
       parameters: listQuery,
-      responses: {
-        200: {
-          description: 'A page of agents',
-          ...json(
-            z.object({ agents: z.array(agentRecordSchema), nextToken: z.string().optional() }),
-          ),
-        },
-        ...errors(400),
-      },
+      responses: { 200: { description: 'A page of agents', ...ref('AgentList') }, ...errors(400) },
     },
     'POST /agents': {
+      operationId: 'registerAgent',
       summary:
         'Register an agent card (identical card again: 200; `?update=true` replaces a card of the same type)',
       parameters: [
@@ -198,119 +316,82 @@ function operations(): Record<string, Operation> {
           schema: { type: 'string', enum: ['true', 'false'] },
         },
       ],
-      requestBody: { required: true, ...json(agentCardSchema, 'input') },
+      requestBody: body('AgentCardInput'),
       responses: {
-        201: {
-          description: 'Registered',
-          ...json(z.object({ outcome: z.literal('created'), agent: agentRecordSchema })),
-        },
-        200: {
-          description: 'Unchanged or updated',
-          ...json(
-            z.object({ outcome: z.enum(['unchanged', 'updated']), agent: agentRecordSchema }),
-          ),
-        },
+        201: { description: 'Registered', ...ref('Registered') },
+        200: { description: 'Unchanged or updated', ...ref('Reregistered') },
         ...errors(400, 409),
       },
     },
     'GET /agents/{id}': {
+      operationId: 'getAgent',
       summary: 'Read an agent',
       parameters: idParameter('agent id'),
       responses: { 200: { description: 'The agent', ...ref('AgentRecord') }, ...errors(400, 404) },
     },
     'DELETE /agents/{id}': {
+      operationId: 'deregisterAgent',
       summary: 'Deregister an agent',
       parameters: idParameter('agent id'),
-      responses: {
-        200: { description: 'Removed', ...json(z.object({ deregistered: agentRecordSchema })) },
-        ...errors(400, 404),
-      },
+      responses: { 200: { description: 'Removed', ...ref('Deregistered') }, ...errors(400, 404) },
     },
     'POST /agents/{id}/heartbeat': {
+      operationId: 'heartbeat',
       summary: 'Refresh liveness',
       parameters: idParameter('agent id'),
-      requestBody: { required: false, ...json(heartbeatReportSchema, 'input') },
+      requestBody: body('HeartbeatReport', false),
       responses: {
         200: { description: 'The agent after the heartbeat', ...ref('AgentRecord') },
         ...errors(400, 404),
       },
     },
     'GET /agents/{id}/health': {
+      operationId: 'agentHealth',
       summary: 'Status, metrics, last seen, circuit state',
       parameters: idParameter('agent id'),
-      responses: {
-        200: {
-          description: 'Health',
-          ...json(
-            z.object({
-              agentId: z.string(),
-              status: agentStatusSchema,
-              lastSeen: z.string().nullable(),
-              expiresAt: z.string(),
-              metrics: agentRecordSchema.shape.metrics,
-              circuit: agentRecordSchema.shape.circuit,
-            }),
-          ),
-        },
-        ...errors(400, 404),
-      },
+      responses: { 200: { description: 'Health', ...ref('AgentHealth') }, ...errors(400, 404) },
     },
     'POST /discover': {
+      operationId: 'discover',
       summary: 'Find agents by capability: exact or fuzzy, semver range, all-of; ranked',
-      requestBody: { required: true, ...json(discoveryQuerySchema, 'input') },
+      requestBody: body('DiscoveryQuery'),
       responses: {
-        200: {
-          description: 'Matches, best first',
-          ...json(z.object({ matches: z.array(discoveryMatchSchema) })),
-        },
+        200: { description: 'Matches, best first', ...ref('DiscoveryResult') },
         ...errors(400),
       },
     },
     'POST /messages': {
+      operationId: 'sendMessage',
       summary: 'Send a direct message (202), or a request and wait for the response (`wait`)',
-      requestBody: { required: true, ...json(messageRequestSchema, 'input') },
+      requestBody: body('MessageRequest'),
       responses: {
-        202: {
-          description: 'Queued',
-          ...json(
-            z.object({ messageId: z.string(), agentId: z.string(), conversationId: z.string() }),
-          ),
-        },
-        200: {
-          description: 'The response envelope',
-          ...json(z.object({ response: z.record(z.string(), z.unknown()) })),
-        },
+        202: { description: 'Queued', ...ref('MessageQueued') },
+        200: { description: 'The response envelope', ...ref('MessageReply') },
         ...errors(400, 404, 413, 502, 503, 504),
       },
     },
     'POST /broadcasts': {
+      operationId: 'broadcast',
       summary:
         'Publish a broadcast (or, with eventType, an event) to everyone or to holders of a capability',
-      requestBody: { required: true, ...json(broadcastRequestSchema, 'input') },
+      requestBody: body('BroadcastRequest'),
       responses: {
-        202: {
-          description: 'Published',
-          ...json(
-            z.object({
-              messageId: z.string(),
-              to: z.unknown(),
-              type: z.enum(['broadcast', 'event']),
-            }),
-          ),
-        },
+        202: { description: 'Published', ...ref('BroadcastPublished') },
         ...errors(400, 413),
       },
     },
     'POST /coordinations': {
+      operationId: 'runCoordination',
       summary: 'Run a coordination: the result inline (express) or 202 with its id (standard)',
-      requestBody: { required: true, ...json(coordinationRequestSchema, 'input') },
+      requestBody: body('CoordinationRequest'),
       responses: {
         200: { description: 'Succeeded or partial', ...ref('CoordinationResult') },
-        202: { description: 'Started (standard mode)', ...ref('Running') },
+        202: { description: 'Started (standard mode)', ...ref('CoordinationRunning') },
         ...errors(400, 404, 413, 502, 503, 504),
       },
     },
     'GET /coordinations/{id}': {
+      operationId: 'getCoordination',
       summary: 'Status, per-step results, errors, timings',
       parameters: idParameter('coordination id'),
       responses: {
@@ -320,8 +401,8 @@ function operations(): Record<string, Operation> {
             'application/json': {
               schema: {
                 oneOf: [
-                  { $ref: '#/components/schemas/CoordinationResult' },
-                  { $ref: '#/components/schemas/Running' },
+                  { $ref: `${COMPONENT_PREFIX}CoordinationResult` },
+                  { $ref: `${COMPONENT_PREFIX}CoordinationRunning` },
                 ],
               },
             },
@@ -345,6 +426,7 @@ export function openApiDocument(): Record<string, unknown> {
       [route.method.toLowerCase()]: { ...operation, security: [{ sigv4: [] }] },
     };
   }
+  const schemas = componentSchemas();
   return {
     openapi: '3.1.0',
     info: {
@@ -352,6 +434,7 @@ export function openApiDocument(): Record<string, unknown> {
       version: '1.0.0',
       description:
         'Agent registry, discovery, messaging and coordinations. Served by API Gateway (IAM/SigV4 auth) and by the embedded runtime (`mobius dev`). Errors: `{ error: { code, message, details } }`.',
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [
       {
@@ -362,6 +445,7 @@ export function openApiDocument(): Record<string, unknown> {
     ],
     paths,
     components: {
+      responses: errorResponses(),
       securitySchemes: {
         sigv4: {
           type: 'apiKey',
@@ -371,12 +455,9 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       schemas: {
-        AgentRecord: schema(agentRecordSchema, 'output'),
-        CoordinationResult: schema(coordinationResultSchema, 'output'),
-        Running: schema(runningSchema, 'output'),
-        CapabilitySelector: schema(capabilitySelectorSchema),
+        ...schemas,
         Error: {
-          ...schema(errorSchema, 'output'),
+          ...schemas.Error,
           description: `codes: ${Object.entries(STATUS_BY_CODE)
             .map(([code, status]) => `${code} (${status})`)
             .join(', ')}`,

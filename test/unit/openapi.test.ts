@@ -1,22 +1,43 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/api/app.ts';
 import { openApiDocument } from '../../functions/api/openapi.ts';
 
+const root = join(import.meta.dirname, '..', '..');
+const DOCUMENT_FILE = join(root, 'docs', 'openapi.json');
+
+interface Operation {
+  operationId?: string;
+  security: unknown[];
+  responses: Record<string, unknown>;
+}
+
+interface Components {
+  schemas: Record<string, unknown>;
+  responses: Record<string, unknown>;
+}
+
+/** Every `$ref` in a JSON value. */
+function refsIn(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(refsIn);
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, inner]) =>
+    key === '$ref' && typeof inner === 'string' ? [inner] : refsIn(inner),
+  );
+}
+
 describe('OpenAPI document', () => {
   const document = openApiDocument() as {
-    paths: Record<
-      string,
-      Record<string, { security: unknown[]; responses: Record<string, unknown> }>
-    >;
+    paths: Record<string, Record<string, Operation>>;
+    components: Components;
   };
+  const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
 
   it('is the committed docs/openapi.json (run `npm run openapi` after changing the API)', () => {
-    const committed = readFileSync(
-      join(import.meta.dirname, '..', '..', 'docs', 'openapi.json'),
-      'utf8',
-    );
+    const committed = readFileSync(DOCUMENT_FILE, 'utf8');
     expect(JSON.parse(committed)).toEqual(JSON.parse(JSON.stringify(document)));
   });
 
@@ -29,5 +50,50 @@ describe('OpenAPI document', () => {
         true,
       );
     }
+  });
+
+  it('gives every operation its own operationId', () => {
+    const ids = operations.map((operation) => operation.operationId);
+    expect(ids).toHaveLength(ROUTES.length);
+    expect(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('refers only to named components (schemas, error responses), each of which exists', () => {
+    const refs = refsIn(document);
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) {
+      const [, section = '', name = ''] =
+        /^#\/components\/(schemas|responses)\/([A-Za-z]+)$/.exec(ref) ?? [];
+      expect(document.components[section as keyof Components], ref).toHaveProperty(name);
+    }
+  });
+
+  it('is valid for swagger-parser (the OpenAPI 3.1 schema, and every $ref resolves)', async () => {
+    // validate() dereferences in place: give it a copy.
+    await expect(SwaggerParser.validate(structuredClone(document) as never)).resolves.toBeDefined();
+  });
+
+  it("passes Redocly's recommended lint with no errors and no warnings", async () => {
+    const cli = join(root, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
+    // The CLI exits non-zero when it finds errors; the report on stdout says which, so read it.
+    const stdout = await new Promise<string>((resolve) => {
+      execFile(
+        process.execPath,
+        [cli, 'lint', DOCUMENT_FILE, '--extends=recommended', '--format=json'],
+        {
+          cwd: root,
+          // No telemetry or update check: the run stays offline and prints only the report.
+          env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+        },
+        (_error, out) => resolve(out),
+      );
+    });
+    const report = JSON.parse(stdout) as {
+      totals: { errors: number; warnings: number };
+      problems: { ruleId: string; message: string }[];
+    };
+    expect(report.problems).toEqual([]);
+    expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
   });
 });
