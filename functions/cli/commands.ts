@@ -7,11 +7,13 @@ import { CoordinationPlanner } from '../coordination/planner.ts';
 import type { CoordinationResult } from '../coordination/result.ts';
 import { StaticDirectory } from '../coordination/static-directory.ts';
 import { isMobiusError } from '../core/errors.ts';
+import { agentStatusSchema } from '../core/model/agent-status.ts';
 import type { AgentDefinition } from '../core/sdk/define-agent.ts';
 import { EmbeddedRuntime, type TaskEvent } from '../embedded/runtime.ts';
+import { ApiError, createClient, type MobiusClient } from './client.ts';
 import { bold, dim, green, red, table, timingTree } from './format.ts';
-import { readRequestFile, UsageError } from './request-file.ts';
-import { callApi } from './signed-fetch.ts';
+import { readRequestFile } from './request-file.ts';
+import { UsageError } from './usage-error.ts';
 
 /** Where commands write: the CLI passes stdout/stderr, tests capture. */
 export interface Io {
@@ -173,23 +175,16 @@ export async function compileCommand(
   return 1;
 }
 
-async function api(base: string, method: string, path: string, body?: unknown) {
+/** One call with the typed client; what went wrong becomes a message that says what to do. */
+async function withApi<T>(base: string, call: (client: MobiusClient) => Promise<T>): Promise<T> {
   try {
-    return await callApi(base, method, path, body);
+    return await call(createClient(base));
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    if (error instanceof ApiError) throw new UsageError(error.message);
     throw new UsageError(
       `Cannot reach the Mobius API at ${base} (${(error as Error).message}). Start it with \`mobius dev\`, or pass --api <url>.`,
     );
-  }
-}
-
-function failOn(response: { status: number; body: unknown }): void {
-  if (response.status >= 400) {
-    const message =
-      (response.body as { error?: { message?: string }; message?: string })?.error?.message ??
-      JSON.stringify(response.body);
-    throw new UsageError(`The API answered ${response.status}: ${message}`);
   }
 }
 
@@ -198,24 +193,17 @@ export async function agentsCommand(
   options: { api?: string; status?: string },
   io: Io,
 ): Promise<number> {
-  const response = await api(
-    options.api ?? DEFAULT_API,
-    'GET',
-    `/agents${options.status ? `?status=${encodeURIComponent(options.status)}` : ''}`,
+  const status =
+    options.status === undefined ? undefined : agentStatusSchema.safeParse(options.status);
+  if (status?.success === false)
+    throw new UsageError(
+      `--status must be one of ${agentStatusSchema.options.join(', ')} (got ${options.status}).`,
+    );
+  const {
+    body: { agents },
+  } = await withApi(options.api ?? DEFAULT_API, (api) =>
+    api.listAgents({ query: { status: status?.data } }),
   );
-  failOn(response);
-  const { agents } = response.body as {
-    agents: {
-      card: {
-        agentId: string;
-        agentType: string;
-        capabilities: { name: string; version: string }[];
-      };
-      status: string;
-      circuit: { state: string };
-      metrics: { requestsProcessed: number; errorRate: number };
-    }[];
-  };
   io.out(
     table(
       ['agent', 'type', 'status', 'circuit', 'requests', 'error rate', 'capabilities'],
@@ -239,25 +227,18 @@ export async function discoverCommand(
   options: { api?: string; version?: string; fuzzy?: boolean; all?: boolean },
   io: Io,
 ): Promise<number> {
-  const response = await api(options.api ?? DEFAULT_API, 'POST', '/discover', {
-    capability,
-    ...(options.version ? { version: options.version } : {}),
-    match: options.fuzzy ? 'fuzzy' : 'exact',
-    ...(options.all
-      ? { statuses: ['healthy', 'degraded', 'initializing', 'unhealthy', 'offline'] }
-      : {}),
-  });
-  failOn(response);
-  const { matches } = response.body as {
-    matches: {
-      agentId: string;
-      score: number;
-      priority: number;
-      status: string;
-      load: number;
-      matched: { capability: { name: string; version: string } }[];
-    }[];
-  };
+  const {
+    body: { matches },
+  } = await withApi(options.api ?? DEFAULT_API, (api) =>
+    api.discover({
+      body: {
+        capability,
+        ...(options.version ? { version: options.version } : {}),
+        match: options.fuzzy ? 'fuzzy' : 'exact',
+        ...(options.all ? { statuses: agentStatusSchema.options } : {}),
+      },
+    }),
+  );
   if (matches.length === 0) {
     io.err(
       `No ${options.all ? '' : 'healthy '}agent offers ${capability}${options.version ? ` ${options.version}` : ''}.${options.fuzzy ? '' : ' Try --fuzzy.'}`,

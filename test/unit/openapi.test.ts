@@ -5,6 +5,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/api/app.ts';
 import { openApiDocument } from '../../functions/api/openapi.ts';
+import { API_TYPES_FILE, apiTypesSource } from '../../scripts/api-types.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const DOCUMENT_FILE = join(root, 'docs', 'openapi.json');
@@ -95,5 +96,10 @@ describe('OpenAPI document', () => {
     };
     expect(report.problems).toEqual([]);
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+  });
+
+  it(`generates the committed ${API_TYPES_FILE}, the typed client's types (run \`npm run openapi\`)`, async () => {
+    const committed = readFileSync(join(root, API_TYPES_FILE), 'utf8');
+    expect(committed).toBe(await apiTypesSource(document));
   });
 });
