@@ -14,6 +14,7 @@ import {
   runCommand,
 } from '../functions/cli/commands.ts';
 import { issueList, red } from '../functions/cli/format.ts';
+import { initCommand } from '../functions/cli/init.ts';
 import { UsageError } from '../functions/cli/request-file.ts';
 import { isMobiusError, ValidationError } from '../functions/core/errors.ts';
 
@@ -74,6 +75,17 @@ async function main(): Promise<number> {
         onStop = resolve;
       });
       exitCode = await devCommand(options, io, interrupted);
+    });
+
+  program
+    .command('init')
+    .description(
+      'Scaffold a project: two agents, a request, a test on the embedded runtime and a CDK app',
+    )
+    .argument('[dir]', 'the folder to scaffold into (created if missing)', '.')
+    .option('--force', 'overwrite files that already exist (package.json is always merged)')
+    .action((dir: string, options: { force?: boolean }) => {
+      exitCode = initCommand(dir, options, io);
     });
 
   program
