@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { outcomeOf } from '../coordination/execution.ts';
 import { recordCoordinationOutcome } from '../coordination/outcome-metrics.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { heartbeatReportSchema, listFilterSchema } from '../../core/registry/agent-registry.ts';
 import { parseWith } from '../../core/validation.ts';
 import type { ApiDependencies } from '../dependencies.ts';

@@ -1,5 +1,5 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
+import * as z from 'zod';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { withDeadline } from '../../core/deadline.ts';

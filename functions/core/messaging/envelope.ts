@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonByteLength } from '../canonical-json.ts';
 import { PayloadTooLargeError, ProtocolUnsupportedError, ValidationError } from '../errors.ts';
 import {

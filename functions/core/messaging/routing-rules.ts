@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Audience, Envelope } from './envelope.ts';
 import { type EventPattern, patternProblem } from './event-pattern.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The contract between compiled state machines and agents. The compiler builds these payloads in

@@ -5,7 +5,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { batchGetAll, batchWriteAll, pageOf } from '../aws/dynamodb-batch.ts';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';

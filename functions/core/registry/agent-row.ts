@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type AgentCard, agentCardSchema } from '../model/agent-card.ts';
 import { circuitStateSchema, reportedStatusSchema } from '../model/agent-status.ts';
 

@@ -1,5 +1,5 @@
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { queryAll } from '../aws/dynamodb-batch.ts';
 import { type AgentCard, endpointSchema } from '../model/agent-card.ts';
 import type { RegistryStore } from './store.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { batchGetAll, queryAll } from '../aws/dynamodb-batch.ts';
 import { parseWith } from '../validation.ts';
 import {

@@ -1,5 +1,5 @@
 import type { EventBridgeEvent, SQSEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Envelope, envelopeSchema } from '../messaging/envelope.ts';
 import { PING_KIND, TASK_KIND, type TaskRequest, taskRequestSchema } from '../model/task.ts';
 import { toFieldIssues } from '../validation.ts';
