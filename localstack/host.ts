@@ -192,6 +192,9 @@ export async function startLocalStack(options: { port?: number } = {}): Promise<
         // DynamoDB and its streams served by moto.
         LAMBDA_RUNTIME_EXECUTOR: 'mobius-host',
         MOBIUS_LAMBDA_NODE: lambdaNode(),
+        // What the nodejs22.x runtime provides every function (the AWS SDK v3, which the bundles
+        // leave out): the project's own node_modules stand in for it.
+        MOBIUS_LAMBDA_RUNTIME_MODULES: join(PROJECT_ROOT, 'node_modules'),
         PROVIDER_OVERRIDE_DYNAMODB: 'moto',
         PROVIDER_OVERRIDE_DYNAMODBSTREAMS: 'moto',
         // The functions are arm64 on AWS but plain JavaScript: run them on the host's architecture.

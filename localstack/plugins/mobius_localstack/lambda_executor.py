@@ -9,7 +9,10 @@ binary, reports ready to LocalStack's executor endpoint, takes invocations on
 (``executor_endpoint.py``). Chosen with ``LAMBDA_RUNTIME_EXECUTOR=mobius-host``.
 
 Settings (environment of the LocalStack process):
-  MOBIUS_LAMBDA_NODE   the Node.js binary that runs functions (default: ``node`` on PATH)
+  MOBIUS_LAMBDA_NODE             the Node.js binary that runs functions (default: ``node`` on PATH)
+  MOBIUS_LAMBDA_RUNTIME_MODULES  a node_modules folder standing for what the Lambda runtime
+                                 provides to every function (the AWS SDK for JavaScript v3);
+                                 functions that leave the SDK out of their bundle import it from here
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ def node_binary() -> str:
     return os.environ.get("MOBIUS_LAMBDA_NODE") or shutil.which("node") or "node"
 
 
+def provide_runtime_modules(code_dir: Path) -> None:
+    """Makes the runtime's own modules resolvable from the function's code, as Lambda does.
+
+    ES modules resolve packages through node_modules folders above the importing file, never
+    NODE_PATH: a link named node_modules beside the code folder serves them.
+    """
+    modules = os.environ.get("MOBIUS_LAMBDA_RUNTIME_MODULES")
+    if not modules:
+        return
+    link = Path(code_dir).parent / "node_modules"
+    if not link.exists():
+        try:
+            link.symlink_to(modules, target_is_directory=True)
+        except FileExistsError:
+            pass  # another environment of the same version linked it first
+
+
 class HostRuntimeExecutor(RuntimeExecutor):
     """One execution environment = one Node.js process on 127.0.0.1, stopped by PID."""
 
@@ -65,6 +85,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
     def _spawn(self) -> None:
         """Starts the environment's process and waits until it reports ready."""
         code_dir = self.function_version.config.code.get_unzipped_code_location()
+        provide_runtime_modules(code_dir)
         port = get_free_tcp_port()
         self.executor_endpoint.container_port = port
         self.executor_endpoint.start()
