@@ -1,5 +1,8 @@
-import semver from 'semver';
-import { z } from 'zod';
+// One module per semver function: semver is CommonJS, and its index requires every function and
+// class (8 KB more in each bundle that imports it).
+import semverValid from 'semver/functions/valid.js';
+import semverValidRange from 'semver/ranges/valid.js';
+import * as z from 'zod';
 import { jsonByteLength } from '../canonical-json.ts';
 
 /** Limits that keep one agent row well inside DynamoDB's 400 KB item limit. */
@@ -22,11 +25,11 @@ export const capabilityNameSchema = z
     'invalid capability name; use 1-128 letters, digits or ". _ : / -", starting with a letter',
   );
 
-export const semverSchema = z.string().refine((v) => semver.valid(v) !== null, {
+export const semverSchema = z.string().refine((v) => semverValid(v) !== null, {
   message: 'not a semantic version; use MAJOR.MINOR.PATCH such as "1.2.0"',
 });
 
-export const semverRangeSchema = z.string().refine((v) => semver.validRange(v) !== null, {
+export const semverRangeSchema = z.string().refine((v) => semverValidRange(v) !== null, {
   message: 'not a semver range; use forms such as "^1.2", "~1.4.0", ">=2 <3" or "*"',
 });
 

@@ -1,5 +1,6 @@
-import semver from 'semver';
-import { z } from 'zod';
+import semverGt from 'semver/functions/gt.js';
+import semverSatisfies from 'semver/functions/satisfies.js';
+import * as z from 'zod';
 import {
   type AgentEndpoint,
   type Capability,
@@ -116,7 +117,7 @@ export function selectorScore(
   name: string,
   version: string,
 ): number | null {
-  if (selector.version !== undefined && !semver.satisfies(version, selector.version)) return null;
+  if (selector.version !== undefined && !semverSatisfies(version, selector.version)) return null;
   if (selector.match === 'exact') return name === selector.name ? 1 : null;
   const score = fuzzyScore(selector.name, name);
   return score >= selector.minScore ? score : null;
@@ -136,7 +137,7 @@ export function bestPerAgent(
     if (
       current === undefined ||
       score > current.score ||
-      (score === current.score && semver.gt(capability.version, current.capability.version)) ||
+      (score === current.score && semverGt(capability.version, current.capability.version)) ||
       (score === current.score &&
         capability.version === current.capability.version &&
         capability.priority > current.capability.priority)
