@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
+  type BundlingOptions,
   NodejsFunction,
   type NodejsFunctionProps,
   OutputFormat,
@@ -14,9 +15,51 @@ import { acknowledge } from './nag.ts';
 export const PROJECT_ROOT = join(import.meta.dirname, '..');
 
 /**
- * Every function of the stack: Node.js 22 on Arm64, bundled by the local esbuild (never Docker),
- * as ESM with a `require` shim for the CommonJS dependencies, the AWS SDK bundled in so each
- * function runs the exact SDK it was tested with, JSON logs in a log group with a retention.
+ * Context key that turns source maps on for every function: `cdk synth -c mobius:sourceMaps=true`,
+ * or `"mobius:sourceMaps": true` in cdk.json. Off by default: a map is five to six times the size
+ * of its bundle (1.4 MB for an agent's), and `--enable-source-maps`, which makes Node read it when
+ * the module loads, adds 10–20 ms to each cold start (`npm run bench:bundles -- --source-maps`).
+ */
+export const SOURCE_MAPS_CONTEXT = 'mobius:sourceMaps';
+
+/**
+ * Packages every bundle leaves to the Lambda runtime: the AWS SDK for JavaScript v3, which the
+ * nodejs22.x runtime ships (and resolves for ES modules too). Bundled, it made up 386 KiB of each
+ * agent's bundle, more than the 250 KB an agent may weigh in all. The price: functions run the
+ * runtime's SDK, whose version AWS chooses and updates region by region, not the one the tests ran
+ * with (README, "Lambda bundles").
+ */
+const RUNTIME_PROVIDED_MODULES = ['@aws-sdk/*', '@smithy/*'];
+
+/**
+ * How every function is bundled: by the local esbuild (never Docker), minified, as ESM with a
+ * `require` shim for the CommonJS dependencies, the AWS SDK left to the runtime. The one place
+ * these options live: `npm run bench:bundles` measures them by synthesising the stack.
+ */
+function mobiusBundling(options: { readonly sourceMaps: boolean }): BundlingOptions {
+  return {
+    format: OutputFormat.ESM,
+    target: 'node22',
+    minify: true,
+    sourceMap: options.sourceMaps,
+    externalModules: RUNTIME_PROVIDED_MODULES,
+    mainFields: ['module', 'main'],
+    banner:
+      "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    forceDockerBundling: false,
+  };
+}
+
+/** Whether `scope`'s app asks for source maps (SOURCE_MAPS_CONTEXT: `true` or the string "true"). */
+function sourceMapsWanted(scope: Construct): boolean {
+  const value: unknown = scope.node.tryGetContext(SOURCE_MAPS_CONTEXT);
+  return value === true || value === 'true';
+}
+
+/**
+ * Every function of the stack: Node.js 22 on Arm64, bundled as mobiusBundling says, JSON logs in a
+ * log group with a retention; source maps (and Node's use of them) only when SOURCE_MAPS_CONTEXT
+ * asks for them.
  */
 export function mobiusFunction(
   scope: Construct,
@@ -27,6 +70,7 @@ export function mobiusFunction(
   >,
 ): NodejsFunction {
   const { entry, handler, environment, ...rest } = props;
+  const sourceMaps = sourceMapsWanted(scope);
   const logGroup = new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.ONE_MONTH });
   const fn = new NodejsFunction(scope, id, {
     entry: join(PROJECT_ROOT, entry),
@@ -41,21 +85,11 @@ export function mobiusFunction(
     projectRoot: PROJECT_ROOT,
     depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
     environment: {
-      NODE_OPTIONS: '--enable-source-maps',
+      ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespaceOf(scope),
       ...environment,
     },
-    bundling: {
-      format: OutputFormat.ESM,
-      target: 'node22',
-      minify: true,
-      sourceMap: true,
-      externalModules: [],
-      mainFields: ['module', 'main'],
-      banner:
-        "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      forceDockerBundling: false,
-    },
+    bundling: mobiusBundling({ sourceMaps }),
     ...rest,
   });
   acknowledge(

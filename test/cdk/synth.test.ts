@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,16 +35,19 @@ describe('npx cdk synth', () => {
     };
     const bundles = Object.values(assets.files).filter((f) => f.source.packaging === 'zip');
     expect(bundles.length).toBeGreaterThanOrEqual(11);
-    for (const bundle of bundles) {
-      const dir = join(out, bundle.source.path);
-      if (!existsSync(join(dir, 'index.mjs'))) continue; // the CDK's own framework assets ship as .js
-      expect(readdirSync(dir)).toContain('index.mjs.map');
+    // The CDK's own framework assets ship as .js; ours are index.mjs.
+    const ours = bundles
+      .map((bundle) => join(out, bundle.source.path))
+      .filter((dir) => existsSync(join(dir, 'index.mjs')));
+    expect(ours.length).toBeGreaterThanOrEqual(11);
+    for (const dir of ours) {
+      // Source maps are opt-in (-c mobius:sourceMaps=true).
+      expect(readdirSync(dir)).not.toContain('index.mjs.map');
+      // The AWS SDK comes from the Lambda runtime: imported, not bundled (its user-agent header
+      // name is in every bundled client).
+      expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).not.toContain('x-amz-user-agent');
     }
-    expect(
-      bundles.filter((b) => existsSync(join(out, b.source.path, 'index.mjs'))).length,
-    ).toBeGreaterThanOrEqual(11);
 
-    // A bundle is a working Lambda: load the fact-finder's and give it a task, as Step Functions would.
     const template = JSON.parse(
       readFileSync(join(out, 'MobiusCoordinator.template.json'), 'utf8'),
     ) as {
@@ -53,12 +56,28 @@ describe('npx cdk synth', () => {
         { Type: string; Properties: { Description?: string; Code?: { S3Key?: string } } }
       >;
     };
+    const agentBundles = Object.values(template.Resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::Lambda::Function' &&
+          r.Properties.Description?.startsWith('Mobius agent '),
+      )
+      .map((r) => join(out, `asset.${r.Properties.Code?.S3Key?.replace('.zip', '')}`, 'index.mjs'));
+    expect(agentBundles.length).toBeGreaterThanOrEqual(7);
+    for (const file of agentBundles) {
+      // zod's English messages only, not its 64 locales: "erwartet" is German zod's "expected".
+      expect(readFileSync(file, 'utf8')).not.toContain('erwartet');
+    }
+
+    // A bundle is a working Lambda: load the fact-finder's and give it a task, as Step Functions would.
     const factFinder = Object.values(template.Resources).find(
       (r) =>
         r.Type === 'AWS::Lambda::Function' &&
         r.Properties.Description?.includes('agent fact-finder'),
     );
     const hash = factFinder?.Properties.Code?.S3Key?.replace('.zip', '');
+    // On Lambda the runtime's AWS SDK resolves beside the code; here the repository's does.
+    symlinkSync(join(ROOT, 'node_modules'), join(out, 'node_modules'), 'dir');
     const bundle = await import(join(out, `asset.${hash}`, 'index.mjs'));
     const answer = await bundle.handler(
       {
