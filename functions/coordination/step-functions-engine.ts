@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { CompiledMachine } from '../../statemachines/compile.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
-import { sharedSfnClient } from '../core/aws/clients.ts';
+import { sharedSfnClient } from '../core/aws/sfn.ts';
 import { CapacityExceededError } from '../core/errors.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
 import { type ExecutionOutcome, outcomeOf } from './execution.ts';

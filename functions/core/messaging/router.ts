@@ -9,7 +9,9 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { sharedEventBridgeClient, sharedLambdaClient, sharedSqsClient } from '../aws/clients.ts';
+import { sharedEventBridgeClient } from '../aws/eventbridge.ts';
+import { sharedLambdaClient } from '../aws/lambda.ts';
+import { sharedSqsClient } from '../aws/sqs.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { withDeadline } from '../deadline.ts';
 import {

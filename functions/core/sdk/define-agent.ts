@@ -24,8 +24,9 @@ import {
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { sharedSfnClient, sharedSqsClient } from '../aws/clients.ts';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
+import { sharedSfnClient } from '../aws/sfn.ts';
+import { sharedSqsClient } from '../aws/sqs.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { NotFoundError } from '../errors.ts';
 import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';

@@ -1,0 +1,18 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+
+let shared: SFNClient | undefined;
+
+/**
+ * The process-wide Step Functions client, created on first use from the standard SDK environment
+ * (one module per service: see sqs.ts). `disableHostPrefix`: StartSyncExecution otherwise prefixes
+ * the host with `sync-`, which breaks custom endpoints such as LocalStack's; AWS itself accepts
+ * unprefixed requests.
+ */
+export function sharedSfnClient(): SFNClient {
+  shared ??= new SFNClient(
+    process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_SFN
+      ? { disableHostPrefix: true }
+      : {},
+  );
+  return shared;
+}
