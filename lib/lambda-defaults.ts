@@ -17,8 +17,9 @@ export const PROJECT_ROOT = join(import.meta.dirname, '..');
 /**
  * Context key that turns source maps on for every function: `cdk synth -c mobius:sourceMaps=true`,
  * or `"mobius:sourceMaps": true` in cdk.json. Off by default: a map is five to six times the size
- * of its bundle (1.4 MB for an agent's), and `--enable-source-maps`, which makes Node read it when
- * the module loads, adds 10–20 ms to each cold start (`npm run bench:bundles -- --source-maps`).
+ * of its bundle (1.4 MB for an agent's), and with `--enable-source-maps` every read of an error's
+ * `stack` is mapped through it, which Node's documentation warns costs latency. (Importing the
+ * handler measured no slower with it: `npm run bench:bundles -- --source-maps`.)
  */
 export const SOURCE_MAPS_CONTEXT = 'mobius:sourceMaps';
 
