@@ -47,7 +47,7 @@ import {
   taskInput,
   type WorkerInfo,
 } from '../model/task.ts';
-import { AgentRegistry } from '../registry/agent-registry.ts';
+import { Registrar } from '../registry/registrar.ts';
 import { parseWith } from '../validation.ts';
 import { AGENT_ENVIRONMENT } from './environment.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
@@ -83,8 +83,12 @@ export type AgentDefinition = Omit<AgentCardInput, 'endpoint'> & {
 
 /** Where the agent's dependencies come from; each defaults to the standard environment. */
 export interface AgentDependencies {
-  /** Default: MOBIUS_REGISTRY_TABLE on the process-wide DynamoDB client. */
-  readonly registry?: AgentRegistry;
+  /**
+   * Default: MOBIUS_REGISTRY_TABLE on the process-wide DynamoDB client. An AgentRegistry will do;
+   * the default is a Registrar, the part of it an agent uses, so that agents' bundles leave out
+   * the rest.
+   */
+  readonly registry?: Registrar;
   readonly sqs?: SQSClient;
   readonly sfn?: SFNClient;
   /**
@@ -139,7 +143,7 @@ class AgentRuntime {
   readonly #clock: Clock;
   readonly #idempotency: BasePersistenceLayer | undefined;
   readonly #startedAt: number;
-  #registry: AgentRegistry | undefined;
+  #registry: Registrar | undefined;
   #registration: Promise<void> | undefined;
   #inFlight = 0;
 
@@ -447,11 +451,11 @@ class AgentRuntime {
 
   // ── registry ────────────────────────────────────────────────────────────────────────────────
 
-  #registryOrNull(): AgentRegistry | null {
+  #registryOrNull(): Registrar | null {
     if (this.#deps.registry) return this.#deps.registry;
     const tableName = process.env[AGENT_ENVIRONMENT.registryTable];
     if (!tableName) return null;
-    this.#registry ??= new AgentRegistry({ tableName, clock: this.#clock });
+    this.#registry ??= new Registrar({ tableName, clock: this.#clock });
     return this.#registry;
   }
 

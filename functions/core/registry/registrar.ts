@@ -1,0 +1,274 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import { sharedDocumentClient } from '../aws/dynamodb.ts';
+import { batchWriteAll } from '../aws/dynamodb-batch.ts';
+import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
+import { contentHash } from '../canonical-json.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import { ConflictError } from '../errors.ts';
+import { type AgentCard, agentCardSchema, identifierSchema } from '../model/agent-card.ts';
+import { reportedStatusSchema } from '../model/agent-status.ts';
+import { parseWith } from '../validation.ts';
+import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts';
+import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } from './breaker.ts';
+import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
+import { windowIndex } from './metrics.ts';
+import { type Outcome, recordOutcomes, tallyOf } from './outcomes.ts';
+import { type AgentRecord, notFound, type RegistryStore, readAgentRow, toRecord } from './store.ts';
+import { agentKey, capabilityKey, catalogKey } from './table.ts';
+
+export interface AgentRegistryOptions {
+  readonly tableName: string;
+  /** Defaults to the process-wide client, configured from the standard AWS environment. */
+  readonly client?: DynamoDBDocumentClient;
+  readonly clock?: Clock;
+  readonly breaker?: Partial<BreakerSettings>;
+  readonly health?: Partial<HealthThresholds>;
+}
+
+export interface RegisterResult {
+  /** created: new agent · unchanged: identical card already registered · updated: explicit update applied. */
+  readonly outcome: 'created' | 'unchanged' | 'updated';
+  readonly record: AgentRecord;
+}
+
+export const heartbeatReportSchema = z.strictObject({
+  /** The agent's own view; the registry combines it with heartbeat age and metrics. */
+  status: reportedStatusSchema.optional(),
+  inFlight: z.int().min(0).max(1_000_000).optional(),
+  /** When the agent's current process started (epoch ms), for uptime. */
+  startedAt: z.int().min(0).optional(),
+});
+export type HeartbeatReport = z.input<typeof heartbeatReportSchema>;
+
+/** Concurrent registrations of one id with different cards retry this often before giving up. */
+const MAX_REGISTER_RACES = 8;
+
+const agentIdParam = z.strictObject({ agentId: identifierSchema });
+
+/**
+ * The registrar: what an agent does with the registry about itself — registers its card, heartbeats,
+ * records the outcomes of its work. The agent SDK needs no more, and importing no more keeps
+ * discovery, fuzzy matching and listing (and semver's range classes) out of every agent's bundle.
+ * AgentRegistry extends it with everything else.
+ */
+export class Registrar {
+  protected readonly store: RegistryStore;
+
+  constructor(options: AgentRegistryOptions) {
+    this.store = {
+      tableName: options.tableName,
+      client: options.client ?? sharedDocumentClient(),
+      clock: options.clock ?? systemClock,
+      breaker: { ...DEFAULT_BREAKER_SETTINGS, ...options.breaker },
+      health: { ...DEFAULT_HEALTH_THRESHOLDS, ...options.health },
+    };
+  }
+
+  get tableName(): string {
+    return this.store.tableName;
+  }
+
+  /**
+   * Registers a card. The same id with an identical card is idempotent ('unchanged'); with a
+   * different card it is a ConflictError unless `update` is set and the agent type is unchanged.
+   * The agent row is the commit point: capability rows are written after it and validated against
+   * its `cardHash` on read, so a crash between the two writes leaves nothing visible that is wrong,
+   * and registering again repairs it.
+   */
+  async register(input: unknown, options: { update?: boolean } = {}): Promise<RegisterResult> {
+    const card = parseWith(agentCardSchema, input, 'agent card');
+    const cardHash = contentHash(card);
+    const { client, tableName } = this.store;
+
+    for (let attempt = 0; attempt < MAX_REGISTER_RACES; attempt++) {
+      const row = newAgentRow(card, cardHash, this.store.clock.now());
+      try {
+        await client.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...agentKey(card.agentId), typeKey: card.agentType, ...row },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        await this.#writeIndex(card, cardHash, undefined);
+        return { outcome: 'created', record: toRecord(this.store, row) };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+
+      const existing = await readAgentRow(this.store, card.agentId);
+      if (existing === undefined) continue; // deregistered between our two calls: try again
+      if (existing.cardHash === cardHash) {
+        await this.#writeIndex(card, cardHash, undefined);
+        return { outcome: 'unchanged', record: toRecord(this.store, existing) };
+      }
+      assertUpdatable(existing, card, options.update === true);
+
+      const update = new UpdateExpressionBuilder()
+        .set('card', card)
+        .set('cardHash', cardHash)
+        .set('updatedAt', row.updatedAt)
+        .set('hbIntervalSec', row.hbIntervalSec)
+        .set('hbTimeoutSec', row.hbTimeoutSec);
+      update.condition(`${update.name('cardHash')} = ${update.value(existing.cardHash)}`);
+      try {
+        const { Attributes } = await client.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: agentKey(card.agentId),
+            ...update.build(),
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        await this.#indexUpdate(card, cardHash, existing.card);
+        return {
+          outcome: 'updated',
+          record: toRecord(this.store, agentRowSchema.parse(Attributes)),
+        };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        // another update won the race; decide again against what it wrote
+      }
+    }
+    throw new ConflictError(
+      `Agent ${card.agentId} is being registered concurrently with different cards; retry the request.`,
+      { agentId: card.agentId },
+    );
+  }
+
+  /**
+   * Refreshes liveness: `expiresAt` (the TTL attribute) becomes now + the agent's heartbeat
+   * timeout, computed inside the UpdateExpression so no read is needed.
+   */
+  async heartbeat(agentId: string, input: HeartbeatReport = {}): Promise<AgentRecord> {
+    const id = checkId(agentId);
+    const report = parseWith(heartbeatReportSchema, input, 'heartbeat');
+    const now = this.store.clock.now();
+    const update = new UpdateExpressionBuilder().set('lastHeartbeatAt', now);
+    update.setExpression(
+      'expiresAt',
+      `${update.value(Math.ceil(now / 1000))} + ${update.name('hbTimeoutSec')}`,
+    );
+    if (report.inFlight !== undefined) update.set('inFlight', report.inFlight);
+    if (report.startedAt !== undefined) update.set('startedAt', report.startedAt);
+    // A heartbeat without a status withdraws an earlier complaint.
+    if (report.status === undefined) update.remove('reportedStatus');
+    else update.set('reportedStatus', report.status);
+    update.condition('attribute_exists(pk)');
+    try {
+      const { Attributes } = await this.store.client.send(
+        new UpdateCommand({
+          TableName: this.store.tableName,
+          Key: agentKey(id),
+          ...update.build(),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toRecord(this.store, agentRowSchema.parse(Attributes), now);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw notFound(id);
+      throw error;
+    }
+  }
+
+  /** Records a request's outcome in the agent's metrics and circuit breaker (see outcomes.ts). */
+  recordOutcome(agentId: string, outcome: Outcome): Promise<CircuitDecision> {
+    return recordOutcomes(this.store, checkId(agentId), tallyOf(outcome));
+  }
+
+  /**
+   * Indexes an updated card, then makes sure the index matches the card the agent row holds: a
+   * concurrent update may have committed after this one yet indexed before it, and this call's
+   * writes would then have overwritten or deleted its rows. Whoever indexes last sees the final
+   * row and re-indexes it, so concurrent updates leave the index of the card that won.
+   */
+  async #indexUpdate(card: AgentCard, cardHash: string, previous: AgentCard): Promise<void> {
+    await this.#writeIndex(card, cardHash, previous);
+    let indexed = card;
+    for (let attempt = 0; attempt < MAX_REGISTER_RACES; attempt++) {
+      const current = await readAgentRow(this.store, card.agentId);
+      if (current === undefined || current.cardHash === contentHash(indexed)) return;
+      await this.#writeIndex(current.card, current.cardHash, indexed);
+      indexed = current.card;
+    }
+  }
+
+  /** Capability rows and catalog names for `card`; rows only `previous` had are deleted. */
+  async #writeIndex(
+    card: AgentCard,
+    cardHash: string,
+    previous: AgentCard | undefined,
+  ): Promise<void> {
+    const rows = capabilityRowsOf(card, cardHash);
+    const keep = new Set(card.capabilities.map((c) => `${c.name}@${c.version}`));
+    const stale = (previous?.capabilities ?? []).filter((c) => !keep.has(`${c.name}@${c.version}`));
+    await batchWriteAll(this.store.client, this.store.tableName, [
+      ...rows.map((row) => ({
+        PutRequest: {
+          Item: {
+            ...capabilityKey(row.capability.name, row.agentId, row.capability.version),
+            ...row,
+          },
+        },
+      })),
+      ...[...new Set(card.capabilities.map((c) => c.name))].map((name) => ({
+        PutRequest: { Item: { ...catalogKey(name), name } },
+      })),
+      ...stale.map((c) => ({
+        DeleteRequest: { Key: capabilityKey(c.name, card.agentId, c.version) },
+      })),
+    ]);
+  }
+}
+
+/** The agent id, validated: a ValidationError names it otherwise. */
+export function checkId(agentId: string): string {
+  return parseWith(agentIdParam, { agentId }, 'agent id').agentId;
+}
+
+function assertUpdatable(existing: AgentRow, card: AgentCard, update: boolean): void {
+  if (!update) {
+    throw new ConflictError(
+      `Agent ${card.agentId} is already registered with a different card. Send the new card as an ` +
+        'update (POST /agents?update=true) from the same agent type, or deregister the agent first.',
+      { agentId: card.agentId },
+    );
+  }
+  if (existing.agentType !== card.agentType) {
+    throw new ConflictError(
+      `Agent ${card.agentId} is registered as type "${existing.agentType}"; an update must keep the ` +
+        `agent type (got "${card.agentType}"). Deregister it to change its type.`,
+      { agentId: card.agentId, registeredType: existing.agentType, requestedType: card.agentType },
+    );
+  }
+}
+
+function newAgentRow(card: AgentCard, cardHash: string, now: number): AgentRow {
+  return {
+    agentId: card.agentId,
+    agentType: card.agentType,
+    card,
+    cardHash,
+    registeredAt: now,
+    updatedAt: now,
+    hbIntervalSec: card.healthCheck.heartbeatIntervalSeconds,
+    hbTimeoutSec: card.healthCheck.heartbeatTimeoutSeconds,
+    // Until its first heartbeat the agent is 'initializing'; it must beat within its timeout.
+    expiresAt: Math.ceil(now / 1000) + card.healthCheck.heartbeatTimeoutSeconds,
+    inFlight: 0,
+    reqTotal: 0,
+    errTotal: 0,
+    latTotal: 0,
+    win: windowIndex(now),
+    winReq: 0,
+    winErr: 0,
+    winLat: 0,
+    prevReq: 0,
+    prevErr: 0,
+    prevLat: 0,
+    brState: 'closed',
+    brFailures: 0,
+  };
+}
