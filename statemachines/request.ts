@@ -1,10 +1,7 @@
 import { z } from 'zod';
-import {
-  capabilityNameSchema,
-  identifierSchema,
-  semverRangeSchema,
-} from '../functions/core/model/agent-card.ts';
+import { capabilityNameSchema, identifierSchema } from '../functions/core/model/agent-card.ts';
 import { jsonValueSchema } from '../functions/core/model/json-value.ts';
+import { semverRangeSchema } from '../functions/core/registry/discovery.ts';
 import { DEFAULT_MIN_FUZZY_SCORE } from '../functions/core/registry/fuzzy.ts';
 
 /**

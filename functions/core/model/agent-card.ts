@@ -1,7 +1,7 @@
 // One module per semver function: semver is CommonJS, and its index requires every function and
-// class (8 KB more in each bundle that imports it).
+// class (8 KB more in each bundle that imports it). Ranges are discovery's (registry/discovery.ts):
+// their classes stay out of the agents' bundles, which import this module.
 import semverValid from 'semver/functions/valid.js';
-import semverValidRange from 'semver/ranges/valid.js';
 import * as z from 'zod';
 import { jsonByteLength } from '../canonical-json.ts';
 
@@ -27,10 +27,6 @@ export const capabilityNameSchema = z
 
 export const semverSchema = z.string().refine((v) => semverValid(v) !== null, {
   message: 'not a semantic version; use MAJOR.MINOR.PATCH such as "1.2.0"',
-});
-
-export const semverRangeSchema = z.string().refine((v) => semverValidRange(v) !== null, {
-  message: 'not a semver range; use forms such as "^1.2", "~1.4.0", ">=2 <3" or "*"',
 });
 
 /** Protocol versions are MAJOR.MINOR; negotiation picks the highest version both sides list. */
