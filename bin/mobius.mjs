@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Entry of the `mobius` command. The project targets Node 22: when started by an older `node`, it
-// re-runs itself on the Node 22 that `npm install` put in node_modules (the `node` dev dependency),
-// then loads the TypeScript CLI through tsx.
+// Entry of the `mobius` command. It runs the compiled CLI (dist/) in the installed package, the
+// TypeScript sources in this repository; tsx is registered either way, so the CLI can load users'
+// TypeScript agent modules (--agents agents/index.ts). Node 22 is required: in the repository,
+// an older `node` re-runs this on the Node 22 that `npm install` put in node_modules (the `node`
+// dev dependency).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -9,12 +11,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const sources = join(root, 'bin', 'mobius.ts');
+const inRepository = existsSync(sources);
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 22) {
   const node22 = join(root, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(node22)) {
     console.error(
-      `mobius needs Node.js 22 or newer (this is ${process.versions.node}); run \`npm install\` in ${root} first.`,
+      inRepository
+        ? `mobius needs Node.js 22 or newer (this is ${process.versions.node}); run \`npm install\` in ${root} first.`
+        : `mobius needs Node.js 22 or newer (this is ${process.versions.node}): install Node.js 22 LTS.`,
     );
     process.exit(1);
   }
@@ -39,4 +45,4 @@ if (major < 22) {
 }
 const { register } = await import('tsx/esm/api');
 register();
-await import('./mobius.ts');
+await import(inRepository ? './mobius.ts' : '../dist/bin/mobius.js');

@@ -2,7 +2,7 @@ import { CustomResource, Stack } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { AgentCardInput } from '../functions/core/model/agent-card.ts';
-import { mobiusFunction } from './lambda-defaults.ts';
+import { mobiusOwnFunction } from './lambda-defaults.ts';
 import type { RegistryTables } from './registry-table.ts';
 
 /**
@@ -16,7 +16,7 @@ class RegistrationFunction extends Construct {
 
   constructor(scope: Construct, id: string, tables: RegistryTables) {
     super(scope, id);
-    const fn = mobiusFunction(this, 'OnEvent', {
+    const fn = mobiusOwnFunction(this, 'OnEvent', {
       entry: 'functions/deploy/register-agent.ts',
       description: 'Registers agent cards at deploy time',
     });

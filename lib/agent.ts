@@ -2,8 +2,8 @@ import { Aws, Duration } from 'aws-cdk-lib';
 import { type CfnRule, type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EventPattern } from '../functions/core/messaging/event-pattern.ts';
@@ -73,7 +73,7 @@ export interface AgentProps {
  */
 export class Agent extends Construct implements IAgentTarget {
   readonly agentId: string;
-  readonly function: NodejsFunction;
+  readonly function: FunctionConstruct;
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly card: AgentCardInput;

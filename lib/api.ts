@@ -9,14 +9,14 @@ import {
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ROUTES } from '../functions/api/app.ts';
 import { API_ENVIRONMENT } from '../functions/api/environment.ts';
 import type { IAgentTarget } from './agent-target.ts';
 import type { CoordinationEngine } from './coordination-engine.ts';
-import { mobiusFunction, statesArnPrefix } from './lambda-defaults.ts';
+import { mobiusOwnFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
 import type { RegistryTables } from './registry-table.ts';
 
@@ -38,11 +38,11 @@ export interface MobiusApiProps {
  */
 export class MobiusApi extends Construct {
   readonly api: RestApi;
-  readonly function: NodejsFunction;
+  readonly function: FunctionConstruct;
 
   constructor(scope: Construct, id: string, props: MobiusApiProps) {
     super(scope, id);
-    this.function = mobiusFunction(this, 'Function', {
+    this.function = mobiusOwnFunction(this, 'Function', {
       entry: 'functions/api/index.ts',
       description: 'Mobius Coordinator HTTP API',
       timeout: Duration.seconds(29),

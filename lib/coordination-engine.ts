@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Match, Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   DefinitionBody,
@@ -14,7 +14,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { assertNamePrefix, compile, DEFAULT_NAME_PREFIX } from '../statemachines/compile.ts';
 import type { CoordinationPlan } from '../statemachines/plan.ts';
 import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
-import { mobiusFunction, statesArnPrefix } from './lambda-defaults.ts';
+import { mobiusOwnFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
 
 export interface DeclaredWorkflow {
@@ -63,7 +63,7 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
   readonly machines: StateMachine[] = [];
   readonly machineNamePrefix: string;
   /** Records standard coordinations' outcomes from Step Functions' status-change events. */
-  readonly outcomes: NodejsFunction;
+  readonly outcomes: FunctionConstruct;
   /** Every machine the engine owns or will create: `<prefix>-*`. */
   readonly #namePattern: string;
 
@@ -110,8 +110,8 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
    * The API sees standard coordinations start, not finish: Step Functions' status-change events
    * (sent to the default bus for standard executions) feed the same outcome metrics instead.
    */
-  #recordStandardOutcomes(): NodejsFunction {
-    const recorder = mobiusFunction(this, 'Outcomes', {
+  #recordStandardOutcomes(): FunctionConstruct {
+    const recorder = mobiusOwnFunction(this, 'Outcomes', {
       entry: 'functions/monitor/coordination-events.ts',
       description: 'Records the outcome metrics of standard Mobius coordinations',
       environment: { POWERTOOLS_SERVICE_NAME: 'mobius-api' },

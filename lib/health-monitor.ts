@@ -1,12 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import type { IAgentTarget } from './agent-target.ts';
-import { mobiusFunction } from './lambda-defaults.ts';
+import { mobiusOwnFunction } from './lambda-defaults.ts';
 import { acknowledgeWildcard } from './nag.ts';
 import type { RegistryTables } from './registry-table.ts';
 
@@ -21,12 +21,12 @@ export interface HealthMonitorProps {
  * fleet's health as metrics; a stream consumer deletes the capability rows of agents TTL expired.
  */
 export class HealthMonitor extends Construct {
-  readonly monitor: NodejsFunction;
-  readonly janitor: NodejsFunction;
+  readonly monitor: FunctionConstruct;
+  readonly janitor: FunctionConstruct;
 
   constructor(scope: Construct, id: string, props: HealthMonitorProps) {
     super(scope, id);
-    this.monitor = mobiusFunction(this, 'Monitor', {
+    this.monitor = mobiusOwnFunction(this, 'Monitor', {
       entry: 'functions/monitor/health-monitor.ts',
       description: 'Pings Mobius agents and publishes fleet health',
       timeout: Duration.seconds(60),
@@ -42,7 +42,7 @@ export class HealthMonitor extends Construct {
       targets: [new LambdaFunction(this.monitor, { retryAttempts: 0 })],
     });
 
-    this.janitor = mobiusFunction(this, 'Janitor', {
+    this.janitor = mobiusOwnFunction(this, 'Janitor', {
       entry: 'functions/monitor/registry-stream.ts',
       description: 'Removes capability rows of agents whose registry row TTL expired',
       environment: {

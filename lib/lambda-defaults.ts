@@ -1,6 +1,15 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  Code,
+  type FunctionProps,
+  Function as LambdaFunction,
+  LoggingFormat,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import {
   type BundlingOptions,
   NodejsFunction,
@@ -8,11 +17,27 @@ import {
   OutputFormat,
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { acknowledge } from './nag.ts';
 
-/** The repository root: entries are given relative to it. */
+/** Where Mobius's own function sources are: this repository (or the package's dist/). */
 export const PROJECT_ROOT = join(import.meta.dirname, '..');
+
+/**
+ * Mobius's own functions, prebuilt for the published package (scripts/build-assets.ts writes
+ * dist/assets; from dist/lib this resolves there). In the repository there are none: the
+ * functions are bundled from source, as any agent is.
+ */
+export const ASSETS_DIR = join(import.meta.dirname, '..', 'assets');
+
+/** The folder name of an own function's prebuilt asset: its entry, path separators as dashes. */
+export const assetName = (entry: string): string => entry.replace(/\.ts$/, '').replaceAll('/', '-');
+
+const ownFunctionEntries = new WeakMap<IConstruct, string>();
+
+/** The source entry of one of Mobius's own functions (what scripts/build-assets.ts prebuilds). */
+export const ownFunctionEntry = (construct: IConstruct): string | undefined =>
+  ownFunctionEntries.get(construct);
 
 /**
  * Context key that turns source maps on for every function: `cdk synth -c mobius:sourceMaps=true`,
@@ -57,42 +82,36 @@ function sourceMapsWanted(scope: Construct): boolean {
   return value === true || value === 'true';
 }
 
+type FunctionSettings = Omit<FunctionProps, 'code' | 'handler' | 'runtime'>;
+
 /**
- * Every function of the stack: Node.js 22 on Arm64, bundled as mobiusBundling says, JSON logs in a
- * log group with a retention; source maps (and Node's use of them) only when SOURCE_MAPS_CONTEXT
- * asks for them.
+ * What every function of the stack shares: Node.js 22 on Arm64, 512 MB, 30 s, X-Ray, JSON logs
+ * in a log group with a retention, the stack's metrics namespace, and the cdk-nag reasons.
  */
-export function mobiusFunction(
+function functionSettings(
   scope: Construct,
   id: string,
-  props: { readonly entry: string; readonly handler?: string } & Omit<
-    NodejsFunctionProps,
-    'entry' | 'handler'
-  >,
-): NodejsFunction {
-  const { entry, handler, environment, ...rest } = props;
-  const sourceMaps = sourceMapsWanted(scope);
-  const logGroup = new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.ONE_MONTH });
-  const fn = new NodejsFunction(scope, id, {
-    entry: join(PROJECT_ROOT, entry),
-    handler: handler ?? 'handler',
-    runtime: Runtime.NODEJS_22_X,
+  props: FunctionSettings,
+  sourceMaps: boolean,
+): FunctionSettings {
+  const { environment, ...rest } = props;
+  return {
     architecture: Architecture.ARM_64,
     memorySize: 512,
     timeout: Duration.seconds(30),
     tracing: Tracing.ACTIVE,
     loggingFormat: LoggingFormat.JSON,
-    logGroup,
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+    logGroup: new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.ONE_MONTH }),
     environment: {
       ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespaceOf(scope),
       ...environment,
     },
-    bundling: mobiusBundling({ sourceMaps }),
     ...rest,
-  });
+  };
+}
+
+function acknowledgeDefaults(fn: LambdaFunction): void {
   acknowledge(
     fn,
     'AwsSolutions-L1',
@@ -108,6 +127,68 @@ export function mobiusFunction(
     'AwsSolutions-IAM5[Resource::*]',
     'X-Ray PutTraceSegments/PutTelemetryRecords (active tracing) take no resource-level permissions.',
   );
+}
+
+/**
+ * A function bundled from TypeScript source by the local esbuild, as mobiusBundling says:
+ * an agent of the user's project (entry relative to `projectRoot`, by default the directory
+ * `cdk synth` runs in; the lock file found from there upwards unless given), or, in this
+ * repository, one of Mobius's own functions.
+ */
+export function mobiusFunction(
+  scope: Construct,
+  id: string,
+  props: { readonly entry: string; readonly handler?: string } & Omit<
+    NodejsFunctionProps,
+    'entry' | 'handler'
+  >,
+): LambdaFunction {
+  const { entry, handler, projectRoot, depsLockFilePath, ...settings } = props;
+  const sourceMaps = sourceMapsWanted(scope);
+  const root = projectRoot ?? process.cwd();
+  const fn = new NodejsFunction(scope, id, {
+    ...functionSettings(scope, id, settings, sourceMaps),
+    entry: isAbsolute(entry) ? entry : join(root, entry),
+    handler: handler ?? 'handler',
+    runtime: Runtime.NODEJS_22_X,
+    ...(projectRoot ? { projectRoot } : {}),
+    ...(depsLockFilePath ? { depsLockFilePath } : {}),
+    bundling: mobiusBundling({ sourceMaps }),
+  });
+  acknowledgeDefaults(fn);
+  return fn;
+}
+
+/**
+ * One of Mobius's own functions (API, monitors, registration), `entry` relative to the package:
+ * its prebuilt bundle when the package ships one (installed from npm: the user's synth bundles
+ * nothing of Mobius's), else bundled from source here.
+ */
+export function mobiusOwnFunction(
+  scope: Construct,
+  id: string,
+  props: { readonly entry: string } & FunctionSettings,
+): LambdaFunction {
+  const { entry, ...settings } = props;
+  const prebuilt = join(ASSETS_DIR, assetName(entry));
+  let fn: LambdaFunction;
+  if (existsSync(join(prebuilt, 'index.mjs'))) {
+    fn = new LambdaFunction(scope, id, {
+      ...functionSettings(scope, id, settings, false),
+      code: Code.fromAsset(prebuilt),
+      handler: 'index.handler',
+      runtime: Runtime.NODEJS_22_X,
+    });
+    acknowledgeDefaults(fn);
+  } else {
+    fn = mobiusFunction(scope, id, {
+      ...settings,
+      entry: join(PROJECT_ROOT, entry),
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+    });
+  }
+  ownFunctionEntries.set(fn, entry);
   return fn;
 }
 

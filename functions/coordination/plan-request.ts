@@ -1,7 +1,7 @@
+import type { CoordinationPlan } from '../../statemachines/plan.ts';
+import type { AgentCardInput } from '../core/model/agent-card.ts';
 import { CoordinationPlanner } from './planner.ts';
 import { StaticDirectory } from './static-directory.ts';
-import type { AgentCardInput } from '../core/model/agent-card.ts';
-import type { CoordinationPlan } from '../../statemachines/plan.ts';
 
 /**
  * Plans `request` against agent definitions, every agent taken as healthy, with the planner the

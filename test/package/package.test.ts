@@ -1,0 +1,121 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Mobius as a user gets it: the package is packed, installed from the tarball into an empty folder
+ * outside the repository (offline, from the npm cache), and used there as the README says — every
+ * entry point imported by plain Node, `mobius init`, then the scaffold's own `npm test`,
+ * `mobius run` and `cdk synth`. Nothing here reads the repository's sources.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+// The project's Node 22 first: the scaffold's tools (vitest 5, the CLI) need Node ≥ 22.
+const PATH = `${join(ROOT, 'node_modules', '.bin')}${delimiter}${process.env.PATH ?? ''}`;
+const ENTRY_POINTS = ['agent', 'cdk', 'client', 'embedded', 'compiler'] as const;
+
+let project: string;
+let tarballPath: string;
+
+function run(command: string, args: string[], cwd: string, timeoutMs = 300_000) {
+  const result = spawnSync(command, args, {
+    cwd,
+    env: { ...process.env, PATH, npm_config_fund: 'false', npm_config_audit: 'false' },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  if (result.status !== 0)
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${result.status}:\n${`${result.stdout}\n${result.stderr}`.slice(-4000)}`,
+    );
+  return { stdout: result.stdout, all: `${result.stdout}\n${result.stderr}` };
+}
+
+beforeAll(() => {
+  const packDir = mkdtempSync(join(tmpdir(), 'mobius-pack-'));
+  run('npm', ['pack', '--pack-destination', packDir], ROOT, 600_000);
+  const tarball = readdirSync(packDir).find((f) => f.endsWith('.tgz'));
+  if (!tarball) throw new Error('npm pack made no tarball');
+  tarballPath = join(packDir, tarball);
+  project = mkdtempSync(join(tmpdir(), 'mobius-user-'));
+  writeFileSync(join(project, 'package.json'), '{ "name": "my-agents", "private": true }\n');
+  run('npm', ['install', '--prefer-offline', tarballPath], project);
+  // As the README says: scaffold, then install what the scaffold needs (CDK is a peer dependency).
+  run('npx', ['mobius', 'init'], project);
+  run('npm', ['install', '--prefer-offline'], project);
+}, 900_000);
+
+describe('the installed package', () => {
+  it('serves every entry point to plain Node (compiled ESM, no tsx), with its types', () => {
+    const script = ENTRY_POINTS.map(
+      (entry) =>
+        `const m_${entry} = await import('mobius-coordinator/${entry}'); if (Object.keys(m_${entry}).length === 0) throw new Error('${entry} exports nothing');`,
+    ).join('\n');
+    run('node', ['--input-type=module', '-e', script], project);
+    const manifest = JSON.parse(
+      readFileSync(join(project, 'node_modules', 'mobius-coordinator', 'package.json'), 'utf8'),
+    ) as { exports: Record<string, { types: string }> };
+    for (const entry of ENTRY_POINTS) {
+      const types = manifest.exports[`./${entry}`]?.types ?? '';
+      expect(
+        readFileSync(join(project, 'node_modules', 'mobius-coordinator', types), 'utf8'),
+      ).toMatch(/export/);
+    }
+  });
+
+  it('/agent loads neither CDK nor the emulators', () => {
+    // Node's module hooks see every module the import resolves.
+    const script = `
+      import { registerHooks } from 'node:module';
+      const seen = [];
+      registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.push(r.url); return r; } });
+      await import('mobius-coordinator/agent');
+      const heavy = seen.filter((url) => /aws-cdk-lib|constructs|dynalite|local-aws-sqs|aws-local-stepfunctions|asl-validator/.test(url));
+      if (heavy.length > 0) throw new Error('agent loads ' + heavy.join(', '));
+      console.log(seen.length + ' modules');`;
+    expect(run('node', ['--input-type=module', '-e', script], project).stdout).toMatch(
+      /\d+ modules/,
+    );
+  });
+
+  it('scaffolds with mobius init: its own npm test passes', () => {
+    expect(run('npm', ['test'], project).all).toMatch(/1 passed/);
+  });
+
+  it('runs the scaffold’s request with the CLI, loading its TypeScript agents', () => {
+    const { stdout } = run(
+      'npx',
+      ['mobius', 'run', 'requests/hello.json', '--agents', 'agents/index.ts', '--json'],
+      project,
+    );
+    expect(JSON.parse(stdout)).toMatchObject({
+      status: 'succeeded',
+      output: { greeting: 'HELLO, ADA!' },
+    });
+  });
+
+  it('synthesises the scaffold’s CDK app: its agents in a MobiusCoordinator', () => {
+    run('npx', ['cdk', 'synth', '--quiet', '--no-notices'], project, 600_000);
+    const template = JSON.parse(
+      readFileSync(join(project, 'cdk.out', 'HelloMobius.template.json'), 'utf8'),
+    ) as { Resources: Record<string, { Type: string }> };
+    const types = Object.values(template.Resources).map((r) => r.Type);
+    expect(types.filter((t) => t === 'Custom::MobiusAgentCard')).toHaveLength(2);
+    expect(types).toContain('AWS::ApiGateway::RestApi');
+  });
+});
+
+describe('the tarball', () => {
+  it('holds compiled code, types, prebuilt functions and the CLI — no tests, no TypeScript sources', () => {
+    const files = execFileSync('tar', ['-tzf', tarballPath], { encoding: 'utf8' }).split('\n');
+    for (const entry of ENTRY_POINTS) {
+      expect(files).toContain(`package/dist/entry/${entry}.js`);
+      expect(files).toContain(`package/dist/entry/${entry}.d.ts`);
+    }
+    expect(files).toContain('package/bin/mobius.mjs');
+    expect(files.some((f) => /^package\/dist\/assets\/[^/]+\/index\.mjs$/.test(f))).toBe(true);
+    expect(files.filter((f) => /^package\/(test|bench|localstack|scripts)\//.test(f))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+  });
+});
