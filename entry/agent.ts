@@ -2,6 +2,8 @@
  * `mobius-coordinator/agent` — what an agent's own code imports: `defineAgent` (the Lambda handler
  * for every event source), the supervisor helpers for hierarchical coordinations, the errors that
  * tell the platform whether a retry could help, and the types. Loads no CDK and no emulator.
+ *
+ * @module mobius-coordinator/agent
  */
 
 export {

@@ -2,6 +2,8 @@
  * `mobius-coordinator/cdk` — the constructs, for any CDK app. `MobiusCoordinator` is the whole of
  * Mobius in one construct; the parts are exported for apps that compose their own. Needs the
  * peer dependencies `aws-cdk-lib` and `constructs`, and `esbuild` to bundle your agents.
+ *
+ * @module mobius-coordinator/cdk
  */
 export { Agent, type AgentProps } from '../lib/agent.ts';
 export type { IAgentEngine, IAgentTarget } from '../lib/agent-target.ts';

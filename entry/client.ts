@@ -7,5 +7,7 @@
  * const mobius = createClient('https://<api-id>.execute-api.<region>.amazonaws.com/v1/');
  * const { body } = await mobius.listAgents({ query: { status: 'healthy' } });
  * ```
+ *
+ * @module mobius-coordinator/client
  */
 export * from '../functions/cli/client.ts';

@@ -3,12 +3,21 @@
  * no CDK. `planRequest` resolves a request against agent definitions the way the API does against
  * the registry; `compile` turns the plan into a state machine; `toMermaid` draws it; `aslErrors`
  * checks it with asl-validator.
+ *
+ * @module mobius-coordinator/compiler
  */
 
 export { planRequest } from '../functions/coordination/plan-request.ts';
+export type { StateMachineDefinition } from '../statemachines/asl.ts';
 export { type CompiledMachine, type CompileOptions, compile } from '../statemachines/compile.ts';
 export { toMermaid } from '../statemachines/mermaid.ts';
-export type { CoordinationPlan, ExecutionInput } from '../statemachines/plan.ts';
+export type {
+  AgentTarget,
+  CoordinationPlan,
+  ExecutionInput,
+  PlannedStep,
+  PlannedWorker,
+} from '../statemachines/plan.ts';
 export {
   type CoordinationRequest,
   type CoordinationRequestInput,

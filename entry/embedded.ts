@@ -8,9 +8,20 @@
  * const response = await runtime.coordinations.run({ pattern: 'sequential', agents: ['greeter'] });
  * await runtime.stop();
  * ```
+ *
+ * @module mobius-coordinator/embedded
  */
 
-export type { CoordinationResult } from '../functions/coordination/result.ts';
+export type {
+  CoordinationError,
+  CoordinationResult,
+  StepResult,
+  Timings,
+} from '../functions/coordination/result.ts';
+export type {
+  CoordinationResponse,
+  CoordinationService,
+} from '../functions/coordination/service.ts';
 export {
   EmbeddedRuntime,
   type EmbeddedRuntimeOptions,
