@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { capabilityNameSchema, identifierSchema } from '../functions/core/model/agent-card.ts';
 import { jsonValueSchema } from '../functions/core/model/json-value.ts';
 import { semverRangeSchema } from '../functions/core/registry/discovery.ts';

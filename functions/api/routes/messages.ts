@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { audienceSchema, createMessage } from '../../core/messaging/envelope.ts';
 import { identifierSchema } from '../../core/model/agent-card.ts';
 import { jsonValueSchema } from '../../core/model/json-value.ts';
