@@ -183,7 +183,9 @@ describe('standard mode', () => {
     const { status, body } = await api<{ coordinationId: string; status: string }>(
       'POST',
       '/coordinations',
-      { ...exampleRequest('sequential'), mode: 'standard' },
+      // Three hops through SQS event source mappings: give the run more than the example's 30 s,
+      // which a loaded machine can use up polling.
+      { ...exampleRequest('sequential'), mode: 'standard', timeout: 120 },
     );
     expect(status).toBe(202);
     expect(body.status).toBe('running');
@@ -194,11 +196,15 @@ describe('standard mode', () => {
         expect(poll.status).toBe(200);
         return poll.body.status === 'running' ? undefined : poll.body;
       },
-      { timeoutMs: 90_000, intervalMs: 1_000 },
+      { timeoutMs: 150_000, intervalMs: 1_000 },
     );
-    expect(done).toMatchObject({ status: 'succeeded', mode: 'standard', pattern: 'sequential' });
+    expect(done, JSON.stringify(done.errors)).toMatchObject({
+      status: 'succeeded',
+      mode: 'standard',
+      pattern: 'sequential',
+    });
     expect(done.steps.map((s) => s.stepId)).toEqual(['lookup', 'keywords', 'report']);
-  });
+  }, 180_000);
 });
 
 describe('the circuit breaker, end to end', () => {
