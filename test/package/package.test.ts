@@ -32,18 +32,26 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 300_000) 
   return { stdout: result.stdout, all: `${result.stdout}\n${result.stderr}` };
 }
 
+/** As the README says: install the package, scaffold, install what the scaffold needs (CDK: a peer). */
+function install(dir: string, mode: '--offline' | '--prefer-offline'): void {
+  writeFileSync(join(dir, 'package.json'), '{ "name": "my-agents", "private": true }\n');
+  run('npm', ['install', mode, tarballPath], dir);
+  run('npx', ['mobius', 'init'], dir);
+  run('npm', ['install', mode], dir);
+}
+
 beforeAll(() => {
   const packDir = mkdtempSync(join(tmpdir(), 'mobius-pack-'));
   run('npm', ['pack', '--pack-destination', packDir], ROOT, 600_000);
   const tarball = readdirSync(packDir).find((f) => f.endsWith('.tgz'));
   if (!tarball) throw new Error('npm pack made no tarball');
   tarballPath = join(packDir, tarball);
+  // npm resolves a project without a lock file from registry metadata, which `npm ci` does not
+  // cache (only tarballs): a first install may fetch that metadata. The user's install then runs
+  // with --offline: everything from the npm cache, no network.
+  install(mkdtempSync(join(tmpdir(), 'mobius-warm-')), '--prefer-offline');
   project = mkdtempSync(join(tmpdir(), 'mobius-user-'));
-  writeFileSync(join(project, 'package.json'), '{ "name": "my-agents", "private": true }\n');
-  run('npm', ['install', '--prefer-offline', tarballPath], project);
-  // As the README says: scaffold, then install what the scaffold needs (CDK is a peer dependency).
-  run('npx', ['mobius', 'init'], project);
-  run('npm', ['install', '--prefer-offline'], project);
+  install(project, '--offline');
 }, 900_000);
 
 describe('the installed package', () => {
