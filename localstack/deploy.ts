@@ -8,7 +8,8 @@
  *   npx tsx localstack/deploy.ts      (AWS_ENDPOINT_URL defaults to http://127.0.0.1:4566)
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -21,16 +22,18 @@ export interface StackOutputs {
   readonly RegistryTableName: string;
   readonly EventBusName: string;
   readonly DashboardName: string;
+  /** The region the stack was deployed into. */
+  readonly Region: string;
   readonly [key: string]: string;
 }
 
 /** The environment cdklocal and every SDK client need to talk to LocalStack at `endpoint`. */
-export function localStackEnvironment(endpoint: string): Record<string, string> {
+export function localStackEnvironment(endpoint: string, region: string): Record<string, string> {
   return {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-    AWS_DEFAULT_REGION: process.env.AWS_REGION ?? 'us-east-1',
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
     AWS_ENDPOINT_URL: endpoint,
     // aws-cdk-local 3 refuses AWS_ENDPOINT_URL without an S3 endpoint of its own.
     AWS_ENDPOINT_URL_S3: endpoint,
@@ -64,24 +67,42 @@ function cdklocal(args: string[], env: Record<string, string>): Promise<void> {
   });
 }
 
-/** Bootstraps and deploys into LocalStack at `endpoint`; returns the outputs (also on disk). */
-export async function deployToLocalStack(endpoint: string): Promise<StackOutputs> {
-  const env = localStackEnvironment(endpoint);
-  await cdklocal(['bootstrap', '--no-notices', '--progress', 'events'], env);
-  await cdklocal(
-    [
-      'deploy',
-      STACK_NAME,
-      '--require-approval',
-      'never',
-      '--no-notices',
-      '--progress',
-      'events',
-      '--outputs-file',
-      OUTPUTS_FILE,
-    ],
-    env,
-  );
+/**
+ * Bootstraps and deploys into LocalStack at `endpoint`, in `region` (default: AWS_REGION, else
+ * us-east-1); returns the outputs (also on disk). The cloud assembly goes to a temporary folder,
+ * so a deploy never disturbs a `cdk synth` of the same project.
+ */
+export async function deployToLocalStack(
+  endpoint: string,
+  options: { region?: string } = {},
+): Promise<StackOutputs> {
+  const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  const env = localStackEnvironment(endpoint, region);
+  const assembly = mkdtempSync(join(tmpdir(), 'mobius-cdklocal-'));
+  try {
+    await cdklocal(
+      ['bootstrap', '--no-notices', '--progress', 'events', '--output', assembly],
+      env,
+    );
+    await cdklocal(
+      [
+        'deploy',
+        STACK_NAME,
+        '--output',
+        assembly,
+        '--require-approval',
+        'never',
+        '--no-notices',
+        '--progress',
+        'events',
+        '--outputs-file',
+        OUTPUTS_FILE,
+      ],
+      env,
+    );
+  } finally {
+    rmSync(assembly, { recursive: true, force: true });
+  }
   const all = JSON.parse(readFileSync(OUTPUTS_FILE, 'utf8')) as Record<
     string,
     Record<string, string>
@@ -91,6 +112,7 @@ export async function deployToLocalStack(endpoint: string): Promise<StackOutputs
   const outputs = {
     ...stack,
     GatewayApiUrl: gatewayApiUrl(stack.ApiUrl, endpoint),
+    Region: region,
   } as StackOutputs;
   writeFileSync(OUTPUTS_FILE, `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
   return outputs;

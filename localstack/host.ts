@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -14,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -150,6 +152,18 @@ export interface RunningLocalStack {
   stop(): Promise<void>;
 }
 
+/**
+ * A node_modules folder holding only what the Lambda runtime provides (the AWS SDK v3 packages),
+ * as links to the project's: the packages' own dependencies still resolve from their real paths.
+ */
+function runtimeModules(root: string): string {
+  const modules = join(root, 'runtime', 'node_modules');
+  mkdirSync(modules, { recursive: true });
+  for (const scope of ['@aws-sdk', '@smithy'])
+    symlinkSync(join(PROJECT_ROOT, 'node_modules', scope), join(modules, scope), 'dir');
+  return modules;
+}
+
 /** The Node.js binary Lambda functions run on: the project's Node 22 (the `node` dev dependency). */
 function lambdaNode(): string {
   const local = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
@@ -164,6 +178,10 @@ function lambdaNode(): string {
 export async function startLocalStack(options: { port?: number } = {}): Promise<RunningLocalStack> {
   const port = options.port ?? (await freePort());
   const root = mkdtempSync(join(tmpdir(), 'mobius-localstack-'));
+  // LocalStack unzips function code under the temp folder, not FILESYSTEM_ROOT: both in `root`,
+  // which stop() removes.
+  const temp = join(root, 'tmp');
+  mkdirSync(temp);
   mkdirSync(STATE_DIR, { recursive: true });
   const logFile = join(STATE_DIR, 'localstack.log');
   const log = openSync(logFile, 'w');
@@ -176,6 +194,7 @@ export async function startLocalStack(options: { port?: number } = {}): Promise<
       stdio: ['ignore', log, log],
       env: {
         ...process.env,
+        TMPDIR: temp,
         // The machines carry Docker's marker file at /; without this LocalStack thinks it runs in a
         // container and ignores FILESYSTEM_ROOT.
         OVERRIDE_IN_DOCKER: '0',
@@ -193,8 +212,9 @@ export async function startLocalStack(options: { port?: number } = {}): Promise<
         LAMBDA_RUNTIME_EXECUTOR: 'mobius-host',
         MOBIUS_LAMBDA_NODE: lambdaNode(),
         // What the nodejs22.x runtime provides every function (the AWS SDK v3, which the bundles
-        // leave out): the project's own node_modules stand in for it.
-        MOBIUS_LAMBDA_RUNTIME_MODULES: join(PROJECT_ROOT, 'node_modules'),
+        // leave out): the project's copy of it, and nothing else, so that a bundle missing
+        // anything but the SDK fails here as it would on Lambda.
+        MOBIUS_LAMBDA_RUNTIME_MODULES: runtimeModules(root),
         PROVIDER_OVERRIDE_DYNAMODB: 'moto',
         PROVIDER_OVERRIDE_DYNAMODBSTREAMS: 'moto',
         // The functions are arm64 on AWS but plain JavaScript: run them on the host's architecture.
@@ -202,6 +222,7 @@ export async function startLocalStack(options: { port?: number } = {}): Promise<
       },
     },
   );
+  closeSync(log); // the child has its own copy of the descriptor
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);

@@ -130,5 +130,5 @@ describe('dead letters', () => {
       Namespace: 'AWS/SQS',
       Threshold: 1,
     });
-  });
+  }, 240_000);
 });

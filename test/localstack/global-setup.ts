@@ -41,7 +41,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let outputs: StackOutputs;
   try {
     const started = performance.now();
-    outputs = await deployToLocalStack(endpoint);
+    // The region the test workers sign and call in (vitest.localstack.config.ts).
+    outputs = await deployToLocalStack(endpoint, { region: 'us-east-1' });
     say(`deploy: ${seconds(started)} (API ${outputs.GatewayApiUrl})`);
   } catch (error) {
     await stop();

@@ -10,7 +10,7 @@ import { callApi } from '../../functions/cli/signed-fetch.ts';
 /** The stack the global setup deployed into LocalStack, and clients for what lies behind its API. */
 export const { endpoint, outputs } = inject('localstack');
 
-const config = { endpoint, region: 'us-east-1' };
+const config = { endpoint, region: outputs.Region };
 export const sqs = new SQSClient(config);
 export const cloudWatch = new CloudWatchClient(config);
 export const dynamodb = new DynamoDBClient(config);

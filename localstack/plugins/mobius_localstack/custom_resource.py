@@ -62,7 +62,8 @@ class _ResponseRoutes:
     def respond(self, request: Request, response_id: str) -> Response:
         with self.lock:
             future = self.pending.get(response_id)
-        if future is None:
+        if future is None or future.done():
+            # Unknown, or answered already: CloudFormation takes a resource's first answer only.
             return Response(status=HTTPStatus.NOT_FOUND)
         try:
             future.set_result(json.loads(request.get_data() or b"{}"))
@@ -82,6 +83,26 @@ def response_routes() -> _ResponseRoutes:
             _routes = _ResponseRoutes()
             ROUTER.add(_routes)
         return _routes
+
+
+DATA_KEYS = "MobiusDataKeys"
+
+
+def _properties_of(state: dict) -> dict:
+    """The resource's own properties, without what the provider added to its model."""
+    added = {"PhysicalResourceId", "Data", DATA_KEYS, *state.get(DATA_KEYS, [])}
+    return {key: value for key, value in state.items() if key not in added}
+
+
+def _gateway_seen_by_functions() -> str:
+    """Where functions reach LocalStack's gateway: the loopback address when they run as host
+    processes (mobius-host), the address LocalStack gives its Lambda containers otherwise."""
+    port = config.GATEWAY_LISTEN[0].port
+    if config.LAMBDA_RUNTIME_EXECUTOR == "mobius-host":
+        return f"http://127.0.0.1:{port}"
+    from localstack.services.lambda_.networking import get_main_endpoint_from_container
+
+    return f"http://{get_main_endpoint_from_container()}:{port}"
 
 
 class LambdaCustomResourceProvider(ResourceProvider[dict]):
@@ -109,7 +130,7 @@ class LambdaCustomResourceProvider(ResourceProvider[dict]):
         desired = dict(request.desired_state or {})
         previous = dict(request.previous_state or {})
         state = desired if request_type != "Delete" else previous
-        properties = {k: v for k, v in state.items() if k not in ("PhysicalResourceId", "Data")}
+        properties = _properties_of(state)
         service_token = properties.get("ServiceToken", "")
         if ":lambda:" not in service_token:
             return ProgressEvent(
@@ -118,11 +139,10 @@ class LambdaCustomResourceProvider(ResourceProvider[dict]):
                 message=f"Only Lambda-backed custom resources are supported here, not {service_token!r}",
             )
         response_id = str(uuid.uuid4())
-        port = config.GATEWAY_LISTEN[0].port
         event = {
             "RequestType": request_type,
             "ServiceToken": service_token,
-            "ResponseURL": f"http://127.0.0.1:{port}{RESPONSE_PATH}/{response_id}",
+            "ResponseURL": f"{_gateway_seen_by_functions()}{RESPONSE_PATH}/{response_id}",
             "StackId": request.stack_id,
             "RequestId": str(uuid.uuid4()),
             "LogicalResourceId": request.logical_resource_id,
@@ -132,9 +152,7 @@ class LambdaCustomResourceProvider(ResourceProvider[dict]):
         if request_type in ("Update", "Delete"):
             event["PhysicalResourceId"] = previous.get("PhysicalResourceId")
         if request_type == "Update":
-            event["OldResourceProperties"] = {
-                k: v for k, v in previous.items() if k not in ("PhysicalResourceId", "Data")
-            }
+            event["OldResourceProperties"] = _properties_of(previous)
 
         routes = response_routes()
         answer = routes.expect(response_id)
@@ -161,7 +179,9 @@ class LambdaCustomResourceProvider(ResourceProvider[dict]):
         if request_type == "Delete":
             return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
         data = reply.get("Data") or {}
-        model = {**properties, **data, "Data": data}
+        # Fn::GetAtt reads attributes from the model: the Data keys go there, and are told apart
+        # from the properties again by DATA_KEYS when the next event is built.
+        model = {**properties, **data, "Data": data, DATA_KEYS: sorted(data)}
         model["PhysicalResourceId"] = reply.get("PhysicalResourceId") or response_id
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 

@@ -119,12 +119,22 @@ class HostRuntimeExecutor(RuntimeExecutor):
         self.executor_endpoint.wait_for_startup()
 
     def _pump_output(self, process: subprocess.Popen[bytes]) -> None:
-        if process.stdout is None:
-            return
-        for raw in iter(process.stdout.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            self.output.append(line)
-            LOG.debug("[%s] %s", self.function_version.id.function_name, line)
+        if process.stdout is not None:
+            for raw in iter(process.stdout.readline, b""):
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                self.output.append(line)
+                LOG.debug("[%s] %s", self.function_version.id.function_name, line)
+        # The process is gone. If it never said it was ready (a crash at load, a port taken),
+        # fail the start now rather than leave it waiting for a signal that cannot come.
+        startup = self.executor_endpoint.startup_future
+        if process is self.process and startup is not None and not startup.done():
+            tail = "\n".join(list(self.output)[-20:])
+            startup.set_exception(
+                LambdaRuntimeException(
+                    f"The Node.js process of {self.function_version.id.function_name} exited "
+                    f"before it was ready (exit code {process.wait()}):\n{tail}"
+                )
+            )
 
     def stop(self) -> None:
         process = self.process
@@ -158,7 +168,16 @@ class HostRuntimeExecutor(RuntimeExecutor):
             LOG.debug("Restarting execution environment %s (exit code %s)", self.id, self.process.returncode)
             self.executor_endpoint.shutdown()
             self._spawn()
-        return self.executor_endpoint.invoke(payload)
+        result = self.executor_endpoint.invoke(payload)
+        if result.is_error and b"Sandbox.Timedout" in (result.payload or b""):
+            # The runtime ends its process after a timeout; wait for it, so the next invocation
+            # finds it gone and starts a fresh one instead of reaching a process on its way out.
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return result
 
     def get_logs(self) -> str:
         return "\n".join(self.output)

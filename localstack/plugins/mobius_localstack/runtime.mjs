@@ -30,7 +30,8 @@ async function post(path, body) {
 function errorPayload(error) {
   if (error instanceof Error) {
     return {
-      errorType: error.name === 'Error' ? (error.constructor?.name ?? 'Error') : error.name,
+      // As Lambda's Node.js runtime reports it: the error's name, whatever its class.
+      errorType: error.name,
       errorMessage: error.message,
       trace: String(error.stack ?? '').split('\n'),
     };
@@ -130,12 +131,14 @@ async function invoke(handler, invocation) {
   } finally {
     clearTimeout(timer);
   }
+  // A timed-out handler may still be running: like Lambda, end this environment. Take no more
+  // invocations first; the executor waits for this process to exit and starts a fresh one.
+  const timedOutNow = outcome.error?.errorType === 'Sandbox.Timedout';
+  if (timedOutNow) server.close();
   await post(`/invocations/${requestId}/logs`, { logs: invocationLog.join('') });
   if (outcome.error) await post(`/invocations/${requestId}/error`, outcome.error);
   else await post(`/invocations/${requestId}/response`, outcome.body);
-  // A timed-out handler may still be running: like Lambda, end this environment. The executor
-  // starts a fresh process for the next invocation.
-  if (outcome.error?.errorType === 'Sandbox.Timedout') process.exit(0);
+  if (timedOutNow) process.exit(0);
 }
 
 let handler;
