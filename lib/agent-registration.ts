@@ -1,5 +1,5 @@
-import { CustomResource, Stack } from 'aws-cdk-lib';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { AgentCardInput } from '../functions/core/model/agent-card.ts';
 import { mobiusOwnFunction } from './lambda-defaults.ts';
@@ -12,25 +12,29 @@ import type { RegistryTables } from './registry-table.ts';
  * ever reaches port 443 and so cannot answer LocalStack, and one Lambda function fewer.
  */
 class RegistrationFunction extends Construct {
-  readonly function: IFunction;
+  readonly function: FunctionConstruct;
+  readonly #granted = new Set<RegistryTables>();
 
-  constructor(scope: Construct, id: string, tables: RegistryTables) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
-    const fn = mobiusOwnFunction(this, 'OnEvent', {
+    this.function = mobiusOwnFunction(this, 'OnEvent', {
       entry: 'functions/deploy/register-agent.ts',
       description: 'Registers agent cards at deploy time',
     });
-    tables.grantRegistryReadWrite(fn);
-    this.function = fn;
   }
 
+  /** The stack's registration function, allowed to write `tables` (each coordinator's own). */
   static of(scope: Construct, tables: RegistryTables): RegistrationFunction {
     const stack = Stack.of(scope);
     const id = 'MobiusAgentRegistration';
-    return (
+    const registration =
       (stack.node.tryFindChild(id) as RegistrationFunction | undefined) ??
-      new RegistrationFunction(stack, id, tables)
-    );
+      new RegistrationFunction(stack, id);
+    if (!registration.#granted.has(tables)) {
+      tables.grantRegistryReadWrite(registration.function);
+      registration.#granted.add(tables);
+    }
+    return registration;
   }
 }
 
@@ -45,6 +49,9 @@ export class AgentRegistration extends Construct {
     const registration = RegistrationFunction.of(this, props.tables);
     new CustomResource(this, 'Card', {
       serviceToken: registration.function.functionArn,
+      // The function answers within its own timeout; should it crash before answering,
+      // CloudFormation gives up after this rather than its one-hour default.
+      serviceTimeout: Duration.minutes(5),
       resourceType: 'Custom::MobiusAgentCard',
       properties: {
         TableName: props.tables.registry.tableName,

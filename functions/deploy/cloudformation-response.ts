@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import type {
   CloudFormationCustomResourceEvent,
   CloudFormationCustomResourceResponse,
@@ -14,6 +15,11 @@ export interface CustomResourceResult {
  * while rolling back, and that Delete must succeed without touching anything.
  */
 export const FAILED_CREATE_ID = 'mobius:create-failed';
+
+/** CloudFormation refuses response bodies over 4 KiB: the reason is cut well below that. */
+const MAX_REASON_LENGTH = 1_000;
+
+const logger = new Logger({ serviceName: 'mobius-custom-resource' });
 
 /**
  * Runs a Lambda-backed custom resource and reports the outcome to CloudFormation through the
@@ -45,10 +51,14 @@ export async function respondToCloudFormation(
         ...(result.Data ? { Data: result.Data } : {}),
       };
     } catch (error) {
+      // The whole error (stack, cause) goes to the function's log; CloudFormation gets its message.
+      logger.error('custom resource failed', { error, requestType: event.RequestType });
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       response = {
         ...common,
         Status: 'FAILED',
-        Reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        Reason:
+          reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason,
         PhysicalResourceId:
           event.RequestType === 'Create' ? FAILED_CREATE_ID : event.PhysicalResourceId,
       };

@@ -24,22 +24,34 @@ export async function applyAgentCard(
     Card: string;
   };
   const registry = new AgentRegistry({ tableName: TableName });
-  const card = parseWith(agentCardSchema, JSON.parse(Card), 'agent card');
-  const physicalId = `mobius-agent:${card.agentId}`;
 
   if (event.RequestType === 'Delete') {
-    await registry.forgetDeployment(card.agentId);
+    // The agent's id is in the physical id: a card written under an older schema that no longer
+    // validates must not keep its stack from deleting.
+    const agentId = event.PhysicalResourceId.replace(/^mobius-agent:/, '');
+    await registry.forgetDeployment(agentId);
     try {
-      await registry.deregister(card.agentId);
+      await registry.deregister(agentId);
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error; // already gone: nothing to do
     }
     return { PhysicalResourceId: event.PhysicalResourceId };
   }
-  const { outcome } = await registry.register(card, { update: true });
-  await registry.recordDeployment(card);
-  await registry.heartbeat(card.agentId);
-  return { PhysicalResourceId: physicalId, Data: { outcome } };
+  const card = parseWith(agentCardSchema, JSON.parse(Card), 'agent card');
+  try {
+    const { outcome } = await registry.register(card, { update: true });
+    await registry.recordDeployment(card);
+    await registry.heartbeat(card.agentId);
+    return { PhysicalResourceId: `mobius-agent:${card.agentId}`, Data: { outcome } };
+  } catch (error) {
+    // A failed Create gets no Delete from CloudFormation: undo what was written, so no
+    // deployment row is left for the health monitor to keep reviving.
+    if (event.RequestType === 'Create') {
+      await registry.forgetDeployment(card.agentId).catch(() => undefined);
+      await registry.deregister(card.agentId).catch(() => undefined);
+    }
+    throw error;
+  }
 }
 
 /** Lambda entry: CloudFormation invokes it directly (the resource's ServiceToken). */

@@ -75,6 +75,15 @@ describe('deploy-time registration (custom resource)', () => {
       PhysicalResourceId: 'mobius-agent:deployed',
     });
   });
+
+  it('deletes by the physical id, even when the old card no longer validates', async () => {
+    await registerAgent(customResource('Create', card('deployed')));
+    await registerAgent(
+      customResource('Delete', { agentId: 'deployed', capabilities: 'old form' }),
+    );
+    await expect(registry.get('deployed')).rejects.toThrow(/No agent/);
+    expect((await registry.deployments()).map((d) => d.agentId)).not.toContain('deployed');
+  });
 });
 
 describe('health monitor', () => {

@@ -73,6 +73,18 @@ describe('respondToCloudFormation', () => {
     expect(String(calls[0]?.init.body)).not.toContain(' at ');
   });
 
+  it('cuts a long reason, so the answer stays under the 4 KiB CloudFormation accepts', async () => {
+    const { calls, send } = recorder();
+    await respondToCloudFormation(
+      event('Create'),
+      async () => {
+        throw new Error('x'.repeat(10_000));
+      },
+      send,
+    );
+    expect(String(calls[0]?.init.body).length).toBeLessThan(4096);
+  });
+
   it('keeps the physical id of a failed update, so CloudFormation rolls back the same resource', async () => {
     const { send } = recorder();
     const response = await respondToCloudFormation(
