@@ -11,8 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const sources = join(root, 'bin', 'mobius.ts');
-const inRepository = existsSync(sources);
+// The repository has a tsconfig.json; the published package ships none (it runs dist/).
+const inRepository = existsSync(join(root, 'tsconfig.json'));
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 22) {
   const node22 = join(root, 'node_modules', 'node', 'bin', 'node');

@@ -8,6 +8,7 @@ import { acknowledgeWildcard } from '../lib/nag.ts';
 import { bedrockWriter } from './agents/bedrock-writer.ts';
 import { EXAMPLE_AGENTS } from './agents/index.ts';
 
+const ROOT = join(import.meta.dirname, '..');
 const REQUESTS = join(import.meta.dirname, 'requests');
 export const EXAMPLE_REQUESTS = [
   'hierarchical',
@@ -32,12 +33,14 @@ export function exampleRequest(name: (typeof EXAMPLE_REQUESTS)[number]): Record<
 export function exampleStackProps(
   options: { bedrockModelId?: string; corsOrigins?: readonly string[] } = {},
 ): Pick<MobiusStackProps, 'agents' | 'workflows' | 'corsOrigins'> {
-  const agents: StackAgent[] = [...EXAMPLE_AGENTS];
+  // Entries are relative to this repository, wherever `cdk synth` runs.
+  const agents: StackAgent[] = EXAMPLE_AGENTS.map((agent) => ({ ...agent, projectRoot: ROOT }));
   if (options.bedrockModelId) {
     const modelId = options.bedrockModelId;
     agents.push({
       definition: bedrockWriter,
       entry: 'examples/agents/bedrock-writer.ts',
+      projectRoot: ROOT,
       environment: { MOBIUS_BEDROCK_MODEL_ID: modelId },
       grant: (agent) => grantBedrockModel(agent, modelId),
     });

@@ -143,7 +143,8 @@ export function mobiusFunction(
     'entry' | 'handler'
   >,
 ): LambdaFunction {
-  const { entry, handler, projectRoot, depsLockFilePath, ...settings } = props;
+  const { entry, handler, projectRoot, depsLockFilePath: lockFile, ...settings } = props;
+  const depsLockFilePath = lockFile ?? lockFileIn(projectRoot);
   const sourceMaps = sourceMapsWanted(scope);
   const root = projectRoot ?? process.cwd();
   const fn = new NodejsFunction(scope, id, {
@@ -157,6 +158,17 @@ export function mobiusFunction(
   });
   acknowledgeDefaults(fn);
   return fn;
+}
+
+const LOCK_FILES = ['package-lock.json', 'pnpm-lock.yaml', 'yarn.lock', 'bun.lockb'];
+
+/**
+ * The lock file of a project root given explicitly (NodejsFunction would otherwise look upwards
+ * from the directory `cdk synth` runs in, and find another project's).
+ */
+function lockFileIn(projectRoot: string | undefined): string | undefined {
+  if (projectRoot === undefined) return undefined;
+  return LOCK_FILES.map((name) => join(projectRoot, name)).find((path) => existsSync(path));
 }
 
 /**

@@ -9,7 +9,7 @@ import { summarizer } from './summarizer.ts';
 
 export interface ExampleAgent {
   readonly definition: AgentDefinition;
-  /** Module (relative to the repository root) whose `handler` export is the agent's Lambda entry. */
+  /** Module whose `handler` export is the agent's Lambda entry, relative to the repository root (examples/stack.ts gives it as projectRoot). */
   readonly entry: string;
 }
 

@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Mobius as a user gets it: the package is packed, installed from the tarball into an empty folder
@@ -17,6 +17,13 @@ const ENTRY_POINTS = ['agent', 'cdk', 'client', 'embedded', 'compiler'] as const
 
 let project: string;
 let tarballPath: string;
+/** Everything made here, removed at the end (a project with node_modules is ~360 MB). */
+const made: string[] = [];
+const scratch = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
 
 function run(command: string, args: string[], cwd: string, timeoutMs = 300_000) {
   const result = spawnSync(command, args, {
@@ -41,7 +48,7 @@ function install(dir: string, mode: '--offline' | '--prefer-offline'): void {
 }
 
 beforeAll(() => {
-  const packDir = mkdtempSync(join(tmpdir(), 'mobius-pack-'));
+  const packDir = scratch('mobius-pack-');
   run('npm', ['pack', '--pack-destination', packDir], ROOT, 600_000);
   const tarball = readdirSync(packDir).find((f) => f.endsWith('.tgz'));
   if (!tarball) throw new Error('npm pack made no tarball');
@@ -49,10 +56,14 @@ beforeAll(() => {
   // npm resolves a project without a lock file from registry metadata, which `npm ci` does not
   // cache (only tarballs): a first install may fetch that metadata. The user's install then runs
   // with --offline: everything from the npm cache, no network.
-  install(mkdtempSync(join(tmpdir(), 'mobius-warm-')), '--prefer-offline');
-  project = mkdtempSync(join(tmpdir(), 'mobius-user-'));
+  install(scratch('mobius-warm-'), '--prefer-offline');
+  project = scratch('mobius-user-');
   install(project, '--offline');
 }, 900_000);
+
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('the installed package', () => {
   it('serves every entry point to plain Node (compiled ESM, no tsx), with its types', () => {
@@ -115,7 +126,7 @@ describe('the installed package', () => {
 });
 
 describe('the tarball', () => {
-  it('holds compiled code, types, prebuilt functions and the CLI — no tests, no TypeScript sources', () => {
+  it('holds compiled code, types, prebuilt functions, the CLI and the sources its maps point at — no tests', () => {
     const files = execFileSync('tar', ['-tzf', tarballPath], { encoding: 'utf8' }).split('\n');
     for (const entry of ENTRY_POINTS) {
       expect(files).toContain(`package/dist/entry/${entry}.js`);
@@ -124,6 +135,14 @@ describe('the tarball', () => {
     expect(files).toContain('package/bin/mobius.mjs');
     expect(files.some((f) => /^package\/dist\/assets\/[^/]+\/index\.mjs$/.test(f))).toBe(true);
     expect(files.filter((f) => /^package\/(test|bench|localstack|scripts)\//.test(f))).toEqual([]);
-    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    // Source and declaration maps resolve: what they name is in the package.
+    const map = JSON.parse(
+      readFileSync(
+        join(project, 'node_modules', 'mobius-coordinator', 'dist', 'entry', 'agent.d.ts.map'),
+        'utf8',
+      ),
+    ) as { sources: string[] };
+    for (const source of map.sources)
+      expect(files).toContain(`package/${join('dist', 'entry', source)}`);
   });
 });
