@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { capabilityNameSchema, identifierSchema } from '../functions/core/model/agent-card.ts';
 import { jsonValueSchema } from '../functions/core/model/json-value.ts';
-import { semverRangeSchema } from '../functions/core/registry/discovery.ts';
+import { semverRangeSchema } from '../functions/core/model/semver-range.ts';
 import { DEFAULT_MIN_FUZZY_SCORE } from '../functions/core/registry/fuzzy.ts';
 
 /**

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import * as z from 'zod';
 import { dim, green } from './format.ts';
 import {
   SCAFFOLD_DEV_DEPENDENCIES,
@@ -14,15 +15,34 @@ interface Io {
   err(text: string): void;
 }
 
-interface PackageJson {
-  name?: string;
-  version?: string;
-  type?: string;
-  private?: boolean;
-  scripts?: Record<string, string>;
-  dependencies?: Record<string, string>;
-  devDependencies?: Record<string, string>;
-  peerDependencies?: Record<string, string>;
+/** The fields of a package.json init reads and extends; everything else is kept as it is. */
+const packageJsonSchema = z.looseObject({
+  name: z.string().optional(),
+  version: z.string().optional(),
+  type: z.string().optional(),
+  private: z.boolean().optional(),
+  scripts: z.record(z.string(), z.string()).optional(),
+  dependencies: z.record(z.string(), z.string()).optional(),
+  devDependencies: z.record(z.string(), z.string()).optional(),
+  peerDependencies: z.record(z.string(), z.string()).optional(),
+});
+type PackageJson = z.infer<typeof packageJsonSchema>;
+
+function readPackageJson(path: string): PackageJson {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`${path} is not valid JSON (${(error as Error).message}); fix it first.`);
+  }
+  const parsed = packageJsonSchema.safeParse(json);
+  if (!parsed.success)
+    throw new UsageError(
+      `${path} is not a package.json init can extend: ${parsed.error.issues
+        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+        .join('; ')}.`,
+    );
+  return parsed.data;
 }
 
 /** Mobius's own package.json, found upwards from this module (in the repository or installed). */
@@ -31,7 +51,7 @@ function ownPackage(): PackageJson {
   for (;;) {
     const candidate = join(dir, 'package.json');
     if (existsSync(candidate)) {
-      const manifest = JSON.parse(readFileSync(candidate, 'utf8')) as PackageJson;
+      const manifest = readPackageJson(candidate);
       if (manifest.name === 'mobius-coordinator') return manifest;
     }
     const parent = dirname(dir);
@@ -74,7 +94,7 @@ export function initCommand(
 
   const manifestPath = join(root, 'package.json');
   const manifest: PackageJson = existsSync(manifestPath)
-    ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as PackageJson)
+    ? readPackageJson(manifestPath)
     : {
         name: basename(root)
           .toLowerCase()

@@ -1,14 +1,22 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { initCommand, scaffoldVersions } from '../../functions/cli/init.ts';
 import { SCAFFOLD_FILES } from '../../functions/cli/scaffold.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 
 /** `mobius init` on disk; the scaffold is also installed and run for real in test/package. */
 const quiet = { out: () => {}, err: () => {} };
-const fresh = () => mkdtempSync(join(tmpdir(), 'mobius-init-'));
+const made: string[] = [];
+const fresh = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mobius-init-'));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 const manifest = (dir: string) =>
   JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
 
@@ -48,6 +56,13 @@ describe('mobius init', () => {
     expect(readFileSync(join(dir, 'cdk.json'), 'utf8')).toBe('{"app":"mine"}');
     initCommand(dir, { force: true }, quiet);
     expect(readFileSync(join(dir, 'cdk.json'), 'utf8')).toBe(SCAFFOLD_FILES['cdk.json']);
+  });
+
+  it('refuses a package.json it cannot extend, naming the field, and writes nothing', () => {
+    const dir = fresh();
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'odd', scripts: 'x' }));
+    expect(() => initCommand(dir, {}, quiet)).toThrow(/scripts: /);
+    expect(manifest(dir)).toEqual({ name: 'odd', scripts: 'x' });
   });
 
   it('refuses a CommonJS package, naming the fix, and writes nothing', () => {

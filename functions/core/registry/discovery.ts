@@ -1,6 +1,5 @@
 import semverGt from 'semver/functions/gt.js';
 import semverSatisfies from 'semver/functions/satisfies.js';
-import semverValidRange from 'semver/ranges/valid.js';
 import * as z from 'zod';
 import { type AgentEndpoint, type Capability, identifierSchema } from '../model/agent-card.ts';
 import {
@@ -9,11 +8,8 @@ import {
   type CircuitState,
   STATUS_RANK,
 } from '../model/agent-status.ts';
+import { semverRangeSchema } from '../model/semver-range.ts';
 import { DEFAULT_MIN_FUZZY_SCORE, fuzzyScore } from './fuzzy.ts';
-
-export const semverRangeSchema = z.string().refine((v) => semverValidRange(v) !== null, {
-  message: 'not a semver range; use forms such as "^1.2", "~1.4.0", ">=2 <3" or "*"',
-});
 
 export const capabilitySelectorSchema = z.strictObject({
   name: z.string().min(1, 'name the capability to look for').max(128),
