@@ -1,5 +1,6 @@
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { type components, operationRoutes, type operations } from './api-types.ts';
-import { callApi } from './signed-fetch.ts';
+import { type CredentialsProvider, callApi } from './signed-fetch.ts';
 
 /**
  * A typed client for the Mobius HTTP API, deployed (SigV4-signed) or embedded (`mobius dev`):
@@ -89,11 +90,41 @@ function target(template: string, { path = {}, query = {} }: AnyRequest): string
   return text === '' ? filled : `${filled}?${text}`;
 }
 
-/** A client for the API at `baseUrl` (its stage URL, or `http://127.0.0.1:4000` for `mobius dev`). */
-export function createClient(baseUrl: string): MobiusClient {
+/**
+ * The provider's credentials, fetched once and reused until five minutes before they expire
+ * (profiles, SSO and instance roles are not asked again for every request).
+ */
+function reused(provider: CredentialsProvider): CredentialsProvider {
+  let current: ReturnType<CredentialsProvider> | undefined;
+  return async () => {
+    current ??= provider();
+    try {
+      const identity = await current;
+      const expiresAt = identity.expiration?.getTime();
+      if (expiresAt !== undefined && expiresAt - Date.now() < 300_000) current = undefined;
+      return identity;
+    } catch (error) {
+      current = undefined; // let the next request try again
+      throw error;
+    }
+  };
+}
+
+/**
+ * A client for the API at `baseUrl` (its stage URL, or `http://127.0.0.1:4000` for `mobius dev`).
+ * Requests to API Gateway are signed with `credentials`, by default the standard chain
+ * (environment, profile, SSO, instance role), resolved once for the client and cached by it.
+ */
+export function createClient(
+  baseUrl: string,
+  options: { readonly credentials?: CredentialsProvider } = {},
+): MobiusClient {
+  const credentials = options.credentials ?? reused(fromNodeProviderChain());
   const call = async (operationId: OperationId, request: AnyRequest = {}) => {
     const { method, path } = operationRoutes[operationId];
-    const { status, body } = await callApi(baseUrl, method, target(path, request), request.body);
+    const { status, body } = await callApi(baseUrl, method, target(path, request), request.body, {
+      credentials,
+    });
     if (status >= 400) throw new ApiError(operationId, status, body);
     return { status, body };
   };

@@ -1,5 +1,9 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+
+/** What signs a request: the standard chain's provider, or any of the same shape. */
+export type CredentialsProvider = ReturnType<typeof fromNodeProviderChain>;
+
 import { SignatureV4 } from '@smithy/signature-v4';
 import { UsageError } from './usage-error.ts';
 
@@ -53,6 +57,7 @@ export async function callApi(
   method: string,
   path: string,
   body?: unknown,
+  options: { readonly credentials?: CredentialsProvider } = {},
 ): Promise<ApiResponse> {
   const url = new URL(path.replace(/^\//, ''), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -70,7 +75,7 @@ export async function callApi(
     const signer = new SignatureV4({
       service: 'execute-api',
       region,
-      credentials: fromNodeProviderChain(),
+      credentials: options.credentials ?? fromNodeProviderChain(),
       sha256: Sha256,
     });
     const signed = await signer

@@ -100,6 +100,26 @@ describe('createClient', () => {
     expect(sent[0]?.method).toBe('DELETE');
   });
 
+  it('resolves the default credential chain once per client, not once per request', async () => {
+    const chain = vi.fn(async () => ({
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    }));
+    vi.doMock('@aws-sdk/credential-providers', () => ({ fromNodeProviderChain: () => chain }));
+    vi.resetModules();
+    try {
+      const { createClient: withChain } = await import('../../functions/cli/client.ts');
+      const mobius = withChain('https://abc123.execute-api.eu-west-2.amazonaws.com/v1/');
+      await mobius.listAgents();
+      await mobius.getAgent({ path: { id: 'summarizer' } });
+      expect(sent).toHaveLength(2);
+      expect(chain).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.doUnmock('@aws-sdk/credential-providers');
+      vi.resetModules();
+    }
+  });
+
   it('types requests and responses from the OpenAPI document', () => {
     expectTypeOf<RequestOf<'getAgent'>>().toEqualTypeOf<{ path: { id: string } }>();
     expectTypeOf<RequestOf<'registerAgent'>['body']>().toEqualTypeOf<Schemas['AgentCardInput']>();
