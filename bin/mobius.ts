@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     .description(
       'Run one coordination on the embedded runtime; print the result and a per-step timing tree',
     )
-    .argument('<request.json>', 'a coordination request (see examples/requests/)')
+    .argument('<request.json>', 'a coordination request (JSON; mobius init writes one)')
     .option('--json', 'print the result as JSON only')
     .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
     .action(async (file: string, options: { json?: boolean; agents?: string }) => {

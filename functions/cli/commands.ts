@@ -130,9 +130,15 @@ export async function devCommand(
       ]),
     ),
   );
+  // A request that works with whichever agents were loaded: the first two, one after the other.
+  const sample = JSON.stringify({
+    pattern: 'sequential',
+    agents: registered.slice(0, 2).map((a) => a.card.agentId),
+    payload: { text: 'hello' },
+  });
   io.out(
     dim(
-      `\ntry:  curl -s -X POST ${runtime.apiUrl}/coordinations -H 'content-type: application/json' -d @examples/requests/pipeline.json`,
+      `\ntry:  curl -s -X POST ${runtime.apiUrl}/coordinations -H 'content-type: application/json' -d '${sample}'`,
     ),
   );
   io.out(dim('Ctrl-C to stop.'));

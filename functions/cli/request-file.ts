@@ -21,7 +21,7 @@ export function readRequestFile(path: string): { request: CoordinationRequest; r
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
       code === 'ENOENT'
-        ? `Cannot read ${path}: no such file. Example requests are in examples/requests/ (e.g. examples/requests/hierarchical.json).`
+        ? `Cannot read ${path}: no such file. A request is a JSON file such as {"pattern":"pipeline","agents":["greeter","shouter"],"payload":{}} (mobius init writes requests/hello.json).`
         : `Cannot read ${path}: ${(error as Error).message}`,
     );
   }

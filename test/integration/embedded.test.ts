@@ -242,7 +242,7 @@ describe('mobius CLI', () => {
   it('explains bad files, bad JSON and invalid requests, exiting 2', async () => {
     const missing = await mobius('run', 'nope.json');
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toContain('no such file. Example requests are in examples/requests/');
+    expect(missing.stderr).toContain('no such file. A request is a JSON file such as');
     const notJson = await mobius('compile', 'README.md');
     expect(notJson.status).toBe(2);
     expect(notJson.stderr).toContain('is not valid JSON');
