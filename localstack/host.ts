@@ -16,11 +16,11 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
-  writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitUntil } from '../functions/embedded/free-port.ts';
+import { ensureVirtualenv } from '../scripts/python-venv.ts';
 
 const HERE = import.meta.dirname;
 export const PROJECT_ROOT = join(HERE, '..');
@@ -113,35 +113,35 @@ function requirementsDigest(): string {
   return hash.digest('hex');
 }
 
-function run(command: string, args: string[], cwd: string): void {
-  const result = spawnSync(command, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (result.error || result.status !== 0)
-    throw new Error(
-      `${command} ${args.join(' ')} failed (${result.error ?? `exit ${result.status}`})`,
-    );
-}
-
 /**
  * Makes sure .localstack/venv holds localstack-core and the plugins as requirements.txt says.
- * A no-op when nothing changed since the last install (a stamp holds the inputs' hash).
+ * A no-op when nothing changed since the last install.
  */
 export function ensureLocalStackInstalled(log: (line: string) => void = console.log): void {
-  const stamp = join(VENV, '.requirements.sha256');
-  const digest = requirementsDigest();
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
-  const python = findPython();
-  log(`LocalStack: installing localstack-core and the project's plugins into ${VENV} (${python})`);
-  if (!existsSync(join(VENV, 'bin', 'python'))) run(python, ['-m', 'venv', VENV], PROJECT_ROOT);
-  const venvPython = join(VENV, 'bin', 'python');
-  const pipInstall = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check'];
-  run(venvPython, [...pipInstall, '-r', REQUIREMENTS], HERE);
-  // Same version, new sources: reinstall the plugins themselves every time they change.
-  run(venvPython, [...pipInstall, '--force-reinstall', '--no-deps', './plugins'], HERE);
+  const installed = ensureVirtualenv({
+    venv: VENV,
+    digest: requirementsDigest(),
+    python: () => {
+      const python = findPython();
+      log(
+        `LocalStack: installing localstack-core and the project's plugins into ${VENV} (${python})`,
+      );
+      return python;
+    },
+    installs: [
+      ['-r', REQUIREMENTS],
+      // Same version, new sources: reinstall the plugins themselves every time they change.
+      ['--force-reinstall', '--no-deps', './plugins'],
+    ],
+    cwd: HERE,
+    hint: 'LocalStack needs Python 3.13 or newer with venv support (MOBIUS_LOCALSTACK_PYTHON names one).',
+    log,
+  });
+  if (!installed) return;
   // setuptools leaves its build folders beside the sources.
   rmSync(join(PLUGINS, 'build'), { recursive: true, force: true });
   for (const entry of readdirSync(PLUGINS))
     if (entry.endsWith('.egg-info')) rmSync(join(PLUGINS, entry), { recursive: true, force: true });
-  writeFileSync(stamp, digest);
 }
 
 export interface RunningLocalStack {

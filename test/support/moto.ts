@@ -20,7 +20,7 @@ const SERVER = join(import.meta.dirname, 'moto_server.py');
 export async function startMoto(): Promise<MotoServer> {
   if (!existsSync(PYTHON)) {
     throw new Error(
-      'moto is missing from .venv: run `npm test` (it installs requirements-dev.txt) or `node scripts/python-tools.mjs`.',
+      'moto is missing from .venv: run `npm test` (it installs requirements-dev.txt) or `node scripts/python-tools.ts`.',
     );
   }
   const port = await freePort();
