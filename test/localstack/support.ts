@@ -6,6 +6,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { inject } from 'vitest';
 import { EXAMPLE_REQUESTS, exampleRequest } from '../../examples/stack.ts';
 import { callApi } from '../../functions/cli/signed-fetch.ts';
+import { waitUntil } from '../../functions/embedded/free-port.ts';
 
 /** The stack the global setup deployed into LocalStack, and clients for what lies behind its API. */
 export const { endpoint, outputs } = inject('localstack');
@@ -27,19 +28,22 @@ export async function api<T = Record<string, unknown>>(
   return response as { status: number; body: T };
 }
 
-/** Polls `probe` until it returns a value (not undefined), at most `timeoutMs`. */
+/** Polls `probe` until it returns a value (not undefined), at most `timeoutMs` (waitUntil's loop). */
 export async function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   { timeoutMs = 60_000, intervalMs = 500 } = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+  let value: T | undefined;
+  await waitUntil(
+    what,
+    async () => {
+      value = await probe();
+      if (value === undefined) throw new Error('not yet');
+    },
+    { timeoutMs, intervalMs },
+  );
+  return value as T;
 }
 
 export interface AgentView {
