@@ -85,12 +85,10 @@ def response_routes() -> _ResponseRoutes:
         return _routes
 
 
-DATA_KEYS = "MobiusDataKeys"
-
-
 def _properties_of(state: dict) -> dict:
-    """The resource's own properties, without what the provider added to its model."""
-    added = {"PhysicalResourceId", "Data", DATA_KEYS, *state.get(DATA_KEYS, [])}
+    """The resource's own properties, without what the provider added to its model: the physical
+    id, and the Data attributes (kept both under "Data" and at the top for Fn::GetAtt)."""
+    added = {"PhysicalResourceId", "Data", *(state.get("Data") or {})}
     return {key: value for key, value in state.items() if key not in added}
 
 
@@ -179,9 +177,8 @@ class LambdaCustomResourceProvider(ResourceProvider[dict]):
         if request_type == "Delete":
             return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
         data = reply.get("Data") or {}
-        # Fn::GetAtt reads attributes from the model: the Data keys go there, and are told apart
-        # from the properties again by DATA_KEYS when the next event is built.
-        model = {**properties, **data, "Data": data, DATA_KEYS: sorted(data)}
+        # Fn::GetAtt reads attributes from the model: the Data keys go there too.
+        model = {**properties, **data, "Data": data}
         model["PhysicalResourceId"] = reply.get("PhysicalResourceId") or response_id
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model=model)
 
