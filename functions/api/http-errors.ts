@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../core/errors.ts';
-import { isMobiusError, ValidationError } from '../core/errors.ts';
+import { CapacityExceededError, isMobiusError, ValidationError } from '../core/errors.ts';
 import { type ApiResult, json } from './http.ts';
 
 /** The one place domain errors become HTTP responses. */
@@ -13,6 +13,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   NO_AGENT_AVAILABLE: 503,
   TIMEOUT: 504,
   CAPACITY_EXCEEDED: 503,
+  FORBIDDEN: 403,
 };
 
 export interface ErrorBody {
@@ -37,7 +38,11 @@ export function errorResponse(error: unknown, requestId: string): ApiResult {
   if (isMobiusError(error)) {
     const details = error instanceof ValidationError ? { issues: error.issues } : error.details;
     const body: ErrorBody = { error: { code: error.code, message: error.message, details } };
-    return json(statusOf(error), body);
+    const response = json(statusOf(error), body);
+    // Shed load tells the caller when to come back (RFC 9110 §10.2.3), as API Gateway's 429s do.
+    if (error instanceof CapacityExceededError)
+      response.headers = { ...response.headers, 'retry-after': String(error.retryAfterSeconds) };
+    return response;
   }
   const body: ErrorBody = {
     error: {

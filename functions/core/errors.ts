@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'NO_AGENT_AVAILABLE'
   | 'TIMEOUT'
   | 'PROTOCOL_UNSUPPORTED'
-  | 'CAPACITY_EXCEEDED';
+  | 'CAPACITY_EXCEEDED'
+  | 'FORBIDDEN';
 
 /** One problem with one input field, addressed by its path (`capabilities.0.version`). */
 export interface FieldIssue {
@@ -75,9 +76,27 @@ export class TimeoutError extends MobiusError {
   readonly code = 'TIMEOUT';
 }
 
-/** A service limit (Step Functions execution or state machine quota, throttling) refused the work for now. */
+/**
+ * A limit refused the work for now: Step Functions' quotas or throttling, or Mobius's own admission
+ * control. `retryAfterSeconds` is when trying again makes sense (the API's `Retry-After`).
+ */
 export class CapacityExceededError extends MobiusError {
   readonly code = 'CAPACITY_EXCEEDED';
+  readonly retryAfterSeconds: number;
+
+  constructor(
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions & { retryAfterSeconds?: number },
+  ) {
+    super(message, details, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
+  }
+}
+
+/** The caller is known but may not do this (not the card's owner, not an operator). */
+export class ForbiddenError extends MobiusError {
+  readonly code = 'FORBIDDEN';
 }
 
 export function isMobiusError(error: unknown): error is MobiusError {
