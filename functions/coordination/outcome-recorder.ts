@@ -1,15 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentRegistry, OutcomeTally } from '../core/registry/agent-registry.ts';
+import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { EMPTY_TALLY, type OutcomeTally, withOutcome } from '../core/registry/outcomes.ts';
 
 /** Registry writes a flush has in flight at once. */
 const FLUSH_CONCURRENCY = 4;
-
-interface Pending {
-  requests: number;
-  errors: number;
-  latencyMs: number;
-  lastOk: boolean;
-}
 
 /**
  * Coalesces step outcomes into one registry write per agent: at the end of each coordination
@@ -20,7 +14,7 @@ interface Pending {
  */
 export class OutcomeRecorder {
   readonly #registry: Pick<AgentRegistry, 'recordOutcomes'>;
-  readonly #pending = new Map<string, Pending>();
+  readonly #pending = new Map<string, OutcomeTally>();
   readonly #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> = Promise.resolve();
   /** Aborted by settle(): the paced flushes in flight stop waiting between writes. */
@@ -40,18 +34,12 @@ export class OutcomeRecorder {
     }
   }
 
+  /** One outcome, in the order they happened: the order decides the breaker's count (see withOutcome). */
   add(agentId: string, ok: boolean, latencyMs: number): void {
-    const pending = this.#pending.get(agentId) ?? {
-      requests: 0,
-      errors: 0,
-      latencyMs: 0,
-      lastOk: true,
-    };
-    pending.requests++;
-    if (!ok) pending.errors++;
-    pending.latencyMs += latencyMs;
-    pending.lastOk = ok;
-    this.#pending.set(agentId, pending);
+    this.#pending.set(
+      agentId,
+      withOutcome(this.#pending.get(agentId) ?? EMPTY_TALLY, { ok, latencyMs }),
+    );
   }
 
   /**

@@ -71,7 +71,7 @@ describe('CachedDirectory', () => {
 });
 
 describe('OutcomeRecorder', () => {
-  it('coalesces outcomes into one write per agent, the last outcome deciding the breaker', async () => {
+  it('coalesces outcomes into one write per agent, keeping the trailing run of failures for the breaker', async () => {
     const writes: [string, OutcomeTally][] = [];
     const recorder = new OutcomeRecorder({
       recordOutcomes: async (agentId: string, tally: OutcomeTally) =>
@@ -83,12 +83,37 @@ describe('OutcomeRecorder', () => {
     recorder.add('a', true, 20);
     await recorder.flush();
     expect(writes).toEqual([
-      ['a', { requests: 3, errors: 1, latencyMs: 30, lastOk: true }],
-      ['b', { requests: 1, errors: 0, latencyMs: 5, lastOk: true }],
+      ['a', { requests: 3, errors: 1, latencyMs: 30, trailingFailures: 0, succeeded: true }],
+      ['b', { requests: 1, errors: 0, latencyMs: 5, trailingFailures: 0, succeeded: true }],
     ]);
     await recorder.flush();
     expect(writes).toHaveLength(2);
   });
+
+  it.each<[string, boolean[], Pick<OutcomeTally, 'trailingFailures' | 'succeeded'>]>([
+    ['[fail, ok, fail]', [false, true, false], { trailingFailures: 1, succeeded: true }],
+    ['[ok, fail, fail]', [true, false, false], { trailingFailures: 2, succeeded: true }],
+    ['[fail, fail]', [false, false], { trailingFailures: 2, succeeded: false }],
+    [
+      'fail, ok alternating 11 times',
+      Array.from({ length: 11 }, (_, i) => i % 2 === 1),
+      { trailingFailures: 1, succeeded: true },
+    ],
+  ])(
+    'a batch of %s leaves the breaker the failures after its last success',
+    async (_, oks, breaker) => {
+      const writes: OutcomeTally[] = [];
+      const recorder = new OutcomeRecorder({
+        recordOutcomes: async (_agentId: string, tally: OutcomeTally) =>
+          void writes.push(tally) as never,
+      });
+      for (const ok of oks) recorder.add('a', ok, 1);
+      await recorder.flush();
+      expect(writes).toEqual([
+        expect.objectContaining({ ...breaker, errors: oks.filter((ok) => !ok).length }),
+      ]);
+    },
+  );
 
   it('paces a flush over the spread it is given, one write at a time', async () => {
     const starts: number[] = [];

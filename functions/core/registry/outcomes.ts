@@ -10,33 +10,78 @@ import { agentKey } from './table.ts';
 export interface Outcome {
   readonly ok: boolean;
   readonly latencyMs: number;
+  /**
+   * The message had been delivered before (SQS `ApproximateReceiveCount` > 1). Its failure counts
+   * in the metrics but not against the breaker: a message that fails again and again is that
+   * message's problem, which the dead-letter queue deals with, not a sign of the agent's health.
+   * Redeliveries would otherwise let one poison message open the breaker of an agent that handles
+   * everything else. @default false
+   */
+  readonly redelivered?: boolean;
 }
 
-/** Several outcomes of one agent, summed: what a coalescing recorder flushes in one write. */
+/**
+ * Several outcomes of one agent, in the order they happened, summed: what a coalescing recorder
+ * flushes in one write. Build it with withOutcome (one fold, used by every recorder).
+ */
 export interface OutcomeTally {
   readonly requests: number;
   readonly errors: number;
   /** Total latency of the requests. */
   readonly latencyMs: number;
-  /** Whether the most recent of them succeeded: it decides the breaker's consecutive-failure count. */
-  readonly lastOk: boolean;
+  /**
+   * The trailing run of failures the breaker counts: those after the tally's last success (all of
+   * them when it holds no success).
+   */
+  readonly trailingFailures: number;
+  /**
+   * Whether the tally holds a success the breaker counts. With one, the consecutive-failure count
+   * restarts at `trailingFailures`; without, `trailingFailures` are added to the count so far.
+   */
+  readonly succeeded: boolean;
 }
 
-export const tallyOf = (outcome: Outcome): OutcomeTally => ({
-  requests: 1,
-  errors: outcome.ok ? 0 : 1,
-  latencyMs: outcome.latencyMs,
-  lastOk: outcome.ok,
-});
+export const EMPTY_TALLY: OutcomeTally = {
+  requests: 0,
+  errors: 0,
+  latencyMs: 0,
+  trailingFailures: 0,
+  succeeded: false,
+};
+
+/** `tally` followed by `outcome`. */
+export function withOutcome(tally: OutcomeTally, outcome: Outcome): OutcomeTally {
+  const countedFailure = !outcome.ok && outcome.redelivered !== true;
+  return {
+    requests: tally.requests + 1,
+    errors: tally.errors + (outcome.ok ? 0 : 1),
+    latencyMs: tally.latencyMs + outcome.latencyMs,
+    trailingFailures: outcome.ok ? 0 : tally.trailingFailures + (countedFailure ? 1 : 0),
+    succeeded: tally.succeeded || outcome.ok,
+  };
+}
+
+export const tallyOf = (outcome: Outcome): OutcomeTally => withOutcome(EMPTY_TALLY, outcome);
+
+/**
+ * What a tally says about the agent's health, for a half-open breaker: its last outcome the breaker
+ * counts failed or succeeded; undefined when it holds none (only failures of redelivered messages).
+ */
+function verdictOf(tally: OutcomeTally): 'failed' | 'ok' | undefined {
+  if (tally.trailingFailures > 0) return 'failed';
+  return tally.succeeded ? 'ok' : undefined;
+}
 
 /** Optimistic-concurrency loops give up after this many lost races (each one means progress elsewhere). */
 const MAX_RACES = 8;
 
 /**
  * Records outcomes (one, or a tally of several): atomic ADDs on the lifetime and windowed
- * counters and on the breaker's consecutive-failure count (a last success resets it; otherwise the
- * failures since the last success are added), then any breaker transition the new counts call
- * for, as a conditional write. No increment is lost under concurrent callers.
+ * counters; the breaker's consecutive-failure count becomes the trailing run of failures (SET to
+ * it when the tally holds a success, ADDed to the stored count when it holds only failures, so
+ * [fail, ok, fail] leaves 1 and [fail, fail] on top of 3 leaves 5), each in the same UpdateItem;
+ * then any breaker transition the new counts call for, as a conditional write. No increment is
+ * lost under concurrent callers.
  */
 export async function recordOutcomes(
   store: RegistryStore,
@@ -51,8 +96,8 @@ export async function recordOutcomes(
   const counters = (update: UpdateExpressionBuilder, includeWindow: boolean) => {
     update.add('reqTotal', requests).add('errTotal', errors).add('latTotal', latency);
     if (includeWindow) update.add('winReq', requests).add('winErr', errors).add('winLat', latency);
-    if (tally.lastOk) update.set('brFailures', 0);
-    else update.add('brFailures', Math.max(1, errors));
+    if (tally.succeeded) update.set('brFailures', tally.trailingFailures);
+    else if (tally.trailingFailures > 0) update.add('brFailures', tally.trailingFailures);
     return update;
   };
 
@@ -60,7 +105,7 @@ export async function recordOutcomes(
     const update = counters(new UpdateExpressionBuilder(), true);
     update.condition(`attribute_exists(pk) AND ${update.name('win')} = ${update.value(window)}`);
     const updated = await conditionalUpdate(store, agentId, update);
-    if (updated !== undefined) return settleCircuit(store, updated, tally.lastOk, now);
+    if (updated !== undefined) return settleCircuit(store, updated, verdictOf(tally), now);
 
     // The row is missing, or its window is not ours. Roll the window over, guarded by the exact
     // counter values read, so an increment that races with the rollover makes it retry.
@@ -83,7 +128,7 @@ export async function recordOutcomes(
       rollover.condition(`${rollover.name(attribute)} = ${rollover.value(current[attribute])}`);
     }
     const rolled = await conditionalUpdate(store, agentId, rollover);
-    if (rolled !== undefined) return settleCircuit(store, rolled, tally.lastOk, now);
+    if (rolled !== undefined) return settleCircuit(store, rolled, verdictOf(tally), now);
   }
   throw new Error(`recordOutcomes for ${agentId} lost ${MAX_RACES} races in a row`);
 }
@@ -115,16 +160,20 @@ export async function tryAcquire(store: RegistryStore, agentId: string): Promise
  * Applies the breaker transition, if any, that freshly updated counters call for. An outcome
  * reported once the cool-down is over is the probe's verdict whether or not its caller claimed the
  * probe (tryAcquire): coordinations and queue-delivered messages report without claiming, and must
- * close (or re-open) the breaker all the same. Outcomes while it cools down change nothing.
+ * close (or re-open) the breaker all the same. Outcomes while it cools down change no state (the
+ * count still follows them: successes meanwhile restart it, so it no longer says why the breaker
+ * opened), and a tally without a verdict changes nothing.
  */
 async function settleCircuit(
   store: RegistryStore,
   state: AgentLiveState,
-  ok: boolean,
+  verdict: 'failed' | 'ok' | undefined,
   now: number,
 ): Promise<CircuitDecision> {
   const circuit = circuitOf(state, now, store.breaker);
   let next: AgentLiveState | undefined;
+  if (verdict === undefined) return circuit;
+  const ok = verdict === 'ok';
   if (!ok && state.brState === 'closed' && state.brFailures >= store.breaker.failureThreshold) {
     const open = new UpdateExpressionBuilder().set('brState', 'open').set('brOpenedAt', now);
     open.condition(`${open.name('brState')} = ${open.value('closed')}`);
