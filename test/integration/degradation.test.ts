@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
 import { exampleRequest } from '../../examples/stack.ts';
 import type { CoordinationResult } from '../../functions/coordination/result.ts';
+import { NotFoundError } from '../../functions/core/errors.ts';
+import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 
 /**
@@ -10,8 +12,28 @@ import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
  */
 let runtime: EmbeddedRuntime;
 
+/** Two holders of one capability; the first ranks higher. */
+const echo = (agentId: string, priority: number): AgentDefinition => ({
+  agentId,
+  agentType: 'test',
+  description: `echoes, ranked ${priority}`,
+  capabilities: [{ name: 'echo', version: '1.0.0', priority }],
+  handler: (message) => ({ by: agentId, input: message.input }),
+});
+
+/** The embedded runtime's planning cache: how long a deregistered agent may still be used. */
+const PROMISED_MS = 1000;
+
 beforeAll(async () => {
-  runtime = await EmbeddedRuntime.start({ agents: EXAMPLE_AGENTS.map((a) => a.definition) });
+  runtime = await EmbeddedRuntime.start({
+    agents: [
+      ...EXAMPLE_AGENTS.map((a) => a.definition),
+      echo('echo-first', 10),
+      echo('echo-second', 1),
+    ],
+    // No health sweep during the run: its ping would register a deregistered agent again.
+    sweepSeconds: 3600,
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -44,4 +66,33 @@ describe('the breaker counts failures in a row, not failures per flush', () => {
       attempt: 0,
     });
   }, 60_000);
+});
+
+describe('the planning cache after a deregistration', () => {
+  it(`a deregistered agent is used for ${PROMISED_MS} ms at most, by id or by capability`, async () => {
+    const byCapability = { pattern: 'sequential', steps: [{ capability: 'echo' }], payload: {} };
+    const byId = { pattern: 'sequential', agents: ['echo-first'], payload: {} };
+    const agentOf = (result: CoordinationResult) => result.steps[0]?.agentId;
+    // Both lookups cached, as under steady traffic.
+    expect(agentOf(await run(byCapability))).toBe('echo-first');
+    expect(agentOf(await run(byId))).toBe('echo-first');
+
+    await runtime.registry.deregister('echo-first');
+    const deregistered = performance.now();
+    const late: string[] = [];
+    // Steady traffic for 2.5 s: every run planned after the promised delay must do without it.
+    while (performance.now() - deregistered < 2500) {
+      const started = performance.now() - deregistered;
+      const viaCapability = agentOf(await run(byCapability));
+      const viaId = await run(byId).then(agentOf, (error: unknown) => {
+        if (error instanceof NotFoundError) return 'not found';
+        throw error;
+      });
+      if (started >= PROMISED_MS && (viaCapability !== 'echo-second' || viaId !== 'not found'))
+        late.push(`${Math.round(started)} ms: ${viaCapability}, ${viaId}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(late).toEqual([]);
+    expect(agentOf(await run(byCapability))).toBe('echo-second');
+  }, 30_000);
 });

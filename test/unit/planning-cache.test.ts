@@ -9,14 +9,16 @@ const record = (agentId: string, version: number) =>
 
 function fakeDirectory() {
   const calls: string[][] = [];
+  const gone = new Set(['ghost']);
   let version = 1;
   return {
     calls,
     bump: () => version++,
+    deregister: (id: string) => gone.add(id),
     directory: {
       getMany: async (ids: readonly string[]) => {
         calls.push([...ids]);
-        return new Map(ids.filter((id) => id !== 'ghost').map((id) => [id, record(id, version)]));
+        return new Map(ids.filter((id) => !gone.has(id)).map((id) => [id, record(id, version)]));
       },
       discover: async () => {
         calls.push(['discover']);
@@ -26,35 +28,67 @@ function fakeDirectory() {
   };
 }
 
+const versionOf = (records: Map<string, AgentRecord>, id: string) =>
+  (records.get(id) as unknown as { version: number } | undefined)?.version;
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 describe('CachedDirectory', () => {
-  it('serves fresh entries without a lookup, refreshes stale ones in the background, waits for expired ones', async () => {
+  it('serves fresh entries without a lookup, refreshes ageing ones in the background, waits for expired ones', async () => {
     let now = 0;
     const fake = fakeDirectory();
-    const cache = new CachedDirectory(fake.directory, {
-      ttlMs: 1000,
-      maxStaleMs: 5000,
-      now: () => now,
-    });
+    const cache = new CachedDirectory(fake.directory, { ttlMs: 1000, now: () => now });
 
     await cache.getMany(['a', 'b']);
+    now = 400;
     await cache.getMany(['a', 'b']);
     expect(fake.calls).toEqual([['a', 'b']]);
 
-    now = 1500; // stale: served at once, refreshed behind the caller's back
+    now = 600; // past half the TTL: served at once, refreshed behind the caller's back
     fake.bump();
-    const stale = await cache.getMany(['a']);
-    expect((stale.get('a') as unknown as { version: number }).version).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(versionOf(await cache.getMany(['a']), 'a')).toBe(1);
+    await tick();
     expect(fake.calls).toEqual([['a', 'b'], ['a']]);
-    expect(((await cache.getMany(['a'])).get('a') as unknown as { version: number }).version).toBe(
-      2,
-    );
+    expect(versionOf(await cache.getMany(['a']), 'a')).toBe(2);
 
-    now = 10_000; // expired: the caller waits for the registry
+    now = 1000; // b, fetched at 0, has expired: the caller waits for the registry
     fake.bump();
-    expect(((await cache.getMany(['a'])).get('a') as unknown as { version: number }).version).toBe(
-      3,
-    );
+    expect(versionOf(await cache.getMany(['b']), 'b')).toBe(3);
+    expect(fake.calls).toEqual([['a', 'b'], ['a'], ['b']]);
+  });
+
+  it('never plans with a deregistered agent once the TTL has passed since the registry was asked', async () => {
+    let now = 0;
+    const fake = fakeDirectory();
+    const cache = new CachedDirectory(fake.directory, { ttlMs: 1000, now: () => now });
+    await cache.getMany(['a']);
+    fake.deregister('a');
+    now = 999;
+    expect(versionOf(await cache.getMany(['a']), 'a')).toBe(1); // within the promise
+    now = 1000;
+    expect((await cache.getMany(['a'])).has('a')).toBe(false);
+  });
+
+  it('forgets an agent as soon as a background refresh no longer finds it', async () => {
+    let now = 0;
+    const fake = fakeDirectory();
+    const cache = new CachedDirectory(fake.directory, { ttlMs: 1000, now: () => now });
+    await cache.getMany(['a']);
+    fake.deregister('a');
+    now = 600;
+    expect((await cache.getMany(['a'])).has('a')).toBe(true); // served while refreshed
+    await tick();
+    now = 601;
+    expect((await cache.getMany(['a'])).has('a')).toBe(false);
+  });
+
+  it('never serves a discovery older than the TTL', async () => {
+    let now = 0;
+    const fake = fakeDirectory();
+    const cache = new CachedDirectory(fake.directory, { ttlMs: 1000, now: () => now });
+    expect(await cache.discover({ capability: 'x' })).toEqual([{ agentId: 'v1' }]);
+    fake.bump();
+    now = 1000;
+    expect(await cache.discover({ capability: 'x' })).toEqual([{ agentId: 'v2' }]);
   });
 
   it('never caches agents that were not found, and caches discoveries per query', async () => {
