@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { assertNamePrefix, type CompiledMachine, compile } from '../../statemachines/compile.ts';
 import { type ExecutionInput, executionInput } from '../../statemachines/plan.ts';
+import type { CoordinationRequest } from '../../statemachines/request.ts';
 import { NotFoundError, PayloadTooLargeError } from '../core/errors.ts';
 import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { Admission, type AdmissionOptions, DEFAULT_ADMISSION } from './admission.ts';
 import type { CoordinationEngine } from './engine.ts';
 import { OutcomeRecorder } from './outcome-recorder.ts';
 import { type AgentDirectory, CoordinationPlanner } from './planner.ts';
@@ -33,6 +35,12 @@ export interface CoordinationServiceOptions {
   readonly directory?: AgentDirectory;
   /** What the names of the machines this service compiles start with. @default 'mobius' */
   readonly machineNamePrefix?: string;
+  /**
+   * Back-pressure: how many coordinations this service works on at once, and whether the next
+   * waits for a slot or is refused (503 `CAPACITY_EXCEEDED`, `Retry-After`). `{ maxInFlight:
+   * Infinity }` admits everything. @default DEFAULT_ADMISSION (64 in flight, no wait)
+   */
+  readonly admission?: AdmissionOptions;
 }
 
 /**
@@ -47,8 +55,10 @@ export class CoordinationService {
   readonly #recorder: OutcomeRecorder;
   readonly #namePrefix: string | undefined;
   readonly #compiled = new Map<string, CompiledMachine>();
+  readonly #admission: Admission;
 
   constructor(options: CoordinationServiceOptions) {
+    this.#admission = new Admission(options.admission ?? DEFAULT_ADMISSION);
     this.#engine = options.engine;
     this.#planner = new CoordinationPlanner(options.directory ?? options.registry);
     this.#record = options.recordOutcomes ?? 'await';
@@ -60,10 +70,32 @@ export class CoordinationService {
     this.#namePrefix = options.machineNamePrefix;
   }
 
-  /** `signal` stops waiting for an express run (the API's response deadline). */
+  /**
+   * `signal` stops waiting for an express run (the API's response deadline), or for a slot.
+   * Throws CoordinationShedError when the service is at its bound (see AdmissionOptions).
+   */
   async run(input: unknown, options: { signal?: AbortSignal } = {}): Promise<CoordinationResponse> {
+    // From the caller's point of view: time spent waiting for a slot is overhead too.
     const started = performance.now();
+    // Outside the bound: a bad request is a 400 whatever the load, and costs no slot.
     const request = this.#planner.parse(input);
+    return this.#admission.run(() => this.#run(request, started, options.signal), options.signal);
+  }
+
+  /** Coordinations in flight and waiting for a slot, against the bound (tests, benchmarks). */
+  get load(): { readonly inFlight: number; readonly queued: number; readonly maxInFlight: number } {
+    return {
+      inFlight: this.#admission.inFlight,
+      queued: this.#admission.queued,
+      maxInFlight: this.#admission.maxInFlight,
+    };
+  }
+
+  async #run(
+    request: CoordinationRequest,
+    started: number,
+    signal: AbortSignal | undefined,
+  ): Promise<CoordinationResponse> {
     const plan = await this.#planner.plan(request);
     const machine = this.#machine(plan);
     const uuid = randomUUID();
@@ -75,7 +107,7 @@ export class CoordinationService {
       await this.#engine.start(machine, execution);
       return { state: 'running', coordinationId, startedAt: new Date().toISOString() };
     }
-    const outcome = await this.#engine.runSync(machine, execution, options.signal);
+    const outcome = await this.#engine.runSync(machine, execution, signal);
     const result = shapeResult(execution, outcome, performance.now() - started);
     await this.#recordOutcomes(result);
     return { state: 'completed', result };

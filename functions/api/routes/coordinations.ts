@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
+import { CoordinationShedError } from '../../coordination/admission.ts';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { withDeadline } from '../../core/deadline.ts';
@@ -34,6 +35,13 @@ export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent
   try {
     response = await run();
   } catch (error) {
+    // Shed by admission control: nothing was planned or started, so it is neither started nor
+    // failed (the failure rate stays about coordinations that ran); the dashboard and its alarm
+    // watch CoordinationsShed instead.
+    if (error instanceof CoordinationShedError) {
+      deps.metrics?.addMetric('CoordinationsShed', MetricUnit.Count, 1);
+      throw error;
+    }
     // A refused request (4xx: invalid, unknown agent, too large) started nothing. A 5xx (no agent
     // available, Step Functions at capacity, no result in time, our bug) is a coordination that
     // failed, and the failure-rate alarm must see it.
