@@ -9,6 +9,7 @@ import type { CompiledMachine } from '../../statemachines/compile.ts';
 import { RESOURCES } from '../../statemachines/tasks.ts';
 import { aslErrors } from '../../statemachines/validate.ts';
 import type { ExecutionOutcome } from '../coordination/execution.ts';
+import { asAgentError } from '../core/messaging/agent-errors.ts';
 
 /**
  * Calls the agent behind `target` (a Lambda ARN in express machines, a queue URL in standard ones)
@@ -142,7 +143,7 @@ function expressTask(invoke: AgentInvoker) {
     return {
       StatusCode: 200,
       ExecutedVersion: '$LATEST',
-      Payload: await invoke(FunctionName, Payload),
+      Payload: await invokeAsLambda(invoke, FunctionName, Payload),
     };
   };
 }
@@ -154,6 +155,23 @@ function standardTask(invoke: AgentInvoker) {
       MessageBody: Record<string, unknown>;
     };
     const { taskToken: _token, heartbeatSeconds: _heartbeat, ...task } = MessageBody;
-    return invoke(QueueUrl, task);
+    return invokeAsLambda(invoke, QueueUrl, task);
   };
+}
+
+/**
+ * Lambda (and SendTaskFailure) always hand Step Functions an error with a name and a message,
+ * whatever the function threw; the interpreter reads `name` and `message` off whatever it is
+ * given, and a bare `throw null` would crash it instead of reaching the state's Catch.
+ */
+async function invokeAsLambda(
+  invoke: AgentInvoker,
+  target: string,
+  task: Record<string, unknown>,
+): Promise<unknown> {
+  try {
+    return await invoke(target, task);
+  } catch (error) {
+    throw asAgentError(error);
+  }
 }

@@ -102,6 +102,10 @@ describe('standard path on moto Step Functions', () => {
     await startAgent('std-broken', () => {
       throw new FatalAgentError('broken on purpose');
     });
+    await startAgent('std-bigint', () => ({ count: 1n }));
+    await startAgent('std-throws-null', () => {
+      throw null;
+    });
   });
 
   afterAll(async () => {
@@ -151,6 +155,30 @@ describe('standard path on moto Step Functions', () => {
     expect(outcome.outcome).toMatchObject({ ok: true, attempt: 1, result: { agentId: 'std-a' } });
     expect(outcome.k0.Error).toBe('FatalAgentError');
   });
+
+  it.each([
+    ['std-bigint', 'FatalAgentError'],
+    ['std-throws-null', 'Error'],
+  ])(
+    '%s: answers SendTaskFailure with a well-formed error, and the fallback runs',
+    async (agentId, error) => {
+      const plan: CoordinationPlan = {
+        ...base,
+        pattern: 'sequential',
+        steps: [{ id: 'only', candidates: [target(agentId), target('std-a')], timeoutSeconds: 20 }],
+      };
+      const result = await execute(plan);
+      expect(result.status).toBe('SUCCEEDED');
+      const record = (
+        result.output as {
+          steps: { only: { outcome: unknown; k0: { Error: string } } };
+        }
+      ).steps.only;
+      expect(record.outcome).toMatchObject({ ok: true, attempt: 1, result: { agentId: 'std-a' } });
+      expect(record.k0.Error).toBe(error);
+      // moto keeps no cause for SendTaskFailure; test/unit/define-agent.test.ts reads the cause.
+    },
+  );
 
   it('fails fast with the agent’s error name', async () => {
     const plan: CoordinationPlan = {

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   FatalAgentError,
   RetryableAgentError,
@@ -206,6 +206,93 @@ describe('defineAgent', () => {
       agentId: 'w1',
       errorMessage: 'cannot',
     });
+  });
+
+  it('answers a task token with a well-formed failure whatever the handler returned or threw', async () => {
+    sfn.on(SendTaskFailureCommand).resolves({});
+    const handler = agent((message) => {
+      const kind = (message.input as { kind: string }).kind;
+      if (kind === 'bigint') return { big: 2n ** 70n };
+      if (kind === 'circular') {
+        const loop: Record<string, unknown> = {};
+        loop.again = [loop];
+        return loop;
+      }
+      if (kind === 'string') throw 'no way';
+      throw undefined;
+    });
+    const kinds = ['bigint', 'circular', 'string', 'undefined'];
+    const response = await handler(
+      sqsEvent(kinds.map((kind) => task({ taskToken: `tok-${kind}`, input: { kind } }))),
+      lambdaContext('w1'),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    const failures = sfn
+      .commandCalls(SendTaskFailureCommand)
+      .map((call) => {
+        const { taskToken, error, cause } = call.args[0].input;
+        return { taskToken, error, cause: JSON.parse(cause ?? '{}') };
+      })
+      .sort(
+        (a, b) =>
+          kinds.indexOf(a.taskToken?.slice(4) ?? '') - kinds.indexOf(b.taskToken?.slice(4) ?? ''),
+      );
+    expect(failures).toEqual([
+      {
+        taskToken: 'tok-bigint',
+        error: 'FatalAgentError',
+        cause: {
+          agentId: 'w1',
+          errorType: 'FatalAgentError',
+          errorMessage:
+            'Agent w1 returned a value that is not JSON: a BigInt at output.big (return it as a string or a number)',
+        },
+      },
+      {
+        taskToken: 'tok-circular',
+        error: 'FatalAgentError',
+        cause: expect.objectContaining({
+          errorMessage:
+            'Agent w1 returned a value that is not JSON: a circular reference at output.again[0]',
+        }),
+      },
+      {
+        taskToken: 'tok-string',
+        error: 'Error',
+        cause: expect.objectContaining({ errorType: 'Error', errorMessage: 'no way' }),
+      },
+      {
+        taskToken: 'tok-undefined',
+        error: 'Error',
+        cause: expect.objectContaining({
+          errorMessage: 'the handler threw undefined instead of an Error',
+        }),
+      },
+    ]);
+  });
+
+  it('logs a handler error with the agent, the coordination and the step', async () => {
+    vi.stubEnv('POWERTOOLS_DEV', 'true');
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'ERROR');
+    const printed: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((line: unknown) => {
+      printed.push(String(line));
+    });
+    const handler = agent(() => {
+      throw new RetryableAgentError('downstream busy');
+    });
+    await expect(handler(task(), lambdaContext('w1'))).rejects.toThrow('downstream busy');
+    const lines = printed.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'agent handler failed',
+        agentId: 'w1',
+        coordinationId: 'c1',
+        stepId: 'step1',
+        error: expect.objectContaining({ name: 'RetryableAgentError', message: 'downstream busy' }),
+      }),
+    ]);
   });
 
   it('drops the answer when the execution already gave up on the token', async () => {

@@ -29,7 +29,7 @@ import { sharedSfnClient } from '../aws/sfn.ts';
 import { sharedSqsClient } from '../aws/sqs.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { NotFoundError } from '../errors.ts';
-import { AGENT_ERROR_NAMES, FatalAgentError } from '../messaging/agent-errors.ts';
+import { asAgentError, FatalAgentError } from '../messaging/agent-errors.ts';
 import { createResponse, type Envelope, serialize } from '../messaging/envelope.ts';
 import { declaredSubscriptionsSchema, type Subscription } from '../messaging/routing-rules.ts';
 import { metricsNamespace } from '../metrics-namespace.ts';
@@ -51,6 +51,7 @@ import { Registrar } from '../registry/registrar.ts';
 import { parseWith } from '../validation.ts';
 import { AGENT_ENVIRONMENT } from './environment.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
+import { type JsonValue, jsonOutput } from './json-output.ts';
 import { planSubtasks } from './subtasks.ts';
 
 /** What the user's handler receives. */
@@ -224,12 +225,8 @@ class AgentRuntime {
     const started = performance.now();
     const raw = await this.#invokeHandler({ kind: 'task', input: taskInput(task), task }, context);
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    const output = isSupervisorTask(task) ? superviseOutput(raw, task) : raw;
-    return {
-      agentId: this.#definition.agentId,
-      output: (output ?? null) as TaskResult['output'],
-      durationMs,
-    };
+    const output = isSupervisorTask(task) ? (superviseOutput(raw, task) as JsonValue) : raw;
+    return { agentId: this.#definition.agentId, output, durationMs };
   }
 
   async #handleDirectEnvelope(envelope: Envelope, context: Context): Promise<Envelope | null> {
@@ -238,23 +235,34 @@ class AgentRuntime {
       context,
     );
     return envelope.type === 'request'
-      ? createResponse(envelope, this.#definition.agentId, (output ?? null) as Envelope['payload'])
+      ? createResponse(envelope, this.#definition.agentId, output)
       : null;
   }
 
-  async #invokeHandler(message: AgentMessage, context: Context): Promise<unknown> {
+  /**
+   * Runs the user's handler and makes whatever it did well-formed: its value becomes JSON (or a
+   * FatalAgentError saying what is not JSON), whatever it threw becomes an Error with a name and a
+   * message, logged with the step it was working on. Neither the state machine's Catch nor a
+   * SendTaskFailure nor a response envelope ever sees a value it cannot carry.
+   */
+  async #invokeHandler(message: AgentMessage, context: Context): Promise<JsonValue> {
     this.#inFlight++;
     const started = performance.now();
     try {
-      const output = await this.#definition.handler(message, {
-        agentId: this.#definition.agentId,
-        logger: this.logger,
-        remainingTimeMs: () => context.getRemainingTimeInMillis(),
-      });
+      const output = jsonOutput(
+        await this.#definition.handler(message, {
+          agentId: this.#definition.agentId,
+          logger: this.logger,
+          remainingTimeMs: () => context.getRemainingTimeInMillis(),
+        }),
+        this.#definition.agentId,
+      );
       this.metrics.addMetric('MessagesHandled', MetricUnit.Count, 1);
       return output;
-    } catch (error) {
+    } catch (thrown) {
+      const error = asAgentError(thrown);
       this.metrics.addMetric('HandlerErrors', MetricUnit.Count, 1);
+      this.logger.error('agent handler failed', { ...this.#whereAbouts(message), error });
       throw error;
     } finally {
       this.metrics.addMetric(
@@ -264,6 +272,20 @@ class AgentRuntime {
       );
       this.#inFlight--;
     }
+  }
+
+  /** What a log line needs to find the failed work again: the coordination and step, or the message. */
+  #whereAbouts(message: AgentMessage): Record<string, string> {
+    const agentId = this.#definition.agentId;
+    if (message.task !== undefined) {
+      const { coordinationId, stepId } = message.task;
+      return { agentId, coordinationId, stepId };
+    }
+    if (message.envelope !== undefined) {
+      const { messageId, conversationId, from } = message.envelope;
+      return { agentId, messageId, conversationId, from, messageType: message.envelope.type };
+    }
+    return { agentId };
   }
 
   // ── SQS ─────────────────────────────────────────────────────────────────────────────────────
@@ -323,11 +345,7 @@ class AgentRuntime {
           context,
         );
         if (envelope.type === 'request' && envelope.replyTo !== undefined) {
-          const reply = createResponse(
-            envelope,
-            this.#definition.agentId,
-            (output ?? null) as Envelope['payload'],
-          );
+          const reply = createResponse(envelope, this.#definition.agentId, output);
           await this.#sqs().send(
             new SendMessageCommand({ QueueUrl: envelope.replyTo, MessageBody: serialize(reply) }),
           );
@@ -552,11 +570,10 @@ function superviseOutput(raw: unknown, task: TaskRequest): unknown {
 }
 
 /** SendTaskFailure fields: the error name the state machine matches on, and a JSON cause. */
-function taskFailure(agentId: string, error: unknown): { error: string; cause: string } {
-  const name = error instanceof Error ? error.name : 'Error';
-  const message = error instanceof Error ? error.message : String(error);
+function taskFailure(agentId: string, thrown: unknown): { error: string; cause: string } {
+  const { name, message } = asAgentError(thrown);
   return {
-    error: (name || AGENT_ERROR_NAMES.fatal).slice(0, 256),
+    error: name.slice(0, 256),
     cause: JSON.stringify({ agentId, errorType: name, errorMessage: message }).slice(0, 32_768),
   };
 }
