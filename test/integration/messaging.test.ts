@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
+  DeleteQueueCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -136,6 +137,38 @@ describe('messaging on moto (SQS, EventBridge) with the registry on dynalite', (
     for (let i = 0; i < 5; i++)
       await world.registry.recordOutcome('tripped', { ok: false, latencyMs: 1 });
     await expect(router.send(direct('tripped', {}))).rejects.toBeInstanceOf(NoAgentAvailableError);
+  });
+
+  it('a registered agent whose queue is gone is unreachable: 503 naming the agent and its queue, counted against its health', async () => {
+    const queues = await world.agentWithQueue('vanished');
+    await world.sqs.send(new DeleteQueueCommand({ QueueUrl: queues.queueUrl }));
+    const error = await router.send(direct('vanished', {})).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoAgentAvailableError);
+    expect((error as NoAgentAvailableError).message).toContain('Agent vanished is unreachable');
+    expect((error as NoAgentAvailableError).message).toContain(queues.queueUrl);
+    expect((error as NoAgentAvailableError).details).toEqual({
+      agentId: 'vanished',
+      queueUrl: queues.queueUrl,
+    });
+    expect((await world.registry.get('vanished')).metrics).toMatchObject({
+      requestsProcessed: 1,
+      errors: 1,
+    });
+
+    // In a batch, the unreachable recipient's messages fail; the others' are sent.
+    const reachable = await world.agentWithQueue('still-here');
+    const report = await router.sendBatch([
+      direct('vanished', { n: 1 }),
+      direct('still-here', { n: 2 }),
+    ]);
+    expect(report.sent).toBe(1);
+    expect(report.failed).toEqual([
+      expect.objectContaining({
+        agentId: 'vanished',
+        error: expect.stringContaining('unreachable'),
+      }),
+    ]);
+    expect(await drain(world, reachable.queueUrl, 1)).toHaveLength(1);
   });
 
   it('keeps FIFO order per conversation across 1 000 messages', async () => {

@@ -1,6 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  InvokeCommand,
+  type InvokeCommandOutput,
+  LambdaClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-lambda';
 import {
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
@@ -13,6 +18,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   AgentFailedError,
+  NoAgentAvailableError,
   PayloadTooLargeError,
   TimeoutError,
   ValidationError,
@@ -211,6 +217,52 @@ describe('MessageRouter request shapes', () => {
     });
     // the outcome reached the registry: one success, one failure
     expect(ddb.commandCalls(UpdateCommand)).toHaveLength(2);
+  });
+
+  it('a Lambda agent whose function is gone is unreachable (503 naming it), counted as its failure', async () => {
+    const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:w';
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', { lambdaArn })] } });
+    lambda
+      .on(InvokeCommand)
+      .rejects(new ResourceNotFoundException({ message: 'Function not found', $metadata: {} }));
+    const error = await router
+      .request(createMessage({ from: 'a', to: 'w', type: 'request', payload: {} }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoAgentAvailableError);
+    expect((error as NoAgentAvailableError).message).toBe(
+      `Agent w is unreachable: its Lambda function ${lambdaArn} does not exist. Deploy the agent again, or register it with its current endpoint.`,
+    );
+    expect((error as NoAgentAvailableError).details).toEqual({ agentId: 'w', lambdaArn });
+    const recorded = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    const errors = /#errTotal (:v\d+)/.exec(String(recorded?.UpdateExpression))?.[1] ?? '';
+    expect(recorded?.ExpressionAttributeValues?.[errors]).toBe(1);
+  });
+
+  it('says why an open breaker refuses, not the failure count successes have restarted since', async () => {
+    const openedAt = Date.now() - 1_000;
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        registry: [
+          // Opened by failures; the messages the agent handled since restarted the count.
+          {
+            ...storedAgent('w', standardQueue),
+            brState: 'open',
+            brFailures: 0,
+            brOpenedAt: openedAt,
+          },
+        ],
+      },
+    });
+    const error = await router
+      .send(createMessage({ from: 'a', to: 'w', type: 'request', payload: {} }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoAgentAvailableError);
+    const { message } = error as NoAgentAvailableError;
+    expect(message).not.toContain('0 consecutive failures');
+    expect(message).toContain(`open since ${new Date(openedAt).toISOString()}`);
+    expect(sqs.calls()).toHaveLength(0);
   });
 
   it('gives up on a slow synchronous agent with a TimeoutError', async () => {

@@ -7,8 +7,18 @@ import {
   RemoveTargetsCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-eventbridge';
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ResourceNotFoundException as FunctionNotFound,
+  InvokeCommand,
+  type LambdaClient,
+} from '@aws-sdk/client-lambda';
+import {
+  QueueDoesNotExist,
+  SendMessageBatchCommand,
+  type SendMessageBatchResult,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { sharedEventBridgeClient } from '../aws/eventbridge.ts';
 import { sharedLambdaClient } from '../aws/lambda.ts';
 import { sharedSqsClient } from '../aws/sqs.ts';
@@ -123,7 +133,11 @@ export class MessageRouter {
     return this.#enqueue(recipient.card, queueUrl, prepared);
   }
 
-  /** SendMessage of a validated message to an admitted recipient; a failure feeds its breaker. */
+  /**
+   * SendMessage of a validated message to an admitted recipient; a failure feeds its breaker. A
+   * queue that does not exist is the agent's endpoint being unreachable (deleted, or a card naming
+   * the wrong queue): NoAgentAvailableError naming the agent and the queue, not a server error.
+   */
   async #enqueue(card: AgentCard, queueUrl: string, prepared: Envelope): Promise<SendReceipt> {
     try {
       const { MessageId } = await this.#sqs.send(
@@ -141,6 +155,7 @@ export class MessageRouter {
       };
     } catch (error) {
       await this.#record(card.agentId, false, 0);
+      if (error instanceof QueueDoesNotExist) throw unreachable(card.agentId, { queueUrl }, error);
       throw error;
     }
   }
@@ -176,16 +191,27 @@ export class MessageRouter {
         let pending = batch;
         for (let attempt = 0; pending.length > 0 && attempt < MAX_ENTRY_ATTEMPTS; attempt++) {
           if (attempt > 0) await pause(attempt);
-          const response = await this.#sqs.send(
-            new SendMessageBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: pending.map((m, i) => ({
-                Id: String(i),
-                MessageBody: serialize(m),
-                ...fifoFields(card, m),
-              })),
-            }),
-          );
+          let response: SendMessageBatchResult;
+          try {
+            response = await this.#sqs.send(
+              new SendMessageBatchCommand({
+                QueueUrl: queueUrl,
+                Entries: pending.map((m, i) => ({
+                  Id: String(i),
+                  MessageBody: serialize(m),
+                  ...fifoFields(card, m),
+                })),
+              }),
+            );
+          } catch (error) {
+            if (!(error instanceof QueueDoesNotExist)) throw error;
+            // One unreachable recipient fails its own messages, not the other recipients'.
+            const reason = unreachable(card.agentId, { queueUrl }, error).message;
+            for (const message of pending)
+              failed.push({ messageId: message.messageId, agentId: card.agentId, error: reason });
+            pending = [];
+            break;
+          }
           sent += response.Successful?.length ?? 0;
           const retry = new Set(
             (response.Failed ?? []).filter((f) => !f.SenderFault).map((f) => Number(f.Id)),
@@ -302,6 +328,10 @@ export class MessageRouter {
       }
       ok = true;
       return reply;
+    } catch (error) {
+      if (error instanceof FunctionNotFound)
+        throw unreachable(card.agentId, { lambdaArn: functionName }, error);
+      throw error;
     } finally {
       await this.#record(card.agentId, ok, this.#clock.now() - started);
     }
@@ -482,10 +512,17 @@ export class MessageRouter {
   async #admit(recipient: Recipient): Promise<void> {
     const { card, circuit } = recipient;
     if (circuit.state === 'closed' || (await this.#registry.tryAcquire(card.agentId))) return;
-    throw new NoAgentAvailableError(
-      `Agent ${card.agentId} is not accepting messages: its circuit breaker is open after ${circuit.consecutiveFailures} consecutive failures.`,
-      { agentId: card.agentId, circuit },
-    );
+    // Not the consecutive-failure count: outcomes recorded while the breaker cools down (queued
+    // messages still being handled) move it, so it no longer says why the breaker opened.
+    const since = circuit.openedAt === null ? '' : ` since ${circuit.openedAt}`;
+    const why =
+      circuit.state === 'half_open'
+        ? 'its circuit breaker is half-open and another request is the probe'
+        : `its circuit breaker has been open${since} after repeated failures; once the cool-down has passed, one message is let through as a probe`;
+    throw new NoAgentAvailableError(`Agent ${card.agentId} is not accepting messages: ${why}.`, {
+      agentId: card.agentId,
+      circuit,
+    });
   }
 
   /**
@@ -568,6 +605,25 @@ function chunkBySize<T>(items: readonly T[], entries: number, bytes: number): T[
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/**
+ * The agent's endpoint is gone (its queue deleted, its function removed) or its card names one that
+ * never existed: the agent cannot be reached, which is a 503 naming it and the endpoint, and which
+ * the caller has already recorded as the agent's failure.
+ */
+function unreachable(
+  agentId: string,
+  endpoint: { queueUrl: string } | { lambdaArn: string },
+  cause: Error,
+): NoAgentAvailableError {
+  const [kind, address] =
+    'queueUrl' in endpoint ? ['queue', endpoint.queueUrl] : ['Lambda function', endpoint.lambdaArn];
+  return new NoAgentAvailableError(
+    `Agent ${agentId} is unreachable: its ${kind} ${address} does not exist. Deploy the agent again, or register it with its current endpoint.`,
+    { agentId, ...endpoint },
+    { cause },
+  );
 }
 
 /** The error a Lambda FunctionError payload describes, as an AgentFailedError. */
