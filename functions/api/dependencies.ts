@@ -3,12 +3,20 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CoordinationService } from '../coordination/service.ts';
 import type { MessageRouter } from '../core/messaging/router.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import type { AccessSettings } from './caller.ts';
 
 /** What the API routes need; built from the environment in Lambda, from emulators locally. */
 export interface ApiDependencies {
   readonly registry: AgentRegistry;
   readonly router: MessageRouter;
   readonly coordinations: CoordinationService;
+  /**
+   * Who callers are and which of them are operators (see caller.ts). The Lambda entry sets IAM
+   * settings from its environment. @default LOCAL_ACCESS: every caller is the one local operator,
+   * as the embedded runtime (loopback, no signatures) needs; a request with an IAM identity is
+   * then refused
+   */
+  readonly access?: AccessSettings;
   /** Powertools metrics (EMF) for coordination counts and timings; optional in tests. */
   readonly metrics?: Metrics;
   /** Where unexpected errors (the 500s) are logged with their stack and request id. */

@@ -2,7 +2,10 @@ import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { StepFunctionsEngine } from '../coordination/step-functions-engine.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
+import type { EndpointPolicy } from '../core/model/agent-card.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { normalisePrincipal } from '../core/registry/ownership.ts';
+import type { AccessSettings } from './caller.ts';
 import type { ApiDependencies } from './dependencies.ts';
 
 /** Environment variables the CDK stack sets on the API function. */
@@ -14,6 +17,10 @@ export const API_ENVIRONMENT = {
   engineLogGroupArn: 'MOBIUS_ENGINE_LOG_GROUP_ARN',
   machineNamePrefix: 'MOBIUS_MACHINE_NAME_PREFIX',
   corsOrigins: 'MOBIUS_CORS_ORIGINS',
+  /** Comma-separated IAM principals (role or user ARNs) who may change every card. */
+  operators: 'MOBIUS_OPERATORS',
+  /** Comma-separated accounts whose queues and functions cards may name (the stack's by default). */
+  agentAccounts: 'MOBIUS_AGENT_ACCOUNTS',
 } as const;
 
 function required(name: string): string {
@@ -24,11 +31,15 @@ function required(name: string): string {
 
 /** Dependencies for the API Lambda, from its environment; SDK clients are shared per process. */
 export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> {
-  const registry = new AgentRegistry({ tableName: required(API_ENVIRONMENT.registryTable) });
+  const registry = new AgentRegistry({
+    tableName: required(API_ENVIRONMENT.registryTable),
+    endpointPolicy: endpointPolicyFromEnvironment(),
+  });
   const logGroupArn = process.env[API_ENVIRONMENT.engineLogGroupArn];
   const machineNamePrefix = process.env[API_ENVIRONMENT.machineNamePrefix];
   return {
     registry,
+    access: accessFromEnvironment(),
     router: new MessageRouter({ registry, eventBusName: required(API_ENVIRONMENT.eventBus) }),
     coordinations: new CoordinationService({
       registry,
@@ -45,9 +56,38 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
   };
 }
 
-export function corsOriginsFromEnvironment(): string[] {
-  return (process.env[API_ENVIRONMENT.corsOrigins] ?? '')
+const listOf = (value: string | undefined): string[] =>
+  (value ?? '')
     .split(',')
-    .map((o) => o.trim())
-    .filter((o) => o.length > 0);
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+export function corsOriginsFromEnvironment(): string[] {
+  return listOf(process.env[API_ENVIRONMENT.corsOrigins]);
+}
+
+/** Callers are IAM principals; operators are the ones the stack names (see docs/security.md). */
+export function accessFromEnvironment(env: NodeJS.ProcessEnv = process.env): AccessSettings {
+  return { mode: 'iam', operators: listOf(env[API_ENVIRONMENT.operators]).map(normalisePrincipal) };
+}
+
+/**
+ * Where cards registered through the API may point: SQS queues and Lambda functions of the
+ * function's own region (AWS_REGION, which Lambda sets) in the accounts the stack allows. With an
+ * endpoint configured (AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL: LocalStack, emulators), queue URLs
+ * must be on it instead of SQS's public endpoints.
+ */
+export function endpointPolicyFromEnvironment(
+  env: NodeJS.ProcessEnv = process.env,
+): EndpointPolicy {
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw new Error('AWS_REGION is not set; Lambda sets it on every function');
+  const accounts = listOf(env[API_ENVIRONMENT.agentAccounts]);
+  if (accounts.length === 0) {
+    throw new Error(
+      `${API_ENVIRONMENT.agentAccounts} is not set; the CDK stack sets it on the API function`,
+    );
+  }
+  const sqsEndpoint = env.AWS_ENDPOINT_URL_SQS || env.AWS_ENDPOINT_URL;
+  return { region, accounts, ...(sqsEndpoint ? { sqsEndpoint } : {}) };
 }

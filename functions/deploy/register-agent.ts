@@ -14,6 +14,8 @@ import { type CustomResourceResult, respondToCloudFormation } from './cloudforma
  * A deployed agent is routable at once: CloudFormation created its function (Active) or queue
  * before this resource, so the deployment vouches for it with a first heartbeat instead of
  * leaving it `initializing` until the health monitor's first ping.
+ * The card is owned by the stack (its CloudFormation stack id): through the API, only operators
+ * may update, heartbeat or deregister it (docs/security.md).
  * Properties: `TableName`, `Card` (JSON).
  */
 export async function applyAgentCard(
@@ -39,7 +41,8 @@ export async function applyAgentCard(
   }
   const card = parseWith(agentCardSchema, JSON.parse(Card), 'agent card');
   try {
-    const { outcome } = await registry.register(card, { update: true });
+    // Stack-deployed cards are the stack's: only operators change them through the API.
+    const { outcome } = await registry.register(card, { update: true, owner: event.StackId });
     await registry.recordDeployment(card);
     await registry.heartbeat(card.agentId);
     return { PhysicalResourceId: `mobius-agent:${card.agentId}`, Data: { outcome } };

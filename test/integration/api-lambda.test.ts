@@ -12,7 +12,17 @@ import { freshRegistryTable } from '../support/dynamo.ts';
 type Handler = (event: APIGatewayProxyEvent, context: unknown) => Promise<APIGatewayProxyResult>;
 let handler: Handler;
 
-function event(method: string, path: string, body?: unknown): APIGatewayProxyEvent {
+const AGENT_ROLE = 'arn:aws:sts::123456789012:assumed-role/MobiusAgent/i-0abc';
+const OTHER_ROLE = 'arn:aws:sts::123456789012:assumed-role/SomeoneElse/s';
+const OPERATOR_ROLE = 'arn:aws:sts::123456789012:assumed-role/MobiusOperator/ops';
+
+/** An API Gateway event signed (IAM authorisation) by `userArn`; `null`: no identity at all. */
+function event(
+  method: string,
+  path: string,
+  body?: unknown,
+  userArn: string | null = AGENT_ROLE,
+): APIGatewayProxyEvent {
   return {
     httpMethod: method,
     path,
@@ -25,7 +35,11 @@ function event(method: string, path: string, body?: unknown): APIGatewayProxyEve
     pathParameters: null,
     stageVariables: null,
     isBase64Encoded: false,
-    requestContext: {} as APIGatewayProxyEvent['requestContext'],
+    requestContext: (userArn === null
+      ? {}
+      : {
+          identity: { userArn, accountId: '123456789012' },
+        }) as unknown as APIGatewayProxyEvent['requestContext'],
   };
 }
 
@@ -40,6 +54,8 @@ beforeAll(async () => {
   vi.stubEnv('MOBIUS_STATE_MACHINE_ARN_PREFIX', 'arn:aws:states:us-east-1:123456789012');
   vi.stubEnv('MOBIUS_ENGINE_ROLE_ARN', 'arn:aws:iam::123456789012:role/engine');
   vi.stubEnv('MOBIUS_CORS_ORIGINS', 'https://app.example.com');
+  vi.stubEnv('MOBIUS_OPERATORS', 'arn:aws:iam::123456789012:role/MobiusOperator');
+  vi.stubEnv('MOBIUS_AGENT_ACCOUNTS', '123456789012');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   // Imported after the environment is set, as Lambda does at init.
@@ -57,6 +73,26 @@ describe('the API Lambda entry', () => {
     const invalid = await handler(event('POST', '/coordinations', { pattern: 'swarm' }), context);
     expect(invalid.statusCode).toBe(400);
     expect(JSON.parse(invalid.body)).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+  });
+
+  it('takes callers, operators and allowed endpoints from the environment the stack sets', async () => {
+    const context = lambdaContext('mobius-api');
+    const status = async (e: APIGatewayProxyEvent) => (await handler(e, context)).statusCode;
+    // No identity: API Gateway's IAM authorisation always supplies one; refused, not trusted.
+    expect(await status(event('POST', '/agents', card('unsigned'), null))).toBe(403);
+    // A queue URL that is no SQS endpoint of the function's region (AWS_REGION) is refused.
+    expect(
+      await status(
+        event('POST', '/agents', card('ssrf', { endpoint: { queueUrl: 'file:///etc/passwd' } })),
+      ),
+    ).toBe(400);
+    const elsewhere = card('elsewhere', {
+      endpoint: { lambdaArn: 'arn:aws:lambda:us-east-1:999999999999:function:theirs' },
+    });
+    expect(await status(event('POST', '/agents', elsewhere))).toBe(400);
+    expect(await status(event('POST', '/agents', card('owned')))).toBe(201);
+    expect(await status(event('DELETE', '/agents/owned', undefined, OTHER_ROLE))).toBe(403);
+    expect(await status(event('DELETE', '/agents/owned', undefined, OPERATOR_ROLE))).toBe(200);
   });
 
   it('applies the CORS origins the stack configured', async () => {

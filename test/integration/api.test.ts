@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
@@ -27,6 +28,11 @@ let world: World;
 let lambdaServer: LambdaServer;
 let api: ReturnType<typeof createApi>;
 let dependencies: ApiDependencies;
+/** Each test agent's queue and Lambda handler, by agent id. */
+const agents = new Map<
+  string,
+  { queueUrl: string; queueArn: string; handler: ReturnType<typeof defineAgent> }
+>();
 
 function event(
   method: string,
@@ -91,6 +97,7 @@ beforeAll(async () => {
     );
     handlers.set(lambdaArn(agentId), lambda);
     handlers.set(queues.queueUrl, lambda);
+    agents.set(agentId, { queueUrl: queues.queueUrl, queueArn: queues.queueArn, handler: lambda });
     lambdaServer.register(agentId, lambda);
     await world.registry.register(
       card(agentId, {
@@ -239,6 +246,64 @@ describe('HTTP API: messages and broadcasts', () => {
       payload: { blob: 'x'.repeat(300_000) },
     });
     expect(big).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+  });
+
+  it('sends an event to one agent (202): it reaches the agent’s queue as an event, which the agent handles', async () => {
+    const sent = await call('POST', '/messages', {
+      to: 'echo',
+      type: 'event',
+      eventType: 'doc.ready',
+      payload: { id: 7 },
+    });
+    expect(sent).toMatchObject({ status: 202, body: { agentId: 'echo' } });
+    const echo = agents.get('echo');
+    if (echo === undefined) throw new Error('no echo agent');
+    let record: Message | undefined;
+    for (let attempt = 0; attempt < 10 && record === undefined; attempt++) {
+      const { Messages = [] } = await world.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: echo.queueUrl, MaxNumberOfMessages: 10 }),
+      );
+      record = Messages.find((m) => m.Body?.includes(String(sent.body.messageId)));
+    }
+    expect(JSON.parse(record?.Body ?? '{}')).toMatchObject({
+      type: 'event',
+      to: 'echo',
+      eventType: 'doc.ready',
+      payload: { id: 7 },
+      // The embedded API's one caller: the local operator.
+      sender: 'local',
+    });
+    // The agent SDK takes it as an event (a batch item failure would mean it was refused).
+    const handled = await echo.handler(
+      {
+        Records: [
+          {
+            messageId: record?.MessageId ?? 'm',
+            receiptHandle: record?.ReceiptHandle ?? 'r',
+            body: record?.Body ?? '',
+            attributes: {
+              ApproximateReceiveCount: '1',
+              SentTimestamp: '0',
+              SenderId: 'test',
+              ApproximateFirstReceiveTimestamp: '0',
+            },
+            messageAttributes: {},
+            md5OfBody: '',
+            eventSource: 'aws:sqs',
+            eventSourceARN: echo.queueArn,
+            awsRegion: LOCAL_REGION,
+          },
+        ],
+      },
+      lambdaContext('echo'),
+    );
+    expect(handled).toEqual({ batchItemFailures: [] });
+    // An event says what happened: without an eventType it is refused, naming the field.
+    const untyped = await call('POST', '/messages', { to: 'echo', type: 'event', payload: {} });
+    expect(untyped).toMatchObject({
+      status: 400,
+      body: { error: { details: { issues: [{ path: 'eventType' }] } } },
+    });
   });
 
   it('publishes broadcasts and events (202)', async () => {

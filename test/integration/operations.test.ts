@@ -33,6 +33,8 @@ beforeAll(async () => {
   registry = new AgentRegistry({ tableName: table.tableName, client: table.client });
 });
 
+const STACK_ID = 'arn:aws:cloudformation:us-east-1:123456789012:stack/Mobius/5e6f7a8b';
+
 const customResource = (
   type: 'Create' | 'Update' | 'Delete',
   cardJson: unknown,
@@ -41,7 +43,7 @@ const customResource = (
     RequestType: type,
     ServiceToken: 'token',
     ResponseURL: 'https://example.invalid',
-    StackId: 'stack',
+    StackId: STACK_ID,
     RequestId: 'request',
     LogicalResourceId: 'Card',
     ResourceType: 'Custom::MobiusAgentCard',
@@ -61,7 +63,8 @@ describe('deploy-time registration (custom resource)', () => {
       Data: { outcome: 'created' },
     });
     // The deployment vouches for the agent it just created: routable at once, no ping needed.
-    expect((await registry.get('deployed')).status).toBe('healthy');
+    // The card is the stack's: through the API only operators may change it.
+    expect(await registry.get('deployed')).toMatchObject({ status: 'healthy', owner: STACK_ID });
     const changed = card('deployed', { description: 'new description' });
     expect((await registerAgent(customResource('Update', changed))).Data).toEqual({
       outcome: 'updated',

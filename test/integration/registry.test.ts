@@ -8,7 +8,12 @@ import { DynamoDBStreamsClient, ListStreamsCommand } from '@aws-sdk/client-dynam
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../functions/core/clock.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../functions/core/errors.ts';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '../../functions/core/errors.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
 import { ensureRegistryTable } from '../../functions/core/registry/create-table.ts';
 import { REGISTRY_TABLE } from '../../functions/core/registry/table.ts';
@@ -145,6 +150,61 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
     });
   });
 
+  describe('ownership', () => {
+    const alice = { principal: 'arn:aws:iam::123456789012:role/Alice', operator: false };
+    const bob = { principal: 'arn:aws:iam::123456789012:role/Bob', operator: false };
+    const operator = { principal: 'arn:aws:iam::123456789012:role/Ops', operator: true };
+
+    it('records the registering caller as owner; others may not update, heartbeat or deregister', async () => {
+      const { record } = await registry.register(card('owned'), { caller: alice });
+      expect(record.owner).toBe(alice.principal);
+      const before = await itemCount();
+      const hijack = card('owned', { description: 'hijacked' });
+      await expect(registry.register(hijack, { update: true, caller: bob })).rejects.toBeInstanceOf(
+        ForbiddenError,
+      );
+      await expect(
+        registry.heartbeat('owned', { status: 'unhealthy' }, { caller: bob }),
+      ).rejects.toBeInstanceOf(ForbiddenError);
+      await expect(registry.deregister('owned', { caller: bob })).rejects.toBeInstanceOf(
+        ForbiddenError,
+      );
+      // Refused changes leave everything as it was.
+      expect(await itemCount()).toBe(before);
+      const row = await registry.get('owned');
+      expect(row).toMatchObject({
+        card: { description: 'test agent owned' },
+        status: 'initializing',
+      });
+
+      await registry.heartbeat('owned', {}, { caller: alice });
+      await expect(registry.heartbeat('missing', {}, { caller: bob })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      // An operator's update, or trusted code's (no caller), keeps the owner.
+      await registry.register(hijack, { update: true, caller: operator });
+      await registry.register(card('owned', { description: 'v3' }), { update: true });
+      expect(await registry.get('owned')).toMatchObject({
+        owner: alice.principal,
+        card: { description: 'v3' },
+      });
+      await registry.deregister('owned', { caller: alice });
+      await expect(registry.get('owned')).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('lets trusted code claim a card for an owner (the deploying stack), even an unchanged one', async () => {
+      await registry.register(card('legacy'));
+      expect((await registry.get('legacy')).owner).toBeUndefined();
+      await expect(registry.deregister('legacy', { caller: alice })).rejects.toBeInstanceOf(
+        ForbiddenError,
+      );
+      const stack = 'arn:aws:cloudformation:us-east-1:123456789012:stack/S/1';
+      const claimed = await registry.register(card('legacy'), { owner: stack });
+      expect(claimed.outcome).toBe('unchanged');
+      expect((await registry.get('legacy')).owner).toBe(stack);
+    });
+  });
+
   describe('heartbeats and status', () => {
     it('is healthy after a heartbeat and offline the instant the heartbeat expires', async () => {
       await registry.register(
@@ -270,7 +330,8 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
         requests: 10,
         errors: 4,
         latencyMs: 500,
-        lastOk: false,
+        trailingFailures: 4,
+        succeeded: false,
       });
       const record = await registry.get('a1');
       expect(record.metrics).toMatchObject({

@@ -64,6 +64,28 @@ describe('message envelope', () => {
     expect(issues(JSON.stringify({ ...valid, to: '*', type: 'event' }))).toEqual(['eventType']);
   });
 
+  it('addresses events to an audience or to one agent, broadcasts to an audience only', () => {
+    const event = createMessage({
+      from: 'api',
+      sender: 'arn:aws:iam::123456789012:role/Indexer',
+      to: 'worker-1',
+      type: 'event',
+      eventType: 'document.indexed',
+      payload: { id: 7 },
+    });
+    expect(deserialize(serialize(event))).toEqual(event);
+    expect(event.sender).toBe('arn:aws:iam::123456789012:role/Indexer');
+    expect(
+      createMessage({ from: 'api', to: '*', type: 'event', eventType: 'x.y', payload: 1 }).to,
+    ).toBe('*');
+    expect(() =>
+      createMessage({ from: 'api', to: 'worker-1', type: 'broadcast', payload: 1 }),
+    ).toThrow(/broadcasts go to an audience/);
+    expect(() =>
+      createMessage({ from: 'api', to: { capability: 'x' }, type: 'request', payload: 1 }),
+    ).toThrow(/requests and responses go to one agent id/);
+  });
+
   it('negotiates the highest common protocol version or refuses clearly', () => {
     const agent = {
       agentId: 'w',

@@ -1,7 +1,9 @@
 import * as z from 'zod';
 import { audienceSchema, createMessage } from '../../core/messaging/envelope.ts';
+import { API_SENDER, assertMaySendAs } from '../../core/messaging/sender.ts';
 import { identifierSchema } from '../../core/model/agent-card.ts';
 import { jsonValueSchema } from '../../core/model/json-value.ts';
+import { callerIn } from '../caller.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { type ApiEvent, json, parseBody } from '../http.ts';
 
@@ -16,7 +18,9 @@ export const messageRequestSchema = z
   .strictObject({
     to: identifierSchema,
     payload: jsonValueSchema,
-    from: identifierSchema.default('api'),
+    /** `api`, or an agent the caller owns (operators: any); the caller is the message's `sender`. */
+    from: identifierSchema.default(API_SENDER),
+    /** A request (the agent's handler answers it) or an event (a notification to this one agent). */
     type: z.enum(['request', 'event']).default('request'),
     eventType: eventTypeSchema.optional(),
     conversationId: z.string().min(1).max(128).optional(),
@@ -28,21 +32,28 @@ export const messageRequestSchema = z
   .refine((m) => !(m.wait && m.type !== 'request'), {
     message: 'only requests can be waited for',
     path: ['wait'],
+  })
+  .refine((m) => m.type !== 'event' || m.eventType !== undefined, {
+    message: 'an event needs an eventType, such as "document.indexed"',
+    path: ['eventType'],
   });
 
 export const broadcastRequestSchema = z.strictObject({
   to: audienceSchema.default('*'),
   payload: jsonValueSchema,
-  from: identifierSchema.default('api'),
+  from: identifierSchema.default(API_SENDER),
   /** Set for an event (delivered to subscribers of this type); omit for a broadcast. */
   eventType: eventTypeSchema.optional(),
 });
 
 /** POST /messages: 202 queued, or 200 with the response when `wait` is set. */
 export const sendMessage = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const caller = callerIn(deps, event);
   const body = parseBody(event, messageRequestSchema, 'message');
+  await assertMaySendAs(deps.registry, body.from, caller);
   const message = createMessage({
     from: body.from,
+    sender: caller.principal,
     to: body.to,
     type: body.type,
     payload: body.payload,
@@ -61,9 +72,12 @@ export const sendMessage = (deps: ApiDependencies) => async (event: ApiEvent) =>
 
 /** POST /broadcasts: a broadcast, or an event when `eventType` is set. */
 export const broadcast = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const caller = callerIn(deps, event);
   const body = parseBody(event, broadcastRequestSchema, 'broadcast');
+  await assertMaySendAs(deps.registry, body.from, caller);
   const message = createMessage({
     from: body.from,
+    sender: caller.principal,
     to: body.to,
     type: body.eventType ? 'event' : 'broadcast',
     payload: body.payload,

@@ -29,8 +29,19 @@ const partySchema = identifierSchema;
 export const envelopeSchema = z
   .strictObject({
     messageId: z.uuid('messageId must be a UUID'),
+    /** Who the message says it is from: an agent id, or `api` / `mobius`. A claim; see `sender`. */
     from: partySchema,
-    /** An agent id for requests and responses; an audience for broadcasts and events. */
+    /**
+     * Who sent it, as the coordinator authenticated them: the caller's IAM principal (role ARN), or
+     * `local` in the embedded runtime. Set by the API from the request's signature, never taken
+     * from the caller's body; the API admits a `from` naming an agent only when this principal
+     * owns that agent or is an operator. Absent on messages agents and the coordinator send.
+     */
+    sender: z.string().min(1).max(2048).optional(),
+    /**
+     * An agent id for requests and responses; an audience for broadcasts; either for events (an
+     * event to one agent goes to its queue, one to an audience over the bus).
+     */
     to: z.union([partySchema, audienceSchema]),
     type: messageTypeSchema,
     /** For events and broadcasts: what happened, e.g. `document.indexed`. */
@@ -54,15 +65,19 @@ export const envelopeSchema = z
     contentType: z.string().min(1).max(128).default('application/json'),
   })
   .superRefine((message, ctx) => {
-    const broadcastLike = message.type === 'broadcast' || message.type === 'event';
     const toAudience = message.to === '*' || typeof message.to === 'object';
-    if (broadcastLike !== toAudience) {
+    if (message.type === 'broadcast' && !toAudience) {
       ctx.addIssue({
         code: 'custom',
         path: ['to'],
-        message: broadcastLike
-          ? 'broadcasts and events go to an audience: "*" or { "capability": "…" }'
-          : 'requests and responses go to one agent id',
+        message: 'broadcasts go to an audience: "*" or { "capability": "…" }',
+      });
+    }
+    if ((message.type === 'request' || message.type === 'response') && toAudience) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: 'requests and responses go to one agent id',
       });
     }
     if (message.type === 'event' && message.eventType === undefined) {
@@ -86,6 +101,7 @@ export type EnvelopeInput = z.input<typeof envelopeSchema>;
 
 export interface NewMessage {
   readonly from: string;
+  readonly sender?: string;
   readonly to: Envelope['to'];
   readonly type: MessageType;
   readonly payload: Envelope['payload'];
@@ -105,6 +121,7 @@ export function createMessage(fields: NewMessage, now: Date = new Date()): Envel
     {
       messageId,
       from: fields.from,
+      ...(fields.sender === undefined ? {} : { sender: fields.sender }),
       to: fields.to,
       type: fields.type,
       payload: fields.payload,

@@ -4,6 +4,7 @@
 import semverValid from 'semver/functions/valid.js';
 import * as z from 'zod';
 import { jsonByteLength } from '../canonical-json.ts';
+import type { FieldIssue } from '../errors.ts';
 
 /** Limits that keep one agent row well inside DynamoDB's 400 KB item limit. */
 export const CARD_LIMITS = {
@@ -93,7 +94,13 @@ const queueArnSchema = z
 export const endpointSchema = z
   .strictObject({
     lambdaArn: lambdaArnSchema.optional(),
-    queueUrl: z.url('not a URL; give the queue URL SQS returned').optional(),
+    // Only http(s): a card's queue URL is where the router sends signed SQS requests, never a file.
+    queueUrl: z
+      .url({
+        protocol: /^https?$/,
+        message: 'not an http(s) URL; give the queue URL SQS returned',
+      })
+      .optional(),
     queueArn: queueArnSchema.optional(),
   })
   .refine((e) => e.lambdaArn !== undefined || e.queueUrl !== undefined, {
@@ -118,9 +125,17 @@ export const healthCheckSchema = z
     path: ['heartbeatTimeoutSeconds'],
   });
 
+/**
+ * Names the coordinator itself uses as a message's `from` ("api": the HTTP API on behalf of its
+ * caller; "mobius": the coordinator). An agent with one of these ids could pass for it.
+ */
+export const RESERVED_AGENT_IDS: readonly string[] = ['api', 'mobius'];
+
 export const agentCardSchema = z
   .strictObject({
-    agentId: identifierSchema,
+    agentId: identifierSchema.refine((id) => !RESERVED_AGENT_IDS.includes(id.toLowerCase()), {
+      message: `"api" and "mobius" name the coordinator itself; choose another agent id`,
+    }),
     agentType: identifierSchema,
     description: z.string().min(1, 'describe what the agent does').max(1024),
     capabilities: z
@@ -164,6 +179,118 @@ export type Capability = z.output<typeof capabilitySchema>;
 export type Protocol = z.output<typeof protocolSchema>;
 export type AgentEndpoint = z.output<typeof endpointSchema>;
 export type HealthCheckSettings = z.output<typeof healthCheckSchema>;
+
+/**
+ * Where agents may be reached, beyond what the schema checks: the router signs every SQS request
+ * with its own credentials and invokes Lambda ARNs with its own role, so a card naming any URL or
+ * any account would let whoever registers it point the coordinator at a listener of theirs (SSRF)
+ * or at another account's function. Built from the deployment's environment
+ * (functions/api/environment.ts) or from the embedded runtime's endpoints.
+ */
+export interface EndpointPolicy {
+  /** The region of every queue and function (the stack's region). */
+  readonly region: string;
+  /** Accounts whose queues and functions may be endpoints (by default the stack's own). */
+  readonly accounts: readonly string[];
+  /**
+   * Local mode (LocalStack, the embedded runtime, emulators): queue URLs must be on this SQS
+   * endpoint (AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL) instead of SQS's public endpoints of
+   * `region`.
+   */
+  readonly sqsEndpoint?: string;
+}
+
+const SQS_HOSTS = (region: string) => [
+  `sqs.${region}.amazonaws.com`,
+  `sqs.${region}.amazonaws.com.cn`,
+  // The legacy form SQS still returns for queues created long ago.
+  `${region}.queue.amazonaws.com`,
+];
+
+/** `/<account>/<queue name>`, the path of a queue URL on SQS and on every emulator the project uses. */
+const QUEUE_PATH = /^\/(\d{12})\/([A-Za-z0-9_-]{1,80}(?:\.fifo)?)$/;
+
+/** Problems of `endpoint` under `policy`, as field issues relative to the card. */
+export function endpointPolicyIssues(
+  endpoint: AgentEndpoint,
+  policy: EndpointPolicy,
+): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const accounts = policy.accounts.join(', ');
+  const outside = (what: string, account: string) =>
+    `${what} is in account ${account}; agents may be reached in ${accounts} only (the stack's allowedAgentAccounts)`;
+  let urlQueue: { account: string; name: string } | undefined;
+  // Refinements also run on cards with other problems: a URL the schema refused is reported once.
+  const url = parsedUrl(endpoint.queueUrl);
+  if (url !== undefined) {
+    const path = QUEUE_PATH.exec(url.pathname);
+    const expected =
+      policy.sqsEndpoint === undefined
+        ? `https://sqs.${policy.region}.amazonaws.com/<account>/<queue>`
+        : `${new URL(policy.sqsEndpoint).origin}/<account>/<queue>`;
+    const onEndpoint =
+      policy.sqsEndpoint === undefined
+        ? url.protocol === 'https:' &&
+          url.port === '' &&
+          SQS_HOSTS(policy.region).includes(url.hostname)
+        : url.origin === new URL(policy.sqsEndpoint).origin;
+    if (!onEndpoint || path === null || url.search !== '' || url.hash !== '' || url.username) {
+      issues.push({
+        path: 'endpoint.queueUrl',
+        message: `not a queue URL of this deployment's SQS endpoint; expected ${expected}`,
+      });
+    } else {
+      const [, account = '', name = ''] = path;
+      urlQueue = { account, name };
+      if (!policy.accounts.includes(account))
+        issues.push({ path: 'endpoint.queueUrl', message: outside('the queue', account) });
+    }
+  }
+  if (endpoint.queueArn !== undefined && queueArnSchema.safeParse(endpoint.queueArn).success) {
+    const [, , , region = '', account = '', name = ''] = endpoint.queueArn.split(':');
+    if (region !== policy.region) {
+      issues.push({
+        path: 'endpoint.queueArn',
+        message: `the queue is in region ${region}; agents are reached in ${policy.region} only`,
+      });
+    } else if (!policy.accounts.includes(account)) {
+      issues.push({ path: 'endpoint.queueArn', message: outside('the queue', account) });
+    } else if (urlQueue !== undefined && (urlQueue.account !== account || urlQueue.name !== name)) {
+      // The router sends to the URL, EventBridge rules target the ARN: both must be one queue.
+      issues.push({
+        path: 'endpoint.queueArn',
+        message: `names queue ${account}/${name}, but queueUrl names ${urlQueue.account}/${urlQueue.name}; give the same queue`,
+      });
+    }
+  }
+  if (endpoint.lambdaArn !== undefined && lambdaArnSchema.safeParse(endpoint.lambdaArn).success) {
+    const [, , , region = '', account = ''] = endpoint.lambdaArn.split(':');
+    if (region !== policy.region) {
+      issues.push({
+        path: 'endpoint.lambdaArn',
+        message: `the function is in region ${region}; agents are reached in ${policy.region} only`,
+      });
+    } else if (!policy.accounts.includes(account)) {
+      issues.push({ path: 'endpoint.lambdaArn', message: outside('the function', account) });
+    }
+  }
+  return issues;
+}
+
+function parsedUrl(text: string | undefined): URL | undefined {
+  if (text === undefined || !URL.canParse(text)) return undefined;
+  const url = new URL(text);
+  return url.protocol === 'https:' || url.protocol === 'http:' ? url : undefined;
+}
+
+/** The card schema with `policy`'s endpoint checks: what cards registered through the API must pass. */
+export function agentCardSchemaUnder(policy: EndpointPolicy) {
+  return agentCardSchema.superRefine((card, ctx) => {
+    for (const issue of endpointPolicyIssues(card.endpoint, policy)) {
+      ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
+    }
+  });
+}
 
 export function isFifoEndpoint(endpoint: AgentEndpoint): boolean {
   return endpoint.queueUrl?.endsWith('.fifo') ?? false;

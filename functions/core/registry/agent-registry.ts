@@ -1,3 +1,4 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { batchGetAll, batchWriteAll, pageOf } from '../aws/dynamodb-batch.ts';
@@ -16,15 +17,18 @@ import {
 import type { DiscoveryMatch } from './discovery.ts';
 import { capabilityRows, findAgents } from './find-agents.ts';
 import { type OutcomeTally, recordOutcomes, tryAcquire } from './outcomes.ts';
-import { checkId, Registrar } from './registrar.ts';
+import { type ChangeOptions, checkId, Registrar } from './registrar.ts';
 import { type AgentRecord, notFound, readAgentRow, toRecord } from './store.ts';
 import { agentKey, capabilityKey, REGISTRY_TABLE } from './table.ts';
 
 export type { Outcome, OutcomeTally } from './outcomes.ts';
+export type { Caller } from './ownership.ts';
 export {
   type AgentRegistryOptions,
+  type ChangeOptions,
   type HeartbeatReport,
   heartbeatReportSchema,
+  type RegisterOptions,
   type RegisterResult,
 } from './registrar.ts';
 export type { AgentRecord } from './store.ts';
@@ -50,15 +54,33 @@ export interface AgentPage {
  */
 export class AgentRegistry extends Registrar {
   /** Graceful shutdown: removes the agent and its capability rows. Returns the removed record. */
-  async deregister(agentId: string): Promise<AgentRecord> {
+  async deregister(agentId: string, options: ChangeOptions = {}): Promise<AgentRecord> {
     const id = checkId(agentId);
-    const { Attributes } = await this.store.client.send(
-      new DeleteCommand({
-        TableName: this.store.tableName,
-        Key: agentKey(id),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
+    const { caller } = options;
+    // Only the owner's delete matches; the condition, not a read before it, decides.
+    const owned =
+      caller === undefined || caller.operator
+        ? {}
+        : {
+            ConditionExpression: '#owner = :caller',
+            ExpressionAttributeNames: { '#owner': 'owner' },
+            ExpressionAttributeValues: { ':caller': caller.principal },
+          };
+    let Attributes: Record<string, unknown> | undefined;
+    try {
+      ({ Attributes } = await this.store.client.send(
+        new DeleteCommand({
+          TableName: this.store.tableName,
+          Key: agentKey(id),
+          ReturnValues: 'ALL_OLD',
+          ...owned,
+        }),
+      ));
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException)
+        throw await this.refusal(id, caller, 'deregister');
+      throw error;
+    }
     if (Attributes === undefined) throw notFound(id);
     const row = agentRowSchema.parse(Attributes);
     await this.removeIndex(row.card);

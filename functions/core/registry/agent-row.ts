@@ -27,6 +27,12 @@ export const agentRowSchema = z.object({
   agentType: z.string(),
   card: storedCardSchema,
   cardHash: z.string(),
+  /**
+   * Who may change the card besides operators (see ownership.ts): the principal that registered
+   * it through the API, or the stack that deployed it (its CloudFormation stack id). Absent on rows
+   * written before ownership existed and on rows the agent SDK registered itself: operators only.
+   */
+  owner: z.string().optional(),
   registeredAt: z.number(),
   updatedAt: z.number(),
   hbIntervalSec: z.number(),

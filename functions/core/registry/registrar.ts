@@ -7,7 +7,13 @@ import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { contentHash } from '../canonical-json.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { ConflictError } from '../errors.ts';
-import { type AgentCard, agentCardSchema, identifierSchema } from '../model/agent-card.ts';
+import {
+  type AgentCard,
+  agentCardSchema,
+  agentCardSchemaUnder,
+  type EndpointPolicy,
+  identifierSchema,
+} from '../model/agent-card.ts';
 import { reportedStatusSchema } from '../model/agent-status.ts';
 import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts';
@@ -15,6 +21,7 @@ import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } 
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
 import { windowIndex } from './metrics.ts';
 import { type Outcome, recordOutcomes, tallyOf } from './outcomes.ts';
+import { assertMayChange, type Caller, forbidden, mayChange } from './ownership.ts';
 import { type AgentRecord, notFound, type RegistryStore, readAgentRow, toRecord } from './store.ts';
 import { agentKey, capabilityKey, catalogKey } from './table.ts';
 
@@ -25,6 +32,34 @@ export interface AgentRegistryOptions {
   readonly clock?: Clock;
   readonly breaker?: Partial<BreakerSettings>;
   readonly health?: Partial<HealthThresholds>;
+  /**
+   * Where registered cards may point (see EndpointPolicy). Set where untrusted callers register
+   * cards (the API); absent, cards pass the schema's checks only (the agent SDK and the deploy-time
+   * registration write endpoints the stack created).
+   */
+  readonly endpointPolicy?: EndpointPolicy;
+}
+
+export interface RegisterOptions {
+  /** Replace a different card already registered under the id (same agent type). */
+  readonly update?: boolean;
+  /**
+   * Who registers. A new card is theirs; an existing one may be registered again or updated only
+   * by its owner or an operator (ForbiddenError otherwise). Absent: code with the table's IAM
+   * grants (see Caller), which no ownership check applies to.
+   */
+  readonly caller?: Caller;
+  /**
+   * The owner to record instead of the caller's principal, on create and on update: the
+   * deploy-time registration records the stack. Only trusted code sets it.
+   */
+  readonly owner?: string;
+}
+
+/** Who is asking, for operations that change one agent (heartbeat, deregister). */
+export interface ChangeOptions {
+  /** Checked against the card's owner (see RegisterOptions.caller); absent: trusted code. */
+  readonly caller?: Caller;
 }
 
 export interface RegisterResult {
@@ -55,8 +90,13 @@ const agentIdParam = z.strictObject({ agentId: identifierSchema });
  */
 export class Registrar {
   protected readonly store: RegistryStore;
+  readonly #cardSchema: typeof agentCardSchema;
 
   constructor(options: AgentRegistryOptions) {
+    this.#cardSchema =
+      options.endpointPolicy === undefined
+        ? agentCardSchema
+        : agentCardSchemaUnder(options.endpointPolicy);
     this.store = {
       tableName: options.tableName,
       client: options.client ?? sharedDocumentClient(),
@@ -77,13 +117,14 @@ export class Registrar {
    * its `cardHash` on read, so a crash between the two writes leaves nothing visible that is wrong,
    * and registering again repairs it.
    */
-  async register(input: unknown, options: { update?: boolean } = {}): Promise<RegisterResult> {
-    const card = parseWith(agentCardSchema, input, 'agent card');
+  async register(input: unknown, options: RegisterOptions = {}): Promise<RegisterResult> {
+    const card = parseWith(this.#cardSchema, input, 'agent card');
     const cardHash = contentHash(card);
     const { client, tableName } = this.store;
+    const owner = options.owner ?? options.caller?.principal;
 
     for (let attempt = 0; attempt < MAX_REGISTER_RACES; attempt++) {
-      const row = newAgentRow(card, cardHash, this.store.clock.now());
+      const row = newAgentRow(card, cardHash, this.store.clock.now(), owner);
       try {
         await client.send(
           new PutCommand({
@@ -100,19 +141,31 @@ export class Registrar {
 
       const existing = await readAgentRow(this.store, card.agentId);
       if (existing === undefined) continue; // deregistered between our two calls: try again
-      if (existing.cardHash === cardHash) {
+      const same = existing.cardHash === cardHash;
+      // Before anything else: whether the card differs is none of a stranger's business.
+      if (options.caller !== undefined)
+        assertMayChange(card.agentId, existing.owner, options.caller, same ? 'register' : 'update');
+      const claims = options.owner !== undefined && options.owner !== existing.owner;
+      if (same && !claims) {
         await this.#writeIndex(card, cardHash, undefined);
         return { outcome: 'unchanged', record: toRecord(this.store, existing) };
       }
-      assertUpdatable(existing, card, options.update === true);
+      if (!same) assertUpdatable(existing, card, options.update === true);
 
       const update = new UpdateExpressionBuilder()
         .set('card', card)
         .set('cardHash', cardHash)
-        .set('updatedAt', row.updatedAt)
+        .set('updatedAt', same ? existing.updatedAt : row.updatedAt)
         .set('hbIntervalSec', row.hbIntervalSec)
         .set('hbTimeoutSec', row.hbTimeoutSec);
+      if (claims) update.set('owner', options.owner);
       update.condition(`${update.name('cardHash')} = ${update.value(existing.cardHash)}`);
+      // The ownership decided above must still hold when the write lands.
+      update.condition(
+        existing.owner === undefined
+          ? `attribute_not_exists(${update.name('owner')})`
+          : `${update.name('owner')} = ${update.value(existing.owner)}`,
+      );
       try {
         const { Attributes } = await client.send(
           new UpdateCommand({
@@ -122,6 +175,13 @@ export class Registrar {
             ReturnValues: 'ALL_NEW',
           }),
         );
+        if (same) {
+          await this.#writeIndex(card, cardHash, undefined);
+          return {
+            outcome: 'unchanged',
+            record: toRecord(this.store, agentRowSchema.parse(Attributes)),
+          };
+        }
         await this.#indexUpdate(card, cardHash, existing.card);
         return {
           outcome: 'updated',
@@ -142,7 +202,11 @@ export class Registrar {
    * Refreshes liveness: `expiresAt` (the TTL attribute) becomes now + the agent's heartbeat
    * timeout, computed inside the UpdateExpression so no read is needed.
    */
-  async heartbeat(agentId: string, input: HeartbeatReport = {}): Promise<AgentRecord> {
+  async heartbeat(
+    agentId: string,
+    input: HeartbeatReport = {},
+    options: ChangeOptions = {},
+  ): Promise<AgentRecord> {
     const id = checkId(agentId);
     const report = parseWith(heartbeatReportSchema, input, 'heartbeat');
     const now = this.store.clock.now();
@@ -157,6 +221,9 @@ export class Registrar {
     if (report.status === undefined) update.remove('reportedStatus');
     else update.set('reportedStatus', report.status);
     update.condition('attribute_exists(pk)');
+    const { caller } = options;
+    if (caller !== undefined && !caller.operator)
+      update.condition(`${update.name('owner')} = ${update.value(caller.principal)}`);
     try {
       const { Attributes } = await this.store.client.send(
         new UpdateCommand({
@@ -168,9 +235,21 @@ export class Registrar {
       );
       return toRecord(this.store, agentRowSchema.parse(Attributes), now);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw notFound(id);
+      if (error instanceof ConditionalCheckFailedException)
+        throw await this.refusal(id, caller, 'heartbeat');
       throw error;
     }
+  }
+
+  /**
+   * Why a conditional write on agent `id` failed: it does not exist (NotFoundError), or `caller`
+   * does not own it (ForbiddenError). Read after the fact, so the write path costs no extra read.
+   */
+  protected async refusal(id: string, caller: Caller | undefined, action: string): Promise<Error> {
+    const row = await readAgentRow(this.store, id);
+    if (row !== undefined && caller !== undefined && !mayChange(row.owner, caller))
+      return forbidden(id, row.owner, caller, action);
+    return notFound(id);
   }
 
   /** Records a request's outcome in the agent's metrics and circuit breaker (see outcomes.ts). */
@@ -245,12 +324,18 @@ function assertUpdatable(existing: AgentRow, card: AgentCard, update: boolean): 
   }
 }
 
-function newAgentRow(card: AgentCard, cardHash: string, now: number): AgentRow {
+function newAgentRow(
+  card: AgentCard,
+  cardHash: string,
+  now: number,
+  owner: string | undefined,
+): AgentRow {
   return {
     agentId: card.agentId,
     agentType: card.agentType,
     card,
     cardHash,
+    ...(owner === undefined ? {} : { owner }),
     registeredAt: now,
     updatedAt: now,
     hbIntervalSec: card.healthCheck.heartbeatIntervalSeconds,

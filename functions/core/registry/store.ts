@@ -28,6 +28,8 @@ export interface RegistryStore {
 /** What the registry says about one agent: its card plus everything derived at read time. */
 export interface AgentRecord {
   readonly card: AgentCard;
+  /** Who may change the card besides operators (see ownership.ts); absent: operators only. */
+  readonly owner?: string;
   readonly status: AgentStatus;
   readonly metrics: AgentMetrics;
   readonly circuit: CircuitView;
@@ -72,6 +74,7 @@ export function toRecord(
   const status = deriveStatus(row, circuit, now, store.health);
   return {
     card: row.card,
+    ...(row.owner === undefined ? {} : { owner: row.owner }),
     status,
     metrics: metricsOf(row, now, status === 'offline'),
     circuit: {
