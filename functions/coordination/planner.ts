@@ -35,11 +35,36 @@ interface ResolvedAgent {
   readonly capabilities: readonly string[];
 }
 
+/** Why an agent the request asked for cannot take work now. */
+export type PassedOverReason = 'circuit_open' | 'offline' | 'no_usable_holder';
+
+/**
+ * A step whose requested agent cannot take work, planned with its first usable fallback instead:
+ * what the result reports as degraded, naming who stood in and why.
+ */
+export interface StandIn {
+  readonly stepId: string;
+  /** The agent id the step named, or `capability <name>`. */
+  readonly requested: string;
+  /** The fallback planned in its place. */
+  readonly agentId: string;
+  readonly reason: PassedOverReason;
+  /** The same in words (when the breaker opened, which capability had no usable holder…). */
+  readonly detail: string;
+}
+
+/** A plan, and the stand-ins planning chose (empty when every step got the agent it asked for). */
+export interface PlannedCoordination extends CoordinationPlan {
+  readonly standIns: readonly StandIn[];
+}
+
 /**
  * Turns a validated request into a plan: every agent reference resolved through the registry to
  * a reachable endpoint (a Lambda for express, a standard queue for task tokens), fallbacks and
- * fan-outs expanded, timeouts filled in. Anything that cannot run is refused here, before a state
- * machine starts: unknown agents (NotFoundError), capabilities nobody healthy holds
+ * fan-outs expanded, timeouts filled in. A step whose agent cannot take work now (open breaker,
+ * offline, no usable holder of the capability) runs with its fallbacks, noted as a stand-in; a
+ * fallback that cannot take work is left out. Anything that cannot run is refused here, before a
+ * state machine starts: unknown agents (NotFoundError), steps none of whose agents can take work
  * (NoAgentAvailableError), endpoints the mode cannot reach (ValidationError with the field).
  */
 export class CoordinationPlanner {
@@ -53,7 +78,7 @@ export class CoordinationPlanner {
     return parseWith(coordinationRequestSchema, input, 'coordination request');
   }
 
-  async plan(request: CoordinationRequest): Promise<CoordinationPlan> {
+  async plan(request: CoordinationRequest): Promise<PlannedCoordination> {
     const resolver = new Resolver(this.#registry, request);
     await resolver.prefetch();
     const base = {
@@ -67,7 +92,7 @@ export class CoordinationPlanner {
     if (request.pattern === 'hierarchical') {
       const supervisorRef = request.supervisor ?? (request.agents?.[0] as string);
       const workerRefs = request.workers ?? request.agents?.slice(1) ?? [];
-      const supervisor = await resolver.candidates(supervisorRef, [], 'supervisor');
+      const supervisor = await resolver.candidates('supervisor', supervisorRef, [], 'supervisor');
       const workers = await resolver.pool(workerRefs, 'workers');
       return {
         ...base,
@@ -75,6 +100,7 @@ export class CoordinationPlanner {
         workers,
         workerTimeoutSeconds: request.stepTimeout,
         maxRounds: request.maxRounds,
+        standIns: resolver.standIns,
       };
     }
 
@@ -100,7 +126,7 @@ export class CoordinationPlanner {
         return [
           {
             id,
-            candidates: await resolver.candidates(ref, spec.fallbacks ?? [], field),
+            candidates: await resolver.candidates(id, ref, spec.fallbacks ?? [], field),
             timeoutSeconds,
             ...input,
           },
@@ -119,7 +145,12 @@ export class CoordinationPlanner {
         },
       ]);
     }
-    return { ...base, steps, ...(request.gather ? { gather: request.gather } : {}) };
+    return {
+      ...base,
+      steps,
+      ...(request.gather ? { gather: request.gather } : {}),
+      standIns: resolver.standIns,
+    };
   }
 }
 
@@ -131,6 +162,7 @@ class Resolver {
   readonly #registry: AgentDirectory;
   readonly #request: CoordinationRequest;
   #byId = new Map<string, AgentRecord>();
+  readonly standIns: StandIn[] = [];
 
   constructor(registry: AgentDirectory, request: CoordinationRequest) {
     this.#registry = registry;
@@ -141,16 +173,46 @@ class Resolver {
     this.#byId = await this.#registry.getMany(idsIn(this.#request));
   }
 
-  /** The agent for `ref` followed by its fallbacks: explicit ones, or the next-ranked holders of a capability. */
+  /**
+   * The agent for `ref` followed by its fallbacks: explicit ones, or the next-ranked holders of a
+   * capability. Those that cannot take work now are left out; when that is the requested agent
+   * itself, the first fallback left stands in for it (recorded in `standIns`).
+   */
   async candidates(
+    stepId: string,
     ref: AgentRef,
     fallbacks: readonly AgentRef[],
     field: string,
   ): Promise<AgentTarget[]> {
-    const ranked = await this.#resolve(ref, field, 1 + MAX_FALLBACKS);
-    const chosen = fallbacks.length > 0 ? ranked.slice(0, 1) : ranked;
-    for (const [k, fallback] of fallbacks.entries()) {
-      chosen.push(...(await this.#resolve(fallback, `${field}.fallbacks.${k}`, 1)));
+    const chosen: ResolvedAgent[] = [];
+    const refused: { option: number; error: NoAgentAvailableError }[] = [];
+    for (const [k, option] of [ref, ...fallbacks].entries()) {
+      try {
+        if (k === 0) {
+          const ranked = await this.#resolve(ref, field, 1 + MAX_FALLBACKS);
+          chosen.push(...(fallbacks.length > 0 ? ranked.slice(0, 1) : ranked));
+        } else chosen.push(...(await this.#resolve(option, `${field}.fallbacks.${k - 1}`, 1)));
+      } catch (error) {
+        // Unknown ids and unreachable endpoints stay errors: they are the request's mistakes.
+        if (!(error instanceof NoAgentAvailableError)) throw error;
+        refused.push({ option: k, error });
+      }
+    }
+    const [first] = chosen;
+    if (first === undefined)
+      throw noneCanTakeWork(
+        field,
+        refused.map((r) => r.error),
+      );
+    const passedOver = refused.find((r) => r.option === 0)?.error;
+    if (passedOver !== undefined) {
+      this.standIns.push({
+        stepId,
+        requested: typeof ref === 'string' ? ref : `capability ${ref.capability}`,
+        agentId: first.agentId,
+        reason: passedOver.details.reason as PassedOverReason,
+        detail: passedOver.message,
+      });
     }
     const unique = chosen.filter(
       (agent, i) => chosen.findIndex((a) => a.agentId === agent.agentId) === i,
@@ -191,7 +253,11 @@ class Resolver {
     if (matches.length === 0) {
       throw new NoAgentAvailableError(
         `No healthy agent offers capability "${ref.capability}"${ref.version ? ` in versions ${ref.version}` : ''} (${field}).`,
-        { field, capability: ref.capability },
+        {
+          field,
+          capability: ref.capability,
+          reason: 'no_usable_holder' satisfies PassedOverReason,
+        },
       );
     }
     return matches.map((m) => ({
@@ -210,10 +276,17 @@ class Resolver {
         agentId,
       });
     if (record.status === 'offline' || record.circuit.state === 'open') {
-      throw new NoAgentAvailableError(
-        `Agent ${agentId} (${field}) cannot take work: it is ${record.circuit.state === 'open' ? 'behind an open circuit breaker' : 'offline'}.`,
-        { field, agentId, status: record.status, circuit: record.circuit.state },
-      );
+      const open = record.circuit.state === 'open';
+      const why = open
+        ? `its circuit breaker has been open since ${record.circuit.openedAt}`
+        : `it is offline (last heartbeat ${record.metrics.lastHeartbeat ?? 'never'})`;
+      throw new NoAgentAvailableError(`Agent ${agentId} (${field}) cannot take work: ${why}.`, {
+        field,
+        agentId,
+        status: record.status,
+        circuit: record.circuit.state,
+        reason: (open ? 'circuit_open' : 'offline') satisfies PassedOverReason,
+      });
     }
     return {
       agentId,
@@ -286,6 +359,16 @@ function dedupeFanOut(steps: PlannedStep[]): PlannedStep[] {
     seen.add(agentId);
     return true;
   });
+}
+
+/** None of a step's agents can take work: one refusal as it was, several in one error. */
+function noneCanTakeWork(field: string, refused: NoAgentAvailableError[]): NoAgentAvailableError {
+  const [only] = refused;
+  if (refused.length === 1 && only !== undefined) return only;
+  return new NoAgentAvailableError(
+    `No agent can take ${field}, nor any of its fallbacks: ${refused.map((e) => e.message).join(' ')}`,
+    { field, refused: refused.map((e) => e.details) },
+  );
 }
 
 function unreachable(field: string, message: string): ValidationError {

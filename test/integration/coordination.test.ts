@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CoordinationPlanner } from '../../functions/coordination/planner.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
 import {
   NoAgentAvailableError,
@@ -274,6 +275,64 @@ describe('coordination service (registry on dynalite, embedded engine)', () => {
       result: { status: 'succeeded', mode: 'standard' },
     });
     await expect(service.get('nope')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  describe('an agent named by id behind an open breaker', () => {
+    beforeAll(async () => {
+      for (const id of ['tripped', 'tripped-too', 'stand-in']) await agent(id, ['write']);
+      for (const id of ['tripped', 'tripped-too'])
+        for (let i = 0; i < 5; i++) await registry.recordOutcome(id, { ok: false, latencyMs: 1 });
+    });
+
+    it('is stood in for by its fallback, and the plan says who and why', async () => {
+      const request = {
+        pattern: 'sequential',
+        steps: [{ id: 'write', agent: 'tripped', fallbacks: ['tripped-too', 'stand-in'] }],
+      };
+      const response = await service.run(request);
+      if (response.state !== 'completed') throw new Error('unexpected');
+      expect(response.result.status).toBe('succeeded');
+      expect(response.result.steps).toEqual([
+        expect.objectContaining({ stepId: 'write', agentId: 'stand-in', status: 'succeeded' }),
+      ]);
+
+      const planner = new CoordinationPlanner(registry);
+      const plan = await planner.plan(planner.parse(request));
+      expect(plan.steps[0]?.candidates.map((c) => c.agentId)).toEqual(['stand-in']);
+      expect(plan.standIns).toEqual([
+        {
+          stepId: 'write',
+          requested: 'tripped',
+          agentId: 'stand-in',
+          reason: 'circuit_open',
+          detail: expect.stringMatching(
+            /^Agent tripped \(steps\.0\) cannot take work: its circuit breaker has been open since \d{4}-/,
+          ),
+        },
+      ]);
+    });
+
+    it('as a fallback, is left out while the agent itself runs', async () => {
+      const response = await service.run({
+        pattern: 'sequential',
+        steps: [{ agent: 'a1', fallbacks: ['tripped'] }],
+      });
+      if (response.state !== 'completed') throw new Error('unexpected');
+      expect(response.result).toMatchObject({ status: 'succeeded', degraded: false });
+    });
+
+    it('refuses the step when no agent of it can take work, naming each', async () => {
+      await expect(service.run({ pattern: 'sequential', agents: ['tripped'] })).rejects.toThrow(
+        /Agent tripped \(agents\.0\) cannot take work: its circuit breaker has been open/,
+      );
+      const error = await service
+        .run({ pattern: 'sequential', steps: [{ agent: 'tripped', fallbacks: ['tripped-too'] }] })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NoAgentAvailableError);
+      expect((error as NoAgentAvailableError).message).toMatch(
+        /^No agent can take steps\.0, nor any of its fallbacks: Agent tripped .* Agent tripped-too \(steps\.0\.fallbacks\.0\)/,
+      );
+    });
   });
 
   it('refuses what cannot run before anything starts, naming the field', async () => {

@@ -68,6 +68,22 @@ describe('the breaker counts failures in a row, not failures per flush', () => {
   }, 60_000);
 });
 
+describe('an open breaker with fallbacks listed', () => {
+  it('examples/requests/scatter-gather.json runs with summarizer standing in for a tripped flaky-summarizer', async () => {
+    for (let i = 0; i < 5; i++)
+      await runtime.registry.recordOutcome('flaky-summarizer', { ok: false, latencyMs: 1 });
+    expect((await runtime.registry.get('flaky-summarizer')).circuit.state).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, PROMISED_MS)); // the planning cache catches up
+
+    const result = await run(exampleRequest('scatter-gather'));
+    expect(result.status).toBe('succeeded');
+    expect(result.steps.find((s) => s.stepId.startsWith('summary'))).toMatchObject({
+      agentId: 'summarizer',
+      status: 'succeeded',
+    });
+  }, 30_000);
+});
+
 describe('the planning cache after a deregistration', () => {
   it(`a deregistered agent is used for ${PROMISED_MS} ms at most, by id or by capability`, async () => {
     const byCapability = { pattern: 'sequential', steps: [{ capability: 'echo' }], payload: {} };
