@@ -169,8 +169,16 @@ export const coordinationRequestSchema = z
     payload: z.record(z.string(), jsonValueSchema).default({}),
     /** Seconds for the whole coordination. */
     timeout: z.int().min(1).max(STANDARD_MAX_SECONDS).optional(),
-    /** Default per-step timeout in seconds. */
-    stepTimeout: z.int().min(1).max(STANDARD_MAX_SECONDS).default(DEFAULT_STEP_TIMEOUT_SECONDS),
+    /**
+     * Default per-step timeout in seconds (each attempt), DEFAULT_STEP_TIMEOUT_SECONDS when left out.
+     * Optional here, filled in below, so that a value the caller gave can be told from the default.
+     */
+    stepTimeout: z
+      .int()
+      .min(1)
+      .max(STANDARD_MAX_SECONDS)
+      .optional()
+      .meta({ description: `default ${DEFAULT_STEP_TIMEOUT_SECONDS}` }),
     failure_mode: failureModeSchema.default('fail_fast'),
     retry: retryPolicySchema.optional(),
     gather: gatherSchema.optional(),
@@ -254,18 +262,25 @@ export const coordinationRequestSchema = z
           : `coordinations run at most ${STANDARD_MAX_SECONDS} s`,
       );
     }
+    // A step may not outlast the coordination: an explicit stepTimeout or step timeout longer than
+    // `timeout` (or the mode's default) is refused. The default step timeout is not: a shorter
+    // coordination timeout simply ends the run first.
     const whole = request.timeout ?? DEFAULT_COORDINATION_SECONDS[request.mode];
+    const longerThanWhole =
+      request.timeout === undefined
+        ? `a step cannot take longer than the whole coordination (${whole} s by default in ${request.mode} mode); lower it or set "timeout"`
+        : `a step cannot take longer than the whole coordination ("timeout": ${whole} s); lower it or raise "timeout"`;
+    if (request.stepTimeout !== undefined && request.stepTimeout > whole)
+      issue(['stepTimeout'], longerThanWhole);
     request.steps?.forEach((step, i) => {
-      if (step.timeout !== undefined && step.timeout > whole) {
-        issue(
-          ['steps', i, 'timeout'],
-          request.timeout === undefined
-            ? `a step cannot take longer than the whole coordination (${whole} s by default in ${request.mode} mode); lower it or set "timeout"`
-            : `a step cannot take longer than the whole coordination (${whole} s)`,
-        );
-      }
+      if (step.timeout !== undefined && step.timeout > whole)
+        issue(['steps', i, 'timeout'], longerThanWhole);
     });
-  });
+  })
+  .transform((request) => ({
+    ...request,
+    stepTimeout: request.stepTimeout ?? DEFAULT_STEP_TIMEOUT_SECONDS,
+  }));
 
 export type CoordinationRequestInput = z.input<typeof coordinationRequestSchema>;
 export type CoordinationRequest = z.output<typeof coordinationRequestSchema>;

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { agentRefSchema, coordinationRequestSchema } from '../../statemachines/request.ts';
+import {
+  agentRefSchema,
+  coordinationRequestSchema,
+  patternSchema,
+} from '../../statemachines/request.ts';
 import type { CoordinationResult } from '../coordination/result.ts';
 import { audienceSchema } from '../core/messaging/envelope.ts';
 import { agentCardSchema, capabilitySchema, endpointSchema } from '../core/model/agent-card.ts';
@@ -70,7 +74,7 @@ const discoveryMatchSchema = z.object({
 
 const coordinationResultSchema = z.object({
   coordinationId: z.string(),
-  pattern: coordinationRequestSchema.shape.pattern,
+  pattern: patternSchema,
   mode: z.enum(['express', 'standard']),
   status: z.enum(['succeeded', 'partial', 'failed']),
   output: z.unknown(),

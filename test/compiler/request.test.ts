@@ -34,6 +34,18 @@ describe('coordination request', () => {
     expect(parse({ pattern: 'parallel', agents: ['a'] }).failure_mode).toBe('fail_fast');
   });
 
+  it('takes a stepTimeout up to the coordination timeout, and keeps the default under a shorter one', () => {
+    expect(
+      parse({ pattern: 'parallel', agents: ['a'], timeout: 10, stepTimeout: 10 }).stepTimeout,
+    ).toBe(10);
+    expect(
+      parse({ pattern: 'parallel', agents: ['a'], mode: 'standard', stepTimeout: 3600 })
+        .stepTimeout,
+    ).toBe(3600);
+    // The spec's own request sets only `timeout` (30 s): the 60 s default per step is not an error.
+    expect(parse({ pattern: 'parallel', agents: ['a'], timeout: 5 }).stepTimeout).toBe(60);
+  });
+
   it('accepts the richer fields', () => {
     const request = parse({
       pattern: 'scatter_gather',
@@ -148,6 +160,16 @@ describe('coordination request', () => {
       'step longer than the default express coordination',
       { pattern: 'pipeline', steps: [{ agent: 'a', timeout: 600 }] },
       'steps.0.timeout: a step cannot take longer than the whole coordination (300 s by default in express mode)',
+    ],
+    [
+      'stepTimeout longer than the whole (issue 15, item 11)',
+      { pattern: 'parallel', agents: ['summarizer'], timeout: 5, stepTimeout: 10 },
+      'stepTimeout: a step cannot take longer than the whole coordination ("timeout": 5 s)',
+    ],
+    [
+      'stepTimeout longer than the default express coordination',
+      { pattern: 'parallel', agents: ['a'], stepTimeout: 301 },
+      'stepTimeout: a step cannot take longer than the whole coordination (300 s by default in express mode)',
     ],
     [
       'unknown field',
