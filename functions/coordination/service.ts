@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { assertNamePrefix, type CompiledMachine, compile } from '../../statemachines/compile.ts';
 import { type ExecutionInput, executionInput } from '../../statemachines/plan.ts';
 import type { CoordinationRequest } from '../../statemachines/request.ts';
+import { annotate } from '../core/aws/tracing.ts';
 import { NotFoundError, PayloadTooLargeError } from '../core/errors.ts';
 import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
@@ -100,6 +101,8 @@ export class CoordinationService {
     const machine = this.#machine(plan);
     const uuid = randomUUID();
     const coordinationId = plan.mode === 'standard' ? standardCoordinationId(machine, uuid) : uuid;
+    // X-Ray (where a tracer is installed): the request's trace is found by its coordination.
+    annotate({ coordinationId });
     const execution = executionInput(plan, coordinationId, request.payload);
     assertFitsStepFunctions(execution);
 

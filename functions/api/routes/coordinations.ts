@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { CoordinationShedError } from '../../coordination/admission.ts';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
+import { annotate } from '../../core/aws/tracing.ts';
 import { withDeadline } from '../../core/deadline.ts';
 import { CapacityExceededError, TimeoutError } from '../../core/errors.ts';
 import type { ApiDependencies } from '../dependencies.ts';
@@ -63,8 +64,11 @@ export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent
 };
 
 /** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */
-export const getCoordination = (deps: ApiDependencies) => async (event: ApiEvent) =>
-  respond(await deps.coordinations.get(pathParameter(event, 'id')), false);
+export const getCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const coordinationId = pathParameter(event, 'id');
+  annotate({ coordinationId });
+  return respond(await deps.coordinations.get(coordinationId), false);
+};
 
 function respond(response: CoordinationResponse, failuresAreErrors: boolean) {
   if (response.state === 'running') {

@@ -1,5 +1,6 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { traced } from './tracing.ts';
 
 /** How plain objects become DynamoDB items everywhere in the project. */
 const TRANSLATE_CONFIG = {
@@ -7,8 +8,9 @@ const TRANSLATE_CONFIG = {
   unmarshallOptions: { wrapNumbers: false },
 } as const;
 
+/** Traced in Lambda once a tracer is installed (see tracing.ts); the document client shares its middleware. */
 export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient(config), TRANSLATE_CONFIG);
+  return DynamoDBDocumentClient.from(traced(new DynamoDBClient(config)), TRANSLATE_CONFIG);
 }
 
 let shared: DynamoDBDocumentClient | undefined;

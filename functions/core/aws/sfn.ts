@@ -1,4 +1,5 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { traced } from './tracing.ts';
 
 let shared: SFNClient | undefined;
 
@@ -9,10 +10,12 @@ let shared: SFNClient | undefined;
  * unprefixed requests.
  */
 export function sharedSfnClient(): SFNClient {
-  shared ??= new SFNClient(
-    process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_SFN
-      ? { disableHostPrefix: true }
-      : {},
+  shared ??= traced(
+    new SFNClient(
+      process.env.AWS_ENDPOINT_URL || process.env.AWS_ENDPOINT_URL_SFN
+        ? { disableHostPrefix: true }
+        : {},
+    ),
   );
   return shared;
 }
