@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { errorResponse } from '../api/http-errors.ts';
+import { PayloadTooLargeError, ValidationError } from '../core/errors.ts';
 import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
 
@@ -12,67 +22,35 @@ export interface ApiServer {
 
 type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
+/** Where a failure of the server itself (not of a route: the API logs those) is logged. */
+type ErrorLog = Pick<Logger, 'error'>;
+
+/** Lambda's synchronous invocation payload limit, which API Gateway's proxy events are under. */
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+
 /**
  * Serves the API handler over HTTP on 127.0.0.1, translating each request into the API Gateway
  * proxy event the handler receives in Lambda — so routes, bodies and status codes are the same
  * as behind API Gateway (without its IAM signature check: it only listens on loopback).
+ *
+ * No request can take the process down: a target that is not a URL is a 400, a malformed request
+ * a 400 and oversized headers a 431 (both answered by Node's parser, as JSON here), and anything
+ * the handler throws, or a result that cannot be written, a 500 carrying the request id that the
+ * log line carries too.
  */
 export async function startApiServer(
   handler: ApiHandler,
-  options: { port?: number } = {},
+  options: { port?: number; logger?: ErrorLog } = {},
 ): Promise<ApiServer> {
-  const server: Server = createServer(async (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    let body: string;
-    try {
-      body = await readBody(request);
-    } catch {
-      response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      response.end(
-        JSON.stringify({
-          error: {
-            code: 'PAYLOAD_TOO_LARGE',
-            message: 'Request bodies are limited to 6 MB, as in Lambda.',
-            details: {},
-          },
-        }),
-      );
-      return;
-    }
-    const headers = Object.fromEntries(
-      Object.entries(request.headers).map(([name, value]) => [
-        name,
-        Array.isArray(value) ? value.join(',') : (value ?? ''),
-      ]),
-    );
-    const query = Object.fromEntries(url.searchParams);
+  const logger = options.logger ?? new Logger({ serviceName: 'mobius-api' });
+  const server: Server = createServer((request, response) => {
     const requestId = randomUUID();
-    const event: APIGatewayProxyEvent = {
-      httpMethod: request.method ?? 'GET',
-      path: url.pathname,
-      resource: url.pathname,
-      headers,
-      multiValueHeaders: {},
-      queryStringParameters: Object.keys(query).length > 0 ? query : null,
-      multiValueQueryStringParameters: null,
-      pathParameters: null,
-      stageVariables: null,
-      body: body.length > 0 ? body : null,
-      isBase64Encoded: false,
-      requestContext: {
-        requestId,
-        stage: 'local',
-        httpMethod: request.method ?? 'GET',
-        path: url.pathname,
-      } as APIGatewayProxyEvent['requestContext'],
-    };
-    const result = await handler(event, lambdaContext('mobius-api'));
-    response.writeHead(result.statusCode, {
-      'x-amzn-requestid': requestId,
-      ...(result.headers as Record<string, string> | undefined),
+    serve(handler, request, response, requestId).catch((error: unknown) => {
+      logger.error('unexpected error', { requestId, error });
+      answerInternalError(response, requestId);
     });
-    response.end(result.body);
   });
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 4000, '127.0.0.1', resolve);
@@ -86,4 +64,154 @@ export async function startApiServer(
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+async function serve(
+  handler: ApiHandler,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const url = requestUrl(request.url);
+  if (url instanceof ValidationError) {
+    // Drain the body unread: the answer does not depend on it.
+    request.resume();
+    write(response, requestId, errorResponse(url, requestId));
+    return;
+  }
+  let body: string;
+  try {
+    body = await readBody(request, MAX_BODY_BYTES);
+  } catch (error) {
+    if ((error as { tooLarge?: boolean }).tooLarge !== true) {
+      // The client went away mid-body: nobody is left to answer.
+      response.destroy();
+      return;
+    }
+    const tooLarge = new PayloadTooLargeError('Request bodies are limited to 6 MB, as in Lambda.', {
+      limitBytes: MAX_BODY_BYTES,
+    });
+    write(response, requestId, errorResponse(tooLarge, requestId), { connection: 'close' });
+    return;
+  }
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([name, value]) => [
+      name,
+      Array.isArray(value) ? value.join(',') : (value ?? ''),
+    ]),
+  );
+  const query = Object.fromEntries(url.searchParams);
+  const event: APIGatewayProxyEvent = {
+    httpMethod: request.method ?? 'GET',
+    path: url.pathname,
+    resource: url.pathname,
+    headers,
+    multiValueHeaders: {},
+    queryStringParameters: Object.keys(query).length > 0 ? query : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    body: body.length > 0 ? body : null,
+    isBase64Encoded: false,
+    requestContext: {
+      requestId,
+      stage: 'local',
+      httpMethod: request.method ?? 'GET',
+      path: url.pathname,
+    } as APIGatewayProxyEvent['requestContext'],
+  };
+  write(response, requestId, await handler(event, lambdaContext('mobius-api')));
+}
+
+/**
+ * The request target as a URL, or the 400 to answer. Origin-form (`/agents`) and absolute-form
+ * (`http://host/agents`, RFC 9112 §3.2.2) are both accepted; only the path and query are used.
+ */
+function requestUrl(target: string | undefined): URL | ValidationError {
+  const raw = target ?? '/';
+  const url = URL.parse(raw, 'http://127.0.0.1');
+  if (url !== null && (url.protocol === 'http:' || url.protocol === 'https:')) return url;
+  const shown = raw.length > 200 ? `${raw.slice(0, 200)}…` : raw;
+  return new ValidationError('request target', [
+    {
+      path: 'url',
+      message: `${JSON.stringify(shown)} is not a valid request target; send a path such as /agents (percent-encode "%" as %25)`,
+    },
+  ]);
+}
+
+function write(
+  response: ServerResponse,
+  requestId: string,
+  result: APIGatewayProxyResult,
+  extraHeaders: Record<string, string> = {},
+): void {
+  const body = result.isBase64Encoded
+    ? Buffer.from(result.body, 'base64')
+    : Buffer.from(result.body ?? '', 'utf8');
+  // Headers are validated before anything is sent: a bad one throws here, still in time for a 500.
+  response.writeHead(result.statusCode, {
+    'x-amzn-requestid': requestId,
+    ...Object.fromEntries(
+      Object.entries(result.multiValueHeaders ?? {}).map(([name, values]) => [
+        name,
+        values.map(String),
+      ]),
+    ),
+    ...(result.headers as Record<string, string> | undefined),
+    ...extraHeaders,
+    'content-length': String(body.length),
+  });
+  response.end(body);
+}
+
+/** The answer when the handler failed or its result could not be written; never throws. */
+function answerInternalError(response: ServerResponse, requestId: string): void {
+  if (response.headersSent || response.destroyed) {
+    response.destroy();
+    return;
+  }
+  try {
+    for (const name of response.getHeaderNames()) response.removeHeader(name);
+    write(response, requestId, errorResponse(new Error('unexpected'), requestId));
+  } catch {
+    response.destroy();
+  }
+}
+
+/**
+ * Requests Node's HTTP parser refuses before any handler runs: answered in the API's error format
+ * (Node's own answer has no body), then the connection is closed, as the parser cannot go on.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const headersTooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  const status = headersTooLarge ? 431 : timedOut ? 408 : 400;
+  const body = JSON.stringify({
+    error: headersTooLarge
+      ? {
+          code: 'HEADERS_TOO_LARGE',
+          message:
+            'The request line and headers are larger than the server accepts (16 KB); shorten the query string or headers.',
+          details: {},
+        }
+      : timedOut
+        ? {
+            code: 'REQUEST_TIMEOUT',
+            message: 'The request did not arrive in time.',
+            details: {},
+          }
+        : {
+            code: 'BAD_REQUEST',
+            message: 'The request is not valid HTTP/1.1.',
+            details: { reason: error.code ?? 'unknown' },
+          },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
