@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
+import { jsonShapeIssue } from '../core/model/json-value.ts';
 import { parseWith } from '../core/validation.ts';
 
 export type ApiEvent = APIGatewayProxyEvent;
@@ -15,7 +16,12 @@ export function json(statusCode: number, body: unknown): ApiResult {
   };
 }
 
-/** Parses the JSON body and validates it; an empty body counts as `{}` only when `optional`. */
+/**
+ * Parses the JSON body and validates it; an empty body counts as `{}` only when `optional`. Every
+ * body passes here, so this is the one place that refuses what zod and the code after it cannot
+ * take: nesting deeper than MAX_JSON_DEPTH (recursion would overflow the stack) and `__proto__`
+ * keys (which would silently vanish). V8's JSON.parse is iterative, so any depth parses safely.
+ */
 export function parseBody<S extends z.ZodType>(
   event: ApiEvent,
   schema: S,
@@ -38,6 +44,8 @@ export function parseBody<S extends z.ZodType>(
       { path: '', message: `the body is not valid JSON: ${(error as Error).message}` },
     ]);
   }
+  const issue = jsonShapeIssue(parsed);
+  if (issue !== undefined) throw new ValidationError(subject, [issue]);
   return parseWith(schema, parsed, subject);
 }
 
