@@ -7,6 +7,7 @@ import {
   ScanCommand,
   type ScanCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { contentHash } from '../canonical-json.ts';
 import { ValidationError } from '../errors.ts';
 
 /** DynamoDB's own limits per request. */
@@ -124,47 +125,123 @@ export async function queryAll(
   return items;
 }
 
-/** One page of a Query or Scan with an opaque continuation token for API pagination. */
+/**
+ * One page of a Query or Scan with an opaque continuation token for API pagination.
+ *
+ * Tokens come back from callers, so they are checked before DynamoDB sees them: a token must be
+ * one this code encoded (version, shape of a DynamoDB key) for this very listing (a digest of the
+ * table, index and conditions, so a token of another listing or filter is refused rather than
+ * starting somewhere odd). Without a secret to sign with, a token can still be forged to pass those
+ * checks; DynamoDB then refuses the starting key itself, and that too is the caller's 400, naming
+ * `nextToken` — never a 500.
+ */
 export async function pageOf(
   client: DynamoDBDocumentClient,
   input: QueryCommandInput | ScanCommandInput,
   kind: 'query' | 'scan',
   nextToken: string | undefined,
 ): Promise<{ items: Item[]; nextToken?: string }> {
-  const ExclusiveStartKey = nextToken === undefined ? undefined : decodeToken(nextToken);
-  if (ExclusiveStartKey === null) {
-    throw new ValidationError('page request', [
-      {
-        path: 'nextToken',
-        message: 'not a token this API returned; omit it to start at the first page',
-      },
-    ]);
+  const listing = listingDigest(input, kind);
+  const ExclusiveStartKey = nextToken === undefined ? undefined : decodeToken(nextToken, listing);
+  if (ExclusiveStartKey === null) throw invalidToken();
+  let page: { Items?: Item[]; LastEvaluatedKey?: Item };
+  try {
+    page =
+      kind === 'query'
+        ? await client.send(
+            new QueryCommand({ ...(input as QueryCommandInput), ExclusiveStartKey }),
+          )
+        : await client.send(new ScanCommand({ ...(input as ScanCommandInput), ExclusiveStartKey }));
+  } catch (error) {
+    const { name, message } = error as Error;
+    if (
+      ExclusiveStartKey !== undefined &&
+      name === 'ValidationException' &&
+      STARTING_KEY.test(message)
+    )
+      throw invalidToken({ cause: error });
+    throw error;
   }
-  const page =
-    kind === 'query'
-      ? await client.send(new QueryCommand({ ...(input as QueryCommandInput), ExclusiveStartKey }))
-      : await client.send(new ScanCommand({ ...(input as ScanCommandInput), ExclusiveStartKey }));
   return {
     items: page.Items ?? [],
-    ...(page.LastEvaluatedKey ? { nextToken: encodeToken(page.LastEvaluatedKey) } : {}),
+    ...(page.LastEvaluatedKey ? { nextToken: encodeToken(page.LastEvaluatedKey, listing) } : {}),
   };
 }
 
-function encodeToken(key: Item): string {
-  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+/** DynamoDB's messages about a bad ExclusiveStartKey ("The provided starting key is invalid…"). */
+const STARTING_KEY = /start(ing)? key/i;
+
+function invalidToken(options?: ErrorOptions): ValidationError {
+  const error = new ValidationError('page request', [
+    {
+      path: 'nextToken',
+      message:
+        'not a token this API returned for this listing; pass the nextToken of the previous page unchanged, with the same filters, or omit it to start at the first page',
+    },
+  ]);
+  if (options?.cause !== undefined) Object.defineProperty(error, 'cause', { value: options.cause });
+  return error;
+}
+
+const TOKEN_VERSION = 1;
+/** Longer than any token this code writes (four key attributes of DynamoDB's maximum sizes). */
+const MAX_TOKEN_LENGTH = 8 * 1024;
+/** A table key plus an index key: an ExclusiveStartKey names at most four attributes. */
+const MAX_KEY_ATTRIBUTES = 4;
+/** DynamoDB's limits: attribute names up to 255 bytes, key values up to 2048 bytes. */
+const MAX_NAME_BYTES = 255;
+const MAX_KEY_VALUE_BYTES = 2048;
+
+/** What identifies a listing, whatever page of it: the table, index and conditions, not `Limit`. */
+function listingDigest(input: QueryCommandInput | ScanCommandInput, kind: string): string {
+  const { TableName, IndexName, ExpressionAttributeNames, ExpressionAttributeValues } = input;
+  const { KeyConditionExpression } = input as QueryCommandInput;
+  const { FilterExpression } = input;
+  return contentHash({
+    kind,
+    TableName,
+    IndexName,
+    KeyConditionExpression,
+    FilterExpression,
+    ExpressionAttributeNames,
+    ExpressionAttributeValues,
+  }).slice(0, 16);
+}
+
+function encodeToken(key: Item, listing: string): string {
+  return Buffer.from(JSON.stringify({ v: TOKEN_VERSION, l: listing, k: key }), 'utf8').toString(
+    'base64url',
+  );
 }
 
 /** Tokens are opaque to users but not trusted: null when `token` is not a key this code encoded. */
-function decodeToken(token: string): Item | null {
+function decodeToken(token: string, listing: string): Item | null {
+  if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    const isKey =
-      parsed !== null &&
-      typeof parsed === 'object' &&
-      !Array.isArray(parsed) &&
-      Object.values(parsed).every((v) => typeof v === 'string' || typeof v === 'number');
-    return isKey ? (parsed as Item) : null;
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
   } catch {
     return null;
   }
+  if (!isRecord(parsed) || parsed.v !== TOKEN_VERSION || parsed.l !== listing) return null;
+  const key = parsed.k;
+  if (!isRecord(key)) return null;
+  const attributes = Object.entries(key);
+  const isKey =
+    attributes.length >= 1 &&
+    attributes.length <= MAX_KEY_ATTRIBUTES &&
+    attributes.every(
+      ([name, value]) =>
+        name.length > 0 &&
+        Buffer.byteLength(name) <= MAX_NAME_BYTES &&
+        ((typeof value === 'string' &&
+          value.length > 0 &&
+          Buffer.byteLength(value) <= MAX_KEY_VALUE_BYTES) ||
+          (typeof value === 'number' && Number.isFinite(value))),
+    );
+  return isKey ? key : null;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
