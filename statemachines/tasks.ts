@@ -1,6 +1,7 @@
 import { AGENT_ERROR_NAMES } from '../functions/core/messaging/agent-errors.ts';
 import { TASK_KIND } from '../functions/core/model/task.ts';
 import type { ChoiceState, JsonObject, PassState, Retrier, States, TaskState } from './asl.ts';
+import { candidateErrorKey, failureCauseExpression } from './records.ts';
 import { DEFAULT_RETRY_POLICY, type FailureMode, type RetryPolicy } from './request.ts';
 
 /** The integrations agents are reached through. */
@@ -144,7 +145,11 @@ function taskState(call: AgentCall, k: number, onError: string): TaskState {
   const retry = retriers(call.mode, call.failureMode, call.retry);
   if (retry.length > 0) state.Retry = retry;
   state.Catch = [
-    { ErrorEquals: ['States.ALL'], ResultPath: `${call.recordPath}.k${k}`, Next: onError },
+    {
+      ErrorEquals: ['States.ALL'],
+      ResultPath: `${call.recordPath}.${candidateErrorKey(k)}`,
+      Next: onError,
+    },
   ];
   if (call.next === null) state.End = true;
   else state.Next = call.next;
@@ -153,7 +158,7 @@ function taskState(call: AgentCall, k: number, onError: string): TaskState {
 
 /** What happens once candidate k — the last one tried — has failed too. */
 function exhaustedState(call: AgentCall, k: number): PassState {
-  const error = `${call.recordPath}.k${k}`;
+  const error = `${call.recordPath}.${candidateErrorKey(k)}`;
   if (call.exhaustion.kind === 'fail') {
     const stepArgument = 'literal' in call.stepId ? `'${call.stepId.literal}'` : call.stepId.path;
     return {
@@ -161,7 +166,11 @@ function exhaustedState(call: AgentCall, k: number): PassState {
       Comment: 'Every candidate failed: fail the coordination, naming the agent and the cause.',
       Parameters: {
         'error.$': `${error}.Error`,
-        'cause.$': `States.Format('{} failed at step {}: {}', ${call.candidatePath(k)}.agentId, ${stepArgument}, ${error}.Cause)`,
+        'cause.$': failureCauseExpression(
+          `${call.candidatePath(k)}.agentId`,
+          stepArgument,
+          `${error}.Cause`,
+        ),
       },
       ResultPath: '$.failure',
       Next: call.exhaustion.failState,

@@ -1,5 +1,13 @@
 import type { ExecutionInput } from '../../statemachines/plan.ts';
-import { type TaskResult, unrollHistory } from '../core/model/task.ts';
+import {
+  candidateError,
+  type ExecutionState,
+  executionStateSchema,
+  parseFailureCause,
+  parseRecords,
+  type StepRecord,
+  unrollHistory,
+} from '../../statemachines/records.ts';
 import type { ExecutionOutcome } from './execution.ts';
 
 /** The public coordination result (DESIGN.md "Coordination result"). */
@@ -49,26 +57,6 @@ export interface Timings {
   }[];
 }
 
-interface Outcome {
-  ok: boolean;
-  attempt: number;
-  agentId?: string;
-  result?: TaskResult;
-}
-
-interface StepRecord {
-  /** Fan-out and worker records name their step (the subtask id for workers). */
-  stepId?: string;
-  outcome?: Outcome;
-  [candidateError: `k${number}`]: { Error?: string; Cause?: string | null } | undefined;
-}
-
-/** The execution input plus what the machine wrote into it. */
-interface FinalState extends ExecutionInput {
-  readonly results?: StepRecord[];
-  readonly decision?: StepRecord;
-}
-
 /**
  * Shapes a finished execution into a CoordinationResult. Needs nothing but the execution input and
  * outcome, so a Standard execution can be shaped from DescribeExecution alone.
@@ -100,7 +88,7 @@ export function shapeResult(
     };
   }
 
-  const state = outcome.output as FinalState;
+  const state = parseRecords(executionStateSchema, outcome.output, 'The execution state');
   const { steps, errors, agentMs } = collect(input, state);
   const output = patternOutput(input, state, steps);
   const failedSteps = steps.some((s) => s.status === 'failed');
@@ -126,7 +114,7 @@ export function shapeResult(
 
 function collect(
   input: ExecutionInput,
-  state: FinalState,
+  state: ExecutionState,
 ): { steps: StepResult[]; errors: CoordinationError[]; agentMs: number } {
   const steps: StepResult[] = [];
   const errors: CoordinationError[] = [];
@@ -139,13 +127,13 @@ function collect(
     const outcome = record?.outcome;
     if (outcome === undefined) return;
     for (let k = 0; k < (outcome.ok ? outcome.attempt : outcome.attempt + 1); k++) {
-      const failure = record?.[`k${k}`];
+      const failure = candidateError(record, k);
       if (failure)
         errors.push({
           // Workers have no candidate list: the failed attempt's outcome names the agent.
           agentId: candidates[k] ?? (k === outcome.attempt ? outcome.agentId : undefined) ?? null,
           stepId,
-          error: failure.Error ?? 'Error',
+          error: failure.Error,
           cause: causeText(failure.Cause ?? null),
         });
     }
@@ -171,7 +159,7 @@ function collect(
     case 'sequential':
     case 'pipeline': {
       for (const stepId of Object.keys(input.targets))
-        add(stepId, ids(input.targets[stepId]), state.steps?.[stepId] as StepRecord);
+        add(stepId, ids(input.targets[stepId]), state.steps[stepId]);
       return { steps, errors, agentMs: sum(steps) };
     }
     case 'parallel':
@@ -184,7 +172,7 @@ function collect(
       const supervisor = ids(input.targets.supervisor);
       let agentMs = 0;
       const rounds = [
-        ...unrollHistory<StepRecord, StepRecord>(state.loop.history),
+        ...unrollHistory(state.loop?.history ?? []),
         { decision: state.decision, results: [] },
       ];
       for (const [r, { decision, results }] of rounds.entries()) {
@@ -199,7 +187,7 @@ function collect(
   }
 }
 
-function patternOutput(input: ExecutionInput, state: FinalState, steps: StepResult[]): unknown {
+function patternOutput(input: ExecutionInput, state: ExecutionState, steps: StepResult[]): unknown {
   const succeeded = steps.filter((s) => s.status === 'succeeded');
   switch (input.pattern) {
     case 'sequential':
@@ -223,17 +211,15 @@ function patternOutput(input: ExecutionInput, state: FinalState, steps: StepResu
   }
 }
 
-const FAILURE_CAUSE = /^\[?([A-Za-z0-9._-]+)\]? failed at step ([A-Za-z0-9._-]+): ([\s\S]*)$/;
-
 /** Compiled machines fail with "<agent> failed at step <step>: <cause>"; split it back up. */
 function parseFailure(error: string, cause: string | null): CoordinationError {
-  const match = cause === null ? null : FAILURE_CAUSE.exec(cause);
-  if (match)
+  const parsed = cause === null ? undefined : parseFailureCause(cause);
+  if (parsed)
     return {
-      agentId: match[1] ?? null,
-      stepId: match[2] ?? null,
+      agentId: parsed.agentId,
+      stepId: parsed.stepId,
       error,
-      cause: causeText(match[3] ?? null),
+      cause: causeText(parsed.cause),
     };
   return { agentId: null, stepId: null, error, cause: causeText(cause) };
 }

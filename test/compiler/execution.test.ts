@@ -5,6 +5,7 @@ import { LocalStateMachines } from '../../functions/embedded/local-executor.ts';
 import { compile } from '../../statemachines/compile.ts';
 import { estimateCost } from '../../statemachines/cost.ts';
 import { type CoordinationPlan, executionInput } from '../../statemachines/plan.ts';
+import { executionStateSchema, parseRecords } from '../../statemachines/records.ts';
 import { AgentFleet, type Behaviour } from './agents.ts';
 import { type PlanOptions, planFor } from './fixtures.ts';
 
@@ -15,32 +16,6 @@ import { type PlanOptions, planFor } from './fixtures.ts';
  */
 const engine = new LocalStateMachines();
 const PAYLOAD = { question: 'what changed?' };
-
-type State = {
-  steps: Record<
-    string,
-    {
-      outcome: {
-        ok: boolean;
-        attempt: number;
-        result?: { agentId: string; output: Record<string, unknown> };
-      };
-      k0?: unknown;
-      k1?: unknown;
-    }
-  >;
-  results: {
-    outcome: {
-      ok: boolean;
-      attempt: number;
-      agentId?: string;
-      result?: { agentId: string; output: unknown };
-    };
-  }[];
-  decision: { outcome: { result: { output: unknown } } };
-  loop: { round: number; history: unknown[] };
-  gather: { successes: number };
-};
 
 async function run(
   plan: CoordinationPlan,
@@ -61,7 +36,12 @@ async function run(
     outcome,
     transitions,
     fleet,
-    state: (outcome.status === 'SUCCEEDED' ? outcome.output : {}) as State,
+    // Parsed with the layout the compiler declares: a machine writing anything else fails here.
+    state: parseRecords(
+      executionStateSchema,
+      outcome.status === 'SUCCEEDED' ? outcome.output : {},
+      'The execution state',
+    ),
   };
 }
 
@@ -70,6 +50,9 @@ function failed(outcome: ExecutionOutcome): { error: string; cause: string | nul
     throw new Error(`expected FAILED, got ${JSON.stringify(outcome)}`);
   return outcome;
 }
+
+/** The trail pipeline agents append their ids to (see AgentFleet). */
+const trail = (output: unknown) => (output as { trail?: string[] } | undefined)?.trail;
 
 const plan = (pattern: Parameters<typeof planFor>[0], options: PlanOptions = {}) =>
   planFor(pattern, options);
@@ -118,7 +101,7 @@ describe.each(['express', 'standard'] as const)(
         );
         expect(outcome.status).toBe('SUCCEEDED');
         expect(state.steps.step1?.outcome).toEqual({ ok: false, attempt: 0, agentId: 'a1' });
-        expect(state.steps.step3?.outcome.ok).toBe(true);
+        expect(state.steps.step3?.outcome?.ok).toBe(true);
       });
 
       it('retry: retries a flaky agent and succeeds, but never retries a fatal error', async () => {
@@ -150,7 +133,7 @@ describe.each(['express', 'standard'] as const)(
       it('feeds each output into the next agent', async () => {
         const { outcome, state } = await run(plan('pipeline', { mode }));
         expect(outcome.status).toBe('SUCCEEDED');
-        expect(state.steps.step3?.outcome.result?.output.trail).toEqual(['a1', 'a2', 'a3']);
+        expect(trail(state.steps.step3?.outcome?.result?.output)).toEqual(['a1', 'a2', 'a3']);
       });
 
       it('best_effort: a skipped step passes the last good result on', async () => {
@@ -163,7 +146,7 @@ describe.each(['express', 'standard'] as const)(
           attempt: 1,
           agentId: 'a2-backup',
         });
-        expect(state.steps.step3?.outcome.result?.output.trail).toEqual(['a1', 'a3']);
+        expect(trail(state.steps.step3?.outcome?.result?.output)).toEqual(['a1', 'a3']);
       });
     });
 
@@ -175,7 +158,7 @@ describe.each(['express', 'standard'] as const)(
           a3: { delayMs: 200 },
         });
         expect(outcome.status).toBe('SUCCEEDED');
-        expect(state.results.map((r) => r.outcome.result?.agentId)).toEqual(['a1', 'a2', 'a3']);
+        expect(state.results?.map((r) => r.outcome?.result?.agentId)).toEqual(['a1', 'a2', 'a3']);
         expect(fleet.calls.get('a3')?.[0]?.input).toEqual(PAYLOAD);
       });
 
@@ -195,7 +178,7 @@ describe.each(['express', 'standard'] as const)(
           a3: { delayMs: 1_500 },
         });
         expect(outcome.status).toBe('SUCCEEDED');
-        expect(state.results.map((r) => r.outcome.ok)).toEqual([false, true, true]);
+        expect(state.results?.map((r) => r.outcome?.ok)).toEqual([false, true, true]);
         expect(fleet.calls.get('a3')?.[0]?.timeoutSeconds).toBe(5); // the agent knows its budget
       });
 
@@ -204,7 +187,7 @@ describe.each(['express', 'standard'] as const)(
           a2: { fail: true },
           a3: { fail: true },
         });
-        expect(state.results.map((r) => [r.outcome.ok, r.outcome.attempt])).toEqual([
+        expect(state.results?.map((r) => [r.outcome?.ok, r.outcome?.attempt])).toEqual([
           [true, 0],
           [true, 1],
           [false, 0],
@@ -220,11 +203,10 @@ describe.each(['express', 'standard'] as const)(
           { s2: { fail: true }, s4: { fail: true } },
         );
         expect(outcome.status).toBe('SUCCEEDED');
-        expect(state.gather.successes).toBe(3);
-        expect(state.results.filter((r) => !r.outcome.ok).map((r) => r.outcome.agentId)).toEqual([
-          's2',
-          's4',
-        ]);
+        expect(state.gather).toMatchObject({ successes: 3 });
+        expect(state.results?.filter((r) => !r.outcome?.ok).map((r) => r.outcome?.agentId)).toEqual(
+          ['s2', 's4'],
+        );
       });
 
       it('fails with Mobius.QuorumNotMet when too few agents succeed', async () => {
@@ -275,14 +257,14 @@ describe.each(['express', 'standard'] as const)(
           fleet,
         );
         expect(outcome.status).toBe('SUCCEEDED');
-        expect(state.decision.outcome.result.output).toEqual({
+        expect(state.decision?.outcome?.result?.output).toEqual({
           done: true,
           output: { rounds: 2, last: ['sent'] },
         });
         expect(fleet.callCount('planner')).toBe(3);
         expect(fleet.callCount('kw')).toBe(1);
         expect(fleet.callCount('sent')).toBe(2);
-        expect(state.loop.round).toBe(3);
+        expect(state.loop?.round).toBe(3);
         // rounds of 2 and 1 workers: (2 + 4) + (1 + 4) + final supervisor, decide, done
         expect(transitions).toBe(2 * 4 + 3 + 3);
         expect(estimateCost('hierarchical', 1.5, 2).transitions).toBe(transitions);

@@ -89,19 +89,3 @@ export interface PlannedSubtask {
   readonly agentId: string;
   readonly input: unknown;
 }
-
-/**
- * A hierarchical run keeps its rounds as nested arrays `[history, decision, results]` (ASL cannot
- * append to a list); this turns them back into a list of rounds, oldest first.
- */
-export function unrollHistory<D, R>(
-  history: readonly unknown[],
-): { decision: D | undefined; results: R[] }[] {
-  const rounds: { decision: D | undefined; results: R[] }[] = [];
-  let node: readonly unknown[] = history;
-  while (node.length === 3 && Array.isArray(node[0])) {
-    rounds.unshift({ decision: node[1] as D, results: (node[2] as R[]) ?? [] });
-    node = node[0] as unknown[];
-  }
-  return rounds;
-}

@@ -24,6 +24,7 @@ import {
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { parseRecords, supervisorTaskContextSchema } from '../../../statemachines/records.ts';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { sharedSfnClient } from '../aws/sfn.ts';
 import { sharedSqsClient } from '../aws/sqs.ts';
@@ -45,7 +46,6 @@ import {
   type TaskRequest,
   type TaskResult,
   taskInput,
-  type WorkerInfo,
 } from '../model/task.ts';
 import { Registrar } from '../registry/registrar.ts';
 import { parseWith } from '../validation.ts';
@@ -554,19 +554,19 @@ function superviseOutput(raw: unknown, task: TaskRequest): unknown {
     );
   }
   if (decision.data.done) return decision.data;
-  const context = (task.context ?? {}) as {
-    workers?: WorkerInfo[];
-    round?: number;
-    maxRounds?: number;
-  };
-  const round = context.round ?? 1;
+  const context = parseRecords(
+    supervisorTaskContextSchema,
+    task.context ?? {},
+    'The supervisor task context',
+  );
+  const round = context.round;
   if (context.maxRounds !== undefined && round > context.maxRounds) {
     throw new FatalAgentError(
       `Supervisor planned more work in round ${round}, but maxRounds is ${context.maxRounds}: ` +
         'after the last round it must answer { done: true, output }.',
     );
   }
-  return { done: false, subtasks: planSubtasks(decision.data, context.workers ?? [], round) };
+  return { done: false, subtasks: planSubtasks(decision.data, context.workers, round) };
 }
 
 /** SendTaskFailure fields: the error name the state machine matches on, and a JSON cause. */

@@ -1,4 +1,10 @@
-import { type TaskRequest, unrollHistory, type WorkerInfo } from '../model/task.ts';
+import {
+  parseRecords,
+  type StepRecord,
+  supervisorTaskContextSchema,
+  unrollHistory,
+} from '../../../statemachines/records.ts';
+import type { WorkerInfo } from '../model/task.ts';
 import type { AgentMessage } from './define-agent.ts';
 
 /** One worker's answer from the previous round, as a supervisor sees it. */
@@ -21,43 +27,34 @@ export interface SupervisorContext {
   readonly rounds: readonly (readonly WorkerResult[])[];
 }
 
-interface RawRecord {
-  stepId?: string;
-  outcome?: { ok: boolean; agentId?: string; result?: { agentId: string; output: unknown } };
-}
-
 /**
  * What a hierarchical supervisor needs to decide its next move, read from the task the state
  * machine sent: the round, the workers it may delegate to, and last round's results.
  */
 export function supervisorContext(message: AgentMessage): SupervisorContext {
-  const task = message.task as TaskRequest | undefined;
-  const context = (task?.context ?? {}) as {
-    round?: number;
-    maxRounds?: number;
-    workers?: WorkerInfo[];
-    results?: RawRecord[];
-    history?: unknown[];
-  };
-  const round = context.round ?? 1;
-  const maxRounds = context.maxRounds ?? round;
+  const context = parseRecords(
+    supervisorTaskContextSchema,
+    message.task?.context ?? {},
+    'The supervisor task context',
+  );
+  const maxRounds = context.maxRounds ?? context.round;
   return {
-    round,
+    round: context.round,
     maxRounds,
-    final: round > maxRounds,
-    workers: context.workers ?? [],
-    results: (context.results ?? []).map(workerResult),
-    rounds: unrollHistory<unknown, RawRecord>(context.history ?? []).map((r) =>
-      r.results.map(workerResult),
-    ),
+    final: context.round > maxRounds,
+    workers: context.workers,
+    results: context.results.map(workerResult),
+    rounds: unrollHistory(context.history).map((r) => r.results.map(workerResult)),
   };
 }
 
-function workerResult(record: RawRecord): WorkerResult {
+function workerResult(record: StepRecord): WorkerResult {
+  const outcome = record.outcome;
   return {
     subtaskId: record.stepId ?? 'unknown',
-    agentId: record.outcome?.result?.agentId ?? record.outcome?.agentId ?? 'unknown',
-    ok: record.outcome?.ok ?? false,
-    ...(record.outcome?.ok ? { output: record.outcome.result?.output } : {}),
+    // A failed worker's record names the agent; a successful one's result does.
+    agentId: (outcome?.ok ? outcome.result?.agentId : outcome?.agentId) ?? 'unknown',
+    ok: outcome?.ok ?? false,
+    ...(outcome?.ok ? { output: outcome.result?.output } : {}),
   };
 }
