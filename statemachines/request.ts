@@ -178,7 +178,7 @@ export const coordinationRequestSchema = z
       .min(1)
       .max(STANDARD_MAX_SECONDS)
       .optional()
-      .meta({ description: `default ${DEFAULT_STEP_TIMEOUT_SECONDS}` }),
+      .meta({ default: DEFAULT_STEP_TIMEOUT_SECONDS }),
     failure_mode: failureModeSchema.default('fail_fast'),
     retry: retryPolicySchema.optional(),
     gather: gatherSchema.optional(),

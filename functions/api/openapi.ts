@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
 import {
   agentRefSchema,
@@ -19,6 +21,7 @@ import {
   type DiscoveryMatch,
   discoveryQuerySchema,
 } from '../core/registry/discovery.ts';
+import { MAX_HEADER_BYTES, TRANSPORT_ERRORS } from '../embedded/api-server.ts';
 import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
 import { broadcastRequestSchema, messageRequestSchema } from './routes/messages.ts';
@@ -247,35 +250,95 @@ const ref = (name: SchemaName) => ({
 });
 
 /** The error answers, one response component each, which operations refer to by status. */
-const ERROR_RESPONSES: Record<number, { name: string; description: string }> = {
+const ERROR_RESPONSES: Record<
+  number,
+  { name: string; description: string; headers?: Record<string, unknown> }
+> = {
   400: {
     name: 'InvalidInput',
-    description: 'Invalid input: `error.details.issues` names each field path and the fix',
+    description:
+      'Invalid input: `error.details.issues` names each field path and the fix (also: a body nested deeper than 64 levels or with a `__proto__` key, a page token this API did not return for this listing)',
+  },
+  403: {
+    name: 'Forbidden',
+    description:
+      "The caller may not do this: only a card's owner (or an operator) may replace, heartbeat or deregister it, and a message's `from` must be an agent the caller owns",
   },
   404: { name: 'NotFound', description: 'Unknown agent, coordination or route' },
   409: { name: 'Conflict', description: 'A different card is registered under this id' },
   413: {
     name: 'PayloadTooLarge',
     description:
-      'The message or coordination input is larger than SQS, EventBridge or Step Functions accept',
+      'The body is larger than 6 MB, or the message or coordination input is larger than SQS, EventBridge or Step Functions accept',
+  },
+  431: {
+    name: 'HeadersTooLarge',
+    description: `The request line and headers are larger than the server takes (${MAX_HEADER_BYTES / 1024} KB in the embedded runtime; API Gateway has limits of its own)`,
   },
   502: { name: 'AgentFailed', description: 'An agent failed' },
   503: {
-    name: 'NoAgentAvailable',
+    name: 'Unavailable',
     description:
-      'No healthy agent can do it (or its circuit breaker is open), or a Step Functions quota refused the run for now',
+      'NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again',
+    headers: {
+      'Retry-After': {
+        description: 'With CAPACITY_EXCEEDED: seconds after which trying again makes sense',
+        schema: { type: 'integer', minimum: 0 },
+      },
+    },
   },
   504: { name: 'TimedOut', description: 'An agent or the coordination timed out' },
 };
 
 function errorResponses(): Record<string, unknown> {
   return Object.fromEntries(
-    Object.values(ERROR_RESPONSES).map(({ name, description }) => [
+    Object.values(ERROR_RESPONSES).map(({ name, description, headers }) => [
       name,
-      { description, ...ref('Error') },
+      { description, ...(headers ? { headers } : {}), ...ref('Error') },
     ]),
   );
 }
+
+/** Named request examples: the README's example coordinations, for the example agents of `mobius dev`. */
+function coordinationExamples(): Record<string, { summary: string; value: unknown }> {
+  const folder = join(import.meta.dirname, '..', '..', 'examples', 'requests');
+  return Object.fromEntries(
+    readdirSync(folder)
+      .filter((file) => file.endsWith('.json'))
+      .sort()
+      .map((file) => [
+        basename(file, '.json'),
+        {
+          summary: `examples/requests/${file}`,
+          value: JSON.parse(readFileSync(join(folder, file), 'utf8')) as unknown,
+        },
+      ]),
+  );
+}
+
+const REQUEST_EXAMPLES: Partial<Record<SchemaName, () => Record<string, unknown>>> = {
+  CoordinationRequest: coordinationExamples,
+  MessageRequest: () => ({
+    queued: { value: { to: 'summarizer', payload: { text: 'Queues decouple producers.' } } },
+    waited: {
+      value: { to: 'keyword-extractor', payload: { text: 'DynamoDB TTL' }, wait: true },
+    },
+  }),
+  BroadcastRequest: () => ({
+    everyone: { value: { payload: { note: 'maintenance at noon' } } },
+    event: {
+      value: {
+        to: { capability: 'keyword-extraction' },
+        eventType: 'document.indexed',
+        payload: { documentId: 'd-1' },
+      },
+    },
+  }),
+  DiscoveryQuery: () => ({
+    exact: { value: { capability: 'extractive-summarization', version: '^1' } },
+    fuzzy: { value: { capability: 'summarise', match: 'fuzzy' } },
+  }),
+};
 
 interface Operation {
   /** Unique and stable: the typed client's method names (functions/cli/client.ts) are these. */
@@ -286,21 +349,28 @@ interface Operation {
   responses: Record<string, unknown>;
 }
 
+/** References to the error responses for these statuses. */
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [
+      String(s),
+      { $ref: `#/components/responses/${ERROR_RESPONSES[s]?.name}` },
+    ]),
+  );
+
 function operations(): Record<string, Operation> {
-  const errors = (...statuses: number[]) =>
-    Object.fromEntries(
-      statuses.map((s) => [
-        String(s),
-        { $ref: `#/components/responses/${ERROR_RESPONSES[s]?.name}` },
-      ]),
-    );
   const idParameter = (what: string) => [
     { name: 'id', in: 'path', required: true, description: what, schema: { type: 'string' } },
   ];
   const listQuery = Object.entries(
     (inlineSchema(listFilterSchema).properties ?? {}) as Record<string, unknown>,
   ).map(([name, s]) => ({ name, in: 'query', required: false, schema: s }));
-  const body = (name: SchemaName, required = true) => ({ required, ...ref(name) });
+  const body = (name: SchemaName, required = true) => {
+    const examples = REQUEST_EXAMPLES[name]?.();
+    if (examples === undefined) return { required, ...ref(name) };
+    const media = ref(name).content['application/json'];
+    return { required, content: { 'application/json': { ...media, examples } } };
+  };
   return {
     'GET /agents': {
       operationId: 'listAgents',
@@ -324,7 +394,7 @@ function operations(): Record<string, Operation> {
       responses: {
         201: { description: 'Registered', ...ref('Registered') },
         200: { description: 'Unchanged or updated', ...ref('Reregistered') },
-        ...errors(400, 409),
+        ...errors(400, 403, 409),
       },
     },
     'GET /agents/{id}': {
@@ -337,7 +407,10 @@ function operations(): Record<string, Operation> {
       operationId: 'deregisterAgent',
       summary: 'Deregister an agent',
       parameters: idParameter('agent id'),
-      responses: { 200: { description: 'Removed', ...ref('Deregistered') }, ...errors(400, 404) },
+      responses: {
+        200: { description: 'Removed', ...ref('Deregistered') },
+        ...errors(400, 403, 404),
+      },
     },
     'POST /agents/{id}/heartbeat': {
       operationId: 'heartbeat',
@@ -346,7 +419,7 @@ function operations(): Record<string, Operation> {
       requestBody: body('HeartbeatReport', false),
       responses: {
         200: { description: 'The agent after the heartbeat', ...ref('AgentRecord') },
-        ...errors(400, 404),
+        ...errors(400, 403, 404),
       },
     },
     'GET /agents/{id}/health': {
@@ -371,7 +444,7 @@ function operations(): Record<string, Operation> {
       responses: {
         202: { description: 'Queued', ...ref('MessageQueued') },
         200: { description: 'The response envelope', ...ref('MessageReply') },
-        ...errors(400, 404, 413, 502, 503, 504),
+        ...errors(400, 403, 404, 502, 503, 504),
       },
     },
     'POST /broadcasts': {
@@ -381,7 +454,7 @@ function operations(): Record<string, Operation> {
       requestBody: body('BroadcastRequest'),
       responses: {
         202: { description: 'Published', ...ref('BroadcastPublished') },
-        ...errors(400, 413),
+        ...errors(400, 403),
       },
     },
     'POST /coordinations': {
@@ -391,7 +464,7 @@ function operations(): Record<string, Operation> {
       responses: {
         200: { description: 'Succeeded or partial', ...ref('CoordinationResult') },
         202: { description: 'Started (standard mode)', ...ref('CoordinationRunning') },
-        ...errors(400, 404, 413, 502, 503, 504),
+        ...errors(400, 404, 502, 503, 504),
       },
     },
     'GET /coordinations/{id}': {
@@ -425,9 +498,15 @@ export function openApiDocument(): Record<string, unknown> {
     const operation = byRoute[`${route.method} ${route.path}`];
     if (operation === undefined)
       throw new Error(`route ${route.method} ${route.path} is not documented`);
+    // Any request can have headers too large, and any body can be too large.
+    const responses = {
+      ...operation.responses,
+      ...(operation.requestBody === undefined ? {} : errors(413)),
+      ...errors(431),
+    };
     paths[route.path] = {
       ...paths[route.path],
-      [route.method.toLowerCase()]: { ...operation, security: [{ sigv4: [] }] },
+      [route.method.toLowerCase()]: { ...operation, responses, security: [{ sigv4: [] }] },
     };
   }
   const schemas = componentSchemas();
@@ -462,7 +541,7 @@ export function openApiDocument(): Record<string, unknown> {
         ...schemas,
         Error: {
           ...schemas.Error,
-          description: `codes: ${Object.entries(STATUS_BY_CODE)
+          description: `codes: ${Object.entries({ ...STATUS_BY_CODE, ...TRANSPORT_ERRORS })
             .map(([code, status]) => `${code} (${status})`)
             .join(', ')}`,
         },

@@ -546,7 +546,7 @@ export interface components {
                 self: string;
             };
         };
-        /** @description codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503) */
+        /** @description codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503), FORBIDDEN (403), BAD_REQUEST (400), REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431), INTERNAL (500) */
         Error: {
             error: {
                 code: string;
@@ -558,8 +558,17 @@ export interface components {
         };
     };
     responses: {
-        /** @description Invalid input: `error.details.issues` names each field path and the fix */
+        /** @description Invalid input: `error.details.issues` names each field path and the fix (also: a body nested deeper than 64 levels or with a `__proto__` key, a page token this API did not return for this listing) */
         InvalidInput: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The caller may not do this: only a card's owner (or an operator) may replace, heartbeat or deregister it, and a message's `from` must be an agent the caller owns */
+        Forbidden: {
             headers: {
                 [name: string]: unknown;
             };
@@ -585,8 +594,17 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The message or coordination input is larger than SQS, EventBridge or Step Functions accept */
+        /** @description The body is larger than 6 MB, or the message or coordination input is larger than SQS, EventBridge or Step Functions accept */
         PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The request line and headers are larger than the server takes (16 KB in the embedded runtime; API Gateway has limits of its own) */
+        HeadersTooLarge: {
             headers: {
                 [name: string]: unknown;
             };
@@ -603,9 +621,11 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description No healthy agent can do it (or its circuit breaker is open), or a Step Functions quota refused the run for now */
-        NoAgentAvailable: {
+        /** @description NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again */
+        Unavailable: {
             headers: {
+                /** @description With CAPACITY_EXCEEDED: seconds after which trying again makes sense */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -654,6 +674,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     registerAgent: {
@@ -690,7 +711,10 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     getAgent: {
@@ -716,6 +740,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidInput"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     deregisterAgent: {
@@ -740,7 +765,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     heartbeat: {
@@ -769,7 +796,10 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     agentHealth: {
@@ -795,6 +825,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidInput"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     discover: {
@@ -820,6 +851,8 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     sendMessage: {
@@ -854,10 +887,12 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
             502: components["responses"]["AgentFailed"];
-            503: components["responses"]["NoAgentAvailable"];
+            503: components["responses"]["Unavailable"];
             504: components["responses"]["TimedOut"];
         };
     };
@@ -884,7 +919,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     runCoordination: {
@@ -921,8 +958,9 @@ export interface operations {
             400: components["responses"]["InvalidInput"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
             502: components["responses"]["AgentFailed"];
-            503: components["responses"]["NoAgentAvailable"];
+            503: components["responses"]["Unavailable"];
             504: components["responses"]["TimedOut"];
         };
     };
@@ -949,6 +987,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidInput"];
             404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
 }

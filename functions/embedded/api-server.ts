@@ -27,6 +27,19 @@ type ErrorLog = Pick<Logger, 'error'>;
 
 /** Lambda's synchronous invocation payload limit, which API Gateway's proxy events are under. */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+/** The request line and headers together (Node's default, stated so the API document can say it). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Error codes this server answers with itself, beside the domain's (functions/api/http-errors.ts):
+ * requests that never reach a route, and the 500 of a bug.
+ */
+export const TRANSPORT_ERRORS = {
+  BAD_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+  INTERNAL: 500,
+} as const;
 
 /**
  * Serves the API handler over HTTP on 127.0.0.1, translating each request into the API Gateway
@@ -43,7 +56,7 @@ export async function startApiServer(
   options: { port?: number; logger?: ErrorLog } = {},
 ): Promise<ApiServer> {
   const logger = options.logger ?? new Logger({ serviceName: 'mobius-api' });
-  const server: Server = createServer((request, response) => {
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (request, response) => {
     const requestId = randomUUID();
     serve(handler, request, response, requestId).catch((error: unknown) => {
       logger.error('unexpected error', { requestId, error });
@@ -188,28 +201,20 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
     socket.destroy();
     return;
   }
-  const headersTooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-  const status = headersTooLarge ? 431 : timedOut ? 408 : 400;
+  const code =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'HEADERS_TOO_LARGE'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : 'BAD_REQUEST';
+  const messages = {
+    HEADERS_TOO_LARGE: `The request line and headers are larger than the server accepts (${MAX_HEADER_BYTES / 1024} KB); shorten the query string or headers.`,
+    REQUEST_TIMEOUT: 'The request did not arrive in time.',
+    BAD_REQUEST: 'The request is not valid HTTP/1.1.',
+  };
+  const status = TRANSPORT_ERRORS[code];
   const body = JSON.stringify({
-    error: headersTooLarge
-      ? {
-          code: 'HEADERS_TOO_LARGE',
-          message:
-            'The request line and headers are larger than the server accepts (16 KB); shorten the query string or headers.',
-          details: {},
-        }
-      : timedOut
-        ? {
-            code: 'REQUEST_TIMEOUT',
-            message: 'The request did not arrive in time.',
-            details: {},
-          }
-        : {
-            code: 'BAD_REQUEST',
-            message: 'The request is not valid HTTP/1.1.',
-            details: { reason: error.code ?? 'unknown' },
-          },
+    error: { code, message: messages[code], details: { reason: error.code ?? 'unknown' } },
   });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

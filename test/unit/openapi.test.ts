@@ -3,9 +3,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
+import type * as z from 'zod';
 import { ROUTES } from '../../functions/api/app.ts';
 import { openApiDocument } from '../../functions/api/openapi.ts';
+import {
+  broadcastRequestSchema,
+  messageRequestSchema,
+} from '../../functions/api/routes/messages.ts';
+import { discoveryQuerySchema } from '../../functions/core/registry/discovery.ts';
 import { API_TYPES_FILE, apiTypesSource } from '../../scripts/api-types.ts';
+import { coordinationRequestSchema } from '../../statemachines/request.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const DOCUMENT_FILE = join(root, 'docs', 'openapi.json');
@@ -14,6 +21,12 @@ interface Operation {
   operationId?: string;
   security: unknown[];
   responses: Record<string, unknown>;
+  requestBody?: {
+    content: Record<
+      string,
+      { schema: { $ref: string }; examples?: Record<string, { value: unknown }> }
+    >;
+  };
 }
 
 interface Components {
@@ -51,6 +64,61 @@ describe('OpenAPI document', () => {
         true,
       );
     }
+  });
+
+  it('declares the answers any request can get: 431 everywhere, 413 wherever a body is taken', () => {
+    for (const operation of operations) {
+      expect(operation.responses['431']).toEqual({
+        $ref: '#/components/responses/HeadersTooLarge',
+      });
+      if (operation.requestBody !== undefined)
+        expect(operation.responses['413']).toEqual({
+          $ref: '#/components/responses/PayloadTooLarge',
+        });
+    }
+  });
+
+  it('declares 403 where ownership is checked, and Retry-After on 503 (CAPACITY_EXCEEDED)', () => {
+    const forbidden = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, operation]) => '403' in operation.responses)
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(forbidden.sort()).toEqual([
+      'DELETE /agents/{id}',
+      'POST /agents',
+      'POST /agents/{id}/heartbeat',
+      'POST /broadcasts',
+      'POST /messages',
+    ]);
+    expect(document.paths['/coordinations']?.post?.responses['503']).toEqual({
+      $ref: '#/components/responses/Unavailable',
+    });
+    expect(document.components.responses.Unavailable).toMatchObject({
+      headers: { 'Retry-After': { schema: { type: 'integer' } } },
+    });
+  });
+
+  it('gives request examples that the API accepts as valid', () => {
+    const schemas: Record<string, z.ZodType> = {
+      CoordinationRequest: coordinationRequestSchema,
+      MessageRequest: messageRequestSchema,
+      BroadcastRequest: broadcastRequestSchema,
+      DiscoveryQuery: discoveryQuerySchema,
+    };
+    const checked: string[] = [];
+    for (const operation of operations) {
+      const media = operation.requestBody?.content['application/json'];
+      const name = media?.schema.$ref.split('/').at(-1) ?? '';
+      for (const [example, { value }] of Object.entries(media?.examples ?? {})) {
+        const schema = schemas[name];
+        expect(schema, `a schema to check ${name} examples with`).toBeDefined();
+        expect(schema?.safeParse(value).error, `${name} example ${example}`).toBeUndefined();
+        checked.push(`${name}.${example}`);
+      }
+    }
+    expect(checked).toContain('CoordinationRequest.scatter-gather');
+    expect(checked.length).toBeGreaterThanOrEqual(11);
   });
 
   it('gives every operation its own operationId', () => {
