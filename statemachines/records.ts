@@ -71,6 +71,8 @@ export const executionStateSchema = z.looseObject({
   /** hierarchical: the supervisor's last record, and the rounds before it. */
   decision: stepRecordSchema.optional(),
   loop: z.object({ round: z.int(), history: z.array(z.unknown()) }).optional(),
+  /** hierarchical: the workers' records of the last round that ran. */
+  lastResults: z.array(stepRecordSchema).optional(),
   /**
    * The input's gather strategy, which a scatter_gather's gather step overwrites with what it
    * counted (the shaper reads the strategy from the execution input, never from here).

@@ -1,8 +1,27 @@
 /** How a state machine execution ended, whichever engine ran it (Step Functions or embedded). */
 export type ExecutionOutcome =
   | { readonly status: 'SUCCEEDED'; readonly output: unknown }
-  | { readonly status: 'FAILED'; readonly error: string; readonly cause: string | null }
-  | { readonly status: 'TIMED_OUT' };
+  | {
+      readonly status: 'FAILED';
+      readonly error: string;
+      readonly cause: string | null;
+      readonly progress?: ExecutionProgress;
+    }
+  | { readonly status: 'TIMED_OUT'; readonly progress?: ExecutionProgress };
+
+/**
+ * How far a run that failed or timed out had got, when the engine can tell (the embedded engine
+ * watches its interpreter; Step Functions' StartSyncExecution reports nothing but the error):
+ * the outputs of the steps that had succeeded are what graceful degradation is for.
+ */
+export interface ExecutionProgress {
+  /** The top-level execution state when the run stopped, Map iterations that had finished included. */
+  readonly state: unknown;
+  /** The top-level state the run stopped in. */
+  readonly stoppedIn: string;
+  /** Agent tasks still in flight when the run stopped (a timeout names them). */
+  readonly running: readonly { readonly agentId: string; readonly stepId: string }[];
+}
 
 /** A Step Functions execution's end as reported by DescribeExecution or its status-change event. */
 export interface FinishedExecution {

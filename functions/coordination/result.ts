@@ -1,3 +1,4 @@
+import { WORKERS_STATE } from '../../statemachines/patterns/hierarchical.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import {
   candidateError,
@@ -67,27 +68,7 @@ export function shapeResult(
   totalMs: number,
 ): CoordinationResult {
   const base = { coordinationId: input.coordinationId, pattern: input.pattern, mode: input.mode };
-  if (outcome.status !== 'SUCCEEDED') {
-    const error =
-      outcome.status === 'TIMED_OUT'
-        ? {
-            agentId: null,
-            stepId: null,
-            error: 'Mobius.CoordinationTimeout',
-            cause: 'the coordination ran past its timeout',
-          }
-        : parseFailure(outcome.error, outcome.cause);
-    return {
-      ...base,
-      status: 'failed',
-      output: null,
-      steps: [],
-      errors: [error],
-      degraded: false,
-      timings: { totalMs: round(totalMs), agentMs: 0, overheadMs: round(totalMs), steps: [] },
-    };
-  }
-
+  if (outcome.status !== 'SUCCEEDED') return failedResult(input, outcome, totalMs);
   const state = parseRecords(executionStateSchema, outcome.output, 'The execution state');
   const { steps, errors, agentMs } = collect(input, state);
   const output = patternOutput(input, state, steps);
@@ -99,22 +80,94 @@ export function shapeResult(
     steps,
     errors,
     degraded: failedSteps || steps.some((s) => s.attempt > 0),
-    timings: {
-      totalMs: round(totalMs),
-      agentMs: round(agentMs),
-      overheadMs: round(Math.max(0, totalMs - agentMs)),
-      steps: steps.flatMap((s) =>
-        s.durationMs === undefined
-          ? []
-          : [{ stepId: s.stepId, agentId: s.agentId, durationMs: s.durationMs }],
-      ),
-    },
+    timings: timings(steps, totalMs, agentMs),
   };
 }
 
+/**
+ * A run that failed or timed out: the error that stopped it, naming the agent and the step (a
+ * timeout names every task still running), and — when the engine could tell how far the run had
+ * got — the steps that had finished, outputs included.
+ */
+function failedResult(
+  input: ExecutionInput,
+  outcome: Exclude<ExecutionOutcome, { status: 'SUCCEEDED' }>,
+  totalMs: number,
+): CoordinationResult {
+  const progress = outcome.progress;
+  const done =
+    progress === undefined
+      ? { steps: [], errors: [], agentMs: 0 }
+      : collect(
+          input,
+          parseRecords(executionStateSchema, progress.state, 'The execution state'),
+          progress.stoppedIn,
+        );
+  const steps = [...done.steps];
+  const stopped: CoordinationError[] = [];
+  if (outcome.status === 'TIMED_OUT') {
+    for (const { agentId, stepId } of progress?.running ?? []) {
+      stopped.push({
+        agentId,
+        stepId,
+        error: COORDINATION_TIMEOUT,
+        cause: `the coordination ran past its timeout while ${agentId} was still working on step ${stepId}`,
+      });
+    }
+    if (stopped.length === 0) {
+      stopped.push({
+        agentId: null,
+        stepId: null,
+        error: COORDINATION_TIMEOUT,
+        cause: 'the coordination ran past its timeout',
+      });
+    }
+  } else {
+    stopped.push(parseFailure(outcome.error, outcome.cause));
+  }
+  // The step that stopped the run has no outcome record of its own: list it as failed.
+  for (const error of stopped) {
+    if (error.agentId === null || error.stepId === null) continue;
+    if (steps.some((s) => s.stepId === error.stepId && s.agentId === error.agentId)) continue;
+    steps.push({ stepId: error.stepId, agentId: error.agentId, status: 'failed', attempt: 0 });
+  }
+  const agentMs = done.agentMs;
+  return {
+    coordinationId: input.coordinationId,
+    pattern: input.pattern,
+    mode: input.mode,
+    status: 'failed',
+    output: null,
+    steps,
+    errors: [...done.errors, ...stopped],
+    degraded: steps.some((s) => s.attempt > 0),
+    timings: timings(steps, totalMs, agentMs),
+  };
+}
+
+const COORDINATION_TIMEOUT = 'Mobius.CoordinationTimeout';
+
+function timings(steps: StepResult[], totalMs: number, agentMs: number): Timings {
+  return {
+    totalMs: round(totalMs),
+    agentMs: round(agentMs),
+    overheadMs: round(Math.max(0, totalMs - agentMs)),
+    steps: steps.flatMap((s) =>
+      s.durationMs === undefined
+        ? []
+        : [{ stepId: s.stepId, agentId: s.agentId, durationMs: s.durationMs }],
+    ),
+  };
+}
+
+/**
+ * Steps, errors and time inside agents, read from the execution state. `stoppedIn` is the state a
+ * failed run stopped in (the workers of the round it stopped in are then in `lastResults`).
+ */
 function collect(
   input: ExecutionInput,
   state: ExecutionState,
+  stoppedIn?: string,
 ): { steps: StepResult[]; errors: CoordinationError[]; agentMs: number } {
   const steps: StepResult[] = [];
   const errors: CoordinationError[] = [];
@@ -137,8 +190,11 @@ function collect(
           cause: causeText(failure.Cause ?? null),
         });
     }
+    // A recorded failure names its agent; its `result` is what a pipeline carried on, not its own.
     const agentId =
-      outcome.result?.agentId ?? outcome.agentId ?? candidates[outcome.attempt] ?? 'unknown';
+      (outcome.ok ? outcome.result?.agentId : outcome.agentId) ??
+      candidates[outcome.attempt] ??
+      'unknown';
     steps.push({
       stepId,
       agentId,
@@ -173,7 +229,10 @@ function collect(
       let agentMs = 0;
       const rounds = [
         ...unrollHistory(state.loop?.history ?? []),
-        { decision: state.decision, results: [] },
+        {
+          decision: state.decision,
+          results: stoppedIn === WORKERS_STATE ? (state.lastResults ?? []) : [],
+        },
       ];
       for (const [r, { decision, results }] of rounds.entries()) {
         add('supervisor', supervisor, decision, r + 1);

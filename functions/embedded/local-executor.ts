@@ -59,9 +59,20 @@ export class LocalStateMachines {
     const stateMachine = this.#machine(machine);
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     const retryIntervalOverrides: Record<string, number> = {};
+    // Tasks in flight, so that a run stopped by its timeout can say which agents it was waiting for.
+    const running = new Set<{ agentId: string; stepId: string }>();
+    const tracked: AgentInvoker = async (target, task) => {
+      const entry = { agentId: String(task.agentId), stepId: String(task.stepId) };
+      running.add(entry);
+      try {
+        return await invokeAsLambda(invoke, target, task);
+      } finally {
+        running.delete(entry);
+      }
+    };
     for (const [name, state] of taskStates(machine.definition.States)) {
       handlers[name] =
-        state.Resource === RESOURCES.standard ? standardTask(invoke) : expressTask(invoke);
+        state.Resource === RESOURCES.standard ? standardTask(tracked) : expressTask(tracked);
       if (options.retryIntervalMs !== undefined)
         retryIntervalOverrides[name] = options.retryIntervalMs;
     }
@@ -73,29 +84,27 @@ export class LocalStateMachines {
       // Standard tasks reference $$.Task.Token; the embedded runtime answers tokens in-process.
       context: { Task: { Token: 'embedded' } } as never,
     });
-    let transitions = 0;
-    const counting = options.countTransitions
-      ? (async () => {
-          for await (const event of execution.eventLogs)
-            if (event.type === 'StateEntered') transitions++;
-        })()
-      : Promise.resolve();
+    const watch = watchProgress(execution.eventLogs as AsyncIterable<RunEvent>);
     let outcome: ExecutionOutcome;
     try {
       outcome = { status: 'SUCCEEDED', output: await execution.result };
     } catch (error) {
-      if (error instanceof ExecutionTimeoutError) outcome = { status: 'TIMED_OUT' };
+      const stillRunning = [...running];
+      const { transitions: _t, ...where } = await watch;
+      const progress = { ...progressOf(machine, where), running: stillRunning };
+      if (error instanceof ExecutionTimeoutError) outcome = { status: 'TIMED_OUT', progress };
       else if (error instanceof ExecutionError) {
         const cause = (error as { cause?: { name?: string; message?: string } }).cause;
         outcome = {
           status: 'FAILED',
           error: cause?.name ?? 'States.Runtime',
           cause: cause?.message ?? null,
+          progress,
         };
       } else throw error;
     }
-    await counting;
-    return { outcome, transitions };
+    const { transitions } = await watch;
+    return { outcome, transitions: options.countTransitions ? transitions : 0 };
   }
 
   #machine(machine: CompiledMachine): StateMachine {
@@ -116,6 +125,77 @@ export class LocalStateMachines {
     }
     return cached;
   }
+}
+
+/** The interpreter's events this executor reads (see aws-local-stepfunctions' EventLog). */
+interface RunEvent {
+  readonly type: string;
+  /** Set on events from inside a Map iteration. */
+  readonly index?: number;
+  readonly state?: { readonly name: string; readonly input: unknown; readonly output?: unknown };
+  readonly parentState?: { readonly name: string };
+  /** MapIterationSucceeded: the iteration's output. */
+  readonly output?: unknown;
+}
+
+interface Watched {
+  readonly transitions: number;
+  /** The last top-level state entered, and the data it was entered with (or left with). */
+  readonly stoppedIn: string;
+  readonly state: unknown;
+  /** Outputs of the finished iterations of the top-level Map the run stopped in, by index. */
+  readonly iterations: ReadonlyMap<number, unknown>;
+}
+
+/**
+ * Follows a run through the interpreter's event log: the billable transitions, and where a run
+ * that failed or timed out had got to. The log is written whether or not anyone reads it.
+ */
+async function watchProgress(events: AsyncIterable<RunEvent>): Promise<Watched> {
+  let transitions = 0;
+  let stoppedIn = '';
+  let state: unknown = {};
+  let iterations = new Map<number, unknown>();
+  for await (const event of events) {
+    if (event.type === 'StateEntered') transitions++;
+    const topLevel = event.index === undefined && event.state !== undefined;
+    if (topLevel && event.type === 'StateEntered' && event.state) {
+      stoppedIn = event.state.name;
+      state = event.state.input;
+      iterations = new Map();
+    } else if (topLevel && event.type === 'StateExited' && event.state) {
+      state = event.state.output;
+    } else if (event.type === 'MapIterationSucceeded' && event.index !== undefined) {
+      iterations.set(event.index, event.output);
+    }
+  }
+  return { transitions, stoppedIn, state, iterations };
+}
+
+/**
+ * Where the run stopped. Stopped inside a Map, the iterations that had finished are written where
+ * the Map would have put its results, in order, with an empty record for each one that had not:
+ * the result shaper reads them as it reads a finished Map's.
+ */
+function progressOf(
+  machine: CompiledMachine,
+  watched: Omit<Watched, 'transitions'>,
+): { state: unknown; stoppedIn: string } {
+  const { stoppedIn, iterations } = watched;
+  const stopped = machine.definition.States[stoppedIn];
+  const state = watched.state;
+  if (stopped?.Type !== 'Map' || iterations.size === 0 || !isRecord(state)) {
+    return { state, stoppedIn };
+  }
+  const field = stopped.ResultPath?.startsWith('$.') ? stopped.ResultPath.slice(2) : undefined;
+  if (field === undefined || field.includes('.')) return { state, stoppedIn };
+  const last = Math.max(...iterations.keys());
+  const records = Array.from({ length: last + 1 }, (_, i) => iterations.get(i) ?? {});
+  return { state: { ...state, [field]: records }, stoppedIn };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**
@@ -143,7 +223,7 @@ function expressTask(invoke: AgentInvoker) {
     return {
       StatusCode: 200,
       ExecutedVersion: '$LATEST',
-      Payload: await invokeAsLambda(invoke, FunctionName, Payload),
+      Payload: await invoke(FunctionName, Payload),
     };
   };
 }
@@ -155,7 +235,7 @@ function standardTask(invoke: AgentInvoker) {
       MessageBody: Record<string, unknown>;
     };
     const { taskToken: _token, heartbeatSeconds: _heartbeat, ...task } = MessageBody;
-    return invokeAsLambda(invoke, QueueUrl, task);
+    return invoke(QueueUrl, task);
   };
 }
 

@@ -4,6 +4,8 @@ import { agentCallStates, COORDINATION_FAILED } from '../tasks.ts';
 import { COORDINATION_ERRORS, DONE, failState } from './common.ts';
 
 const SUPERVISOR = 'Supervisor';
+/** The Map that runs a round's workers (its iterations' records land in `$.lastResults`). */
+export const WORKERS_STATE = 'Workers';
 const WORKER_FAILED = 'WorkerFailed';
 
 /**
@@ -119,7 +121,7 @@ export function hierarchicalStates(plan: CoordinationPlan): { startAt: string; s
 
   Object.assign(states, {
     Decide: decide,
-    Workers: workers,
+    [WORKERS_STATE]: workers,
     NextRound: nextRound,
     RoundsExhausted: exhausted,
     [DONE]: { Type: 'Succeed', Comment: 'The supervisor is done.' },
