@@ -6,6 +6,8 @@
  * Context:
  *   -c mobius:bedrockModelId=<id>   also deploy the optional Bedrock writer agent
  *   -c mobius:corsOrigins=a,b       allow these browser origins
+ *   -c mobius:operators=arn,arn     IAM roles or users the API treats as operators (docs/security.md)
+ *   -c mobius:agentAccounts=id,id   further accounts whose queues and functions cards may name
  *   -c mobius:nag=false             skip the cdk-nag AwsSolutions checks (on by default)
  */
 import { App, Validations } from 'aws-cdk-lib';
@@ -19,8 +21,16 @@ const corsOrigins = String(app.node.tryGetContext('mobius:corsOrigins') ?? '')
   .split(',')
   .filter((origin) => origin.length > 0);
 
+const listContext = (key: string) =>
+  String(app.node.tryGetContext(key) ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
 await MobiusStack.create(app, 'MobiusCoordinator', {
   ...exampleStackProps({ ...(bedrockModelId ? { bedrockModelId } : {}), corsOrigins }),
+  operators: listContext('mobius:operators'),
+  allowedAgentAccounts: listContext('mobius:agentAccounts'),
   description: 'Mobius Coordinator: agent registry, messaging, coordination engine and HTTP API',
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });

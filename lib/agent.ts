@@ -4,7 +4,7 @@ import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { EventPattern } from '../functions/core/messaging/event-pattern.ts';
 import { agentQueueNames, QUEUE_SETTINGS } from '../functions/core/messaging/queue-settings.ts';
@@ -24,6 +24,7 @@ import { parseWith } from '../functions/core/validation.ts';
 import { AgentRegistration } from './agent-registration.ts';
 import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
 import { mobiusFunction } from './lambda-defaults.ts';
+import { eventDeadLetterQueue } from './message-bus.ts';
 import type { RegistryTables } from './registry-table.ts';
 
 export interface AgentProps {
@@ -62,6 +63,11 @@ export interface AgentProps {
    * @default none: call `engine.addAgent(agent)` yourself
    */
   readonly engine?: IAgentEngine;
+  /**
+   * Where the agent's rules put events they could not deliver to its queue (a standard queue).
+   * @default a queue of the agent's own (MobiusCoordinator passes its bus's)
+   */
+  readonly eventDeadLetterQueue?: IQueue;
 }
 
 /**
@@ -155,13 +161,19 @@ export class Agent extends Construct implements IAgentTarget {
     new AgentRegistration(this, 'Registration', { tables: props.tables, card: this.card });
 
     const capabilities = [...new Set(cardFields.capabilities.map((c) => c.name))];
+    let undelivered = props.eventDeadLetterQueue;
     const deliver = (id: string, kind: RuleKind, description: string, pattern: EventPattern) => {
       const rule = new Rule(this, id, {
         eventBus: props.bus,
         ruleName: ruleName(this.agentId, kind),
         description,
         eventPattern: { source: ['mobius'] },
-        targets: [new SqsQueue(this.queue, ordered ? { messageGroupId: `mobius-${kind}` } : {})],
+        targets: [
+          new SqsQueue(this.queue, {
+            ...(ordered ? { messageGroupId: `mobius-${kind}` } : {}),
+            deadLetterQueue: (undelivered ??= eventDeadLetterQueue(this, 'UndeliveredEvents')),
+          }),
+        ],
       });
       // The exact pattern the router and the embedded runtime use ($or is beyond the typed L2 props).
       (rule.node.defaultChild as CfnRule).eventPattern = pattern;

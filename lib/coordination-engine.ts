@@ -4,6 +4,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import {
   DefinitionBody,
   LogLevel,
@@ -15,6 +16,7 @@ import { assertNamePrefix, compile, DEFAULT_NAME_PREFIX } from '../statemachines
 import type { CoordinationPlan } from '../statemachines/plan.ts';
 import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
 import { mobiusOwnFunction, statesArnPrefix } from './lambda-defaults.ts';
+import { eventDeadLetterQueue } from './message-bus.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
 
 export interface DeclaredWorkflow {
@@ -31,6 +33,8 @@ export interface CoordinationEngineProps {
    * exactly these machines. @default 'mobius'
    */
   readonly machineNamePrefix?: string;
+  /** Where the standard-outcome rule's undeliverable events go. @default a queue of its own */
+  readonly eventDeadLetterQueue?: IQueue;
 }
 
 /**
@@ -98,7 +102,9 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
       }),
     );
     for (const workflow of props.workflows ?? []) this.declare(workflow);
-    this.outcomes = this.#recordStandardOutcomes();
+    this.outcomes = this.#recordStandardOutcomes(
+      props.eventDeadLetterQueue ?? eventDeadLetterQueue(this, 'UndeliveredOutcomes'),
+    );
     acknowledge(
       this.role,
       'AwsSolutions-IAM5[Resource::*]',
@@ -110,7 +116,7 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
    * The API sees standard coordinations start, not finish: Step Functions' status-change events
    * (sent to the default bus for standard executions) feed the same outcome metrics instead.
    */
-  #recordStandardOutcomes(): FunctionConstruct {
+  #recordStandardOutcomes(deadLetterQueue: IQueue): FunctionConstruct {
     const recorder = mobiusOwnFunction(this, 'Outcomes', {
       entry: 'functions/monitor/coordination-events.ts',
       description: 'Records the outcome metrics of standard Mobius coordinations',
@@ -128,7 +134,7 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
           ),
         },
       },
-      targets: [new LambdaFunction(recorder, { retryAttempts: 4 })],
+      targets: [new LambdaFunction(recorder, { retryAttempts: 4, deadLetterQueue })],
     });
     return recorder;
   }

@@ -4,9 +4,11 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { IAgentTarget } from './agent-target.ts';
 import { mobiusOwnFunction } from './lambda-defaults.ts';
+import { eventDeadLetterQueue } from './message-bus.ts';
 import { acknowledgeWildcard } from './nag.ts';
 import type { RegistryTables } from './registry-table.ts';
 
@@ -14,6 +16,8 @@ export interface HealthMonitorProps {
   readonly tables: RegistryTables;
   /** How often agents are pinged. @default 1 minute */
   readonly interval?: Duration;
+  /** Where the schedule's undeliverable invocations go. @default a queue of its own */
+  readonly eventDeadLetterQueue?: IQueue;
 }
 
 /**
@@ -39,7 +43,13 @@ export class HealthMonitor extends Construct {
     new Rule(this, 'Schedule', {
       description: 'Mobius health sweep',
       schedule: Schedule.rate(props.interval ?? Duration.minutes(1)),
-      targets: [new LambdaFunction(this.monitor, { retryAttempts: 0 })],
+      targets: [
+        new LambdaFunction(this.monitor, {
+          retryAttempts: 0,
+          deadLetterQueue:
+            props.eventDeadLetterQueue ?? eventDeadLetterQueue(this, 'UndeliveredSweeps'),
+        }),
+      ],
     });
 
     this.janitor = mobiusOwnFunction(this, 'Janitor', {

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, type IAspect, Stack } from 'aws-cdk-lib';
 import {
   Architecture,
+  CfnFunction,
   Code,
   type FunctionProps,
   Function as LambdaFunction,
@@ -17,7 +18,7 @@ import {
   OutputFormat,
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { Construct, IConstruct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { acknowledge } from './nag.ts';
 
 /** Where Mobius's own function sources are: this repository (or the package's dist/). */
@@ -202,6 +203,30 @@ export function mobiusOwnFunction(
   }
   ownFunctionEntries.set(fn, entry);
   return fn;
+}
+
+/**
+ * Gives every Lambda function in its scope that has no log group of its own one with a retention
+ * (a month, as Mobius's functions have): left alone, Lambda creates `/aws/lambda/<name>` on first
+ * use and keeps its logs forever, outside the stack. Mobius's own functions and agents already have
+ * theirs (functionSettings); this catches the singleton helpers CDK adds to a stack (custom
+ * resource providers, AwsCustomResource, bucket auto-delete and the like), whose props cannot say.
+ * MobiusStack applies it to itself; apply it to a stack of your own with
+ * `Aspects.of(stack).add(new LogGroupsWithRetention())`.
+ */
+export class LogGroupsWithRetention implements IAspect {
+  visit(node: IConstruct): void {
+    if (!(node instanceof CfnFunction)) return;
+    const stack = Stack.of(node);
+    const config = stack.resolve(node.loggingConfig) as { logGroup?: unknown } | undefined;
+    if (config?.logGroup !== undefined) return;
+    const scope = node.node.scope;
+    if (!(scope instanceof Construct)) return;
+    const logGroup = new LogGroup(scope, `${node.node.id}LogGroup`, {
+      retention: RetentionDays.ONE_MONTH,
+    });
+    node.loggingConfig = { ...(config ?? {}), logGroup: logGroup.logGroupName };
+  }
 }
 
 /** `arn:<partition>:states:<region>:<account>` of the stack, for names only known at run time. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IRole, IUser, ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { planRequest } from '../functions/coordination/plan-request.ts';
 import type { CoordinationRequestInput } from '../statemachines/request.ts';
@@ -43,6 +44,16 @@ export interface MobiusCoordinatorProps {
   readonly workflows?: readonly DeclaredWorkflow[];
   /** Browser origins allowed to call the API. @default none (no CORS) */
   readonly corsOrigins?: readonly string[];
+  /**
+   * IAM principals (role or user ARNs) the API treats as operators (docs/security.md); give them
+   * the operator policy too, or call `grantOperator`. @default none
+   */
+  readonly operators?: readonly string[];
+  /**
+   * Accounts whose queues and functions cards registered through the API may name, besides the
+   * stack's own. @default only the stack's account
+   */
+  readonly allowedAgentAccounts?: readonly string[];
   /** @default RemovalPolicy.RETAIN for the registry tables */
   readonly removalPolicy?: RemovalPolicy;
   /**
@@ -82,23 +93,58 @@ export class MobiusCoordinator extends Construct {
       'Tables',
       props.removalPolicy ? { removalPolicy: props.removalPolicy } : {},
     );
-    this.bus = new MessageBus(this, 'Messages', { eventBusName: `${this.namePrefix}-bus` });
+    this.bus = new MessageBus(this, 'Messages', {
+      eventBusName: `${this.namePrefix}-bus`,
+      deadLetterQueueName: `${this.namePrefix}-events-dlq`,
+    });
     this.engine = new CoordinationEngine(this, 'Engine', {
       workflows: props.workflows ?? [],
       machineNamePrefix: this.namePrefix,
+      eventDeadLetterQueue: this.bus.deadLetterQueue,
     });
     this.api = new MobiusApi(this, 'Http', {
       tables: this.tables,
       bus: this.bus.bus,
       engine: this.engine,
       ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
+      ...(props.operators ? { operators: props.operators } : {}),
+      ...(props.allowedAgentAccounts ? { allowedAgentAccounts: props.allowedAgentAccounts } : {}),
     });
-    this.monitor = new HealthMonitor(this, 'Health', { tables: this.tables });
+    this.monitor = new HealthMonitor(this, 'Health', {
+      tables: this.tables,
+      eventDeadLetterQueue: this.bus.deadLetterQueue,
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       machines: this.engine.machines,
       machineNamePrefix: this.engine.machineNamePrefix,
     });
+    this.monitoring.watchDeadLetters(
+      'UndeliveredEvents',
+      this.bus.deadLetterQueue,
+      'EventBridge could not deliver events to a rule target of Mobius (an agent queue, the health ' +
+        `sweep, the outcome recorder): inspect ${this.bus.deadLetterQueue.queueName}.`,
+    );
     for (const agent of props.agents ?? []) this.addAgent(agent);
+  }
+
+  /** `execute-api:Invoke` to run and read coordinations and read the registry. */
+  get invokerPolicy(): ManagedPolicy {
+    return this.api.invokerPolicy;
+  }
+
+  /** `execute-api:Invoke` to register and keep a card, and send messages and broadcasts. */
+  get agentPolicy(): ManagedPolicy {
+    return this.api.agentPolicy;
+  }
+
+  /** `execute-api:Invoke` on every route; operators must also be named (see grantOperator). */
+  get operatorPolicy(): ManagedPolicy {
+    return this.api.operatorPolicy;
+  }
+
+  /** Makes `principal` an operator of this coordinator: its policy, and the API's list. */
+  grantOperator(principal: IRole | IUser): void {
+    this.api.grantOperator(principal);
   }
 
   /** The agents this construct deployed. */
@@ -114,6 +160,7 @@ export class MobiusCoordinator extends Construct {
       tables: this.tables,
       bus: this.bus.bus,
       queueNamePrefix: this.namePrefix,
+      eventDeadLetterQueue: this.bus.deadLetterQueue,
     });
     this.#agents.push(agent);
     this.addTarget(agent);

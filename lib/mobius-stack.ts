@@ -1,9 +1,10 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { CoordinationRequestInput } from '../statemachines/request.ts';
 import type { Agent } from './agent.ts';
 import type { MobiusApi } from './api.ts';
 import type { CoordinationEngine } from './coordination-engine.ts';
+import { LogGroupsWithRetention } from './lambda-defaults.ts';
 import type { MessageBus } from './message-bus.ts';
 import {
   type CoordinatorAgent,
@@ -44,11 +45,16 @@ export class MobiusStack extends Stack {
     workflows: MobiusCoordinatorProps['workflows'],
   ) {
     super(scope, id, props);
-    const { agents, corsOrigins, removalPolicy, namePrefix } = props;
+    // Functions CDK adds of its own (singleton helpers) get a log group with retention too.
+    Aspects.of(this).add(new LogGroupsWithRetention());
+    const { agents, corsOrigins, removalPolicy, namePrefix, operators, allowedAgentAccounts } =
+      props;
     this.coordinator = new MobiusCoordinator(this, 'Mobius', {
       agents,
       workflows: workflows ?? [],
       ...(corsOrigins ? { corsOrigins } : {}),
+      ...(operators ? { operators } : {}),
+      ...(allowedAgentAccounts ? { allowedAgentAccounts } : {}),
       ...(removalPolicy ? { removalPolicy } : {}),
       ...(namePrefix ? { namePrefix } : {}),
     });
@@ -60,6 +66,19 @@ export class MobiusStack extends Stack {
     new CfnOutput(this, 'RegistryTableName', { value: this.tables.registry.tableName });
     new CfnOutput(this, 'EventBusName', { value: this.bus.bus.eventBusName });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    // Attach these to the roles that call the API (docs/security.md).
+    new CfnOutput(this, 'InvokerPolicyArn', {
+      value: this.coordinator.invokerPolicy.managedPolicyArn,
+      description: 'Managed policy: run and read coordinations, read the agent registry',
+    });
+    new CfnOutput(this, 'AgentPolicyArn', {
+      value: this.coordinator.agentPolicy.managedPolicyArn,
+      description: 'Managed policy: register and keep own agent cards, send messages',
+    });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      value: this.coordinator.operatorPolicy.managedPolicyArn,
+      description: 'Managed policy: every route (name the principal in operators as well)',
+    });
   }
 
   /** Builds the stack; async because declared workflows are planned first (planWorkflows). */

@@ -10,6 +10,7 @@ import {
   TextWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { PATTERNS } from '../statemachines/request.ts';
@@ -204,6 +205,26 @@ export class Monitoring extends Construct {
       );
     }
     for (const agent of props.agents ?? []) this.addAgent(agent);
+  }
+
+  /**
+   * An alarm when `queue` (a dead-letter queue that is no agent's, such as the bus's undeliverable
+   * events) holds a message: nothing may sit in a dead-letter queue unnoticed.
+   */
+  watchDeadLetters(id: string, queue: IQueue, description: string): Alarm {
+    const alarm = new Alarm(this, id, {
+      alarmDescription: description,
+      metric: queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms.push(alarm);
+    return alarm;
   }
 
   /** Adds an agent's lines to the dashboard and its alarms: dead letters, error rate. */

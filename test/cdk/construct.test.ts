@@ -1,11 +1,18 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
+import {
+  AwsCustomResource,
+  AwsCustomResourcePolicy,
+  PhysicalResourceId,
+} from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
 import { summarizer } from '../../examples/agents/summarizer.ts';
+import { LogGroupsWithRetention } from '../../lib/lambda-defaults.ts';
 import { MobiusCoordinator, planWorkflows } from '../../lib/mobius-coordinator.ts';
 
 /**
@@ -68,6 +75,65 @@ describe('MobiusCoordinator in a stack of your own', () => {
     expect(policies).toContain('function:legacy-ranker');
     expect(policies).toContain('arn:aws:sqs:eu-west-1:123456789012:ranker');
     expect(alarmsAbout(template, 'legacy-ranker')).toHaveLength(2);
+  });
+
+  it('makes operators of the principals it names or is granted, and allows the accounts it is given', () => {
+    const stack = userStack();
+    const mobius = new MobiusCoordinator(stack, 'Mobius', {
+      operators: ['arn:aws:iam::123456789012:role/oncall/Ops'],
+      allowedAgentAccounts: ['210987654321'],
+    });
+    const admin = new Role(stack, 'Admin', { assumedBy: new AccountRootPrincipal() });
+    mobius.grantOperator(admin);
+    const runner = new Role(stack, 'Runner', { assumedBy: new AccountRootPrincipal() });
+    mobius.api.grantInvoker(runner);
+    const template = Template.fromStack(stack);
+    const variables = JSON.stringify(
+      Object.values(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { Description: 'Mobius Coordinator HTTP API' },
+        }),
+      )[0],
+    );
+    // The named operator, then the granted role's ARN (a GetAtt of the Admin role).
+    expect(variables).toMatch(/"MOBIUS_OPERATORS":\{"Fn::Join":.*oncall\/Ops,".*"Admin\w+","Arn"/);
+    expect(variables).toContain('"MOBIUS_AGENT_ACCOUNTS":"123456789012,210987654321"');
+    const roles = template.findResources('AWS::IAM::Role');
+    const managed = (id: string) =>
+      JSON.stringify(
+        Object.entries(roles).find(([logical]) => logical.startsWith(id))?.[1].Properties
+          .ManagedPolicyArns,
+      );
+    expect(managed('Admin')).toContain(stack.resolve(mobius.operatorPolicy.managedPolicyArn).Ref);
+    expect(managed('Runner')).toContain(stack.resolve(mobius.invokerPolicy.managedPolicyArn).Ref);
+  });
+
+  it('gives functions CDK adds of its own a log group with retention (LogGroupsWithRetention)', () => {
+    const stack = userStack();
+    new AwsCustomResource(stack, 'Lookup', {
+      onUpdate: {
+        service: 'SSM',
+        action: 'getParameter',
+        parameters: { Name: 'x' },
+        physicalResourceId: PhysicalResourceId.of('x'),
+      },
+      policy: AwsCustomResourcePolicy.fromSdkCalls({
+        resources: AwsCustomResourcePolicy.ANY_RESOURCE,
+      }),
+    });
+    const helperLogGroup = () => {
+      const template = Template.fromStack(stack).toJSON().Resources as Record<
+        string,
+        { Type: string; Properties: { LoggingConfig?: { LogGroup?: { Ref: string } } } }
+      >;
+      const helper = Object.values(template).find((r) => r.Type === 'AWS::Lambda::Function');
+      return template[helper?.Properties.LoggingConfig?.LogGroup?.Ref ?? ''];
+    };
+    Aspects.of(stack).add(new LogGroupsWithRetention());
+    expect(helperLogGroup()).toMatchObject({
+      Type: 'AWS::Logs::LogGroup',
+      Properties: { RetentionInDays: 30 },
+    });
   });
 
   it('deploys the machines of workflows planned ahead (planWorkflows)', async () => {

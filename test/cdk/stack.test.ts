@@ -45,6 +45,16 @@ beforeAll(async () => {
 
 const resources = (type: string) => Object.entries(json).filter(([, r]) => r.Type === type);
 
+/** A resolved value as text: `<Logical>` for a Ref or GetAtt, joins joined. */
+function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const intrinsic = (value ?? {}) as Record<string, unknown>;
+  if (typeof intrinsic.Ref === 'string') return `<${intrinsic.Ref.replace(/[^A-Za-z0-9]/g, '')}>`;
+  const join = intrinsic['Fn::Join'];
+  if (Array.isArray(join)) return (join[1] as unknown[]).map(render).join(String(join[0]));
+  return JSON.stringify(value);
+}
+
 describe('the CDK stack', () => {
   it('passes cdk-nag AwsSolutions with no unacknowledged finding, warnings included', () => {
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
@@ -87,7 +97,8 @@ describe('the CDK stack', () => {
     const deadLetters = queues.filter(([, q]) => String(q.Properties.QueueName).includes('-dlq'));
     const agentQueues = queues.filter(([, q]) => !String(q.Properties.QueueName).includes('-dlq'));
     expect(agentQueues).toHaveLength(EXAMPLE_AGENTS.length);
-    expect(deadLetters).toHaveLength(EXAMPLE_AGENTS.length);
+    // One per agent, and the bus's for events its rules could not deliver.
+    expect(deadLetters).toHaveLength(EXAMPLE_AGENTS.length + 1);
     for (const [, queue] of agentQueues) {
       expect(queue.Properties.RedrivePolicy).toMatchObject({ maxReceiveCount: 5 });
     }
@@ -164,6 +175,110 @@ describe('the CDK stack', () => {
     const outputs = template.toJSON().Outputs as Record<string, unknown>;
     for (const name of ['ApiUrl', 'RegistryTableName', 'EventBusName', 'DashboardName'])
       expect(outputs[name], name).toBeDefined();
+  });
+
+  it('outputs managed policies for invokers, agents and operators, scoped by method and path', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: { Ref: string } }>;
+    const policyOf = (output: string) => {
+      const logicalId = outputs[output]?.Value.Ref ?? '';
+      const policy = json[logicalId];
+      expect(policy?.Type, output).toBe('AWS::IAM::ManagedPolicy');
+      const [statement, ...others] = (
+        policy?.Properties.PolicyDocument as { Statement: Statement[] }
+      ).Statement;
+      expect(others).toEqual([]);
+      expect(statement?.Action).toBe('execute-api:Invoke');
+      // `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>`, the
+      // method and path rendered readable.
+      return [statement?.Resource]
+        .flat()
+        .map((r) => render(r).replace(/^.*:execute-api:eu-west-1:123456789012:<\w+>\/v1/, ''))
+        .sort();
+    };
+    const served = (routes: string[]) =>
+      routes
+        .filter((r) => ROUTES.some((route) => `${route.method} ${route.path}` === r))
+        .map((r) =>
+          r
+            .replace(' ', '')
+            .replace(/\{[^}]+\}/g, '*')
+            .replace(/^/, '/'),
+        )
+        .sort();
+    expect(policyOf('InvokerPolicyArn')).toEqual(
+      served([
+        'GET /agents',
+        'GET /agents/{id}',
+        'GET /agents/{id}/health',
+        'POST /discover',
+        'GET /health',
+        'POST /coordinations',
+        'GET /coordinations',
+        'GET /coordinations/{id}',
+        'GET /coordinations/{id}/events',
+      ]),
+    );
+    expect(policyOf('InvokerPolicyArn')).toContain('/POST/coordinations');
+    expect(policyOf('AgentPolicyArn')).toEqual(
+      served([
+        'GET /agents',
+        'GET /agents/{id}',
+        'GET /agents/{id}/health',
+        'POST /discover',
+        'GET /health',
+        'POST /agents',
+        'DELETE /agents/{id}',
+        'POST /agents/{id}/heartbeat',
+        'POST /messages',
+        'POST /broadcasts',
+      ]),
+    );
+    expect(policyOf('AgentPolicyArn')).not.toContain('/POST/coordinations');
+    expect(policyOf('OperatorPolicyArn')).toEqual(['/*/*']);
+  });
+
+  it('tells the API function its operators and the accounts agents may live in', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Mobius Coordinator HTTP API',
+      Environment: {
+        Variables: Match.objectLike({
+          MOBIUS_AGENT_ACCOUNTS: '123456789012',
+          MOBIUS_OPERATORS: '',
+        }),
+      },
+    });
+  });
+
+  it('gives every EventBridge rule target a standard dead-letter queue EventBridge may write to', () => {
+    const rules = resources('AWS::Events::Rule');
+    expect(rules.length).toBeGreaterThan(EXAMPLE_AGENTS.length);
+    const queuePolicies = JSON.stringify(resources('AWS::SQS::QueuePolicy'));
+    for (const [id, rule] of rules) {
+      const targets = rule.Properties.Targets as {
+        DeadLetterConfig?: { Arn: { 'Fn::GetAtt': [string, string] } };
+      }[];
+      for (const target of targets) {
+        const queueId = target.DeadLetterConfig?.Arn['Fn::GetAtt'][0] ?? '';
+        expect(json[queueId]?.Type, id).toBe('AWS::SQS::Queue');
+        expect(json[queueId]?.Properties.FifoQueue, id).toBeUndefined();
+        expect(queuePolicies, id).toContain(queueId);
+      }
+    }
+    const alarms = JSON.stringify(resources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toContain('EventBridge could not deliver events');
+  });
+
+  it('gives every Lambda function, ours and any CDK helper, a log group with a retention', () => {
+    const functions = resources('AWS::Lambda::Function');
+    // Ours only: the agents, the API, the health monitor and janitor, the outcome recorder and
+    // the card registration — no CDK Provider framework or other singleton helper is left.
+    expect(functions).toHaveLength(EXAMPLE_AGENTS.length + 5);
+    for (const [id, fn] of functions) {
+      const { LogGroup } = fn.Properties.LoggingConfig as { LogGroup?: { Ref: string } };
+      const group = json[LogGroup?.Ref ?? ''];
+      expect(group?.Type, id).toBe('AWS::Logs::LogGroup');
+      expect(group?.Properties.RetentionInDays, id).toEqual(expect.any(Number));
+    }
   });
 
   it('authorises every API route with IAM', () => {
