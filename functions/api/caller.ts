@@ -13,6 +13,12 @@ export type AccessSettings =
       readonly mode: 'iam';
       /** Principals (role or user ARNs, with or without IAM paths) who may change any card. */
       readonly operators: readonly string[];
+      /**
+       * Who a request without an IAM identity is. On AWS, IAM authorisation gives every request
+       * one, so this stays unset and such a request is refused. LocalStack's API Gateway passes no
+       * identity (it checks no signatures), so a deployment there sets the local operator.
+       */
+      readonly anonymous?: Caller;
     }
   | { readonly mode: 'local' };
 
@@ -40,6 +46,7 @@ export function callerOf(event: ApiEvent, access: AccessSettings): Caller {
     return LOCAL_OPERATOR;
   }
   if (userArn === undefined || userArn.length === 0) {
+    if (access.anonymous !== undefined) return access.anonymous;
     throw new ForbiddenError(
       'The request carries no IAM identity; sign it with SigV4 (service execute-api).',
       {},

@@ -4,7 +4,7 @@ import { StepFunctionsEngine } from '../coordination/step-functions-engine.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import type { EndpointPolicy } from '../core/model/agent-card.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
-import { normalisePrincipal } from '../core/registry/ownership.ts';
+import { LOCAL_OPERATOR, normalisePrincipal } from '../core/registry/ownership.ts';
 import type { AccessSettings } from './caller.ts';
 import type { ApiDependencies } from './dependencies.ts';
 
@@ -66,9 +66,18 @@ export function corsOriginsFromEnvironment(): string[] {
   return listOf(process.env[API_ENVIRONMENT.corsOrigins]);
 }
 
-/** Callers are IAM principals; operators are the ones the stack names (see docs/security.md). */
+/**
+ * Callers are IAM principals; operators are the ones the stack names (see docs/security.md). With
+ * an endpoint configured (AWS_ENDPOINT_URL, which LocalStack sets on every function it runs), a
+ * request without an identity is the local operator: LocalStack's API Gateway checks no signature
+ * and passes none. On AWS no function has it set and IAM authorisation always passes one.
+ */
 export function accessFromEnvironment(env: NodeJS.ProcessEnv = process.env): AccessSettings {
-  return { mode: 'iam', operators: listOf(env[API_ENVIRONMENT.operators]).map(normalisePrincipal) };
+  return {
+    mode: 'iam',
+    operators: listOf(env[API_ENVIRONMENT.operators]).map(normalisePrincipal),
+    ...(env.AWS_ENDPOINT_URL ? { anonymous: LOCAL_OPERATOR } : {}),
+  };
 }
 
 /**

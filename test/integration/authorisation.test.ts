@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { AccessSettings } from '../../functions/api/caller.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
+import { accessFromEnvironment } from '../../functions/api/environment.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
 import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
 import { MessageRouter } from '../../functions/core/messaging/router.ts';
@@ -202,8 +203,35 @@ describe('cards are owned by the principal that registered them', () => {
       { as: ALICE, body: card('misconfigured') },
     );
     expect(misconfigured.status).toBe(403);
+    // On LocalStack (AWS_ENDPOINT_URL set), whose API Gateway passes no identity, a request
+    // without one is the local operator; on AWS that setting is absent and it is refused.
+    expect(accessFromEnvironment({})).toEqual({ mode: 'iam', operators: [] });
+    const localStack = accessFromEnvironment({
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+      MOBIUS_OPERATORS: 'arn:aws:iam::123456789012:role/a/Ops',
+    });
+    expect(localStack).toEqual({
+      mode: 'iam',
+      operators: ['arn:aws:iam::123456789012:role/Ops'],
+      anonymous: { principal: 'local', operator: true },
+    });
+    const onLocalStack = await callWith(
+      { ...dependencies, access: localStack },
+      'POST',
+      '/agents',
+      { as: null, body: card('on-localstack') },
+    );
+    expect(onLocalStack).toMatchObject({ status: 201, body: { agent: { owner: 'local' } } });
     expect((await alice('GET', '/agents/unsigned')).status).toBe(404);
     expect((await alice('GET', '/agents/misconfigured')).status).toBe(404);
+    // A signed request there is still its signer.
+    expect(
+      (
+        await callWith({ ...dependencies, access: localStack }, 'DELETE', '/agents/on-localstack', {
+          as: BOB,
+        })
+      ).status,
+    ).toBe(403);
   });
 });
 
