@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   type SQSClient,
@@ -21,58 +22,286 @@ export interface SqsPollerOptions {
    * queue's visibility timeout, which is what happens when it is not set.
    */
   readonly retryDelaySeconds?: number;
+  /**
+   * FIFO queues: messages held at once across all message groups (received, neither deleted nor
+   * returned). A group whose handler is slow holds its later messages in memory, in order, so
+   * this bounds what a stuck group can take from the others. @default 100
+   */
+  readonly maxHeldMessages?: number;
   readonly onError?: (error: unknown) => void;
 }
+
+export interface SqsPollerStopOptions {
+  /**
+   * How long handlers already running may take to finish; after that their messages are
+   * abandoned: returned to the queue (visible at once), never deleted, even if the handler ends
+   * later. @default no limit: wait for them
+   */
+  readonly graceMs?: number;
+}
+
+/** Entries per SQS batch call. */
+const SQS_BATCH = 10;
 
 /**
  * What Lambda's SQS event source mapping does, for the embedded runtime: long-poll the queue,
  * invoke the handler with an SQS event, delete the records that succeeded and leave the reported
  * batch item failures to be redelivered (the queue's redrive policy moves a message to its
  * dead-letter queue after maxReceiveCount receives). A handler that throws fails the whole batch.
+ *
+ * Standard queues: one batch at a time. FIFO queues: as Lambda does for them, one message group's
+ * messages are handled one after another, in queue order (each invocation carries one group's
+ * messages), while different groups are handled in parallel. The poller also keeps the message
+ * group lock SQS keeps and local-aws-sqs lacks (its receive hands out any visible message, group
+ * or not): a group whose message failed takes no further message until that one is back, and
+ * messages it receives meanwhile go straight back to the queue, to become visible after it.
+ *
+ * Messages the poller holds stay invisible however long their handler takes (their visibility is
+ * extended every half visibility timeout, as a long-running consumer does on SQS): on AWS the
+ * queue's timeout is six times the function's, which the embedded runtime has no equivalent of.
  */
 export class SqsPoller {
   readonly #options: SqsPollerOptions;
+  readonly #fifo: boolean;
   #running = false;
+  /** Between stop() and its end: lanes start no new batch. */
+  #stopping = false;
   #loop: Promise<void> | undefined;
   /** Ends the long poll in flight when the poller stops. */
   #receiving = new AbortController();
+  /**
+   * Received and neither deleted nor returned, by message id, with the earliest and the latest
+   * time (ms) it can become visible again unless extended.
+   */
+  readonly #held = new Map<string, { message: Message; visibleFrom: number; visibleBy: number }>();
+  /** Batches being handled and settled: what stop() waits for. */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** FIFO: per message group, its messages waiting for their turn, in queue order. */
+  readonly #lanes = new Map<string, Message[]>();
+  /** FIFO: groups whose failed messages are back in the queue, invisible until this time (ms). */
+  readonly #blockedUntil = new Map<string, number>();
+  /** Set by stop() when the grace period ends: late handlers' results are ignored. */
+  #abandoned = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #visibilityTimeout: Promise<number> | undefined;
+  /**
+   * Visibility changes go out one after another, in the order they were decided: an extension
+   * sent before a release must not land after it (it would hide a failed message for a whole
+   * timeout), and a message bounced from a blocked group must be timed after its group's release.
+   */
+  #visibilityChanges: Promise<void> = Promise.resolve();
+  /** Wakes the FIFO receive loop when held messages are released. */
+  #released: (() => void) | undefined;
 
   constructor(options: SqsPollerOptions) {
     this.#options = options;
+    this.#fifo = options.queueArn.endsWith('.fifo');
   }
 
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#abandoned = false;
     this.#receiving = new AbortController();
     this.#loop = this.#run();
   }
 
   /**
-   * Stops at once if it is waiting for messages (a receive cut short returns nothing: the queue
-   * keeps them), or after the batch in hand is handled.
+   * Stops receiving at once (a receive cut short returns nothing: the queue keeps the messages)
+   * and waits for the handlers already running, at most `graceMs`. Messages not handled by then,
+   * and FIFO messages still waiting for their turn, are returned to the queue: visible at once,
+   * never deleted.
    */
-  async stop(): Promise<void> {
+  async stop(options: SqsPollerStopOptions = {}): Promise<void> {
     this.#running = false;
+    this.#stopping = true;
     this.#receiving.abort();
-    await this.#loop;
+    this.#wake();
+    try {
+      const idle = Promise.all([this.#loop, ...this.#inFlight]).then(() => true);
+      const graceMs = options.graceMs;
+      let timer: NodeJS.Timeout | undefined;
+      const finished =
+        graceMs === undefined
+          ? await idle
+          : await Promise.race([
+              idle,
+              new Promise<false>((resolve) => {
+                timer = setTimeout(() => resolve(false), graceMs);
+              }),
+            ]);
+      clearTimeout(timer);
+      if (!finished) this.#abandoned = true;
+      this.#lanes.clear();
+      await this.#release(this.#heldMessages(), () => 0).catch((error: unknown) =>
+        this.#options.onError?.(error),
+      );
+    } finally {
+      this.#stopHeartbeat();
+      this.#stopping = false;
+    }
   }
 
-  /** Receives and handles one batch; returns how many messages it saw. */
+  /**
+   * Receives one batch and handles it; returns how many messages it saw. On a FIFO queue, resolves
+   * when this batch's messages are settled (they may wait behind earlier ones of their group).
+   */
   async pollOnce(): Promise<number> {
+    const messages = await this.#receive(this.#options.batchSize ?? SQS_BATCH);
+    if (messages.length === 0) return 0;
+    if (this.#fifo) await this.#dispatchFifo(messages);
+    else await this.#track(this.#handleBatch(messages));
+    return messages.length;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      try {
+        if (!this.#fifo) {
+          await this.pollOnce();
+          continue;
+        }
+        // FIFO: keep receiving while groups are being handled, so a slow group does not hold
+        // the others back; its later messages wait in its lane.
+        const room = (this.#options.maxHeldMessages ?? 100) - this.#held.size;
+        if (room <= 0) {
+          await new Promise<void>((resolve) => {
+            this.#released = resolve;
+          });
+          continue;
+        }
+        const messages = await this.#receive(Math.min(this.#options.batchSize ?? SQS_BATCH, room));
+        if (messages.length > 0) void this.#dispatchFifo(messages);
+      } catch (error) {
+        if (!this.#running) break; // the receive was aborted by stop()
+        this.#options.onError?.(error);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
+  async #receive(max: number): Promise<Message[]> {
     const { sqs, queueUrl } = this.#options;
+    // Known before any message is held: the heartbeat and the retry delay need it.
+    const visibilityTimeout = await this.#queueVisibilityTimeout();
+    const waitSeconds = this.#options.waitSeconds ?? 1;
+    // local-aws-sqs starts a message's visibility timeout when it picks it, yet may answer only at
+    // the end of the wait: the wait is added, so the timeout is whole once the message is here.
+    const holdSeconds = visibilityTimeout + waitSeconds;
+    const asked = Date.now();
     const { Messages: messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
-        MaxNumberOfMessages: this.#options.batchSize ?? 10,
-        WaitTimeSeconds: this.#options.waitSeconds ?? 1,
+        MaxNumberOfMessages: max,
+        WaitTimeSeconds: waitSeconds,
+        VisibilityTimeout: holdSeconds,
         MessageSystemAttributeNames: ['All'],
+        // The older name of the same list: local-aws-sqs answers only this one, and without it
+        // records would lack their MessageGroupId.
+        AttributeNames: ['All'],
         MessageAttributeNames: ['All'],
       }),
       { abortSignal: this.#receiving.signal },
     );
-    if (messages.length === 0) return 0;
+    // Picked between the request and the answer; visible again a hold after the pick.
+    const visibleFrom = asked + holdSeconds * 1000;
+    const visibleBy = Date.now() + holdSeconds * 1000;
+    for (const message of messages)
+      this.#held.set(message.MessageId ?? '', { message, visibleFrom, visibleBy });
+    if (messages.length > 0 && this.#heartbeat === undefined && visibilityTimeout > 0) {
+      const period = Math.max(250, (visibilityTimeout * 1000) / 2);
+      this.#heartbeat = setInterval(() => void this.#extend(visibilityTimeout, period), period);
+      // A poller left running must not keep the process alive.
+      this.#heartbeat.unref();
+    }
+    return messages;
+  }
 
+  /**
+   * Queues each message behind the earlier ones of its group and starts the group's lane if it
+   * is idle; resolves when these messages are settled.
+   */
+  async #dispatchFifo(messages: Message[]): Promise<void> {
+    const bounced: Message[] = [];
+    const lanes: Promise<void>[] = [];
+    for (const message of messages) {
+      const group = groupOf(message);
+      const until = this.#blockedUntil.get(group);
+      if (until !== undefined && until > Date.now()) {
+        bounced.push(message);
+        continue;
+      }
+      this.#blockedUntil.delete(group);
+      const lane = this.#lanes.get(group);
+      if (lane !== undefined) lane.push(message);
+      else {
+        this.#lanes.set(group, [message]);
+        lanes.push(this.#track(this.#runLane(group)));
+      }
+    }
+    // Back to the queue until their group's failed message is visible again, so it comes first.
+    // (Timed when sent: the group's release is sent before, and its end is known by then.)
+    if (bounced.length > 0)
+      await this.#release(bounced, (message) =>
+        secondsUntil(this.#blockedUntil.get(groupOf(message)) ?? 0),
+      );
+    // A message that joined a lane already running settles with that lane.
+    await Promise.all([...lanes, ...this.#inFlight]);
+  }
+
+  /** Hands a group's messages to the handler, a batch at a time, until its lane is empty. */
+  async #runLane(group: string): Promise<void> {
+    const lane = this.#lanes.get(group);
+    try {
+      while (lane !== undefined && lane.length > 0 && !this.#stopping) {
+        const batch = lane.splice(0, this.#options.batchSize ?? SQS_BATCH);
+        const failed = await this.#handle(batch);
+        if (failed.length === 0 || this.#abandoned) continue;
+        // As SQS does for a group whose message failed: nothing later in the group is handed out
+        // until that message is back. The rest of the lane goes back with it, in order.
+        const rest = lane.splice(0);
+        // Blocked before any await, so messages of the group received meanwhile wait too.
+        this.#blockedUntil.set(group, Number.POSITIVE_INFINITY);
+        await this.#fail(failed, (until) => this.#blockedUntil.set(group, until));
+        await this.#release(rest, () => secondsUntil(this.#blockedUntil.get(group) ?? 0));
+      }
+    } finally {
+      if (this.#lanes.get(group) === lane) this.#lanes.delete(group);
+    }
+  }
+
+  /** A standard queue's batch: one invocation; failures return to the queue after the retry delay. */
+  async #handleBatch(messages: Message[]): Promise<void> {
+    const failed = await this.#handle(messages);
+    if (failed.length > 0) await this.#fail(failed);
+  }
+
+  /**
+   * Failed messages go back to the queue: after retryDelaySeconds if set, else when their
+   * visibility timeout ends (as on Lambda; no call, so local-aws-sqs, which counts every
+   * visibility change as a receive, does not bring them closer to the dead-letter queue).
+   * `visibleBy` learns the latest time they can be visible again, before any later visibility
+   * change is worked out.
+   */
+  async #fail(failed: Message[], visibleBy?: (time: number) => void): Promise<void> {
+    const delay = this.#options.retryDelaySeconds;
+    if (delay === undefined) {
+      visibleBy?.(
+        Math.max(...failed.map((m) => this.#held.get(m.MessageId ?? '')?.visibleBy ?? 0)),
+      );
+      this.#forget(failed);
+      return;
+    }
+    await this.#release(
+      failed,
+      () => delay,
+      () => visibleBy?.(Date.now() + delay * 1000),
+    );
+  }
+
+  /** One invocation: deletes what succeeded; resolves with what failed, still held. */
+  async #handle(messages: Message[]): Promise<Message[]> {
+    const { sqs, queueUrl } = this.#options;
     let failedIds: Set<string>;
     try {
       const response = (await this.#options.handler({
@@ -83,37 +312,128 @@ export class SqsPoller {
       this.#options.onError?.(error);
       failedIds = new Set(messages.map((m) => m.MessageId ?? ''));
     }
+    // Abandoned by stop(): the messages are back in the queue, and deleting them now would lose them.
+    if (this.#abandoned) return [];
     const succeeded = messages.filter((m) => !failedIds.has(m.MessageId ?? ''));
-    const failed = messages.filter((m) => failedIds.has(m.MessageId ?? ''));
-    const entries = (list: Message[]) =>
-      list.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' }));
-    if (succeeded.length > 0) {
+    for (const chunk of chunks(succeeded)) {
       await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(succeeded) }),
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries(chunk) }),
       );
     }
-    const delay = this.#options.retryDelaySeconds;
-    if (failed.length > 0 && delay !== undefined) {
-      await sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: entries(failed).map((e) => ({ ...e, VisibilityTimeout: delay })),
-        }),
-      );
-    }
-    return messages.length;
+    this.#forget(succeeded);
+    return messages.filter((m) => failedIds.has(m.MessageId ?? ''));
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
+  /**
+   * Gives messages back to the queue, each visible after `seconds(message)` (worked out when the
+   * change is sent); `then` runs once it is done, before the next visibility change.
+   */
+  #release(
+    messages: Message[],
+    seconds: (message: Message) => number,
+    then?: () => void,
+  ): Promise<void> {
+    this.#forget(messages);
+    const { sqs, queueUrl } = this.#options;
+    return this.#changeVisibility(async () => {
       try {
-        await this.pollOnce();
-      } catch (error) {
-        if (!this.#running) break; // the receive was aborted by stop()
-        this.#options.onError?.(error);
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        for (const chunk of chunks(messages)) {
+          await sqs.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: chunk.map((m, i) => ({
+                Id: String(i),
+                ReceiptHandle: m.ReceiptHandle ?? '',
+                VisibilityTimeout: seconds(m),
+              })),
+            }),
+          );
+        }
+      } finally {
+        then?.();
       }
-    }
+    });
+  }
+
+  /**
+   * The heartbeat: a held message that could become visible before the next beat gets another
+   * visibility timeout. Only those: local-aws-sqs counts each change as a receive.
+   */
+  #extend(seconds: number, periodMs: number): Promise<void> {
+    const { sqs, queueUrl } = this.#options;
+    return this.#changeVisibility(async () => {
+      const due = [...this.#held.values()].filter((h) => h.visibleFrom - Date.now() < 2 * periodMs);
+      for (const chunk of chunks(due.map((h) => h.message))) {
+        const asked = Date.now();
+        // A message settled meanwhile is a per-entry failure in the answer, expected here.
+        await sqs
+          .send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: entries(chunk).map((e) => ({ ...e, VisibilityTimeout: seconds })),
+            }),
+          )
+          .catch((error: unknown) => this.#options.onError?.(error));
+        const visibleBy = Date.now() + seconds * 1000;
+        for (const message of chunk) {
+          const held = this.#held.get(message.MessageId ?? '');
+          if (held === undefined) continue;
+          held.visibleFrom = asked + seconds * 1000;
+          held.visibleBy = visibleBy;
+        }
+      }
+    });
+  }
+
+  #heldMessages(): Message[] {
+    return [...this.#held.values()].map((h) => h.message);
+  }
+
+  #changeVisibility(change: () => Promise<void>): Promise<void> {
+    const done = this.#visibilityChanges.then(change);
+    this.#visibilityChanges = done.catch(() => undefined);
+    return done;
+  }
+
+  #forget(messages: Message[]): void {
+    for (const message of messages) this.#held.delete(message.MessageId ?? '');
+    if (this.#held.size === 0) this.#stopHeartbeat();
+    this.#wake();
+  }
+
+  #wake(): void {
+    const wake = this.#released;
+    this.#released = undefined;
+    wake?.();
+  }
+
+  #queueVisibilityTimeout(): Promise<number> {
+    this.#visibilityTimeout ??= this.#options.sqs
+      .send(
+        new GetQueueAttributesCommand({
+          QueueUrl: this.#options.queueUrl,
+          AttributeNames: ['VisibilityTimeout'],
+        }),
+      )
+      .then(({ Attributes }) => Number(Attributes?.VisibilityTimeout ?? 30))
+      .catch((error: unknown) => {
+        this.#visibilityTimeout = undefined; // asked again next time
+        throw error;
+      });
+    return this.#visibilityTimeout;
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  /** Counts work for stop() to wait for until it settles. */
+  #track(work: Promise<void>): Promise<void> {
+    const settled = work.catch((error: unknown) => this.#options.onError?.(error));
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
+    return settled;
   }
 
   #record(message: Message): SQSRecord {
@@ -141,4 +461,24 @@ export class SqsPoller {
       awsRegion: this.#options.queueArn.split(':')[3] ?? 'local',
     };
   }
+}
+
+/** Whole seconds from now until `time` (ms), rounded up: visible no earlier than then. */
+function secondsUntil(time: number): number {
+  // SQS's longest visibility timeout is 12 hours.
+  return Math.min(43_200, Math.ceil(Math.max(0, time - Date.now()) / 1000));
+}
+
+function groupOf(message: Message): string {
+  return message.Attributes?.MessageGroupId ?? '';
+}
+
+function chunks(messages: Message[]): Message[][] {
+  const out: Message[][] = [];
+  for (let i = 0; i < messages.length; i += SQS_BATCH) out.push(messages.slice(i, i + SQS_BATCH));
+  return out;
+}
+
+function entries(messages: Message[]) {
+  return messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' }));
 }
