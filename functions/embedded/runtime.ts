@@ -9,6 +9,7 @@ import { createApi } from '../api/app.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { createDocumentClient } from '../core/aws/dynamodb.ts';
+import { ValidationError } from '../core/errors.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import { declaredRuleKind } from '../core/messaging/routing-rules.ts';
 import { PING_KIND } from '../core/model/task.ts';
@@ -52,7 +53,29 @@ export interface EmbeddedRuntimeOptions {
    * @default false
    */
   readonly validateMachines?: boolean;
+  /**
+   * Agents whose messages must be handled in order: their queues are FIFO with one message group
+   * per conversation, as the CDK Agent construct's `ordered` makes them on AWS.
+   * @default none
+   */
+  readonly ordered?: readonly string[];
 }
+
+export interface EmbeddedRuntimeStopOptions {
+  /**
+   * How long work already running (agents handling queued messages, standard coordinations) may
+   * take to finish after intake has stopped. Then it is abandoned: its messages go back to their
+   * queues, never deleted. @default SHUTDOWN_GRACE_MS (3 s)
+   */
+  readonly graceMs?: number;
+}
+
+/**
+ * Grace for in-flight work on stop. Process managers and test harnesses commonly allow a few
+ * seconds between SIGTERM and SIGKILL; 3 s lets ordinary agent calls finish and leaves as much
+ * again for closing the engines, so `mobius dev` is gone within 6 s even on a loaded machine.
+ */
+export const SHUTDOWN_GRACE_MS = 3000;
 
 export type TaskEvent =
   | { readonly phase: 'start'; readonly agentId: string; readonly stepId: string }
@@ -94,6 +117,9 @@ export class EmbeddedRuntime {
   readonly apiUrl: string | undefined;
   readonly #stops: (() => Promise<void>)[];
   readonly #sweep: NodeJS.Timeout;
+  readonly #pollers: readonly SqsPoller[];
+  readonly #api: ApiServer | undefined;
+  #stopped: Promise<void> | undefined;
 
   private constructor(parts: {
     registry: AgentRegistry;
@@ -104,6 +130,8 @@ export class EmbeddedRuntime {
     apiUrl: string | undefined;
     stops: (() => Promise<void>)[];
     sweep: NodeJS.Timeout;
+    pollers: SqsPoller[];
+    api: ApiServer | undefined;
   }) {
     this.registry = parts.registry;
     this.router = parts.router;
@@ -113,6 +141,8 @@ export class EmbeddedRuntime {
     this.apiUrl = parts.apiUrl;
     this.#stops = parts.stops;
     this.#sweep = parts.sweep;
+    this.#pollers = parts.pollers;
+    this.#api = parts.api;
   }
 
   static async start(options: EmbeddedRuntimeOptions): Promise<EmbeddedRuntime> {
@@ -133,6 +163,19 @@ export class EmbeddedRuntime {
     process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
     process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
     const local = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+    const ids = options.agents.map((a) => a.agentId);
+    const strays = (options.ordered ?? []).flatMap((id, index) =>
+      ids.includes(id)
+        ? []
+        : [
+            {
+              path: `ordered.${index}`,
+              message: `"${id}" is not one of the agents (${ids.join(', ')}): add its definition to agents, or drop it from ordered`,
+            },
+          ],
+    );
+    if (strays.length > 0) throw new ValidationError('embedded runtime options', strays);
+    const ordered = new Set(options.ordered ?? []);
 
     const [dynamo, sqsServer, lambdaServer]: [DynamoEngine, SqsServer, LambdaServer] =
       await Promise.all([startDynalite(), startSqsServer(), startLambdaServer()]);
@@ -155,6 +198,8 @@ export class EmbeddedRuntime {
       `${sqsServer.endpoint}/${arn.split(':')[4]}/${arn.split(':')[5]}`;
     const bus: EventBusServer = await startEventBusServer({ sqs, queueUrlOf, accountId: ACCOUNT });
     stops.push(() => bus.stop());
+    // What stop() closes last, once the work on them has ended or been abandoned.
+    const engines = [...stops];
     pointSdkAt({
       dynamodb: dynamo.endpoint,
       sqs: sqsServer.endpoint,
@@ -183,9 +228,11 @@ export class EmbeddedRuntime {
 
     // Every agent: its queues, its handler (defineAgent, as in Lambda), its Lambda endpoint, its poller.
     const agents: RunningAgent[] = [];
+    const pollers: SqsPoller[] = [];
     const byTarget = new Map<string, AgentLambdaHandler>();
     for (const definition of options.agents) {
       const queues = await createAgentQueues(sqs, definition.agentId, {
+        fifo: ordered.has(definition.agentId),
         visibilityTimeoutSeconds: 2,
       });
       const lambdaArn = `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT}:function:${definition.agentId}`;
@@ -214,7 +261,9 @@ export class EmbeddedRuntime {
         waitSeconds: 1,
       });
       poller.start();
-      stops.push(() => poller.stop());
+      pollers.push(poller);
+      // Only if starting fails later on: stop() stops the pollers itself, with a grace period.
+      stops.push(() => poller.stop({ graceMs: 0 }));
       agents.push({ agentId: definition.agentId, lambdaArn, queueUrl: queues.queueUrl, handler });
     }
     // A ping registers each agent and records its first heartbeat, as the health monitor does on AWS.
@@ -298,16 +347,52 @@ export class EmbeddedRuntime {
       engine,
       agents,
       apiUrl: api?.url,
-      stops,
+      stops: engines,
       sweep: sweepTimer,
+      pollers,
+      api,
     });
   }
 
-  /** Stops everything, newest first; outcomes still being recorded are finished first. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking work (the API stops listening, the pollers stop receiving, the health sweep
+   * ends), gives the work in flight `graceMs` to finish, abandons what is still running — its
+   * queued messages go back to their queues, never deleted — records the outcomes, and closes the
+   * engines. Resolves within the grace period plus the time closing takes, however long agents
+   * hang. Calling it again returns the same promise.
+   */
+  stop(options: EmbeddedRuntimeStopOptions = {}): Promise<void> {
+    this.#stopped ??= this.#stop(options.graceMs ?? SHUTDOWN_GRACE_MS);
+    return this.#stopped;
+  }
+
+  async #stop(graceMs: number): Promise<void> {
     clearInterval(this.#sweep);
+    const deadline = performance.now() + graceMs;
+    const left = () => Math.max(0, deadline - performance.now());
+    // Open HTTP requests are cut: an API call waiting on a hung agent would otherwise hold the stop.
+    await this.#api?.stop();
+    await Promise.all([
+      ...this.#pollers.map((poller) => poller.stop({ graceMs: left() })),
+      // A standard coordination still running past the grace is left unfinished, as a Step
+      // Functions execution is when its account is closed; pollers' messages are what must survive.
+      settledWithin(this.engine.drain(), left()),
+    ]);
+    await this.coordinations.close();
     for (const stop of [...this.#stops].reverse()) await stop();
   }
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 /** Points every AWS SDK client created from the environment at the embedded endpoints. */
