@@ -295,6 +295,44 @@ describe('defineAgent', () => {
     ]);
   });
 
+  it("puts each task's coordination and step on every line the handler logs, without mixing concurrent tasks", async () => {
+    vi.stubEnv('POWERTOOLS_DEV', 'true');
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'INFO');
+    const printed: string[] = [];
+    vi.spyOn(console, 'info').mockImplementation((line: unknown) => {
+      printed.push(String(line));
+    });
+    const handler = agent(async (message, context) => {
+      const { text } = message.input as { text: string };
+      // The second task logs while the first is still waiting: a shared logger would mix their keys.
+      await new Promise((resolve) => setTimeout(resolve, text === 'first' ? 20 : 0));
+      context.logger.info('working', { text });
+      return { text };
+    });
+    await Promise.all([
+      handler(task({ stepId: 'step1', input: { text: 'first' } }), lambdaContext('w1')),
+      handler(
+        task({ coordinationId: 'c2', stepId: 'step2', input: { text: 'second' } }),
+        lambdaContext('w1'),
+      ),
+    ]);
+    const lines = printed.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        message: 'working',
+        text: 'second',
+        coordinationId: 'c2',
+        stepId: 'step2',
+      }),
+      expect.objectContaining({
+        message: 'working',
+        text: 'first',
+        coordinationId: 'c1',
+        stepId: 'step1',
+      }),
+    ]);
+  });
+
   it('drops the answer when the execution already gave up on the token', async () => {
     sfn
       .on(SendTaskSuccessCommand)

@@ -248,11 +248,15 @@ class AgentRuntime {
   async #invokeHandler(message: AgentMessage, context: Context): Promise<JsonValue> {
     this.#inFlight++;
     const started = performance.now();
+    // A child per piece of work, not appendKeys on the shared logger: the embedded runtime and
+    // parallel SQS batches run several pieces at once, and their ids must not mix.
+    const logger = this.logger.createChild();
+    logger.appendKeys(this.#whereAbouts(message));
     try {
       const output = jsonOutput(
         await this.#definition.handler(message, {
           agentId: this.#definition.agentId,
-          logger: this.logger,
+          logger,
           remainingTimeMs: () => context.getRemainingTimeInMillis(),
         }),
         this.#definition.agentId,
@@ -262,7 +266,7 @@ class AgentRuntime {
     } catch (thrown) {
       const error = asAgentError(thrown);
       this.metrics.addMetric('HandlerErrors', MetricUnit.Count, 1);
-      this.logger.error('agent handler failed', { ...this.#whereAbouts(message), error });
+      logger.error('agent handler failed', { error });
       throw error;
     } finally {
       this.metrics.addMetric(
@@ -277,10 +281,7 @@ class AgentRuntime {
   /** What a log line needs to find the failed work again: the coordination and step, or the message. */
   #whereAbouts(message: AgentMessage): Record<string, string> {
     const agentId = this.#definition.agentId;
-    if (message.task !== undefined) {
-      const { coordinationId, stepId } = message.task;
-      return { agentId, coordinationId, stepId };
-    }
+    if (message.task !== undefined) return { agentId, ...taskKeys(message.task) };
     if (message.envelope !== undefined) {
       const { messageId, conversationId, from } = message.envelope;
       return { agentId, messageId, conversationId, from, messageType: message.envelope.type };
@@ -376,7 +377,9 @@ class AgentRuntime {
             () => {
               sfn
                 .send(new SendTaskHeartbeatCommand({ taskToken }))
-                .catch((error: unknown) => this.logger.warn('task heartbeat failed', { error }));
+                .catch((error: unknown) =>
+                  this.logger.warn('task heartbeat failed', { ...taskKeys(task), error }),
+                );
             },
             Math.max(1_000, (task.heartbeatSeconds * 1000) / 3),
           );
@@ -413,6 +416,7 @@ class AgentRuntime {
           error instanceof TaskDoesNotExist
         ) {
           this.logger.warn('task token no longer valid', {
+            ...taskKeys(task),
             messageId: record.messageId,
             error: error.name,
           });
@@ -580,4 +584,9 @@ function taskFailure(agentId: string, thrown: unknown): { error: string; cause: 
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** The ids that find a task's log lines again: its coordination and step. */
+function taskKeys(task: TaskRequest): { coordinationId: string; stepId: string } {
+  return { coordinationId: task.coordinationId, stepId: task.stepId };
 }
