@@ -171,6 +171,37 @@ describe('messaging on moto (SQS, EventBridge) with the registry on dynalite', (
     expect(await drain(world, reachable.queueUrl, 1)).toHaveLength(1);
   });
 
+  it('a poison message redelivered until dead-lettered does not shut its agent off', async () => {
+    const queues = await world.agentWithQueue('poison-only', { maxReceiveCount: 5 });
+    const handler = world.agentHandler(
+      'poison-only',
+      (message) => {
+        if ((message.input as { poison?: boolean }).poison)
+          throw new RetryableAgentError('bad message');
+        return {};
+      },
+      queues,
+    );
+    const poller = new SqsPoller({
+      sqs: world.sqs,
+      queueUrl: queues.queueUrl,
+      queueArn: queues.queueArn,
+      handler: (e) => handler(e, lambdaContext('poison-only')),
+      retryDelaySeconds: 0,
+    });
+    await router.send(direct('poison-only', { poison: true }));
+    for (let p = 0; p < 20 && (await depth(world, queues.deadLetterQueueUrl)) === 0; p++)
+      await poller.pollOnce();
+    expect(await depth(world, queues.deadLetterQueueUrl)).toBe(1);
+    const record = await world.registry.get('poison-only');
+    // Five failures seen, one held against the agent: the first delivery's.
+    expect(record.metrics.errors).toBe(5);
+    expect(record.circuit).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
+    await expect(router.send(direct('poison-only', { poison: false }))).resolves.toMatchObject({
+      agentId: 'poison-only',
+    });
+  });
+
   it('keeps FIFO order per conversation across 1 000 messages', async () => {
     const queues = await world.agentWithQueue('ordered', { fifo: true });
     const conversations = ['c1', 'c2', 'c3', 'c4'];

@@ -357,7 +357,10 @@ class AgentRuntime {
       if (error instanceof FatalAgentError) return this.#park(record, error.message);
       throw error;
     } finally {
-      await this.#recordOutcome(ok, this.#clock.now() - started);
+      // A redelivered message that fails again is that message's problem (the DLQ takes it),
+      // not a sign of the agent's health: it counts in the metrics, not against the breaker.
+      const redelivered = Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1;
+      await this.#recordOutcome(ok, this.#clock.now() - started, redelivered);
     }
   }
 
@@ -516,9 +519,13 @@ class AgentRuntime {
     }
   }
 
-  async #recordOutcome(ok: boolean, latencyMs: number): Promise<void> {
+  async #recordOutcome(ok: boolean, latencyMs: number, redelivered = false): Promise<void> {
     try {
-      await this.#registryOrNull()?.recordOutcome(this.#definition.agentId, { ok, latencyMs });
+      await this.#registryOrNull()?.recordOutcome(this.#definition.agentId, {
+        ok,
+        latencyMs,
+        ...(redelivered ? { redelivered } : {}),
+      });
     } catch (error) {
       this.logger.warn('could not record outcome in the registry', { error });
     }
