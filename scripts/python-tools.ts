@@ -1,4 +1,5 @@
-// Makes sure .venv holds the Python tools pinned in requirements-dev.txt (moto server, cfn-lint).
+// Makes sure .venv holds the Python tools pinned in requirements-dev.txt (moto server, cfn-lint,
+// schemathesis).
 // Runs before the tests (`node scripts/python-tools.ts`, Node 22 strips the types); a no-op when
 // the environment already matches the requirements file.
 import { createHash } from 'node:crypto';
