@@ -39,6 +39,26 @@ export interface CoordinationPlan {
   readonly workers?: readonly PlannedWorker[];
   readonly workerTimeoutSeconds?: number;
   readonly maxRounds?: number;
+  /** Steps planned with a fallback because the agent they named cannot take work now. */
+  readonly standIns?: readonly StandIn[];
+}
+
+/** Why an agent the request asked for cannot take work now. */
+export type PassedOverReason = 'circuit_open' | 'offline' | 'no_usable_holder';
+
+/**
+ * A step whose requested agent cannot take work, planned with its first usable fallback instead:
+ * what the result reports as degraded, naming who stood in and why.
+ */
+export interface StandIn {
+  readonly stepId: string;
+  /** The agent id the step named, or `capability <name>`. */
+  readonly requested: string;
+  /** The fallback planned in its place. */
+  readonly agentId: string;
+  readonly reason: PassedOverReason;
+  /** The same in words (when the breaker opened, which capability had no usable holder…). */
+  readonly detail: string;
 }
 
 /**
@@ -91,6 +111,8 @@ export interface ExecutionInput {
   readonly lastResults: readonly unknown[];
   /** Step records, filled in as the run goes. */
   readonly steps: Readonly<Record<string, unknown>>;
+  /** Not read by the machine: the planner's stand-ins, for the result. */
+  readonly standIns: readonly StandIn[];
 }
 
 /**
@@ -141,5 +163,6 @@ export function executionInput(
     loop: { round: 1, history: [] },
     lastResults: [],
     steps: {},
+    standIns: plan.standIns ?? [],
   };
 }

@@ -1,8 +1,10 @@
 import type {
   AgentTarget,
   CoordinationPlan,
+  PassedOverReason,
   PlannedStep,
   PlannedWorker,
+  StandIn,
 } from '../../statemachines/plan.ts';
 import {
   type AgentRef,
@@ -33,24 +35,6 @@ interface ResolvedAgent {
   readonly agentId: string;
   readonly endpoint: AgentEndpoint;
   readonly capabilities: readonly string[];
-}
-
-/** Why an agent the request asked for cannot take work now. */
-export type PassedOverReason = 'circuit_open' | 'offline' | 'no_usable_holder';
-
-/**
- * A step whose requested agent cannot take work, planned with its first usable fallback instead:
- * what the result reports as degraded, naming who stood in and why.
- */
-export interface StandIn {
-  readonly stepId: string;
-  /** The agent id the step named, or `capability <name>`. */
-  readonly requested: string;
-  /** The fallback planned in its place. */
-  readonly agentId: string;
-  readonly reason: PassedOverReason;
-  /** The same in words (when the breaker opened, which capability had no usable holder…). */
-  readonly detail: string;
 }
 
 /** A plan, and the stand-ins planning chose (empty when every step got the agent it asked for). */

@@ -1,5 +1,5 @@
 import { WORKERS_STATE } from '../../statemachines/patterns/hierarchical.ts';
-import type { ExecutionInput } from '../../statemachines/plan.ts';
+import type { ExecutionInput, StandIn } from '../../statemachines/plan.ts';
 import {
   candidateError,
   type ExecutionState,
@@ -21,8 +21,10 @@ export interface CoordinationResult {
   readonly output: unknown;
   readonly steps: StepResult[];
   readonly errors: CoordinationError[];
-  /** A fallback ran, or best effort skipped something. */
+  /** A fallback ran or stood in, or best effort skipped something. */
   readonly degraded: boolean;
+  /** Steps planned with a fallback because the agent they named could not take work (open breaker, offline). */
+  readonly standIns: readonly StandIn[];
   readonly timings: Timings;
 }
 
@@ -79,7 +81,8 @@ export function shapeResult(
     output,
     steps,
     errors,
-    degraded: failedSteps || steps.some((s) => s.attempt > 0),
+    degraded: failedSteps || degradedBy(input, steps),
+    standIns: input.standIns ?? [],
     timings: timings(steps, totalMs, agentMs),
   };
 }
@@ -140,12 +143,18 @@ function failedResult(
     output: null,
     steps,
     errors: [...done.errors, ...stopped],
-    degraded: steps.some((s) => s.attempt > 0),
+    degraded: degradedBy(input, steps),
+    standIns: input.standIns ?? [],
     timings: timings(steps, totalMs, agentMs),
   };
 }
 
 const COORDINATION_TIMEOUT = 'Mobius.CoordinationTimeout';
+
+/** A fallback answered for a step, at run time (attempt > 0) or from the plan (a stand-in). */
+function degradedBy(input: ExecutionInput, steps: readonly StepResult[]): boolean {
+  return (input.standIns ?? []).length > 0 || steps.some((s) => s.attempt > 0);
+}
 
 function timings(steps: StepResult[], totalMs: number, agentMs: number): Timings {
   return {

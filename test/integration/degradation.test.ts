@@ -81,6 +81,12 @@ describe('an open breaker with fallbacks listed', () => {
       agentId: 'summarizer',
       status: 'succeeded',
     });
+    // The result says a fallback stood in, for whom and why.
+    expect(result).toMatchObject({
+      degraded: true,
+      standIns: [{ requested: 'flaky-summarizer', agentId: 'summarizer', reason: 'circuit_open' }],
+    });
+    expect(result.standIns[0]?.stepId).toMatch(/^summary/);
   }, 30_000);
 });
 
