@@ -68,6 +68,10 @@ export async function startApiServer(
     server.once('error', reject);
     server.listen(options.port ?? 4000, '127.0.0.1', resolve);
   });
+  server.removeAllListeners('error');
+  // Once listening, a server error (accept failing for lack of file descriptors, say) is logged:
+  // an 'error' event without a listener would end the process.
+  server.on('error', (error) => logger.error('API server error', { error }));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
