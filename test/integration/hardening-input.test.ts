@@ -210,7 +210,7 @@ describe('nesting depth (item 3)', () => {
     await stillServing();
   });
 
-  it('carries a payload at the limit to the agent intact: coordination, message and broadcast', async () => {
+  it('carries a payload at the limit to the agent intact: coordinations (express, standard), message, broadcast', async () => {
     // The body is level 1 and `payload` level 2, so the payload itself may be 63 levels deep.
     const payload = nestedObject(63);
     const ran = await http('POST', '/coordinations', {
@@ -221,12 +221,26 @@ describe('nesting depth (item 3)', () => {
     expect(ran.status).toBe(200);
     expect(heard.at(-1)?.input).toEqual(payload);
 
+    // Standard mode: the task travels in an SQS envelope with its task token.
+    const started = await http('POST', '/coordinations', {
+      pattern: 'parallel',
+      agents: ['recorder'],
+      mode: 'standard',
+      payload,
+    });
+    expect(started.status).toBe(202);
+    await waitUntil('the standard coordination', async () => {
+      const polled = await http('GET', `/coordinations/${started.body.coordinationId}`);
+      if (polled.body.status !== 'succeeded') throw new Error(`status ${polled.body.status}`);
+    });
+
     expect((await http('POST', '/messages', { to: 'recorder', payload })).status).toBe(202);
     expect((await http('POST', '/broadcasts', { payload })).status).toBe(202);
-    // The broadcast reaches both agents (they share the recording handler): four arrivals in all.
+    // Express, standard, the message, and the broadcast to both agents (they share the recording
+    // handler): five arrivals in all, each the payload as sent.
     await waitUntil('the message and the broadcast', async () => {
-      const kinds = heard.filter((h) => JSON.stringify(h.input) === JSON.stringify(payload));
-      if (kinds.length < 4) throw new Error(`${kinds.length} of 4 arrived`);
+      const intact = heard.filter((h) => JSON.stringify(h.input) === JSON.stringify(payload));
+      if (intact.length < 5) throw new Error(`${intact.length} of 5 arrived`);
     });
     heard.length = 0;
 
