@@ -56,9 +56,13 @@ const SQS_BATCH = 10;
  * or not): a group whose message failed takes no further message until that one is back, and
  * messages it receives meanwhile go straight back to the queue, to become visible after it.
  *
- * Messages the poller holds stay invisible however long their handler takes (their visibility is
- * extended every half visibility timeout, as a long-running consumer does on SQS): on AWS the
- * queue's timeout is six times the function's, which the embedded runtime has no equivalent of.
+ * On a FIFO queue, messages the poller holds stay invisible however long they wait for their
+ * turn or their handler takes (a visibility change before their timeout ends, as a long-running
+ * consumer does on SQS): one that came back meanwhile would be handled out of order. Standard
+ * queues keep Lambda's contract: a message still being handled when its visibility timeout ends is
+ * delivered again. (local-aws-sqs counts every visibility change as a receive, so each extension
+ * also brings a message one receive closer to its dead-letter queue: extensions are kept to the
+ * messages about to become visible.)
  */
 export class SqsPoller {
   readonly #options: SqsPollerOptions;
@@ -208,7 +212,12 @@ export class SqsPoller {
     const visibleBy = Date.now() + holdSeconds * 1000;
     for (const message of messages)
       this.#held.set(message.MessageId ?? '', { message, visibleFrom, visibleBy });
-    if (messages.length > 0 && this.#heartbeat === undefined && visibilityTimeout > 0) {
+    if (
+      this.#fifo &&
+      messages.length > 0 &&
+      this.#heartbeat === undefined &&
+      visibilityTimeout > 0
+    ) {
       const period = Math.max(250, (visibilityTimeout * 1000) / 2);
       this.#heartbeat = setInterval(() => void this.#extend(visibilityTimeout, period), period);
       // A poller left running must not keep the process alive.
