@@ -27,16 +27,17 @@ export interface AdmissionOptions {
 }
 
 /**
- * The default bound of a CoordinationService: 64 in flight, refused at once beyond that.
- * From `npm run bench:backpressure` (docs/benchmarks.md, "Back-pressure"): on the embedded runtime
- * (2 cores) throughput stops growing well before 64 callers, and p99 grows with every caller
- * admitted past that point; 64 keeps the p99 overhead of a 5-agent parallel within the 50 ms
- * budget while a burst of that many is still served without a single refusal. A short wait for a
- * slot measured no better than refusing at once (see the same page), so there is none by default.
- * In Lambda a container serves one request at a time, so the bound there is the API function's
- * reserved concurrency, not this number (docs/coordinations.md, "Back-pressure").
+ * The default bound of a CoordinationService: 16 in flight, refused at once beyond that. From
+ * `npx tsx bench/backpressure.ts` (docs/benchmarks.md, "Back-pressure"): the embedded runtime runs
+ * coordinations, agents and engines on one event loop, whose throughput peaks with a few dozen
+ * coordinations in flight; each one admitted past that only lengthens everyone's wait. At 256
+ * callers, 16 kept the p50 overhead at 13 ms (771 ms unbounded) and doubled throughput; 32 and 64
+ * let the tail grow again. A short wait for a slot measured worse tails than refusing at once, so
+ * there is none by default. Agents that mostly wait on I/O (a model's answer) leave the loop free:
+ * raise the bound for them. In Lambda a container serves one request at a time, so there the
+ * bound that matters is the API function's reserved concurrency (docs/benchmarks.md).
  */
-export const DEFAULT_ADMISSION: AdmissionOptions = { maxInFlight: 64, maxWaitMs: 0 };
+export const DEFAULT_ADMISSION: AdmissionOptions = { maxInFlight: 16, maxWaitMs: 0 };
 
 /**
  * A coordination refused by Mobius's own admission control (not by Step Functions): the API

@@ -39,7 +39,7 @@ export interface CoordinationServiceOptions {
   /**
    * Back-pressure: how many coordinations this service works on at once, and whether the next
    * waits for a slot or is refused (503 `CAPACITY_EXCEEDED`, `Retry-After`). `{ maxInFlight:
-   * Infinity }` admits everything. @default DEFAULT_ADMISSION (64 in flight, no wait)
+   * Infinity }` admits everything. @default DEFAULT_ADMISSION (16 in flight, no wait)
    */
   readonly admission?: AdmissionOptions;
 }
