@@ -161,7 +161,12 @@ export class Agent extends Construct implements IAgentTarget {
     new AgentRegistration(this, 'Registration', { tables: props.tables, card: this.card });
 
     const capabilities = [...new Set(cardFields.capabilities.map((c) => c.name))];
+    // One queue for all of the agent's rules, made only if a rule needs it and none was given.
     let undelivered = props.eventDeadLetterQueue;
+    const undeliverable = (): IQueue => {
+      undelivered ??= eventDeadLetterQueue(this, 'UndeliveredEvents');
+      return undelivered;
+    };
     const deliver = (id: string, kind: RuleKind, description: string, pattern: EventPattern) => {
       const rule = new Rule(this, id, {
         eventBus: props.bus,
@@ -171,7 +176,7 @@ export class Agent extends Construct implements IAgentTarget {
         targets: [
           new SqsQueue(this.queue, {
             ...(ordered ? { messageGroupId: `mobius-${kind}` } : {}),
-            deadLetterQueue: (undelivered ??= eventDeadLetterQueue(this, 'UndeliveredEvents')),
+            deadLetterQueue: undeliverable(),
           }),
         ],
       });

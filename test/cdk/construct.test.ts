@@ -1,5 +1,6 @@
 import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { EventBus } from 'aws-cdk-lib/aws-events';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -12,8 +13,10 @@ import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
 import { summarizer } from '../../examples/agents/summarizer.ts';
+import { Agent } from '../../lib/agent.ts';
 import { LogGroupsWithRetention } from '../../lib/lambda-defaults.ts';
 import { MobiusCoordinator, planWorkflows } from '../../lib/mobius-coordinator.ts';
+import { RegistryTables } from '../../lib/registry-table.ts';
 
 /**
  * MobiusCoordinator as a user puts it into a stack of their own app: built synchronously, agents
@@ -134,6 +137,38 @@ describe('MobiusCoordinator in a stack of your own', () => {
       Type: 'AWS::Logs::LogGroup',
       Properties: { RetentionInDays: 30 },
     });
+  });
+
+  it('gives an Agent built on its own one standard dead-letter queue for all its rules, FIFO or not', () => {
+    const stack = userStack();
+    new Agent(stack, 'Ordered', {
+      definition: {
+        ...summarizer,
+        subscriptions: [{ eventTypes: ['document.indexed'] }],
+      },
+      entry: 'examples/agents/summarizer.ts',
+      tables: new RegistryTables(stack, 'Tables'),
+      bus: new EventBus(stack, 'Bus'),
+      ordered: true,
+    });
+    const resources = Template.fromStack(stack).toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: Record<string, unknown> }
+    >;
+    const rules = Object.values(resources).filter((r) => r.Type === 'AWS::Events::Rule');
+    expect(rules).toHaveLength(2);
+    const deadLetterQueues = new Set(
+      rules.flatMap((rule) =>
+        (
+          rule.Properties.Targets as { DeadLetterConfig: { Arn: { 'Fn::GetAtt': string[] } } }[]
+        ).map((t) => t.DeadLetterConfig.Arn['Fn::GetAtt'][0]),
+      ),
+    );
+    expect(deadLetterQueues.size).toBe(1);
+    const [queueId = ''] = deadLetterQueues;
+    // EventBridge takes standard queues only: not the agent's own (FIFO) dead-letter queue.
+    expect(resources[queueId]).toMatchObject({ Type: 'AWS::SQS::Queue' });
+    expect(resources[queueId]?.Properties.FifoQueue).toBeUndefined();
   });
 
   it('deploys the machines of workflows planned ahead (planWorkflows)', async () => {
