@@ -8,12 +8,14 @@
 export { Agent, type AgentProps } from '../lib/agent.ts';
 export type { IAgentEngine, IAgentTarget } from '../lib/agent-target.ts';
 export { MobiusApi, type MobiusApiProps } from '../lib/api.ts';
+export { type ApiRole, ROLE_ROUTES } from '../lib/api-access.ts';
 export {
   CoordinationEngine,
   type CoordinationEngineProps,
   type DeclaredWorkflow,
 } from '../lib/coordination-engine.ts';
 export { HealthMonitor, type HealthMonitorProps } from '../lib/health-monitor.ts';
+export { LogGroupsWithRetention } from '../lib/lambda-defaults.ts';
 export { MessageBus, type MessageBusProps } from '../lib/message-bus.ts';
 export {
   type CoordinatorAgent,

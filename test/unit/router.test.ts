@@ -188,6 +188,20 @@ describe('MessageRouter request shapes', () => {
     expect(events.calls()).toHaveLength(0);
   });
 
+  it('refuses to publish an event addressed to one agent, which no rule would deliver', async () => {
+    const event = createMessage({
+      from: 'a',
+      to: 'w',
+      type: 'event',
+      eventType: 'document.indexed',
+      payload: {},
+    });
+    await expect(router.publish([event])).rejects.toThrow(
+      /to: an event to one agent goes to its queue/,
+    );
+    expect(events.calls()).toHaveLength(0);
+  });
+
   it('invokes Lambda agents synchronously and maps their failures', async () => {
     const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:w';
     ddb

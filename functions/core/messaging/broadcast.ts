@@ -32,6 +32,16 @@ export class Broadcaster {
           },
         ]);
       }
+      // An event addressed to one agent id matches no rule on the bus: it would vanish.
+      if (typeof message.to === 'string' && message.to !== '*') {
+        throw new ValidationError(`message ${i}`, [
+          {
+            path: 'to',
+            message:
+              'an event to one agent goes to its queue (send it); publish events to "*" or { "capability": … }',
+          },
+        ]);
+      }
       assertFits(message, LIMITS.eventBridgeEntryBytes - 1024, 'EventBridge'); // room for the routing fields
     }
     const entries = messages.map((m) => busEntryOf(m, this.#eventBusName));
