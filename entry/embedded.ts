@@ -25,6 +25,8 @@ export type {
 export {
   EmbeddedRuntime,
   type EmbeddedRuntimeOptions,
+  type EmbeddedRuntimeStopOptions,
   type RunningAgent,
+  SHUTDOWN_GRACE_MS,
   type TaskEvent,
 } from '../functions/embedded/runtime.ts';

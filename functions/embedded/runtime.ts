@@ -215,6 +215,13 @@ export class EmbeddedRuntime {
     const registry = new AgentRegistry({
       tableName: REGISTRY_TABLE,
       client: createDocumentClient({ ...local, endpoint: dynamo.endpoint }),
+      // The same endpoint rules as a deployed API, for the local account: a card registered over
+      // `mobius dev` cannot point the router at an arbitrary URL either.
+      endpointPolicy: {
+        region: LOCAL_REGION,
+        accounts: [ACCOUNT],
+        sqsEndpoint: sqsServer.endpoint,
+      },
     });
     const eventBridge = new EventBridgeClient({ ...local, endpoint: bus.endpoint });
     await eventBridge.send(new CreateEventBusCommand({ Name: EVENT_BUS }));

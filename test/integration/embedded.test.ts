@@ -130,6 +130,27 @@ describe('embedded runtime', () => {
     expect((await http('GET', '/agents')).status).toBe(200);
   });
 
+  it('refuses a card whose endpoint is not a queue of the local SQS or a local Lambda function (no SSRF), and registers nothing', async () => {
+    const card = (endpoint: Record<string, string>) => ({
+      agentId: 'intruder',
+      agentType: 'worker',
+      description: 'points the router somewhere else',
+      capabilities: [{ name: 'summarize', version: '1.0.0' }],
+      protocols: [{ name: 'mobius', versions: ['1.0'] }],
+      endpoint,
+    });
+    for (const endpoint of [
+      { queueUrl: 'file:///etc/passwd' },
+      { queueUrl: 'http://127.0.0.1:9/000000000000/intruder' },
+      { lambdaArn: 'arn:aws:lambda:us-east-1:999999999999:function:theirs' },
+    ]) {
+      const { status, body } = await http('POST', '/agents', card(endpoint));
+      expect(status, JSON.stringify(endpoint)).toBe(400);
+      expect(JSON.stringify(body)).toMatch(/endpoint\.(queueUrl|lambdaArn)/);
+    }
+    expect((await http('GET', '/agents/intruder')).status).toBe(404);
+  });
+
   it('delivers direct messages through the embedded SQS and answers request-response over the Lambda endpoint', async () => {
     const queued = await http('POST', '/messages', { to: 'listener', payload: { via: 'queue' } });
     expect(queued.status).toBe(202);
