@@ -9,6 +9,7 @@ interface Target {
   readonly Id: string;
   readonly Arn: string;
   readonly SqsParameters?: { MessageGroupId?: string };
+  readonly DeadLetterConfig?: { Arn?: string };
 }
 
 interface Rule {
@@ -43,6 +44,59 @@ export async function startEventBusServer(options: {
   const buses = new Set(['default']);
   const rules = new Map<string, Rule>();
   const ruleKey = (bus: string | undefined, name: string) => `${bus ?? 'default'}/${name}`;
+
+  const sendToQueue = (queueUrl: string, body: string, groupId: string, id: string) =>
+    options.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: body,
+        ...(queueUrl.endsWith('.fifo')
+          ? { MessageGroupId: groupId, MessageDeduplicationId: id }
+          : {}),
+      }),
+    );
+
+  /**
+   * One target's delivery. A failure goes to the target's dead-letter queue with EventBridge's
+   * attributes (RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE); a target without one loses the
+   * event, as on AWS, and says so on stderr.
+   */
+  const deliver = async (target: Target, rule: Rule, event: unknown, id: string) => {
+    const body = JSON.stringify(event);
+    try {
+      await sendToQueue(
+        options.queueUrlOf(target.Arn),
+        body,
+        target.SqsParameters?.MessageGroupId ?? 'events',
+        id,
+      );
+    } catch (error) {
+      const code = error instanceof Error ? error.name : 'Error';
+      const message = error instanceof Error ? error.message : String(error);
+      const dlq = target.DeadLetterConfig?.Arn;
+      if (dlq === undefined) {
+        console.warn(
+          `event ${id} not delivered to ${target.Arn} (rule ${rule.name}): ${code}: ${message}`,
+        );
+        return;
+      }
+      const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
+      await options.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: options.queueUrlOf(dlq),
+          MessageBody: body,
+          MessageAttributes: {
+            RULE_ARN: attribute(
+              `arn:aws:events:${region}:${account}:rule/${rule.bus}/${rule.name}`,
+            ),
+            TARGET_ARN: attribute(target.Arn),
+            ERROR_CODE: attribute(code),
+            ERROR_MESSAGE: attribute(message.slice(0, 1000) || code),
+          },
+        }),
+      );
+    }
+  };
 
   const operations: Record<string, (input: Record<string, unknown>) => Promise<unknown> | unknown> =
     {
@@ -132,20 +186,10 @@ export async function startEventBusServer(options: {
                 !matchesPattern(rule.pattern, event)
               )
                 continue;
+              // EventBridge delivers to each target on its own: one target whose queue is gone
+              // fails neither the PutEvents nor the other targets' deliveries.
               for (const target of rule.targets.values()) {
-                const queueUrl = options.queueUrlOf(target.Arn);
-                await options.sqs.send(
-                  new SendMessageCommand({
-                    QueueUrl: queueUrl,
-                    MessageBody: JSON.stringify(event),
-                    ...(queueUrl.endsWith('.fifo')
-                      ? {
-                          MessageGroupId: target.SqsParameters?.MessageGroupId ?? 'events',
-                          MessageDeduplicationId: id,
-                        }
-                      : {}),
-                  }),
-                );
+                await deliver(target, rule, event, id);
               }
             }
             return { EventId: id };
