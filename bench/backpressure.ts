@@ -11,9 +11,13 @@
  * Every variant serves from its own CoordinationService and API server over the same registry and
  * engine, so only the admission options differ.
  *
+ * Every point is measured in rounds (3 by default), the variants taking turns within each round,
+ * and the rounds' samples pooled: on a shared machine, load from elsewhere then falls on every
+ * variant alike instead of on whichever ran at the time.
+ *
  *   npx tsx bench/backpressure.ts
- *   npx tsx bench/backpressure.ts --callers 1,16,256 --seconds 3
- *   npx tsx bench/backpressure.ts --variants none,64,64/100,16     (bound[/wait ms])
+ *   npx tsx bench/backpressure.ts --callers 1,16,256 --seconds 3 --rounds 5
+ *   npx tsx bench/backpressure.ts --variants none,8,16,64,16/100     (bound[/wait ms])
  */
 import { fork } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -24,20 +28,28 @@ import { CoordinationService } from '../functions/coordination/service.ts';
 import type { AgentDefinition } from '../functions/core/sdk/define-agent.ts';
 import { startApiServer } from '../functions/embedded/api-server.ts';
 import { EmbeddedRuntime } from '../functions/embedded/runtime.ts';
-import type { LoadRequest, LoadResult } from './support/http-load.ts';
+import type { LoadRequest, LoadResult, LoadSample } from './support/http-load.ts';
 import { ms, percentile, printTable } from './support/stats.ts';
 
 const { values: args } = parseArgs({
   options: {
     callers: { type: 'string', default: '1,4,16,64,256' },
-    seconds: { type: 'string', default: '5' },
-    variants: { type: 'string', default: 'none,64,64/100' },
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    variants: { type: 'string', default: 'none,16,64,16/100' },
   },
 });
 const CALLERS = args.callers.split(',').map(Number);
 const SECONDS = Number(args.seconds);
-if (CALLERS.some((n) => !(Number.isInteger(n) && n >= 1)) || !(SECONDS > 0)) {
-  throw new Error('--callers takes whole numbers ≥ 1 (1,4,16), --seconds a number > 0');
+const ROUNDS = Number(args.rounds);
+if (
+  CALLERS.some((n) => !(Number.isInteger(n) && n >= 1)) ||
+  !(SECONDS > 0) ||
+  !(Number.isInteger(ROUNDS) && ROUNDS >= 1)
+) {
+  throw new Error(
+    '--callers takes whole numbers ≥ 1 (1,4,16), --seconds a number > 0, --rounds a whole number ≥ 1',
+  );
 }
 
 interface Variant {
@@ -88,9 +100,9 @@ function callers(request: LoadRequest): Promise<LoadResult> {
   });
 }
 
-const rows: (string | number)[][] = [];
-try {
-  for (const { name, admission } of VARIANTS) {
+/** Every variant serves at once, each from its own service and port, so points can interleave. */
+const served = await Promise.all(
+  VARIANTS.map(async ({ name, admission }) => {
     const coordinations = new CoordinationService({
       registry: runtime.registry,
       engine: runtime.engine,
@@ -102,8 +114,26 @@ try {
       createApi({ registry: runtime.registry, router: runtime.router, coordinations }),
       { port: 0 },
     );
-    try {
-      for (const n of CALLERS) {
+    return { name, coordinations, api };
+  }),
+);
+
+/** Samples and measured seconds per variant and caller count, pooled over the rounds. */
+const cells = new Map<string, { samples: LoadSample[]; seconds: number }>();
+const cell = (name: string, n: number) => {
+  const key = `${name}|${n}`;
+  const found = cells.get(key) ?? { samples: [], seconds: 0 };
+  cells.set(key, found);
+  return found;
+};
+
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const n of CALLERS) {
+      // Variants take turns, in a rotated order each round: the shared machine's busy moments
+      // fall on all of them alike.
+      const order = served.map((_, i) => served[(i + round) % served.length] as (typeof served)[0]);
+      for (const { name, coordinations, api } of order) {
         const { samples, seconds } = await callers({
           url: `${api.url}/coordinations`,
           body: BODY,
@@ -111,46 +141,57 @@ try {
           warmupMs: 1000,
           durationMs: SECONDS * 1000,
         });
-        const ok = samples.filter((s) => s.status === 200);
-        const shed = samples.filter((s) => s.status === 503);
-        const overhead = ok.map((s) => s.overheadMs ?? Number.NaN);
-        const http = ok.map((s) => s.ms);
-        rows.push([
-          name,
-          n,
-          ms(percentile(overhead, 50)),
-          ms(percentile(overhead, 99)),
-          ms(percentile(http, 50)),
-          ms(percentile(http, 99)),
-          (ok.length / seconds).toFixed(0),
-          shed.length,
-          shed.length > 0
-            ? ms(
-                percentile(
-                  shed.map((s) => s.ms),
-                  99,
-                ),
-              )
-            : '—',
-        ]);
-        process.stderr.write(`  ${name}, ${n} callers: done\n`);
+        const pooled = cell(name, n);
+        pooled.samples.push(...samples);
+        pooled.seconds += seconds;
         // Let the runtime's background work (outcome writes, cache refreshes) catch up.
         await coordinations.settle();
         if (coordinations.load.inFlight !== 0)
-          throw new Error(`${coordinations.load.inFlight} coordinations still in flight`);
+          throw new Error(`${name}: ${coordinations.load.inFlight} coordinations still in flight`);
       }
-    } finally {
-      await api.stop();
-      await coordinations.close();
+      process.stderr.write(`  round ${round + 1}/${ROUNDS}, ${n} callers: done\n`);
     }
   }
 } finally {
+  for (const { api, coordinations } of served) {
+    await api.stop();
+    await coordinations.close();
+  }
   load.kill();
   await runtime.stop();
 }
 
+const rows: (string | number)[][] = [];
+for (const { name } of served) {
+  for (const n of CALLERS) {
+    const { samples, seconds } = cell(name, n);
+    const ok = samples.filter((s) => s.status === 200);
+    const shed = samples.filter((s) => s.status === 503);
+    const overhead = ok.map((s) => s.overheadMs ?? Number.NaN);
+    const http = ok.map((s) => s.ms);
+    rows.push([
+      name,
+      n,
+      ms(percentile(overhead, 50)),
+      ms(percentile(overhead, 99)),
+      ms(percentile(http, 50)),
+      ms(percentile(http, 99)),
+      (ok.length / seconds).toFixed(0),
+      `${shed.length} (${((100 * shed.length) / Math.max(1, samples.length)).toFixed(0)} %)`,
+      shed.length > 0
+        ? ms(
+            percentile(
+              shed.map((s) => s.ms),
+              99,
+            ),
+          )
+        : '—',
+    ]);
+  }
+}
+
 console.log(
-  `\nBack-pressure: 5-agent parallel (no-op agents) through the embedded HTTP API, ${SECONDS} s per point after 1 s of warm-up (ms):\n`,
+  `\nBack-pressure: 5-agent parallel (no-op agents) through the embedded HTTP API; ${ROUNDS} rounds of ${SECONDS} s per point (after 1 s of warm-up each), pooled (ms):\n`,
 );
 printTable(
   [
