@@ -51,6 +51,8 @@ const circuitSchema = z.object({
 
 const agentRecordSchema = z.object({
   card: agentCardSchema,
+  /** The principal that may change the card besides operators; absent: operators only. */
+  owner: z.string().optional(),
   status: agentStatusSchema,
   metrics: agentMetricsSchema,
   circuit: circuitSchema,
@@ -101,6 +103,17 @@ const coordinationResultSchema = z.object({
     }),
   ),
   degraded: z.boolean(),
+  standIns: z
+    .array(
+      z.object({
+        stepId: z.string(),
+        requested: z.string(),
+        agentId: z.string(),
+        reason: z.enum(['circuit_open', 'offline', 'no_usable_holder']),
+        detail: z.string(),
+      }),
+    )
+    .readonly(),
   timings: z.object({
     totalMs: z.number(),
     agentMs: z.number(),
@@ -117,18 +130,26 @@ const errorSchema = z.object({
   }),
 });
 
-// The documented responses must stay what the handlers return: both directions must assign.
-type Assignable<A, B> = A extends B ? true : false;
+// The documented responses must stay what the handlers return: both directions must assign, and
+// the keys must be the same (assignability lets a value carry fields the document does not declare,
+// and the response schemas forbid additional properties). Not distributive: unions checked whole.
+type Assignable<A, B> = [A] extends [B] ? true : false;
+type SameKeys<A, B> = [Assignable<keyof A, keyof B>, Assignable<keyof B, keyof A>];
 const _records: [
   Assignable<AgentRecord, z.input<typeof agentRecordSchema>>,
   Assignable<z.output<typeof agentRecordSchema>, AgentRecord>,
-] = [true, true];
+  ...SameKeys<AgentRecord, z.output<typeof agentRecordSchema>>,
+] = [true, true, true, true];
 const _matches: [
   Assignable<DiscoveryMatch, z.input<typeof discoveryMatchSchema>>,
   Assignable<z.output<typeof discoveryMatchSchema>, DiscoveryMatch>,
-] = [true, true];
+  ...SameKeys<DiscoveryMatch, z.output<typeof discoveryMatchSchema>>,
+] = [true, true, true, true];
 // (zod treats an `unknown` field as optional, so results are checked in the direction that matters.)
-const _results: Assignable<CoordinationResult, z.input<typeof coordinationResultSchema>> = true;
+const _results: [
+  Assignable<CoordinationResult, z.input<typeof coordinationResultSchema>>,
+  ...SameKeys<CoordinationResult, z.output<typeof coordinationResultSchema>>,
+] = [true, true, true];
 void [_records, _matches, _results];
 
 /**

@@ -430,6 +430,7 @@ export interface components {
         };
         AgentRecord: {
             card: components["schemas"]["AgentCard"];
+            owner?: string;
             status: components["schemas"]["AgentStatus"];
             metrics: components["schemas"]["AgentMetrics"];
             circuit: components["schemas"]["Circuit"];
@@ -526,6 +527,14 @@ export interface components {
                 cause: string | null;
             }[];
             degraded: boolean;
+            readonly standIns: {
+                stepId: string;
+                requested: string;
+                agentId: string;
+                /** @enum {string} */
+                reason: "circuit_open" | "offline" | "no_usable_holder";
+                detail: string;
+            }[];
             timings: {
                 totalMs: number;
                 agentMs: number;
