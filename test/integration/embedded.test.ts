@@ -131,7 +131,7 @@ describe('embedded runtime', () => {
   });
 
   it('refuses a card whose endpoint is not a queue of the local SQS or a local Lambda function (no SSRF), and registers nothing', async () => {
-    const card = (endpoint: Record<string, string>) => ({
+    const card = (endpoint: Record<string, string | undefined>) => ({
       agentId: 'intruder',
       agentType: 'worker',
       description: 'points the router somewhere else',
