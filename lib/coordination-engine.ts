@@ -202,7 +202,8 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
     );
     principal.addToPrincipalPolicy(
       new PolicyStatement({
-        actions: ['states:DescribeExecution'],
+        // History: how far a failed standard run had got (its succeeded steps' outputs).
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
         resources: [`${prefix}:execution:${this.#namePattern}:*`],
       }),
     );

@@ -3,6 +3,8 @@ import {
   DescribeExecutionCommand,
   ExecutionDoesNotExist,
   ExecutionLimitExceeded,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
   InvalidArn,
   type LoggingConfiguration,
   type SFNClient,
@@ -16,7 +18,8 @@ import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { sharedSfnClient } from '../core/aws/sfn.ts';
 import { CapacityExceededError } from '../core/errors.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
-import { type ExecutionOutcome, outcomeOf } from './execution.ts';
+import { type ExecutionOutcome, type ExecutionProgress, outcomeOf } from './execution.ts';
+import { progressFromHistory } from './execution-history.ts';
 
 export interface StepFunctionsEngineOptions {
   /** Partition, region and account the machines live in: `arn:<partition>:states:<region>:<account>`. */
@@ -83,10 +86,14 @@ export class StepFunctionsEngine implements CoordinationEngine {
       const execution = await this.#sfn.send(new DescribeExecutionCommand({ executionArn }));
       const input = JSON.parse(execution.input ?? '{}') as ExecutionInput;
       const status = execution.status ?? 'RUNNING';
-      const outcome: ExecutionStatus['outcome'] =
+      let outcome: ExecutionStatus['outcome'] =
         status === 'RUNNING' || status === 'PENDING_REDRIVE'
           ? { status: 'RUNNING' }
           : outcomeOf({ ...execution, status });
+      if (outcome.status === 'FAILED' || outcome.status === 'TIMED_OUT') {
+        const progress = await this.#progress(executionArn);
+        if (progress !== undefined) outcome = { ...outcome, progress };
+      }
       return {
         input,
         startedAt: execution.startDate ?? new Date(0),
@@ -97,6 +104,33 @@ export class StepFunctionsEngine implements CoordinationEngine {
       if (error instanceof ExecutionDoesNotExist || error instanceof InvalidArn) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * How far a failed or timed-out standard run had got, from its newest history events: at most
+   * HISTORY_PAGES pages, read until the newest top-level state shows up (usually the first page).
+   */
+  async #progress(executionArn: string): Promise<ExecutionProgress | undefined> {
+    const events: HistoryEvent[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < HISTORY_PAGES; page++) {
+      const response = await this.#sfn.send(
+        new GetExecutionHistoryCommand({
+          executionArn,
+          reverseOrder: true,
+          includeExecutionData: true,
+          maxResults: HISTORY_PAGE_SIZE,
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      );
+      events.push(...(response.events ?? []));
+      // Newest first by event id: an engine that ignores reverseOrder (moto) is read right too.
+      const progress = progressFromHistory(events.toSorted((a, b) => (b.id ?? 0) - (a.id ?? 0)));
+      if (progress !== undefined) return progress;
+      nextToken = response.nextToken;
+      if (nextToken === undefined) return undefined;
+    }
+    return undefined;
   }
 
   async #withMachine<T>(machine: CompiledMachine, start: (arn: string) => Promise<T>): Promise<T> {
@@ -129,6 +163,10 @@ export class StepFunctionsEngine implements CoordinationEngine {
     );
   }
 }
+
+/** History read for a failed run's progress: 5 × 200 events covers any Mobius run's last state. */
+const HISTORY_PAGES = 5;
+const HISTORY_PAGE_SIZE = 200;
 
 /**
  * What Step Functions' API answers when a caller exceeds its request rate (StartExecution and

@@ -5,6 +5,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shapeResult } from '../../functions/coordination/result.ts';
 import {
   StepFunctionsEngine,
   standardCoordinationId,
@@ -221,6 +222,9 @@ describe('StepFunctionsEngine on moto Step Functions', () => {
 
   beforeAll(async () => {
     await startAgent('engine-a', (message) => ({ handled: message.input }));
+    await startAgent('engine-broken', () => {
+      throw new FatalAgentError('broken on purpose');
+    });
   });
 
   afterAll(async () => {
@@ -288,6 +292,47 @@ describe('StepFunctionsEngine on moto Step Functions', () => {
     const again = standardCoordinationId(machine, randomUUID());
     await engine.start(machine, executionInput(plan, again, { topic: 'again' }));
     expect((await engine.describe(again))?.input.payload).toEqual({ topic: 'again' });
+  });
+
+  it('a failed run keeps the outputs of the steps that had succeeded, read from its history', async () => {
+    const plan: CoordinationPlan = {
+      mode: 'standard',
+      failureMode: 'fail_fast',
+      timeoutSeconds: 60 + Math.floor(Math.random() * 1000),
+      pattern: 'pipeline',
+      steps: [
+        { id: 'first', candidates: [target('engine-a')], timeoutSeconds: 20 },
+        { id: 'second', candidates: [target('engine-broken')], timeoutSeconds: 20 },
+      ],
+    };
+    const machine = compile(plan);
+    const coordinationId = standardCoordinationId(machine, randomUUID());
+    const input = executionInput(plan, coordinationId, { topic: 'history' });
+    await engine.start(machine, input);
+    let status = await engine.describe(coordinationId);
+    for (let poll = 0; poll < 150 && status?.outcome.status === 'RUNNING'; poll++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      status = await engine.describe(coordinationId);
+    }
+    expect(status?.outcome.status).toBe('FAILED');
+    const result = shapeResult(input, status?.outcome as never, 0);
+    expect(result.status).toBe('failed');
+    expect(result.steps).toEqual([
+      expect.objectContaining({
+        stepId: 'first',
+        agentId: 'engine-a',
+        status: 'succeeded',
+        output: { handled: { topic: 'history' } },
+      }),
+      expect.objectContaining({ stepId: 'second', agentId: 'engine-broken', status: 'failed' }),
+    ]);
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        agentId: 'engine-broken',
+        stepId: 'second',
+        error: 'FatalAgentError',
+      }),
+    ]);
   });
 
   it('answers "no such coordination" for unknown and malformed ids', async () => {
