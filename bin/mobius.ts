@@ -30,6 +30,13 @@ const port = (value: string) => {
   return parsed;
 };
 
+const maxInFlight = (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new InvalidArgumentError('use a whole number of coordinations, 1 or more');
+  return parsed;
+};
+
 /**
  * Stop signals end the CLI with the shell's code for them (128 + signal number); `mobius dev`
  * takes them over to shut its runtime down in order. Repeats are ignored while that happens (a
@@ -51,7 +58,9 @@ async function main(): Promise<number> {
     .description(
       'Mobius Coordinator: run coordinations of AI agents embedded, compile them to Step Functions, query a registry.',
     )
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    // A bad option or argument is a usage error: exit 2, as bad files and requests do (docs/cli.md).
+    .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 
   program
     .command('run')
@@ -70,7 +79,12 @@ async function main(): Promise<number> {
     .description('Start the embedded runtime with the agents and serve the HTTP API on 127.0.0.1')
     .option('-p, --port <port>', 'port for the API', port, 4000)
     .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
-    .action(async (options: { port: number; agents?: string }) => {
+    .option(
+      '--max-in-flight <n>',
+      'coordinations run at once; more are answered 503 with Retry-After (default 16)',
+      maxInFlight,
+    )
+    .action(async (options: { port: number; agents?: string; maxInFlight?: number }) => {
       const interrupted = new Promise<void>((resolve) => {
         onStop = resolve;
       });

@@ -12,6 +12,11 @@
  * @module mobius-coordinator/embedded
  */
 
+export {
+  type AdmissionOptions,
+  CoordinationShedError,
+  DEFAULT_ADMISSION,
+} from '../functions/coordination/admission.ts';
 export type {
   CoordinationError,
   CoordinationResult,

@@ -102,13 +102,19 @@ export async function runCommand(
 
 /** `mobius dev`: the embedded runtime with the API on 127.0.0.1, until interrupted. */
 export async function devCommand(
-  options: { port?: number; agents?: string },
+  options: { port?: number; agents?: string; maxInFlight?: number },
   io: Io,
   until: Promise<void>,
 ): Promise<number> {
   const agents = await loadAgents(options.agents);
   const port = options.port ?? 4000;
-  const runtime = await EmbeddedRuntime.start({ agents, port }).catch((error: unknown) => {
+  const runtime = await EmbeddedRuntime.start({
+    agents,
+    port,
+    ...(options.maxInFlight === undefined
+      ? {}
+      : { admission: { maxInFlight: options.maxInFlight } }),
+  }).catch((error: unknown) => {
     if ((error as { code?: string }).code === 'EADDRINUSE')
       throw new UsageError(
         `Port ${port} on 127.0.0.1 is in use (another \`mobius dev\`?). Stop it, or pick another port: mobius dev --port <n>.`,

@@ -6,6 +6,7 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createApi } from '../api/app.ts';
+import type { AdmissionOptions } from '../coordination/admission.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { createDocumentClient } from '../core/aws/dynamodb.ts';
@@ -59,6 +60,12 @@ export interface EmbeddedRuntimeOptions {
    * @default none
    */
   readonly ordered?: readonly string[];
+  /**
+   * Back-pressure: how many coordinations the runtime works on at once; beyond that the API
+   * answers 503 `CAPACITY_EXCEEDED` with `Retry-After` (`mobius dev --max-in-flight`).
+   * @default DEFAULT_ADMISSION (16 in flight, the next refused at once)
+   */
+  readonly admission?: AdmissionOptions;
 }
 
 export interface EmbeddedRuntimeStopOptions {
@@ -325,6 +332,7 @@ export class EmbeddedRuntime {
       engine,
       recordOutcomes: 'background',
       directory: new CachedDirectory(registry, { ttlMs: PLANNING_CACHE_MS }),
+      ...(options.admission === undefined ? {} : { admission: options.admission }),
     });
     stops.push(() => coordinations.close());
 

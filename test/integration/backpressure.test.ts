@@ -193,4 +193,13 @@ describe('admission control on the embedded runtime', () => {
     expect(runtime.coordinations.load.maxInFlight).toBe(DEFAULT_ADMISSION.maxInFlight);
     expect(Number.isFinite(runtime.coordinations.load.maxInFlight)).toBe(true);
   });
+
+  it('takes its bound from the runtime option (mobius dev --max-in-flight)', async () => {
+    const own = await EmbeddedRuntime.start({ agents: [held], admission: { maxInFlight: 3 } });
+    try {
+      expect(own.coordinations.load.maxInFlight).toBe(3);
+    } finally {
+      await own.stop();
+    }
+  });
 });

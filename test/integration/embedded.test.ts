@@ -272,6 +272,9 @@ describe('mobius CLI', () => {
     expect(invalid.stderr).toMatch(
       /not a valid coordination request:\n {2}• pattern: pattern must be one of/,
     );
+    const bound = await mobius('dev', '--max-in-flight', '0');
+    expect(bound.status).toBe(2);
+    expect(bound.stderr).toContain('use a whole number of coordinations, 1 or more');
     const format = await mobius('compile', 'examples/requests/pipeline.json', '--format', 'svg');
     expect(format.stderr).toContain('--format must be asl or mermaid');
     const unknownAgent = join(mkdtempSync(join(tmpdir(), 'mobius-cli-')), 'unknown-agent.json');
