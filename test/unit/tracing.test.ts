@@ -65,6 +65,25 @@ describe('tracing of the shared SDK clients', () => {
     );
   });
 
+  it('an agent given a tracer (defineAgent { tracer }) traces its SDK calls; one without stays untraced', async () => {
+    inLambda();
+    const { tracing, clients } = await fresh();
+    const { defineAgent } = await import('../../functions/core/sdk/define-agent.ts');
+    const definition = {
+      agentId: 'traced',
+      agentType: 'worker',
+      description: 'traced agent',
+      capabilities: [{ name: 'echo', version: '1.0.0' }],
+      handler: () => ({}),
+    };
+    defineAgent(definition, { idempotency: false });
+    expect(tracing.activeTracer()).toBeUndefined();
+    const tracer = new Tracer({ serviceName: 'traced' });
+    defineAgent(definition, { idempotency: false, tracer });
+    expect(tracing.activeTracer()).toBe(tracer);
+    expect(isCaptured(clients().sqs)).toBe(true);
+  });
+
   it('captures clients created before the tracer was installed, once each', async () => {
     inLambda();
     const { tracing, clients } = await fresh();

@@ -10,6 +10,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { annotate } from '../aws/tracing.ts';
 import type { Clock } from '../clock.ts';
 import { withDeadline } from '../deadline.ts';
 import { AgentFailedError, TimeoutError, ValidationError } from '../errors.ts';
@@ -81,6 +82,7 @@ export class DirectDelivery {
   async send(input: unknown): Promise<SendReceipt> {
     const message = parseWith(envelopeSchema, input, 'message');
     const recipient = await this.#recipients.lookup(message);
+    annotate({ agentId: recipient.card.agentId });
     const prepared = this.#recipients.negotiated(message, recipient.card);
     const queueUrl = queueOf(recipient.card);
     assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
@@ -211,6 +213,7 @@ export class DirectDelivery {
       ]);
     }
     const recipient = await this.#recipients.lookup(message);
+    annotate({ agentId: recipient.card.agentId });
     const { card } = recipient;
     const via = options.via ?? (card.endpoint.lambdaArn !== undefined ? 'lambda' : 'queue');
     const timeoutMs = (message.timeout ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;

@@ -12,6 +12,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+// The middleware alone loads no X-Ray SDK: agents that trace pass their own Tracer.
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import {
   InvalidToken,
   SendTaskFailureCommand,
@@ -28,6 +31,7 @@ import { parseRecords, supervisorTaskContextSchema } from '../../../statemachine
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { sharedSfnClient } from '../aws/sfn.ts';
 import { sharedSqsClient } from '../aws/sqs.ts';
+import { annotate, installTracer } from '../aws/tracing.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { NotFoundError } from '../errors.ts';
 import { asAgentError, FatalAgentError } from '../messaging/agent-errors.ts';
@@ -105,6 +109,12 @@ export interface AgentDependencies {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /**
+   * X-Ray tracing: the handler gets a subsegment annotated with `agentId` (and `coordinationId`
+   * for tasks), and the SDK clients' calls are traced. Opt-in: the X-Ray SDK adds ≈100 KB to an
+   * agent's bundle and ≈40 ms to its cold start. @default no tracing
+   */
+  readonly tracer?: Tracer;
 }
 
 export type AgentLambdaHandler = ((event: unknown, context: Context) => Promise<unknown>) & {
@@ -126,9 +136,13 @@ export function defineAgent(
   dependencies: AgentDependencies = {},
 ): AgentLambdaHandler {
   const runtime = new AgentRuntime(definition, dependencies);
+  const { tracer } = dependencies;
+  if (tracer !== undefined) installTracer(tracer);
   const handler = middy<unknown, unknown, Error, Context>()
     .use(injectLambdaContext(runtime.logger))
     .use(logMetrics(runtime.metrics))
+    // Results can exceed X-Ray's 64 KB segment limit: trace the call, not the response.
+    .use(tracer ? [captureLambdaHandler(tracer, { captureResponse: false })] : [])
     .handler((event, context) => runtime.dispatch(event, context));
   return Object.assign((event: unknown, context: Context) => handler(event, context), {
     agentId: definition.agentId,
@@ -252,6 +266,7 @@ class AgentRuntime {
     // parallel SQS batches run several pieces at once, and their ids must not mix.
     const logger = this.logger.createChild();
     logger.appendKeys(this.#whereAbouts(message));
+    annotate({ agentId: this.#definition.agentId, coordinationId: message.task?.coordinationId });
     try {
       const output = jsonOutput(
         await this.#definition.handler(message, {
