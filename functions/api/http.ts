@@ -1,8 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
-import { jsonShapeIssue } from '../core/model/json-value.ts';
-import { parseWith } from '../core/validation.ts';
+import { parseExternal, parseWith } from '../core/validation.ts';
 
 export type ApiEvent = APIGatewayProxyEvent;
 export type ApiResult = APIGatewayProxyResult;
@@ -44,9 +43,7 @@ export function parseBody<S extends z.ZodType>(
       { path: '', message: `the body is not valid JSON: ${(error as Error).message}` },
     ]);
   }
-  const issue = jsonShapeIssue(parsed);
-  if (issue !== undefined) throw new ValidationError(subject, [issue]);
-  return parseWith(schema, parsed, subject);
+  return parseExternal(schema, parsed, subject);
 }
 
 export function pathParameter(event: ApiEvent, name: string): string {

@@ -5,7 +5,7 @@ import {
   coordinationRequestSchema,
 } from '../../statemachines/request.ts';
 import { ValidationError } from '../core/errors.ts';
-import { parseWith } from '../core/validation.ts';
+import { parseExternal } from '../core/validation.ts';
 import { issueList } from './format.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -34,7 +34,7 @@ export function readRequestFile(path: string): { request: CoordinationRequest; r
     );
   }
   try {
-    return { request: parseWith(coordinationRequestSchema, raw, 'coordination request'), raw };
+    return { request: parseExternal(coordinationRequestSchema, raw, 'coordination request'), raw };
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new UsageError(

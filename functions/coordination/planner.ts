@@ -20,7 +20,7 @@ import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/e
 import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
 import type { AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
 import { DEFAULT_MIN_FUZZY_SCORE } from '../core/registry/fuzzy.ts';
-import { parseWith } from '../core/validation.ts';
+import { parseExternal } from '../core/validation.ts';
 
 /**
  * What planning reads: the registry at run time, or a static directory of the stack's own agents
@@ -59,7 +59,8 @@ export class CoordinationPlanner {
   }
 
   parse(input: unknown): CoordinationRequest {
-    return parseWith(coordinationRequestSchema, input, 'coordination request');
+    // Requests reach here from HTTP, the CLI and callers of the embedded runtime alike.
+    return parseExternal(coordinationRequestSchema, input, 'coordination request');
   }
 
   async plan(request: CoordinationRequest): Promise<PlannedCoordination> {

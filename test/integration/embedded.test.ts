@@ -119,6 +119,22 @@ describe('embedded runtime', () => {
     );
   });
 
+  it('refuses a request nested too deep for zod from a direct caller of the runtime too (400 naming the path)', async () => {
+    let payload: unknown = 'leaf';
+    for (let i = 0; i < 5000; i++) payload = [payload];
+    await expect(
+      runtime.coordinations.run({ pattern: 'sequential', agents: ['summarizer'], payload }),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [
+        {
+          path: expect.stringMatching(/^payload(\.0)+$/),
+          message: expect.stringContaining('nested deeper than 64 levels'),
+        },
+      ],
+    });
+  });
+
   it('answers 413 to a body over 6 MB, as Lambda would, and stays up', async () => {
     const response = await fetch(`${runtime.apiUrl}/coordinations`, {
       method: 'POST',
@@ -272,6 +288,14 @@ describe('mobius CLI', () => {
     expect(invalid.stderr).toMatch(
       /not a valid coordination request:\n {2}• pattern: pattern must be one of/,
     );
+    const deep = join(mkdtempSync(join(tmpdir(), 'mobius-cli-')), 'deep.json');
+    writeFileSync(
+      deep,
+      `{"pattern":"sequential","agents":["summarizer"],"payload":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+    );
+    const tooDeep = await mobius('run', deep);
+    expect(tooDeep.status).toBe(2);
+    expect(tooDeep.stderr).toContain('nested deeper than 64 levels');
     const bound = await mobius('dev', '--max-in-flight', '0');
     expect(bound.status).toBe(2);
     expect(bound.stderr).toContain('use a whole number of coordinations, 1 or more');

@@ -81,7 +81,7 @@ describe('tracing of the shared SDK clients', () => {
     const tracer = new Tracer({ serviceName: 'traced' });
     defineAgent(definition, { idempotency: false, tracer });
     expect(tracing.activeTracer()).toBe(tracer);
-    expect(isCaptured(clients().sqs)).toBe(true);
+    expect(isCaptured(clients().sqs as Stacked)).toBe(true);
   });
 
   it('captures clients created before the tracer was installed, once each', async () => {
