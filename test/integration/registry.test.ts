@@ -56,6 +56,34 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
   }
 
   describe('registration', () => {
+    it('stores metadata nested as deep as a card may hold, and refuses deeper before DynamoDB would', async () => {
+      const nested = (levels: number) => {
+        let value: Record<string, unknown> = { leaf: true };
+        for (let i = 1; i < levels; i++) value = { n: value };
+        return value;
+      };
+      const deepest = card('deep-ok', {
+        capabilities: [capability('summarize', '1.0.0', { metadata: nested(24) })],
+      });
+      await registry.register(deepest);
+      expect((await registry.get('deep-ok')).card.capabilities[0]?.metadata).toEqual(nested(24));
+      await expect(
+        registry.register(
+          card('too-deep', {
+            capabilities: [capability('summarize', '1.0.0', { metadata: nested(25) })],
+          }),
+        ),
+      ).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        issues: [
+          {
+            path: `capabilities.0.metadata.${Array(24).fill('n').join('.')}`,
+            message: expect.stringContaining('nested deeper than 24 levels'),
+          },
+        ],
+      });
+    });
+
     it('creates an agent that is initializing until its first heartbeat', async () => {
       const result = await registry.register(card('a1'));
       expect(result.outcome).toBe('created');

@@ -5,6 +5,7 @@ import semverValid from 'semver/functions/valid.js';
 import * as z from 'zod';
 import { jsonByteLength } from '../canonical-json.ts';
 import type { FieldIssue } from '../errors.ts';
+import { jsonShapeIssue } from './json-value.ts';
 
 /** Limits that keep one agent row well inside DynamoDB's 400 KB item limit. */
 export const CARD_LIMITS = {
@@ -12,6 +13,12 @@ export const CARD_LIMITS = {
   jsonSchemaBytes: 16 * 1024,
   cardBytes: 64 * 1024,
   capabilities: 50,
+  /**
+   * Levels of nesting inside a capability's metadata or JSON schemas (the value itself is 1).
+   * DynamoDB refuses items nested deeper than 32 levels, and these values sit four levels down
+   * in an agent row (card → capabilities → item → metadata): 24 leaves room to spare.
+   */
+  nestingLevels: 24,
 } as const;
 
 const ID_HINT = 'use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';
@@ -47,9 +54,22 @@ function withinBytes(limit: number, what: string) {
   };
 }
 
+function withinDepth(what: string) {
+  return (value: unknown, ctx: z.RefinementCtx) => {
+    const issue = jsonShapeIssue(value, CARD_LIMITS.nestingLevels);
+    if (issue !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: issue.path === '' ? [] : issue.path.split('.'),
+        message: `${what}: ${issue.message} (DynamoDB stores at most 32 levels per item)`,
+      });
+  };
+}
+
 const jsonSchemaObject = z
   .record(z.string(), z.unknown())
-  .superRefine(withinBytes(CARD_LIMITS.jsonSchemaBytes, 'JSON schema'));
+  .superRefine(withinBytes(CARD_LIMITS.jsonSchemaBytes, 'JSON schema'))
+  .superRefine(withinDepth('JSON schema'));
 
 export const capabilitySchema = z.strictObject({
   name: capabilityNameSchema,
@@ -63,6 +83,7 @@ export const capabilitySchema = z.strictObject({
   metadata: z
     .record(z.string(), z.unknown())
     .superRefine(withinBytes(CARD_LIMITS.metadataBytes, 'metadata'))
+    .superRefine(withinDepth('metadata'))
     .default({}),
   inputSchema: jsonSchemaObject.optional(),
   outputSchema: jsonSchemaObject.optional(),
