@@ -1,4 +1,4 @@
-import { Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   AuthorizationType,
@@ -6,6 +6,7 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
@@ -28,8 +29,33 @@ export interface MobiusApiProps {
   readonly engine: CoordinationEngine;
   /** Browser origins allowed to call the API. @default none (no CORS) */
   readonly corsOrigins?: readonly string[];
-  /** Steady-state requests per second across the API. @default 100 */
+  /**
+   * Steady-state requests per second across the API (burst: twice this).
+   * @default 100
+   * @deprecated Use `throttle`, which sets the burst too; `throttle` wins when both are given.
+   */
   readonly throttlingRateLimit?: number;
+  /**
+   * Concurrency reserved for the API's function: at most this many requests (coordinations among
+   * them) run at once, across all its containers; the next ones are throttled by Lambda. This is
+   * the API's back-pressure bound on AWS (a container serves one request at a time, so the
+   * in-process bound of the coordination service never refuses there). Set `throttle` below what
+   * it serves: a Lambda throttle behind the proxy integration reaches the caller as a gateway 500,
+   * not as the API's 503.
+   * @default none — the account's unreserved pool. Not set by default because a new account's
+   *   pool may be as small as 10, and a reservation that leaves less than 10 unreserved fails the
+   *   deployment.
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * API Gateway's throttling of every method of the stage: `rateLimit` requests per second steady,
+   * bursts of up to `burstLimit`. Requests past it get the API's 503 `CAPACITY_EXCEEDED` with
+   * `Retry-After: 1` (API Gateway's 429 `THROTTLED`, mapped). With `reservedConcurrency`, keep
+   * this below what that concurrency serves (`burstLimit` at most `reservedConcurrency`, and
+   * `rateLimit` × a request's duration below it), so that the gateway sheds before Lambda throttles.
+   * @default 100 per second, bursts of 200 (or `throttlingRateLimit` and twice it)
+   */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
   /**
    * IAM principals (role or user ARNs) the API treats as operators: they may update, heartbeat and
    * deregister any card and send as any agent. They also need the operator policy (or use
@@ -46,7 +72,8 @@ export interface MobiusApiProps {
 /**
  * The HTTP API of DESIGN.md on API Gateway (REST): every route authorised with IAM (SigV4), all
  * served by one function whose router is functions/api/app.ts — the table the embedded runtime
- * serves too. Access logs, execution logs for errors, X-Ray tracing, stage throttling.
+ * serves too. Access logs, execution logs for errors, X-Ray tracing, stage throttling (answered
+ * with the API's 503 `CAPACITY_EXCEEDED` and `Retry-After`), optional reserved concurrency.
  * Integrations time out at 29 s: long coordinations belong on the standard path (202 + poll).
  */
 export class MobiusApi extends Construct {
@@ -64,11 +91,29 @@ export class MobiusApi extends Construct {
     super(scope, id);
     this.#operators = [...(props.operators ?? [])];
     const accounts = [Stack.of(this).account, ...(props.allowedAgentAccounts ?? [])];
+    const throttle = throttleOf(props);
+    const { reservedConcurrency } = props;
+    if (reservedConcurrency !== undefined) {
+      if (!(Number.isInteger(reservedConcurrency) && reservedConcurrency >= 1))
+        throw new RangeError(
+          `reservedConcurrency must be a whole number ≥ 1 (0 would stop the API); got ${reservedConcurrency}`,
+        );
+      if (throttle.burstLimit > reservedConcurrency)
+        Annotations.of(this).addWarningV2(
+          'mobius:api-throttle-above-concurrency',
+          `API Gateway admits bursts of ${throttle.burstLimit} requests, but the API function may run ` +
+            `only ${reservedConcurrency} at once: Lambda throttles the rest, and callers get a gateway ` +
+            `500 instead of the API's 503. Set throttle.burstLimit to at most ${reservedConcurrency}.`,
+        );
+    }
     this.function = mobiusOwnFunction(this, 'Function', {
       entry: 'functions/api/index.ts',
       description: 'Mobius Coordinator HTTP API',
       timeout: Duration.seconds(29),
       memorySize: 1024,
+      ...(reservedConcurrency !== undefined
+        ? { reservedConcurrentExecutions: reservedConcurrency }
+        : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: 'mobius-api',
         [API_ENVIRONMENT.registryTable]: props.tables.registry.tableName,
@@ -100,8 +145,8 @@ export class MobiusApi extends Construct {
         loggingLevel: MethodLoggingLevel.ERROR,
         metricsEnabled: true,
         tracingEnabled: true,
-        throttlingRateLimit: props.throttlingRateLimit ?? 100,
-        throttlingBurstLimit: (props.throttlingRateLimit ?? 100) * 2,
+        throttlingRateLimit: throttle.rateLimit,
+        throttlingBurstLimit: throttle.burstLimit,
       },
       ...(props.corsOrigins && props.corsOrigins.length > 0
         ? {
@@ -112,6 +157,7 @@ export class MobiusApi extends Construct {
           }
         : {}),
     });
+    this.api.addGatewayResponse('Throttled', throttledResponse(props.corsOrigins ?? []));
     const integration = new LambdaIntegration(this.function);
     for (const route of ROUTES) {
       this.api.root.resourceForPath(route.path).addMethod(route.method, integration);
@@ -167,4 +213,53 @@ export class MobiusApi extends Construct {
       `Invoking agent ${agent.agentId} covers its versions and aliases.`,
     );
   }
+}
+
+/** What the stage throttles at: `throttle`, else the deprecated rate (burst twice it), else 100/200. */
+function throttleOf(props: MobiusApiProps): { rateLimit: number; burstLimit: number } {
+  const rate = props.throttlingRateLimit ?? 100;
+  const throttle = props.throttle ?? { rateLimit: rate, burstLimit: rate * 2 };
+  const { rateLimit, burstLimit } = throttle;
+  if (!(Number.isFinite(rateLimit) && rateLimit > 0))
+    throw new RangeError(
+      `throttle.rateLimit must be a number of requests per second > 0; got ${rateLimit}`,
+    );
+  if (!(Number.isInteger(burstLimit) && burstLimit >= 1))
+    throw new RangeError(`throttle.burstLimit must be a whole number ≥ 1; got ${burstLimit}`);
+  return { rateLimit, burstLimit };
+}
+
+/** The body of the API's 503 when API Gateway sheds a request (stage or account throttling). */
+export const THROTTLED_BODY = {
+  error: {
+    code: 'CAPACITY_EXCEEDED',
+    message: 'API Gateway is throttling requests to this API; retry after 1 s.',
+    details: { source: 'api-gateway' },
+  },
+} as const;
+
+/**
+ * API Gateway's own 429 for throttled requests, answered as the API answers a shed coordination:
+ * 503 `CAPACITY_EXCEEDED` with `Retry-After`, in the API's error shape. The CORS headers go with it
+ * when the API has origins, or a browser could not read it (and would see a network error): a
+ * gateway response cannot pick one of several origins as the handler does, so with several it
+ * echoes the request's `Origin` — the body is the same for every caller and carries no data.
+ */
+function throttledResponse(corsOrigins: readonly string[]) {
+  const [only] = corsOrigins;
+  const cors: Record<string, string> =
+    corsOrigins.length === 0
+      ? {}
+      : {
+          'Access-Control-Allow-Origin':
+            corsOrigins.length === 1 ? `'${only}'` : 'method.request.header.origin',
+          'Access-Control-Expose-Headers': "'Retry-After'",
+          ...(corsOrigins.length === 1 ? {} : { Vary: "'Origin'" }),
+        };
+  return {
+    type: ResponseType.THROTTLED,
+    statusCode: '503',
+    responseHeaders: { 'Retry-After': "'1'", ...cors },
+    templates: { 'application/json': JSON.stringify(THROTTLED_BODY) },
+  };
 }

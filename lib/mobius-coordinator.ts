@@ -6,7 +6,7 @@ import { planRequest } from '../functions/coordination/plan-request.ts';
 import type { CoordinationRequestInput } from '../statemachines/request.ts';
 import { Agent, type AgentProps } from './agent.ts';
 import type { IAgentTarget } from './agent-target.ts';
-import { MobiusApi } from './api.ts';
+import { MobiusApi, type MobiusApiProps } from './api.ts';
 import { CoordinationEngine, type DeclaredWorkflow } from './coordination-engine.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import { MessageBus } from './message-bus.ts';
@@ -54,6 +54,18 @@ export interface MobiusCoordinatorProps {
    * stack's own. @default only the stack's account
    */
   readonly allowedAgentAccounts?: readonly string[];
+  /**
+   * Concurrency reserved for the API's function: the bound on requests (coordinations among them)
+   * in flight at once on AWS; keep `throttle` below what it serves (docs/deploying.md,
+   * "Back-pressure"). @default none — the account's unreserved pool (a new account's may be 10,
+   * and a reservation leaving less than that fails the deployment)
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * API Gateway's throttling of the API's stage; requests past it get 503 `CAPACITY_EXCEEDED`
+   * with `Retry-After`. @default 100 requests per second, bursts of 200
+   */
+  readonly throttle?: MobiusApiProps['throttle'];
   /** @default RemovalPolicy.RETAIN for the registry tables */
   readonly removalPolicy?: RemovalPolicy;
   /**
@@ -109,6 +121,10 @@ export class MobiusCoordinator extends Construct {
       ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
       ...(props.operators ? { operators: props.operators } : {}),
       ...(props.allowedAgentAccounts ? { allowedAgentAccounts: props.allowedAgentAccounts } : {}),
+      ...(props.reservedConcurrency !== undefined
+        ? { reservedConcurrency: props.reservedConcurrency }
+        : {}),
+      ...(props.throttle ? { throttle: props.throttle } : {}),
     });
     this.monitor = new HealthMonitor(this, 'Health', {
       tables: this.tables,

@@ -47,14 +47,24 @@ export class MobiusStack extends Stack {
     super(scope, id, props);
     // Functions CDK adds of its own (singleton helpers) get a log group with retention too.
     Aspects.of(this).add(new LogGroupsWithRetention());
-    const { agents, corsOrigins, removalPolicy, namePrefix, operators, allowedAgentAccounts } =
-      props;
+    const {
+      agents,
+      corsOrigins,
+      removalPolicy,
+      namePrefix,
+      operators,
+      allowedAgentAccounts,
+      reservedConcurrency,
+      throttle,
+    } = props;
     this.coordinator = new MobiusCoordinator(this, 'Mobius', {
       agents,
       workflows: workflows ?? [],
       ...(corsOrigins ? { corsOrigins } : {}),
       ...(operators ? { operators } : {}),
       ...(allowedAgentAccounts ? { allowedAgentAccounts } : {}),
+      ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
+      ...(throttle ? { throttle } : {}),
       ...(removalPolicy ? { removalPolicy } : {}),
       ...(namePrefix ? { namePrefix } : {}),
     });

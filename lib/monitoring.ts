@@ -56,9 +56,10 @@ const emfMetric =
  * per pattern, agent invocations/errors/throttles, queue depth and age, dead letters, fleet
  * health, state machines) and alarms (a dead-letter queue not empty, coordination failure rate,
  * agent error rate, each declared state machine throttled, coordination starts Step Functions
- * refused — the last covers machines created at run time too). Mobius's own figures are EMF
- * metrics the functions publish with Powertools (namespace `Mobius/<stack name>`). Alarms have no actions:
- * wire them to your paging with `alarm.addAlarmAction(...)` (see README).
+ * refused — this one covers machines created at run time too — and coordinations shed by the
+ * API's admission control). Mobius's own figures are EMF metrics the functions publish with
+ * Powertools (namespace `Mobius/<stack name>`). Alarms have no actions: wire them to your paging
+ * with `alarm.addAlarmAction(...)` (see README).
  */
 export class Monitoring extends Construct {
   readonly dashboard: Dashboard;
@@ -77,6 +78,7 @@ export class Monitoring extends Construct {
     const started = mobius('CoordinationsStarted', 'mobius-api', 'Sum');
     const failed = mobius('CoordinationsFailed', 'mobius-api', 'Sum');
     const throttled = mobius('CoordinationsThrottled', 'mobius-api', 'Sum');
+    const shed = mobius('CoordinationsShed', 'mobius-api', 'Sum');
 
     // Dashboards are global to the account: the name carries the stack and the region.
     this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -158,9 +160,9 @@ export class Monitoring extends Construct {
         left: [everyMachine('ExecutionsFailed'), everyMachine('ExecutionThrottled')],
       }),
       new GraphWidget({
-        title: 'Coordination starts Step Functions refused (throttling, quotas)',
+        title: 'Coordinations refused: by Step Functions (throttling, quotas), shed (admission)',
         width: 12,
-        left: [throttled],
+        left: [throttled, shed],
       }),
     );
 
@@ -186,6 +188,17 @@ export class Monitoring extends Construct {
         alarmDescription:
           'Step Functions refused coordination starts (throttling or an execution quota): callers got 503.',
         metric: throttled.with({ period: FIVE_MINUTES }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.alarms.push(
+      new Alarm(this, 'CoordinationsShed', {
+        alarmDescription:
+          'Admission control shed coordinations (more in flight than the API admits): callers got 503.',
+        metric: shed.with({ period: FIVE_MINUTES }),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

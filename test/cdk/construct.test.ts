@@ -1,5 +1,5 @@
 import { App, Aspects, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -109,6 +109,74 @@ describe('MobiusCoordinator in a stack of your own', () => {
       );
     expect(managed('Admin')).toContain(stack.resolve(mobius.operatorPolicy.managedPolicyArn).Ref);
     expect(managed('Runner')).toContain(stack.resolve(mobius.invokerPolicy.managedPolicyArn).Ref);
+  });
+
+  it('reserves the API function’s concurrency and throttles the stage below it, as asked', () => {
+    const stack = userStack();
+    new MobiusCoordinator(stack, 'Mobius', {
+      reservedConcurrency: 50,
+      throttle: { rateLimit: 20, burstLimit: 40 },
+    });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Mobius Coordinator HTTP API',
+      ReservedConcurrentExecutions: 50,
+    });
+    // The agents' and the monitor's functions keep the unreserved pool.
+    expect(
+      Object.values(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { ReservedConcurrentExecutions: Match.anyValue() },
+        }),
+      ),
+    ).toHaveLength(1);
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 20,
+          ThrottlingBurstLimit: 40,
+        }),
+      ]),
+    });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('throttle'));
+  });
+
+  it('warns at synth when the gateway admits bursts the reserved concurrency cannot serve', () => {
+    const stack = userStack();
+    new MobiusCoordinator(stack, 'Mobius', { reservedConcurrency: 10 });
+    Annotations.fromStack(stack).hasWarning(
+      '/UserApp/Mobius/Http',
+      Match.stringLikeRegexp('bursts of 200 .* only 10 at once.*throttle\\.burstLimit'),
+    );
+  });
+
+  it('refuses a reserved concurrency or throttle API Gateway and Lambda would not take, naming it', () => {
+    for (const [props, message] of [
+      [{ reservedConcurrency: 0 }, /reservedConcurrency must be a whole number ≥ 1.*got 0/],
+      [{ reservedConcurrency: 2.5 }, /reservedConcurrency .*got 2\.5/],
+      [{ throttle: { rateLimit: 0, burstLimit: 10 } }, /throttle\.rateLimit .*> 0; got 0/],
+      [{ throttle: { rateLimit: 10, burstLimit: 1.5 } }, /throttle\.burstLimit .*got 1\.5/],
+    ] as const)
+      expect(() => new MobiusCoordinator(userStack(), 'Mobius', props)).toThrow(message);
+  });
+
+  it('echoes the request’s origin on the throttled 503 when the API has several CORS origins', () => {
+    const stack = userStack();
+    new MobiusCoordinator(stack, 'Mobius', {
+      corsOrigins: ['https://app.example.com', 'https://admin.example.com'],
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'THROTTLED',
+      StatusCode: '503',
+      ResponseParameters: {
+        'gatewayresponse.header.Retry-After': "'1'",
+        'gatewayresponse.header.Access-Control-Allow-Origin': 'method.request.header.origin',
+        'gatewayresponse.header.Access-Control-Expose-Headers': "'Retry-After'",
+        'gatewayresponse.header.Vary': "'Origin'",
+      },
+    });
   });
 
   it('gives functions CDK adds of its own a log group with retention (LogGroupsWithRetention)', () => {

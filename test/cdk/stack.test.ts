@@ -302,6 +302,67 @@ describe('the CDK stack', () => {
       resources('AWS::StepFunctions::StateMachine').length,
     );
     expect(alarms.some((d) => d.includes('Step Functions refused coordination starts'))).toBe(true);
+    expect(alarms.some((d) => d.includes('Admission control shed coordinations'))).toBe(true);
+  });
+
+  it('alarms on shed coordinations as on refused starts: the API’s EMF sum over 5 minutes, from 1', () => {
+    const alarmOn = (metricName: string) =>
+      resources('AWS::CloudWatch::Alarm').find(
+        ([, a]) => a.Properties.MetricName === metricName,
+      )?.[1].Properties;
+    const shed = alarmOn('CoordinationsShed');
+    const {
+      AlarmDescription: _,
+      MetricName: __,
+      ...rest
+    } = alarmOn('CoordinationsThrottled') ?? {};
+    expect(rest).toMatchObject({
+      Namespace: 'Mobius/MobiusTest',
+      Dimensions: [{ Name: 'service', Value: 'mobius-api' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+    });
+    expect(shed).toMatchObject({ ...rest, MetricName: 'CoordinationsShed' });
+  });
+
+  it('reserves no concurrency for the API by default, and throttles its stage at 100/s, bursts of 200', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Mobius Coordinator HTTP API',
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'v1',
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 100,
+          ThrottlingBurstLimit: 200,
+        }),
+      ]),
+    });
+  });
+
+  it('answers API Gateway’s throttling with the API’s 503 CAPACITY_EXCEEDED and Retry-After', () => {
+    const responses = resources('AWS::ApiGateway::GatewayResponse');
+    expect(responses).toHaveLength(1);
+    const [, response] = responses[0] ?? [];
+    expect(response?.Properties).toMatchObject({
+      ResponseType: 'THROTTLED',
+      StatusCode: '503',
+      // No CORS origins in this stack: no CORS headers.
+      ResponseParameters: { 'gatewayresponse.header.Retry-After': "'1'" },
+    });
+    const templates = response?.Properties.ResponseTemplates as Record<string, string>;
+    expect(Object.keys(templates)).toEqual(['application/json']);
+    expect(JSON.parse(templates['application/json'] ?? '')).toEqual({
+      error: {
+        code: 'CAPACITY_EXCEEDED',
+        message: 'API Gateway is throttling requests to this API; retry after 1 s.',
+        details: { source: 'api-gateway' },
+      },
+    });
   });
 
   it('shows on the dashboard every figure the issue lists, machines created at run time included', () => {
@@ -321,6 +382,7 @@ describe('the CDK stack', () => {
       'ApproximateAgeOfOldestMessage',
       'AgentsHealthy',
       'CoordinationsThrottled',
+      'CoordinationsShed',
     ])
       expect(body, figure).toContain(figure);
     // A search over the engine's machine-name prefix, which finds machines created at run time.
@@ -589,6 +651,18 @@ describe('an agent with its own settings and subscriptions, in a stack that decl
     subscribed.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({ MOBIUS_CORS_ORIGINS: 'https://app.example.com' }),
+      },
+    });
+  });
+
+  it('lets a browser of the configured origin read the 503 API Gateway answers when it throttles', () => {
+    subscribed.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'THROTTLED',
+      StatusCode: '503',
+      ResponseParameters: {
+        'gatewayresponse.header.Retry-After': "'1'",
+        'gatewayresponse.header.Access-Control-Allow-Origin': "'https://app.example.com'",
+        'gatewayresponse.header.Access-Control-Expose-Headers': "'Retry-After'",
       },
     });
   });
