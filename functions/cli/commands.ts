@@ -63,6 +63,9 @@ export async function runCommand(
   io: Io,
 ): Promise<number> {
   const { raw } = readRequestFile(file);
+  // The progress lines and the result show every agent failure; the agents' own JSON log lines
+  // would only repeat them (set POWERTOOLS_LOG_LEVEL to see them anyway).
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
   const agents = await loadAgents(options.agents);
   io.err(dim(`starting the embedded runtime (${agents.length} agents)…`));
   const started = performance.now();

@@ -238,17 +238,18 @@ describe('embedded runtime', () => {
 
 describe('mobius CLI', () => {
   // Asynchronous on purpose: `agents` and `discover` call the API this test process serves.
-  const mobius = (...args: string[]) =>
+  const mobiusWith = (env: NodeJS.ProcessEnv, ...args: string[]) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
         [join(ROOT, 'bin', 'mobius.mjs'), ...args],
-        { cwd: ROOT, timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } },
+        { cwd: ROOT, timeout: 120_000, env: { ...env, NO_COLOR: '1' } },
         (error, stdout, stderr) => {
           resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
         },
       );
     });
+  const mobius = (...args: string[]) => mobiusWith(process.env, ...args);
 
   it('runs a request and prints the timing tree (npm start does this for the hierarchical example)', async () => {
     const run = await mobius('run', 'examples/requests/hierarchical.json');
@@ -274,6 +275,25 @@ describe('mobius CLI', () => {
       'mermaid',
     );
     expect(mermaid.stdout).toMatch(/^flowchart TD/);
+  });
+
+  it('reports an agent failure once, in its progress line, without the agent’s JSON log line', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mobius-cli-')), 'fails.json');
+    // fact-finder refuses a query without a content word (FatalAgentError).
+    writeFileSync(
+      file,
+      JSON.stringify({
+        pattern: 'sequential',
+        agents: ['fact-finder'],
+        payload: { query: 'the of' },
+      }),
+    );
+    // As a user runs it: no POWERTOOLS_LOG_LEVEL (this suite's config silences Powertools).
+    const { POWERTOOLS_LOG_LEVEL: _, ...env } = process.env;
+    const failed = await mobiusWith(env, 'run', file);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toContain('✘ fact-finder step1');
+    expect(failed.stderr + failed.stdout).not.toContain('"level":"ERROR"');
   });
 
   it('explains bad files, bad JSON and invalid requests, exiting 2', async () => {
