@@ -42,9 +42,9 @@ export interface MobiusApiProps {
    * in-process bound of the coordination service never refuses there). Set `throttle` below what
    * it serves: a Lambda throttle behind the proxy integration reaches the caller as a gateway 500,
    * not as the API's 503.
-   * @default none — the account's unreserved pool. Not set by default because a new account's
-   *   pool may be as small as 10, and a reservation that leaves less than 10 unreserved fails the
-   *   deployment.
+   * @default none — the account's unreserved pool. Not set by default because Lambda keeps a
+   *   minimum of the account's concurrency unreserved (100 of the usual 1 000) and a new account
+   *   may have as little as 10 in all: a reservation leaving less than that fails the deployment.
    */
   readonly reservedConcurrency?: number;
   /**

@@ -57,8 +57,8 @@ export interface MobiusCoordinatorProps {
   /**
    * Concurrency reserved for the API's function: the bound on requests (coordinations among them)
    * in flight at once on AWS; keep `throttle` below what it serves (docs/deploying.md,
-   * "Back-pressure"). @default none — the account's unreserved pool (a new account's may be 10,
-   * and a reservation leaving less than that fails the deployment)
+   * "Back-pressure"). @default none — the account's unreserved pool (Lambda keeps a minimum of it
+   * unreserved, and a new account may have 10 in all: a reservation leaving less fails the deploy)
    */
   readonly reservedConcurrency?: number;
   /**
