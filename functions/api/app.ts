@@ -64,7 +64,15 @@ export function createApi(deps: ApiDependencies, options: ApiOptions = {}) {
   const api = middy<ApiEvent, ApiResult>();
   const origins = options.corsOrigins ?? [];
   // Registered before the error mapper so that, running in reverse on errors, it decorates the mapped response too.
-  if (origins.length > 0) api.use(httpCors({ origins: [...origins], credentials: false }));
+  // Browsers hide response headers they are not told about: Retry-After (503) and the request id.
+  if (origins.length > 0)
+    api.use(
+      httpCors({
+        origins: [...origins],
+        credentials: false,
+        exposeHeaders: 'Retry-After, x-amzn-RequestId',
+      }),
+    );
   api.use({
     onError: async (request) => {
       const requestId = request.context?.awsRequestId ?? 'unknown';

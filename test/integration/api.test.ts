@@ -532,6 +532,10 @@ describe('HTTP API: CORS', () => {
     );
     expect(missing.statusCode).toBe(404);
     expect(missing.headers?.['Access-Control-Allow-Origin']).toBe('https://app.example.com');
+    // A page can read when to retry a shed request, and the request id to quote.
+    expect(missing.headers?.['Access-Control-Expose-Headers']).toBe(
+      'Retry-After, x-amzn-RequestId',
+    );
     const other = await browserApi(
       withOrigin('https://evil.example.net', 'GET', '/agents'),
       lambdaContext('mobius-api'),
