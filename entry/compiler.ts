@@ -15,8 +15,10 @@ export type {
   AgentTarget,
   CoordinationPlan,
   ExecutionInput,
+  PassedOverReason,
   PlannedStep,
   PlannedWorker,
+  StandIn,
 } from '../statemachines/plan.ts';
 export {
   type CoordinationRequest,

@@ -76,9 +76,15 @@ describe('AgentRegistry request shapes', () => {
     expect(input?.ConditionExpression).toBe('(attribute_exists(pk))');
   });
 
-  it('maps a failed existence condition to NotFoundError', async () => {
+  it('maps a failed existence condition to NotFoundError, reading the row only then', async () => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
+    ddb.on(BatchGetCommand).resolves({ Responses: { registry: [] } });
     await expect(registry.heartbeat('ghost')).rejects.toBeInstanceOf(NotFoundError);
+    // The read that tells "not there" from "not yours" happens after the write failed, not before.
+    expect(ddb.calls().map((call) => call.args[0].constructor.name)).toEqual([
+      'UpdateCommand',
+      'BatchGetCommand',
+    ]);
   });
 
   it('lets service errors through unchanged', async () => {
