@@ -19,8 +19,10 @@ import {
 import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
 import type { AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
+import type { DiscoveryMatch } from '../core/registry/discovery.ts';
 import { DEFAULT_MIN_FUZZY_SCORE } from '../core/registry/fuzzy.ts';
 import { parseExternal } from '../core/validation.ts';
+import { DispatchedWork, type ReplicaLoad, ReplicaRotation } from './replicas.ts';
 
 /**
  * What planning reads: the registry at run time, or a static directory of the stack's own agents
@@ -30,6 +32,12 @@ export type AgentDirectory = Pick<AgentRegistry, 'getMany' | 'discover'>;
 
 /** Statuses an agent may have to be planned in: healthy, or degraded but still answering. */
 const USABLE = ['healthy', 'degraded'] as const;
+
+/**
+ * How many holders of a capability a step's replica is chosen among. Discovery reads every holder's
+ * live state whatever the limit (it only cuts the ranked list), so this costs nothing per lookup.
+ */
+const REPLICA_LIMIT = 100;
 
 interface ResolvedAgent {
   readonly agentId: string;
@@ -53,9 +61,27 @@ export interface PlannedCoordination extends CoordinationPlan {
  */
 export class CoordinationPlanner {
   readonly #registry: AgentDirectory;
+  readonly #rotation = new ReplicaRotation();
+  readonly #load: ReplicaLoad;
 
-  constructor(registry: AgentDirectory) {
+  /**
+   * `dispatched`: the work this process has in flight on each agent (the coordination service
+   * keeps it), counted into a replica's load when a capability step chooses among replicas.
+   */
+  constructor(registry: AgentDirectory, options: { readonly dispatched?: DispatchedWork } = {}) {
     this.#registry = registry;
+    const dispatched = options.dispatched ?? new DispatchedWork();
+    this.#load = {
+      held: (agentId) => dispatched.of(agentId),
+      capacities: async (agentIds) => {
+        const records = await registry.getMany(agentIds);
+        const capacities = new Map<string, number>();
+        for (const [id, record] of records)
+          if (record.card.maxConcurrency !== undefined)
+            capacities.set(id, record.card.maxConcurrency);
+        return capacities;
+      },
+    };
   }
 
   parse(input: unknown): CoordinationRequest {
@@ -64,7 +90,9 @@ export class CoordinationPlanner {
   }
 
   async plan(request: CoordinationRequest): Promise<PlannedCoordination> {
-    const resolver = new Resolver(this.#registry, request);
+    const resolver = new Resolver(this.#registry, request, (query, matches) =>
+      this.#rotation.order(query, matches, this.#load),
+    );
     await resolver.prefetch();
     const base = {
       pattern: request.pattern,
@@ -146,12 +174,14 @@ export class CoordinationPlanner {
 class Resolver {
   readonly #registry: AgentDirectory;
   readonly #request: CoordinationRequest;
+  readonly #replicaFirst: ReplicaOrder;
   #byId = new Map<string, AgentRecord>();
   readonly standIns: StandIn[] = [];
 
-  constructor(registry: AgentDirectory, request: CoordinationRequest) {
+  constructor(registry: AgentDirectory, request: CoordinationRequest, replicaFirst: ReplicaOrder) {
     this.#registry = registry;
     this.#request = request;
+    this.#replicaFirst = replicaFirst;
   }
 
   async prefetch(): Promise<void> {
@@ -160,8 +190,10 @@ class Resolver {
 
   /**
    * The agent for `ref` followed by its fallbacks: explicit ones, or the next-ranked holders of a
-   * capability. Those that cannot take work now are left out; when that is the requested agent
-   * itself, the first fallback left stands in for it (recorded in `standIns`).
+   * capability. For a capability, the replica that takes the step is the least loaded of the
+   * equally good holders, in turn when their loads tie (ReplicaRotation). Those that cannot take
+   * work now are left out; when that is the requested agent itself, the first fallback left stands
+   * in for it (recorded in `standIns`).
    */
   async candidates(
     stepId: string,
@@ -174,8 +206,11 @@ class Resolver {
     for (const [k, option] of [ref, ...fallbacks].entries()) {
       try {
         if (k === 0) {
-          const ranked = await this.#resolve(ref, field, 1 + MAX_FALLBACKS);
-          chosen.push(...(fallbacks.length > 0 ? ranked.slice(0, 1) : ranked));
+          const ranked =
+            typeof ref === 'string'
+              ? await this.#resolve(ref, field, 1)
+              : await this.#replicas(ref, field);
+          chosen.push(...ranked.slice(0, fallbacks.length > 0 ? 1 : 1 + MAX_FALLBACKS));
         } else chosen.push(...(await this.#resolve(option, `${field}.fallbacks.${k - 1}`, 1)));
       } catch (error) {
         // Unknown ids and unreachable endpoints stay errors: they are the request's mistakes.
@@ -227,14 +262,29 @@ class Resolver {
 
   async #resolve(ref: AgentRef, field: string, limit: number): Promise<ResolvedAgent[]> {
     if (typeof ref === 'string') return [this.#known(ref, field)];
-    const matches = await this.#registry.discover({
+    return (await this.#discover(ref, field, limit)).matches.map(resolved);
+  }
+
+  /** A capability's holders, the replica to use first in front (see candidates). */
+  async #replicas(ref: CapabilityRef, field: string): Promise<ResolvedAgent[]> {
+    const { query, matches } = await this.#discover(ref, field, REPLICA_LIMIT);
+    return (await this.#replicaFirst(query, matches)).map(resolved);
+  }
+
+  async #discover(
+    ref: CapabilityRef,
+    field: string,
+    limit: number,
+  ): Promise<{ query: object; matches: DiscoveryMatch[] }> {
+    const query = {
       capability: ref.capability,
       ...(ref.version ? { version: ref.version } : {}),
       match: ref.match,
       minScore: ref.minScore,
       statuses: [...USABLE],
       limit,
-    });
+    };
+    const matches = await this.#registry.discover(query);
     if (matches.length === 0) {
       throw new NoAgentAvailableError(
         `No healthy agent offers capability "${ref.capability}"${ref.version ? ` in versions ${ref.version}` : ''} (${field}).`,
@@ -245,11 +295,7 @@ class Resolver {
         },
       );
     }
-    return matches.map((m) => ({
-      agentId: m.agentId,
-      endpoint: m.endpoint,
-      capabilities: m.capabilities,
-    }));
+    return { query, matches };
   }
 
   /** An agent named by id: it must exist, be reachable (not offline) and not behind an open breaker. */
@@ -306,6 +352,13 @@ class Resolver {
     }
     return { agentId: agent.agentId, target: endpoint.queueUrl };
   }
+}
+
+/** Reorders a capability's ranked holders so that the replica to use comes first. */
+type ReplicaOrder = (query: object, matches: DiscoveryMatch[]) => Promise<DiscoveryMatch[]>;
+
+function resolved(match: DiscoveryMatch): ResolvedAgent {
+  return { agentId: match.agentId, endpoint: match.endpoint, capabilities: match.capabilities };
 }
 
 /** Every agent id the request names, anywhere. */

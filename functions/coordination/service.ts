@@ -8,8 +8,10 @@ import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
 import { Admission, type AdmissionOptions, DEFAULT_ADMISSION } from './admission.ts';
 import type { CoordinationEngine } from './engine.ts';
+import type { ExecutionOutcome } from './execution.ts';
 import { OutcomeRecorder } from './outcome-recorder.ts';
 import { type AgentDirectory, CoordinationPlanner } from './planner.ts';
+import { DispatchedWork } from './replicas.ts';
 import { type CoordinationError, type CoordinationResult, shapeResult } from './result.ts';
 import { standardCoordinationId } from './step-functions-engine.ts';
 
@@ -57,11 +59,14 @@ export class CoordinationService {
   readonly #namePrefix: string | undefined;
   readonly #compiled = new Map<string, CompiledMachine>();
   readonly #admission: Admission;
+  readonly #dispatched = new DispatchedWork();
 
   constructor(options: CoordinationServiceOptions) {
     this.#admission = new Admission(options.admission ?? DEFAULT_ADMISSION);
     this.#engine = options.engine;
-    this.#planner = new CoordinationPlanner(options.directory ?? options.registry);
+    this.#planner = new CoordinationPlanner(options.directory ?? options.registry, {
+      dispatched: this.#dispatched,
+    });
     this.#record = options.recordOutcomes ?? 'await';
     this.#recorder = new OutcomeRecorder(
       options.registry,
@@ -81,6 +86,14 @@ export class CoordinationService {
     // Outside the bound: a bad request is a 400 whatever the load, and costs no slot.
     const request = this.#planner.parse(input);
     return this.#admission.run(() => this.#run(request, started, options.signal), options.signal);
+  }
+
+  /**
+   * Express coordinations this service has running, per agent that took one of their steps: the
+   * load replica routing adds to the registry's (tests, benchmarks).
+   */
+  get dispatched(): ReadonlyMap<string, number> {
+    return this.#dispatched.snapshot();
   }
 
   /** Coordinations in flight and waiting for a slot, against the bound (tests, benchmarks). */
@@ -110,7 +123,18 @@ export class CoordinationService {
       await this.#engine.start(machine, execution);
       return { state: 'running', coordinationId, startedAt: new Date().toISOString() };
     }
-    const outcome = await this.#engine.runSync(machine, execution, signal);
+    // The agents planned first for each step are busy with this run until it ends (or the caller
+    // stops waiting). Standard runs are not counted: the service never sees them end, and their
+    // agents report their own in-flight work in heartbeats.
+    const release = this.#dispatched.hold(
+      plan.steps.flatMap((s) => s.candidates[0]?.agentId ?? []),
+    );
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await this.#engine.runSync(machine, execution, signal);
+    } finally {
+      release();
+    }
     const result = shapeResult(execution, outcome, performance.now() - started);
     await this.#recordOutcomes(result);
     return { state: 'completed', result };

@@ -1,3 +1,4 @@
+import semverCompare from 'semver/functions/compare.js';
 import semverGt from 'semver/functions/gt.js';
 import semverSatisfies from 'semver/functions/satisfies.js';
 import * as z from 'zod';
@@ -169,17 +170,40 @@ export function matchingAll(
 }
 
 /**
- * Ranking: match score (desc), then priority (desc), then health (healthy first), then load (asc),
- * then agentId so equal agents always come back in the same order.
+ * Ranking: match score (desc), then priority (desc), then health (healthy first), then the matched
+ * versions (highest first, selector by selector), then load (asc), then agentId so equal agents
+ * always come back in the same order.
  */
 export function compareMatches(a: DiscoveryMatch, b: DiscoveryMatch): number {
+  return (
+    compareQuality(a, b) ||
+    a.load - b.load ||
+    (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0)
+  );
+}
+
+/**
+ * How good a match is, load aside: score, priority, health, versions. Matches comparing equal here
+ * are equally good holders of what was asked (replicas), among which the planner spreads work.
+ */
+export function compareQuality(a: DiscoveryMatch, b: DiscoveryMatch): number {
   return (
     b.score - a.score ||
     b.priority - a.priority ||
     STATUS_RANK[a.status] - STATUS_RANK[b.status] ||
-    a.load - b.load ||
-    (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0)
+    compareVersions(b.matched, a.matched)
   );
+}
+
+/** Selector by selector (the matches' order is the query's), the first differing version decides. */
+function compareVersions(a: readonly CapabilityMatch[], b: readonly CapabilityMatch[]): number {
+  for (const [i, match] of a.entries()) {
+    const other = b[i];
+    if (other === undefined) return 0;
+    const order = semverCompare(match.capability.version, other.capability.version);
+    if (order !== 0) return order;
+  }
+  return 0;
 }
 
 /** A match for one agent: its weakest score and lowest priority across the selectors it satisfies. */
