@@ -15,6 +15,7 @@ import {
   registerAgent,
 } from './routes/agents.ts';
 import { getCoordination, runCoordination } from './routes/coordinations.ts';
+import { fleetHealth } from './routes/health.ts';
 import { broadcast, sendMessage } from './routes/messages.ts';
 
 /** The HTTP API of DESIGN.md: the same table API Gateway and the embedded runtime serve. */
@@ -29,6 +30,7 @@ export const ROUTES: readonly {
   { method: 'DELETE', path: '/agents/{id}', handler: deregisterAgent },
   { method: 'POST', path: '/agents/{id}/heartbeat', handler: heartbeat },
   { method: 'GET', path: '/agents/{id}/health', handler: agentHealth },
+  { method: 'GET', path: '/health', handler: fleetHealth },
   { method: 'POST', path: '/discover', handler: discover },
   { method: 'POST', path: '/messages', handler: sendMessage },
   { method: 'POST', path: '/broadcasts', handler: broadcast },

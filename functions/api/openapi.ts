@@ -9,7 +9,11 @@ import {
 import type { CoordinationResult } from '../coordination/result.ts';
 import { audienceSchema } from '../core/messaging/envelope.ts';
 import { agentCardSchema, capabilitySchema, endpointSchema } from '../core/model/agent-card.ts';
-import { agentStatusSchema, circuitStateSchema } from '../core/model/agent-status.ts';
+import {
+  type AgentStatus,
+  agentStatusSchema,
+  circuitStateSchema,
+} from '../core/model/agent-status.ts';
 import { jsonValueSchema } from '../core/model/json-value.ts';
 import {
   type AgentRecord,
@@ -24,6 +28,7 @@ import {
 import { MAX_HEADER_BYTES, TRANSPORT_ERRORS } from '../embedded/api-server.ts';
 import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
+import type { FleetHealth } from './routes/health.ts';
 import { broadcastRequestSchema, messageRequestSchema } from './routes/messages.ts';
 
 /**
@@ -33,14 +38,34 @@ import { broadcastRequestSchema, messageRequestSchema } from './routes/messages.
  * declared here and checked against the TypeScript types the handlers return.
  */
 
+const nullableNumber = z.number().nullable();
+
+const agentUtilisationSchema = z.object({
+  inFlight: z.number(),
+  maxConcurrency: nullableNumber,
+  durationP50Ms: nullableNumber,
+  durationP99Ms: nullableNumber,
+  durationSamples: nullableNumber,
+  memoryUsedMB: nullableNumber,
+  memorySizeMB: nullableNumber,
+  oldestMessageAgeMs: nullableNumber,
+  queueDepth: nullableNumber,
+  queueInFlight: nullableNumber,
+  deadLetterDepth: nullableNumber,
+  queueReadAt: z.string().nullable(),
+});
+
 const agentMetricsSchema = z.object({
   requestsProcessed: z.number(),
   errors: z.number(),
   averageResponseTimeMs: z.number(),
   errorRate: z.number(),
+  recentRequests: z.number(),
+  recentErrors: z.number(),
   inFlight: z.number(),
   lastHeartbeat: z.string().nullable(),
   uptimeSeconds: z.number(),
+  utilisation: agentUtilisationSchema,
 });
 
 const circuitSchema = z.object({
@@ -109,7 +134,7 @@ const coordinationResultSchema = z.object({
         stepId: z.string(),
         requested: z.string(),
         agentId: z.string(),
-        reason: z.enum(['circuit_open', 'offline', 'no_usable_holder']),
+        reason: z.enum(['circuit_open', 'offline', 'draining', 'no_usable_holder']),
         detail: z.string(),
       }),
     )
@@ -120,6 +145,42 @@ const coordinationResultSchema = z.object({
     overheadMs: z.number(),
     steps: z.array(z.object({ stepId: z.string(), agentId: z.string(), durationMs: z.number() })),
   }),
+});
+
+const fleetHealthSchema = z.object({
+  agents: z.object({
+    total: z.number(),
+    // An object with a property per status: what the record is, in a form every tool reads.
+    byStatus: z.object(
+      Object.fromEntries(agentStatusSchema.options.map((s) => [s, z.number()])) as Record<
+        AgentStatus,
+        z.ZodNumber
+      >,
+    ),
+  }),
+  openCircuits: z
+    .array(
+      z.object({
+        agentId: z.string(),
+        state: z.enum(['open', 'half_open']),
+        openedAt: z.string().nullable(),
+      }),
+    )
+    .readonly(),
+  inFlight: z.number(),
+  queues: z.object({
+    depth: nullableNumber,
+    deadLetters: nullableNumber,
+    agentsReporting: z.number(),
+  }),
+  recent: z.object({ requests: z.number(), errors: z.number(), failureRate: z.number() }),
+  truncated: z.boolean(),
+  coordinations: z.object({
+    inFlight: z.number(),
+    queued: z.number(),
+    maxInFlight: nullableNumber,
+  }),
+  generatedAt: z.string(),
 });
 
 const errorSchema = z.object({
@@ -150,7 +211,12 @@ const _results: [
   Assignable<CoordinationResult, z.input<typeof coordinationResultSchema>>,
   ...SameKeys<CoordinationResult, z.output<typeof coordinationResultSchema>>,
 ] = [true, true, true];
-void [_records, _matches, _results];
+const _fleet: [
+  Assignable<FleetHealth, z.input<typeof fleetHealthSchema>>,
+  Assignable<z.output<typeof fleetHealthSchema>, FleetHealth>,
+  ...SameKeys<FleetHealth, z.output<typeof fleetHealthSchema>>,
+] = [true, true, true, true];
+void [_records, _matches, _results, _fleet];
 
 /**
  * Request bodies and what they share, as callers send them: fields with defaults may be left out.
@@ -178,6 +244,7 @@ const RESPONSE_SCHEMAS = {
   AgentStatus: agentStatusSchema,
   CircuitState: circuitStateSchema,
   AgentMetrics: agentMetricsSchema,
+  AgentUtilisation: agentUtilisationSchema,
   Circuit: circuitSchema,
   AgentRecord: agentRecordSchema,
   AgentList: z.object({ agents: z.array(agentRecordSchema), nextToken: z.string().optional() }),
@@ -192,6 +259,7 @@ const RESPONSE_SCHEMAS = {
     metrics: agentMetricsSchema,
     circuit: circuitSchema,
   }),
+  FleetHealth: fleetHealthSchema,
   DiscoveryMatch: discoveryMatchSchema,
   DiscoveryResult: z.object({ matches: z.array(discoveryMatchSchema) }),
   MessageQueued: z.object({
@@ -448,6 +516,12 @@ function operations(): Record<string, Operation> {
       summary: 'Status, metrics, last seen, circuit state',
       parameters: idParameter('agent id'),
       responses: { 200: { description: 'Health', ...ref('AgentHealth') }, ...errors(400, 404) },
+    },
+    'GET /health': {
+      operationId: 'fleetHealth',
+      summary:
+        'Fleet summary: agents by status, open circuits, work in flight, queue and dead-letter depths, recent failure rate, coordinations in flight',
+      responses: { 200: { description: 'The fleet', ...ref('FleetHealth') } },
     },
     'POST /discover': {
       operationId: 'discover',

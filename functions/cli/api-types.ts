@@ -76,6 +76,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Fleet summary: agents by status, open circuits, work in flight, queue and dead-letter depths, recent failure rate, coordinations in flight */
+        get: operations["fleetHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/discover": {
         parameters: {
             query?: never;
@@ -221,9 +238,23 @@ export interface components {
         };
         HeartbeatReport: {
             /** @enum {string} */
-            status?: "healthy" | "degraded" | "unhealthy";
+            status?: "healthy" | "degraded" | "unhealthy" | "draining";
             inFlight?: number;
             startedAt?: number;
+            utilisation?: {
+                durationP50Ms?: number;
+                durationP99Ms?: number;
+                durationSamples?: number;
+                memoryUsedMB?: number;
+                memorySizeMB?: number;
+                oldestMessageAgeMs?: number;
+            };
+            queue?: {
+                depth: number;
+                inFlight: number;
+                deadLetters?: number;
+                readAt: number;
+            };
         };
         DiscoveryQuery: {
             capability?: string;
@@ -354,7 +385,7 @@ export interface components {
             minScore?: number;
         };
         /** @enum {string} */
-        AgentStatus: "initializing" | "healthy" | "degraded" | "unhealthy" | "offline";
+        AgentStatus: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "offline";
         JsonValue: JsonValue;
         AgentCard: {
             agentId: string;
@@ -419,9 +450,26 @@ export interface components {
             errors: number;
             averageResponseTimeMs: number;
             errorRate: number;
+            recentRequests: number;
+            recentErrors: number;
             inFlight: number;
             lastHeartbeat: string | null;
             uptimeSeconds: number;
+            utilisation: components["schemas"]["AgentUtilisation"];
+        };
+        AgentUtilisation: {
+            inFlight: number;
+            maxConcurrency: number | null;
+            durationP50Ms: number | null;
+            durationP99Ms: number | null;
+            durationSamples: number | null;
+            memoryUsedMB: number | null;
+            memorySizeMB: number | null;
+            oldestMessageAgeMs: number | null;
+            queueDepth: number | null;
+            queueInFlight: number | null;
+            deadLetterDepth: number | null;
+            queueReadAt: string | null;
         };
         Circuit: {
             state: components["schemas"]["CircuitState"];
@@ -462,6 +510,43 @@ export interface components {
             expiresAt: string;
             metrics: components["schemas"]["AgentMetrics"];
             circuit: components["schemas"]["Circuit"];
+        };
+        FleetHealth: {
+            agents: {
+                total: number;
+                byStatus: {
+                    initializing: number;
+                    healthy: number;
+                    degraded: number;
+                    unhealthy: number;
+                    draining: number;
+                    offline: number;
+                };
+            };
+            readonly openCircuits: {
+                agentId: string;
+                /** @enum {string} */
+                state: "open" | "half_open";
+                openedAt: string | null;
+            }[];
+            inFlight: number;
+            queues: {
+                depth: number | null;
+                deadLetters: number | null;
+                agentsReporting: number;
+            };
+            recent: {
+                requests: number;
+                errors: number;
+                failureRate: number;
+            };
+            truncated: boolean;
+            coordinations: {
+                inFlight: number;
+                queued: number;
+                maxInFlight: number | null;
+            };
+            generatedAt: string;
         };
         DiscoveryMatch: {
             agentId: string;
@@ -532,7 +617,7 @@ export interface components {
                 requested: string;
                 agentId: string;
                 /** @enum {string} */
-                reason: "circuit_open" | "offline" | "no_usable_holder";
+                reason: "circuit_open" | "offline" | "draining" | "no_usable_holder";
                 detail: string;
             }[];
             timings: {
@@ -661,7 +746,7 @@ export interface operations {
     listAgents: {
         parameters: {
             query?: {
-                status?: "initializing" | "healthy" | "degraded" | "unhealthy" | "offline";
+                status?: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "offline";
                 agentType?: string;
                 capability?: string;
                 limit?: number;
@@ -837,6 +922,27 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
         };
     };
+    fleetHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The fleet */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetHealth"];
+                };
+            };
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
     discover: {
         parameters: {
             query?: never;
@@ -1009,6 +1115,7 @@ export const operationRoutes = {
     deregisterAgent: { method: "DELETE", path: "/agents/{id}" },
     heartbeat: { method: "POST", path: "/agents/{id}/heartbeat" },
     agentHealth: { method: "GET", path: "/agents/{id}/health" },
+    fleetHealth: { method: "GET", path: "/health" },
     discover: { method: "POST", path: "/discover" },
     sendMessage: { method: "POST", path: "/messages" },
     broadcast: { method: "POST", path: "/broadcasts" },

@@ -1,14 +1,18 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import * as z from 'zod';
 import { sharedLambdaClient } from '../core/aws/lambda.ts';
 import { sharedSqsClient } from '../core/aws/sqs.ts';
+import { NotFoundError } from '../core/errors.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
 import type { AgentEndpoint } from '../core/model/agent-card.ts';
 import type { AgentStatus } from '../core/model/agent-status.ts';
 import { PING_KIND } from '../core/model/task.ts';
+import type { QueueFigures } from '../core/model/utilisation.ts';
 import { type AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
+import { FleetTally } from '../core/registry/fleet.ts';
 
 export interface HealthSweep {
   readonly counts: Readonly<Record<AgentStatus, number>>;
@@ -19,6 +23,14 @@ export interface HealthSweep {
   readonly failed: readonly { readonly agentId: string; readonly reason: string }[];
   /** Deployed agents with no registry entry (expired and deleted): pinged so they register again. */
   readonly missing: readonly string[];
+  /** Messages waiting in the agents' queues and dead-letter queues, as read in this sweep. */
+  readonly queues: {
+    readonly read: number;
+    readonly depth: number;
+    readonly deadLetters: number;
+    /** Queues whose attributes could not be read (no permission, queue gone). */
+    readonly failed: readonly { readonly agentId: string; readonly reason: string }[];
+  };
 }
 
 /**
@@ -27,25 +39,28 @@ export interface HealthSweep {
  * already offline are pinged too: a ping is how a recovered agent comes back. Staleness needs no
  * write: every read derives `offline` from the heartbeat's age, and TTL later deletes the row. One
  * agent the monitor cannot reach never stops the sweep: its failure is counted and reported.
+ *
+ * Queue figures: the sweep reads each agent's queue (and its dead-letter queue) with
+ * GetQueueAttributes and hands them to the agent in its ping, whose heartbeat stores them in the
+ * same write; for an agent that will not heartbeat them (offline, or not pingable) the monitor
+ * stores them itself, since a queue growing behind a dead agent is what an operator must see.
  */
 export async function sweep(
   registry: AgentRegistry,
   clients: { lambda: LambdaClient; sqs: SQSClient },
 ): Promise<HealthSweep> {
-  const counts: Record<AgentStatus, number> = {
-    initializing: 0,
-    healthy: 0,
-    degraded: 0,
-    unhealthy: 0,
-    offline: 0,
-  };
+  const tally = new FleetTally();
   const offline: string[] = [];
   const failed: { agentId: string; reason: string }[] = [];
+  const queueFailures: { agentId: string; reason: string }[] = [];
+  let queuesRead = 0;
+  let depth = 0;
+  let deadLetters = 0;
   let pinged = 0;
-  const ping = JSON.stringify({ kind: PING_KIND });
   const seen = new Set<string>();
-  const pingOne = async (agentId: string, endpoint: AgentEndpoint) => {
+  const pingOne = async (agentId: string, endpoint: AgentEndpoint, queue?: QueueFigures) => {
     const { lambdaArn, queueUrl } = endpoint;
+    const ping = JSON.stringify({ kind: PING_KIND, ...(queue === undefined ? {} : { queue }) });
     try {
       if (lambdaArn) {
         await clients.lambda.send(
@@ -62,9 +77,32 @@ export async function sweep(
       }
       pinged++;
     } catch (error) {
-      const reason = `${(error as Error).name}: ${(error as Error).message}`;
-      failed.push({ agentId, reason });
+      failed.push({ agentId, reason: reasonOf(error) });
     }
+  };
+  const queueOf = async (agentId: string, endpoint: AgentEndpoint) => {
+    if (endpoint.queueUrl === undefined) return undefined;
+    try {
+      const figures = await readQueue(clients.sqs, endpoint.queueUrl);
+      queuesRead++;
+      depth += figures.depth;
+      deadLetters += figures.deadLetters ?? 0;
+      return figures;
+    } catch (error) {
+      queueFailures.push({ agentId, reason: reasonOf(error) });
+      return undefined;
+    }
+  };
+  const visit = async (agentId: string, endpoint: AgentEndpoint, live: boolean) => {
+    const queue = await queueOf(agentId, endpoint);
+    if (queue !== undefined && !(live && pingable(endpoint))) {
+      await registry.recordQueue(agentId, queue).catch((error: unknown) => {
+        // Deregistered meanwhile: nothing to store. Anything else is worth a look.
+        if (!(error instanceof NotFoundError))
+          queueFailures.push({ agentId, reason: reasonOf(error) });
+      });
+    }
+    await pingOne(agentId, endpoint, queue);
   };
   let nextToken: string | undefined;
   for (let page = 0; page < 1000; page++) {
@@ -72,9 +110,9 @@ export async function sweep(
     await Promise.all(
       result.agents.map(async (agent: AgentRecord) => {
         seen.add(agent.card.agentId);
-        counts[agent.status]++;
+        tally.add(agent);
         if (agent.status === 'offline') offline.push(agent.card.agentId);
-        await pingOne(agent.card.agentId, agent.card.endpoint);
+        await visit(agent.card.agentId, agent.card.endpoint, agent.status !== 'offline');
       }),
     );
     nextToken = result.nextToken;
@@ -82,7 +120,66 @@ export async function sweep(
   }
   const missing = (await registry.deployments()).filter((d) => !seen.has(d.agentId));
   await Promise.all(missing.map((d) => pingOne(d.agentId, d.endpoint)));
-  return { counts, pinged, offline, failed, missing: missing.map((d) => d.agentId) };
+  return {
+    counts: tally.byStatus,
+    pinged,
+    offline,
+    failed,
+    missing: missing.map((d) => d.agentId),
+    queues: { read: queuesRead, depth, deadLetters, failed: queueFailures },
+  };
+}
+
+/** Whether a ping reaches the agent (FIFO queues are not pinged: a ping would hold up a conversation). */
+function pingable(endpoint: AgentEndpoint): boolean {
+  return (
+    endpoint.lambdaArn !== undefined ||
+    (endpoint.queueUrl !== undefined && !endpoint.queueUrl.endsWith('.fifo'))
+  );
+}
+
+const redrivePolicySchema = z.object({ deadLetterTargetArn: z.string() });
+
+/**
+ * An agent queue's figures: one GetQueueAttributes on the queue, one on its dead-letter queue when
+ * its redrive policy names one. SQS wants a dead-letter queue in the queue's own account and
+ * region, so its URL is the queue's with the last path segment swapped for the DLQ's name (true of
+ * the embedded runtime's and LocalStack's URLs too).
+ */
+export async function readQueue(sqs: SQSClient, queueUrl: string): Promise<QueueFigures> {
+  const readAt = Date.now();
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'RedrivePolicy',
+      ],
+    }),
+  );
+  const figures: QueueFigures = {
+    depth: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    readAt,
+  };
+  const redrive = redrivePolicySchema.safeParse(
+    Attributes.RedrivePolicy === undefined ? undefined : JSON.parse(Attributes.RedrivePolicy),
+  );
+  if (!redrive.success) return figures;
+  const dlqName = redrive.data.deadLetterTargetArn.split(':').at(-1) ?? '';
+  const dlqUrl = `${queueUrl.slice(0, queueUrl.lastIndexOf('/') + 1)}${dlqName}`;
+  const dlq = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: dlqUrl,
+      AttributeNames: ['ApproximateNumberOfMessages'],
+    }),
+  );
+  return { ...figures, deadLetters: Number(dlq.Attributes?.ApproximateNumberOfMessages ?? 0) };
+}
+
+function reasonOf(error: unknown): string {
+  return `${(error as Error).name}: ${(error as Error).message}`;
 }
 
 const logger = new Logger({ serviceName: 'mobius-health-monitor' });
@@ -97,10 +194,13 @@ export function reportSweep(result: HealthSweep, metrics: Metrics, logger: Logge
   metrics.addMetric('AgentsHealthy', MetricUnit.Count, result.counts.healthy);
   metrics.addMetric('AgentsDegraded', MetricUnit.Count, result.counts.degraded);
   metrics.addMetric('AgentsUnhealthy', MetricUnit.Count, result.counts.unhealthy);
+  metrics.addMetric('AgentsDraining', MetricUnit.Count, result.counts.draining);
   metrics.addMetric('AgentsOffline', MetricUnit.Count, result.counts.offline);
   metrics.addMetric('AgentsPinged', MetricUnit.Count, result.pinged);
   metrics.addMetric('AgentPingFailures', MetricUnit.Count, result.failed.length);
   metrics.addMetric('AgentsMissing', MetricUnit.Count, result.missing.length);
+  metrics.addMetric('AgentQueueDepth', MetricUnit.Count, result.queues.depth);
+  metrics.addMetric('AgentDeadLetters', MetricUnit.Count, result.queues.deadLetters);
   metrics.publishStoredMetrics();
   if (result.offline.length > 0) logger.warn('agents offline', { agents: result.offline });
   if (result.missing.length > 0)
@@ -109,6 +209,8 @@ export function reportSweep(result: HealthSweep, metrics: Metrics, logger: Logge
     });
   if (result.failed.length > 0)
     logger.error('agents the monitor could not ping', { failed: result.failed });
+  if (result.queues.failed.length > 0)
+    logger.warn('agent queues the monitor could not read', { failed: result.queues.failed });
 }
 
 /** Scheduled entry (EventBridge Scheduler / rule): sweep, then publish the counts as EMF metrics. */

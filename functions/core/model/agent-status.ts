@@ -1,10 +1,12 @@
 import * as z from 'zod';
+import type { AgentUtilisation } from './utilisation.ts';
 
 export const agentStatusSchema = z.enum([
   'initializing',
   'healthy',
   'degraded',
   'unhealthy',
+  'draining',
   'offline',
 ]);
 export type AgentStatus = z.output<typeof agentStatusSchema>;
@@ -15,11 +17,16 @@ export const STATUS_RANK: Readonly<Record<AgentStatus, number>> = {
   degraded: 1,
   initializing: 2,
   unhealthy: 3,
-  offline: 4,
+  draining: 4,
+  offline: 5,
 };
 
-/** What an agent may say about itself in a heartbeat; the registry still derives the final status. */
-export const reportedStatusSchema = z.enum(['healthy', 'degraded', 'unhealthy']);
+/**
+ * What an agent may say about itself in a heartbeat; the registry still derives the final status.
+ * `draining`: the agent is stopping (the SDK's `stop()`): it finishes what it has, and discovery
+ * and planning pass it over until a heartbeat without it (the agent started again) withdraws it.
+ */
+export const reportedStatusSchema = z.enum(['healthy', 'degraded', 'unhealthy', 'draining']);
 export type ReportedStatus = z.output<typeof reportedStatusSchema>;
 
 export const circuitStateSchema = z.enum(['closed', 'open', 'half_open']);
@@ -34,10 +41,15 @@ export interface AgentMetrics {
   readonly averageResponseTimeMs: number;
   /** Errors / requests over the recent window, 0 when there were none. */
   readonly errorRate: number;
+  /** Requests and errors in the recent window (what errorRate is a rate of). */
+  readonly recentRequests: number;
+  readonly recentErrors: number;
   /** Requests the agent said it was working on at its last heartbeat. */
   readonly inFlight: number;
   readonly lastHeartbeat: string | null;
   readonly uptimeSeconds: number;
+  /** In flight against the maximum, handler durations, memory, queue: see model/utilisation.ts. */
+  readonly utilisation: AgentUtilisation;
 }
 
 export interface CircuitView {

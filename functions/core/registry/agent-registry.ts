@@ -1,10 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { batchGetAll, batchWriteAll, pageOf } from '../aws/dynamodb-batch.ts';
+import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { ValidationError } from '../errors.ts';
 import { type AgentCard, agentCardSchema, identifierSchema } from '../model/agent-card.ts';
 import { agentStatusSchema } from '../model/agent-status.ts';
+import { type QueueFigures, queueFiguresSchema } from '../model/utilisation.ts';
 import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
 import type { CircuitDecision } from './breaker.ts';
@@ -195,6 +197,30 @@ export class AgentRegistry extends Registrar {
       .map((row) => toRecord(this.store, row, now))
       .filter((record) => filter.status === undefined || record.status === filter.status);
     return nextToken === undefined ? { agents } : { agents, nextToken };
+  }
+
+  /**
+   * Stores an agent's queue figures without touching its liveness: the health monitor's write for
+   * an agent that cannot heartbeat them itself (offline), whose growing queue is what an operator
+   * most needs to see. Live agents get theirs through the ping and store them in their heartbeat.
+   */
+  async recordQueue(agentId: string, input: QueueFigures): Promise<void> {
+    const id = checkId(agentId);
+    const figures = parseWith(queueFiguresSchema, input, 'queue figures');
+    const update = new UpdateExpressionBuilder().set('queue', figures);
+    update.condition('attribute_exists(pk)');
+    try {
+      await this.store.client.send(
+        new UpdateCommand({
+          TableName: this.store.tableName,
+          Key: agentKey(id),
+          ...update.build(),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw notFound(id);
+      throw error;
+    }
   }
 
   /** Records several outcomes of one agent in one write (see OutcomeRecorder). */

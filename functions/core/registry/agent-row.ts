@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { type AgentCard, agentCardSchema } from '../model/agent-card.ts';
 import { circuitStateSchema, reportedStatusSchema } from '../model/agent-status.ts';
+import { queueFiguresSchema, utilisationReportSchema } from '../model/utilisation.ts';
 
 const count = z.number().default(0);
 
@@ -43,6 +44,10 @@ export const agentRowSchema = z.object({
   startedAt: z.number().optional(),
   reportedStatus: reportedStatusSchema.optional(),
   inFlight: count,
+  /** The agent's own figures from its last heartbeat that carried them (see model/utilisation.ts). */
+  util: utilisationReportSchema.optional(),
+  /** Its queue's figures, as the health monitor last read them. */
+  queue: queueFiguresSchema.optional(),
   // lifetime counters
   reqTotal: count,
   errTotal: count,

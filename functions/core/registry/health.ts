@@ -9,6 +9,7 @@ import { recentFigures } from './metrics.ts';
  * | status       | when (first rule that applies wins)                                            |
  * | ------------ | ------------------------------------------------------------------------------- |
  * | offline      | the heartbeat deadline (`expiresAt`) has passed                                 |
+ * | draining     | the agent said it is stopping (SDK `stop()`); no new work is planned for it     |
  * | unhealthy    | circuit open; or the agent reports unhealthy; or recent error rate ≥ 50 %       |
  * | initializing | registered, no heartbeat yet                                                    |
  * | degraded     | circuit half-open; agent reports degraded; error rate ≥ 10 %; average latency   |
@@ -45,6 +46,8 @@ export function deriveStatus(
   thresholds: HealthThresholds,
 ): AgentStatus {
   if (isExpired(row, nowMs)) return 'offline';
+  // Before health: an agent on its way out takes no new work, however well it did its last.
+  if (row.reportedStatus === 'draining') return 'draining';
 
   const recent = recentFigures(row, nowMs);
   const judged = recent.requests >= thresholds.minRequests;

@@ -15,6 +15,7 @@ import {
   identifierSchema,
 } from '../model/agent-card.ts';
 import { reportedStatusSchema } from '../model/agent-status.ts';
+import { queueFiguresSchema, utilisationReportSchema } from '../model/utilisation.ts';
 import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts';
 import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } from './breaker.ts';
@@ -74,6 +75,10 @@ export const heartbeatReportSchema = z.strictObject({
   inFlight: z.int().min(0).max(1_000_000).optional(),
   /** When the agent's current process started (epoch ms), for uptime. */
   startedAt: z.int().min(0).optional(),
+  /** Handler durations, memory, queue wait, as the agent measures them (replace the last ones). */
+  utilisation: utilisationReportSchema.optional(),
+  /** Its queue's figures, which the health monitor's ping carried (replace the last ones). */
+  queue: queueFiguresSchema.optional(),
 });
 export type HeartbeatReport = z.input<typeof heartbeatReportSchema>;
 
@@ -217,6 +222,9 @@ export class Registrar {
     );
     if (report.inFlight !== undefined) update.set('inFlight', report.inFlight);
     if (report.startedAt !== undefined) update.set('startedAt', report.startedAt);
+    // In the heartbeat's own write: utilisation costs no write of its own.
+    if (report.utilisation !== undefined) update.set('util', report.utilisation);
+    if (report.queue !== undefined) update.set('queue', report.queue);
     // A heartbeat without a status withdraws an earlier complaint.
     if (report.status === undefined) update.remove('reportedStatus');
     else update.set('reportedStatus', report.status);

@@ -76,7 +76,7 @@ export function toRecord(
     card: row.card,
     ...(row.owner === undefined ? {} : { owner: row.owner }),
     status,
-    metrics: metricsOf(row, now, status === 'offline'),
+    metrics: metricsOf(row, now, status === 'offline', row.card.maxConcurrency),
     circuit: {
       state: circuit.state,
       consecutiveFailures: circuit.consecutiveFailures,

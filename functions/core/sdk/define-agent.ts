@@ -51,12 +51,15 @@ import {
   type TaskResult,
   taskInput,
 } from '../model/task.ts';
-import { Registrar } from '../registry/registrar.ts';
+import type { QueueFigures } from '../model/utilisation.ts';
+import { type HeartbeatReport, Registrar } from '../registry/registrar.ts';
 import { parseWith } from '../validation.ts';
 import { AGENT_ENVIRONMENT } from './environment.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
 import { type JsonValue, jsonOutput } from './json-output.ts';
+import { onLambdaShutdown } from './lifecycle.ts';
 import { planSubtasks } from './subtasks.ts';
+import { memoryFigures, UtilisationWindow } from './utilisation.ts';
 
 /** What the user's handler receives. */
 export interface AgentMessage {
@@ -77,8 +80,29 @@ export interface AgentContext {
 
 export type AgentHandler = (message: AgentMessage, context: AgentContext) => unknown;
 
+/** What the lifecycle hooks receive. */
+export interface AgentLifecycleContext {
+  readonly agentId: string;
+  readonly logger: Logger;
+}
+
+export type AgentLifecycleHook = (context: AgentLifecycleContext) => void | Promise<void>;
+
 export type AgentDefinition = Omit<AgentCardInput, 'endpoint'> & {
   readonly handler: AgentHandler;
+  /**
+   * Runs once per container (Lambda execution environment, embedded runtime process), on its first
+   * invocation, after the agent has registered and before that invocation's work: open
+   * connections, warm caches. If it throws, the invocation fails and the next one runs it again.
+   */
+  readonly onStart?: AgentLifecycleHook;
+  /**
+   * Graceful shutdown, once, in a container that has started: close what onStart opened, flush.
+   * Runs on `stop()` (the embedded runtime calls it when it stops) and, on Lambda, on SIGTERM,
+   * which Lambda sends only when an extension is registered and then allows 500 ms to 2 s for.
+   * What it throws is logged; shutdown goes on.
+   */
+  readonly onStop?: AgentLifecycleHook;
   /**
    * Event types delivered to the agent's queue, each by its own EventBridge rule: deployed by the
    * CDK Agent construct, created by the embedded runtime. Not part of the card.
@@ -117,11 +141,30 @@ export interface AgentDependencies {
   readonly tracer?: Tracer;
 }
 
+export interface AgentStopOptions {
+  /**
+   * How long work already running may take to finish before onStop runs regardless.
+   * @default STOP_GRACE_MS (3 s)
+   */
+  readonly graceMs?: number;
+}
+
 export type AgentLambdaHandler = ((event: unknown, context: Context) => Promise<unknown>) & {
   readonly agentId: string;
   /** The card this agent registers, for a given endpoint. */
   card(endpoint: AgentEndpoint): AgentCard;
+  /**
+   * Stops the agent gracefully: marks it `draining` in the registry (discovery and planning pass
+   * it over from then on; its later heartbeats say so too), lets work in flight finish (up to
+   * `graceMs`), then runs onStop. Work that still reaches it is handled, never dropped. Calling
+   * it again returns the same promise. A new process of the agent withdraws `draining` with its
+   * first heartbeat.
+   */
+  stop(options?: AgentStopOptions): Promise<void>;
 };
+
+/** Grace for work in flight when an agent stops: the embedded runtime's own grace period. */
+export const STOP_GRACE_MS = 3000;
 
 /** Records handled in an idempotency window are recognised for this long. */
 const IDEMPOTENCY_SECONDS = 3600;
@@ -144,9 +187,15 @@ export function defineAgent(
     // Results can exceed X-Ray's 64 KB segment limit: trace the call, not the response.
     .use(tracer ? [captureLambdaHandler(tracer, { captureResponse: false })] : [])
     .handler((event, context) => runtime.dispatch(event, context));
+  // On Lambda, SIGTERM ends this container only: the function's other containers keep serving
+  // and Lambda starts new ones, so the agent is not marked draining (that would take the whole
+  // agent out of routing until the next ping); onStop runs.
+  onLambdaShutdown(() => runtime.shutdown({ drain: false, graceMs: 0 }));
   return Object.assign((event: unknown, context: Context) => handler(event, context), {
     agentId: definition.agentId,
     card: (endpoint: AgentEndpoint) => runtime.cardFor(endpoint),
+    stop: (options: AgentStopOptions = {}) =>
+      runtime.shutdown({ drain: true, graceMs: options.graceMs ?? STOP_GRACE_MS }),
   });
 }
 
@@ -160,7 +209,15 @@ class AgentRuntime {
   readonly #startedAt: number;
   #registry: Registrar | undefined;
   #registration: Promise<void> | undefined;
+  #started: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  #draining = false;
   #inFlight = 0;
+  /** The most work in flight since the last EMF flush (AgentInFlight). */
+  #peakInFlight = 0;
+  /** Fires when in-flight work reaches zero, for a stop waiting on it. */
+  #idle: (() => void) | undefined;
+  readonly #window = new UtilisationWindow();
 
   constructor(definition: AgentDefinition, deps: AgentDependencies) {
     this.#definition = definition;
@@ -212,6 +269,9 @@ class AgentRuntime {
     const incoming = classifyEvent(event);
     const registration = this.#ensureRegistered(context);
     try {
+      // Without onStart, registration runs beside the first piece of work, as it always has.
+      if (this.#definition.onStart !== undefined) await this.#ensureStarted(registration);
+      else this.#started ??= Promise.resolve();
       switch (incoming.kind) {
         case 'sqs-batch':
           return await this.#processBatch(incoming.event, context);
@@ -222,7 +282,7 @@ class AgentRuntime {
           return await this.#handleDirectEnvelope(incoming.envelope, context);
         case 'ping':
           await registration;
-          return await this.#heartbeat(context);
+          return await this.#heartbeat(context, incoming.queue);
         case 'unrecognised':
           throw new FatalAgentError(
             `Agent ${this.#definition.agentId} cannot handle this event: ${incoming.reason}`,
@@ -230,7 +290,97 @@ class AgentRuntime {
       }
     } finally {
       await registration;
+      this.#emitUtilisation(context);
     }
+  }
+
+  // ── lifecycle ───────────────────────────────────────────────────────────────────────────────
+
+  /** onStart, once per container, after registration; run again on the next invocation if it threw. */
+  #ensureStarted(registration: Promise<void>): Promise<void> {
+    const onStart = this.#definition.onStart;
+    this.#started ??= (async () => {
+      await registration;
+      try {
+        await onStart?.(this.#lifecycleContext());
+      } catch (error) {
+        this.#started = undefined;
+        this.logger.error('onStart failed', { error });
+        throw error;
+      }
+    })();
+    return this.#started;
+  }
+
+  /**
+   * Once: (drain) mark the agent draining in the registry, wait up to `graceMs` for work in flight,
+   * then onStop in a container that started. Errors are logged: shutdown goes on.
+   */
+  shutdown(options: { drain: boolean; graceMs: number }): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (options.drain) {
+        this.#draining = true;
+        await this.#markDraining();
+      }
+      await this.#settled(options.graceMs);
+      if (this.#started === undefined) return;
+      try {
+        await this.#started.catch(() => undefined);
+        await this.#definition.onStop?.(this.#lifecycleContext());
+      } catch (error) {
+        this.logger.error('onStop failed', { error });
+      }
+    })();
+    return this.#stopping;
+  }
+
+  async #markDraining(): Promise<void> {
+    const registry = this.#registryOrNull();
+    if (registry === null) return;
+    try {
+      await registry.heartbeat(this.#definition.agentId, this.#report());
+    } catch (error) {
+      // Never registered, or deregistered: nobody routes to it anyway.
+      if (!(error instanceof NotFoundError))
+        this.logger.warn('could not mark the agent draining', { error });
+    }
+  }
+
+  /** Resolves when no work is in flight, or after `ms`. */
+  async #settled(ms: number): Promise<void> {
+    if (this.#inFlight === 0 || ms <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#idle = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    this.#idle = undefined;
+  }
+
+  #lifecycleContext(): AgentLifecycleContext {
+    return { agentId: this.#definition.agentId, logger: this.logger };
+  }
+
+  /** EMF figures for the dashboards, in the invocation's own flush (no call, no write of their own). */
+  #emitUtilisation(context: Context): void {
+    const memory = memoryFigures(context.memoryLimitInMB);
+    this.metrics.addMetric('AgentInFlight', MetricUnit.Count, this.#peakInFlight);
+    this.#peakInFlight = this.#inFlight;
+    this.metrics.addMetric('AgentMemoryUsedMB', MetricUnit.Megabytes, memory.usedMB);
+    if (memory.sizeMB !== undefined)
+      this.metrics.addMetric('AgentMemorySizeMB', MetricUnit.Megabytes, memory.sizeMB);
+  }
+
+  /** What a heartbeat reports: in flight, since when, draining if stopping, utilisation. */
+  #report(queue?: QueueFigures, contextLimitMB?: string): HeartbeatReport {
+    return {
+      inFlight: this.#inFlight,
+      startedAt: this.#startedAt,
+      ...(this.#draining ? { status: 'draining' as const } : {}),
+      utilisation: this.#window.report(this.#clock.now(), memoryFigures(contextLimitMB)),
+      ...(queue === undefined ? {} : { queue }),
+    };
   }
 
   // ── work ────────────────────────────────────────────────────────────────────────────────────
@@ -261,6 +411,7 @@ class AgentRuntime {
    */
   async #invokeHandler(message: AgentMessage, context: Context): Promise<JsonValue> {
     this.#inFlight++;
+    this.#peakInFlight = Math.max(this.#peakInFlight, this.#inFlight);
     const started = performance.now();
     // A child per piece of work, not appendKeys on the shared logger: the embedded runtime and
     // parallel SQS batches run several pieces at once, and their ids must not mix.
@@ -284,12 +435,11 @@ class AgentRuntime {
       logger.error('agent handler failed', { error });
       throw error;
     } finally {
-      this.metrics.addMetric(
-        'HandlerDuration',
-        MetricUnit.Milliseconds,
-        performance.now() - started,
-      );
+      const ms = performance.now() - started;
+      this.metrics.addMetric('HandlerDuration', MetricUnit.Milliseconds, ms);
+      this.#window.addDuration(ms, this.#clock.now());
       this.#inFlight--;
+      if (this.#inFlight === 0) this.#idle?.();
     }
   }
 
@@ -334,9 +484,11 @@ class AgentRuntime {
     const incoming = classifyPayload(parsed);
     if (incoming.kind === 'unrecognised') return this.#park(record, incoming.reason);
     if (incoming.kind === 'ping') {
-      await this.#heartbeat(context);
+      await this.#heartbeat(context, incoming.queue);
       return;
     }
+    // How long the message waited in the queue: the agent's view of its queue's age.
+    this.#window.addWait(Number(record.attributes?.SentTimestamp), started);
     if (incoming.kind === 'task' && incoming.task.taskToken !== undefined) {
       await this.#answerTaskToken(incoming.task, incoming.task.taskToken, context, record);
       return;
@@ -518,12 +670,15 @@ class AgentRuntime {
    * Refreshes the registry entry. An entry gone meanwhile (deregistered, or removed by TTL while the
    * agent was unreachable) is registered again first: a warm container must not stay invisible.
    */
-  async #heartbeat(context: Context): Promise<{ agentId: string; status: string }> {
+  async #heartbeat(
+    context: Context,
+    queue?: QueueFigures,
+  ): Promise<{ agentId: string; status: string }> {
     this.metrics.addMetric('Heartbeats', MetricUnit.Count, 1);
     const registry = this.#registryOrNull();
     const agentId = this.#definition.agentId;
     if (registry === null) return { agentId, status: 'unregistered' };
-    const report = { inFlight: this.#inFlight, startedAt: this.#startedAt };
+    const report = this.#report(queue, context.memoryLimitInMB);
     try {
       return { agentId, status: (await registry.heartbeat(agentId, report)).status };
     } catch (error) {

@@ -2,6 +2,7 @@ import type { EventBridgeEvent, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { type Envelope, envelopeSchema } from '../messaging/envelope.ts';
 import { PING_KIND, TASK_KIND, type TaskRequest, taskRequestSchema } from '../model/task.ts';
+import { type QueueFigures, queueFiguresSchema } from '../model/utilisation.ts';
 import { toFieldIssues } from '../validation.ts';
 
 /**
@@ -16,7 +17,7 @@ import { toFieldIssues } from '../validation.ts';
 export type Incoming =
   | { readonly kind: 'task'; readonly task: TaskRequest }
   | { readonly kind: 'envelope'; readonly envelope: Envelope }
-  | { readonly kind: 'ping' }
+  | { readonly kind: 'ping'; readonly queue?: QueueFigures }
   | { readonly kind: 'sqs-batch'; readonly event: SQSEvent }
   | { readonly kind: 'unrecognised'; readonly reason: string };
 
@@ -48,7 +49,12 @@ export function classifyEvent(event: unknown): Incoming {
 /** Classifies one message: an invocation payload, or the parsed body of an SQS record. */
 export function classifyPayload(payload: unknown): Incoming {
   if (!isObject(payload)) return unrecognised('the message is not a JSON object');
-  if (payload.kind === PING_KIND) return { kind: 'ping' };
+  if (payload.kind === PING_KIND) {
+    // The monitor's reading of the agent's queue, passed on in the heartbeat. Figures that do not
+    // parse are left out: a ping is a ping whatever else it carries.
+    const queue = queueFiguresSchema.safeParse(payload.queue);
+    return queue.success ? { kind: 'ping', queue: queue.data } : { kind: 'ping' };
+  }
   if (payload.kind === TASK_KIND) {
     const task = taskRequestSchema.safeParse(payload);
     return task.success
