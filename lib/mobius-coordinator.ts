@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { type Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IRole, IUser, ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { planRequest } from '../functions/coordination/plan-request.ts';
@@ -28,7 +28,17 @@ export interface CoordinatorAgent
     | 'batchSize'
     | 'maxReceiveCount'
     | 'receiveBroadcasts'
+    | 'provisionedConcurrency'
+    | 'warm'
+    | 'layers'
+    | 'insightsVersion'
   > {
+  /**
+   * Competing consumers: the id of an agent this construct deployed before this one (a replica's
+   * original), whose queue this agent consumes and names in its card instead of one of its own
+   * (AgentProps.sharedQueue). @default a queue of its own
+   */
+  readonly sharesQueueWith?: string;
   /** Permissions the agent's own code needs, e.g. `(agent) => bucket.grantRead(agent.function)`. */
   readonly grant?: (agent: Agent) => void;
 }
@@ -66,6 +76,11 @@ export interface MobiusCoordinatorProps {
    * with `Retry-After`. @default 100 requests per second, bursts of 200
    */
   readonly throttle?: MobiusApiProps['throttle'];
+  /**
+   * How often the health monitor sweeps: pings every agent (keeping one environment of each warm
+   * as a side effect) and publishes the fleet's health. @default 1 minute
+   */
+  readonly healthCheckInterval?: Duration;
   /** @default RemovalPolicy.RETAIN for the registry tables */
   readonly removalPolicy?: RemovalPolicy;
   /**
@@ -129,11 +144,13 @@ export class MobiusCoordinator extends Construct {
     this.monitor = new HealthMonitor(this, 'Health', {
       tables: this.tables,
       eventDeadLetterQueue: this.bus.deadLetterQueue,
+      ...(props.healthCheckInterval ? { interval: props.healthCheckInterval } : {}),
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       machines: this.engine.machines,
       machineNamePrefix: this.engine.machineNamePrefix,
     });
+    this.monitoring.watchApi(this.api);
     this.monitoring.watchDeadLetters(
       'UndeliveredEvents',
       this.bus.deadLetterQueue,
@@ -170,9 +187,21 @@ export class MobiusCoordinator extends Construct {
 
   /** Deploys an agent: its function, queues, rules and card, wired to the engine, API and monitor. */
   addAgent(settings: CoordinatorAgent): Agent {
-    const { grant, ...agentSettings } = settings;
-    const agent = new Agent(this, `Agent-${settings.definition.agentId}`, {
+    const { grant, sharesQueueWith, ...agentSettings } = settings;
+    const agentId = settings.definition.agentId;
+    let sharedQueue: Agent | undefined;
+    if (sharesQueueWith !== undefined) {
+      sharedQueue = this.#agents.find((a) => a.agentId === sharesQueueWith);
+      if (sharedQueue === undefined)
+        throw new RangeError(
+          `agent ${agentId} sharesQueueWith '${sharesQueueWith}', which this coordinator has not ` +
+            `deployed; deployed so far: ${this.#agents.map((a) => a.agentId).join(', ') || 'none'}. ` +
+            'List the queue owner before the agents sharing its queue.',
+        );
+    }
+    const agent = new Agent(this, `Agent-${agentId}`, {
       ...agentSettings,
+      ...(sharedQueue ? { sharedQueue } : {}),
       tables: this.tables,
       bus: this.bus.bus,
       queueNamePrefix: this.namePrefix,

@@ -56,6 +56,7 @@ export class MobiusStack extends Stack {
       allowedAgentAccounts,
       reservedConcurrency,
       throttle,
+      healthCheckInterval,
     } = props;
     this.coordinator = new MobiusCoordinator(this, 'Mobius', {
       agents,
@@ -65,6 +66,7 @@ export class MobiusStack extends Stack {
       ...(allowedAgentAccounts ? { allowedAgentAccounts } : {}),
       ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
       ...(throttle ? { throttle } : {}),
+      ...(healthCheckInterval ? { healthCheckInterval } : {}),
       ...(removalPolicy ? { removalPolicy } : {}),
       ...(namePrefix ? { namePrefix } : {}),
     });

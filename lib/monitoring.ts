@@ -1,4 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
 import {
   Alarm,
   ComparisonOperator,
@@ -10,6 +11,7 @@ import {
   TextWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -65,16 +67,31 @@ export class Monitoring extends Construct {
   readonly dashboard: Dashboard;
   readonly alarms: Alarm[] = [];
   readonly #agentWidgets: Record<
-    'invocations' | 'errors' | 'throttles' | 'depth' | 'age' | 'deadLetters',
+    | 'invocations'
+    | 'errors'
+    | 'throttles'
+    | 'durationP50'
+    | 'durationP99'
+    | 'concurrency'
+    | 'memoryUsed'
+    | 'memorySize'
+    | 'inFlight'
+    | 'depth'
+    | 'age'
+    | 'deadLetters',
     GraphWidget
   >;
   readonly #agentErrorRatePercent: number;
+  readonly #mobius: ReturnType<typeof emfMetric>;
+  /** Queues already on the dashboard: replicas sharing one show it once, with one alarm. */
+  readonly #watchedQueues = new Set<IQueue>();
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     this.#agentErrorRatePercent = props.agentErrorRatePercent ?? 5;
     const namespace = metricsNamespaceOf(this);
     const mobius = emfMetric(namespace);
+    this.#mobius = mobius;
     const started = mobius('CoordinationsStarted', 'mobius-api', 'Sum');
     const failed = mobius('CoordinationsFailed', 'mobius-api', 'Sum');
     const throttled = mobius('CoordinationsThrottled', 'mobius-api', 'Sum');
@@ -141,9 +158,19 @@ export class Monitoring extends Construct {
       depth: agentGraph('Queue depth'),
       age: agentGraph('Oldest message age (s)'),
       deadLetters: agentGraph('Dead letters'),
+      durationP50: agentGraph('Agent duration p50 (ms)'),
+      durationP99: agentGraph('Agent duration p99 (ms)'),
+      concurrency: agentGraph('Agent concurrent executions (max)'),
+      // The agent SDK's own figures (EMF): Lambda Insights is opt-in, and Lambda's REPORT line is
+      // in the logs, not in CloudWatch metrics.
+      memoryUsed: agentGraph('Agent memory used (MB, max, from the SDK)'),
+      memorySize: agentGraph('Agent memory size (MB)'),
+      inFlight: agentGraph('Agent work in flight (max, from the SDK)'),
     };
     const w = this.#agentWidgets;
     this.dashboard.addWidgets(w.invocations, w.errors, w.throttles);
+    this.dashboard.addWidgets(w.durationP50, w.durationP99, w.concurrency);
+    this.dashboard.addWidgets(w.memoryUsed, w.memorySize, w.inFlight);
     this.dashboard.addWidgets(w.depth, w.age, w.deadLetters);
     // Machines of shapes first seen at run time are not in the template: a search over the
     // engine's name prefix finds them along with the declared ones.
@@ -240,13 +267,48 @@ export class Monitoring extends Construct {
     return alarm;
   }
 
-  /** Adds an agent's lines to the dashboard and its alarms: dead letters, error rate. */
+  /**
+   * Adds an agent's lines to the dashboard — invocations, errors, throttles, duration p50/p99,
+   * concurrent executions, the SDK's memory and in-flight figures, its queue — and its alarms:
+   * dead letters, error rate. A queue shared by replicas is drawn and alarmed once.
+   */
   addAgent(agent: IAgentTarget): void {
     const w = this.#agentWidgets;
     const label = { label: agent.agentId };
-    w.invocations.addLeftMetric(agent.function.metricInvocations(label));
-    w.errors.addLeftMetric(agent.function.metricErrors(label));
-    w.throttles.addLeftMetric(agent.function.metricThrottles(label));
+    const fn = agent.function;
+    w.invocations.addLeftMetric(fn.metricInvocations(label));
+    w.errors.addLeftMetric(fn.metricErrors(label));
+    w.throttles.addLeftMetric(fn.metricThrottles(label));
+    w.durationP50.addLeftMetric(fn.metricDuration({ ...label, statistic: 'p50' }));
+    w.durationP99.addLeftMetric(fn.metricDuration({ ...label, statistic: 'p99' }));
+    w.concurrency.addLeftMetric(
+      fn.metric('ConcurrentExecutions', { ...label, statistic: 'Maximum' }),
+    );
+    // Published by the agent SDK with its service (the agent id) and an agentId dimension.
+    const sdk = (metricName: string) =>
+      this.#mobius(metricName, agent.agentId, 'Maximum', { agentId: agent.agentId }).with(label);
+    w.memoryUsed.addLeftMetric(sdk(AGENT_SDK_METRICS.memoryUsed));
+    w.memorySize.addLeftMetric(sdk(AGENT_SDK_METRICS.memorySize));
+    w.inFlight.addLeftMetric(sdk(AGENT_SDK_METRICS.inFlight));
+    this.alarms.push(
+      new Alarm(this, `${agent.node.id}ErrorRate`, {
+        alarmDescription: `Agent ${agent.agentId} fails more than ${this.#agentErrorRatePercent}% of its invocations.`,
+        metric: new MathExpression({
+          expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+          usingMetrics: {
+            invocations: fn.metricInvocations({ period: FIVE_MINUTES }),
+            errors: fn.metricErrors({ period: FIVE_MINUTES }),
+          },
+          period: FIVE_MINUTES,
+        }),
+        threshold: this.#agentErrorRatePercent,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    if (this.#watchedQueues.has(agent.queue)) return;
+    this.#watchedQueues.add(agent.queue);
     w.depth.addLeftMetric(agent.queue.metricApproximateNumberOfMessagesVisible(label));
     w.age.addLeftMetric(agent.queue.metricApproximateAgeOfOldestMessage(label));
     w.deadLetters.addLeftMetric(
@@ -264,21 +326,72 @@ export class Monitoring extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
-      new Alarm(this, `${agent.node.id}ErrorRate`, {
-        alarmDescription: `Agent ${agent.agentId} fails more than ${this.#agentErrorRatePercent}% of its invocations.`,
-        metric: new MathExpression({
-          expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
-          usingMetrics: {
-            invocations: agent.function.metricInvocations({ period: FIVE_MINUTES }),
-            errors: agent.function.metricErrors({ period: FIVE_MINUTES }),
-          },
-          period: FIVE_MINUTES,
-        }),
-        threshold: this.#agentErrorRatePercent,
-        evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
     );
   }
+
+  /**
+   * The API on the dashboard — API Gateway's latency p50/p99 and 4XX/5XX, the API function's
+   * throttles — and an alarm when its function is throttled: behind the proxy integration a Lambda
+   * throttle reaches the caller as a gateway 500, not the API's 503 (see MobiusApi's
+   * reservedConcurrency and throttle).
+   */
+  watchApi(api: { readonly api: RestApiBase; readonly function: IFunction }): Alarm {
+    const minute = (statistic: string, label: string) => ({
+      statistic,
+      label,
+      period: Duration.minutes(1),
+    });
+    const throttles = api.function.metricThrottles({ period: FIVE_MINUTES, statistic: 'Sum' });
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'API latency (ms)',
+        width: 8,
+        left: [
+          api.api.metricLatency(minute('p50', 'p50')),
+          api.api.metricLatency(minute('p99', 'p99')),
+        ],
+      }),
+      new GraphWidget({
+        title: 'API errors',
+        width: 8,
+        left: [
+          api.api.metricServerError(minute('Sum', '5XX')),
+          api.api.metricClientError(minute('Sum', '4XX')),
+        ],
+      }),
+      new GraphWidget({
+        title: 'API function throttles and concurrency',
+        width: 8,
+        left: [api.function.metricThrottles({ label: 'throttles', statistic: 'Sum' })],
+        right: [
+          api.function.metric('ConcurrentExecutions', {
+            label: 'concurrent executions (max)',
+            statistic: 'Maximum',
+          }),
+        ],
+      }),
+    );
+    const alarm = new Alarm(this, 'ApiFunctionThrottled', {
+      alarmDescription:
+        'Lambda throttled the API function (reserved concurrency or the account pool): callers got a ' +
+        'gateway 500 instead of 503. Keep the stage throttle below what the function may run.',
+      metric: throttles,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms.push(alarm);
+    return alarm;
+  }
 }
+
+/**
+ * Names of the utilisation metrics the agent SDK publishes (EMF, the stack's namespace, dimensions
+ * `service` and `agentId` both the agent's id), which the dashboard draws.
+ */
+export const AGENT_SDK_METRICS = {
+  inFlight: 'AgentInFlight',
+  memoryUsed: 'AgentMemoryUsedMB',
+  memorySize: 'AgentMemorySizeMB',
+} as const;
