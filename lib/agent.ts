@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration } from 'aws-cdk-lib';
 import {
   type CfnRule,
   type IEventBus,
@@ -232,6 +232,13 @@ export class Agent extends Construct implements IAgentTarget {
       ...(props.layers ? { layers: [...props.layers] } : {}),
       ...(props.insightsVersion ? { insightsVersion: props.insightsVersion } : {}),
     });
+    if (props.definition.onStop !== undefined && !props.layers?.length && !props.insightsVersion)
+      Annotations.of(this).addWarningV2(
+        'mobius:agent-on-stop-without-extension',
+        `Agent ${this.agentId} declares onStop, but Lambda sends SIGTERM (which runs it) only to ` +
+          'functions with an extension registered: give the agent layers with an external extension ' +
+          'or insightsVersion (docs/scaling.md, "Graceful shutdown"), or onStop never runs on AWS.',
+      );
     this.alias =
       provisioned === undefined
         ? undefined

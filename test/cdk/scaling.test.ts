@@ -1,5 +1,5 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { LambdaInsightsVersion, LayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
@@ -252,6 +252,25 @@ describe('warm capacity', () => {
 });
 
 describe('graceful shutdown', () => {
+  it('warns at synth when an agent declares onStop but its function has no extension to bring SIGTERM', () => {
+    const stopping: AgentDefinition = { ...summarizer, onStop: async () => {} };
+    const { stack } = synth([{ definition: stopping, entry: ENTRY }]);
+    Annotations.fromStack(stack).hasWarning(
+      '/Scaling/Mobius/Agent-summarizer',
+      Match.stringLikeRegexp(
+        'declares onStop, but Lambda sends SIGTERM .* only to functions with an extension',
+      ),
+    );
+    const withExtension = synth([
+      {
+        definition: stopping,
+        entry: ENTRY,
+        insightsVersion: LambdaInsightsVersion.VERSION_1_0_498_0,
+      },
+    ]);
+    Annotations.fromStack(withExtension.stack).hasNoWarning('*', Match.stringLikeRegexp('onStop'));
+  });
+
   it('adds the extension layers and Lambda Insights an agent is given', () => {
     const { functionOf, resources } = synth([
       {
