@@ -25,8 +25,12 @@ export {
   type AgentDependencies,
   type AgentHandler,
   type AgentLambdaHandler,
+  type AgentLifecycleContext,
+  type AgentLifecycleHook,
   type AgentMessage,
+  type AgentStopOptions,
   defineAgent,
+  STOP_GRACE_MS,
 } from '../functions/core/sdk/define-agent.ts';
 export {
   type SupervisorContext,

@@ -57,6 +57,23 @@ describe('status derivation (documented thresholds)', () => {
     ['agent reports degraded', { reportedStatus: 'degraded' }, 'degraded'],
     ['agent reports unhealthy', { reportedStatus: 'unhealthy' }, 'unhealthy'],
     ['circuit open', { brState: 'open', brOpenedAt: NOW - 1_000 }, 'unhealthy'],
+    ['agent is stopping', { reportedStatus: 'draining' }, 'draining'],
+    [
+      'stopping wins over an open circuit and errors',
+      {
+        reportedStatus: 'draining',
+        brState: 'open',
+        brOpenedAt: NOW - 1_000,
+        winReq: 10,
+        winErr: 10,
+      },
+      'draining',
+    ],
+    [
+      'stopping, then the deadline passed',
+      { reportedStatus: 'draining', expiresAt: NOW / 1000 },
+      'offline',
+    ],
     ['circuit cooled down (half-open)', { brState: 'open', brOpenedAt: NOW - 31_000 }, 'degraded'],
     [
       'old errors two windows ago',
@@ -86,8 +103,45 @@ describe('status derivation (documented thresholds)', () => {
       requestsProcessed: 100,
       errors: 7,
       errorRate: 0.2,
+      recentRequests: 10,
+      recentErrors: 2,
       averageResponseTimeMs: 200,
       uptimeSeconds: 3600,
+    });
+  });
+
+  it('shows utilisation: in flight against the card maximum, the last report, the queue', () => {
+    const readAt = NOW - 10_000;
+    const metrics = metricsOf(
+      state({
+        inFlight: 3,
+        util: { durationP50Ms: 12, durationP99Ms: 80, durationSamples: 40, memoryUsedMB: 91.5 },
+        queue: { depth: 5, inFlight: 1, deadLetters: 2, readAt },
+      }),
+      NOW,
+      false,
+      4,
+    );
+    expect(metrics.utilisation).toEqual({
+      inFlight: 3,
+      maxConcurrency: 4,
+      durationP50Ms: 12,
+      durationP99Ms: 80,
+      durationSamples: 40,
+      memoryUsedMB: 91.5,
+      memorySizeMB: null,
+      oldestMessageAgeMs: null,
+      queueDepth: 5,
+      queueInFlight: 1,
+      deadLetterDepth: 2,
+      queueReadAt: new Date(readAt).toISOString(),
+    });
+    // Nothing reported yet: every figure unknown, none made up.
+    expect(metricsOf(state(), NOW, false).utilisation).toMatchObject({
+      maxConcurrency: null,
+      durationP99Ms: null,
+      memoryUsedMB: null,
+      queueDepth: null,
     });
   });
 

@@ -227,7 +227,10 @@ class AgentRuntime {
     // Validate the card now: a bad definition fails at cold start, not on the first message.
     parseWith(
       agentCardSchema,
-      { ...cardFieldsOf(definition), endpoint: { queueUrl: 'https://placeholder.invalid/q' } },
+      {
+        ...cardFieldsOf(withoutHooks(definition)),
+        endpoint: { queueUrl: 'https://placeholder.invalid/q' },
+      },
       `agent ${definition.agentId}`,
     );
     parseWith(
@@ -260,7 +263,7 @@ class AgentRuntime {
   cardFor(endpoint: AgentEndpoint): AgentCard {
     return parseWith(
       agentCardSchema,
-      { ...cardFieldsOf(this.#definition), endpoint },
+      { ...cardFieldsOf(withoutHooks(this.#definition)), endpoint },
       `agent ${this.#definition.agentId}`,
     );
   }
@@ -720,6 +723,12 @@ class AgentRuntime {
   #sfn(): SFNClient {
     return this.#deps.sfn ?? sharedSfnClient();
   }
+}
+
+/** The lifecycle hooks are code, not card fields. */
+function withoutHooks(definition: AgentDefinition): Omit<AgentDefinition, 'onStart' | 'onStop'> {
+  const { onStart: _onStart, onStop: _onStop, ...rest } = definition;
+  return rest;
 }
 
 function isSupervisorTask(task: TaskRequest): boolean {
