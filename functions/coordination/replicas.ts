@@ -50,10 +50,16 @@ const MAX_ROTATIONS = 1000;
 
 /**
  * Spreads work over replicas: agents matching a capability equally well (same score, priority,
- * health and versions; see compareQuality). Among them, the least loaded takes the step — load
- * being the registry's in-flight (per maxConcurrency) plus what this process has dispatched to it
- * — and equally loaded ones take turns, the one chosen longest ago first. A better match is never
- * passed over for a less loaded one: only the leading group of equals is reordered.
+ * health and versions; see compareQuality). Among them, the least loaded takes the step, and
+ * equally loaded ones take turns, the one chosen longest ago first. A better match is never passed
+ * over for a less loaded one: only the leading group of equals is reordered.
+ *
+ * Load is the larger of the registry's in-flight figure and what this process has dispatched to
+ * the agent, both per maxConcurrency. Not their sum: the heartbeat's figure is the agent's whole
+ * in-flight work, this process's included, as it was at the last heartbeat; added to the live count
+ * it counted that work twice and kept doing so until the next heartbeat (30 s in the embedded
+ * runtime), which under steady load skewed the spread over three replicas to 8 019 / 9 723 /
+ * 11 853. The larger of the two is the best estimate of the agent's work now that both give.
  */
 export class ReplicaRotation {
   /** Per capability query: when each agent was last chosen for it (a sequence number). */
@@ -82,8 +88,8 @@ export class ReplicaRotation {
     if (held.some((n) => n > 0)) {
       // Only now is the card's maxConcurrency needed (a cached lookup where planning caches).
       const capacities = await load.capacities(replicas.map((m) => m.agentId));
-      loads = replicas.map(
-        (m, i) => m.load + (held[i] as number) / (capacities.get(m.agentId) ?? 1),
+      loads = replicas.map((m, i) =>
+        Math.max(m.load, (held[i] as number) / (capacities.get(m.agentId) ?? 1)),
       );
     }
     const least = Math.min(...loads);

@@ -80,7 +80,7 @@ describe('replica routing (planner)', () => {
     }
   });
 
-  it('counts the work this process holds per maxConcurrency, added to the registry’s load', async () => {
+  it('counts the work this process holds per maxConcurrency, against the registry’s load', async () => {
     const dispatched = new DispatchedWork();
     const cards = ['a', 'b', 'c'].map((id) => card(id, { maxConcurrency: 4 }));
     // c reports 3 of its 4 slots busy; a and b report none.
@@ -93,6 +93,23 @@ describe('replica routing (planner)', () => {
     }
     // a and b fill up to c's three quarters, in turn; then all three are at 0.75 and c's turn comes.
     expect(firsts).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'c']);
+  });
+
+  it('does not count twice the work a heartbeat already reported', async () => {
+    const dispatched = new DispatchedWork();
+    const cards = ['a', 'b', 'c'].map((id) => card(id, { maxConcurrency: 4 }));
+    // This process runs 2 tasks on c, and c's last heartbeat reported those 2 (0.5).
+    dispatched.hold(['c']);
+    dispatched.hold(['c']);
+    const planner = new CoordinationPlanner(withLoads(cards, { c: 0.5 }), { dispatched });
+    const firsts: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const [first] = await planned(planner);
+      firsts.push(first as string);
+      dispatched.hold([first as string]);
+    }
+    // c is at 2 of 4, not 4 of 4: once a and b have 2 each, it takes its turn.
+    expect(firsts).toEqual(['a', 'b', 'a', 'b', 'c']);
   });
 
   it('keeps explicit fallbacks after the chosen replica', async () => {
