@@ -15,8 +15,14 @@ import { asAgentError } from '../core/messaging/agent-errors.ts';
  * Calls the agent behind `target` (a Lambda ARN in express machines, a queue URL in standard ones)
  * with a task payload and resolves with its task result — what Lambda's response Payload, or the
  * agent's SendTaskSuccess output, would carry. Errors keep their `name`: it is the ASL error.
+ * `timeoutSeconds` is the Task state's own timeout when it is fixed (`TimeoutSeconds`); a timeout
+ * per run (`TimeoutSecondsPath`) is in the task as `timeoutSeconds`.
  */
-export type AgentInvoker = (target: string, task: Record<string, unknown>) => Promise<unknown>;
+export type AgentInvoker = (
+  target: string,
+  task: Record<string, unknown>,
+  options?: { readonly timeoutSeconds?: number },
+) => Promise<unknown>;
 
 export interface LocalRun {
   readonly outcome: ExecutionOutcome;
@@ -61,18 +67,22 @@ export class LocalStateMachines {
     const retryIntervalOverrides: Record<string, number> = {};
     // Tasks in flight, so that a run stopped by its timeout can say which agents it was waiting for.
     const running = new Set<{ agentId: string; stepId: string }>();
-    const tracked: AgentInvoker = async (target, task) => {
+    const tracked: AgentInvoker = async (target, task, options) => {
       const entry = { agentId: String(task.agentId), stepId: String(task.stepId) };
       running.add(entry);
       try {
-        return await invokeAsLambda(invoke, target, task);
+        return await invokeAsLambda(invoke, target, task, options);
       } finally {
         running.delete(entry);
       }
     };
     for (const [name, state] of taskStates(machine.definition.States)) {
+      const timeout =
+        state.TimeoutSeconds === undefined ? {} : { timeoutSeconds: state.TimeoutSeconds };
       handlers[name] =
-        state.Resource === RESOURCES.standard ? standardTask(tracked) : expressTask(tracked);
+        state.Resource === RESOURCES.standard
+          ? standardTask(tracked, timeout)
+          : expressTask(tracked, timeout);
       if (options.retryIntervalMs !== undefined)
         retryIntervalOverrides[name] = options.retryIntervalMs;
     }
@@ -214,7 +224,7 @@ function readTimeoutsFromPayload(states: States): void {
   }
 }
 
-function expressTask(invoke: AgentInvoker) {
+function expressTask(invoke: AgentInvoker, options: { timeoutSeconds?: number }) {
   return async (input: unknown) => {
     const { FunctionName, Payload } = input as {
       FunctionName: string;
@@ -223,19 +233,19 @@ function expressTask(invoke: AgentInvoker) {
     return {
       StatusCode: 200,
       ExecutedVersion: '$LATEST',
-      Payload: await invoke(FunctionName, Payload),
+      Payload: await invoke(FunctionName, Payload, options),
     };
   };
 }
 
-function standardTask(invoke: AgentInvoker) {
+function standardTask(invoke: AgentInvoker, options: { timeoutSeconds?: number }) {
   return async (input: unknown) => {
     const { QueueUrl, MessageBody } = input as {
       QueueUrl: string;
       MessageBody: Record<string, unknown>;
     };
     const { taskToken: _token, heartbeatSeconds: _heartbeat, ...task } = MessageBody;
-    return invoke(QueueUrl, task);
+    return invoke(QueueUrl, task, options);
   };
 }
 
@@ -248,9 +258,10 @@ async function invokeAsLambda(
   invoke: AgentInvoker,
   target: string,
   task: Record<string, unknown>,
+  options: { timeoutSeconds?: number } | undefined,
 ): Promise<unknown> {
   try {
-    return await invoke(target, task);
+    return await invoke(target, task, options);
   } catch (error) {
     throw asAgentError(error);
   }

@@ -22,7 +22,9 @@ import {
   defineAgent,
 } from '../core/sdk/define-agent.ts';
 import { sweep } from '../monitor/health-monitor.ts';
+import { AgentSlots } from './agent-slots.ts';
 import { type ApiServer, startApiServer } from './api-server.ts';
+import { CrashContainment } from './crash-containment.ts';
 import {
   type DynamoEngine,
   LOCAL_CREDENTIALS,
@@ -98,6 +100,10 @@ export interface RunningAgent {
   readonly agentId: string;
   readonly lambdaArn: string;
   readonly queueUrl: string;
+  /**
+   * The agent as its invokers reach it: held to its `maxConcurrency`, its crashes contained (see
+   * invocations()). The context passed is ignored: each invocation gets its own.
+   */
   readonly handler: AgentLambdaHandler;
 }
 
@@ -121,6 +127,8 @@ export class EmbeddedRuntime {
   readonly coordinations: CoordinationService;
   readonly engine: EmbeddedEngine;
   readonly agents: readonly RunningAgent[];
+  /** Each agent's concurrency: its limit, tasks in flight and waiting, the peak. */
+  readonly slots: AgentSlots;
   readonly apiUrl: string | undefined;
   readonly #stops: (() => Promise<void>)[];
   readonly #sweep: NodeJS.Timeout;
@@ -134,6 +142,7 @@ export class EmbeddedRuntime {
     coordinations: CoordinationService;
     engine: EmbeddedEngine;
     agents: RunningAgent[];
+    slots: AgentSlots;
     apiUrl: string | undefined;
     stops: (() => Promise<void>)[];
     sweep: NodeJS.Timeout;
@@ -145,6 +154,7 @@ export class EmbeddedRuntime {
     this.coordinations = parts.coordinations;
     this.engine = parts.engine;
     this.agents = parts.agents;
+    this.slots = parts.slots;
     this.apiUrl = parts.apiUrl;
     this.#stops = parts.stops;
     this.#sweep = parts.sweep;
@@ -183,6 +193,11 @@ export class EmbeddedRuntime {
     );
     if (strays.length > 0) throw new ValidationError('embedded runtime options', strays);
     const ordered = new Set(options.ordered ?? []);
+    // Closed last: agents' crashes are contained for as long as any of their work may run.
+    const containment = new CrashContainment();
+    containment.install();
+    stops.push(async () => containment.uninstall());
+    const slots = new AgentSlots(options.agents.map((a) => [a.agentId, a.maxConcurrency]));
 
     const [dynamo, sqsServer, lambdaServer]: [DynamoEngine, SqsServer, LambdaServer] =
       await Promise.all([startDynalite(), startSqsServer(), startLambdaServer()]);
@@ -243,14 +258,14 @@ export class EmbeddedRuntime {
     // Every agent: its queues, its handler (defineAgent, as in Lambda), its Lambda endpoint, its poller.
     const agents: RunningAgent[] = [];
     const pollers: SqsPoller[] = [];
-    const byTarget = new Map<string, AgentLambdaHandler>();
+    const byTarget = new Map<string, AgentInvocations>();
     for (const definition of options.agents) {
       const queues = await createAgentQueues(sqs, definition.agentId, {
         fifo: ordered.has(definition.agentId),
         visibilityTimeoutSeconds: 2,
       });
       const lambdaArn = `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT}:function:${definition.agentId}`;
-      const handler = defineAgent(definition, {
+      const sdkHandler = defineAgent(definition, {
         registry,
         sqs,
         // One persistence layer per agent, as in Lambda: Powertools keeps the key prefix (the
@@ -262,14 +277,20 @@ export class EmbeddedRuntime {
         endpoint: { lambdaArn, queueUrl: queues.queueUrl, queueArn: queues.queueArn },
         deadLetterQueueUrl: queues.deadLetterQueueUrl,
       });
+      const invoked = invocations(definition.agentId, sdkHandler, { slots, containment });
+      const { handler } = invoked;
       lambdaServer.register(definition.agentId, handler);
-      byTarget.set(lambdaArn, handler);
-      byTarget.set(queues.queueUrl, handler);
+      byTarget.set(lambdaArn, invoked);
+      byTarget.set(queues.queueUrl, invoked);
       const poller = new SqsPoller({
         sqs: pollerSqs,
         queueUrl: queues.queueUrl,
         queueArn: queues.queueArn,
         handler: (event) => handler(event, lambdaContext(definition.agentId)),
+        capacity: {
+          room: () => slots.room(definition.agentId),
+          whenRoom: () => slots.whenRoom(definition.agentId),
+        },
         // Not Lambda's 20 s: local-aws-sqs holds a receive of up to 10 messages for the whole wait
         // unless 10 arrive, where SQS answers as soon as any do.
         waitSeconds: 1,
@@ -290,9 +311,9 @@ export class EmbeddedRuntime {
         await router.subscribe(definition.agentId, subscription, declaredRuleKind(index));
     }
 
-    const invokeAgent: AgentInvoker = async (target, task) => {
-      const handler = byTarget.get(target);
-      if (handler === undefined)
+    const invokeAgent: AgentInvoker = async (target, task, invokeOptions) => {
+      const agent = byTarget.get(target);
+      if (agent === undefined)
         throw Object.assign(new Error(`No embedded agent is reachable at ${target}`), {
           name: 'Lambda.ResourceNotFoundException',
         });
@@ -303,7 +324,7 @@ export class EmbeddedRuntime {
       options.onTask?.({ phase: 'start', agentId, stepId });
       const started = performance.now();
       try {
-        const result = await handler(task, lambdaContext(agentId));
+        const result = await agent.invoke(task, invokeOptions?.timeoutSeconds);
         options.onTask?.({
           phase: 'end',
           agentId,
@@ -361,6 +382,7 @@ export class EmbeddedRuntime {
       coordinations,
       engine,
       agents,
+      slots,
       apiUrl: api?.url,
       stops: engines,
       sweep: sweepTimer,
@@ -396,6 +418,83 @@ export class EmbeddedRuntime {
     await this.coordinations.close();
     for (const stop of [...this.#stops].reverse()) await stop();
   }
+}
+
+/**
+ * A task's function timeout is its step's plus this: the step's own timeout (States.Timeout) is
+ * what the state machine sees, as on AWS where an agent's function timeout is set above its steps',
+ * and the invocation ends soon after (the SDK's middy answers just before the function's timeout;
+ * CrashContainment stops whatever does not).
+ */
+const FUNCTION_TIMEOUT_MARGIN_MS = 1000;
+
+interface AgentInvocations {
+  /** The agent as every invoker reaches it (the context passed is ignored: see invoke). */
+  readonly handler: AgentLambdaHandler;
+  /**
+   * One invocation; `timeoutSeconds` is the function's timeout for it, by default the task's own
+   * `timeoutSeconds` (none for messages and pings).
+   */
+  readonly invoke: (event: unknown, timeoutSeconds?: number) => Promise<unknown>;
+}
+
+/**
+ * One agent's handler as the runtime invokes it, by every path (express and standard tasks, the
+ * Lambda endpoint, the queue's poller, the health sweep's pings), as Lambda would run it:
+ * - held to the card's `maxConcurrency` (AgentSlots): excess invocations wait for a slot, a batch
+ *   from the queue ahead of the others since it has already been taken off the queue;
+ * - in an execution environment of its own (CrashContainment): an uncaught exception or unhandled
+ *   rejection fails this invocation with `Runtime.ExitError` / `Runtime.UnhandledPromiseRejection`
+ *   and ends nothing else;
+ * - a task stopped with `Sandbox.Timedout` a second after its step's timeout, as Lambda stops a
+ *   function past its own timeout, so a hung agent's slot is free again once its step has given up
+ *   on it (see FUNCTION_TIMEOUT_MARGIN_MS);
+ * - with a Lambda context whose remaining time is that function timeout.
+ */
+function invocations(
+  agentId: string,
+  handler: AgentLambdaHandler,
+  parts: { slots: AgentSlots; containment: CrashContainment },
+): AgentInvocations {
+  const invoke = (event: unknown, timeoutSeconds?: number): Promise<unknown> => {
+    const records = sqsRecords(event);
+    const seconds =
+      timeoutSeconds ?? (records === undefined ? taskTimeoutSeconds(event) : undefined);
+    const timeoutMs =
+      seconds === undefined ? undefined : seconds * 1000 + FUNCTION_TIMEOUT_MARGIN_MS;
+    return parts.slots.run(
+      agentId,
+      () =>
+        parts.containment.run(
+          agentId,
+          () =>
+            handler(event, lambdaContext(agentId, timeoutMs === undefined ? {} : { timeoutMs })),
+          timeoutMs,
+        ),
+      records === undefined
+        ? {}
+        : {
+            // The agent SDK handles a standard queue's records concurrently, a FIFO batch's in turn.
+            slots: records[0]?.eventSourceARN?.endsWith('.fifo') ? 1 : records.length,
+            front: true,
+          },
+    );
+  };
+  // What else the SDK's handler carries (its id, its card, stop) stays reachable.
+  return {
+    handler: Object.assign((event: unknown) => invoke(event), { ...handler }),
+    invoke,
+  };
+}
+
+function sqsRecords(event: unknown): { eventSourceARN?: string }[] | undefined {
+  const records = (event as { Records?: unknown } | null)?.Records;
+  return Array.isArray(records) ? (records as { eventSourceARN?: string }[]) : undefined;
+}
+
+function taskTimeoutSeconds(event: unknown): number | undefined {
+  const seconds = (event as { timeoutSeconds?: unknown } | null)?.timeoutSeconds;
+  return typeof seconds === 'number' && seconds > 0 ? seconds : undefined;
 }
 
 /** Resolves when `work` settles or after `ms`, whichever comes first. */

@@ -29,6 +29,20 @@ export interface SqsPollerOptions {
    */
   readonly maxHeldMessages?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * The agent's free concurrency (the embedded runtime's AgentSlots), as an event source mapping
+   * with `MaximumConcurrency` sees it: the poller receives nothing while the agent has no room,
+   * and from a standard queue no more messages than it has room for, so excess work waits in the
+   * queue rather than in memory past its visibility timeout. @default unlimited
+   */
+  readonly capacity?: PollerCapacity;
+}
+
+export interface PollerCapacity {
+  /** Tasks the agent could start now without waiting. */
+  room(): number;
+  /** Resolves when room() may be above 0. */
+  whenRoom(): Promise<void>;
 }
 
 export interface SqsPollerStopOptions {
@@ -150,8 +164,8 @@ export class SqsPoller {
    * Receives one batch and handles it; returns how many messages it saw. On a FIFO queue, resolves
    * when this batch's messages are settled (they may wait behind earlier ones of their group).
    */
-  async pollOnce(): Promise<number> {
-    const messages = await this.#receive(this.#options.batchSize ?? SQS_BATCH);
+  async pollOnce(max = this.#options.batchSize ?? SQS_BATCH): Promise<number> {
+    const messages = await this.#receive(max);
     if (messages.length === 0) return 0;
     if (this.#fifo) await this.#dispatchFifo(messages);
     else await this.#track(this.#handleBatch(messages));
@@ -161,20 +175,23 @@ export class SqsPoller {
   async #run(): Promise<void> {
     while (this.#running) {
       try {
+        const room = await this.#room();
+        if (room === 0) continue; // stopping
         if (!this.#fifo) {
-          await this.pollOnce();
+          await this.pollOnce(Math.min(this.#options.batchSize ?? SQS_BATCH, room));
           continue;
         }
         // FIFO: keep receiving while groups are being handled, so a slow group does not hold
         // the others back; its later messages wait in its lane.
-        const room = (this.#options.maxHeldMessages ?? 100) - this.#held.size;
-        if (room <= 0) {
+        const held = (this.#options.maxHeldMessages ?? 100) - this.#held.size;
+        if (held <= 0) {
           await new Promise<void>((resolve) => {
             this.#released = resolve;
           });
           continue;
         }
-        const messages = await this.#receive(Math.min(this.#options.batchSize ?? SQS_BATCH, room));
+        // Each group's invocation takes one slot; its later messages wait in its lane.
+        const messages = await this.#receive(Math.min(this.#options.batchSize ?? SQS_BATCH, held));
         if (messages.length > 0) void this.#dispatchFifo(messages);
       } catch (error) {
         if (!this.#running) break; // the receive was aborted by stop()
@@ -182,6 +199,23 @@ export class SqsPoller {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
+  }
+
+  /** Waits until the agent has room (see capacity); 0 when the poller stops meanwhile. */
+  async #room(): Promise<number> {
+    const capacity = this.#options.capacity;
+    if (capacity === undefined) return Number.POSITIVE_INFINITY;
+    const { signal } = this.#receiving;
+    while (this.#running && capacity.room() === 0) {
+      let onAbort: (() => void) | undefined;
+      await new Promise<void>((resolve) => {
+        onAbort = resolve;
+        signal.addEventListener('abort', onAbort, { once: true });
+        void capacity.whenRoom().then(resolve);
+      });
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+    return this.#running ? capacity.room() : 0;
   }
 
   async #receive(max: number): Promise<Message[]> {
