@@ -29,6 +29,7 @@ async function http(method: string, path: string, body?: unknown) {
     headers: { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers, read by path in the assertions
   return { status: response.status, body: (await response.json()) as Record<string, any> };
 }
 
