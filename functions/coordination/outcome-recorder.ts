@@ -1,6 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import { isCrash } from '../core/registry/crashes.ts';
 import { EMPTY_TALLY, type OutcomeTally, withOutcome } from '../core/registry/outcomes.ts';
+
+/**
+ * Where outcomes go: the registry. `markCrashed` marks an agent whose task died with its execution
+ * environment unhealthy until it heartbeats again (see crashes.ts).
+ */
+export type OutcomeRegistry = Pick<AgentRegistry, 'recordOutcomes'> & {
+  markCrashed?(agentId: string, atMs: number): Promise<boolean>;
+};
 
 /** Registry writes a flush has in flight at once. */
 const FLUSH_CONCURRENCY = 4;
@@ -13,18 +22,17 @@ const FLUSH_CONCURRENCY = 4;
  * coordination that already ran: a write that fails is dropped and counted.
  */
 export class OutcomeRecorder {
-  readonly #registry: Pick<AgentRegistry, 'recordOutcomes'>;
+  readonly #registry: OutcomeRegistry;
   readonly #pending = new Map<string, OutcomeTally>();
+  /** Agents whose task died with them (see isCrash), and when they were last seen to. */
+  readonly #crashes = new Map<string, number>();
   readonly #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> = Promise.resolve();
   /** Aborted by settle(): the paced flushes in flight stop waiting between writes. */
   #hurry = new AbortController();
   dropped = 0;
 
-  constructor(
-    registry: Pick<AgentRegistry, 'recordOutcomes'>,
-    options: { flushIntervalMs?: number } = {},
-  ) {
+  constructor(registry: OutcomeRegistry, options: { flushIntervalMs?: number } = {}) {
     this.#registry = registry;
     if (options.flushIntervalMs !== undefined) {
       // Paced over most of the interval, so that one flush is done before the next begins.
@@ -34,12 +42,17 @@ export class OutcomeRecorder {
     }
   }
 
-  /** One outcome, in the order they happened: the order decides the breaker's count (see withOutcome). */
-  add(agentId: string, ok: boolean, latencyMs: number): void {
+  /**
+   * One outcome, in the order they happened: the order decides the breaker's count (see
+   * withOutcome). `error` is a failure's error name: a crash (isCrash) also marks the agent
+   * unhealthy until its next heartbeat.
+   */
+  add(agentId: string, ok: boolean, latencyMs: number, error?: string | null): void {
     this.#pending.set(
       agentId,
       withOutcome(this.#pending.get(agentId) ?? EMPTY_TALLY, { ok, latencyMs }),
     );
+    if (!ok && isCrash(error)) this.#crashes.set(agentId, Date.now());
   }
 
   /**
@@ -51,6 +64,8 @@ export class OutcomeRecorder {
   flush(spreadMs = 0): Promise<void> {
     const batch = [...this.#pending.entries()];
     this.#pending.clear();
+    const crashes = [...this.#crashes.entries()];
+    this.#crashes.clear();
     const gapMs = batch.length > 1 ? spreadMs / batch.length : 0;
     const { signal } = this.#hurry;
     const write = async ([agentId, tally]: [string, OutcomeTally]) => {
@@ -75,6 +90,15 @@ export class OutcomeRecorder {
         },
       );
       await Promise.all(lanes);
+      // After the outcomes: a mark is conditional on no heartbeat since the crash, so however late
+      // it lands it cannot outlive the agent's recovery.
+      for (const [agentId, atMs] of crashes) {
+        try {
+          await this.#registry.markCrashed?.(agentId, atMs);
+        } catch {
+          this.dropped++;
+        }
+      }
     })();
     this.#inFlight = Promise.all([this.#inFlight, work]).then(() => undefined);
     return work;
