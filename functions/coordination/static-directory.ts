@@ -14,6 +14,7 @@ import {
   matchingAll,
   selectorScore,
 } from '../core/registry/discovery.ts';
+import { idleMetrics } from '../core/registry/metrics.ts';
 import { parseWith } from '../core/validation.ts';
 import type { AgentDirectory } from './planner.ts';
 
@@ -62,15 +63,7 @@ export class StaticDirectory implements AgentDirectory {
     return {
       card,
       status: 'healthy',
-      metrics: {
-        requestsProcessed: 0,
-        errors: 0,
-        averageResponseTimeMs: 0,
-        errorRate: 0,
-        inFlight: 0,
-        lastHeartbeat: now,
-        uptimeSeconds: 0,
-      },
+      metrics: idleMetrics(now, card.maxConcurrency),
       circuit: { state: 'closed', consecutiveFailures: 0, openedAt: null },
       registeredAt: now,
       updatedAt: now,
