@@ -55,6 +55,61 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
     return registry.heartbeat(agentId);
   }
 
+  describe('utilisation and draining', () => {
+    it('stores the utilisation a heartbeat carries, to a hundredth (DynamoDB refuses 1e-308)', async () => {
+      await registry.register(card('u1', { maxConcurrency: 8 }));
+      const readAt = clock.now();
+      const record = await registry.heartbeat('u1', {
+        inFlight: 3,
+        utilisation: {
+          durationP50Ms: 12.3456,
+          durationP99Ms: 80,
+          durationSamples: 40,
+          memoryUsedMB: 91.5,
+          // schemathesis found this one: a 500 from DynamoDB's number range before rounding
+          memorySizeMB: 2.2250738585072014e-308,
+        },
+        queue: { depth: 5, inFlight: 1, deadLetters: 2, readAt },
+      });
+      expect(record.metrics.utilisation).toMatchObject({
+        inFlight: 3,
+        maxConcurrency: 8,
+        durationP50Ms: 12.35,
+        memorySizeMB: 0,
+        queueDepth: 5,
+        deadLetterDepth: 2,
+      });
+      // A heartbeat without figures keeps the last ones; the monitor's write replaces the queue's.
+      await registry.heartbeat('u1');
+      await registry.recordQueue('u1', { depth: 9, inFlight: 0, readAt });
+      expect((await registry.get('u1')).metrics.utilisation).toMatchObject({
+        durationP99Ms: 80,
+        queueDepth: 9,
+        deadLetterDepth: null,
+      });
+      await expect(
+        registry.recordQueue('nobody', { depth: 1, inFlight: 0, readAt }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('reads a draining agent as draining, which discovery and listings by default pass over', async () => {
+      await live('d1', { capabilities: [capability('drainable')] });
+      await live('d2', { capabilities: [capability('drainable')] });
+      await registry.heartbeat('d2', { status: 'draining' });
+      expect((await registry.get('d2')).status).toBe('draining');
+      const ids = async (query: object) =>
+        (await registry.discover({ capability: 'drainable', ...query })).map((m) => m.agentId);
+      expect(await ids({})).toEqual(['d1']);
+      expect(await ids({ statuses: ['healthy', 'degraded', 'initializing', 'unhealthy'] })).toEqual(
+        ['d1'],
+      );
+      expect(await ids({ statuses: ['draining'] })).toEqual(['d2']);
+      // A new process heartbeats without a status: the agent is back.
+      await registry.heartbeat('d2');
+      expect((await registry.get('d2')).status).toBe('healthy');
+    });
+  });
+
   describe('registration', () => {
     it('stores metadata nested as deep as a card may hold, and refuses deeper before DynamoDB would', async () => {
       const nested = (levels: number) => {

@@ -9,6 +9,17 @@ const MAX_MESSAGES = 1_000_000_000;
 export const MAX_WAIT_MS = 14 * MAX_MS;
 
 /**
+ * A measured figure, to a hundredth: DynamoDB refuses numbers smaller in magnitude than 1e-130
+ * (a 500 before this), and no reading means more.
+ */
+const figure = (max: number) =>
+  z
+    .number()
+    .min(0)
+    .max(max)
+    .transform((value) => Math.round(value * 100) / 100);
+
+/**
  * An agent queue's figures, as the health monitor reads them with GetQueueAttributes once per
  * sweep and hands them to the agent in its ping (the agent's heartbeat stores them, so they cost
  * no write of their own). The age of the oldest message is not a queue attribute (only a
@@ -33,16 +44,16 @@ export type QueueFigures = z.output<typeof queueFiguresSchema>;
  */
 export const utilisationReportSchema = z.strictObject({
   /** Handler duration percentiles over the SDK's rolling window (its last 256 runs, 5 minutes at most). */
-  durationP50Ms: z.number().min(0).max(MAX_MS).optional(),
-  durationP99Ms: z.number().min(0).max(MAX_MS).optional(),
+  durationP50Ms: figure(MAX_MS).optional(),
+  durationP99Ms: figure(MAX_MS).optional(),
   /** How many handler runs the percentiles are over. */
   durationSamples: z.int().min(0).max(MAX_MESSAGES).optional(),
   /** Resident set size of the process (`process.memoryUsage().rss`). */
-  memoryUsedMB: z.number().min(0).max(MAX_MB).optional(),
+  memoryUsedMB: figure(MAX_MB).optional(),
   /** The Lambda function's memory size; absent outside Lambda. */
-  memorySizeMB: z.number().min(0).max(MAX_MB).optional(),
+  memorySizeMB: figure(MAX_MB).optional(),
   /** The longest a queued message had waited when the agent took it, since its previous heartbeat. */
-  oldestMessageAgeMs: z.number().min(0).max(MAX_WAIT_MS).optional(),
+  oldestMessageAgeMs: figure(MAX_WAIT_MS).optional(),
 });
 export type UtilisationReport = z.output<typeof utilisationReportSchema>;
 
