@@ -54,12 +54,15 @@ const MAX_ROTATIONS = 1000;
  * equally loaded ones take turns, the one chosen longest ago first. A better match is never passed
  * over for a less loaded one: only the leading group of equals is reordered.
  *
- * Load is the larger of the registry's in-flight figure and what this process has dispatched to
- * the agent, both per maxConcurrency. Not their sum: the heartbeat's figure is the agent's whole
- * in-flight work, this process's included, as it was at the last heartbeat; added to the live count
- * it counted that work twice and kept doing so until the next heartbeat (30 s in the embedded
- * runtime), which under steady load skewed the spread over three replicas to 8 019 / 9 723 /
- * 11 853. The larger of the two is the best estimate of the agent's work now that both give.
+ * Load is first what this process has dispatched to the agent and not seen finish (per
+ * maxConcurrency), then, between replicas equal on that, the registry's in-flight figure. The
+ * registry's figure is a sample from the agent's last heartbeat, up to a sweep interval old (30 s
+ * in the embedded runtime), and it holds this process's own work as it was then. Adding it to the
+ * live count counted that work twice; taking the larger of the two let a stale peak starve its
+ * replica until the next heartbeat. Measured over 60 s of 16 callers on three replicas, the sum
+ * split the work 8 019 / 9 723 / 11 853 and the larger 13 993 / 6 772 / 13 992; this order splits
+ * it evenly. Where the process has nothing in flight on the replicas — an API Lambda container,
+ * which serves one request at a time — the registry's figure is all there is, and orders them.
  */
 export class ReplicaRotation {
   /** Per capability query: when each agent was last chosen for it (a sequence number). */
@@ -81,18 +84,20 @@ export class ReplicaRotation {
     while (equals < matches.length && compareQuality(matches[equals] as DiscoveryMatch, best) === 0)
       equals++;
     if (equals === 1) return [...matches];
-    const replicas = matches.slice(0, equals);
+    let replicas = matches.slice(0, equals);
 
     const held = replicas.map((m) => load.held(m.agentId));
-    let loads = replicas.map((m) => m.load);
     if (held.some((n) => n > 0)) {
       // Only now is the card's maxConcurrency needed (a cached lookup where planning caches).
       const capacities = await load.capacities(replicas.map((m) => m.agentId));
-      loads = replicas.map((m, i) =>
-        Math.max(m.load, (held[i] as number) / (capacities.get(m.agentId) ?? 1)),
-      );
+      const share = replicas.map((m, i) => (held[i] as number) / (capacities.get(m.agentId) ?? 1));
+      replicas = leastBy(replicas, share);
     }
-    const least = Math.min(...loads);
+    replicas = leastBy(
+      replicas,
+      replicas.map((m) => m.load),
+    );
+
     const key = canonicalJson(query);
     let chosenAt = this.#lastChosen.get(key);
     if (chosenAt === undefined) {
@@ -100,19 +105,22 @@ export class ReplicaRotation {
       chosenAt = new Map();
       this.#lastChosen.set(key, chosenAt);
     }
-    let pick: DiscoveryMatch | undefined;
-    let pickedAt = Number.POSITIVE_INFINITY;
-    for (const [i, match] of replicas.entries()) {
-      // Loads are sums of fractions: equal within rounding counts as equal.
-      if ((loads[i] as number) - least > 1e-9) continue;
+    let chosen = best;
+    let chosenSeq = Number.POSITIVE_INFINITY;
+    for (const match of replicas) {
       const at = chosenAt.get(match.agentId) ?? -1;
-      if (at < pickedAt) {
-        pick = match;
-        pickedAt = at;
+      if (at < chosenSeq) {
+        chosen = match;
+        chosenSeq = at;
       }
     }
-    const chosen = pick ?? best;
     chosenAt.set(chosen.agentId, this.#sequence++);
     return [chosen, ...matches.filter((m) => m !== chosen)];
   }
+}
+
+/** The matches whose figure is the least (fractions: equal within rounding counts as equal). */
+function leastBy(matches: DiscoveryMatch[], figures: readonly number[]): DiscoveryMatch[] {
+  const least = Math.min(...figures);
+  return matches.filter((_, i) => (figures[i] as number) - least <= 1e-9);
 }

@@ -80,36 +80,42 @@ describe('replica routing (planner)', () => {
     }
   });
 
-  it('counts the work this process holds per maxConcurrency, against the registry’s load', async () => {
+  it('orders replicas by the work this process holds on them, per maxConcurrency', async () => {
     const dispatched = new DispatchedWork();
-    const cards = ['a', 'b', 'c'].map((id) => card(id, { maxConcurrency: 4 }));
-    // c reports 3 of its 4 slots busy; a and b report none.
-    const planner = new CoordinationPlanner(withLoads(cards, { c: 0.75 }), { dispatched });
+    const cards = [card('a', { maxConcurrency: 4 }), card('b', { maxConcurrency: 2 })];
+    const planner = new CoordinationPlanner(withLoads(cards), { dispatched });
     const firsts: string[] = [];
     for (let i = 0; i < 7; i++) {
       const [first] = await planned(planner);
       firsts.push(first as string);
-      dispatched.hold([first as string]); // still running: every plan adds a quarter
+      dispatched.hold([first as string]); // still running
     }
-    // a and b fill up to c's three quarters, in turn; then all three are at 0.75 and c's turn comes.
-    expect(firsts).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'c']);
+    // b is full at 2 of 2 while a has room up to 4: a takes twice as much.
+    expect(firsts).toEqual(['a', 'b', 'a', 'b', 'a', 'a', 'b']);
   });
 
-  it('does not count twice the work a heartbeat already reported', async () => {
-    const dispatched = new DispatchedWork();
+  it('lets the registry’s figure order replicas this process holds equally, or none of', async () => {
     const cards = ['a', 'b', 'c'].map((id) => card(id, { maxConcurrency: 4 }));
-    // This process runs 2 tasks on c, and c's last heartbeat reported those 2 (0.5).
-    dispatched.hold(['c']);
-    dispatched.hold(['c']);
-    const planner = new CoordinationPlanner(withLoads(cards, { c: 0.5 }), { dispatched });
-    const firsts: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      const [first] = await planned(planner);
-      firsts.push(first as string);
+    // c's last heartbeat said 3 of its 4 slots were busy.
+    const directory = withLoads(cards, { c: 0.75 });
+
+    // Holding nothing (an API Lambda container): the heartbeat's figure is all there is.
+    const idle = new CoordinationPlanner(directory);
+    const idleFirsts: string[] = [];
+    for (let i = 0; i < 6; i++) idleFirsts.push((await planned(idle))[0] as string);
+    expect(idleFirsts).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+
+    // Holding work: the live count leads, and the figure — a sample that may hold this very
+    // process's work, taken up to a sweep ago — only breaks its ties, so c is not starved.
+    const dispatched = new DispatchedWork();
+    const busy = new CoordinationPlanner(directory, { dispatched });
+    const busyFirsts: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const [first] = await planned(busy);
+      busyFirsts.push(first as string);
       dispatched.hold([first as string]);
     }
-    // c is at 2 of 4, not 4 of 4: once a and b have 2 each, it takes its turn.
-    expect(firsts).toEqual(['a', 'b', 'a', 'b', 'c']);
+    expect(busyFirsts).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
   });
 
   it('keeps explicit fallbacks after the chosen replica', async () => {
