@@ -54,15 +54,15 @@ const MAX_ROTATIONS = 1000;
  * equally loaded ones take turns, the one chosen longest ago first. A better match is never passed
  * over for a less loaded one: only the leading group of equals is reordered.
  *
- * Load is first what this process has dispatched to the agent and not seen finish (per
- * maxConcurrency), then, between replicas equal on that, the registry's in-flight figure. The
- * registry's figure is a sample from the agent's last heartbeat, up to a sweep interval old (30 s
- * in the embedded runtime), and it holds this process's own work as it was then. Adding it to the
- * live count counted that work twice; taking the larger of the two let a stale peak starve its
- * replica until the next heartbeat. Measured over 60 s of 16 callers on three replicas, the sum
- * split the work 8 019 / 9 723 / 11 853 and the larger 13 993 / 6 772 / 13 992; this order splits
- * it evenly. Where the process has nothing in flight on the replicas — an API Lambda container,
- * which serves one request at a time — the registry's figure is all there is, and orders them.
+ * Load is what this process has dispatched to the agent and not seen finish (per maxConcurrency)
+ * while it has work in flight on any of the replicas; otherwise — an API Lambda container, which
+ * serves one request at a time, always — the registry's in-flight figure. Never both: the figure is
+ * a sample from the agent's last heartbeat, up to a sweep interval old (30 s in the embedded
+ * runtime), holding this process's own work as it was then. Measured over 60 s of 16 callers on
+ * three replicas, adding it to the live count split the work 8 019 / 9 723 / 11 853, taking the
+ * larger of the two 13 993 / 6 772 / 13 992 (a stale peak starved its replica until the next
+ * heartbeat), and breaking the live count's ties with it 13 790 / 15 830 / 14 507; the live count
+ * alone splits it evenly. Processes that each spread their own work evenly spread the sum evenly.
  */
 export class ReplicaRotation {
   /** Per capability query: when each agent was last chosen for it (a sequence number). */
@@ -92,11 +92,12 @@ export class ReplicaRotation {
       const capacities = await load.capacities(replicas.map((m) => m.agentId));
       const share = replicas.map((m, i) => (held[i] as number) / (capacities.get(m.agentId) ?? 1));
       replicas = leastBy(replicas, share);
+    } else {
+      replicas = leastBy(
+        replicas,
+        replicas.map((m) => m.load),
+      );
     }
-    replicas = leastBy(
-      replicas,
-      replicas.map((m) => m.load),
-    );
 
     const key = canonicalJson(query);
     let chosenAt = this.#lastChosen.get(key);

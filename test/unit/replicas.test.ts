@@ -94,10 +94,10 @@ describe('replica routing (planner)', () => {
     expect(firsts).toEqual(['a', 'b', 'a', 'b', 'a', 'a', 'b']);
   });
 
-  it('lets the registry’s figure order replicas this process holds equally, or none of', async () => {
+  it('orders by the registry’s figure only while this process holds no work on the replicas', async () => {
     const cards = ['a', 'b', 'c'].map((id) => card(id, { maxConcurrency: 4 }));
-    // c's last heartbeat said 3 of its 4 slots were busy.
-    const directory = withLoads(cards, { c: 0.75 });
+    const loads: Record<string, number> = { c: 0.75 }; // c's last heartbeat: 3 of 4 slots busy
+    const directory = withLoads(cards, loads);
 
     // Holding nothing (an API Lambda container): the heartbeat's figure is all there is.
     const idle = new CoordinationPlanner(directory);
@@ -105,12 +105,13 @@ describe('replica routing (planner)', () => {
     for (let i = 0; i < 6; i++) idleFirsts.push((await planned(idle))[0] as string);
     expect(idleFirsts).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
 
-    // Holding work: the live count leads, and the figure — a sample that may hold this very
-    // process's work, taken up to a sweep ago — only breaks its ties, so c is not starved.
+    // Holding work, the live count decides: the figure — a sample that may hold this very
+    // process's work, taken up to a sweep ago — neither starves c nor sways the turns.
     const dispatched = new DispatchedWork();
     const busy = new CoordinationPlanner(directory, { dispatched });
     const busyFirsts: string[] = [];
     for (let i = 0; i < 6; i++) {
+      if (i === 3) loads.a = 0.75; // a heartbeat lands, as stale as c's
       const [first] = await planned(busy);
       busyFirsts.push(first as string);
       dispatched.hold([first as string]);
