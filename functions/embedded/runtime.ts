@@ -410,6 +410,9 @@ export class EmbeddedRuntime {
     // Open HTTP requests are cut: an API call waiting on a hung agent would otherwise hold the stop.
     await this.#api?.stop();
     await Promise.all([
+      // Each agent marks itself draining, lets its work finish and runs its onStop — while the
+      // registry it writes to is still up.
+      ...this.agents.map((agent) => agent.handler.stop({ graceMs: left() })),
       ...this.#pollers.map((poller) => poller.stop({ graceMs: left() })),
       // A standard coordination still running past the grace is left unfinished, as a Step
       // Functions execution is when its account is closed; pollers' messages are what must survive.

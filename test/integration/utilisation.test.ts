@@ -154,3 +154,21 @@ describe('an agent that stops', () => {
     expect(after.body.status).toBe('draining');
   });
 });
+
+describe('stopping the runtime', () => {
+  it('stops each agent in turn: draining written, onStop run, before the registry goes away', async () => {
+    const stopped: string[] = [];
+    const own = await EmbeddedRuntime.start({
+      agents: [
+        echo('echo-c', {
+          onStop: async ({ agentId }) => {
+            // The registry is still up while onStop runs: the agent reads itself as draining.
+            stopped.push(`${agentId} ${(await own.registry.get(agentId)).status}`);
+          },
+        }),
+      ],
+    });
+    await own.stop();
+    expect(stopped).toEqual(['echo-c draining']);
+  });
+});

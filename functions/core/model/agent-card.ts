@@ -318,12 +318,23 @@ export function isFifoEndpoint(endpoint: AgentEndpoint): boolean {
 }
 
 /**
- * The card fields of an agent definition (defineAgent's input): everything but the handler and
- * the declared subscriptions, which are the agent's code and its rules, not its card.
+ * The card fields of an agent definition (defineAgent's input): everything but the handler, the
+ * lifecycle hooks and the declared subscriptions, which are the agent's code and its rules.
  */
 export function cardFieldsOf<
-  T extends { readonly handler?: unknown; readonly subscriptions?: unknown },
->(definition: T): Omit<T, 'handler' | 'subscriptions'> {
-  const { handler: _handler, subscriptions: _subscriptions, ...card } = definition;
+  T extends {
+    readonly handler?: unknown;
+    readonly subscriptions?: unknown;
+    readonly onStart?: unknown;
+    readonly onStop?: unknown;
+  },
+>(definition: T): Omit<T, 'handler' | 'subscriptions' | 'onStart' | 'onStop'> {
+  const {
+    handler: _handler,
+    subscriptions: _subscriptions,
+    onStart: _onStart,
+    onStop: _onStop,
+    ...card
+  } = definition;
   return card;
 }

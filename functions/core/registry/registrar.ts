@@ -19,6 +19,7 @@ import { queueFiguresSchema, utilisationReportSchema } from '../model/utilisatio
 import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts';
 import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } from './breaker.ts';
+import { markCrashed } from './crashes.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
 import { windowIndex } from './metrics.ts';
 import { type Outcome, recordOutcomes, tallyOf } from './outcomes.ts';
@@ -263,6 +264,11 @@ export class Registrar {
   /** Records a request's outcome in the agent's metrics and circuit breaker (see outcomes.ts). */
   recordOutcome(agentId: string, outcome: Outcome): Promise<CircuitDecision> {
     return recordOutcomes(this.store, checkId(agentId), tallyOf(outcome));
+  }
+
+  /** Marks the agent unhealthy after a crash at `atMs`, unless it heartbeated since (see crashes.ts). */
+  markCrashed(agentId: string, atMs: number): Promise<boolean> {
+    return markCrashed(this.store, checkId(agentId), atMs);
   }
 
   /**

@@ -228,7 +228,7 @@ class AgentRuntime {
     parseWith(
       agentCardSchema,
       {
-        ...cardFieldsOf(withoutHooks(definition)),
+        ...cardFieldsOf(definition),
         endpoint: { queueUrl: 'https://placeholder.invalid/q' },
       },
       `agent ${definition.agentId}`,
@@ -263,7 +263,7 @@ class AgentRuntime {
   cardFor(endpoint: AgentEndpoint): AgentCard {
     return parseWith(
       agentCardSchema,
-      { ...cardFieldsOf(withoutHooks(this.#definition)), endpoint },
+      { ...cardFieldsOf(this.#definition), endpoint },
       `agent ${this.#definition.agentId}`,
     );
   }
@@ -723,12 +723,6 @@ class AgentRuntime {
   #sfn(): SFNClient {
     return this.#deps.sfn ?? sharedSfnClient();
   }
-}
-
-/** The lifecycle hooks are code, not card fields. */
-function withoutHooks(definition: AgentDefinition): Omit<AgentDefinition, 'onStart' | 'onStop'> {
-  const { onStart: _onStart, onStop: _onStop, ...rest } = definition;
-  return rest;
 }
 
 function isSupervisorTask(task: TaskRequest): boolean {
