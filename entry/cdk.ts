@@ -5,7 +5,12 @@
  *
  * @module mobius-coordinator/cdk
  */
-export { Agent, type AgentProps } from '../lib/agent.ts';
+export {
+  Agent,
+  type AgentProps,
+  DEFAULT_WARM_INTERVAL,
+  type ProvisionedConcurrency,
+} from '../lib/agent.ts';
 export type { IAgentEngine, IAgentTarget } from '../lib/agent-target.ts';
 export { MobiusApi, type MobiusApiProps } from '../lib/api.ts';
 export { type ApiRole, ROLE_ROUTES } from '../lib/api-access.ts';
@@ -24,5 +29,5 @@ export {
   planWorkflows,
 } from '../lib/mobius-coordinator.ts';
 export { MobiusStack, type MobiusStackProps, type StackAgent } from '../lib/mobius-stack.ts';
-export { Monitoring, type MonitoringProps } from '../lib/monitoring.ts';
+export { AGENT_SDK_METRICS, Monitoring, type MonitoringProps } from '../lib/monitoring.ts';
 export { RegistryTables, type RegistryTablesProps } from '../lib/registry-table.ts';

@@ -1,7 +1,8 @@
 /**
  * Lambda's shutdown signal. Lambda sends the runtime SIGTERM before it ends an execution
  * environment only when an extension is registered in the function (the CDK Agent construct
- * arranges one when an agent declares `onStop`; see docs/entry-points/agent.md), and then allows
+ * takes `layers` or `insightsVersion` for one, and warns at synth when an agent declares `onStop`
+ * with neither; see docs/scaling.md), and then allows
  * the shutdown phase 500 ms with internal extensions only, 2 s with external ones. Without an
  * extension there is no signal: the environment is frozen and dropped.
  *
