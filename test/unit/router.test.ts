@@ -5,6 +5,7 @@ import {
   type InvokeCommandOutput,
   LambdaClient,
   ResourceNotFoundException,
+  TooManyRequestsException,
 } from '@aws-sdk/client-lambda';
 import {
   DeleteMessageBatchCommand,
@@ -18,6 +19,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   AgentFailedError,
+  CapacityExceededError,
   NoAgentAvailableError,
   PayloadTooLargeError,
   TimeoutError,
@@ -252,6 +254,26 @@ describe('MessageRouter request shapes', () => {
     const recorded = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
     const errors = /#errTotal (:v\d+)/.exec(String(recorded?.UpdateExpression))?.[1] ?? '';
     expect(recorded?.ExpressionAttributeValues?.[errors]).toBe(1);
+  });
+
+  it('a throttled Lambda agent (at its maxConcurrency) is busy, not broken: 503 to retry, not held against its breaker', async () => {
+    const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:w';
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', { lambdaArn })] } });
+    lambda
+      .on(InvokeCommand)
+      .rejects(new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }));
+    const error = await router
+      .request(createMessage({ from: 'a', to: 'w', type: 'request', payload: {} }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CapacityExceededError);
+    expect(error).toMatchObject({
+      message: 'Agent w is at its concurrency limit; retry shortly.',
+      retryAfterSeconds: 1,
+      details: { agentId: 'w' },
+    });
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
   });
 
   it('says why an open breaker refuses, not the failure count successes have restarted since', async () => {

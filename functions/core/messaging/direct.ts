@@ -2,6 +2,7 @@ import {
   ResourceNotFoundException as FunctionNotFound,
   InvokeCommand,
   type LambdaClient,
+  TooManyRequestsException,
 } from '@aws-sdk/client-lambda';
 import {
   QueueDoesNotExist,
@@ -13,7 +14,12 @@ import {
 import { annotate } from '../aws/tracing.ts';
 import type { Clock } from '../clock.ts';
 import { withDeadline } from '../deadline.ts';
-import { AgentFailedError, TimeoutError, ValidationError } from '../errors.ts';
+import {
+  AgentFailedError,
+  CapacityExceededError,
+  TimeoutError,
+  ValidationError,
+} from '../errors.ts';
 import type { AgentCard } from '../model/agent-card.ts';
 import { parseWith } from '../validation.ts';
 import { AGENT_ERROR_NAMES } from './agent-errors.ts';
@@ -252,6 +258,7 @@ export class DirectDelivery {
   ): Promise<Envelope> {
     const started = this.#clock.now();
     let ok = false;
+    let throttled = false;
     try {
       const response = await withDeadline(
         (abortSignal) =>
@@ -287,9 +294,19 @@ export class DirectDelivery {
     } catch (error) {
       if (error instanceof FunctionNotFound)
         throw unreachable(card.agentId, { lambdaArn: functionName }, error);
+      if (error instanceof TooManyRequestsException) {
+        // At its maxConcurrency (reserved concurrency), after the SDK's own retries: the agent is
+        // busy, not broken — the caller may retry, and the breaker does not count it.
+        throttled = true;
+        throw new CapacityExceededError(
+          `Agent ${card.agentId} is at its concurrency limit; retry shortly.`,
+          { agentId: card.agentId, reason: error.name },
+          { cause: error, retryAfterSeconds: 1 },
+        );
+      }
       throw error;
     } finally {
-      await this.#recipients.record(card.agentId, ok, this.#clock.now() - started);
+      if (!throttled) await this.#recipients.record(card.agentId, ok, this.#clock.now() - started);
     }
   }
 
