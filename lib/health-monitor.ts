@@ -82,9 +82,14 @@ export class HealthMonitor extends Construct {
     );
   }
 
-  /** The monitor pings `agent` through its Lambda. */
+  /**
+   * The monitor pings `agent` through its Lambda, and reads its queue's and dead-letter queue's
+   * depths for the utilisation it reports (GET /agents/{id}/health, GET /health).
+   */
   addAgent(agent: IAgentTarget): void {
     agent.function.grantInvoke(this.monitor);
+    agent.queue.grant(this.monitor, 'sqs:GetQueueAttributes');
+    agent.deadLetterQueue.grant(this.monitor, 'sqs:GetQueueAttributes');
     acknowledgeWildcard(
       this.monitor,
       `${agent.function.functionArn}:*`,

@@ -393,6 +393,24 @@ describe('the CDK stack', () => {
     );
   });
 
+  it('lets the health monitor read every agent queue’s and dead-letter queue’s depth, and nothing more of them', () => {
+    const statements = resources('AWS::IAM::Policy').flatMap(([, policy]) =>
+      (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.map(
+        (statement) => ({
+          role: JSON.stringify(policy.Properties.Roles),
+          statement,
+        }),
+      ),
+    );
+    const reads = statements.filter(
+      ({ statement }) => statement.Action === 'sqs:GetQueueAttributes',
+    );
+    // One role (the monitor's), two queues per agent.
+    expect(new Set(reads.map((r) => r.role)).size).toBe(1);
+    const queues = new Set(reads.map(({ statement }) => JSON.stringify(statement.Resource)));
+    expect(queues.size).toBe(2 * EXAMPLE_AGENTS.length);
+  });
+
   it('registers every agent’s card at deploy time', () => {
     template.resourceCountIs('Custom::MobiusAgentCard', EXAMPLE_AGENTS.length);
   });
