@@ -287,10 +287,15 @@ export class EmbeddedRuntime {
         queueUrl: queues.queueUrl,
         queueArn: queues.queueArn,
         handler: (event) => handler(event, lambdaContext(definition.agentId)),
-        capacity: {
-          room: () => slots.room(definition.agentId),
-          whenRoom: () => slots.whenRoom(definition.agentId),
-        },
+        // Only a bounded agent's poller waits for room, as only its mapping has a maximum.
+        ...(definition.maxConcurrency === undefined
+          ? {}
+          : {
+              capacity: {
+                room: () => slots.room(definition.agentId),
+                whenRoom: () => slots.whenRoom(definition.agentId),
+              },
+            }),
         // Not Lambda's 20 s: local-aws-sqs holds a receive of up to 10 messages for the whole wait
         // unless 10 arrive, where SQS answers as soon as any do.
         waitSeconds: 1,
@@ -477,8 +482,9 @@ function invocations(
       records === undefined
         ? {}
         : {
-            // The agent SDK handles a standard queue's records concurrently, a FIFO batch's in turn.
-            slots: records[0]?.eventSourceARN?.endsWith('.fifo') ? 1 : records.length,
+            // The agent SDK handles a batch's records one at a time when the agent has a
+            // maxConcurrency (and a FIFO batch's always); without one the gate holds no limit.
+            slots: 1,
             front: true,
           },
     );

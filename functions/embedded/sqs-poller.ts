@@ -178,7 +178,16 @@ export class SqsPoller {
         const room = await this.#room();
         if (room === 0) continue; // stopping
         if (!this.#fifo) {
-          await this.pollOnce(Math.min(this.#options.batchSize ?? SQS_BATCH, room));
+          const max = Math.min(this.#options.batchSize ?? SQS_BATCH, room);
+          if (this.#options.capacity === undefined) {
+            await this.pollOnce(max);
+            continue;
+          }
+          // A bounded agent handles a batch's records one at a time (the agent SDK does, to keep
+          // maxConcurrency a bound on its work): each received message is its own invocation
+          // here, one slot each, as concurrent batches of an event source mapping would be.
+          const messages = await this.#receive(max);
+          await Promise.all(messages.map((message) => this.#track(this.#handleBatch([message]))));
           continue;
         }
         // FIFO: keep receiving while groups are being handled, so a slow group does not hold

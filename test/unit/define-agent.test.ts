@@ -35,7 +35,7 @@ const registry = new AgentRegistry({
   client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
 });
 
-function agent(handler: AgentHandler) {
+function agent(handler: AgentHandler, fields: { maxConcurrency?: number } = {}) {
   return defineAgent(
     {
       agentId: 'w1',
@@ -43,6 +43,7 @@ function agent(handler: AgentHandler) {
       description: 'test worker',
       capabilities: [{ name: 'echo', version: '1.0.0' }],
       handler,
+      ...fields,
     },
     {
       registry,
@@ -365,6 +366,29 @@ describe('defineAgent', () => {
       'body is not JSON',
       'never',
     ]);
+  });
+
+  it('handles a batch one record at a time when the agent declares maxConcurrency, in parallel otherwise', async () => {
+    const peakOf = async (fields: { maxConcurrency?: number }) => {
+      let inFlight = 0;
+      let peak = 0;
+      const handler = agent(async () => {
+        peak = Math.max(peak, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        inFlight--;
+        return 'ok';
+      }, fields);
+      const messages = [1, 2, 3, 4].map((n) =>
+        createMessage({ from: 'a', to: 'w1', type: 'request', payload: { n } }),
+      );
+      expect(await handler(sqsEvent(messages), lambdaContext('w1'))).toEqual({
+        batchItemFailures: [],
+      });
+      return peak;
+    };
+    // Reserved concurrency bounds environments; one record at a time makes it bound the work.
+    expect(await peakOf({ maxConcurrency: 2 })).toBe(1);
+    expect(await peakOf({})).toBe(4);
   });
 
   it('refuses events it does not understand, saying why', async () => {

@@ -472,6 +472,9 @@ class AgentRuntime {
       : processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
           context,
           throwOnFullBatchFailure: false,
+          // maxConcurrency bounds the function's environments (reserved concurrency); records
+          // handled one at a time keep it a bound on the agent's work too.
+          processInParallel: this.#definition.maxConcurrency === undefined,
         });
   }
 
