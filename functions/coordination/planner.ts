@@ -298,7 +298,10 @@ class Resolver {
     return { query, matches };
   }
 
-  /** An agent named by id: it must exist, be reachable (not offline) and not behind an open breaker. */
+  /**
+   * An agent named by id: it must exist, be reachable (not offline), not be stopping (draining)
+   * and not be behind an open breaker.
+   */
   #known(agentId: string, field: string): ResolvedAgent {
     const record = this.#byId.get(agentId);
     if (record === undefined)
@@ -306,18 +309,18 @@ class Resolver {
         field,
         agentId,
       });
-    if (record.status === 'offline' || record.circuit.state === 'open') {
-      const open = record.circuit.state === 'open';
-      const why = open
-        ? `its circuit breaker has been open since ${record.circuit.openedAt}`
-        : `it is offline (last heartbeat ${record.metrics.lastHeartbeat ?? 'never'})`;
-      throw new NoAgentAvailableError(`Agent ${agentId} (${field}) cannot take work: ${why}.`, {
-        field,
-        agentId,
-        status: record.status,
-        circuit: record.circuit.state,
-        reason: (open ? 'circuit_open' : 'offline') satisfies PassedOverReason,
-      });
+    const passedOver = passedOverFor(record);
+    if (passedOver !== undefined) {
+      throw new NoAgentAvailableError(
+        `Agent ${agentId} (${field}) cannot take work: ${passedOver.why}.`,
+        {
+          field,
+          agentId,
+          status: record.status,
+          circuit: record.circuit.state,
+          reason: passedOver.reason,
+        },
+      );
     }
     return {
       agentId,
@@ -352,6 +355,24 @@ class Resolver {
     }
     return { agentId: agent.agentId, target: endpoint.queueUrl };
   }
+}
+
+/** Why a named agent cannot be planned with now, or undefined when it can. */
+function passedOverFor(record: AgentRecord): { reason: PassedOverReason; why: string } | undefined {
+  if (record.circuit.state === 'open')
+    return {
+      reason: 'circuit_open',
+      why: `its circuit breaker has been open since ${record.circuit.openedAt}`,
+    };
+  if (record.status === 'offline')
+    return {
+      reason: 'offline',
+      why: `it is offline (last heartbeat ${record.metrics.lastHeartbeat ?? 'never'})`,
+    };
+  // Stopping: it finishes what it has but takes nothing new (discovery leaves it out likewise).
+  if (record.status === 'draining')
+    return { reason: 'draining', why: 'it is draining (stopping; it takes no new work)' };
+  return undefined;
 }
 
 /** Reorders a capability's ranked holders so that the replica to use comes first. */

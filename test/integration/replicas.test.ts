@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoordinationService } from '../../functions/coordination/service.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { waitUntil } from '../../functions/embedded/free-port.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
@@ -94,5 +95,40 @@ describe('replicas of one capability (embedded runtime)', () => {
     const after: string[] = [];
     for (let i = 0; i < 3; i++) after.push(await translatedBy());
     expect(after).toContain(busy);
+  });
+
+  it('pass over a draining replica, by capability and by id, until it heartbeats without draining', async () => {
+    // Straight from the registry (no planning cache), so the heartbeat counts at once.
+    const uncached = new CoordinationService({
+      registry: runtime.registry,
+      engine: runtime.engine,
+    });
+    const by = async (request: object) => {
+      const response = await uncached.run(request);
+      if (response.state !== 'completed') throw new Error('express runs complete inline');
+      return response.result;
+    };
+    try {
+      await runtime.registry.heartbeat('tr-2', { status: 'draining' });
+      const chosen: string[] = [];
+      for (let i = 0; i < 6; i++) chosen.push((await by(STEP)).steps[0]?.agentId ?? '');
+      expect(tally(chosen)).toEqual({ 'tr-1': 3, 'tr-3': 3 });
+
+      const named = await by({
+        pattern: 'sequential',
+        steps: [{ agent: 'tr-2', fallbacks: ['tr-3'] }],
+      });
+      expect(named.steps[0]?.agentId).toBe('tr-3');
+      expect(named.standIns).toEqual([
+        expect.objectContaining({ requested: 'tr-2', agentId: 'tr-3', reason: 'draining' }),
+      ]);
+
+      await runtime.registry.heartbeat('tr-2', { status: 'healthy' });
+      const back: string[] = [];
+      for (let i = 0; i < 3; i++) back.push((await by(STEP)).steps[0]?.agentId ?? '');
+      expect(back).toContain('tr-2');
+    } finally {
+      await uncached.close();
+    }
   });
 });
