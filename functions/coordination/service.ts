@@ -184,7 +184,8 @@ export class CoordinationService {
       for (const error of failures) {
         if (recorded.has(error) || (stepId !== null && error.stepId !== stepId)) continue;
         recorded.add(error);
-        this.#recorder.add(error.agentId as string, false, 0);
+        // The error's name tells a crash (the task died with the agent) from a failure it reported.
+        this.#recorder.add(error.agentId as string, false, 0, error.error);
       }
     };
     for (const step of result.steps) {
