@@ -27,6 +27,7 @@ export type {
   CoordinationResponse,
   CoordinationService,
 } from '../functions/coordination/service.ts';
+export type { AgentSlotFigures, AgentSlots } from '../functions/embedded/agent-slots.ts';
 export {
   EmbeddedRuntime,
   type EmbeddedRuntimeOptions,
