@@ -9,11 +9,16 @@
  *   -c mobius:operators=arn,arn     IAM roles or users the API treats as operators (docs/security.md)
  *   -c mobius:agentAccounts=id,id   further accounts whose queues and functions cards may name
  *   -c mobius:nag=false             skip the cdk-nag AwsSolutions checks (on by default)
+ *   -c mobius:agents=<module>       also deploy the agents a module exports as
+ *                                   `agents: { definition, entry }[]` (entries relative to this
+ *                                   repository; the LocalStack suite adds its test agents so)
  */
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { exampleStackProps } from '../examples/stack.ts';
-import { MobiusStack } from '../lib/mobius-stack.ts';
+import { MobiusStack, type StackAgent } from '../lib/mobius-stack.ts';
 
 const app = new App();
 const bedrockModelId = app.node.tryGetContext('mobius:bedrockModelId') as string | undefined;
@@ -27,8 +32,19 @@ const listContext = (key: string) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
 
+const example = exampleStackProps({ ...(bedrockModelId ? { bedrockModelId } : {}), corsOrigins });
+const extraModule = app.node.tryGetContext('mobius:agents') as string | undefined;
+const extra: StackAgent[] = extraModule
+  ? (
+      (await import(pathToFileURL(resolve(extraModule)).href)) as {
+        agents: readonly StackAgent[];
+      }
+    ).agents.map((agent) => ({ ...agent, projectRoot: join(import.meta.dirname, '..') }))
+  : [];
+
 await MobiusStack.create(app, 'MobiusCoordinator', {
-  ...exampleStackProps({ ...(bedrockModelId ? { bedrockModelId } : {}), corsOrigins }),
+  ...example,
+  agents: [...example.agents, ...extra],
   operators: listContext('mobius:operators'),
   allowedAgentAccounts: listContext('mobius:agentAccounts'),
   description: 'Mobius Coordinator: agent registry, messaging, coordination engine and HTTP API',

@@ -74,7 +74,11 @@ function cdklocal(args: string[], env: Record<string, string>): Promise<void> {
  */
 export async function deployToLocalStack(
   endpoint: string,
-  options: { region?: string } = {},
+  options: {
+    region?: string;
+    /** CDK context for the app (`-c key=value`), e.g. `mobius:agents` for extra agents. */
+    context?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<StackOutputs> {
   const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
   const env = localStackEnvironment(endpoint, region);
@@ -97,6 +101,10 @@ export async function deployToLocalStack(
         'events',
         '--outputs-file',
         OUTPUTS_FILE,
+        ...Object.entries(options.context ?? {}).flatMap(([key, value]) => [
+          '-c',
+          `${key}=${value}`,
+        ]),
       ],
       env,
     );

@@ -179,6 +179,45 @@ describe('fallbacks', () => {
   });
 });
 
+describe('crash recovery', () => {
+  it('an agent whose process dies mid-task hands the task to the fallback, and reads unhealthy until it heartbeats', async () => {
+    const { status, result } = await coordinate(
+      request(
+        'sequential',
+        [
+          {
+            id: 'fragile',
+            agent: 'crasher',
+            input: { crash: true, text: TEXT },
+            fallbacks: ['summarizer'],
+          },
+        ],
+        { failure_mode: 'fail_fast' },
+      ),
+    );
+    expect(status, JSON.stringify(result)).toBe(200);
+    expect(result).toMatchObject({ status: 'succeeded', degraded: true });
+    expect(result.steps).toEqual([
+      expect.objectContaining({ stepId: 'fragile', agentId: 'summarizer', attempt: 1 }),
+    ]);
+    // Lambda's answer for a process that exits mid-invocation, naming the agent and the step.
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        agentId: 'crasher',
+        stepId: 'fragile',
+        error: 'Runtime.ExitError',
+      }),
+    ]);
+    // The registry learns of the crash from the outcome the API records after the run.
+    await eventually('crasher to read unhealthy', async () =>
+      (await agent('crasher')).status === 'unhealthy' ? true : undefined,
+    );
+    // Its next heartbeat (the health monitor's ping, here sent straight away) brings it back.
+    expect((await api('POST', '/agents/crasher/heartbeat', {})).status).toBe(200);
+    expect((await agent('crasher')).status).toBe('healthy');
+  }, 120_000);
+});
+
 describe('standard mode', () => {
   it('runs through SQS task tokens to the agents’ queues and is polled to the end', async () => {
     const { status, body } = await api<{ coordinationId: string; status: string }>(

@@ -42,7 +42,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     const started = performance.now();
     // The region the test workers sign and call in (vitest.localstack.config.ts).
-    outputs = await deployToLocalStack(endpoint, { region: 'us-east-1' });
+    outputs = await deployToLocalStack(endpoint, {
+      region: 'us-east-1',
+      // Test agents beside the example team: one that crashes on demand (crash recovery).
+      context: { 'mobius:agents': 'test/localstack/agents/index.ts' },
+    });
     say(`deploy: ${seconds(started)} (API ${outputs.GatewayApiUrl})`);
   } catch (error) {
     await stop();

@@ -17,6 +17,7 @@ Settings (environment of the LocalStack process):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from pathlib import Path
 from localstack import config
 from localstack.aws.api.lambda_ import PackageType
 from localstack.services.lambda_.invocation.executor_endpoint import ExecutorEndpoint
-from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
+from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import (
     LambdaRuntimeException,
@@ -72,6 +73,8 @@ class HostRuntimeExecutor(RuntimeExecutor):
         self.process: subprocess.Popen[bytes] | None = None
         self.env_vars: dict[str, str] = {}
         self.output: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        # The request id of the invocation in progress, for the error a crash answers it with.
+        self._invoking: str | None = None
 
     def start(self, env_vars: dict[str, str]) -> None:
         runtime = self.function_version.config.runtime or ""
@@ -124,8 +127,27 @@ class HostRuntimeExecutor(RuntimeExecutor):
                 line = raw.decode("utf-8", errors="replace").rstrip("\n")
                 self.output.append(line)
                 LOG.debug("[%s] %s", self.function_version.id.function_name, line)
-        # The process is gone. If it never said it was ready (a crash at load, a port taken),
-        # fail the start now rather than leave it waiting for a signal that cannot come.
+        # The process is gone. Mid-invocation (the handler crashed it: process.exit, an
+        # out-of-memory kill), answer that invocation at once as Lambda does, with
+        # Runtime.ExitError, instead of leaving it to wait out the maximum Lambda timeout.
+        pending = self.executor_endpoint.invocation_future
+        if process is self.process and pending is not None and not pending.done():
+            request_id = self._invoking or ""
+            error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                f"exit status {process.wait()}",
+            }
+            pending.set_result(
+                InvocationResult(
+                    request_id,
+                    json.dumps(error).encode(),
+                    is_error=True,
+                    logs="\n".join(list(self.output)[-20:]),
+                )
+            )
+        # If it never said it was ready (a crash at load, a port taken), fail the start now
+        # rather than leave it waiting for a signal that cannot come.
         startup = self.executor_endpoint.startup_future
         if process is self.process and startup is not None and not startup.done():
             tail = "\n".join(list(self.output)[-20:])
@@ -168,7 +190,11 @@ class HostRuntimeExecutor(RuntimeExecutor):
             LOG.debug("Restarting execution environment %s (exit code %s)", self.id, self.process.returncode)
             self.executor_endpoint.shutdown()
             self._spawn()
-        result = self.executor_endpoint.invoke(payload)
+        self._invoking = payload.get("invoke-id")
+        try:
+            result = self.executor_endpoint.invoke(payload)
+        finally:
+            self._invoking = None
         if result.is_error and b"Sandbox.Timedout" in (result.payload or b""):
             # The runtime ends its process after a timeout; wait for it, so the next invocation
             # finds it gone and starts a fresh one instead of reaching a process on its way out.
