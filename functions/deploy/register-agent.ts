@@ -43,7 +43,7 @@ export async function applyAgentCard(
   try {
     // Stack-deployed cards are the stack's: only operators change them through the API.
     const { outcome } = await registry.register(card, { update: true, owner: event.StackId });
-    await registry.recordDeployment(card);
+    await registry.recordDeployment(card, event.StackId);
     await registry.heartbeat(card.agentId);
     return { PhysicalResourceId: `mobius-agent:${card.agentId}`, Data: { outcome } };
   } catch (error) {

@@ -238,6 +238,23 @@ describe.each(ENGINES)('AgentRegistry on %s', (engine) => {
     const bob = { principal: 'arn:aws:iam::123456789012:role/Bob', operator: false };
     const operator = { principal: 'arn:aws:iam::123456789012:role/Ops', operator: true };
 
+    it("keeps a deployed agent's id its stack's while its row is gone: nobody else may register it", async () => {
+      const stack = 'arn:aws:cloudformation:us-east-1:123456789012:stack/Mobius/1';
+      await registry.register(card('deployed'), { update: true, owner: stack });
+      await registry.recordDeployment(card('deployed'), stack);
+      // The row expires (TTL) or is deregistered; the deployment row has no TTL.
+      await registry.deregister('deployed');
+      const squat = await registry
+        .register(card('deployed', { description: 'squatter' }), { caller: bob })
+        .catch((e: unknown) => e);
+      expect(squat).toBeInstanceOf(ForbiddenError);
+      expect((squat as ForbiddenError).message).toContain(stack);
+      await expect(registry.get('deployed')).rejects.toBeInstanceOf(NotFoundError);
+      // An operator may; so may the agent's own code (no caller), as on its next cold start.
+      await registry.register(card('deployed'), { caller: operator });
+      await registry.forgetDeployment('deployed');
+    });
+
     it('records the registering caller as owner; others may not update, heartbeat or deregister', async () => {
       const { record } = await registry.register(card('owned'), { caller: alice });
       expect(record.owner).toBe(alice.principal);

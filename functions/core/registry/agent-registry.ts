@@ -105,11 +105,12 @@ export class AgentRegistry extends Registrar {
 
   /**
    * Remembers that a stack deployed `agentId` (the deploy-time custom resource calls this beside
-   * register), so the health monitor keeps pinging it after its entry expires. Returns its card.
+   * register), so the health monitor keeps pinging it after its entry expires, and whose it stays
+   * meanwhile (`owner`). Returns its card.
    */
-  async recordDeployment(input: unknown): Promise<AgentCard> {
+  async recordDeployment(input: unknown, owner?: string): Promise<AgentCard> {
     const card = parseWith(agentCardSchema, input, 'agent card');
-    await recordDeployment(this.store, card);
+    await recordDeployment(this.store, card, owner);
     return card;
   }
 

@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { queryAll } from '../aws/dynamodb-batch.ts';
 import { type AgentCard, endpointSchema } from '../model/agent-card.ts';
@@ -14,10 +14,19 @@ const deploymentSchema = z.object({
   agentId: z.string(),
   endpoint: endpointSchema,
   deployedAt: z.number(),
+  /**
+   * Who owns the agent (its stack). Kept here, with no TTL, so the agent's id stays its stack's
+   * when the agent row expires: nobody else may register it meanwhile (see Registrar.register).
+   */
+  owner: z.string().optional(),
 });
 export type Deployment = z.output<typeof deploymentSchema>;
 
-export async function recordDeployment(store: RegistryStore, card: AgentCard): Promise<void> {
+export async function recordDeployment(
+  store: RegistryStore,
+  card: AgentCard,
+  owner?: string,
+): Promise<void> {
   await store.client.send(
     new PutCommand({
       TableName: store.tableName,
@@ -26,9 +35,25 @@ export async function recordDeployment(store: RegistryStore, card: AgentCard): P
         agentId: card.agentId,
         endpoint: card.endpoint,
         deployedAt: store.clock.now(),
+        ...(owner === undefined ? {} : { owner }),
       },
     }),
   );
+}
+
+/** The deployment of `agentId`, if a stack deployed it. */
+export async function readDeployment(
+  store: RegistryStore,
+  agentId: string,
+): Promise<Deployment | undefined> {
+  const { Item } = await store.client.send(
+    new GetCommand({
+      TableName: store.tableName,
+      Key: deploymentKey(agentId),
+      ConsistentRead: true,
+    }),
+  );
+  return Item === undefined ? undefined : deploymentSchema.parse(Item);
 }
 
 export async function forgetDeployment(store: RegistryStore, agentId: string): Promise<void> {

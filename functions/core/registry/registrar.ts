@@ -20,6 +20,7 @@ import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts';
 import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } from './breaker.ts';
 import { markCrashed } from './crashes.ts';
+import { readDeployment } from './deployments.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
 import { windowIndex } from './metrics.ts';
 import { type Outcome, recordOutcomes, tallyOf } from './outcomes.ts';
@@ -128,6 +129,15 @@ export class Registrar {
     const cardHash = contentHash(card);
     const { client, tableName } = this.store;
     const owner = options.owner ?? options.caller?.principal;
+    // A deployed agent's id stays its stack's while its row is gone (expired, deregistered): the
+    // deployment row, which has no TTL, says whose it is. One read, for callers that are not
+    // operators only — the agents' own registrations and the deploy pass no caller.
+    const { caller } = options;
+    if (caller !== undefined && !caller.operator) {
+      const deployment = await readDeployment(this.store, card.agentId);
+      if (deployment !== undefined && !mayChange(deployment.owner, caller))
+        throw forbidden(card.agentId, deployment.owner, caller, 'register');
+    }
 
     for (let attempt = 0; attempt < MAX_REGISTER_RACES; attempt++) {
       const row = newAgentRow(card, cardHash, this.store.clock.now(), owner);
