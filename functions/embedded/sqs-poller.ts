@@ -201,7 +201,13 @@ export class SqsPoller {
         }
         // Each group's invocation takes one slot; its later messages wait in its lane.
         const messages = await this.#receive(Math.min(this.#options.batchSize ?? SQS_BATCH, held));
-        if (messages.length > 0) void this.#dispatchFifo(messages);
+        // Not awaited (the loop goes on receiving), so its failures are reported here: returning
+        // bounced messages can fail (connection reset, server stopping), and a rejection nobody
+        // handles outside any agent invocation would end the whole process.
+        if (messages.length > 0)
+          void this.#dispatchFifo(messages).catch((error: unknown) =>
+            this.#options.onError?.(error),
+          );
       } catch (error) {
         if (!this.#running) break; // the receive was aborted by stop()
         this.#options.onError?.(error);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -158,6 +159,38 @@ describe('SqsPoller on a FIFO queue', () => {
     await until(() => handled.length === 20, 'all twenty');
     expect(failedOnce).toBe(true);
     expect(handled).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  it('reports a failed return of bounced messages through onError, not as an unhandled rejection', async () => {
+    // A long visibility timeout: no heartbeat extension (which also changes visibility) in the test.
+    const queues = await queue(true, 30);
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    // The SQS connection resets on every visibility change: returning messages fails.
+    const flaky = {
+      send: (command: unknown, options?: unknown) =>
+        command instanceof ChangeMessageVisibilityBatchCommand
+          ? Promise.reject(reset)
+          : sqs.send(command as ReceiveMessageCommand, options as never),
+    } as unknown as SQSClient;
+    const errors: unknown[] = [];
+    const seen: string[] = [];
+    poller(
+      queues,
+      async (event): Promise<SQSBatchResponse> => {
+        for (const record of event.Records) seen.push(record.body);
+        return {
+          batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })),
+        };
+      },
+      { sqs: flaky, onError: (error: unknown) => errors.push(error) },
+    ).start();
+    await sendInOrder(queues.queueUrl, 'g', ['fails']);
+    await until(() => seen.includes('fails'), 'the first message to fail');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Group g is blocked until its failed message is back: this one is bounced, and the bounce fails.
+    await sendInOrder(queues.queueUrl, 'g', ['bounced']);
+    await until(() => errors.includes(reset), 'the failed bounce to reach onError');
+    expect(seen).toEqual(['fails']);
   });
 
   it('keeps a message invisible while its handler outlasts the visibility timeout', async () => {
