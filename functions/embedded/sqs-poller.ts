@@ -98,8 +98,12 @@ export class SqsPoller {
   readonly #lanes = new Map<string, Message[]>();
   /** FIFO: groups whose failed messages are back in the queue, invisible until this time (ms). */
   readonly #blockedUntil = new Map<string, number>();
-  /** Set by stop() when the grace period ends: late handlers' results are ignored. */
-  #abandoned = false;
+  /**
+   * Moved on by stop() when the grace period ends: a handler or lane started before then is
+   * abandoned for good, even after a later start() (its messages were returned to the queue, and
+   * may have been received again since): late handlers' results are ignored.
+   */
+  #generation = 0;
   #heartbeat: NodeJS.Timeout | undefined;
   #visibilityTimeout: Promise<number> | undefined;
   /**
@@ -119,7 +123,6 @@ export class SqsPoller {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#abandoned = false;
     this.#receiving = new AbortController();
     this.#loop = this.#run();
   }
@@ -149,7 +152,11 @@ export class SqsPoller {
               }),
             ]);
       clearTimeout(timer);
-      if (!finished) this.#abandoned = true;
+      if (!finished) this.#generation++;
+      // Their messages are still held and go back to the queue below. The arrays are emptied, not
+      // just dropped: a lane whose handler is still running holds its own, and would hand them to
+      // the handler once it settles.
+      for (const lane of this.#lanes.values()) lane.length = 0;
       this.#lanes.clear();
       await this.#release(this.#heldMessages(), () => 0).catch((error: unknown) =>
         this.#options.onError?.(error),
@@ -310,11 +317,17 @@ export class SqsPoller {
   /** Hands a group's messages to the handler, a batch at a time, until its lane is empty. */
   async #runLane(group: string): Promise<void> {
     const lane = this.#lanes.get(group);
+    const generation = this.#generation;
     try {
-      while (lane !== undefined && lane.length > 0 && !this.#stopping) {
+      while (
+        lane !== undefined &&
+        lane.length > 0 &&
+        !this.#stopping &&
+        generation === this.#generation
+      ) {
         const batch = lane.splice(0, this.#options.batchSize ?? SQS_BATCH);
         const failed = await this.#handle(batch);
-        if (failed.length === 0 || this.#abandoned) continue;
+        if (failed.length === 0 || generation !== this.#generation) continue;
         // As SQS does for a group whose message failed: nothing later in the group is handed out
         // until that message is back. The rest of the lane goes back with it, in order.
         const rest = lane.splice(0);
@@ -360,6 +373,7 @@ export class SqsPoller {
   /** One invocation: deletes what succeeded; resolves with what failed, still held. */
   async #handle(messages: Message[]): Promise<Message[]> {
     const { sqs, queueUrl } = this.#options;
+    const generation = this.#generation;
     let failedIds: Set<string>;
     try {
       const response = (await this.#options.handler({
@@ -370,8 +384,9 @@ export class SqsPoller {
       this.#options.onError?.(error);
       failedIds = new Set(messages.map((m) => m.MessageId ?? ''));
     }
-    // Abandoned by stop(): the messages are back in the queue, and deleting them now would lose them.
-    if (this.#abandoned) return [];
+    // Abandoned by stop(): the messages are back in the queue, and deleting them now would lose them
+    // (even after a later start(), which may have received them again).
+    if (generation !== this.#generation) return [];
     const succeeded = messages.filter((m) => !failedIds.has(m.MessageId ?? ''));
     for (const chunk of chunks(succeeded)) {
       await sqs.send(

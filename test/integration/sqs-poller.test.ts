@@ -252,6 +252,37 @@ describe('SqsPoller.stop', () => {
     },
   );
 
+  it('hands a FIFO lane abandoned by stop() nothing more when its hung handler ends late', async () => {
+    const queues = await queue(true);
+    const handled: string[] = [];
+    let release: () => void = () => {};
+    const hung = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const p = poller(
+      queues,
+      async (event) => {
+        for (const record of event.Records) {
+          handled.push(record.body);
+          if (record.body === 'm0') await hung;
+        }
+      },
+      { batchSize: 1 },
+    );
+    p.start();
+    await sendInOrder(queues.queueUrl, 'g', ['m0']);
+    await until(() => handled.length === 1, 'the handler');
+    // Received while m0's handler hangs: they wait in its lane.
+    await sendInOrder(queues.queueUrl, 'g', ['m1', 'm2']);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await p.stop({ graceMs: 100 });
+    // stop() returned m1 and m2 to the queue; the lane must not hand them out as well.
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(handled).toEqual(['m0']);
+    expect(await stored(queues.queueUrl)).toBe(3);
+  });
+
   it('waits for a handler that finishes within the grace period, and deletes its message', async () => {
     const queues = await queue(false);
     let entered = 0;
