@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { errorResponse } from '../api/http-errors.ts';
-import { PayloadTooLargeError, ValidationError } from '../core/errors.ts';
+import { ForbiddenError, PayloadTooLargeError, ValidationError } from '../core/errors.ts';
 import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
 
@@ -90,10 +90,11 @@ async function serve(
   requestId: string,
 ): Promise<void> {
   const url = requestUrl(request.url);
-  if (url instanceof ValidationError) {
+  const refused = url instanceof ValidationError ? url : foreignCaller(request);
+  if (refused !== undefined || url instanceof ValidationError) {
     // Drain the body unread: the answer does not depend on it.
     request.resume();
-    write(response, requestId, errorResponse(url, requestId));
+    write(response, requestId, errorResponse(refused ?? url, requestId));
     return;
   }
   let body: string;
@@ -138,6 +139,39 @@ async function serve(
     } as APIGatewayProxyEvent['requestContext'],
   };
   write(response, requestId, await handler(event, lambdaContext('mobius-api')));
+}
+
+/**
+ * Every caller of the embedded API is its one local operator (no signatures on loopback), so it
+ * must be a program on this machine, not a web page: a page anywhere could otherwise post to
+ * 127.0.0.1 (a "simple" cross-origin request needs no preflight) or reach it through a rebound
+ * DNS name. Refused: a Host other than the loopback address the server listens on, and an Origin
+ * other than the server's own (its own pages, such as a console it serves, are fine).
+ */
+function foreignCaller(request: IncomingMessage): ForbiddenError | undefined {
+  const port = request.socket.localPort;
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'];
+  const own = new Set(loopback.map((name) => `${name}:${port}`));
+  const host = request.headers.host;
+  // A rebound name cannot make a browser send a loopback Host, with or without the port.
+  if (
+    host !== undefined &&
+    !own.has(host.toLowerCase()) &&
+    !loopback.includes(host.toLowerCase())
+  ) {
+    return new ForbiddenError(
+      `This API answers on 127.0.0.1:${port} only, not as "${host}" (a rebound DNS name would look like this).`,
+      { host },
+    );
+  }
+  const origin = request.headers.origin;
+  if (origin !== undefined && !own.has(origin.toLowerCase().replace(/^http:\/\//, ''))) {
+    return new ForbiddenError(
+      `Browser pages from ${origin} may not call the embedded API: every caller here is its local operator. Call it from a program, or from a page it serves.`,
+      { origin },
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -107,6 +107,28 @@ describe('request targets and transport (item 1)', () => {
     await stillServing();
   });
 
+  it('refuses web pages and rebound DNS names: every caller here is the local operator', async () => {
+    const port = new URL(base).port;
+    const crossSite = await rawHttp(
+      base,
+      `POST /agents HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\norigin: https://evil.example\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+    );
+    expect(crossSite.status).toBe(403);
+    expect(JSON.parse(crossSite.body)).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    const rebound = await rawHttp(
+      base,
+      `GET /agents HTTP/1.1\r\nhost: rebound.example:${port}\r\nconnection: close\r\n\r\n`,
+    );
+    expect(rebound.status).toBe(403);
+    // Its own pages and programs on this machine are welcome.
+    const own = await rawHttp(
+      base,
+      `GET /agents HTTP/1.1\r\nhost: localhost:${port}\r\norigin: http://127.0.0.1:${port}\r\nconnection: close\r\n\r\n`,
+    );
+    expect(own.status).toBe(200);
+    await stillServing();
+  });
+
   it('serves a valid absolute-form target by its path', async () => {
     const answer = await rawHttp(
       base,
