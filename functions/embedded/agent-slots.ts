@@ -10,17 +10,12 @@ export interface AgentSlotFigures {
   readonly peak: number;
 }
 
-interface Waiter {
-  readonly slots: number;
-  readonly grant: () => void;
-}
-
-/** The slots of one agent: a counting semaphore whose waiters are served in order. */
+/** The slots of one agent: a counting semaphore, one slot per invocation, waiters served in order. */
 class Slots {
   readonly max: number;
   inFlight = 0;
   peak = 0;
-  readonly #waiters: Waiter[] = [];
+  readonly #waiters: (() => void)[] = [];
   #roomWaiters: (() => void)[] = [];
 
   constructor(max: number) {
@@ -28,7 +23,7 @@ class Slots {
   }
 
   get waiting(): number {
-    return this.#waiters.reduce((sum, w) => sum + w.slots, 0);
+    return this.#waiters.length;
   }
 
   /** Free slots nobody is waiting for. */
@@ -36,17 +31,16 @@ class Slots {
     return this.#waiters.length > 0 ? 0 : this.max - this.inFlight;
   }
 
-  acquire(slots: number, front: boolean): Promise<void> {
+  acquire(front: boolean): Promise<void> {
     return new Promise<void>((resolve) => {
-      const waiter = { slots, grant: resolve };
-      if (front) this.#waiters.unshift(waiter);
-      else this.#waiters.push(waiter);
+      if (front) this.#waiters.unshift(resolve);
+      else this.#waiters.push(resolve);
       this.#serve();
     });
   }
 
-  release(slots: number): void {
-    this.inFlight -= slots;
+  release(): void {
+    this.inFlight--;
     this.#serve();
   }
 
@@ -55,17 +49,14 @@ class Slots {
     return new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
   }
 
-  /**
-   * Grants waiters in order while their slots fit. Strictly in order: a batch waiting for three
-   * slots is not overtaken by single tasks behind it, so nothing waits for ever.
-   */
+  /** Grants waiters in order while slots are free. */
   #serve(): void {
-    for (let next = this.#waiters[0]; next !== undefined; next = this.#waiters[0]) {
-      if (this.inFlight + next.slots > this.max) break;
-      this.#waiters.shift();
-      this.inFlight += next.slots;
+    while (this.inFlight < this.max) {
+      const grant = this.#waiters.shift();
+      if (grant === undefined) break;
+      this.inFlight++;
       this.peak = Math.max(this.peak, this.inFlight);
-      next.grant();
+      grant();
     }
     if (this.room > 0 && this.#roomWaiters.length > 0) {
       const woken = this.#roomWaiters;
@@ -83,10 +74,12 @@ class Slots {
  * here excess work waits for a slot, in arrival order, and is never refused: the wait replaces
  * the retry, with nothing to tune and no attempt to run out of.
  *
- * An invocation takes one slot per task it carries: one for a task or a request; for an SQS batch
- * from a standard queue, one per record (the agent SDK handles a batch's records concurrently);
- * for a batch from a FIFO queue, one (its records are handled one after another). Agents whose
- * card sets no `maxConcurrency` are not limited.
+ * Every invocation takes one slot: a task, a request, a ping, and a batch from the agent's queue
+ * alike. That holds the agent to its limit because a bounded agent never has two records of one
+ * invocation in its handler at once: its standard queue's poller invokes it with each message on
+ * its own (see SqsPoller's capacity), a FIFO batch is one message group's records in order, and
+ * the agent SDK handles a batch's records one at a time when the agent has a `maxConcurrency`.
+ * Agents whose card sets no `maxConcurrency` are not limited.
  */
 export class AgentSlots {
   readonly #slots = new Map<string, Slots>();
@@ -98,25 +91,22 @@ export class AgentSlots {
   }
 
   /**
-   * Runs `work` once `slots` of `agentId`'s slots are free, and frees them when it settles.
+   * Runs `work` once one of `agentId`'s slots is free, and frees it when it settles.
    * `front`: ahead of those already waiting (work already taken off a queue, which must not wait
    * behind the direct calls long enough for its visibility timeout to end).
    */
   async run<T>(
     agentId: string,
     work: () => Promise<T>,
-    options: { slots?: number; front?: boolean } = {},
+    options: { front?: boolean } = {},
   ): Promise<T> {
     const slots = this.#slots.get(agentId);
     if (slots === undefined) return work();
-    // A batch larger than the agent's limit would never fit; it is sized to the limit by the
-    // poller (see room), and takes every slot if it is not.
-    const wanted = Math.min(slots.max, Math.max(1, options.slots ?? 1));
-    await slots.acquire(wanted, options.front ?? false);
+    await slots.acquire(options.front ?? false);
     try {
       return await work();
     } finally {
-      slots.release(wanted);
+      slots.release();
     }
   }
 

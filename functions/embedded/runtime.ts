@@ -479,14 +479,8 @@ function invocations(
             handler(event, lambdaContext(agentId, timeoutMs === undefined ? {} : { timeoutMs })),
           timeoutMs,
         ),
-      records === undefined
-        ? {}
-        : {
-            // The agent SDK handles a batch's records one at a time when the agent has a
-            // maxConcurrency (and a FIFO batch's always); without one the gate holds no limit.
-            slots: 1,
-            front: true,
-          },
+      // One slot, a batch from the queue too (see AgentSlots), ahead of the direct calls.
+      records === undefined ? {} : { front: true },
     );
   };
   // What else the SDK's handler carries (its id, its card, stop) stays reachable.

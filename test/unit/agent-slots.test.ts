@@ -34,42 +34,37 @@ describe('AgentSlots', () => {
     expect(slots.figures('a')).toEqual({ max: 2, inFlight: 0, waiting: 0, peak: 2 });
   });
 
-  it('lets no single task overtake a batch waiting for several slots, and serves queue work first', async () => {
-    const slots = new AgentSlots([['a', 3]]);
+  it('serves work already taken off a queue ahead of the direct calls waiting', async () => {
+    const slots = new AgentSlots([['a', 1]]);
     const log: string[] = [];
     const first = task(log, 'first');
-    const batch = task(log, 'batch');
-    const single = task(log, 'single');
+    const direct = task(log, 'direct');
     const queued = task(log, 'queued');
-    void slots.run('a', first.work, { slots: 2 });
-    void slots.run('a', batch.work, { slots: 3 });
-    void slots.run('a', single.work);
+    void slots.run('a', first.work);
+    void slots.run('a', direct.work);
     await turn();
-    // One slot is free, but the batch ahead needs three: the single task waits behind it.
     expect(log).toEqual(['first']);
     expect(slots.room('a')).toBe(0);
-    // Work already taken off a queue goes ahead of those waiting.
     void slots.run('a', queued.work, { front: true });
+    expect(slots.figures('a')).toMatchObject({ inFlight: 1, waiting: 2 });
+    first.finish();
     await turn();
     expect(log).toEqual(['first', 'queued']);
-    first.finish();
     queued.finish();
     await turn();
-    expect(log).toEqual(['first', 'queued', 'batch']);
-    batch.finish();
-    await turn();
-    expect(log).toEqual(['first', 'queued', 'batch', 'single']);
+    expect(log).toEqual(['first', 'queued', 'direct']);
+    direct.finish();
   });
 
-  it('sizes a batch larger than the limit to the limit, frees slots when work fails, and limits no agent without maxConcurrency', async () => {
+  it('frees the slot when work fails, and limits no agent without maxConcurrency', async () => {
     const slots = new AgentSlots([
       ['a', 2],
       ['free', undefined],
     ]);
     await expect(
-      slots.run('a', async () => Promise.reject(new Error('handler failed')), { slots: 10 }),
+      slots.run('a', async () => Promise.reject(new Error('handler failed'))),
     ).rejects.toThrow('handler failed');
-    expect(slots.figures('a')).toMatchObject({ inFlight: 0, peak: 2 });
+    expect(slots.figures('a')).toMatchObject({ inFlight: 0, peak: 1 });
     let running = 0;
     let peak = 0;
     await Promise.all(
