@@ -7,7 +7,7 @@ import { sharedLambdaClient } from '../core/aws/lambda.ts';
 import { sharedSqsClient } from '../core/aws/sqs.ts';
 import { NotFoundError } from '../core/errors.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
-import type { AgentEndpoint } from '../core/model/agent-card.ts';
+import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
 import type { AgentStatus } from '../core/model/agent-status.ts';
 import { PING_KIND } from '../core/model/task.ts';
 import type { QueueFigures } from '../core/model/utilisation.ts';
@@ -70,7 +70,7 @@ export async function sweep(
             Payload: Buffer.from(ping),
           }),
         );
-      } else if (queueUrl && !queueUrl.endsWith('.fifo')) {
+      } else if (queueUrl && pingable(endpoint)) {
         await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: ping }));
       } else {
         return;
@@ -80,14 +80,22 @@ export async function sweep(
       failed.push({ agentId, reason: reasonOf(error) });
     }
   };
+  // Replicas sharing one queue (competing consumers) name the same URL: read it once per sweep.
+  const queueReads = new Map<string, Promise<QueueFigures>>();
   const queueOf = async (agentId: string, endpoint: AgentEndpoint) => {
-    if (endpoint.queueUrl === undefined) return undefined;
+    const url = endpoint.queueUrl;
+    if (url === undefined) return undefined;
     try {
-      const figures = await readQueue(clients.sqs, endpoint.queueUrl);
-      queuesRead++;
-      depth += figures.depth;
-      deadLetters += figures.deadLetters ?? 0;
-      return figures;
+      let read = queueReads.get(url);
+      if (read === undefined) {
+        read = readQueue(clients.sqs, url);
+        queueReads.set(url, read);
+        const figures = await read;
+        queuesRead++;
+        depth += figures.depth;
+        deadLetters += figures.deadLetters ?? 0;
+      }
+      return await read;
     } catch (error) {
       queueFailures.push({ agentId, reason: reasonOf(error) });
       return undefined;
@@ -134,7 +142,7 @@ export async function sweep(
 function pingable(endpoint: AgentEndpoint): boolean {
   return (
     endpoint.lambdaArn !== undefined ||
-    (endpoint.queueUrl !== undefined && !endpoint.queueUrl.endsWith('.fifo'))
+    (endpoint.queueUrl !== undefined && !isFifoEndpoint(endpoint))
   );
 }
 

@@ -58,12 +58,17 @@ function record(
     queue?: { depth: number; deadLetters: number | null };
     recent?: [number, number];
     circuit?: 'closed' | 'open' | 'half_open';
+    /** The agent's queue; replicas sharing one name the same. @default a queue of its own */
+    queueUrl?: string;
   } = {},
 ): AgentRecord {
   const base = idleMetrics(new Date(NOW).toISOString());
   const [recentRequests, recentErrors] = extra.recent ?? [0, 0];
   return {
-    card: { agentId } as AgentRecord['card'],
+    card: {
+      agentId,
+      endpoint: { queueUrl: extra.queueUrl ?? `https://sqs.us-east-1.amazonaws.com/1/${agentId}` },
+    } as AgentRecord['card'],
     status,
     metrics: {
       ...base,
@@ -110,6 +115,15 @@ describe('the fleet summary', () => {
     expect(summary.queues).toEqual({ depth: 17, deadLetters: 3, agentsReporting: 3 });
     expect(summary.recent).toEqual({ requests: 20, errors: 10, failureRate: 0.5 });
     expect(summary.truncated).toBe(false);
+  });
+
+  it('counts a queue that replicas share (competing consumers) once', () => {
+    const tally = new FleetTally();
+    const shared = 'https://sqs.us-east-1.amazonaws.com/1/writers';
+    for (const id of ['w1', 'w2', 'w3'])
+      tally.add(record(id, 'healthy', { queueUrl: shared, queue: { depth: 6, deadLetters: 1 } }));
+    expect(tally.summary().queues).toEqual({ depth: 6, deadLetters: 1, agentsReporting: 1 });
+    expect(tally.summary().agents.total).toBe(3);
   });
 
   it('says unknown (null) when no queue figures have been read, not zero', () => {

@@ -49,6 +49,7 @@ export class FleetTally {
   >;
   readonly #open: FleetSummary['openCircuits'][number][] = [];
   #total = 0;
+  readonly #queues = new Set<string>();
   #inFlight = 0;
   #depth = 0;
   #deadLetters = 0;
@@ -68,6 +69,12 @@ export class FleetTally {
         openedAt: circuit.openedAt,
       });
     if (status !== 'offline') this.#inFlight += metrics.inFlight;
+    this.#requests += metrics.recentRequests;
+    this.#errors += metrics.recentErrors;
+    // Replicas sharing one queue (competing consumers) report the same queue: count it once.
+    const queue = record.card.endpoint.queueUrl;
+    if (queue !== undefined && this.#queues.has(queue)) return;
+    if (queue !== undefined) this.#queues.add(queue);
     const { queueDepth, deadLetterDepth } = metrics.utilisation;
     if (queueDepth !== null) {
       this.#reporting++;
@@ -77,8 +84,6 @@ export class FleetTally {
       this.#reportingDeadLetters++;
       this.#deadLetters += deadLetterDepth;
     }
-    this.#requests += metrics.recentRequests;
-    this.#errors += metrics.recentErrors;
   }
 
   get byStatus(): Readonly<Record<AgentStatus, number>> {
