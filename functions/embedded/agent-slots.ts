@@ -31,10 +31,27 @@ class Slots {
     return this.#waiters.length > 0 ? 0 : this.max - this.inFlight;
   }
 
-  acquire(front: boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (front) this.#waiters.unshift(resolve);
-      else this.#waiters.push(resolve);
+  /** Resolves once a slot is taken; rejects with the signal's reason if it aborts first. */
+  acquire(front: boolean, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const abandon = () => {
+        const at = this.#waiters.indexOf(grant);
+        if (at === -1) return;
+        this.#waiters.splice(at, 1);
+        reject(signal?.reason);
+        this.#serve(); // the room it held back may be free now
+      };
+      const grant = () => {
+        signal?.removeEventListener('abort', abandon);
+        resolve();
+      };
+      signal?.addEventListener('abort', abandon, { once: true });
+      if (front) this.#waiters.unshift(grant);
+      else this.#waiters.push(grant);
       this.#serve();
     });
   }
@@ -93,16 +110,18 @@ export class AgentSlots {
   /**
    * Runs `work` once one of `agentId`'s slots is free, and frees it when it settles.
    * `front`: ahead of those already waiting (work already taken off a queue, which must not wait
-   * behind the direct calls long enough for its visibility timeout to end).
+   * behind the direct calls long enough for its visibility timeout to end). `signal`: the
+   * invocation's deadline; if it aborts before a slot is free, the work is given up, never run,
+   * and the promise rejects with the signal's reason.
    */
   async run<T>(
     agentId: string,
     work: () => Promise<T>,
-    options: { front?: boolean } = {},
+    options: { front?: boolean; signal?: AbortSignal } = {},
   ): Promise<T> {
     const slots = this.#slots.get(agentId);
     if (slots === undefined) return work();
-    await slots.acquire(options.front ?? false);
+    await slots.acquire(options.front ?? false, options.signal);
     try {
       return await work();
     } finally {

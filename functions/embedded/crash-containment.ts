@@ -73,9 +73,15 @@ export class CrashContainment {
 
   /**
    * Runs one invocation of `functionName`: resolves or rejects as `work` does, or rejects with
-   * Lambda's crash error when the invocation crashes or runs past `timeoutMs`.
+   * Lambda's crash error when the invocation crashes or runs past `timeoutMs`, counted from
+   * `startedAt` (performance.now(); by default now: time it spent waiting for a slot counts too).
    */
-  run<T>(functionName: string, work: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  run<T>(
+    functionName: string,
+    work: () => Promise<T>,
+    timeoutMs?: number,
+    startedAt = performance.now(),
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -91,14 +97,8 @@ export class CrashContainment {
       };
       if (timeoutMs !== undefined) {
         timer = setTimeout(
-          () =>
-            invocation.crash(
-              lambdaError(
-                CRASH_NAMES.timeout,
-                `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
-              ),
-            ),
-          timeoutMs,
+          () => invocation.crash(timedOut(timeoutMs)),
+          Math.max(0, startedAt + timeoutMs - performance.now()),
         );
         timer.unref();
       }
@@ -146,6 +146,14 @@ export class CrashContainment {
     console.error(error);
     process.exit(1);
   }
+}
+
+/** Lambda's error for an invocation stopped at its function timeout (`Sandbox.Timedout`). */
+export function timedOut(timeoutMs: number): Error {
+  return lambdaError(
+    CRASH_NAMES.timeout,
+    `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+  );
 }
 
 function lambdaError(name: string, message: string): Error {

@@ -24,7 +24,7 @@ import {
 import { sweep } from '../monitor/health-monitor.ts';
 import { AgentSlots } from './agent-slots.ts';
 import { type ApiServer, startApiServer } from './api-server.ts';
-import { CrashContainment } from './crash-containment.ts';
+import { CrashContainment, timedOut } from './crash-containment.ts';
 import {
   type DynamoEngine,
   LOCAL_CREDENTIALS,
@@ -436,6 +436,12 @@ export class EmbeddedRuntime {
  */
 const FUNCTION_TIMEOUT_MARGIN_MS = 1000;
 
+/**
+ * A ping's function timeout: the Agent construct's default function timeout on AWS. Without one,
+ * the health sweep's pings to a hung agent would wait for a slot for ever, one more every sweep.
+ */
+const PING_TIMEOUT_SECONDS = 30;
+
 interface AgentInvocations {
   /** The agent as every invoker reaches it (the context passed is ignored: see invoke). */
   readonly handler: AgentLambdaHandler;
@@ -456,7 +462,8 @@ interface AgentInvocations {
  *   and ends nothing else;
  * - a task stopped with `Sandbox.Timedout` a second after its step's timeout, as Lambda stops a
  *   function past its own timeout, so a hung agent's slot is free again once its step has given up
- *   on it (see FUNCTION_TIMEOUT_MARGIN_MS);
+ *   on it (see FUNCTION_TIMEOUT_MARGIN_MS); the time counts from the call, so a task still waiting
+ *   for a slot then is given up (never run) with the same error; a ping gets PING_TIMEOUT_SECONDS;
  * - with a Lambda context whose remaining time is that function timeout.
  */
 function invocations(
@@ -467,21 +474,44 @@ function invocations(
   const invoke = (event: unknown, timeoutSeconds?: number): Promise<unknown> => {
     const records = sqsRecords(event);
     const seconds =
-      timeoutSeconds ?? (records === undefined ? taskTimeoutSeconds(event) : undefined);
+      timeoutSeconds ??
+      (records === undefined ? taskTimeoutSeconds(event) : undefined) ??
+      (isPing(event) ? PING_TIMEOUT_SECONDS : undefined);
     const timeoutMs =
       seconds === undefined ? undefined : seconds * 1000 + FUNCTION_TIMEOUT_MARGIN_MS;
-    return parts.slots.run(
-      agentId,
-      () =>
-        parts.containment.run(
-          agentId,
-          () =>
-            handler(event, lambdaContext(agentId, timeoutMs === undefined ? {} : { timeoutMs })),
-          timeoutMs,
-        ),
-      // One slot, a batch from the queue too (see AgentSlots), ahead of the direct calls.
-      records === undefined ? {} : { front: true },
-    );
+    // The deadline runs from the call, not from the slot: a task still waiting for a slot when its
+    // step has given up on it leaves the queue of waiters and fails as a timed-out Lambda does,
+    // rather than running later for nobody and holding a slot meanwhile.
+    const startedAt = performance.now();
+    const deadline = new AbortController();
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => deadline.abort(timedOut(timeoutMs)), timeoutMs);
+    timer?.unref();
+    return parts.slots
+      .run(
+        agentId,
+        () => {
+          const leftMs =
+            timeoutMs === undefined
+              ? undefined
+              : Math.max(0, startedAt + timeoutMs - performance.now());
+          return parts.containment.run(
+            agentId,
+            () =>
+              handler(
+                event,
+                lambdaContext(agentId, leftMs === undefined ? {} : { timeoutMs: leftMs }),
+              ),
+            timeoutMs,
+            startedAt,
+          );
+        },
+        // One slot, a batch from the queue too (see AgentSlots), ahead of the direct calls.
+        { signal: deadline.signal, ...(records === undefined ? {} : { front: true }) },
+      )
+      .finally(() => clearTimeout(timer));
   };
   // What else the SDK's handler carries (its id, its card, stop) stays reachable.
   return {
@@ -493,6 +523,10 @@ function invocations(
 function sqsRecords(event: unknown): { eventSourceARN?: string }[] | undefined {
   const records = (event as { Records?: unknown } | null)?.Records;
   return Array.isArray(records) ? (records as { eventSourceARN?: string }[]) : undefined;
+}
+
+function isPing(event: unknown): boolean {
+  return (event as { kind?: unknown } | null)?.kind === PING_KIND;
 }
 
 function taskTimeoutSeconds(event: unknown): number | undefined {

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TASK_KIND } from '../../functions/core/model/task.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
+import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 
 /**
@@ -124,5 +126,61 @@ describe('maxConcurrency in the embedded runtime', () => {
     await until(() => seen.handled >= 50, 'all 50 tasks');
     expect(seen.handled).toBe(50);
     expect(seen.peak).toBe(LIMIT);
+  }, 60_000);
+});
+
+describe('a task waiting for a slot of a hung agent', () => {
+  let runtime: EmbeddedRuntime | undefined;
+  const entered: string[] = [];
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const hung: AgentDefinition = {
+    agentId: 'hung',
+    agentType: 'test',
+    description: 'hangs on its first task',
+    capabilities: [{ name: 'hanging', version: '1.0.0' }],
+    maxConcurrency: 1,
+    handler: async (message) => {
+      const stepId = (message as { task?: { stepId?: string } }).task?.stepId;
+      if (stepId === undefined) return {};
+      entered.push(stepId);
+      if (stepId === 'first') await released;
+      return { ok: true };
+    },
+  };
+
+  afterAll(async () => {
+    release();
+    await runtime?.stop();
+  });
+
+  it('is given up at its deadline with Sandbox.Timedout, and never runs', async () => {
+    runtime = await EmbeddedRuntime.start({ agents: [hung] });
+    const agent = runtime.agents[0];
+    if (agent === undefined) throw new Error('no agent');
+    const task = (stepId: string, timeoutSeconds: number) => ({
+      kind: TASK_KIND,
+      coordinationId: 'c1',
+      stepId,
+      agentId: 'hung',
+      pattern: 'sequential',
+      input: {},
+      timeoutSeconds,
+    });
+    const first = agent.handler(task('first', 10), lambdaContext('hung'));
+    await until(() => entered.includes('first'), 'the first task', 10_000);
+    const started = performance.now();
+    // Its function timeout: 1 s and the margin (FUNCTION_TIMEOUT_MARGIN_MS), from the call.
+    await expect(agent.handler(task('second', 1), lambdaContext('hung'))).rejects.toMatchObject({
+      name: 'Sandbox.Timedout',
+    });
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(runtime.slots.figures('hung')).toMatchObject({ inFlight: 1, waiting: 0 });
+    release();
+    await first;
+    await sleep(100);
+    expect(entered).toEqual(['first']);
   }, 60_000);
 });

@@ -80,6 +80,35 @@ describe('AgentSlots', () => {
     expect(slots.room('free')).toBe(Number.POSITIVE_INFINITY);
   });
 
+  it('gives up a waiter whose deadline passes: it never runs, and the slot goes to the next', async () => {
+    const slots = new AgentSlots([['a', 1]]);
+    const log: string[] = [];
+    const hung = task(log, 'hung');
+    const late = task(log, 'late');
+    const next = task(log, 'next');
+    void slots.run('a', hung.work);
+    const deadline = new AbortController();
+    const gaveUp = slots.run('a', late.work, { signal: deadline.signal });
+    const served = slots.run('a', next.work);
+    await turn();
+    expect(slots.figures('a')).toMatchObject({ inFlight: 1, waiting: 2 });
+    const timedOut = Object.assign(new Error('Task timed out after 1.00 seconds'), {
+      name: 'Sandbox.Timedout',
+    });
+    deadline.abort(timedOut);
+    await expect(gaveUp).rejects.toBe(timedOut);
+    expect(slots.figures('a')).toMatchObject({ inFlight: 1, waiting: 1 });
+    hung.finish();
+    await turn();
+    expect(log).toEqual(['hung', 'next']);
+    next.finish();
+    await expect(served).resolves.toBe('next');
+    // Already past its deadline: not even queued.
+    await expect(slots.run('a', late.work, { signal: deadline.signal })).rejects.toBe(timedOut);
+    expect(log).toEqual(['hung', 'next']);
+    expect(slots.figures('a')).toMatchObject({ inFlight: 0, waiting: 0 });
+  });
+
   it('wakes a poller waiting for room when a slot frees', async () => {
     const slots = new AgentSlots([['a', 1]]);
     const log: string[] = [];
