@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { Duration, type IAspect, Stack } from 'aws-cdk-lib';
+import { CfnResource, Duration, type IAspect, Stack } from 'aws-cdk-lib';
 import {
   Architecture,
   CfnFunction,
@@ -216,16 +216,30 @@ export function mobiusOwnFunction(
  */
 export class LogGroupsWithRetention implements IAspect {
   visit(node: IConstruct): void {
-    if (!(node instanceof CfnFunction)) return;
-    const stack = Stack.of(node);
-    const config = stack.resolve(node.loggingConfig) as { logGroup?: unknown } | undefined;
-    if (config?.logGroup !== undefined) return;
+    if (node instanceof CfnFunction) {
+      const config = Stack.of(node).resolve(node.loggingConfig) as
+        | { logGroup?: unknown }
+        | undefined;
+      if (config?.logGroup !== undefined) return;
+      const logGroup = this.#logGroupBeside(node);
+      if (logGroup !== undefined)
+        node.loggingConfig = { ...(config ?? {}), logGroup: logGroup.logGroupName };
+      return;
+    }
+    // CDK's core custom-resource providers (bucket auto-delete and the like) write their function
+    // as a plain CfnResource, not a CfnFunction, and never configure its logging: its properties
+    // are reached by override.
+    if (node instanceof CfnResource && node.cfnResourceType === 'AWS::Lambda::Function') {
+      const logGroup = this.#logGroupBeside(node);
+      if (logGroup !== undefined)
+        node.addPropertyOverride('LoggingConfig.LogGroup', logGroup.logGroupName);
+    }
+  }
+
+  #logGroupBeside(node: IConstruct): LogGroup | undefined {
     const scope = node.node.scope;
-    if (!(scope instanceof Construct)) return;
-    const logGroup = new LogGroup(scope, `${node.node.id}LogGroup`, {
-      retention: RetentionDays.ONE_MONTH,
-    });
-    node.loggingConfig = { ...(config ?? {}), logGroup: logGroup.logGroupName };
+    if (!(scope instanceof Construct)) return undefined;
+    return new LogGroup(scope, `${node.node.id}LogGroup`, { retention: RetentionDays.ONE_MONTH });
   }
 }
 

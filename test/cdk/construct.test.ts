@@ -1,8 +1,9 @@
-import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { App, Aspects, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import {
   AwsCustomResource,
@@ -205,6 +206,24 @@ describe('MobiusCoordinator in a stack of your own', () => {
       Type: 'AWS::Logs::LogGroup',
       Properties: { RetentionInDays: 30 },
     });
+  });
+
+  it('also reaches the functions of CDK core providers, which are plain CfnResources (bucket auto-delete)', () => {
+    const stack = userStack();
+    new Bucket(stack, 'Scratch', { autoDeleteObjects: true, removalPolicy: RemovalPolicy.DESTROY });
+    Aspects.of(stack).add(new LogGroupsWithRetention());
+    const template = Template.fromStack(stack).toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: { LoggingConfig?: { LogGroup?: { Ref: string } } } }
+    >;
+    const functions = Object.values(template).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const fn of functions) {
+      expect(template[fn.Properties.LoggingConfig?.LogGroup?.Ref ?? '']).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: { RetentionInDays: 30 },
+      });
+    }
   });
 
   it('gives an Agent built on its own one standard dead-letter queue for all its rules, FIFO or not', () => {
