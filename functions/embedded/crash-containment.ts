@@ -34,41 +34,52 @@ interface Invocation {
  * printed, and the process exits with code 1 (unless some other listener takes them).
  */
 export class CrashContainment {
-  readonly #current = new AsyncLocalStorage<Invocation>();
-  #installed = false;
+  /**
+   * The instances installed, process-wide. One set of process hooks serves them all, so an error
+   * raised outside every invocation is seen once, whichever runtimes share the process: with a
+   * listener each, each saw the others' and left the error to them, and nobody handled it.
+   */
+  static readonly #installed = new Set<CrashContainment>();
 
   /** Whether uncaught exceptions come through Node's capture callback (others see none). */
-  #capturing = false;
+  static #capturing = false;
 
-  readonly #onException = (error: unknown) => this.#raised(error, CRASH_NAMES.exit);
-  readonly #onRejection = (reason: unknown) => this.#raised(reason, CRASH_NAMES.unhandledRejection);
+  static readonly #onException = (error: unknown) =>
+    CrashContainment.#raised(error, CRASH_NAMES.exit);
+  static readonly #onRejection = (reason: unknown) =>
+    CrashContainment.#raised(reason, CRASH_NAMES.unhandledRejection);
+
+  readonly #current = new AsyncLocalStorage<Invocation>();
 
   /**
    * Starts catching what escapes invocations, process-wide, until uninstall(). Uncaught
    * exceptions are taken through Node's capture callback where it is free, so an agent's crash
    * is not also reported by other listeners (a test runner's would fail the run); rejections
-   * through an `unhandledRejection` listener.
+   * through an `unhandledRejection` listener. The first instance installed sets these up for
+   * every instance; the last one uninstalled removes them.
    */
   install(): void {
-    if (this.#installed) return;
-    this.#installed = true;
+    const installed = CrashContainment.#installed;
+    if (installed.has(this)) return;
+    installed.add(this);
+    if (installed.size > 1) return;
     try {
-      process.setUncaughtExceptionCaptureCallback(this.#onException);
-      this.#capturing = true;
+      process.setUncaughtExceptionCaptureCallback(CrashContainment.#onException);
+      CrashContainment.#capturing = true;
     } catch {
-      // Taken (by a domain, or another runtime in this process): listen instead.
-      process.on('uncaughtException', this.#onException);
+      // Taken (by a domain, or other code in this process): listen instead.
+      process.on('uncaughtException', CrashContainment.#onException);
     }
-    process.on('unhandledRejection', this.#onRejection);
+    process.on('unhandledRejection', CrashContainment.#onRejection);
   }
 
   uninstall(): void {
-    if (!this.#installed) return;
-    this.#installed = false;
-    if (this.#capturing) process.setUncaughtExceptionCaptureCallback(null);
-    else process.off('uncaughtException', this.#onException);
-    this.#capturing = false;
-    process.off('unhandledRejection', this.#onRejection);
+    const installed = CrashContainment.#installed;
+    if (!installed.delete(this) || installed.size > 0) return;
+    if (CrashContainment.#capturing) process.setUncaughtExceptionCaptureCallback(null);
+    else process.off('uncaughtException', CrashContainment.#onException);
+    CrashContainment.#capturing = false;
+    process.off('unhandledRejection', CrashContainment.#onRejection);
   }
 
   /**
@@ -111,12 +122,10 @@ export class CrashContainment {
     });
   }
 
-  #raised(error: unknown, name: string): void {
+  /** Fails the invocation the error was raised in, if it is one of this instance's. */
+  #claim(error: unknown, name: string): boolean {
     const invocation = this.#current.getStore();
-    if (invocation === undefined) {
-      this.#notAnAgents(error, name);
-      return;
-    }
+    if (invocation === undefined) return false;
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     // Logged even when the invocation had already answered (work it left running crashed later):
     // nothing is swallowed.
@@ -129,17 +138,28 @@ export class CrashContainment {
           : `Unhandled promise rejection: ${message}`,
       ),
     );
+    return true;
+  }
+
+  static #raised(error: unknown, name: string): void {
+    for (const containment of CrashContainment.#installed) {
+      if (containment.#claim(error, name)) return;
+    }
+    CrashContainment.#notAnAgents(error, name);
   }
 
   /** Raised outside any invocation: handled as if this class were not listening. */
-  #notAnAgents(error: unknown, name: string): void {
+  static #notAnAgents(error: unknown, name: string): void {
     const rejection = name === CRASH_NAMES.unhandledRejection;
+    // Listeners other than this class's own one.
     if (rejection && process.listenerCount('unhandledRejection') > 1) return; // another listener's
-    const others = process.listenerCount('uncaughtException') - (this.#capturing ? 0 : 1);
+    const others =
+      process.listenerCount('uncaughtException') - (CrashContainment.#capturing ? 0 : 1);
     if (others > 0) {
       // Theirs, as Node would have handed it to them: a rejection nobody listens for is raised as
       // an uncaught exception, and the capture callback took exceptions from them.
-      if (rejection || this.#capturing) process.emit('uncaughtException', error as Error);
+      if (rejection || CrashContainment.#capturing)
+        process.emit('uncaughtException', error as Error);
       return;
     }
     // Node's default when nobody listens.

@@ -77,6 +77,40 @@ describe('CrashContainment', () => {
     });
   });
 
+  // Two embedded runtimes in one process: each had its own listener, saw the other's, and left
+  // such a rejection to it, so nobody handled it.
+  it("with two instances installed, contains each one's invocations and still leaves a rejection outside them to Node", () => {
+    const script = `
+      import { CrashContainment } from './functions/embedded/crash-containment.ts';
+      const first = new CrashContainment();
+      const second = new CrashContainment();
+      first.install();
+      second.install();
+      const crashed = await second
+        .run('leaky', async () => {
+          void Promise.reject(new Error('nobody awaited me'));
+          await new Promise(() => undefined);
+        })
+        .catch((error) => error.name);
+      console.log('contained: ' + crashed);
+      void Promise.reject(new Error('not an agent'));
+      setTimeout(() => console.log('still running'), 200);
+    `;
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(child.stdout).toContain('contained: Runtime.UnhandledPromiseRejection');
+    expect(child.status).toBe(1);
+    expect(child.stderr).toContain('not an agent');
+    expect(child.stdout).not.toContain('still running');
+  });
+
   it('leaves an error raised outside every invocation to Node: printed, exit code 1', () => {
     const script = `
       import { CrashContainment } from './functions/embedded/crash-containment.ts';
