@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   FatalAgentError,
   RetryableAgentError,
@@ -115,6 +115,11 @@ describe('defineAgent', () => {
     ddb.on(PutCommand).resolves({});
     ddb.on(BatchWriteCommand).resolves({});
     ddb.on(UpdateCommand).resolves({ Attributes: liveRow() });
+  });
+  afterEach(() => {
+    // Log-level stubs and console spies of one test must not reach the next.
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
   });
 
   it('runs a direct task and returns the output with the time spent in the handler', async () => {

@@ -33,9 +33,11 @@ export const envelopeSchema = z
     from: partySchema,
     /**
      * Who sent it, as the coordinator authenticated them: the caller's IAM principal (role ARN), or
-     * `local` in the embedded runtime. Set by the API from the request's signature, never taken
-     * from the caller's body; the API admits a `from` naming an agent only when this principal
-     * owns that agent or is an operator. Absent on messages agents and the coordinator send.
+     * `local` in the embedded runtime. The API sets it from the request's signature, never from
+     * the caller's body, and admits a `from` naming an agent only when this principal owns that
+     * agent or is an operator. Trust it only on messages that came through the API: whoever may
+     * write to an agent's queue or the bus directly (IAM `sqs:SendMessage`, `events:PutEvents`)
+     * can write any envelope. Absent on messages agents and the coordinator send.
      */
     sender: z.string().min(1).max(2048).optional(),
     /**

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import threading
+from concurrent.futures import InvalidStateError
 from collections import deque
 from pathlib import Path
 
@@ -138,14 +139,17 @@ class HostRuntimeExecutor(RuntimeExecutor):
                 "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
                 f"exit status {process.wait()}",
             }
-            pending.set_result(
-                InvocationResult(
-                    request_id,
-                    json.dumps(error).encode(),
-                    is_error=True,
-                    logs="\n".join(list(self.output)[-20:]),
+            try:
+                pending.set_result(
+                    InvocationResult(
+                        request_id,
+                        json.dumps(error).encode(),
+                        is_error=True,
+                        logs="\n".join(list(self.output)[-20:]),
+                    )
                 )
-            )
+            except InvalidStateError:
+                pass  # the runtime answered just before it exited: that answer stands
         # If it never said it was ready (a crash at load, a port taken), fail the start now
         # rather than leave it waiting for a signal that cannot come.
         startup = self.executor_endpoint.startup_future
