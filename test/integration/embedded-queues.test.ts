@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,10 +127,8 @@ describe('stopping with agents that hang', () => {
 
   describe('`mobius dev` in a process of its own', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mobius-hang-'));
-    let child: ChildProcess | undefined;
 
     afterAll(() => {
-      if (child?.exitCode === null) child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     });
 
@@ -156,43 +154,50 @@ describe('stopping with agents that hang', () => {
           [join(ROOT, 'bin', 'mobius.mjs'), 'dev', '--port', '0', '--agents', module],
           { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
         );
-        child = proc;
-        let stdout = '';
-        let stderr = '';
-        proc.stdout?.on('data', (chunk: Buffer) => {
-          stdout += chunk.toString();
-        });
-        proc.stderr?.on('data', (chunk: Buffer) => {
-          stderr += chunk.toString();
-        });
-        const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
-        await until(
-          () => stdout.includes('Ctrl-C to stop'),
-          `mobius dev to start (${stderr})`,
-          60_000,
-        );
-        const url = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
-        expect(url, stdout).toBeDefined();
-        const response = await fetch(`${url}/messages`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ to: 'stuck', payload: {} }),
-        });
-        expect(response.status).toBe(202);
-        await until(() => stderr.includes('stuck: handling'), 'the agent to start on the message');
+        // Each case kills its own child if it is still running, whatever failed.
+        try {
+          let stdout = '';
+          let stderr = '';
+          proc.stdout?.on('data', (chunk: Buffer) => {
+            stdout += chunk.toString();
+          });
+          proc.stderr?.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString();
+          });
+          const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
+          await until(
+            () => stdout.includes('Ctrl-C to stop'),
+            `mobius dev to start (${stderr})`,
+            60_000,
+          );
+          const url = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
+          expect(url, stdout).toBeDefined();
+          const response = await fetch(`${url}/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ to: 'stuck', payload: {} }),
+          });
+          expect(response.status).toBe(202);
+          await until(
+            () => stderr.includes('stuck: handling'),
+            'the agent to start on the message',
+          );
 
-        const signalled = performance.now();
-        proc.kill(signal);
-        const code = await Promise.race([
-          exited,
-          sleep(STOP_BOUND_MS + 4000).then(() => 'still running'),
-        ]);
-        const ms = performance.now() - signalled;
-        console.log(
-          `mobius dev, ${signal} with a hung agent: exited ${code} after ${ms.toFixed(0)} ms`,
-        );
-        expect(code, stderr).toBe(0);
-        expect(ms).toBeLessThan(STOP_BOUND_MS);
+          const signalled = performance.now();
+          proc.kill(signal);
+          const code = await Promise.race([
+            exited,
+            sleep(STOP_BOUND_MS + 4000).then(() => 'still running'),
+          ]);
+          const ms = performance.now() - signalled;
+          console.log(
+            `mobius dev, ${signal} with a hung agent: exited ${code} after ${ms.toFixed(0)} ms`,
+          );
+          expect(code, stderr).toBe(0);
+          expect(ms).toBeLessThan(STOP_BOUND_MS);
+        } finally {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+        }
       },
       90_000,
     );
