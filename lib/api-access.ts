@@ -76,15 +76,36 @@ export function roleManagedPolicy(
             const [method = '', path = ''] = route.split(' ');
             return routeArn(api, method, path);
           });
+  // In an execute-api resource `*` also matches `/`: `GET /agents/*` (for `GET /agents/{id}`)
+  // would allow every GET below it, operator routes included. Each served route the role is not
+  // given is therefore denied outright, so the policy fails closed whatever routes come later.
+  const refusedRoutes =
+    role === 'operator' ? [] : [...served].filter((route) => !ROLE_ROUTES[role].includes(route));
+  if (role !== 'operator') assertNoShadowing(role, refusedRoutes, ROLE_ROUTES[role]);
+  const refused = refusedRoutes.map((route) => {
+    const [method = '', path = ''] = route.split(' ');
+    return routeArn(api, method, path);
+  });
+  const name = `${role[0]?.toUpperCase()}${role.slice(1)}`;
   const policy = new ManagedPolicy(scope, id, {
     description: DESCRIPTIONS[role],
     statements: [
       new PolicyStatement({
-        sid: `Mobius${role[0]?.toUpperCase()}${role.slice(1)}Routes`,
+        sid: `Mobius${name}Routes`,
         effect: Effect.ALLOW,
         actions: ['execute-api:Invoke'],
         resources,
       }),
+      ...(refused.length === 0
+        ? []
+        : [
+            new PolicyStatement({
+              sid: `Mobius${name}NotOtherRoutes`,
+              effect: Effect.DENY,
+              actions: ['execute-api:Invoke'],
+              resources: refused,
+            }),
+          ]),
     ],
   });
   for (const resource of resources.filter((r) => r.includes('*'))) {
@@ -97,6 +118,36 @@ export function roleManagedPolicy(
     );
   }
   return policy;
+}
+
+/**
+ * A denied route must not cover one the role is given: `GET /agents/{id}` denied is
+ * `GET/agents/*`, which would deny `GET /agents/{id}/health` too. Refused at synth, naming both.
+ */
+function assertNoShadowing(
+  role: ApiRole,
+  refused: readonly string[],
+  allowed: readonly string[],
+): void {
+  const literal = (text: string) => text.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+  // A path parameter is `*` in the resource, and `*` matches across `/`.
+  const glob = (route: string) =>
+    new RegExp(
+      `^${route
+        .split(/\{[^}]+\}/)
+        .map(literal)
+        .join('.*')}$`,
+    );
+  const sample = (route: string) => route.replace(/\{[^}]+\}/g, 'x');
+  for (const denied of refused) {
+    const pattern = glob(denied);
+    const covered = allowed.find((route) => route !== denied && pattern.test(sample(route)));
+    if (covered !== undefined) {
+      throw new Error(
+        `The ${role} policy cannot deny "${denied}" without denying "${covered}" (a "*" in an execute-api resource also matches "/"): give the ${role} role both routes or neither (lib/api-access.ts).`,
+      );
+    }
+  }
 }
 
 const DESCRIPTIONS: Record<ApiRole, string> = {

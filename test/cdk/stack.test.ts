@@ -183,17 +183,23 @@ describe('the CDK stack', () => {
       const logicalId = outputs[output]?.Value.Ref ?? '';
       const policy = json[logicalId];
       expect(policy?.Type, output).toBe('AWS::IAM::ManagedPolicy');
-      const document = policy?.Properties.PolicyDocument as { Statement: Statement[] } | undefined;
-      const [statement, ...others] = document?.Statement ?? [];
-      expect(others).toEqual([]);
-      expect(statement?.Action).toBe('execute-api:Invoke');
+      const document = policy?.Properties.PolicyDocument as
+        | { Statement: (Statement & { Effect: string })[] }
+        | undefined;
+      const statements = document?.Statement ?? [];
+      for (const statement of statements) expect(statement.Action).toBe('execute-api:Invoke');
       // `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>`, the
       // method and path rendered readable.
-      return [statement?.Resource]
-        .flat()
-        .map((r) => render(r).replace(/^.*:execute-api:eu-west-1:123456789012:<\w+>\/v1/, ''))
-        .sort();
+      const routes = (effect: string) =>
+        statements
+          .filter((statement) => statement.Effect === effect)
+          .flatMap((statement) => [statement.Resource].flat())
+          .map((r) => render(r).replace(/^.*:execute-api:eu-west-1:123456789012:<\w+>\/v1/, ''))
+          .sort();
+      denied.set(output, routes('Deny'));
+      return routes('Allow');
     };
+    const denied = new Map<string, string[]>();
     const served = (routes: string[]) =>
       routes
         .filter((r) => ROUTES.some((route) => `${route.method} ${route.path}` === r))
@@ -234,6 +240,15 @@ describe('the CDK stack', () => {
     );
     expect(policyOf('AgentPolicyArn')).not.toContain('/POST/coordinations');
     expect(policyOf('OperatorPolicyArn')).toEqual(['/*/*']);
+    expect(denied.get('OperatorPolicyArn')).toEqual([]);
+    // Fails closed: every served route a role is not given is denied outright, since a "*" in
+    // an allowed resource (GET /agents/*) also matches deeper paths.
+    const all = served(ROUTES.map((route) => `${route.method} ${route.path}`));
+    for (const output of ['InvokerPolicyArn', 'AgentPolicyArn']) {
+      const allowed = policyOf(output);
+      expect(denied.get(output)).toEqual(all.filter((route) => !allowed.includes(route)));
+    }
+    expect(denied.get('InvokerPolicyArn')).toContain('/DELETE/agents/*');
   });
 
   it('tells the API function its operators and the accounts agents may live in', () => {
