@@ -98,14 +98,13 @@ function failedResult(
   totalMs: number,
 ): CoordinationResult {
   const progress = outcome.progress;
+  // How far the run got is a bonus: state that does not parse (a run started by another version
+  // of the compiler) leaves it out rather than turning a failed run into an error of ours.
+  const state = progress === undefined ? undefined : executionStateSchema.safeParse(progress.state);
   const done =
-    progress === undefined
+    progress === undefined || state?.success !== true
       ? { steps: [], errors: [], agentMs: 0 }
-      : collect(
-          input,
-          parseRecords(executionStateSchema, progress.state, 'The execution state'),
-          progress.stoppedIn,
-        );
+      : collect(input, state.data, progress.stoppedIn);
   const steps = [...done.steps];
   const stopped: CoordinationError[] = [];
   if (outcome.status === 'TIMED_OUT') {

@@ -41,6 +41,8 @@ export interface StepFunctionsEngineOptions {
 export class StepFunctionsEngine implements CoordinationEngine {
   readonly #options: StepFunctionsEngineOptions;
   readonly #sfn: SFNClient;
+  /** Progress of finished runs already read, oldest first (at most FINISHED_RUNS_KEPT). */
+  readonly #finished = new Map<string, ExecutionProgress | undefined>();
 
   constructor(options: StepFunctionsEngineOptions) {
     this.#options = options;
@@ -111,6 +113,19 @@ export class StepFunctionsEngine implements CoordinationEngine {
    * HISTORY_PAGES pages, read until the newest top-level state shows up (usually the first page).
    */
   async #progress(executionArn: string): Promise<ExecutionProgress | undefined> {
+    // A finished run's history never changes: read it once per container, not on every poll
+    // (GetExecutionHistory has a low rate quota).
+    if (this.#finished.has(executionArn)) return this.#finished.get(executionArn);
+    const progress = await this.#readProgress(executionArn);
+    if (this.#finished.size >= FINISHED_RUNS_KEPT) {
+      const oldest = this.#finished.keys().next().value;
+      if (oldest !== undefined) this.#finished.delete(oldest);
+    }
+    this.#finished.set(executionArn, progress);
+    return progress;
+  }
+
+  async #readProgress(executionArn: string): Promise<ExecutionProgress | undefined> {
     const events: HistoryEvent[] = [];
     let nextToken: string | undefined;
     for (let page = 0; page < HISTORY_PAGES; page++) {
@@ -167,6 +182,8 @@ export class StepFunctionsEngine implements CoordinationEngine {
 /** History read for a failed run's progress: 5 × 200 events covers any Mobius run's last state. */
 const HISTORY_PAGES = 5;
 const HISTORY_PAGE_SIZE = 200;
+/** Finished runs whose progress one container remembers. */
+const FINISHED_RUNS_KEPT = 100;
 
 /**
  * What Step Functions' API answers when a caller exceeds its request rate (StartExecution and

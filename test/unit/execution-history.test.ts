@@ -112,3 +112,35 @@ describe('progressFromHistory', () => {
     expect(progressFromHistory(events)?.running).toEqual([{ agentId: 'queued', stepId: 's1' }]);
   });
 });
+
+describe('a failed result with progress it cannot read', () => {
+  it('leaves the progress out instead of failing: the error still names the agent and step', async () => {
+    const { shapeResult } = await import('../../functions/coordination/result.ts');
+    const { executionInput } = await import('../../statemachines/plan.ts');
+    const input = executionInput(
+      {
+        mode: 'standard',
+        failureMode: 'fail_fast',
+        pattern: 'sequential',
+        steps: [{ id: 's1', timeoutSeconds: 10, candidates: [{ agentId: 'a', target: 'q' }] }],
+      },
+      'c1',
+      {},
+    );
+    const result = shapeResult(
+      input,
+      {
+        status: 'FAILED',
+        error: 'FatalAgentError',
+        cause: 'a failed at step s1: broken',
+        // A state another compiler version wrote: not this layout.
+        progress: { state: { steps: 'not records' }, stoppedIn: 's1', running: [] },
+      },
+      5,
+    );
+    expect(result.status).toBe('failed');
+    expect(result.errors).toEqual([
+      expect.objectContaining({ agentId: 'a', stepId: 's1', error: 'FatalAgentError' }),
+    ]);
+  });
+});

@@ -2,6 +2,7 @@ import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
   ExecutionLimitExceeded,
+  GetExecutionHistoryCommand,
   SFNClient,
   SFNServiceException,
   StartExecutionCommand,
@@ -10,7 +11,10 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { StepFunctionsEngine } from '../../functions/coordination/step-functions-engine.ts';
+import {
+  StepFunctionsEngine,
+  standardCoordinationId,
+} from '../../functions/coordination/step-functions-engine.ts';
 import { CapacityExceededError } from '../../functions/core/errors.ts';
 import { compile } from '../../statemachines/compile.ts';
 import { type CoordinationPlan, executionInput } from '../../statemachines/plan.ts';
@@ -124,6 +128,34 @@ describe('StepFunctionsEngine', () => {
       service: 'states',
       reason: 'ThrottlingException',
     });
+  });
+
+  it("reads a failed run's history once: a finished run's progress does not change", async () => {
+    const id = standardCoordinationId(machine, '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0');
+    const state = { coordinationId: id, pattern: 'sequential', steps: { s1: {} } };
+    sfn.on(DescribeExecutionCommand).resolves({
+      status: 'FAILED',
+      error: 'FatalAgentError',
+      cause: 'a failed at step s1: broken',
+      input: JSON.stringify(input),
+      startDate: new Date(),
+    });
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        {
+          id: 2,
+          type: 'FailStateEntered',
+          timestamp: new Date(),
+          stateEnteredEventDetails: { name: 'CoordinationFailed', input: JSON.stringify(state) },
+        },
+      ],
+    });
+    const sfnEngine = engine('g');
+    for (let poll = 0; poll < 3; poll++) {
+      const status = await sfnEngine.describe(id);
+      expect(status?.outcome).toMatchObject({ status: 'FAILED', progress: { state } });
+    }
+    expect(sfn.commandCalls(GetExecutionHistoryCommand)).toHaveLength(1);
   });
 
   it('does not ask AWS about ids it never handed out', async () => {
