@@ -98,6 +98,8 @@ export class CachedDirectory implements AgentDirectory {
   async #discover(key: string, query: unknown): Promise<DiscoveryMatch[]> {
     const at = this.#now();
     const matches = await this.#inner.discover(query);
+    // As in #fetch: a discovery sent before the entry's own answers for an older registry.
+    if ((this.#discoveries.get(key)?.at ?? Number.NEGATIVE_INFINITY) > at) return matches;
     // Unbounded query shapes must not leak memory.
     if (this.#discoveries.size >= 1000) this.#discoveries.clear();
     this.#discoveries.set(key, { value: matches, at });

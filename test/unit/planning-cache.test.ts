@@ -91,6 +91,27 @@ describe('CachedDirectory', () => {
     expect(await cache.discover({ capability: 'x' })).toEqual([{ agentId: 'v2' }]);
   });
 
+  it('keeps the newer discovery when an older one answers last', async () => {
+    let now = 0;
+    const answers: ((matches: DiscoveryMatch[]) => void)[] = [];
+    const cache = new CachedDirectory(
+      {
+        getMany: async () => new Map(),
+        discover: () => new Promise<DiscoveryMatch[]>((resolve) => answers.push(resolve)),
+      },
+      { ttlMs: 1000, now: () => now },
+    );
+    const older = cache.discover({ capability: 'x' }); // sent at 0
+    now = 2000;
+    const newer = cache.discover({ capability: 'x' }); // sent at 2000, answers first
+    answers[1]?.([{ agentId: 'new' }] as unknown as DiscoveryMatch[]);
+    await newer;
+    answers[0]?.([{ agentId: 'old' }] as unknown as DiscoveryMatch[]);
+    await older;
+    now = 2100;
+    expect(await cache.discover({ capability: 'x' })).toEqual([{ agentId: 'new' }]);
+  });
+
   it('never caches agents that were not found, and caches discoveries per query', async () => {
     const fake = fakeDirectory();
     const cache = new CachedDirectory(fake.directory, { ttlMs: 1000 });
