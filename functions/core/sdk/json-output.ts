@@ -14,6 +14,14 @@ export type JsonValue = TaskResult['output'];
  */
 export function jsonOutput(value: unknown, agentId: string): JsonValue {
   if (value === undefined) return null;
+  // A generator (a handler written `async function*`) stringifies to `{}`: everything it would
+  // yield would be lost without a word. Refused, saying why, until handlers can stream.
+  if (isIterator(value)) {
+    throw new FatalAgentError(
+      `Agent ${agentId} returned ${Symbol.asyncIterator in value ? 'an async' : 'a'} generator, ` +
+        'whose chunks this platform cannot stream yet: return the final value instead.',
+    );
+  }
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -66,3 +74,12 @@ function whyNotJson(root: unknown): string {
 
 /** Deeper than this, JSON.stringify runs out of stack long before: report the depth itself. */
 const MAX_DEPTH = 2_000;
+
+function isIterator(value: unknown): value is object {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { next?: unknown }).next === 'function' &&
+    (Symbol.asyncIterator in value || Symbol.iterator in value)
+  );
+}
