@@ -1,4 +1,5 @@
-import type { AgentCardInput } from '../../functions/core/model/agent-card.ts';
+import { type AgentCardInput, agentCardSchema } from '../../functions/core/model/agent-card.ts';
+import { windowIndex } from '../../functions/core/registry/metrics.ts';
 
 type CapabilityInput = AgentCardInput['capabilities'][number];
 
@@ -20,4 +21,22 @@ export function capability(
   extra: Partial<CapabilityInput> = {},
 ): CapabilityInput {
   return { name, version, ...extra };
+}
+
+/** The stored row of a live agent `w1` (registered, heartbeating now): what a mocked registry returns. */
+export function liveAgentRow() {
+  const now = Date.now();
+  return {
+    agentId: 'w1',
+    agentType: 'worker',
+    card: agentCardSchema.parse(card('w1')),
+    cardHash: 'h',
+    registeredAt: now,
+    updatedAt: now,
+    hbIntervalSec: 30,
+    hbTimeoutSec: 90,
+    expiresAt: Math.ceil(now / 1000) + 90,
+    lastHeartbeatAt: now,
+    win: windowIndex(now),
+  };
 }

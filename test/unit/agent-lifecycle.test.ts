@@ -8,13 +8,11 @@ import {
 import type { SQSEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { agentCardSchema } from '../../functions/core/model/agent-card.ts';
 import { PING_KIND } from '../../functions/core/model/task.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
-import { windowIndex } from '../../functions/core/registry/metrics.ts';
 import { type AgentDefinition, defineAgent } from '../../functions/core/sdk/define-agent.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
-import { card } from '../support/cards.ts';
+import { liveAgentRow as liveRow } from '../support/cards.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const registry = new AgentRegistry({
@@ -48,23 +46,6 @@ const task = (input: unknown = { text: 'hi' }) => ({
   pattern: 'pipeline',
   input,
 });
-
-const liveRow = () => {
-  const now = Date.now();
-  return {
-    agentId: 'w1',
-    agentType: 'worker',
-    card: agentCardSchema.parse(card('w1')),
-    cardHash: 'h',
-    registeredAt: now,
-    updatedAt: now,
-    hbIntervalSec: 30,
-    hbTimeoutSec: 90,
-    expiresAt: Math.ceil(now / 1000) + 90,
-    lastHeartbeatAt: now,
-    win: windowIndex(now),
-  };
-};
 
 /** The heartbeats the agent wrote: the values of each UpdateCommand that set lastHeartbeatAt. */
 function heartbeats(): Record<string, unknown>[] {

@@ -20,12 +20,10 @@ import {
   RetryableAgentError,
 } from '../../functions/core/messaging/agent-errors.ts';
 import { createMessage } from '../../functions/core/messaging/envelope.ts';
-import { agentCardSchema } from '../../functions/core/model/agent-card.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
-import { windowIndex } from '../../functions/core/registry/metrics.ts';
 import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
-import { card } from '../support/cards.ts';
+import { liveAgentRow as liveRow } from '../support/cards.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const sfn = mockClient(SFNClient);
@@ -89,23 +87,6 @@ function sqsEvent(bodies: unknown[]): SQSEvent {
     })),
   };
 }
-
-const liveRow = () => {
-  const now = Date.now();
-  return {
-    agentId: 'w1',
-    agentType: 'worker',
-    card: agentCardSchema.parse(card('w1')),
-    cardHash: 'h',
-    registeredAt: now,
-    updatedAt: now,
-    hbIntervalSec: 30,
-    hbTimeoutSec: 90,
-    expiresAt: Math.ceil(now / 1000) + 90,
-    lastHeartbeatAt: now,
-    win: windowIndex(now),
-  };
-};
 
 describe('defineAgent', () => {
   beforeEach(() => {
