@@ -1,6 +1,7 @@
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { ErrorCode } from '../core/errors.ts';
 import { CapacityExceededError, isMobiusError, ValidationError } from '../core/errors.ts';
-import { type ApiResult, json } from './http.ts';
+import { json } from './http.ts';
 
 /** The one place domain errors become HTTP responses. */
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
@@ -34,7 +35,7 @@ export function statusOf(error: unknown): number {
  * not a domain error is a bug on our side: 500 with a request id to quote, never a stack trace
  * (the caller logs it; see createApi).
  */
-export function errorResponse(error: unknown, requestId: string): ApiResult {
+export function errorResponse(error: unknown, requestId: string): APIGatewayProxyResult {
   if (isMobiusError(error)) {
     const details = error instanceof ValidationError ? { issues: error.issues } : error.details;
     const body: ErrorBody = { error: { code: error.code, message: error.message, details } };

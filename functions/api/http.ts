@@ -4,10 +4,26 @@ import { ValidationError } from '../core/errors.ts';
 import { parseExternal, parseWith } from '../core/validation.ts';
 
 export type ApiEvent = APIGatewayProxyEvent;
-export type ApiResult = APIGatewayProxyResult;
+/**
+ * What a route answers: an API Gateway proxy result, or a streamed one. A streamed answer's status
+ * and headers go out first, then its body piece by piece as the iterable yields (SSE): the
+ * embedded server writes each piece with back-pressure; on AWS the API function writes them to its
+ * Lambda response stream behind an API Gateway method with `responseTransferMode: STREAM`.
+ * Stopping the iteration (`return()`, when the client goes away) is how a route learns to stop.
+ */
+export type ApiResult = APIGatewayProxyResult | StreamingResult;
+export interface StreamingResult {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly stream: AsyncIterable<string>;
+}
 export type RouteHandler = (event: ApiEvent) => Promise<ApiResult>;
 
-export function json(statusCode: number, body: unknown): ApiResult {
+export function isStreaming(result: ApiResult): result is StreamingResult {
+  return 'stream' in result && result.stream !== undefined;
+}
+
+export function json(statusCode: number, body: unknown): APIGatewayProxyResult {
   return {
     statusCode,
     headers: { 'content-type': 'application/json' },

@@ -1,0 +1,49 @@
+import type { CoordinationEvent, CoordinationEventInput } from './events.ts';
+
+/**
+ * Where a coordination's live events are kept, in order, for everyone who watches it: written by
+ * the coordination service (started, finished), by agents as they work on its steps (through the
+ * agent SDK), and by the monitor when Step Functions reports a standard run's end; read by the
+ * API's SSE routes and the CLI. On AWS and in the embedded runtime alike it is a DynamoDB item
+ * collection keyed by coordinationId, with TTL (see DynamoEventLog and docs/streaming.md).
+ */
+export interface CoordinationEventLog {
+  /**
+   * Appends events in the order given and returns them with their ids. Events appended by one
+   * caller keep their order; callers writing at once (parallel steps) interleave. Never drops an
+   * event: a failed write throws.
+   */
+  append(
+    coordinationId: string,
+    events: readonly CoordinationEventInput[],
+  ): Promise<readonly CoordinationEvent[]>;
+  /**
+   * Counts one more start of `key` (a step's candidate, in a round) and returns the count: 1 for
+   * the first start, 2… for retries. Tells `step.retried` from `step.started`.
+   */
+  countStart(coordinationId: string, key: string): Promise<number>;
+  /** The events after `after` (an event id; 0 = from the start), oldest first, at most `limit`. */
+  read(
+    coordinationId: string,
+    options?: { readonly after?: number; readonly limit?: number },
+  ): Promise<readonly CoordinationEvent[]>;
+  /**
+   * Replays the events after `after`, then follows new ones as they are appended, until
+   * `coordination.finished` (which it yields, then ends) or `signal` aborts (then it ends quietly).
+   */
+  follow(
+    coordinationId: string,
+    options?: { readonly after?: number; readonly signal?: AbortSignal },
+  ): AsyncGenerator<CoordinationEvent>;
+}
+
+/**
+ * Buffers one writer's events (an agent's step: its chunks come fast) and appends them in batches,
+ * in order. `push` resolves once the event is buffered and the buffer is below its bound: a handler
+ * that streams faster than the log takes writes waits, so memory stays bounded. `close` appends
+ * what is left; an append that failed makes every later push and close reject with its error.
+ */
+export interface EventWriter {
+  push(event: CoordinationEventInput): Promise<void>;
+  close(): Promise<void>;
+}
