@@ -23,6 +23,36 @@ export function isStreaming(result: ApiResult): result is StreamingResult {
   return 'stream' in result && result.stream !== undefined;
 }
 
+/**
+ * A stream body whose producer learns at once that nobody reads any more: stopping the iteration
+ * (the client went away) aborts `signal`, even while the producer is waiting for its next piece —
+ * an async generator's own `return()` would wait for that piece first.
+ */
+export function abortableStream(
+  produce: (signal: AbortSignal) => AsyncIterable<string>,
+): AsyncIterable<string> {
+  return {
+    [Symbol.asyncIterator]() {
+      const controller = new AbortController();
+      const inner = produce(controller.signal)[Symbol.asyncIterator]();
+      return {
+        next: () => inner.next(),
+        return: async (value?: unknown) => {
+          controller.abort();
+          await inner.return?.(value);
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/** A result known not to stream (every route answers so unless the caller asked for SSE). */
+export function buffered(result: ApiResult): APIGatewayProxyResult {
+  if (isStreaming(result)) throw new Error('expected a buffered API result, got a stream');
+  return result;
+}
+
 export function json(statusCode: number, body: unknown): APIGatewayProxyResult {
   return {
     statusCode,

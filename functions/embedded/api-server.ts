@@ -10,7 +10,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { type ApiResult, isStreaming, type StreamingResult } from '../api/http.ts';
 import { errorResponse } from '../api/http-errors.ts';
+import { writeWithBackPressure } from '../core/aws/lambda-streaming.ts';
 import { ForbiddenError, PayloadTooLargeError, ValidationError } from '../core/errors.ts';
 import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
@@ -20,7 +22,7 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
-type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<ApiResult>;
 
 /** Where a failure of the server itself (not of a route: the API logs those) is logged. */
 type ErrorLog = Pick<Logger, 'error'>;
@@ -138,7 +140,43 @@ async function serve(
       path: url.pathname,
     } as APIGatewayProxyEvent['requestContext'],
   };
-  write(response, requestId, await handler(event, lambdaContext('mobius-api')));
+  const result = await handler(event, lambdaContext('mobius-api'));
+  if (isStreaming(result)) await writeStream(response, requestId, result);
+  else write(response, requestId, result);
+}
+
+/**
+ * A streamed answer: status and headers at once, then each piece as the route yields it, waiting
+ * while the client's socket is full — a slow client slows its own stream and holds no more than
+ * the socket's buffer. A client that goes away ends only its own stream: the iteration is stopped
+ * (`return()`), and the route's cleanup runs; nothing else is cancelled.
+ */
+async function writeStream(
+  response: ServerResponse,
+  requestId: string,
+  result: StreamingResult,
+): Promise<void> {
+  response.writeHead(result.statusCode, { 'x-amzn-requestid': requestId, ...result.headers });
+  response.flushHeaders();
+  const pieces = result.stream[Symbol.asyncIterator]();
+  // The client going away while the route waits for its next piece ends the iteration too.
+  const gone = () => void pieces.return?.(undefined);
+  response.once('close', gone);
+  try {
+    for (;;) {
+      const next = await pieces.next();
+      if (next.done === true || response.destroyed) break;
+      await writeWithBackPressure(response, next.value);
+    }
+    response.end();
+  } catch (error) {
+    // The client left mid-write: its stream ends here, quietly.
+    if (response.destroyed) return;
+    throw error;
+  } finally {
+    response.off('close', gone);
+    await pieces.return?.(undefined);
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
+import { buffered } from '../../functions/api/http.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
 import { CapacityExceededError } from '../../functions/core/errors.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
@@ -60,7 +61,7 @@ async function call(method: string, path: string, body?: unknown, query?: Record
   const response = await api(event(method, path, body, query), lambdaContext('mobius-api'));
   return {
     status: response.statusCode,
-    body: JSON.parse(response.body) as Record<string, unknown> & {
+    body: JSON.parse(buffered(response).body) as Record<string, unknown> & {
       error?: { code: string; message: string; details: Record<string, unknown> };
     },
   };
@@ -370,7 +371,9 @@ describe('HTTP API: coordinations', () => {
       lambdaContext('mobius-api'),
     );
     expect(response.statusCode).toBe(504);
-    const body = JSON.parse(response.body) as { error: { code: string; message: string } };
+    const body = JSON.parse(buffered(response).body) as {
+      error: { code: string; message: string };
+    };
     expect(body.error.code).toBe('TIMEOUT');
     expect(body.error.message).toContain('"mode": "standard"');
   });
@@ -447,7 +450,7 @@ describe('HTTP API: coordinations', () => {
       metrics,
     );
     expect(emitted.result.statusCode).toBe(503);
-    expect(JSON.parse(emitted.result.body)).toMatchObject({
+    expect(JSON.parse(buffered(emitted.result).body)).toMatchObject({
       error: { code: 'CAPACITY_EXCEEDED', details: { reason: 'ThrottlingException' } },
     });
     expect(emitted.values).toMatchObject({
@@ -472,7 +475,9 @@ describe('HTTP API: coordinations', () => {
     });
     const response = await broken(event('GET', '/agents'), lambdaContext('mobius-api'));
     expect(response.statusCode).toBe(500);
-    const body = JSON.parse(response.body) as { error: { code: string; message: string } };
+    const body = JSON.parse(buffered(response).body) as {
+      error: { code: string; message: string };
+    };
     expect(body.error.code).toBe('INTERNAL');
     expect(body.error.message).not.toContain('exploded');
     expect(logged).toEqual([

@@ -5,6 +5,7 @@ import { createApi } from '../../functions/api/app.ts';
 import type { AccessSettings } from '../../functions/api/caller.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import { accessFromEnvironment } from '../../functions/api/environment.ts';
+import { buffered } from '../../functions/api/http.ts';
 import { CoordinationService } from '../../functions/coordination/service.ts';
 import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
 import { MessageRouter } from '../../functions/core/messaging/router.ts';
@@ -79,7 +80,7 @@ async function callWith(
   options: Parameters<typeof event>[2],
 ): Promise<Answer> {
   const response = await createApi(deps)(event(method, path, options), lambdaContext('mobius-api'));
-  return { status: response.statusCode, body: JSON.parse(response.body) };
+  return { status: response.statusCode, body: JSON.parse(buffered(response).body) };
 }
 
 const as =

@@ -5,4 +5,8 @@ export const AGENT_ENVIRONMENT = {
   queueUrl: 'MOBIUS_AGENT_QUEUE_URL',
   queueArn: 'MOBIUS_AGENT_QUEUE_ARN',
   deadLetterQueueUrl: 'MOBIUS_AGENT_DLQ_URL',
+  /** The coordination event log (step events and chunks of coordination tasks). */
+  eventsTable: 'MOBIUS_EVENTS_TABLE',
+  /** The agent's response-streaming function, when the construct deployed one (`streaming`). */
+  streamArn: 'MOBIUS_AGENT_STREAM_ARN',
 } as const;
