@@ -48,7 +48,8 @@ export interface ReceivedSse {
 
 /**
  * Reads SSE from a byte stream (a fetch body) as events, in order, as they arrive. Comments and
- * unknown fields are skipped, as the format says; `data` that is not JSON is passed as text.
+ * unknown fields are skipped, as the format says; `data` that is not JSON is passed as text; `id`
+ * carries over to later events until a new one is given (it is the stream's last event id).
  */
 export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<ReceivedSse> {
   const decoder = new TextDecoder();
@@ -73,7 +74,8 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
   for await (const bytes of body) {
     buffer += decoder.decode(bytes, { stream: true });
     let newline = buffer.search(/\r\n|\n|\r/);
-    while (newline >= 0) {
+    // A CR that ends the piece may be the first half of a CRLF: wait for the next piece.
+    while (newline >= 0 && !(newline === buffer.length - 1 && buffer.endsWith('\r'))) {
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + (buffer.startsWith('\r\n', newline) ? 2 : 1));
       if (line === '') {
@@ -90,6 +92,6 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
       newline = buffer.search(/\r\n|\n|\r/);
     }
   }
-  const last = dispatch();
-  if (last !== undefined) yield last;
+  // An event the stream ended in the middle of (no blank line after it) is discarded, as the
+  // format says: its writer was cut off, and half an event must not pass for a whole one.
 }
