@@ -108,6 +108,9 @@ function taskState(call: AgentCall, k: number, onError: string): TaskState {
       ? { stepId: call.stepId.literal }
       : { 'stepId.$': call.stepId.path }),
     'agentId.$': `${candidate}.agentId`,
+    // Which candidate this Task is (0 the planned agent, 1… its fallbacks): the agent tells a
+    // step's first start from a fallback's, and counts Step Functions' retries per candidate.
+    candidate: k,
     pattern: call.pattern,
     // The agent learns its time budget when it is per run (fan-out items).
     ...(call.timeoutSecondsPath === undefined

@@ -92,6 +92,9 @@ describe.each(['express', 'standard'] as const)(
         });
         expect(state.steps.step2?.k0).toMatchObject({ Error: 'FatalAgentError' });
         expect(fleet.callCount('a3')).toBe(1);
+        // Each task says which candidate it is: the agent reports a fallback as one.
+        expect(fleet.calls.get('a2')?.[0]).toMatchObject({ stepId: 'step2', candidate: 0 });
+        expect(fleet.calls.get('a2-backup')?.[0]).toMatchObject({ stepId: 'step2', candidate: 1 });
       });
 
       it('best_effort: records the failure and runs the remaining steps', async () => {
@@ -183,7 +186,7 @@ describe.each(['express', 'standard'] as const)(
       });
 
       it('falls back per item and best_effort keeps partial results', async () => {
-        const { state } = await run(plan('parallel', { mode, failureMode: 'best_effort' }), {
+        const { state, fleet } = await run(plan('parallel', { mode, failureMode: 'best_effort' }), {
           a2: { fail: true },
           a3: { fail: true },
         });
@@ -192,6 +195,8 @@ describe.each(['express', 'standard'] as const)(
           [true, 1],
           [false, 0],
         ]);
+        expect(fleet.calls.get('a2')?.[0]).toMatchObject({ candidate: 0 });
+        expect(fleet.calls.get('a2-backup')?.[0]).toMatchObject({ candidate: 1 });
       });
     });
 
