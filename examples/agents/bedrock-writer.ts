@@ -1,24 +1,14 @@
-import {
-  BedrockRuntimeClient,
-  ConverseCommand,
-  InternalServerException,
-  ModelNotReadyException,
-  ModelTimeoutException,
-  ServiceUnavailableException,
-  ThrottlingException,
-} from '@aws-sdk/client-bedrock-runtime';
-import {
-  FatalAgentError,
-  RetryableAgentError,
-} from '../../functions/core/messaging/agent-errors.ts';
+import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import { type AgentDefinition, defineAgent } from '../../functions/core/sdk/define-agent.ts';
+import { bedrockFailure } from './bedrock-errors.ts';
 import { textOf } from './text.ts';
 
 /**
  * Optional agent that writes prose with Amazon Bedrock (Converse API). Off by default: the example
  * CDK app deploys it only with `-c mobius:bedrockModelId=<model id>`, and it is not part of the
- * embedded team (it needs AWS credentials and model access). Throttling and the service's
- * transient faults are retryable; a request the service refuses (validation, access, quota) is fatal.
+ * embedded team (it needs AWS credentials and model access). Failures are classified as
+ * bedrock-errors.ts says: transient faults retryable, refused requests fatal.
  */
 let client: BedrockRuntimeClient | undefined;
 
@@ -57,24 +47,9 @@ export const bedrockWriter: AgentDefinition = {
       const text = response.output?.message?.content?.map((part) => part.text ?? '').join('') ?? '';
       return { report: text, model: modelId, usage: response.usage };
     } catch (error) {
-      if (isTransient(error))
-        throw new RetryableAgentError(
-          `Bedrock could not answer now: ${error.name}: ${error.message}`,
-        );
-      throw new FatalAgentError(`Bedrock refused the request: ${(error as Error).message}`);
+      throw bedrockFailure(error);
     }
   },
 };
-
-/** Worth another try later: throttling, a model still loading or too slow, the service's own faults. */
-export function isTransient(error: unknown): error is Error {
-  return (
-    error instanceof ThrottlingException ||
-    error instanceof ServiceUnavailableException ||
-    error instanceof InternalServerException ||
-    error instanceof ModelNotReadyException ||
-    error instanceof ModelTimeoutException
-  );
-}
 
 export const handler = defineAgent(bedrockWriter);

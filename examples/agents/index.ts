@@ -2,6 +2,7 @@ import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { factFinder } from './fact-finder.ts';
 import { flakySummarizer } from './flaky-summarizer.ts';
 import { keywordExtractor } from './keyword-extractor.ts';
+import { narrator } from './narrator.ts';
 import { planner } from './planner.ts';
 import { reportWriter } from './report-writer.ts';
 import { sentimentAnalyzer } from './sentiment-analyzer.ts';
@@ -15,7 +16,8 @@ export interface ExampleAgent {
 
 /**
  * The document-research team: what `mobius dev` / `npm start` run embedded and what the example
- * CDK app deploys. Real, deterministic, offline work — no model calls.
+ * CDK app deploys. Real, deterministic, offline work — no model calls (the narrator streams its
+ * prose; with `--bedrock` it asks a Bedrock model instead).
  */
 export const EXAMPLE_AGENTS: readonly ExampleAgent[] = [
   { definition: planner, entry: 'examples/agents/planner.ts' },
@@ -25,4 +27,5 @@ export const EXAMPLE_AGENTS: readonly ExampleAgent[] = [
   { definition: flakySummarizer, entry: 'examples/agents/flaky-summarizer.ts' },
   { definition: sentimentAnalyzer, entry: 'examples/agents/sentiment-analyzer.ts' },
   { definition: reportWriter, entry: 'examples/agents/report-writer.ts' },
+  { definition: narrator, entry: 'examples/agents/narrator.ts' },
 ];
