@@ -1,6 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { EventStreamCodec } from '@smithy/core/event-streams';
 import type { Context } from 'aws-lambda';
+import {
+  type ResponseStream,
+  type StreamingHandler,
+  writeWithBackPressure,
+} from '../core/aws/lambda-streaming.ts';
 import { asAgentError } from '../core/messaging/agent-errors.ts';
 import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
@@ -9,23 +16,35 @@ export type LambdaHandler = (event: unknown, context: Context) => Promise<unknow
 
 export interface LambdaServer {
   readonly endpoint: string;
-  /** Makes `handler` invocable as `functionName` (and by any ARN ending in `:function:<name>`). */
-  register(functionName: string, handler: LambdaHandler): void;
+  /**
+   * Makes `handler` invocable as `functionName` (and by any ARN ending in `:function:<name>`).
+   * `streaming`, when given, answers InvokeWithResponseStream, as a function deployed with
+   * response streaming does; without it that API answers the plain handler's whole result.
+   */
+  register(functionName: string, handler: LambdaHandler, streaming?: StreamingHandler): void;
   stop(): Promise<void>;
 }
 
+interface RegisteredFunction {
+  readonly handler: LambdaHandler;
+  readonly streaming: StreamingHandler | undefined;
+}
+
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+const STREAM_PATH = /^\/2021-11-15\/functions\/([^/]+)\/response-streaming-invocations$/;
 
 /**
- * The Lambda Invoke API on 127.0.0.1 for in-process handlers, so code that calls agents through an
- * ordinary LambdaClient (the router's request-response) runs unchanged in the embedded runtime.
- * Speaks the REST protocol of Invoke: a handler's error comes back as `X-Amz-Function-Error:
- * Unhandled` with `{ errorType, errorMessage }`, as Lambda reports it.
+ * The Lambda Invoke and InvokeWithResponseStream APIs on 127.0.0.1 for in-process handlers, so
+ * code that calls agents through an ordinary LambdaClient (the router's request-response, streamed
+ * or not) runs unchanged in the embedded runtime. Speaks the REST protocol of Invoke: a handler's
+ * error comes back as `X-Amz-Function-Error: Unhandled` with `{ errorType, errorMessage }`, as
+ * Lambda reports it; InvokeWithResponseStream answers in Lambda's event-stream encoding (see
+ * serveResponseStream).
  */
 export async function startLambdaServer(): Promise<LambdaServer> {
-  const handlers = new Map<string, LambdaHandler>();
+  const functions = new Map<string, RegisteredFunction>();
   const server: Server = createServer((request, response) => {
-    serveInvoke(request, response, handlers).catch((error: unknown) => {
+    serveInvoke(request, response, functions).catch((error: unknown) => {
       // Nothing may escape a request: an uncaught rejection here would end the whole process.
       console.error('embedded Lambda endpoint failed:', error);
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
@@ -36,7 +55,8 @@ export async function startLambdaServer(): Promise<LambdaServer> {
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    register: (functionName, handler) => handlers.set(functionNameOf(functionName), handler),
+    register: (functionName, handler, streaming) =>
+      functions.set(functionNameOf(functionName), { handler, streaming }),
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -48,11 +68,13 @@ export async function startLambdaServer(): Promise<LambdaServer> {
 async function serveInvoke(
   request: IncomingMessage,
   response: ServerResponse,
-  handlers: ReadonlyMap<string, LambdaHandler>,
+  functions: ReadonlyMap<string, RegisteredFunction>,
 ): Promise<void> {
-  const match = INVOKE_PATH.exec(request.url?.split('?')[0] ?? '');
+  const path = request.url?.split('?')[0] ?? '';
+  const streamMatch = STREAM_PATH.exec(path);
+  const match = streamMatch ?? INVOKE_PATH.exec(path);
   const name = match ? functionNameOf(decodeURIComponent(match[1] ?? '')) : undefined;
-  const handler = name === undefined ? undefined : handlers.get(name);
+  const registered = name === undefined ? undefined : functions.get(name);
   // The body is serialised before the status line is written, so a body that cannot become JSON
   // still gets an answer of its own instead of a second writeHead on a started response.
   const send = (status: number, text: string, headers: Record<string, string> = {}) => {
@@ -61,7 +83,7 @@ async function serveInvoke(
   };
   if (request.method !== 'POST' || name === undefined)
     return send(404, JSON.stringify({ message: 'not an Invoke request' }));
-  if (handler === undefined) {
+  if (registered === undefined) {
     return send(404, JSON.stringify({ Type: 'User', message: `Function not found: ${name}` }), {
       'x-amzn-errortype': 'ResourceNotFoundException',
     });
@@ -78,6 +100,15 @@ async function serveInvoke(
         'x-amzn-errortype': 'InvalidRequestContentException',
       },
     );
+  }
+  const { handler } = registered;
+  if (streamMatch !== null) {
+    response.writeHead(200, {
+      'content-type': EVENT_STREAM_CONTENT_TYPE,
+      'x-amz-executed-version': '$LATEST',
+    });
+    await serveResponseStream(response, name, event, registered);
+    return;
   }
   if (request.headers['x-amz-invocation-type'] === 'Event') {
     // Asynchronous invocation: accepted now, run in the background (errors go to the log, as in Lambda).
@@ -109,6 +140,156 @@ async function serveInvoke(
     );
   }
   send(200, text, { 'x-amz-executed-version': '$LATEST' });
+}
+
+/** The body of an InvokeWithResponseStream answer: AWS's binary event-stream messages. */
+const EVENT_STREAM_CONTENT_TYPE = 'application/vnd.amazon.eventstream';
+
+/**
+ * How far a streaming handler may write ahead of the HTTP response before its writes wait: the
+ * same as Node's default for a Writable, so a slow reader holds back the agent within a few chunks.
+ */
+const STREAM_HIGH_WATER_MARK = 16 * 1024;
+
+/**
+ * The SDK's own event-stream codec (prelude, headers, CRCs), so what this server writes is what
+ * the real LambdaClient decodes.
+ */
+const codec = new EventStreamCodec(
+  (bytes) => Buffer.from(bytes).toString('utf8'),
+  (text) => new Uint8Array(Buffer.from(text, 'utf8')),
+);
+
+function streamEvent(
+  eventType: 'PayloadChunk' | 'InvokeComplete',
+  contentType: string,
+  body: Uint8Array,
+): Uint8Array {
+  return codec.encode({
+    headers: {
+      ':message-type': { type: 'string', value: 'event' },
+      ':event-type': { type: 'string', value: eventType },
+      ':content-type': { type: 'string', value: contentType },
+    },
+    body,
+  });
+}
+
+function payloadChunk(bytes: Uint8Array): Uint8Array {
+  return streamEvent('PayloadChunk', 'application/octet-stream', bytes);
+}
+
+function invokeComplete(error?: { errorType: string; errorMessage: string }): Uint8Array {
+  const fields =
+    error === undefined ? {} : { ErrorCode: error.errorType, ErrorDetails: error.errorMessage };
+  return streamEvent(
+    'InvokeComplete',
+    'application/json',
+    new Uint8Array(Buffer.from(JSON.stringify(fields))),
+  );
+}
+
+/**
+ * One InvokeWithResponseStream call, answered as Lambda answers it: `PayloadChunk` events carrying
+ * the function's bytes as it writes them, then one `InvokeComplete`, empty on success, with
+ * `ErrorCode` (the error type) and `ErrorDetails` (its message) when the invocation failed.
+ *
+ * A streaming function writes to a Writable whose writes become PayloadChunk events on the HTTP
+ * response, each one accepted only once the response has taken it: a slow reader makes the
+ * function's writes wait (back-pressure) instead of filling memory. A reader that goes away
+ * destroys that Writable, so the function's next write fails and it stops; nothing else does.
+ * A function without a streaming handler answers its whole result as one PayloadChunk, as Lambda
+ * does for a function deployed without response streaming.
+ */
+async function serveResponseStream(
+  response: ServerResponse,
+  functionName: string,
+  event: unknown,
+  registered: RegisteredFunction,
+): Promise<void> {
+  const send = (bytes: Uint8Array) => writeWithBackPressure(response, bytes);
+  let failure: { errorType: string; errorMessage: string } | undefined;
+  if (registered.streaming === undefined) {
+    try {
+      const result = await registered.handler(event, lambdaContext(functionName));
+      await send(payloadChunk(new Uint8Array(Buffer.from(JSON.stringify(result ?? null)))));
+    } catch (error) {
+      if (response.destroyed) return;
+      const { name: errorType, message: errorMessage } = asAgentError(error);
+      failure = { errorType, errorMessage };
+    }
+  } else {
+    const body = functionStream(response, send);
+    try {
+      await registered.streaming(event, body, lambdaContext(functionName));
+      // What the function wrote and did not end (Lambda's runtime ends it when the handler
+      // settles) is flushed before the invocation is reported complete.
+      await endOf(body);
+    } catch (error) {
+      if (response.destroyed) return;
+      const { name: errorType, message: errorMessage } = asAgentError(error);
+      failure = { errorType, errorMessage };
+      body.destroy();
+    }
+  }
+  if (response.destroyed) return;
+  try {
+    await send(invokeComplete(failure));
+  } catch {
+    // The reader left just before the end: nobody is left to tell.
+    return;
+  }
+  response.end();
+}
+
+/** The Writable a streaming handler writes its response to, for one invocation. */
+function functionStream(
+  response: ServerResponse,
+  send: (bytes: Uint8Array) => Promise<void>,
+): ResponseStream {
+  const body: ResponseStream = new Writable({
+    highWaterMark: STREAM_HIGH_WATER_MARK,
+    write(data: Buffer | string, encoding, callback) {
+      const bytes = typeof data === 'string' ? Buffer.from(data, encoding) : data;
+      if (bytes.length === 0) {
+        callback();
+        return;
+      }
+      send(payloadChunk(bytes)).then(() => callback(), callback);
+    },
+  });
+  // The content type a function sets (`awslambda.HttpResponseStream`, `setContentType`) is not
+  // forwarded: the router reads the bytes alone, and Lambda reports it only as a response header.
+  body.setContentType = () => undefined;
+  const gone = () => {
+    if (!body.writableFinished)
+      body.destroy(new Error('the response stream is closed: its reader went away'));
+  };
+  response.once('close', gone);
+  // A write refused because the reader left is the function's to see (its write rejects); the
+  // Writable's own 'error' event must not end the process.
+  body.on('error', () => undefined);
+  body.once('close', () => response.off('close', gone));
+  return body;
+}
+
+/** Ends `stream` if the function did not, and resolves once every write has reached the response. */
+function endOf(stream: Writable): Promise<void> {
+  if (stream.writableFinished) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onFinish = () => {
+      stream.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      stream.off('finish', onFinish);
+      if (stream.writableFinished) resolve();
+      else reject(stream.errored ?? new Error('the response stream was destroyed before it ended'));
+    };
+    stream.once('finish', onFinish);
+    stream.once('close', onClose);
+    if (!stream.writableEnded && !stream.destroyed) stream.end();
+  });
 }
 
 /** `arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]` or a bare name → the name. */
