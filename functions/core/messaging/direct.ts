@@ -1,6 +1,8 @@
 import {
   ResourceNotFoundException as FunctionNotFound,
   InvokeCommand,
+  InvokeWithResponseStreamCommand,
+  type InvokeWithResponseStreamResponseEvent,
   type LambdaClient,
   TooManyRequestsException,
 } from '@aws-sdk/client-lambda';
@@ -21,6 +23,8 @@ import {
   ValidationError,
 } from '../errors.ts';
 import type { AgentCard } from '../model/agent-card.ts';
+import type { StreamChunk } from '../streaming/chunks.ts';
+import { readFrames } from '../streaming/frames.ts';
 import { parseWith } from '../validation.ts';
 import { AGENT_ERROR_NAMES } from './agent-errors.ts';
 import { chunkBySize, MAX_ENTRY_ATTEMPTS, pause } from './chunks.ts';
@@ -52,6 +56,28 @@ export interface BatchReport {
   }[];
 }
 
+/**
+ * What a streamed request yields, in order: the agent's chunks (`seq` 0, 1, 2… with no gap), then
+ * its response envelope, last. A failure ends the iteration with an error instead (see
+ * DirectDelivery.requestStream).
+ */
+export type StreamedReply = { readonly chunk: StreamChunk } | { readonly response: Envelope };
+
+/** A streamed request the agent has accepted: whom it went to, and what it answers. */
+export interface ReplyStream {
+  readonly agentId: string;
+  readonly messageId: string;
+  readonly frames: AsyncIterable<StreamedReply>;
+}
+
+export interface RequestStreamOptions {
+  /**
+   * The caller went away: aborting it ends the invocation (the agent's writes then fail and it
+   * stops) and the iteration, quietly. The agent's breaker is not told: the agent did not fail.
+   */
+  readonly signal?: AbortSignal;
+}
+
 const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
 
 /**
@@ -65,6 +91,8 @@ export class DirectDelivery {
   readonly #lambda: LambdaClient;
   readonly #replies: ReplyListener | undefined;
   readonly #clock: Clock;
+  /** The Lambda endpoint answered that it does not implement InvokeWithResponseStream. */
+  #streamingUnsupported = false;
 
   constructor(options: {
     recipients: Recipients;
@@ -250,6 +278,164 @@ export class DirectDelivery {
     return this.#requestViaQueue(card, queueUrl, withReply, replies, timeoutMs);
   }
 
+  /**
+   * Sends a request and streams the answer: the agent's chunks as it produces them, then its
+   * response. The agent is invoked with Lambda's InvokeWithResponseStream on its streaming
+   * function (`endpoint.streamArn`, else `lambdaArn`), and its frames (see streaming/frames.ts)
+   * are read from the PayloadChunk events as they arrive, so a slow reader slows the agent down
+   * instead of filling memory here. Resolves once the invocation has started; lookup, breaker,
+   * unreachable function and throttling errors reject then, as `request` would. The whole stream
+   * is bounded by the message's `timeout` (default 30 s, at most 900) and ends in a TimeoutError.
+   *
+   * The agent's failure ends the iteration with an AgentFailedError: an `error` frame (its handler
+   * threw) or an InvokeComplete event with an ErrorCode (its invocation crashed or timed out). The
+   * breaker hears the outcome once, at the end. An endpoint that does not implement
+   * InvokeWithResponseStream (LocalStack answers 501) is invoked with Invoke instead: the same
+   * frames, all at once when the agent has finished (a warning says so, once).
+   *
+   * A queue-only agent cannot stream: a ValidationError naming it. Iterate `frames` to the end, or
+   * abort `options.signal`: the invocation is held open until one of them (or the timeout) ends it.
+   */
+  async requestStream(input: unknown, options: RequestStreamOptions = {}): Promise<ReplyStream> {
+    const message = parseWith(envelopeSchema, input, 'request');
+    if (message.type !== 'request') {
+      throw new ValidationError('request', [
+        { path: 'type', message: 'only a message of type "request" has an answer to stream' },
+      ]);
+    }
+    const recipient = await this.#recipients.lookup(message);
+    annotate({ agentId: recipient.card.agentId });
+    const { card } = recipient;
+    const functionName = card.endpoint.streamArn ?? card.endpoint.lambdaArn;
+    if (functionName === undefined) {
+      throw new ValidationError('request', [
+        {
+          path: 'to',
+          message: `agent ${card.agentId} is reached through its queue only, and streaming needs a Lambda endpoint: deploy it as a Lambda function, or send the request without streaming`,
+        },
+      ]);
+    }
+    const prepared = this.#recipients.negotiated(message, card);
+    await this.#recipients.admit(recipient);
+    const timeoutMs = (message.timeout ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
+    const stream = new InvocationStream({
+      card,
+      functionName,
+      message: prepared,
+      timeoutMs,
+      callerSignal: options.signal,
+      startedAt: this.#clock.now(),
+    });
+    const settle = (ok: boolean) =>
+      this.#recipients.record(card.agentId, ok, this.#clock.now() - stream.startedAt);
+    let bytes: AsyncIterable<Uint8Array>;
+    try {
+      bytes = await this.#open(stream);
+    } catch (error) {
+      const reason = stream.reason();
+      stream.close();
+      const mapped = this.#invokeError(card, functionName, reason ?? error);
+      // A caller that went away says nothing about the agent.
+      if (mapped.counts && !(reason instanceof CallerGone)) await settle(false);
+      throw mapped.error;
+    }
+    return {
+      agentId: card.agentId,
+      messageId: prepared.messageId,
+      frames: this.#streamedReplies(stream, bytes, settle),
+    };
+  }
+
+  /**
+   * Starts the invocation and returns the bytes the agent writes. InvokeWithResponseStream first;
+   * once an endpoint has said it does not implement it, Invoke (the frames arrive all at once).
+   */
+  async #open(stream: InvocationStream): Promise<AsyncIterable<Uint8Array>> {
+    const { functionName, message, signal } = stream;
+    const payload = Buffer.from(serialize(message));
+    if (!this.#streamingUnsupported) {
+      try {
+        const response = await stream.bounded(
+          this.#lambda.send(
+            new InvokeWithResponseStreamCommand({ FunctionName: functionName, Payload: payload }),
+            { abortSignal: signal },
+          ),
+        );
+        return payloadsOf(stream, response.EventStream);
+      } catch (error) {
+        if (!isUnsupportedOperation(error)) throw error;
+        this.#streamingUnsupported = true;
+        console.warn(
+          `mobius: the Lambda endpoint does not implement InvokeWithResponseStream (${(error as Error).message}); streamed requests are answered through Invoke from now on, their chunks all at once when the agent has finished.`,
+        );
+      }
+    }
+    const response = await stream.bounded(
+      this.#lambda.send(new InvokeCommand({ FunctionName: functionName, Payload: payload }), {
+        abortSignal: signal,
+      }),
+    );
+    const bytes = new Uint8Array(response.Payload ?? new Uint8Array());
+    if (response.FunctionError !== undefined)
+      throw agentFailure(stream.card.agentId, Buffer.from(bytes).toString('utf8'));
+    return (async function* () {
+      yield bytes;
+    })();
+  }
+
+  /**
+   * The agent's frames as replies: chunks in order, the response once the invocation has
+   * completed cleanly. Records the outcome once, unless the caller went away first.
+   */
+  async *#streamedReplies(
+    stream: InvocationStream,
+    bytes: AsyncIterable<Uint8Array>,
+    settle: (ok: boolean) => Promise<void>,
+  ): AsyncGenerator<StreamedReply> {
+    const { card, message } = stream;
+    let outcome: boolean | undefined;
+    try {
+      let response: Envelope | undefined;
+      let seq = 0;
+      for await (const frame of stream.iterate(readFrames(card.agentId, bytes))) {
+        if (response !== undefined) {
+          throw new AgentFailedError(`Agent ${card.agentId} went on writing after its response.`, {
+            agentId: card.agentId,
+          });
+        }
+        if ('error' in frame) throw agentFailure(card.agentId, frame.error);
+        if ('chunk' in frame) {
+          if (frame.chunk.seq !== seq) {
+            throw new AgentFailedError(
+              `Agent ${card.agentId} streamed chunk ${frame.chunk.seq} where chunk ${seq} was due.`,
+              { agentId: card.agentId, expected: seq, received: frame.chunk.seq },
+            );
+          }
+          seq++;
+          yield frame;
+          continue;
+        }
+        response = replyTo(card.agentId, message, frame.response);
+      }
+      if (response === undefined) {
+        throw new AgentFailedError(`Agent ${card.agentId} ended its stream without a response.`, {
+          agentId: card.agentId,
+        });
+      }
+      outcome = true;
+      yield { response };
+    } catch (error) {
+      // The caller went away: its iteration ends quietly, and the agent did not fail.
+      if (stream.callerLeft()) return;
+      const mapped = this.#invokeError(card, stream.functionName, stream.reason() ?? error);
+      if (mapped.counts) outcome = false;
+      throw mapped.error;
+    } finally {
+      stream.close();
+      if (outcome !== undefined) await settle(outcome);
+    }
+  }
+
   async #invoke(
     card: AgentCard,
     functionName: string,
@@ -280,34 +466,42 @@ export class DirectDelivery {
       );
       const text = Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8');
       if (response.FunctionError !== undefined) throw agentFailure(card.agentId, text);
-      const reply = replyOf(card.agentId, text);
-      if (reply.correlationId !== message.messageId) {
-        throw new AgentFailedError(
-          `Agent ${card.agentId} answered a different request (${reply.correlationId}).`,
-          {
-            agentId: card.agentId,
-          },
-        );
-      }
+      const reply = replyTo(card.agentId, message, replyOf(card.agentId, text));
       ok = true;
       return reply;
     } catch (error) {
-      if (error instanceof FunctionNotFound)
-        throw unreachable(card.agentId, { lambdaArn: functionName }, error);
-      if (error instanceof TooManyRequestsException) {
-        // At its maxConcurrency (reserved concurrency), after the SDK's own retries: the agent is
-        // busy, not broken — the caller may retry, and the breaker does not count it.
-        throttled = true;
-        throw new CapacityExceededError(
-          `Agent ${card.agentId} is at its concurrency limit; retry shortly.`,
-          { agentId: card.agentId, reason: error.name },
-          { cause: error, retryAfterSeconds: 1 },
-        );
-      }
-      throw error;
+      const mapped = this.#invokeError(card, functionName, error);
+      throttled = !mapped.counts;
+      throw mapped.error;
     } finally {
       if (!throttled) await this.#recipients.record(card.agentId, ok, this.#clock.now() - started);
     }
+  }
+
+  /**
+   * What a failed Lambda invocation means for the caller, for Invoke and InvokeWithResponseStream
+   * alike: a function that does not exist is the agent being unreachable; throttling means the
+   * agent is at its maxConcurrency (reserved concurrency), after the SDK's own retries — busy, not
+   * broken: the caller may retry, and the breaker does not count it (`counts: false`).
+   */
+  #invokeError(
+    card: AgentCard,
+    functionName: string,
+    error: unknown,
+  ): { readonly error: unknown; readonly counts: boolean } {
+    if (error instanceof FunctionNotFound)
+      return { error: unreachable(card.agentId, { lambdaArn: functionName }, error), counts: true };
+    if (error instanceof TooManyRequestsException) {
+      return {
+        error: new CapacityExceededError(
+          `Agent ${card.agentId} is at its concurrency limit; retry shortly.`,
+          { agentId: card.agentId, reason: error.name },
+          { cause: error, retryAfterSeconds: 1 },
+        ),
+        counts: false,
+      };
+    }
+    return { error, counts: true };
   }
 
   async #requestViaQueue(
@@ -347,16 +541,38 @@ function replyOf(agentId: string, text: string): Envelope {
   }
 }
 
-/** The error a Lambda FunctionError payload describes, as an AgentFailedError. */
-function agentFailure(agentId: string, payload: string): AgentFailedError {
+/** The agent's answer, checked to be the answer to `request`. */
+function replyTo(agentId: string, request: Envelope, reply: Envelope): Envelope {
+  if (reply.correlationId !== request.messageId) {
+    throw new AgentFailedError(
+      `Agent ${agentId} answered a different request (${reply.correlationId}).`,
+      {
+        agentId,
+      },
+    );
+  }
+  return reply;
+}
+
+/**
+ * The error a Lambda FunctionError payload (or an agent's `error` frame, or an InvokeComplete
+ * event's error) describes, as an AgentFailedError.
+ */
+function agentFailure(
+  agentId: string,
+  failure: string | { readonly errorType: string; readonly errorMessage: string },
+): AgentFailedError {
   let errorType = 'Error';
-  let errorMessage = payload;
-  try {
-    const parsed = JSON.parse(payload) as { errorType?: unknown; errorMessage?: unknown };
-    if (typeof parsed.errorType === 'string') errorType = parsed.errorType;
-    if (typeof parsed.errorMessage === 'string') errorMessage = parsed.errorMessage;
-  } catch {
-    // not JSON: keep the raw text as the message
+  let errorMessage = typeof failure === 'string' ? failure : failure.errorMessage;
+  if (typeof failure !== 'string') errorType = failure.errorType;
+  else {
+    try {
+      const parsed = JSON.parse(failure) as { errorType?: unknown; errorMessage?: unknown };
+      if (typeof parsed.errorType === 'string') errorType = parsed.errorType;
+      if (typeof parsed.errorMessage === 'string') errorMessage = parsed.errorMessage;
+    } catch {
+      // not JSON: keep the raw text as the message
+    }
   }
 
   return new AgentFailedError(`Agent ${agentId} failed: ${errorMessage}`, {
@@ -364,4 +580,161 @@ function agentFailure(agentId: string, payload: string): AgentFailedError {
     errorType,
     retryable: errorType === AGENT_ERROR_NAMES.retryable,
   });
+}
+
+/**
+ * The bounds of one streamed invocation: its deadline (the message's timeout, for the whole
+ * stream) and its caller's signal, as one AbortSignal for the SDK call, and the means to stop
+ * waiting on either at once — the SDK does not always reject promptly when aborted mid-body.
+ */
+class InvocationStream {
+  readonly card: AgentCard;
+  readonly functionName: string;
+  readonly message: Envelope;
+  readonly startedAt: number;
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #callerSignal: AbortSignal | undefined;
+  readonly #onCallerAbort = () => this.#controller.abort(new CallerGone());
+
+  constructor(options: {
+    card: AgentCard;
+    functionName: string;
+    message: Envelope;
+    timeoutMs: number;
+    callerSignal: AbortSignal | undefined;
+    startedAt: number;
+  }) {
+    this.card = options.card;
+    this.functionName = options.functionName;
+    this.message = options.message;
+    this.startedAt = options.startedAt;
+    const { agentId } = options.card;
+    this.#timer = setTimeout(
+      () =>
+        this.#controller.abort(
+          new TimeoutError(
+            `Agent ${agentId} did not finish its streamed answer within ${options.timeoutMs / 1000} s.`,
+            { agentId, messageId: options.message.messageId },
+          ),
+        ),
+      options.timeoutMs,
+    );
+    this.#callerSignal = options.callerSignal;
+    if (options.callerSignal?.aborted) this.#onCallerAbort();
+    else options.callerSignal?.addEventListener('abort', this.#onCallerAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Why the invocation was cut short (a TimeoutError, or the caller leaving), if it was. */
+  reason(): Error | undefined {
+    return this.#controller.signal.aborted ? (this.#controller.signal.reason as Error) : undefined;
+  }
+
+  callerLeft(): boolean {
+    return this.reason() instanceof CallerGone;
+  }
+
+  /** `work`, or the abort's reason as soon as the deadline passes or the caller leaves. */
+  bounded<T>(work: Promise<T>): Promise<T> {
+    const signal = this.#controller.signal;
+    if (signal.aborted) {
+      work.catch(() => undefined);
+      return Promise.reject(signal.reason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Iterates `source`, each step bounded; stopping early closes it. */
+  async *iterate<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+    const iterator = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await this.bounded(iterator.next());
+        if (next.done === true) return;
+        yield next.value;
+      }
+    } finally {
+      // Not awaited: a source blocked on a body read would hold the caller; aborting ends it.
+      iterator.return?.()?.catch(() => undefined);
+    }
+  }
+
+  /** Ends the invocation (if still open) and the deadline. Safe to call more than once. */
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    if (!this.#controller.signal.aborted) this.#controller.abort(new StreamClosed());
+  }
+}
+
+/** The reason a streamed invocation is aborted when its caller went away. */
+class CallerGone extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('the caller stopped reading the streamed answer');
+  }
+}
+
+/** The reason a streamed invocation is aborted once its reader is done with it. */
+class StreamClosed extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('the streamed answer was read to its end, or abandoned');
+  }
+}
+
+/**
+ * The bytes of an InvokeWithResponseStream answer: its PayloadChunk payloads in order. An
+ * InvokeComplete event with an ErrorCode (the invocation crashed, timed out, or its handler
+ * threw outside the agent SDK) ends them with the agent's failure.
+ */
+async function* payloadsOf(
+  stream: InvocationStream,
+  events: AsyncIterable<InvokeWithResponseStreamResponseEvent> | undefined,
+): AsyncGenerator<Uint8Array> {
+  if (events === undefined) return;
+  for await (const event of events) {
+    if (event.PayloadChunk?.Payload !== undefined) yield event.PayloadChunk.Payload;
+    else if (event.InvokeComplete !== undefined) {
+      const { ErrorCode, ErrorDetails } = event.InvokeComplete;
+      if (ErrorCode !== undefined && ErrorCode !== '') {
+        throw agentFailure(stream.card.agentId, {
+          errorType: ErrorCode,
+          errorMessage: ErrorDetails ?? ErrorCode,
+        });
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Whether a Lambda endpoint answered that it does not implement the operation: LocalStack answers
+ * InvokeWithResponseStream with 501 InternalFailure ("not currently supported"); other emulators
+ * with UnknownOperation or NotImplemented errors.
+ */
+function isUnsupportedOperation(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return (
+    status === 501 ||
+    ['UnknownOperationException', 'NotImplemented', 'NotImplementedException'].includes(error.name)
+  );
 }

@@ -7,14 +7,26 @@ import { sharedSqsClient } from '../aws/sqs.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { AgentRegistry } from '../registry/agent-registry.ts';
 import { Broadcaster } from './broadcast.ts';
-import { type BatchReport, DirectDelivery, type SendReceipt } from './direct.ts';
+import {
+  type BatchReport,
+  DirectDelivery,
+  type ReplyStream,
+  type RequestStreamOptions,
+  type SendReceipt,
+} from './direct.ts';
 import type { Envelope } from './envelope.ts';
 import { Recipients } from './recipients.ts';
 import type { ReplyListener } from './reply-listener.ts';
 import type { RuleKind, Subscription } from './routing-rules.ts';
 import { Subscriptions } from './subscriptions.ts';
 
-export type { BatchReport, SendReceipt } from './direct.ts';
+export type {
+  BatchReport,
+  ReplyStream,
+  RequestStreamOptions,
+  SendReceipt,
+  StreamedReply,
+} from './direct.ts';
 
 export interface MessageRouterOptions {
   readonly registry: AgentRegistry;
@@ -65,6 +77,14 @@ export class MessageRouter {
   /** Sends a request and waits for its response (see DirectDelivery.request). */
   request(input: unknown, options: { via?: 'lambda' | 'queue' } = {}): Promise<Envelope> {
     return this.#direct.request(input, options);
+  }
+
+  /**
+   * Sends a request and streams the answer: the agent's chunks, then its response (see
+   * DirectDelivery.requestStream).
+   */
+  requestStream(input: unknown, options: RequestStreamOptions = {}): Promise<ReplyStream> {
+    return this.#direct.requestStream(input, options);
   }
 
   /** Publishes broadcasts/events on the bus. */
