@@ -6,9 +6,11 @@ import { annotate } from '../core/aws/tracing.ts';
 import { NotFoundError, PayloadTooLargeError } from '../core/errors.ts';
 import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
 import { Admission, type AdmissionOptions, DEFAULT_ADMISSION } from './admission.ts';
 import type { CoordinationEngine } from './engine.ts';
 import type { ExecutionOutcome } from './execution.ts';
+import { abandonedResult, appendFinished, appendLive, startedEvent } from './live-events.ts';
 import { OutcomeRecorder } from './outcome-recorder.ts';
 import { type AgentDirectory, CoordinationPlanner } from './planner.ts';
 import { DispatchedWork } from './replicas.ts';
@@ -44,6 +46,24 @@ export interface CoordinationServiceOptions {
    * Infinity }` admits everything. @default DEFAULT_ADMISSION (16 in flight, no wait)
    */
   readonly admission?: AdmissionOptions;
+  /**
+   * The coordination event log, for watchers (GET /coordinations/{id}/events): the service appends
+   * `coordination.started` before each run starts and, for express runs, `coordination.finished`
+   * with the result. Agents append their step events to the same log. @default none: nothing is
+   * appended and runs cannot be watched
+   */
+  readonly events?: CoordinationEventLog;
+}
+
+export interface RunOptions {
+  /** Stops waiting for an express run (the API's response deadline), or for a slot. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called with the coordination's id once it is planned and its `coordination.started` is in
+   * the event log, just before the engine starts it: a caller can follow its events from here on.
+   * Not called for a request refused before it starts (invalid, no agent, too large, shed).
+   */
+  readonly onStarted?: (coordinationId: string) => void;
 }
 
 /**
@@ -60,6 +80,7 @@ export class CoordinationService {
   readonly #compiled = new Map<string, CompiledMachine>();
   readonly #admission: Admission;
   readonly #dispatched = new DispatchedWork();
+  readonly #events: CoordinationEventLog | undefined;
 
   constructor(options: CoordinationServiceOptions) {
     this.#admission = new Admission(options.admission ?? DEFAULT_ADMISSION);
@@ -74,18 +95,19 @@ export class CoordinationService {
     );
     if (options.machineNamePrefix !== undefined) assertNamePrefix(options.machineNamePrefix);
     this.#namePrefix = options.machineNamePrefix;
+    this.#events = options.events;
   }
 
   /**
-   * `signal` stops waiting for an express run (the API's response deadline), or for a slot.
-   * Throws CoordinationShedError when the service is at its bound (see AdmissionOptions).
+   * Runs a coordination (see RunOptions). Throws CoordinationShedError when the service is at its
+   * bound (see AdmissionOptions).
    */
-  async run(input: unknown, options: { signal?: AbortSignal } = {}): Promise<CoordinationResponse> {
+  async run(input: unknown, options: RunOptions = {}): Promise<CoordinationResponse> {
     // From the caller's point of view: time spent waiting for a slot is overhead too.
     const started = performance.now();
     // Outside the bound: a bad request is a 400 whatever the load, and costs no slot.
     const request = this.#planner.parse(input);
-    return this.#admission.run(() => this.#run(request, started, options.signal), options.signal);
+    return this.#admission.run(() => this.#run(request, started, options), options.signal);
   }
 
   /**
@@ -108,7 +130,7 @@ export class CoordinationService {
   async #run(
     request: CoordinationRequest,
     started: number,
-    signal: AbortSignal | undefined,
+    options: RunOptions,
   ): Promise<CoordinationResponse> {
     const plan = await this.#planner.plan(request);
     const machine = this.#machine(plan);
@@ -118,11 +140,24 @@ export class CoordinationService {
     annotate({ coordinationId });
     const execution = executionInput(plan, coordinationId, request.payload);
     assertFitsStepFunctions(execution);
+    // Before the engine starts the run, so it precedes every event of the run, and awaited: a
+    // watcher who connects as soon as the caller learns the id finds the start logged.
+    await appendLive(this.#events, coordinationId, startedEvent(plan));
 
     if (plan.mode === 'standard') {
-      await this.#engine.start(machine, execution);
+      try {
+        await this.#engine.start(machine, execution);
+      } catch (error) {
+        // No execution exists to report on: end the run in the log here.
+        await this.#abandoned(execution, error, started);
+        throw error;
+      }
+      // Once Step Functions has taken it: a start it refuses (quota, throttling) is an error the
+      // caller gets as such, not a run to watch.
+      options.onStarted?.(coordinationId);
       return { state: 'running', coordinationId, startedAt: new Date().toISOString() };
     }
+    options.onStarted?.(coordinationId);
     // The agents planned first for each step are busy with this run until it ends (or the caller
     // stops waiting). Standard runs are not counted: the service never sees them end, and their
     // agents report their own in-flight work in heartbeats.
@@ -131,13 +166,30 @@ export class CoordinationService {
     );
     let outcome: ExecutionOutcome;
     try {
-      outcome = await this.#engine.runSync(machine, execution, signal);
-    } finally {
+      outcome = await this.#engine.runSync(machine, execution, options.signal);
+    } catch (error) {
+      // The caller stopped waiting (the API's deadline) or the engine refused: the run's end is
+      // unknown here, and watchers are told it failed with that error rather than left waiting.
       release();
+      await this.#abandoned(
+        execution,
+        options.signal?.aborted === true ? stoppedWaiting(options.signal) : error,
+        started,
+      );
+      throw error;
     }
+    release();
     const result = shapeResult(execution, outcome, performance.now() - started);
-    await this.#recordOutcomes(result);
+    await Promise.all([appendFinished(this.#events, result), this.#recordOutcomes(result)]);
     return { state: 'completed', result };
+  }
+
+  async #abandoned(execution: ExecutionInput, error: unknown, started: number): Promise<void> {
+    if (this.#events === undefined) return;
+    await appendFinished(
+      this.#events,
+      abandonedResult(execution, error, performance.now() - started),
+    );
   }
 
   async get(coordinationId: string): Promise<CoordinationResponse> {
@@ -195,6 +247,18 @@ export class CoordinationService {
     recordFailures(null);
     if (this.#record === 'await') await this.#recorder.flush();
   }
+}
+
+/** Why an express run's end is unknown when its caller's signal stopped the wait. */
+function stoppedWaiting(signal: AbortSignal): Error {
+  const reason = signal.reason instanceof Error ? ` (${signal.reason.message})` : '';
+  return Object.assign(
+    new Error(
+      `The caller stopped waiting for the result${reason}. The run may have gone on in Step ` +
+        'Functions, but an express result is kept nowhere: run long work with "mode": "standard".',
+    ),
+    { name: 'Mobius.ResultAbandoned' },
+  );
 }
 
 /**

@@ -3,6 +3,9 @@ import type { CompiledMachine } from '../../statemachines/compile.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import type { CoordinationEngine, ExecutionStatus } from '../coordination/engine.ts';
 import type { ExecutionOutcome } from '../coordination/execution.ts';
+import { appendFinished } from '../coordination/live-events.ts';
+import { shapeResult } from '../coordination/result.ts';
+import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
 import {
   type AgentInvoker,
   LocalStateMachines,
@@ -11,6 +14,15 @@ import {
 
 /** Finished standard coordinations are kept this long for GET /coordinations/{id}. */
 const RETENTION_MS = 24 * 3600 * 1000;
+
+export interface EmbeddedEngineOptions extends LocalStateMachinesOptions {
+  /**
+   * The coordination event log: when a standard run settles, its `coordination.finished` is
+   * appended here with the result GET /coordinations/{id} answers (on AWS the monitor does this,
+   * from Step Functions' status-change event). @default none
+   */
+  readonly events?: CoordinationEventLog;
+}
 
 /**
  * The coordination engine of the embedded runtime: compiled machines run in aws-local-stepfunctions
@@ -21,10 +33,13 @@ export class EmbeddedEngine implements CoordinationEngine {
   readonly #machines: LocalStateMachines;
   readonly #invoke: AgentInvoker;
   readonly #executions = new Map<string, { status: ExecutionStatus; settled: Promise<void> }>();
+  readonly #events: CoordinationEventLog | undefined;
 
-  constructor(invoke: AgentInvoker, options: LocalStateMachinesOptions = {}) {
+  constructor(invoke: AgentInvoker, options: EmbeddedEngineOptions = {}) {
+    const { events, ...machines } = options;
     this.#invoke = invoke;
-    this.#machines = new LocalStateMachines(options);
+    this.#machines = new LocalStateMachines(machines);
+    this.#events = events;
   }
 
   async runSync(machine: CompiledMachine, input: ExecutionInput): Promise<ExecutionOutcome> {
@@ -47,18 +62,20 @@ export class EmbeddedEngine implements CoordinationEngine {
       } as ExecutionStatus,
       settled: Promise.resolve(),
     };
-    entry.settled = this.runSync(machine, input).then(
-      (outcome) => {
-        entry.status = { ...entry.status, outcome, stoppedAt: new Date() };
-      },
-      (error: unknown) => {
-        entry.status = {
-          ...entry.status,
-          outcome: { status: 'FAILED', error: 'States.Runtime', cause: String(error) },
-          stoppedAt: new Date(),
-        };
-      },
-    );
+    const settle = (outcome: ExecutionOutcome): Promise<unknown> => {
+      const stoppedAt = new Date();
+      entry.status = { ...entry.status, outcome, stoppedAt };
+      if (this.#events === undefined) return Promise.resolve();
+      // Timed as get() times it, so the event carries the very result GET answers.
+      const totalMs = stoppedAt.getTime() - entry.status.startedAt.getTime();
+      return appendFinished(this.#events, shapeResult(input, outcome, totalMs));
+    };
+    // drain() waits for the append too: a run has settled once watchers can see it has.
+    entry.settled = this.runSync(machine, input)
+      .then(settle, (error: unknown) =>
+        settle({ status: 'FAILED', error: 'States.Runtime', cause: String(error) }),
+      )
+      .then(() => undefined);
     this.#executions.set(input.coordinationId, entry);
   }
 
