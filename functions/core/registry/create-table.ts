@@ -6,6 +6,7 @@ import {
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { EVENTS_TABLE } from '../streaming/table.ts';
 import { IDEMPOTENCY_TABLE, REGISTRY_TABLE } from './table.ts';
 
 /**
@@ -64,6 +65,30 @@ export async function ensureIdempotencyTable(
       KeySchema: [{ AttributeName: IDEMPOTENCY_TABLE.partitionKey, KeyType: 'HASH' }],
     },
     IDEMPOTENCY_TABLE.ttlAttribute,
+  );
+}
+
+/**
+ * The coordination event log (`coordinationId` S, `seq` N, TTL on `expiresAt`; see
+ * functions/core/streaming/table.ts). No stream: readers query the log, they are not pushed to.
+ */
+export async function ensureEventsTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { partitionKey, sortKey, ttlAttribute } = EVENTS_TABLE;
+  await ensureTable(
+    client,
+    {
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: partitionKey, AttributeType: 'S' },
+        { AttributeName: sortKey, AttributeType: 'N' },
+      ],
+      KeySchema: [
+        { AttributeName: partitionKey, KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+    },
+    ttlAttribute,
   );
 }
 
