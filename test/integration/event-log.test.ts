@@ -151,6 +151,28 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       expect(await log.read(`c-${randomUUID()}`)).toEqual([]);
     });
 
+    it('reads no more items than a small limit needs, however long the log', async () => {
+      for (let seq = 0; seq < 30; seq++) await log.append(id, [chunk('s1', seq)]);
+      const itemsRead: number[] = [];
+      const counted = createDocumentClient(dynamoConfig(engine));
+      counted.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          if (context.commandName?.startsWith('Query'))
+            itemsRead.push(Number((result.output as { Count?: number }).Count));
+          return result;
+        },
+        { step: 'initialize', name: 'count' },
+      );
+      const reader = new DynamoEventLog({ tableName, client: counted });
+      expect((await reader.read(id, { limit: 1 })).map((e) => e.id)).toEqual([1]);
+      expect((await reader.read(id, { after: 10, limit: 3 })).map((e) => e.id)).toEqual([
+        11, 12, 13,
+      ]);
+      expect(Math.max(...itemsRead)).toBeLessThanOrEqual(4);
+      expect((await reader.read(id, { after: 10 })).map((e) => e.id)).toHaveLength(20);
+    });
+
     it('keeps each coordination apart', async () => {
       const other = `c-${randomUUID()}`;
       await log.append(id, [chunk('s1', 0)]);

@@ -184,7 +184,10 @@ export class DynamoEventLog implements CoordinationEventLog {
     const result: CoordinationEvent[] = [];
     if (limit <= 0) return result;
     const from = await this.#itemHolding(coordinationId, after + 1);
-    for await (const page of this.#pages(coordinationId, from, consoleWarn)) {
+    // Every item holds at least one event: `limit` items (and the one `after` may fall inside) are
+    // enough, so a small read is never charged for a whole page of a long log.
+    const items = Number.isFinite(limit) ? Math.ceil(limit) + 1 : undefined;
+    for await (const page of this.#pages(coordinationId, from, consoleWarn, undefined, items)) {
       for (const item of page) {
         for (const event of item.events) {
           if (event.id <= after) continue;
@@ -289,6 +292,7 @@ export class DynamoEventLog implements CoordinationEventLog {
     from: number,
     warn: Warn,
     signal?: AbortSignal,
+    pageItems?: number,
   ): AsyncGenerator<readonly ReadItem[]> {
     let start: Record<string, unknown> | undefined;
     do {
@@ -300,6 +304,7 @@ export class DynamoEventLog implements CoordinationEventLog {
           ExpressionAttributeValues: { ':pk': coordinationId, ':from': Math.max(1, from) },
           ConsistentRead: true,
           ExclusiveStartKey: start,
+          Limit: pageItems,
         }),
         { abortSignal: signal },
       );
