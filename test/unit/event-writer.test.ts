@@ -110,7 +110,7 @@ describe('createEventWriter', () => {
 
   it('appends a lone event shortly after it was pushed, without waiting for close', async () => {
     const log = new HeldLog(true);
-    const writer = createEventWriter(log, 'c1', { lingerMs: 20 });
+    const writer = createEventWriter(log, 'c1', { firstLingerMs: 20 });
     await writer.push(chunk(0));
     expect(log.batches).toHaveLength(0);
     await until(() => log.landed === 1);
@@ -119,11 +119,26 @@ describe('createEventWriter', () => {
     expect(log.batches).toHaveLength(1);
   });
 
+  it('lingers longer after the first batch, so slow token streams still batch', async () => {
+    const log = new HeldLog(true);
+    const writer = createEventWriter(log, 'c1', { firstLingerMs: 1, lingerMs: 600_000 });
+    await writer.push(chunk(0));
+    await until(() => log.landed === 1);
+    // Later events wait for the longer linger (or a full batch, or close) and go together.
+    await writer.push(chunk(1));
+    await writer.push(chunk(2));
+    await settle();
+    expect(log.batches.map((batch) => batch.map(seqOf))).toEqual([[0]]);
+    await writer.close();
+    expect(log.batches.map((batch) => batch.map(seqOf))).toEqual([[0], [1, 2]]);
+  });
+
   it('appends as soon as a batch is full, by count or by bytes', async () => {
     const log = new HeldLog(true);
     const writer = createEventWriter(log, 'c1', {
       batchEvents: 3,
       batchBytes: 1_000,
+      firstLingerMs: 600_000,
       lingerMs: 600_000,
     });
     for (let seq = 0; seq < 3; seq++) await writer.push(chunk(seq));
@@ -139,6 +154,7 @@ describe('createEventWriter', () => {
     const writer = createEventWriter(log, 'c1', {
       batchEvents: 5,
       highWaterEvents: 10,
+      firstLingerMs: 600_000,
       lingerMs: 600_000,
     });
     for (let seq = 0; seq < 5; seq++) await writer.push(chunk(seq));
@@ -169,6 +185,7 @@ describe('createEventWriter', () => {
       batchEvents: 10,
       highWaterEvents: 50,
       highWaterBytes: 8 * 1024,
+      firstLingerMs: 1,
       lingerMs: 1,
     });
     let accepted = 0;
@@ -201,6 +218,7 @@ describe('createEventWriter', () => {
     const writer = createEventWriter(log, 'c1', {
       batchEvents: 2,
       highWaterEvents: 4,
+      firstLingerMs: 600_000,
       lingerMs: 600_000,
     });
     await writer.push(chunk(0));
@@ -218,7 +236,7 @@ describe('createEventWriter', () => {
 
   it('close appends what is left, waits for it, and ends the writer', async () => {
     const log = new HeldLog();
-    const writer = createEventWriter(log, 'c1', { lingerMs: 600_000 });
+    const writer = createEventWriter(log, 'c1', { firstLingerMs: 600_000, lingerMs: 600_000 });
     await writer.push(chunk(0));
     await writer.push(chunk(1));
     const closed = track(writer.close());
