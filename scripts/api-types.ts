@@ -46,6 +46,14 @@ ${[...lines.values()].join('\n')}
 `;
 }
 
+/**
+ * openapi-typescript marks a `const` schema's property `@constant`, a tag TSDoc (and so the
+ * API reference's TypeDoc) does not know; the literal type says the same.
+ */
+function withoutConstantTags(source: string): string {
+  return source.replace(/^\s*\/\*\* @constant \*\/\n/gm, '').replace(/^\s*\* @constant\n/gm, '');
+}
+
 /** The source of functions/cli/api-types.ts for an OpenAPI document. */
 export async function apiTypesSource(document: Record<string, unknown>): Promise<string> {
   // A field with a default may be left out of a request; responses list the fields they fill in
@@ -55,5 +63,5 @@ export async function apiTypesSource(document: Record<string, unknown>): Promise
     postTransform: (_type, { path }) =>
       path === JSON_VALUE ? ts.factory.createTypeReferenceNode('JsonValue') : undefined,
   });
-  return `${HEADER}${astToString(ast)}${routeTable(document.paths as Paths)}`;
+  return `${HEADER}${withoutConstantTags(astToString(ast))}${routeTable(document.paths as Paths)}`;
 }

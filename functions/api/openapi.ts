@@ -25,6 +25,8 @@ import {
   type DiscoveryMatch,
   discoveryQuerySchema,
 } from '../core/registry/discovery.ts';
+import { MAX_CHUNK_BYTES } from '../core/streaming/chunks.ts';
+import { coordinationEventInputSchema } from '../core/streaming/events.ts';
 import { MAX_HEADER_BYTES, TRANSPORT_ERRORS } from '../embedded/api-server.ts';
 import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
@@ -191,6 +193,34 @@ const errorSchema = z.object({
   }),
 });
 
+/**
+ * The live events of a coordination as readers get them: each event the log takes, with the id,
+ * coordination and time the log gives it (events.ts's CoordinationEvent), one object per type.
+ */
+const eventMeta = {
+  /** Position in the coordination's log, from 1: the SSE `id:`, and what `Last-Event-ID` resumes after. */
+  id: z.int().min(1),
+  coordinationId: z.string(),
+  /** When the event was appended (ISO 8601). */
+  time: z.string(),
+};
+const coordinationEventSchema = z.discriminatedUnion(
+  'type',
+  coordinationEventInputSchema.options.map((option) => option.extend(eventMeta)) as unknown as [
+    z.ZodObject,
+    ...z.ZodObject[],
+  ],
+);
+/** One piece of a streamed answer (chunks.ts's StreamChunk), as `step.chunk` and `chunk` carry it. */
+const streamChunkSchema = (() => {
+  const chunkEvent = coordinationEventInputSchema.options.find(
+    (option) => option.shape.type.value === 'step.chunk',
+  );
+  if (chunkEvent === undefined || !('chunk' in chunkEvent.shape))
+    throw new Error('events.ts has no step.chunk event with a chunk to document');
+  return chunkEvent.shape.chunk as z.ZodType;
+})();
+
 // The documented responses must stay what the handlers return: both directions must assign, and
 // the keys must be the same (assignability lets a value carry fields the document does not declare,
 // and the response schemas forbid additional properties). Not distributive: unions checked whole.
@@ -268,6 +298,9 @@ const RESPONSE_SCHEMAS = {
     conversationId: z.string(),
   }),
   MessageReply: z.object({ response: z.record(z.string(), z.unknown()) }),
+  StreamChunk: streamChunkSchema,
+  CoordinationEvent: coordinationEventSchema,
+  JsonValue: jsonValueSchema,
   BroadcastPublished: z.object({
     messageId: z.string(),
     to: audienceSchema,
@@ -433,6 +466,8 @@ interface Operation {
   /** Unique and stable: the typed client's method names (functions/cli/client.ts) are these. */
   operationId: string;
   summary: string;
+  /** What the summary has no room for: here, how an operation streams. */
+  description?: string;
   requestBody?: unknown;
   parameters?: unknown[];
   responses: Record<string, unknown>;
@@ -534,11 +569,40 @@ function operations(): Record<string, Operation> {
     },
     'POST /messages': {
       operationId: 'sendMessage',
-      summary: 'Send a direct message (202), or a request and wait for the response (`wait`)',
+      summary:
+        'Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)',
+      description: [
+        'A request sent with `"stream": true`, or with `Accept: text/event-stream`, is answered with server-sent events as the agent produces them:',
+        "`chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response`",
+        "(`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes.",
+        'A refusal before the agent is called (bad input, unknown agent, open circuit) is a plain JSON error.',
+        'The message `timeout` bounds the whole stream and may be up to 900 seconds when streaming; without streaming it is at most 25.',
+        'Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it.',
+        'A non-streaming caller of a streaming agent (`wait`) gets its final output as the response, as ever.',
+      ].join(' '),
       requestBody: body('MessageRequest'),
       responses: {
         202: { description: 'Queued', ...ref('MessageQueued') },
-        200: { description: 'The response envelope', ...ref('MessageReply') },
+        200: {
+          description:
+            "The response envelope (`wait`), or, streamed (`stream`, `Accept: text/event-stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described",
+          content: {
+            ...ref('MessageReply').content,
+            'text/event-stream': {
+              schema: {
+                oneOf: [
+                  { $ref: `${COMPONENT_PREFIX}StreamChunk` },
+                  {
+                    type: 'object',
+                    description: 'The `response` event: the response envelope',
+                    additionalProperties: true,
+                  },
+                  { $ref: `${COMPONENT_PREFIX}Error` },
+                ],
+              },
+            },
+          },
+        },
         ...errors(400, 403, 404, 502, 503, 504),
       },
     },
@@ -554,10 +618,24 @@ function operations(): Record<string, Operation> {
     },
     'POST /coordinations': {
       operationId: 'runCoordination',
-      summary: 'Run a coordination: the result inline (express) or 202 with its id (standard)',
+      summary:
+        'Run a coordination: the result inline (express), 202 with its id (standard), or its live events (SSE)',
+      description: [
+        'With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events',
+        '(`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`,',
+        'which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`.',
+        'A request refused before it starts (invalid, no agent available, capacity) is answered with a plain JSON error.',
+      ].join(' '),
       requestBody: body('CoordinationRequest'),
       responses: {
-        200: { description: 'Succeeded or partial', ...ref('CoordinationResult') },
+        200: {
+          description:
+            'Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent)',
+          content: {
+            ...ref('CoordinationResult').content,
+            'text/event-stream': { schema: { $ref: `${COMPONENT_PREFIX}CoordinationEvent` } },
+          },
+        },
         202: { description: 'Started (standard mode)', ...ref('CoordinationRunning') },
         ...errors(400, 404, 502, 503, 504),
       },
@@ -578,6 +656,45 @@ function operations(): Record<string, Operation> {
                 ],
               },
             },
+          },
+        },
+        ...errors(400, 404),
+      },
+    },
+    'GET /coordinations/{id}/events': {
+      operationId: 'watchCoordination',
+      summary:
+        'Live events of a coordination (SSE): replayed from the start, then followed until coordination.finished',
+      description: [
+        'Server-sent events: `event:` the event type, `id:` the event id (1, 2, 3… per coordination), `data:` a CoordinationEvent.',
+        'A late subscriber gets every event from the start; `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=`',
+        'resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then',
+        '`step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as',
+        'GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream.',
+        'Events are kept for 7 days.',
+      ].join(' '),
+      parameters: [
+        ...idParameter('coordination id'),
+        {
+          name: 'after',
+          in: 'query',
+          required: false,
+          description: 'Only events after this id (0: from the start)',
+          schema: { type: 'integer', minimum: 0 },
+        },
+        {
+          name: 'Last-Event-ID',
+          in: 'header',
+          required: false,
+          description: 'Resume after this event id (sent by EventSource when it reconnects)',
+          schema: { type: 'string', pattern: '^\\d{1,15}$' },
+        },
+      ],
+      responses: {
+        200: {
+          description: `The events, as they are appended (a chunk carries at most ${MAX_CHUNK_BYTES / 1024} KB)`,
+          content: {
+            'text/event-stream': { schema: { $ref: `${COMPONENT_PREFIX}CoordinationEvent` } },
           },
         },
         ...errors(400, 404),

@@ -119,7 +119,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a direct message (202), or a request and wait for the response (`wait`) */
+        /**
+         * Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)
+         * @description A request sent with `"stream": true`, or with `Accept: text/event-stream`, is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A refusal before the agent is called (bad input, unknown agent, open circuit) is a plain JSON error. The message `timeout` bounds the whole stream and may be up to 900 seconds when streaming; without streaming it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A non-streaming caller of a streaming agent (`wait`) gets its final output as the response, as ever.
+         */
         post: operations["sendMessage"];
         delete?: never;
         options?: never;
@@ -153,7 +156,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a coordination: the result inline (express) or 202 with its id (standard) */
+        /**
+         * Run a coordination: the result inline (express), 202 with its id (standard), or its live events (SSE)
+         * @description With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events (`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`, which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`. A request refused before it starts (invalid, no agent available, capacity) is answered with a plain JSON error.
+         */
         post: operations["runCoordination"];
         delete?: never;
         options?: never;
@@ -299,6 +305,7 @@ export interface components {
             timeout?: number;
             /** @default false */
             wait?: boolean;
+            stream?: boolean;
         };
         BroadcastRequest: {
             /** @default * */
@@ -491,7 +498,6 @@ export interface components {
             nextToken?: string;
         };
         Registered: {
-            /** @constant */
             outcome: "created";
             agent: components["schemas"]["AgentRecord"];
         };
@@ -578,6 +584,99 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        StreamChunk: {
+            seq: number;
+            text: string;
+        } | {
+            seq: number;
+            data: components["schemas"]["JsonValue"];
+        };
+        CoordinationEvent: {
+            type: "coordination.started";
+            pattern: string;
+            /** @enum {string} */
+            mode: "express" | "standard";
+            steps: {
+                stepId: string;
+                agentId: string;
+            }[];
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "step.started";
+            stepId: string;
+            agentId: string;
+            candidate?: number;
+            attempt?: number;
+            round?: number;
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "step.retried";
+            stepId: string;
+            agentId: string;
+            candidate?: number;
+            attempt?: number;
+            round?: number;
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "step.fallback";
+            stepId: string;
+            agentId: string;
+            candidate?: number;
+            attempt?: number;
+            round?: number;
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "step.chunk";
+            stepId: string;
+            agentId: string;
+            candidate?: number;
+            attempt?: number;
+            round?: number;
+            chunk: components["schemas"]["StreamChunk"];
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "step.succeeded";
+            stepId: string;
+            agentId: string;
+            candidate?: number;
+            attempt?: number;
+            round?: number;
+            output: components["schemas"]["JsonValue"];
+            durationMs: number;
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "step.failed";
+            stepId: string;
+            agentId: string;
+            candidate?: number;
+            attempt?: number;
+            round?: number;
+            error: string;
+            cause: string | null;
+            id: number;
+            coordinationId: string;
+            time: string;
+        } | {
+            type: "coordination.finished";
+            /** @enum {string} */
+            status: "succeeded" | "partial" | "failed";
+            result: components["schemas"]["JsonValue"];
+            id: number;
+            coordinationId: string;
+            time: string;
+        };
         BroadcastPublished: {
             messageId: string;
             to: "*" | {
@@ -633,7 +732,6 @@ export interface components {
         };
         CoordinationRunning: {
             coordinationId: string;
-            /** @constant */
             status: "running";
             startedAt: string;
             links?: {
@@ -983,13 +1081,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The response envelope */
+            /** @description The response envelope (`wait`), or, streamed (`stream`, `Accept: text/event-stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["MessageReply"];
+                    "text/event-stream": components["schemas"]["StreamChunk"] | {
+                        [key: string]: unknown;
+                    } | components["schemas"]["Error"];
                 };
             };
             /** @description Queued */
@@ -1052,13 +1153,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Succeeded or partial */
+            /** @description Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CoordinationResult"];
+                    "text/event-stream": components["schemas"]["CoordinationEvent"];
                 };
             };
             /** @description Started (standard mode) */

@@ -1,6 +1,22 @@
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { type components, operationRoutes, type operations } from './api-types.ts';
-import { type CredentialsProvider, callApi } from './signed-fetch.ts';
+import { SSE_CONTENT_TYPE } from '../core/streaming/sse.ts';
+import { type components, type JsonValue, operationRoutes, type operations } from './api-types.ts';
+import {
+  type CoordinationEvent,
+  coordinationEventOf,
+  EventStreamError,
+  type FollowOptions,
+  followEvents,
+  isEventStream,
+  type MessageStreamEvent,
+  messageEventOf,
+  type StreamChunk,
+  sseOf,
+} from './event-streams.ts';
+import { bodyOf, type CredentialsProvider, callApi, openApi } from './signed-fetch.ts';
+
+export type { CoordinationEvent, JsonValue, MessageStreamEvent, StreamChunk };
+export { EventStreamError };
 
 /**
  * A typed client for the Mobius HTTP API, deployed (SigV4-signed) or embedded (`mobius dev`):
@@ -11,6 +27,7 @@ import { type CredentialsProvider, callApi } from './signed-fetch.ts';
  * ```ts
  * const mobius = createClient('https://abc123.execute-api.eu-west-1.amazonaws.com/v1');
  * const { body } = await mobius.getAgent({ path: { id: 'summarizer' } });
+ * for await (const event of mobius.watchCoordination('c-…')) console.log(event.type);
  * ```
  */
 
@@ -43,20 +60,72 @@ export type ResponseOf<K extends OperationId> = {
     : never;
 }[keyof Responses<K>];
 
+/** Operations answered with server-sent events: the client reads them as async iterables. */
+export type StreamedOperation = 'watchCoordination';
+
+export interface WatchOptions {
+  /** Only events after this id (`?after=`); 0 or absent: the whole log, from the start. */
+  readonly after?: number;
+  /** Stops watching: the iteration ends quietly and the connection closes. */
+  readonly signal?: AbortSignal;
+  /**
+   * New connections tried after one dropped (or could not be made, or answered 502/503/504)
+   * before the coordination finished, each resuming after the last event received; the count
+   * starts again once events flow. @default 5
+   */
+  readonly reconnects?: number;
+  /** Wait before the first new connection, doubled for each further one (ms). @default 250 */
+  readonly backoffMs?: number;
+}
+
+export interface StreamOptions {
+  /** Stops reading: the iteration ends quietly and the connection closes. */
+  readonly signal?: AbortSignal;
+}
+
+/** The operations whose answers arrive over time, read as they come (server-sent events). */
+export interface StreamingMethods {
+  /**
+   * GET /coordinations/{id}/events: the coordination's live events, replayed from the start (or
+   * after `after`), then followed until `coordination.finished`, which is the last one. A dropped
+   * connection is opened again with `Last-Event-ID` (see WatchOptions.reconnects), so each event
+   * arrives once and in order. An unknown id is an ApiError (404).
+   */
+  watchCoordination(id: string, options?: WatchOptions): AsyncIterable<CoordinationEvent>;
+  /**
+   * POST /messages with `Accept: text/event-stream`: the agent's chunks as it produces them, then
+   * its response (or the error), after which the iteration ends. A request refused before it
+   * reaches the agent (unknown agent, bad input) is an ApiError.
+   */
+  streamMessage(
+    body: Schemas['MessageRequest'],
+    options?: StreamOptions,
+  ): AsyncIterable<MessageStreamEvent>;
+  /**
+   * POST /coordinations with `Accept: text/event-stream`: starts the coordination and yields its
+   * events until `coordination.finished`, which carries the result. A request refused before it
+   * starts is an ApiError; a stream that drops is resumed through GET …/events.
+   */
+  runCoordinationStream(
+    body: Schemas['CoordinationRequest'],
+    options?: WatchOptions,
+  ): AsyncIterable<CoordinationEvent>;
+}
+
 export type MobiusClient = {
-  readonly [K in OperationId]: (
+  readonly [K in Exclude<OperationId, StreamedOperation>]: (
     ...request: object extends RequestOf<K> ? [request?: RequestOf<K>] : [request: RequestOf<K>]
   ) => Promise<ResponseOf<K>>;
-};
+} & StreamingMethods;
 
 /** The API answered 4xx or 5xx; `body` is its `{ error: { code, message, details } }`. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
-  readonly operationId: OperationId;
+  readonly operationId: OperationId | StreamedOperation;
   readonly status: number;
   readonly body: unknown;
 
-  constructor(operationId: OperationId, status: number, body: unknown) {
+  constructor(operationId: OperationId | StreamedOperation, status: number, body: unknown) {
     const error = (body as Partial<Schemas['Error']> | undefined)?.error;
     super(`The API answered ${status}: ${error?.message ?? JSON.stringify(body)}`);
     this.operationId = operationId;
@@ -110,6 +179,18 @@ function reused(provider: CredentialsProvider): CredentialsProvider {
   };
 }
 
+/** Where the events of a coordination are read (GET /coordinations/{id}/events). */
+const EVENTS_PATH = '/coordinations/{id}/events';
+
+/** The ApiError of an answer that is not a success, or undefined for one that is. */
+async function refusalOf(
+  operationId: OperationId | StreamedOperation,
+  response: Response,
+): Promise<ApiError | undefined> {
+  if (response.status < 400) return undefined;
+  return new ApiError(operationId, response.status, await bodyOf(response));
+}
+
 /**
  * A client for the API at `baseUrl` (its stage URL, or `http://127.0.0.1:4000` for `mobius dev`).
  * Requests to API Gateway are signed with `credentials`, by default the standard chain
@@ -128,10 +209,114 @@ export function createClient(
     if (status >= 400) throw new ApiError(operationId, status, body);
     return { status, body };
   };
+  /** Opens a request whose answer is read as server-sent events. */
+  const open = (
+    method: string,
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    headers: Record<string, string> = {},
+  ) =>
+    openApi(baseUrl, method, path, body, {
+      credentials,
+      headers: { accept: SSE_CONTENT_TYPE, ...headers },
+      ...(signal === undefined ? {} : { signal }),
+    });
+
+  const watch = (id: string, watchOptions: WatchOptions & Pick<FollowOptions, 'resuming'> = {}) =>
+    followEvents(
+      (lastEventId, signal) =>
+        // The first connection asks with `after`; later ones resume as EventSource does.
+        lastEventId === undefined || lastEventId === watchOptions.after
+          ? open(
+              'GET',
+              target(EVENTS_PATH, { path: { id }, query: { after: watchOptions.after } }),
+              undefined,
+              signal,
+            )
+          : open('GET', target(EVENTS_PATH, { path: { id } }), undefined, signal, {
+              'last-event-id': String(lastEventId),
+            }),
+      (response) => refusalOf('watchCoordination', response),
+      watchOptions,
+    );
+
+  async function* streamMessage(
+    body: Schemas['MessageRequest'],
+    streamOptions: StreamOptions = {},
+  ): AsyncGenerator<MessageStreamEvent> {
+    const { signal } = streamOptions;
+    const response = await open('POST', operationRoutes.sendMessage.path, body, signal);
+    const refused = await refusalOf('sendMessage', response);
+    if (refused !== undefined) throw refused;
+    if (!isEventStream(response)) {
+      // An API that answered without streaming (it predates it): its response, whole.
+      const answer = (await bodyOf(response)) as { response?: unknown } | null;
+      if (response.status === 200 && typeof answer?.response === 'object' && answer.response)
+        yield messageEventOf({ event: 'response', data: answer.response, id: undefined });
+      else
+        throw new EventStreamError(
+          `The API answered ${response.status} without streaming: ${JSON.stringify(answer).slice(0, 300)}`,
+        );
+      return;
+    }
+    let dropped = 'the connection closed';
+    try {
+      for await (const message of sseOf(response)) {
+        const event = messageEventOf(message);
+        yield event;
+        if (event.event !== 'chunk') return;
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      if (error instanceof EventStreamError) throw error;
+      dropped = (error as Error).message;
+    }
+    if (signal?.aborted) return;
+    throw new EventStreamError(
+      `The message stream ended before its response or error (${dropped}). A message cannot be resumed: send it again, or send it with \`wait\` and no stream.`,
+    );
+  }
+
+  async function* runCoordinationStream(
+    body: Schemas['CoordinationRequest'],
+    watchOptions: WatchOptions = {},
+  ): AsyncGenerator<CoordinationEvent> {
+    const { signal } = watchOptions;
+    const response = await open('POST', operationRoutes.runCoordination.path, body, signal);
+    const refused = await refusalOf('runCoordination', response);
+    if (refused !== undefined) throw refused;
+    if (!isEventStream(response))
+      throw new EventStreamError(
+        `The API answered ${response.status} without streaming (it predates coordination events): ${JSON.stringify(await bodyOf(response)).slice(0, 300)}`,
+      );
+    let last: CoordinationEvent | undefined;
+    try {
+      for await (const message of sseOf(response)) {
+        last = coordinationEventOf(message);
+        yield last;
+        if (last.type === 'coordination.finished') return;
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      if (error instanceof EventStreamError || last === undefined) throw error;
+    }
+    if (signal?.aborted) return;
+    if (last === undefined)
+      throw new EventStreamError('The coordination stream closed before the coordination started.');
+    // The run goes on without this connection: follow the rest of it from its event log.
+    yield* watch(last.coordinationId, { ...watchOptions, after: last.id, resuming: true });
+  }
+
   const methods = Object.keys(operationRoutes).map((id) => [
     id,
     (request?: AnyRequest) => call(id as OperationId, request),
   ]);
   // The generated route table and the generated types describe the same operations.
-  return Object.fromEntries(methods) as MobiusClient;
+  return {
+    ...Object.fromEntries(methods),
+    watchCoordination: (id: string, watchOptions?: WatchOptions) => watch(id, watchOptions),
+    streamMessage,
+    runCoordinationStream,
+  } as MobiusClient;
 }

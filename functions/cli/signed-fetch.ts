@@ -45,6 +45,14 @@ export interface ApiResponse {
   readonly body: unknown;
 }
 
+export interface CallOptions {
+  readonly credentials?: CredentialsProvider;
+  /** Extra request headers (lower case), signed with the rest: `accept`, `last-event-id`. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Aborts the request, and the reading of a streamed answer. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Calls the Mobius API. URLs on 127.0.0.1/localhost (the embedded runtime) go unsigned; anything
  * else is API Gateway with IAM auth, so the request is signed with SigV4 (`execute-api`) using the
@@ -57,11 +65,30 @@ export async function callApi(
   method: string,
   path: string,
   body?: unknown,
-  options: { readonly credentials?: CredentialsProvider } = {},
+  options: CallOptions = {},
 ): Promise<ApiResponse> {
+  const response = await openApi(baseUrl, method, path, body, options);
+  return { status: response.status, body: await bodyOf(response) };
+}
+
+/**
+ * The same request as callApi, answered with the fetch Response whose body is not read yet: for
+ * answers read as they arrive (server-sent events).
+ */
+export async function openApi(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  options: CallOptions = {},
+): Promise<Response> {
   const url = new URL(path.replace(/^\//, ''), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = { host: url.host, accept: 'application/json' };
+  const headers: Record<string, string> = {
+    host: url.host,
+    accept: 'application/json',
+    ...options.headers,
+  };
   if (payload !== undefined) headers['content-type'] = 'application/json';
 
   const embedded =
@@ -99,17 +126,20 @@ export async function callApi(
       });
     Object.assign(headers, signed.headers);
   }
-  const response = await fetch(url, {
+  return fetch(url, {
     method,
     headers,
     ...(payload === undefined ? {} : { body: payload }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
+}
+
+/** A whole answer's body: its JSON, or its text when it is not JSON. */
+export async function bodyOf(response: Response): Promise<unknown> {
   const text = await response.text();
-  let parsed: unknown = text;
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
-    // not JSON: keep the text
+    return text; // not JSON: keep the text
   }
-  return { status: response.status, body: parsed };
 }

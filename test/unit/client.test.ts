@@ -1,43 +1,67 @@
-import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  expectTypeOf,
+  it,
+  vi,
+} from 'vitest';
 import { ROUTES } from '../../functions/api/app.ts';
+import { operationRoutes } from '../../functions/cli/api-types.ts';
 import {
   ApiError,
+  type CoordinationEvent,
   createClient,
+  EventStreamError,
+  type MessageStreamEvent,
   type RequestOf,
   type ResponseOf,
   type Schemas,
 } from '../../functions/cli/client.ts';
+import type { CoordinationEventInput } from '../../functions/core/streaming/events.ts';
+import { formatSse, SSE_HEADERS, SSE_KEEPALIVE } from '../../functions/core/streaming/sse.ts';
 
 /**
  * The typed client over callApi, against the embedded runtime's loopback address (unsigned; the
- * signing is signed-fetch.test.ts's). fetch is replaced: each test says what the API answers and
- * checks what the client sent.
+ * signing is signed-fetch.test.ts's). For plain operations fetch is replaced: each test says what
+ * the API answers and checks what the client sent. The streamed operations read server-sent events
+ * from a real HTTP server on 127.0.0.1, which each test scripts (dropped connections included).
  */
 const BASE = 'http://127.0.0.1:4000';
 
 let sent: { url: string; method: string; body: string | undefined }[];
 let answer: { status: number; body: unknown };
 
-beforeEach(() => {
-  sent = [];
-  answer = { status: 200, body: {} };
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (url: URL | string, init: RequestInit) => {
-      sent.push({ url: String(url), method: String(init.method), body: init.body as string });
-      return new Response(JSON.stringify(answer.body), { status: answer.status });
-    }),
-  );
-});
-
-afterEach(() => {
-  vi.unstubAllGlobals();
-});
-
 describe('createClient', () => {
-  it('has one method per route the API serves', () => {
+  beforeEach(() => {
+    sent = [];
+    answer = { status: 200, body: {} };
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: URL | string, init: RequestInit) => {
+        sent.push({ url: String(url), method: String(init.method), body: init.body as string });
+        return new Response(JSON.stringify(answer.body), { status: answer.status });
+      }),
+    );
+  });
+
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it('has one method per route the API serves, and the streamed ones', () => {
     const client = createClient(BASE);
-    expect(Object.keys(client)).toHaveLength(ROUTES.length);
+    const streamed = ['watchCoordination', 'streamMessage', 'runCoordinationStream'];
+    expect(Object.keys(client).sort()).toEqual(
+      [...new Set([...Object.keys(operationRoutes), ...streamed])].sort(),
+    );
+    // Each route has its operation; the streamed helpers add other ways to call two of them.
+    expect(Object.keys(operationRoutes)).toHaveLength(ROUTES.length);
   });
 
   it('fills in and encodes path parameters', async () => {
@@ -130,5 +154,352 @@ describe('createClient', () => {
     // Defaults may be left out of a request, and are always there in a response.
     expectTypeOf<Schemas['AgentCardInput']['protocols']>().toBeNullable();
     expectTypeOf<Schemas['AgentCard']['protocols']>().not.toBeNullable();
+  });
+});
+
+/** One scripted answer: what the test server does with a request. */
+type Script = (request: IncomingMessage, response: ServerResponse, body: string) => void;
+
+let server: Server;
+let api: string;
+let script: Script;
+let seen: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[];
+
+beforeAll(async () => {
+  server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (piece: Buffer) => {
+      body += piece.toString();
+    });
+    request.on('end', () => {
+      seen.push({
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        body,
+      });
+      script(request, response, body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+beforeEach(() => {
+  seen = [];
+});
+
+const ID = 'c-0123456789';
+const at = '2026-12-01T00:00:00.000Z';
+const inputs: CoordinationEventInput[] = [
+  {
+    type: 'coordination.started',
+    pattern: 'pipeline',
+    mode: 'express',
+    steps: [{ stepId: 'narrate', agentId: 'narrator' }],
+  },
+  { type: 'step.started', stepId: 'narrate', agentId: 'narrator', candidate: 0, attempt: 1 },
+  { type: 'step.chunk', stepId: 'narrate', agentId: 'narrator', chunk: { seq: 0, text: 'Once ' } },
+  { type: 'step.chunk', stepId: 'narrate', agentId: 'narrator', chunk: { seq: 1, text: 'upon' } },
+  {
+    type: 'step.chunk',
+    stepId: 'narrate',
+    agentId: 'narrator',
+    chunk: { seq: 2, data: { progress: 1 } },
+  },
+  {
+    type: 'step.succeeded',
+    stepId: 'narrate',
+    agentId: 'narrator',
+    output: { narration: 'Once upon' },
+    durationMs: 12.5,
+  },
+  { type: 'coordination.finished', status: 'succeeded', result: { coordinationId: ID } },
+];
+const EVENTS: CoordinationEvent[] = inputs.map((input, i) => ({
+  ...input,
+  id: i + 1,
+  coordinationId: ID,
+  time: at,
+}));
+const sse = (event: CoordinationEvent) =>
+  formatSse({ event: event.type, id: event.id, data: event });
+
+/** Answers with SSE: these events (a keep-alive first), then the end or a dropped connection. */
+function stream(events: readonly CoordinationEvent[], end: 'close' | 'drop' = 'close') {
+  return (_: IncomingMessage, response: ServerResponse) => {
+    response.writeHead(200, SSE_HEADERS);
+    response.write(SSE_KEEPALIVE);
+    for (const event of events) response.write(sse(event));
+    if (end === 'close') response.end();
+    // A cut network: the socket goes away after what was written has gone out.
+    else response.socket?.end();
+  };
+}
+
+function json(status: number, body: unknown) {
+  return (_: IncomingMessage, response: ServerResponse) => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body));
+  };
+}
+
+const NOT_FOUND = { error: { code: 'NOT_FOUND', message: `No coordination ${ID}.`, details: {} } };
+
+async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+describe('watchCoordination', () => {
+  it('replays the events in order, each as the API sent it, and ends with coordination.finished', async () => {
+    script = stream(EVENTS);
+    const events = await all(createClient(api).watchCoordination(ID));
+    expect(events).toEqual(EVENTS);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ method: 'GET', url: `/coordinations/${ID}/events` });
+    expect(seen[0]?.headers.accept).toBe('text/event-stream');
+  });
+
+  it('starts after `after`, and resumes a dropped connection with Last-Event-ID, delivering each event once', async () => {
+    let connections = 0;
+    script = (request, response) => {
+      connections++;
+      if (connections === 1) return stream(EVENTS.slice(1, 4), 'drop')(request, response);
+      // The server replays from Last-Event-ID; one it sent already comes again and is skipped.
+      const after = Number(request.headers['last-event-id']);
+      return stream(EVENTS.filter((e) => e.id >= after))(request, response);
+    };
+    const events = await all(createClient(api).watchCoordination(ID, { after: 1, backoffMs: 1 }));
+    expect(events.map((e) => e.id)).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(seen.map((request) => [request.url, request.headers['last-event-id']])).toEqual([
+      [`/coordinations/${ID}/events?after=1`, undefined],
+      [`/coordinations/${ID}/events`, '4'],
+    ]);
+  });
+
+  it('gives up after the configured reconnections when the stream keeps dropping', async () => {
+    script = stream(EVENTS.slice(0, 1), 'drop');
+    const watched: number[] = [];
+    const watching = (async () => {
+      for await (const event of createClient(api).watchCoordination(ID, {
+        reconnects: 2,
+        backoffMs: 1,
+      }))
+        watched.push(event.id);
+    })();
+    await expect(watching).rejects.toThrow(EventStreamError);
+    await expect(watching).rejects.toThrow(/2 new connections did not bring it back/);
+    expect(watched).toEqual([1]);
+    expect(seen).toHaveLength(3);
+    expect(seen.slice(1).map((request) => request.headers['last-event-id'])).toEqual(['1', '1']);
+  });
+
+  it('throws the ApiError of an unknown coordination at once, without reconnecting', async () => {
+    script = json(404, NOT_FOUND);
+    const error = await all(createClient(api).watchCoordination(ID)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+      operationId: 'watchCoordination',
+    });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('tries again while the API answers 503, and follows once it streams', async () => {
+    let connections = 0;
+    script = (request, response) => {
+      connections++;
+      if (connections === 1)
+        return json(503, { error: { code: 'CAPACITY_EXCEEDED', message: 'busy', details: {} } })(
+          request,
+          response,
+        );
+      return stream(EVENTS)(request, response);
+    };
+    const events = await all(createClient(api).watchCoordination(ID, { backoffMs: 1 }));
+    expect(events).toHaveLength(EVENTS.length);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('says why when the API cannot be reached, at once', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(
+      all(createClient(`http://127.0.0.1:${port}`).watchCoordination(ID, { backoffMs: 1 })),
+    ).rejects.toThrow(/fetch failed/);
+  });
+
+  it('refuses an event that is not a coordination event, naming it', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.end(formatSse({ event: 'step.started', id: 1, data: { type: 'step.started' } }));
+    };
+    await expect(all(createClient(api).watchCoordination(ID))).rejects.toThrow(
+      /"step.started" event that is not a coordination event/,
+    );
+  });
+
+  it('ends quietly when its signal aborts, and closes the connection', async () => {
+    let closed = false;
+    script = (request, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.write(sse(EVENTS[0] as CoordinationEvent));
+      request.socket.on('close', () => {
+        closed = true;
+      });
+    };
+    const controller = new AbortController();
+    const events: CoordinationEvent[] = [];
+    for await (const event of createClient(api).watchCoordination(ID, {
+      signal: controller.signal,
+    })) {
+      events.push(event);
+      controller.abort();
+    }
+    expect(events.map((e) => e.type)).toEqual(['coordination.started']);
+    for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(true);
+  });
+
+  it('signs its requests, Last-Event-ID included, when the API is API Gateway', async () => {
+    let connections = 0;
+    script = (request, response) => {
+      connections++;
+      stream(connections === 1 ? EVENTS.slice(0, 2) : EVENTS, connections === 1 ? 'drop' : 'close')(
+        request,
+        response,
+      );
+    };
+    // LocalStack's API Gateway path on the loopback address: signed, as a deployed stack is.
+    const gateway = createClient(`${api}/_aws/execute-api/abc123/v1`, {
+      credentials: async () => ({
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      }),
+    });
+    await all(gateway.watchCoordination(ID, { backoffMs: 1 }));
+    expect(seen.map((request) => request.url)).toEqual([
+      `/_aws/execute-api/abc123/v1/coordinations/${ID}/events`,
+      `/_aws/execute-api/abc123/v1/coordinations/${ID}/events`,
+    ]);
+    for (const request of seen)
+      expect(request.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\//);
+    expect(seen[1]?.headers.authorization).toMatch(/SignedHeaders=[^,]*last-event-id/);
+  });
+});
+
+describe('streamMessage', () => {
+  const message = { to: 'narrator', payload: { summary: 'Queues decouple producers.' } };
+  const response = { messageId: 'm-2', type: 'response', payload: { narration: 'Once upon' } };
+
+  it('yields the chunks in order as they arrive, then the response, and sends the message asking for SSE', async () => {
+    script = (_, res) => {
+      res.writeHead(200, SSE_HEADERS);
+      res.write(formatSse({ event: 'chunk', id: 0, data: { seq: 0, text: 'Once ' } }));
+      res.write(formatSse({ event: 'chunk', id: 1, data: { seq: 1, data: { words: 2 } } }));
+      res.end(formatSse({ event: 'response', data: response }));
+    };
+    const events = await all(createClient(api).streamMessage(message));
+    expect(events).toEqual<MessageStreamEvent[]>([
+      { event: 'chunk', data: { seq: 0, text: 'Once ' } },
+      { event: 'chunk', data: { seq: 1, data: { words: 2 } } },
+      { event: 'response', data: response },
+    ]);
+    expect(seen[0]).toMatchObject({ method: 'POST', url: '/messages' });
+    expect(seen[0]?.headers.accept).toBe('text/event-stream');
+    expect(JSON.parse(seen[0]?.body ?? '')).toEqual(message);
+  });
+
+  it('ends with the error event when the agent fails mid-stream', async () => {
+    const failure = { error: { code: 'AGENT_FAILED', message: 'narrator failed', details: {} } };
+    script = (_, res) => {
+      res.writeHead(200, SSE_HEADERS);
+      res.write(formatSse({ event: 'chunk', id: 0, data: { seq: 0, text: 'Once ' } }));
+      res.end(formatSse({ event: 'error', data: failure }));
+    };
+    const events = await all(createClient(api).streamMessage(message));
+    expect(events.map((e) => e.event)).toEqual(['chunk', 'error']);
+    expect(events[1]).toEqual({ event: 'error', data: failure });
+  });
+
+  it('throws an ApiError for a message refused before it reaches the agent', async () => {
+    script = json(404, { error: { code: 'NOT_FOUND', message: 'No agent ghost.', details: {} } });
+    await expect(all(createClient(api).streamMessage({ ...message, to: 'ghost' }))).rejects.toThrow(
+      ApiError,
+    );
+  });
+
+  it('says so when the stream ends before the response: a message cannot be resumed', async () => {
+    script = (_, res) => {
+      res.writeHead(200, SSE_HEADERS);
+      res.write(formatSse({ event: 'chunk', id: 0, data: { seq: 0, text: 'Once ' } }));
+      res.socket?.end();
+    };
+    await expect(all(createClient(api).streamMessage(message))).rejects.toThrow(
+      /ended before its response or error/,
+    );
+  });
+
+  it('refuses a chunk of the wrong shape', async () => {
+    script = (_, res) => {
+      res.writeHead(200, SSE_HEADERS);
+      res.end(formatSse({ event: 'chunk', data: { seq: -1, text: 'x' } }));
+    };
+    await expect(all(createClient(api).streamMessage(message))).rejects.toThrow(EventStreamError);
+  });
+});
+
+describe('runCoordinationStream', () => {
+  const request: Schemas['CoordinationRequest'] = {
+    pattern: 'sequential',
+    agents: ['narrator'],
+    payload: { text: 'Queues decouple producers.' },
+  };
+
+  it('starts the run asking for SSE and yields its events until coordination.finished', async () => {
+    script = stream(EVENTS);
+    expect(await all(createClient(api).runCoordinationStream(request))).toEqual(EVENTS);
+    expect(seen[0]).toMatchObject({ method: 'POST', url: '/coordinations' });
+    expect(seen[0]?.headers.accept).toBe('text/event-stream');
+    expect(JSON.parse(seen[0]?.body ?? '')).toEqual(request);
+  });
+
+  it('follows the rest from the event log when its stream drops', async () => {
+    script = (req, res) =>
+      req.method === 'POST'
+        ? stream(EVENTS.slice(0, 3), 'drop')(req, res)
+        : stream(EVENTS.slice(3))(req, res);
+    const events = await all(createClient(api).runCoordinationStream(request, { backoffMs: 1 }));
+    expect(events).toEqual(EVENTS);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /coordinations',
+      `GET /coordinations/${ID}/events?after=3`,
+    ]);
+  });
+
+  it('throws the ApiError of a request refused before it starts', async () => {
+    script = json(400, { error: { code: 'VALIDATION_FAILED', message: 'bad', details: {} } });
+    await expect(all(createClient(api).runCoordinationStream(request))).rejects.toMatchObject({
+      status: 400,
+      operationId: 'runCoordination',
+    });
+  });
+
+  it('types what the streamed operations yield', () => {
+    const client = createClient(api);
+    expectTypeOf(client.watchCoordination(ID)).toEqualTypeOf<AsyncIterable<CoordinationEvent>>();
+    expectTypeOf(client.streamMessage({ to: 'a', payload: {} })).toEqualTypeOf<
+      AsyncIterable<MessageStreamEvent>
+    >();
   });
 });
