@@ -1,12 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { outcomeOf } from '../coordination/execution.ts';
+import { appendFinished, type LiveEventsWarn } from '../coordination/live-events.ts';
 import { recordCoordinationOutcome } from '../coordination/outcome-metrics.ts';
-import { shapeResult } from '../coordination/result.ts';
+import { type CoordinationResult, shapeResult } from '../coordination/result.ts';
+import { sharedSfnClient } from '../core/aws/sfn.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
+import { DynamoEventLog } from '../core/streaming/dynamo-event-log.ts';
+import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
 
 /** Epoch milliseconds, as AWS sends them; LocalStack sends ISO 8601 strings instead. */
 const eventDateSchema = z.union([
@@ -43,9 +48,8 @@ export function recordStatusChange(
   // AWS sends these events for Standard executions only; LocalStack sends them for Express ones
   // too, which the API has recorded already.
   if (change.executionArn?.includes(':express:')) return 'express';
-  const input = change.input ? (JSON.parse(change.input) as Partial<ExecutionInput>) : undefined;
-  const hasOutput = change.status !== 'SUCCEEDED' || typeof change.output === 'string';
-  if (input?.coordinationId === undefined || input.pattern === undefined || !hasOutput) {
+  const result = finishedResult(change);
+  if (result === undefined) {
     metrics.addMetric(
       change.status === 'SUCCEEDED' ? 'CoordinationsSucceeded' : 'CoordinationsFailed',
       MetricUnit.Count,
@@ -53,15 +57,72 @@ export function recordStatusChange(
     );
     return 'counted';
   }
-  const totalMs = (change.stopDate ?? change.startDate) - change.startDate;
-  const result = shapeResult(input as ExecutionInput, outcomeOf(change), totalMs);
   recordCoordinationOutcome(metrics, result);
   return 'recorded';
 }
 
+/**
+ * Ends a finished standard coordination in its event log: appends `coordination.finished` with
+ * the result, shaped as GET /coordinations/{id} shapes it, so that whoever follows its events
+ * (GET /coordinations/{id}/events) sees it end. The API only sees standard runs start; this is
+ * where their end is known on AWS. When Step Functions left the input or output out of the event
+ * (too large), they are read with DescribeExecution.
+ */
+export async function appendStandardFinished(
+  events: CoordinationEventLog,
+  detail: unknown,
+  options: { readonly sfn?: SFNClient; readonly warn?: LiveEventsWarn } = {},
+): Promise<'appended' | 'not appended' | 'express' | 'ignored'> {
+  const parsed = statusChangeSchema.safeParse(detail);
+  if (!parsed.success) return 'ignored';
+  const change = parsed.data;
+  if (change.executionArn?.includes(':express:')) return 'express';
+  const warnOf = options.warn ?? warn;
+  let result = finishedResult(change);
+  if (result === undefined && change.executionArn !== undefined) {
+    try {
+      const described = await (options.sfn ?? sharedSfnClient()).send(
+        new DescribeExecutionCommand({ executionArn: change.executionArn }),
+      );
+      result = finishedResult({ ...change, input: described.input, output: described.output });
+    } catch (error) {
+      // Not thrown: EventBridge would deliver the event again and its metrics would count twice.
+      warnOf(`could not read standard coordination ${change.name} to end its event log`, {
+        coordinationId: change.name,
+        error,
+      });
+      return 'not appended';
+    }
+  }
+  if (result === undefined) {
+    warnOf(
+      `standard coordination ${change.name} ended, but neither its event nor the execution holds its input and output: no coordination.finished appended`,
+      { coordinationId: change.name },
+    );
+    return 'not appended';
+  }
+  return (await appendFinished(events, result, warnOf)) ? 'appended' : 'not appended';
+}
+
+/** The coordination result of a finished run, when its input (and output, if any) are known. */
+function finishedResult(
+  change: z.output<typeof statusChangeSchema>,
+): CoordinationResult | undefined {
+  const input = change.input ? (JSON.parse(change.input) as Partial<ExecutionInput>) : undefined;
+  const hasOutput = change.status !== 'SUCCEEDED' || typeof change.output === 'string';
+  if (input?.coordinationId === undefined || input.pattern === undefined || !hasOutput)
+    return undefined;
+  const totalMs = (change.stopDate ?? change.startDate) - change.startDate;
+  return shapeResult(input as ExecutionInput, outcomeOf(change), totalMs);
+}
+
 const logger = new Logger({ serviceName: 'mobius-api' });
+const warn: LiveEventsWarn = (message, details) => logger.warn(message, details);
 // Published under the API's service name: the dashboard and alarms read one set of figures.
 const metrics = new Metrics({ namespace: metricsNamespace(), serviceName: 'mobius-api' });
+/** The coordination event log, where the stack configures one (MOBIUS_EVENTS_TABLE). */
+const eventsTable = process.env.MOBIUS_EVENTS_TABLE;
+const events = eventsTable ? new DynamoEventLog({ tableName: eventsTable }) : undefined;
 
 /** EventBridge target for the standard machines' status changes (see lib/coordination-engine.ts). */
 export async function handler(
@@ -70,4 +131,7 @@ export async function handler(
   const outcome = recordStatusChange(metrics, event.detail);
   if (outcome === 'ignored') logger.warn('not an execution status change', { event });
   metrics.publishStoredMetrics();
+  // Never throws (see appendStandardFinished): a retried event would count its metrics twice.
+  if (events !== undefined && (outcome === 'recorded' || outcome === 'counted'))
+    await appendStandardFinished(events, event.detail, { warn });
 }

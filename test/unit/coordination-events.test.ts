@@ -1,5 +1,20 @@
-import { describe, expect, it } from 'vitest';
-import { recordStatusChange } from '../../functions/monitor/coordination-events.ts';
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { shapeResult } from '../../functions/coordination/result.ts';
+import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
+import type {
+  CoordinationEvent,
+  CoordinationEventInput,
+} from '../../functions/core/streaming/events.ts';
+import { LocalStateMachines } from '../../functions/embedded/local-executor.ts';
+import {
+  appendStandardFinished,
+  recordStatusChange,
+} from '../../functions/monitor/coordination-events.ts';
+import { compile } from '../../statemachines/compile.ts';
+import { executionInput } from '../../statemachines/plan.ts';
+import { planFor } from '../compiler/fixtures.ts';
 import { emf, metricsFor } from '../support/emf.ts';
 
 describe('standard coordination outcomes from status-change events', () => {
@@ -62,5 +77,164 @@ describe('standard coordination outcomes from status-change events', () => {
     const emitted = await emf(() => recordStatusChange(metrics, { hello: 'world' }), metrics);
     expect(emitted.result).toBe('ignored');
     expect(emitted.metrics).toEqual([]);
+  });
+});
+
+/**
+ * What the monitor appended, in order. Appending is all the monitor does with a log; the log
+ * itself (ids, follow) is DynamoEventLog's, tested on the emulators.
+ */
+class RecordingLog implements CoordinationEventLog {
+  readonly appended: { coordinationId: string; event: CoordinationEventInput }[] = [];
+  failures = 0;
+
+  async append(coordinationId: string, events: readonly CoordinationEventInput[]) {
+    if (this.failures > 0) {
+      this.failures -= 1;
+      throw new Error('ProvisionedThroughputExceededException');
+    }
+    return events.map((event, i): CoordinationEvent => {
+      this.appended.push({ coordinationId, event });
+      return { ...event, id: this.appended.length + i, coordinationId, time: 'now' };
+    });
+  }
+  countStart(): Promise<number> {
+    throw new Error('the monitor never counts starts');
+  }
+  read(): Promise<readonly CoordinationEvent[]> {
+    throw new Error('the monitor never reads');
+  }
+  follow(): AsyncGenerator<CoordinationEvent> {
+    throw new Error('the monitor never follows');
+  }
+}
+
+describe('standard coordination ends in the event log', () => {
+  const sfn = mockClient(SFNClient);
+  const plan = planFor('sequential', { mode: 'standard' });
+  const coordinationId = 'mobius-sequential-0123456789abcdef--0123';
+  const input = executionInput(plan, coordinationId, { topic: 'streams' });
+  const arn = `arn:aws:states:us-east-1:000000000000:execution:mobius-sequential-0123456789abcdef:${coordinationId}`;
+  let output: string;
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+  };
+
+  beforeEach(async () => {
+    sfn.reset();
+    warnings.length = 0;
+    // The output a real run of the compiled machine leaves, so the result is shaped as on AWS;
+    // each agent answers as the agent SDK does (a task result).
+    const run = await new LocalStateMachines().run(compile(plan), input, async (_target, task) => ({
+      agentId: task.agentId,
+      output: { wrote: task.stepId },
+      durationMs: 5,
+    }));
+    if (run.outcome.status !== 'SUCCEEDED')
+      throw new Error(`the fixture run failed: ${JSON.stringify(run.outcome)}`);
+    output = JSON.stringify(run.outcome.output);
+  });
+
+  const change = (overrides: Record<string, unknown> = {}) => ({
+    executionArn: arn,
+    name: coordinationId,
+    status: 'SUCCEEDED',
+    startDate: 1_700_000_000_000,
+    stopDate: 1_700_000_002_500,
+    input: JSON.stringify(input),
+    output,
+    ...overrides,
+  });
+
+  it('appends coordination.finished with the result GET /coordinations/{id} answers', async () => {
+    const log = new RecordingLog();
+    expect(await appendStandardFinished(log, change(), { sfn: sfn as never, warn })).toBe(
+      'appended',
+    );
+    const expected = shapeResult(input, { status: 'SUCCEEDED', output: JSON.parse(output) }, 2500);
+    expect(expected.steps.map((step) => step.output)).toEqual([
+      { wrote: 'step1' },
+      { wrote: 'step2' },
+      { wrote: 'step3' },
+    ]);
+    expect(log.appended).toEqual([
+      {
+        coordinationId,
+        event: {
+          type: 'coordination.finished',
+          status: 'succeeded',
+          result: JSON.parse(JSON.stringify(expected)),
+        },
+      },
+    ]);
+    expect(sfn.calls()).toHaveLength(0);
+  });
+
+  it('ends a failed run too, naming the agent and the step', async () => {
+    const log = new RecordingLog();
+    await appendStandardFinished(
+      log,
+      change({
+        status: 'FAILED',
+        output: null,
+        error: 'FatalAgentError',
+        cause: 'a2 failed at step step2: cannot',
+      }),
+      { warn },
+    );
+    expect(log.appended[0]?.event).toMatchObject({
+      type: 'coordination.finished',
+      status: 'failed',
+      result: { errors: [{ agentId: 'a2', stepId: 'step2', error: 'FatalAgentError' }] },
+    });
+  });
+
+  it('reads input and output Step Functions left out of the event with DescribeExecution', async () => {
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: arn })
+      .resolves({ input: JSON.stringify(input), output, status: 'SUCCEEDED' } as never);
+    const log = new RecordingLog();
+    const result = await appendStandardFinished(
+      log,
+      change({ input: null, output: null, inputDetails: { included: false } }),
+      { sfn: sfn as never, warn },
+    );
+    expect(result).toBe('appended');
+    expect(log.appended[0]?.event).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('warns and appends nothing when the execution cannot be read, rather than fail the event', async () => {
+    sfn.on(DescribeExecutionCommand).rejects(new Error('AccessDeniedException'));
+    const log = new RecordingLog();
+    const result = await appendStandardFinished(log, change({ input: null }), {
+      sfn: sfn as never,
+      warn,
+    });
+    expect(result).toBe('not appended');
+    expect(log.appended).toEqual([]);
+    expect(warnings.join('\n')).toContain(coordinationId);
+  });
+
+  it('leaves Express executions alone: the service ended them in the log itself', async () => {
+    const log = new RecordingLog();
+    const express = change({ executionArn: `${arn.replace(':execution:', ':express:')}:0f1e` });
+    expect(await appendStandardFinished(log, express, { warn })).toBe('express');
+    expect(log.appended).toEqual([]);
+  });
+
+  it('a failed append is a warning naming the run, then a slim result without outputs', async () => {
+    const log = new RecordingLog();
+    log.failures = 1;
+    expect(await appendStandardFinished(log, change(), { warn })).toBe('appended');
+    expect(warnings).toEqual([expect.stringContaining(coordinationId)]);
+    const event = log.appended[0]?.event;
+    expect(event).toMatchObject({ type: 'coordination.finished', status: 'succeeded' });
+    const result = (event as { result: Record<string, unknown> }).result;
+    expect(result.outputOmitted).toMatch(/GET \/coordinations\/\{id\}/);
+    expect(JSON.stringify(result.steps)).not.toContain('"output"');
+
+    log.failures = 2;
+    expect(await appendStandardFinished(log, change(), { warn })).toBe('not appended');
   });
 });
