@@ -123,6 +123,11 @@ export const endpointSchema = z
       })
       .optional(),
     queueArn: queueArnSchema.optional(),
+    /**
+     * The agent's response-streaming function (Lambda response streaming: its chunks as they come),
+     * when it has one; streamed requests go there, everything else to lambdaArn or the queue.
+     */
+    streamArn: lambdaArnSchema.optional(),
   })
   .refine((e) => e.lambdaArn !== undefined || e.queueUrl !== undefined, {
     message: 'give at least one of lambdaArn or queueUrl so the agent can be reached',
@@ -284,15 +289,18 @@ export function endpointPolicyIssues(
       });
     }
   }
-  if (endpoint.lambdaArn !== undefined && lambdaArnSchema.safeParse(endpoint.lambdaArn).success) {
-    const [, , , region = '', account = ''] = endpoint.lambdaArn.split(':');
+  // The streaming function is invoked as the main one is: the same rules, each field its own issue.
+  for (const field of ['lambdaArn', 'streamArn'] as const) {
+    const arn = endpoint[field];
+    if (arn === undefined || !lambdaArnSchema.safeParse(arn).success) continue;
+    const [, , , region = '', account = ''] = arn.split(':');
     if (region !== policy.region) {
       issues.push({
-        path: 'endpoint.lambdaArn',
+        path: `endpoint.${field}`,
         message: `the function is in region ${region}; agents are reached in ${policy.region} only`,
       });
     } else if (!policy.accounts.includes(account)) {
-      issues.push({ path: 'endpoint.lambdaArn', message: outside('the function', account) });
+      issues.push({ path: `endpoint.${field}`, message: outside('the function', account) });
     }
   }
   return issues;

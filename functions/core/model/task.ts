@@ -13,6 +13,12 @@ export const taskRequestSchema = z.object({
   stepId: z.string().min(1),
   /** The agent the coordinator addressed (a fallback may receive a task planned for another). */
   agentId: z.string().min(1),
+  /**
+   * Which of the step's candidates this Task is: 0 the agent planned, 1… its fallbacks in order.
+   * The agent tells a fallback's start from a first start by it, and counts retries per candidate
+   * (step events). Absent in tasks built by hand: read as 0.
+   */
+  candidate: z.int().min(0).optional(),
   pattern: z.string().min(1),
   /** What to work on (sequential, parallel, scatter-gather, the supervisor): an object. */
   input: z.json().optional(),
