@@ -14,7 +14,11 @@ import {
   listAgents,
   registerAgent,
 } from './routes/agents.ts';
-import { getCoordination, runCoordination } from './routes/coordinations.ts';
+import {
+  coordinationEventStream,
+  getCoordination,
+  runCoordination,
+} from './routes/coordinations.ts';
 import { fleetHealth } from './routes/health.ts';
 import { broadcast, sendMessage } from './routes/messages.ts';
 
@@ -36,6 +40,7 @@ export const ROUTES: readonly {
   { method: 'POST', path: '/broadcasts', handler: broadcast },
   { method: 'POST', path: '/coordinations', handler: runCoordination },
   { method: 'GET', path: '/coordinations/{id}', handler: getCoordination },
+  { method: 'GET', path: '/coordinations/{id}/events', handler: coordinationEventStream },
 ];
 
 export interface ApiOptions {

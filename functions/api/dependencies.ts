@@ -3,6 +3,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { CoordinationService } from '../coordination/service.ts';
 import type { MessageRouter } from '../core/messaging/router.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
 import type { AccessSettings } from './caller.ts';
 
 /** What the API routes need; built from the environment in Lambda, from emulators locally. */
@@ -27,4 +28,10 @@ export interface ApiDependencies {
    * API, rather than the gateway's. @default no limit (the embedded runtime)
    */
   readonly syncWaitMs?: number;
+  /**
+   * The coordination event log the SSE routes read (GET /coordinations/{id}/events, POST
+   * /coordinations with `Accept: text/event-stream`): the one the coordination service and the
+   * agents append to. @default none: those routes answer 503 naming MOBIUS_EVENTS_TABLE
+   */
+  readonly events?: CoordinationEventLog;
 }

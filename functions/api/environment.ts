@@ -5,6 +5,7 @@ import { MessageRouter } from '../core/messaging/router.ts';
 import type { EndpointPolicy } from '../core/model/agent-card.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
 import { LOCAL_OPERATOR, normalisePrincipal } from '../core/registry/ownership.ts';
+import { DynamoEventLog } from '../core/streaming/dynamo-event-log.ts';
 import type { AccessSettings } from './caller.ts';
 import type { ApiDependencies } from './dependencies.ts';
 
@@ -21,6 +22,8 @@ export const API_ENVIRONMENT = {
   operators: 'MOBIUS_OPERATORS',
   /** Comma-separated accounts whose queues and functions cards may name (the stack's by default). */
   agentAccounts: 'MOBIUS_AGENT_ACCOUNTS',
+  /** The coordination event log's table; without it the SSE routes answer 503. */
+  eventsTable: 'MOBIUS_EVENTS_TABLE',
 } as const;
 
 function required(name: string): string {
@@ -37,9 +40,12 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
   });
   const logGroupArn = process.env[API_ENVIRONMENT.engineLogGroupArn];
   const machineNamePrefix = process.env[API_ENVIRONMENT.machineNamePrefix];
+  const eventsTable = process.env[API_ENVIRONMENT.eventsTable];
+  const events = eventsTable ? new DynamoEventLog({ tableName: eventsTable }) : undefined;
   return {
     registry,
     access: accessFromEnvironment(),
+    ...(events === undefined ? {} : { events }),
     router: new MessageRouter({ registry, eventBusName: required(API_ENVIRONMENT.eventBus) }),
     coordinations: new CoordinationService({
       registry,
@@ -52,6 +58,7 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
       ...(machineNamePrefix ? { machineNamePrefix } : {}),
       // Warm containers plan from lookups up to a second old (see CachedDirectory).
       directory: new CachedDirectory(registry, { ttlMs: 1000 }),
+      ...(events === undefined ? {} : { events }),
     }),
   };
 }

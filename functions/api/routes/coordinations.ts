@@ -1,40 +1,82 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { CoordinationShedError } from '../../coordination/admission.ts';
+import { finishedEvent } from '../../coordination/live-events.ts';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { annotate } from '../../core/aws/tracing.ts';
 import { withDeadline } from '../../core/deadline.ts';
-import { CapacityExceededError, TimeoutError } from '../../core/errors.ts';
+import { CapacityExceededError, TimeoutError, ValidationError } from '../../core/errors.ts';
+import type { CoordinationEventLog } from '../../core/streaming/event-log.ts';
+import { type CoordinationEvent, isFinal } from '../../core/streaming/events.ts';
+import {
+  formatSse,
+  SSE_HEADERS,
+  SSE_KEEPALIVE,
+  wantsEventStream,
+} from '../../core/streaming/sse.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { type ApiEvent, json, parseBody, pathParameter } from '../http.ts';
-import { type ErrorBody, statusOf } from '../http-errors.ts';
+import {
+  type ApiEvent,
+  type ApiResult,
+  abortableStream,
+  json,
+  parseBody,
+  pathParameter,
+  query,
+  type StreamingResult,
+} from '../http.ts';
+import { type ErrorBody, errorResponse, statusOf } from '../http-errors.ts';
+
+/** How often an SSE answer with nothing new to say sends a comment, so idle proxies keep it open. */
+export const KEEPALIVE_MS = 15_000;
 
 /**
  * POST /coordinations: express runs answer 200 with the result (502/504 when it failed, the
- * result in `error.details`); standard runs answer 202 with the id to poll.
+ * result in `error.details`); standard runs answer 202 with the id to poll. With
+ * `Accept: text/event-stream`, the run's live events instead (see runWithEvents).
  */
 export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
   const body = parseBody(event, z.unknown(), 'coordination request');
+  if (wantsEventStream(event.headers)) return runWithEvents(deps, event, body);
+  return respond(await measured(deps, started(deps, body)), true);
+};
+
+/** The run, held to the API's response deadline (syncWaitMs) where it has one. */
+function started(
+  deps: ApiDependencies,
+  body: unknown,
+  onStarted?: (coordinationId: string) => void,
+): Promise<CoordinationResponse> {
   const limit = deps.syncWaitMs;
-  const run = () =>
-    limit === undefined
-      ? deps.coordinations.run(body)
-      : withDeadline(
-          (signal) => deps.coordinations.run(body, { signal }),
-          limit,
-          () =>
-            new TimeoutError(
-              `No result within ${limit / 1000} s, the longest this API waits for an express ` +
-                'coordination (API Gateway ends every request at 29 s). The run may still finish in ' +
-                'Step Functions, but its result cannot be returned: send long work with ' +
-                '"mode": "standard" and poll GET /coordinations/{id}.',
-              { waitedMs: limit },
-            ),
-        );
+  const options = onStarted === undefined ? {} : { onStarted };
+  return limit === undefined
+    ? deps.coordinations.run(body, options)
+    : withDeadline(
+        (signal) => deps.coordinations.run(body, { ...options, signal }),
+        limit,
+        () =>
+          new TimeoutError(
+            `No result within ${limit / 1000} s, the longest this API waits for an express ` +
+              'coordination (API Gateway ends every request at 29 s). The run may still finish in ' +
+              'Step Functions, but its result cannot be returned: send long work with ' +
+              '"mode": "standard" and poll GET /coordinations/{id}.',
+            { waitedMs: limit },
+          ),
+      );
+}
+
+/**
+ * The run's response, with the coordination metrics every run counts, however it is answered
+ * (JSON or events).
+ */
+async function measured(
+  deps: ApiDependencies,
+  run: Promise<CoordinationResponse>,
+): Promise<CoordinationResponse> {
   let response: CoordinationResponse;
   try {
-    response = await run();
+    response = await run;
   } catch (error) {
     // Shed by admission control: nothing was planned or started, so it is neither started nor
     // failed (the failure rate stays about coordinations that ran); the dashboard and its alarm
@@ -60,8 +102,260 @@ export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent
   deps.metrics?.addMetric('CoordinationsStarted', MetricUnit.Count, 1);
   if (response.state === 'completed' && deps.metrics)
     recordCoordinationOutcome(deps.metrics, response.result);
-  return respond(response, true);
+  return response;
+}
+
+/**
+ * POST /coordinations with `Accept: text/event-stream`: starts the run, then streams its events
+ * (SSE) until `coordination.finished`, whichever the mode — an express run's own answer ends with
+ * it, a standard run's comes when the engine (or on AWS the monitor) logs its end. A request
+ * refused before the run starts (invalid, forbidden, too large, no agent, shed) is answered as
+ * without SSE, in JSON. A run that fails with an error after it started (the API's response
+ * deadline) ends the stream with an `error` event carrying the API's error body. A client that
+ * goes away stops only its own stream: the coordination runs on.
+ */
+async function runWithEvents(
+  deps: ApiDependencies,
+  event: ApiEvent,
+  body: unknown,
+): Promise<ApiResult> {
+  const events = deps.events;
+  // Refused before anything runs: a run nobody could watch is not started.
+  if (events === undefined) return eventsNotConfigured();
+  let announce: (coordinationId: string) => void = () => undefined;
+  const announced = new Promise<string>((resolve) => {
+    announce = resolve;
+  });
+  const run = measured(
+    deps,
+    started(deps, body, (id) => announce(id)),
+  );
+  // Whatever becomes of the run once nobody streams it, it never becomes an unhandled rejection.
+  run.catch(() => undefined);
+  // Rejects when the run is refused before it starts: the usual JSON error.
+  const coordinationId = await Promise.race([announced, run.then(() => undefined)]);
+  // A service that never announces its runs: answer as without SSE.
+  if (coordinationId === undefined) return respond(await run, true);
+  return eventStream((signal) =>
+    followCoordination(events, coordinationId, { after: 0, signal, run, deps, event }),
+  );
+}
+
+/**
+ * GET /coordinations/{id}/events: the coordination's live events (SSE), replayed from the start —
+ * or after the `Last-Event-ID` header's id, or `?after=<id>` — and followed until
+ * `coordination.finished`, which ends the stream. 404 when no such coordination is known.
+ */
+export const coordinationEventStream = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const coordinationId = pathParameter(event, 'id');
+  annotate({ coordinationId });
+  const after = resumePoint(event);
+  const events = deps.events;
+  if (events === undefined) return eventsNotConfigured();
+  // Nothing logged yet: the coordination must at least exist (the 404 of GET /coordinations/{id}).
+  if ((await events.read(coordinationId, { limit: 1 })).length === 0)
+    await deps.coordinations.get(coordinationId);
+  return eventStream((signal) =>
+    followCoordination(events, coordinationId, { after, signal, deps, event }),
+  );
 };
+
+function eventStream(produce: (signal: AbortSignal) => AsyncIterable<string>): StreamingResult {
+  return { statusCode: 200, headers: { ...SSE_HEADERS }, stream: abortableStream(produce) };
+}
+
+/** Where a reader resumes: `Last-Event-ID` (what EventSource sends on reconnecting) or `?after`. */
+function resumePoint(event: ApiEvent): number {
+  const header = Object.entries(event.headers ?? {}).find(
+    ([name]) => name.toLowerCase() === 'last-event-id',
+  );
+  const [field, raw] =
+    header?.[1] !== undefined && header[1] !== ''
+      ? ['Last-Event-ID', header[1]]
+      : ['after', query(event).after];
+  if (raw === undefined) return 0;
+  const after = /^\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (Number.isSafeInteger(after)) return after;
+  throw new ValidationError('event stream position', [
+    {
+      path: field,
+      message: `"${raw.slice(0, 40)}" is not an event id: send the id of the last event you received (a whole number, 0 for the start)`,
+    },
+  ]);
+}
+
+/**
+ * 503: this deployment keeps no event log. The answer names the setting, as the error a user sees
+ * is the only place they would learn it.
+ */
+function eventsNotConfigured(): ApiResult {
+  const body: ErrorBody = {
+    error: {
+      code: 'EVENTS_NOT_CONFIGURED',
+      message:
+        'Live coordination events are not available here: the API has no coordination event log. ' +
+        'Set MOBIUS_EVENTS_TABLE on the API function to the events table (the Mobius CDK stack ' +
+        'does), or run the embedded runtime, which keeps one.',
+      details: { missing: 'MOBIUS_EVENTS_TABLE' },
+    },
+  };
+  return json(503, body);
+}
+
+/** What ended the wait for a coordination's next event. */
+type Wake =
+  | { readonly kind: 'event'; readonly next: IteratorResult<CoordinationEvent> }
+  | { readonly kind: 'keepalive' }
+  | {
+      readonly kind: 'run';
+      readonly end:
+        | { readonly ok: true; readonly response: CoordinationResponse }
+        | { readonly ok: false; readonly error: unknown };
+    };
+
+/**
+ * The SSE text of a coordination's events after `after`, until `coordination.finished` or the
+ * reader leaves (`signal`), with a keep-alive comment whenever KEEPALIVE_MS pass in silence.
+ *
+ * With `run` (POST with SSE), the run's own end is watched too. An express run has logged its
+ * last event by the time it ends, so the log is read to the end and the stream closes: with its
+ * `coordination.finished`, or — when the run threw — with an `error` event instead. A result the
+ * log could not take (a failed append) is still sent, without an id.
+ */
+async function* followCoordination(
+  events: CoordinationEventLog,
+  coordinationId: string,
+  options: {
+    readonly after: number;
+    readonly signal: AbortSignal;
+    readonly run?: Promise<CoordinationResponse>;
+    readonly deps?: ApiDependencies;
+    readonly event?: ApiEvent;
+  },
+): AsyncGenerator<string> {
+  const { signal } = options;
+  const following = new AbortController();
+  const stopFollowing = () => following.abort();
+  signal.addEventListener('abort', stopFollowing, { once: true });
+  const log = events
+    .follow(coordinationId, { after: options.after, signal: following.signal })
+    [Symbol.asyncIterator]();
+  let last = options.after;
+  let next: Promise<Wake> = log.next().then((result) => ({ kind: 'event', next: result }));
+  let runEnd: Promise<Wake> | undefined = options.run?.then(
+    (response) => ({ kind: 'run', end: { ok: true, response } }),
+    (error: unknown) => ({ kind: 'run', end: { ok: false, error } }),
+  );
+  const sse = (event: CoordinationEvent) => {
+    last = event.id;
+    return formatSse({ event: event.type, id: event.id, data: event });
+  };
+  try {
+    while (!signal.aborted) {
+      const quiet = keepAlive(signal);
+      const wake = await Promise.race([next, quiet.promise, ...(runEnd ? [runEnd] : [])]);
+      quiet.cancel();
+      if (signal.aborted) return;
+      if (wake.kind === 'keepalive') {
+        yield SSE_KEEPALIVE;
+        continue;
+      }
+      if (wake.kind === 'event') {
+        if (wake.next.done === true) return;
+        const event = wake.next.value;
+        // The end of a run this stream started: wait for the run itself, which may have thrown.
+        if (isFinal(event) && runEnd !== undefined) {
+          const settled = await runEnd;
+          if (settled.kind === 'run' && !settled.end.ok) {
+            yield errorEvent(settled.end.error, options);
+            return;
+          }
+        }
+        yield sse(event);
+        if (isFinal(event)) return;
+        next = log.next().then((result) => ({ kind: 'event', next: result }));
+        continue;
+      }
+      runEnd = undefined;
+      // A standard run has only started: its end comes through the log.
+      if (wake.end.ok && wake.end.response.state === 'running') continue;
+      // An express run (or any run that threw) is over: what it logged is in the log now.
+      following.abort();
+      const pending = await next;
+      const rest = [
+        ...(pending.kind === 'event' && pending.next.done !== true ? [pending.next.value] : []),
+      ];
+      rest.push(
+        ...(await events.read(coordinationId, { after: Math.max(last, rest.at(-1)?.id ?? 0) })),
+      );
+      for (const event of rest) {
+        if (event.id <= last) continue;
+        if (isFinal(event)) break;
+        yield sse(event);
+      }
+      if (!wake.end.ok) {
+        yield errorEvent(wake.end.error, options);
+        return;
+      }
+      const response = wake.end.response;
+      const final = rest.find(isFinal);
+      if (final !== undefined) yield sse(final);
+      else if (response.state === 'completed')
+        // The log refused the result (see appendFinished): the reader still gets it, without an id.
+        yield formatSse({
+          event: 'coordination.finished',
+          data: {
+            ...finishedEvent(response.result),
+            coordinationId,
+            time: new Date().toISOString(),
+          },
+        });
+      return;
+    }
+  } catch (error) {
+    // The log failed under a reader (DynamoDB unavailable): the stream says so and ends, in the
+    // API's error format, rather than being cut off mid-stream.
+    if (signal.aborted) return;
+    yield errorEvent(error, options);
+  } finally {
+    signal.removeEventListener('abort', stopFollowing);
+    following.abort();
+    await log.return?.(undefined);
+  }
+}
+
+/** The API's error body for a run that threw after it started, as an SSE `error` event. */
+function errorEvent(
+  error: unknown,
+  options: { readonly deps?: ApiDependencies; readonly event?: ApiEvent },
+): string {
+  const requestId = options.event?.requestContext?.requestId ?? 'unknown';
+  // As createApi does for a JSON answer: a 500 is our bug, logged with the request id to quote.
+  if (statusOf(error) === 500)
+    options.deps?.logger?.error('unexpected error', { requestId, error });
+  const response = errorResponse(error, requestId);
+  return formatSse({ event: 'error', data: JSON.parse(response.body) });
+}
+
+/** Resolves after KEEPALIVE_MS unless cancelled (or the reader left). */
+function keepAlive(signal: AbortSignal): { promise: Promise<Wake>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let resolve: (wake: Wake) => void = () => undefined;
+  const promise = new Promise<Wake>((done) => {
+    resolve = done;
+    timer = setTimeout(() => done({ kind: 'keepalive' }), KEEPALIVE_MS);
+  });
+  const cancel = () => {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  };
+  const onAbort = () => {
+    cancel();
+    resolve({ kind: 'keepalive' });
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  return { promise, cancel };
+}
 
 /** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */
 export const getCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
