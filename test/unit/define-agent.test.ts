@@ -20,8 +20,18 @@ import {
   RetryableAgentError,
 } from '../../functions/core/messaging/agent-errors.ts';
 import { createMessage } from '../../functions/core/messaging/envelope.ts';
+import { agentCardSchemaUnder } from '../../functions/core/model/agent-card.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
-import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
+import {
+  type AgentDependencies,
+  type AgentHandler,
+  defineAgent,
+} from '../../functions/core/sdk/define-agent.ts';
+import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
+import type {
+  CoordinationEvent,
+  CoordinationEventInput,
+} from '../../functions/core/streaming/events.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { liveAgentRow as liveRow } from '../support/cards.ts';
 
@@ -33,7 +43,11 @@ const registry = new AgentRegistry({
   client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
 });
 
-function agent(handler: AgentHandler, fields: { maxConcurrency?: number } = {}) {
+function agent(
+  handler: AgentHandler,
+  fields: { maxConcurrency?: number } = {},
+  dependencies: Partial<AgentDependencies> = {},
+) {
   return defineAgent(
     {
       agentId: 'w1',
@@ -53,8 +67,47 @@ function agent(handler: AgentHandler, fields: { maxConcurrency?: number } = {}) 
         queueArn: 'arn:aws:sqs:us-east-1:123456789012:w1',
       },
       deadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/w1-dlq',
+      events: false,
+      ...dependencies,
     },
   );
+}
+
+/**
+ * The event log's contract kept in memory, for the SDK's side of it (the DynamoDB log itself is
+ * tested on dynalite in test/integration/agent-step-events.test.ts). `down` makes its writes fail.
+ */
+class MemoryEventLog implements CoordinationEventLog {
+  readonly appended: CoordinationEventInput[] = [];
+  readonly #starts = new Map<string, number>();
+  down: 'appends' | 'everything' | undefined;
+
+  async append(coordinationId: string, events: readonly CoordinationEventInput[]) {
+    if (this.down !== undefined) throw new Error('the event log is down');
+    const first = this.appended.length + 1;
+    this.appended.push(...events);
+    return events.map(
+      (event, i): CoordinationEvent => ({
+        ...event,
+        id: first + i,
+        coordinationId,
+        time: new Date(0).toISOString(),
+      }),
+    );
+  }
+
+  async countStart(coordinationId: string, key: string) {
+    if (this.down === 'everything') throw new Error('the event log is down');
+    const count = (this.#starts.get(`${coordinationId}/${key}`) ?? 0) + 1;
+    this.#starts.set(`${coordinationId}/${key}`, count);
+    return count;
+  }
+
+  async read() {
+    return [];
+  }
+
+  async *follow(): AsyncGenerator<CoordinationEvent> {}
 }
 
 const task = (extra: Record<string, unknown> = {}) => ({
@@ -382,5 +435,190 @@ describe('defineAgent', () => {
     await expect(handler({ hello: 'world' }, lambdaContext('w1'))).rejects.toThrow(
       /cannot handle this event: not a task, ping/,
     );
+  });
+});
+
+describe('defineAgent: coordination tasks report to the event log', () => {
+  beforeEach(() => {
+    ddb.reset();
+    sfn.reset();
+    ddb.on(PutCommand).resolves({});
+    ddb.on(BatchWriteCommand).resolves({});
+    ddb.on(UpdateCommand).resolves({ Attributes: liveRow() });
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+  });
+
+  const writer: AgentHandler = async function* () {
+    yield 'Once ';
+    yield 'upon';
+    return { words: 2 };
+  };
+
+  it('writes the start, each chunk in order and the success; the task result is what it always was', async () => {
+    const events = new MemoryEventLog();
+    const result = await agent(writer, {}, { events })(task({ candidate: 0 }), lambdaContext('w1'));
+    expect(result).toMatchObject({ agentId: 'w1', output: { words: 2 } });
+    const step = { stepId: 'step1', agentId: 'w1', candidate: 0, attempt: 1 };
+    expect(events.appended).toEqual([
+      { type: 'step.started', ...step },
+      { type: 'step.chunk', ...step, chunk: { seq: 0, text: 'Once ' } },
+      { type: 'step.chunk', ...step, chunk: { seq: 1, text: 'upon' } },
+      {
+        type: 'step.succeeded',
+        ...step,
+        output: { words: 2 },
+        durationMs: (result as { durationMs: number }).durationMs,
+      },
+    ]);
+  });
+
+  it('reports a fallback candidate as step.fallback, a second start as step.retried, a failure as step.failed', async () => {
+    const events = new MemoryEventLog();
+    const failing = agent(
+      () => {
+        throw new RetryableAgentError('busy');
+      },
+      {},
+      { events },
+    );
+    await expect(failing(task({ candidate: 1 }), lambdaContext('w1'))).rejects.toThrow('busy');
+    await expect(failing(task({ candidate: 1 }), lambdaContext('w1'))).rejects.toThrow('busy');
+    const step = { stepId: 'step1', agentId: 'w1', candidate: 1 };
+    expect(events.appended).toEqual([
+      { type: 'step.fallback', ...step, attempt: 1 },
+      { type: 'step.failed', ...step, attempt: 1, error: 'RetryableAgentError', cause: 'busy' },
+      { type: 'step.retried', ...step, attempt: 2 },
+      { type: 'step.failed', ...step, attempt: 2, error: 'RetryableAgentError', cause: 'busy' },
+    ]);
+  });
+
+  it("counts a supervisor's starts per round, and says the round", async () => {
+    const events = new MemoryEventLog();
+    const supervisor = agent(() => ({ done: true, output: 'ok' }), {}, { events });
+    const round = (n: number) =>
+      task({ pattern: 'hierarchical', stepId: 'supervisor', candidate: 0, context: { round: n } });
+    await supervisor(round(1), lambdaContext('w1'));
+    await supervisor(round(2), lambdaContext('w1'));
+    expect(events.appended.filter((e) => e.type !== 'step.succeeded')).toEqual([
+      {
+        type: 'step.started',
+        stepId: 'supervisor',
+        agentId: 'w1',
+        candidate: 0,
+        attempt: 1,
+        round: 1,
+      },
+      {
+        type: 'step.started',
+        stepId: 'supervisor',
+        agentId: 'w1',
+        candidate: 0,
+        attempt: 1,
+        round: 2,
+      },
+    ]);
+  });
+
+  it('streams a task-token task to the log too, and answers Step Functions with the final output', async () => {
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    const events = new MemoryEventLog();
+    const handler = agent(
+      async function* () {
+        yield 'a';
+        yield 'b';
+      },
+      {},
+      { events },
+    );
+    await handler(sqsEvent([task({ taskToken: 'tok', candidate: 0 })]), lambdaContext('w1'));
+    const success = sfn.commandCalls(SendTaskSuccessCommand)[0]?.args[0].input;
+    expect(JSON.parse(success?.output ?? '{}')).toMatchObject({ output: 'ab' });
+    expect(events.appended.map((e) => e.type)).toEqual([
+      'step.started',
+      'step.chunk',
+      'step.chunk',
+      'step.succeeded',
+    ]);
+  });
+
+  it.each([
+    ['its appends fail', 'appends', 4],
+    ['it cannot even count the start', 'everything', 4],
+  ] as const)(
+    'never fails the task when %s, and warns how many events were lost',
+    async (_case, down, lost) => {
+      vi.stubEnv('POWERTOOLS_DEV', 'true');
+      vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'WARN');
+      const printed: string[] = [];
+      vi.spyOn(console, 'warn').mockImplementation((line: unknown) => {
+        printed.push(String(line));
+      });
+      const events = new MemoryEventLog();
+      events.down = down;
+      const result = await agent(writer, {}, { events })(task(), lambdaContext('w1'));
+      expect(result).toMatchObject({ output: { words: 2 } });
+      const warnings = printed.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(warnings).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          message: expect.stringContaining(
+            `the coordination event log lost ${lost} of this step's 4 events`,
+          ),
+          lostEvents: lost,
+          coordinationId: 'c1',
+          stepId: 'step1',
+        }),
+      );
+    },
+  );
+
+  it('folds the chunks into the output when there is no event log', async () => {
+    const handler = agent(async function* () {
+      yield 'no ';
+      yield 'log';
+    });
+    expect(await handler(task(), lambdaContext('w1'))).toMatchObject({ output: 'no log' });
+  });
+});
+
+describe('defineAgent: the card of a streaming agent', () => {
+  beforeEach(() => {
+    ddb.reset();
+    ddb.on(PutCommand).resolves({});
+    ddb.on(BatchWriteCommand).resolves({});
+    ddb.on(UpdateCommand).resolves({ Attributes: liveRow() });
+  });
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('registers its streaming function from MOBIUS_AGENT_STREAM_ARN as endpoint.streamArn', async () => {
+    const streamArn = 'arn:aws:lambda:us-east-1:123456789012:function:w1-stream';
+    vi.stubEnv('MOBIUS_AGENT_STREAM_ARN', streamArn);
+    await agent(() => 'ok')(task(), lambdaContext('w1'));
+    const registered = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
+    expect(registered?.card.endpoint).toMatchObject({ streamArn });
+  });
+
+  it('checks streamArn as it checks lambdaArn: an ARN, in the region and an allowed account', () => {
+    const policy = { region: 'us-east-1', accounts: ['123456789012'] };
+    const cardWith = (streamArn: string) =>
+      agent(() => 'ok').card({
+        lambdaArn: 'arn:aws:lambda:us-east-1:123456789012:function:w1',
+        streamArn,
+      });
+    expect(() => cardWith('https://example.com/stream')).toThrow(/not a Lambda function ARN/);
+    const issues = (streamArn: string) =>
+      agentCardSchemaUnder(policy)
+        .safeParse(cardWith(streamArn))
+        .error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues('arn:aws:lambda:eu-west-1:123456789012:function:w1-stream')).toEqual([
+      'endpoint.streamArn: the function is in region eu-west-1; agents are reached in us-east-1 only',
+    ]);
+    expect(issues('arn:aws:lambda:us-east-1:999999999999:function:w1-stream')).toEqual([
+      "endpoint.streamArn: the function is in account 999999999999; agents may be reached in 123456789012 only (the stack's allowedAgentAccounts)",
+    ]);
+    expect(issues('arn:aws:lambda:us-east-1:123456789012:function:w1-stream')).toBeUndefined();
   });
 });

@@ -27,8 +27,8 @@ import {
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { parseRecords, supervisorTaskContextSchema } from '../../../statemachines/records.ts';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
+import type { ResponseStream, StreamingHandler } from '../aws/lambda-streaming.ts';
 import { sharedSfnClient } from '../aws/sfn.ts';
 import { sharedSqsClient } from '../aws/sqs.ts';
 import { annotate, installTracer } from '../aws/tracing.ts';
@@ -45,20 +45,25 @@ import {
   agentCardSchema,
   cardFieldsOf,
 } from '../model/agent-card.ts';
-import {
-  supervisorDecisionSchema,
-  type TaskRequest,
-  type TaskResult,
-  taskInput,
-} from '../model/task.ts';
+import { type TaskRequest, type TaskResult, taskInput } from '../model/task.ts';
 import type { QueueFigures } from '../model/utilisation.ts';
 import { type HeartbeatReport, Registrar } from '../registry/registrar.ts';
+import type { CoordinationEventLog } from '../streaming/event-log.ts';
 import { parseWith } from '../validation.ts';
+import { ChunkPump, type ChunkSink } from './chunk-pump.ts';
 import { AGENT_ENVIRONMENT } from './environment.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
 import { type JsonValue, jsonOutput } from './json-output.ts';
 import { onLambdaShutdown } from './lifecycle.ts';
-import { planSubtasks } from './subtasks.ts';
+import { TaskEventReporter } from './step-events.ts';
+import {
+  respondInFrames,
+  type StreamedRequest,
+  streamedRequest,
+  streamedRequestOf,
+  streamingEntry,
+} from './streaming-handler.ts';
+import { isSupervisorTask, superviseOutput } from './supervisor-decision.ts';
 import { memoryFigures, UtilisationWindow } from './utilisation.ts';
 
 /** What the user's handler receives. */
@@ -76,8 +81,20 @@ export interface AgentContext {
   readonly logger: Logger;
   /** Milliseconds left before Lambda stops this invocation (very large outside Lambda). */
   remainingTimeMs(): number;
+  /**
+   * Streams one chunk of the answer: a string is a text delta, anything else a JSON value. Await
+   * it: it resolves once the chunk is taken, so a slow reader slows the handler instead of filling
+   * memory. A handler written `async function*` streams by `yield` instead; both may be mixed.
+   */
+  stream(chunk: unknown): Promise<void>;
 }
 
+/**
+ * The agent's work. It returns the output, or streams it: written `async function*` (or
+ * `function*`), each `yield` is a chunk and the `return` value the final output; or it calls
+ * `context.stream(chunk)`. Callers that do not stream get the final output: the returned value,
+ * or when nothing was returned the chunks' text joined (all text) or their values in a list.
+ */
 export type AgentHandler = (message: AgentMessage, context: AgentContext) => unknown;
 
 /** What the lifecycle hooks receive. */
@@ -130,6 +147,12 @@ export interface AgentDependencies {
   readonly endpoint?: Partial<AgentEndpoint>;
   /** Fatal failures are parked here at once instead of being retried. Default: MOBIUS_AGENT_DLQ_URL. */
   readonly deadLetterQueueUrl?: string;
+  /**
+   * Where coordination tasks report their step events and chunks as they work (live runs). Default:
+   * a DynamoEventLog on MOBIUS_EVENTS_TABLE when it is set, none otherwise; `false` turns it off.
+   * Without one, a task's chunks only fold into its final output.
+   */
+  readonly events?: CoordinationEventLog | false;
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
@@ -161,6 +184,12 @@ export type AgentLambdaHandler = ((event: unknown, context: Context) => Promise<
    * first heartbeat.
    */
   stop(options?: AgentStopOptions): Promise<void>;
+  /**
+   * The streaming entry, for Lambda response streaming (deployed as a second function of the same
+   * bundle, handler `index.handler.streaming`): takes a request envelope and writes its answer in
+   * Mobius frames, chunk by chunk, then the response or the error (streaming/frames.ts).
+   */
+  readonly streaming: StreamingHandler;
 };
 
 /** Grace for work in flight when an agent stops: the embedded runtime's own grace period. */
@@ -187,6 +216,13 @@ export function defineAgent(
     // Results can exceed X-Ray's 64 KB segment limit: trace the call, not the response.
     .use(tracer ? [captureLambdaHandler(tracer, { captureResponse: false })] : [])
     .handler((event, context) => runtime.dispatch(event, context));
+  const streaming = middy<StreamedRequest, void, Error, Context>()
+    .use(injectLambdaContext(runtime.logger))
+    .use(logMetrics(runtime.metrics))
+    .use(tracer ? [captureLambdaHandler(tracer, { captureResponse: false })] : [])
+    .handler((request, context) =>
+      runtime.streamRequest(request.event, request.responseStream, context),
+    );
   // On Lambda, SIGTERM ends this container only: the function's other containers keep serving
   // and Lambda starts new ones, so the agent is not marked draining (that would take the whole
   // agent out of routing until the next ping); onStop runs.
@@ -196,6 +232,9 @@ export function defineAgent(
     card: (endpoint: AgentEndpoint) => runtime.cardFor(endpoint),
     stop: (options: AgentStopOptions = {}) =>
       runtime.shutdown({ drain: true, graceMs: options.graceMs ?? STOP_GRACE_MS }),
+    streaming: streamingEntry((event, responseStream, context) =>
+      streaming(streamedRequest(event, responseStream), context),
+    ),
   });
 }
 
@@ -206,6 +245,7 @@ class AgentRuntime {
   readonly #deps: AgentDependencies;
   readonly #clock: Clock;
   readonly #idempotency: BasePersistenceLayer | undefined;
+  readonly #taskEvents: TaskEventReporter;
   readonly #startedAt: number;
   #registry: Registrar | undefined;
   #registration: Promise<void> | undefined;
@@ -258,6 +298,7 @@ class AgentRuntime {
                 awsSdkV3Client: sharedDocumentClient(),
               })
             : undefined));
+    this.#taskEvents = new TaskEventReporter(deps.events, definition.agentId, this.logger);
   }
 
   cardFor(endpoint: AgentEndpoint): AgentCard {
@@ -293,6 +334,40 @@ class AgentRuntime {
       }
     } finally {
       await registration;
+      this.#emitUtilisation(context);
+    }
+  }
+
+  /**
+   * The streaming entry: one request, answered in frames on `responseStream`. The card is the main
+   * function's to register (this function's ARN is not the agent's lambdaArn); onStart runs here
+   * too, as this is a container of its own on Lambda.
+   */
+  async streamRequest(
+    event: unknown,
+    responseStream: ResponseStream,
+    context: Context,
+  ): Promise<void> {
+    const agentId = this.#definition.agentId;
+    try {
+      await respondInFrames(responseStream, this.logger, async (sink) => {
+        let envelope: Envelope;
+        try {
+          envelope = streamedRequestOf(event, agentId);
+        } catch (error) {
+          this.logger.error('streaming entry refused the event', { error });
+          throw error;
+        }
+        if (this.#definition.onStart !== undefined) await this.#ensureStarted(Promise.resolve());
+        else this.#started ??= Promise.resolve();
+        const output = await this.#invokeHandler(
+          { kind: envelope.type, input: envelope.payload, envelope },
+          context,
+          sink,
+        );
+        return createResponse(envelope, agentId, output);
+      });
+    } finally {
       this.#emitUtilisation(context);
     }
   }
@@ -388,12 +463,27 @@ class AgentRuntime {
 
   // ── work ────────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * A coordination step, however it arrived. Its step events and chunks go to the event log as it
+   * works (when there is one); the result goes back to Step Functions either way.
+   */
   async #runTask(task: TaskRequest, context: Context): Promise<TaskResult> {
+    const events = await this.#taskEvents.begin(task);
     const started = performance.now();
-    const raw = await this.#invokeHandler({ kind: 'task', input: taskInput(task), task }, context);
-    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    const output = isSupervisorTask(task) ? (superviseOutput(raw, task) as JsonValue) : raw;
-    return { agentId: this.#definition.agentId, output, durationMs };
+    try {
+      const raw = await this.#invokeHandler(
+        { kind: 'task', input: taskInput(task), task },
+        context,
+        events.chunk,
+      );
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      const output = isSupervisorTask(task) ? (superviseOutput(raw, task) as JsonValue) : raw;
+      await events.succeeded(output, durationMs);
+      return { agentId: this.#definition.agentId, output, durationMs };
+    } catch (error) {
+      await events.failed(asAgentError(error));
+      throw error;
+    }
   }
 
   async #handleDirectEnvelope(envelope: Envelope, context: Context): Promise<Envelope | null> {
@@ -410,9 +500,14 @@ class AgentRuntime {
    * Runs the user's handler and makes whatever it did well-formed: its value becomes JSON (or a
    * FatalAgentError saying what is not JSON), whatever it threw becomes an Error with a name and a
    * message, logged with the step it was working on. Neither the state machine's Catch nor a
-   * SendTaskFailure nor a response envelope ever sees a value it cannot carry.
+   * SendTaskFailure nor a response envelope ever sees a value it cannot carry. What it streams goes
+   * to `sink` in order; its final output is what callers that do not stream get (ChunkPump).
    */
-  async #invokeHandler(message: AgentMessage, context: Context): Promise<JsonValue> {
+  async #invokeHandler(
+    message: AgentMessage,
+    context: Context,
+    sink?: ChunkSink,
+  ): Promise<JsonValue> {
     this.#inFlight++;
     this.#peakInFlight = Math.max(this.#peakInFlight, this.#inFlight);
     const started = performance.now();
@@ -421,18 +516,20 @@ class AgentRuntime {
     const logger = this.logger.createChild();
     logger.appendKeys(this.#whereAbouts(message));
     annotate({ agentId: this.#definition.agentId, coordinationId: message.task?.coordinationId });
+    const pump = new ChunkPump(this.#definition.agentId, sink, logger);
     try {
-      const output = jsonOutput(
-        await this.#definition.handler(message, {
-          agentId: this.#definition.agentId,
-          logger,
-          remainingTimeMs: () => context.getRemainingTimeInMillis(),
-        }),
-        this.#definition.agentId,
-      );
+      const result = await this.#definition.handler(message, {
+        agentId: this.#definition.agentId,
+        logger,
+        remainingTimeMs: () => context.getRemainingTimeInMillis(),
+        stream: pump.stream,
+      });
+      const output = jsonOutput(await pump.finish(result), this.#definition.agentId);
       this.metrics.addMetric('MessagesHandled', MetricUnit.Count, 1);
       return output;
     } catch (thrown) {
+      // What the handler streamed before it failed still goes out, before its error does.
+      await pump.close();
       const error = asAgentError(thrown);
       this.metrics.addMetric('HandlerErrors', MetricUnit.Count, 1);
       logger.error('agent handler failed', { error });
@@ -712,8 +809,10 @@ class AgentRuntime {
     const queueUrl = configured.queueUrl ?? process.env[AGENT_ENVIRONMENT.queueUrl];
     const queueArn = configured.queueArn ?? process.env[AGENT_ENVIRONMENT.queueArn];
     const lambdaArn = configured.lambdaArn ?? context.invokedFunctionArn;
+    const streamArn = configured.streamArn ?? process.env[AGENT_ENVIRONMENT.streamArn];
     return {
       ...(lambdaArn ? { lambdaArn } : {}),
+      ...(streamArn ? { streamArn } : {}),
       ...(queueUrl ? { queueUrl } : {}),
       ...(queueArn ? { queueArn } : {}),
     };
@@ -726,34 +825,6 @@ class AgentRuntime {
   #sfn(): SFNClient {
     return this.#deps.sfn ?? sharedSfnClient();
   }
-}
-
-function isSupervisorTask(task: TaskRequest): boolean {
-  return task.pattern === 'hierarchical' && task.stepId === 'supervisor';
-}
-
-/** A supervisor's output becomes `{ done: true, output }` or `{ done: false, subtasks }` with worker indexes. */
-function superviseOutput(raw: unknown, task: TaskRequest): unknown {
-  const decision = supervisorDecisionSchema.safeParse(raw);
-  if (!decision.success) {
-    throw new FatalAgentError(
-      `Supervisor returned neither { done: true, output } nor { subtasks: [...] }: ${decision.error.issues[0]?.message ?? 'invalid'}`,
-    );
-  }
-  if (decision.data.done) return decision.data;
-  const context = parseRecords(
-    supervisorTaskContextSchema,
-    task.context ?? {},
-    'The supervisor task context',
-  );
-  const round = context.round;
-  if (context.maxRounds !== undefined && round > context.maxRounds) {
-    throw new FatalAgentError(
-      `Supervisor planned more work in round ${round}, but maxRounds is ${context.maxRounds}: ` +
-        'after the last round it must answer { done: true, output }.',
-    );
-  }
-  return { done: false, subtasks: planSubtasks(decision.data, context.workers, round) };
 }
 
 /** SendTaskFailure fields: the error name the state machine matches on, and a JSON cause. */
