@@ -14,12 +14,13 @@ export type JsonValue = TaskResult['output'];
  */
 export function jsonOutput(value: unknown, agentId: string): JsonValue {
   if (value === undefined) return null;
-  // A generator (a handler written `async function*`) stringifies to `{}`: everything it would
-  // yield would be lost without a word. Refused, saying why, until handlers can stream.
+  // The generator a handler itself returns is streamed (ChunkPump) and never gets here. One that
+  // does came from elsewhere — returned by that generator, or nested in the output — and JSON
+  // would make it `{}`, losing everything it yields without a word.
   if (isIterator(value)) {
     throw new FatalAgentError(
-      `Agent ${agentId} returned ${Symbol.asyncIterator in value ? 'an async' : 'a'} generator, ` +
-        'whose chunks this platform cannot stream yet: return the final value instead.',
+      `Agent ${agentId} returned ${Symbol.asyncIterator in value ? 'an async' : 'a'} generator ` +
+        `as its output, which would travel as {} and lose what it yields. ${HOW_TO_STREAM}`,
     );
   }
   let text: string | undefined;
@@ -31,7 +32,46 @@ export function jsonOutput(value: unknown, agentId: string): JsonValue {
     );
   }
   // A bare function or symbol stringifies to undefined, as `return undefined` would.
-  return text === undefined ? null : (JSON.parse(text) as JsonValue);
+  if (text === undefined) return null;
+  // A nested generator became `{}`: only then is the value walked to find one (cheap otherwise).
+  if (text.includes('{}')) {
+    const path = generatorIn(value, 'output', 0);
+    if (path !== undefined) {
+      throw new FatalAgentError(
+        `Agent ${agentId} returned a generator at ${path}, which would travel as {} and lose ` +
+          `what it yields. ${HOW_TO_STREAM}`,
+      );
+    }
+  }
+  return JSON.parse(text) as JsonValue;
+}
+
+const HOW_TO_STREAM =
+  'To stream, `yield` each chunk from an `async function*` handler or call ' +
+  '`await context.stream(chunk)`, and return the final value.';
+
+/**
+ * The path of a generator inside a value JSON.stringify accepted (it wrote `{}` for it), if any.
+ * The walk follows what stringify saw: `toJSON` replacements, own enumerable keys. It cannot meet
+ * a cycle, as stringify would have refused one.
+ */
+function generatorIn(value: unknown, path: string, depth: number): string | undefined {
+  if (isIterator(value)) return path;
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return undefined;
+  const json = (value as { toJSON?: unknown }).toJSON;
+  if (typeof json === 'function') {
+    const replaced: unknown = json.call(value);
+    if (replaced !== value) return generatorIn(replaced, path, depth);
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const found = generatorIn(
+      child,
+      Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`,
+      depth + 1,
+    );
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Where JSON.stringify gave up, in words and with a path (only called once it has failed). */
