@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
+import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
+import { ensureEventsTable } from '../../functions/core/registry/create-table.ts';
+import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
+import { DynamoEventLog } from '../../functions/core/streaming/dynamo-event-log.ts';
+import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
+import { dynamoConfig } from '../support/dynamo.ts';
+
+/**
+ * An agent working on coordination tasks writes its step events to the real event log
+ * (DynamoEventLog on dynalite, the embedded runtime's engine), as watchers of the run read them:
+ * how the step started, its chunks in order, how it ended.
+ */
+
+let log: DynamoEventLog;
+
+beforeAll(async () => {
+  const tableName = `events-${randomUUID().slice(0, 8)}`;
+  await ensureEventsTable(new DynamoDBClient(dynamoConfig('dynalite')), tableName);
+  log = new DynamoEventLog({ tableName, client: createDocumentClient(dynamoConfig('dynalite')) });
+});
+
+function agent(handler: AgentHandler) {
+  return defineAgent(
+    {
+      agentId: 'writer',
+      agentType: 'worker',
+      description: 'writes, streaming',
+      capabilities: [{ name: 'write', version: '1.0.0' }],
+      handler,
+    },
+    { idempotency: false, events: log },
+  );
+}
+
+/** A task as the compiled state machine sends it, for a coordination of its own. */
+function task(fields: Record<string, unknown> = {}) {
+  return {
+    kind: 'mobius.task',
+    coordinationId: `c-${randomUUID()}`,
+    stepId: 'draft',
+    agentId: 'writer',
+    pattern: 'sequential',
+    candidate: 0,
+    input: { topic: 'tides' },
+    ...fields,
+  };
+}
+
+/** The events as a watcher reads them back, without the log's own fields. */
+async function eventsOf(coordinationId: string) {
+  const events = await log.read(coordinationId);
+  expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+  return events.map(({ id: _id, time: _time, coordinationId: _c, ...event }) => event);
+}
+
+const step = { stepId: 'draft', agentId: 'writer', candidate: 0, attempt: 1 };
+
+describe('an agent reports its coordination task to the event log', () => {
+  it('writes step.started, each chunk in order, then step.succeeded with the output', async () => {
+    const run = task();
+    const result = (await agent(async function* (message) {
+      yield `On ${(message.input as { topic: string }).topic}: `;
+      yield { progress: 0.5 };
+      yield 'the moon pulls.';
+      return { words: 4 };
+    })(run, lambdaContext('writer'))) as { output: unknown; durationMs: number };
+    expect(result.output).toEqual({ words: 4 });
+    expect(await eventsOf(run.coordinationId)).toEqual([
+      { type: 'step.started', ...step },
+      { type: 'step.chunk', ...step, chunk: { seq: 0, text: 'On tides: ' } },
+      { type: 'step.chunk', ...step, chunk: { seq: 1, data: { progress: 0.5 } } },
+      { type: 'step.chunk', ...step, chunk: { seq: 2, text: 'the moon pulls.' } },
+      { type: 'step.succeeded', ...step, output: { words: 4 }, durationMs: result.durationMs },
+    ]);
+  });
+
+  it('writes 2 000 chunks with none lost, in order, between the start and the success', async () => {
+    const run = task();
+    await agent(async (_message, context) => {
+      for (let i = 0; i < 2_000; i++) await context.stream(`t${i} `);
+    })(run, lambdaContext('writer'));
+    const events = await eventsOf(run.coordinationId);
+    expect(events).toHaveLength(2_002);
+    expect(events[0]?.type).toBe('step.started');
+    expect(events.at(-1)?.type).toBe('step.succeeded');
+    const seqs = events.flatMap((e) => (e.type === 'step.chunk' ? [e.chunk.seq] : []));
+    expect(seqs).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
+  });
+
+  it("reports a fallback candidate's first start as step.fallback", async () => {
+    const run = task({ candidate: 1, agentId: 'planned-writer' });
+    await agent(() => 'stood in')(run, lambdaContext('writer'));
+    const fallback = { ...step, candidate: 1 };
+    expect(await eventsOf(run.coordinationId)).toEqual([
+      { type: 'step.fallback', ...fallback },
+      {
+        type: 'step.succeeded',
+        ...fallback,
+        output: 'stood in',
+        durationMs: expect.any(Number),
+      },
+    ]);
+  });
+
+  it('reports the same task started again (a Step Functions retry) as step.retried, attempt 2', async () => {
+    const run = task();
+    const handler = agent(() => 'again');
+    await handler(run, lambdaContext('writer'));
+    await handler(run, lambdaContext('writer'));
+    const events = await eventsOf(run.coordinationId);
+    expect(events.map((e) => [e.type, 'attempt' in e ? e.attempt : undefined])).toEqual([
+      ['step.started', 1],
+      ['step.succeeded', 1],
+      ['step.retried', 2],
+      ['step.succeeded', 2],
+    ]);
+  });
+
+  it('reports a handler that throws as step.failed with the error name and message, after its chunks', async () => {
+    const run = task();
+    await expect(
+      agent(async function* () {
+        yield 'half a';
+        throw new FatalAgentError('the source is unreadable');
+      })(run, lambdaContext('writer')),
+    ).rejects.toThrow('the source is unreadable');
+    expect(await eventsOf(run.coordinationId)).toEqual([
+      { type: 'step.started', ...step },
+      { type: 'step.chunk', ...step, chunk: { seq: 0, text: 'half a' } },
+      {
+        type: 'step.failed',
+        ...step,
+        error: 'FatalAgentError',
+        cause: 'the source is unreadable',
+      },
+    ]);
+  });
+});
