@@ -10,8 +10,12 @@
  *   -c mobius:agentAccounts=id,id   further accounts whose queues and functions cards may name
  *   -c mobius:nag=false             skip the cdk-nag AwsSolutions checks (on by default)
  *   -c mobius:agents=<module>       also deploy the agents a module exports as
- *                                   `agents: { definition, entry }[]` (entries relative to this
- *                                   repository; the LocalStack suite adds its test agents so)
+ *                                   `agents: { definition, entry, streaming? }[]` (entries
+ *                                   relative to this repository; the LocalStack suite adds its
+ *                                   test agents so)
+ *   -c mobius:apiTransferMode=BUFFERED  buffered API integrations instead of STREAM: LocalStack
+ *                                   only (its API Gateway cannot stream; localstack/deploy.ts
+ *                                   sets it), never on AWS
  */
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -7,6 +7,7 @@ import type { MobiusStackProps, StackAgent } from '../lib/mobius-stack.ts';
 import { acknowledgeWildcard } from '../lib/nag.ts';
 import { bedrockWriter } from './agents/bedrock-writer.ts';
 import { EXAMPLE_AGENTS } from './agents/index.ts';
+import { narrator } from './agents/narrator.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const REQUESTS = join(import.meta.dirname, 'requests');
@@ -26,15 +27,26 @@ export function exampleRequest(name: (typeof EXAMPLE_REQUESTS)[number]): Record<
 }
 
 /**
- * What the example app deploys: the research team, every example request as a declared (Express)
- * workflow, and the sequential one once more on the Standard path. The Bedrock writer joins when a
- * model id is given.
+ * Agents deployed with a response-streaming function beside their main one (AgentProps.streaming):
+ * the ones whose handlers yield chunks, so that `POST /messages` with `"stream": true` gets their
+ * chunks as they come.
+ */
+export const STREAMING_AGENTS: ReadonlySet<string> = new Set([narrator.agentId]);
+
+/**
+ * What the example app deploys: the research team (the narrator streaming), every example request
+ * as a declared (Express) workflow, and the sequential one once more on the Standard path. The
+ * Bedrock writer joins when a model id is given.
  */
 export function exampleStackProps(
   options: { bedrockModelId?: string; corsOrigins?: readonly string[] } = {},
 ): Pick<MobiusStackProps, 'agents' | 'workflows' | 'corsOrigins'> {
   // Entries are relative to this repository, wherever `cdk synth` runs.
-  const agents: StackAgent[] = EXAMPLE_AGENTS.map((agent) => ({ ...agent, projectRoot: ROOT }));
+  const agents: StackAgent[] = EXAMPLE_AGENTS.map((agent) => ({
+    ...agent,
+    projectRoot: ROOT,
+    ...(STREAMING_AGENTS.has(agent.definition.agentId) ? { streaming: true } : {}),
+  }));
   if (options.bedrockModelId) {
     const modelId = options.bedrockModelId;
     agents.push({

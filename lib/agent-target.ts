@@ -13,6 +13,11 @@ export interface IAgentTarget extends IConstruct {
   readonly function: IFunction;
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
+  /**
+   * The agent's response-streaming function, when it has one (the card's `endpoint.streamArn`):
+   * the API invokes it with InvokeWithResponseStream for requests that stream.
+   */
+  readonly streamFunction?: IFunction | undefined;
 }
 
 /** Something agents are added to: an engine that runs them. */

@@ -36,6 +36,7 @@ import { AGENT_ENVIRONMENT } from '../functions/core/sdk/environment.ts';
 import { parseWith } from '../functions/core/validation.ts';
 import { AgentRegistration } from './agent-registration.ts';
 import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
+import type { IEventLogTable } from './events-table.ts';
 import { mobiusFunction } from './lambda-defaults.ts';
 import { eventDeadLetterQueue } from './message-bus.ts';
 import type { RegistryTables } from './registry-table.ts';
@@ -54,6 +55,24 @@ export interface AgentProps {
   readonly depsLockFilePath?: string;
   readonly tables: RegistryTables;
   readonly bus: IEventBus;
+  /**
+   * The coordination event log the agent appends its steps' events and chunks to while it works on
+   * a coordination's task (MOBIUS_EVENTS_TABLE; UpdateItem and PutItem on it).
+   * @default none: its tasks run, but nobody watching their coordination sees their progress
+   *   (MobiusCoordinator passes its own)
+   */
+  readonly eventsTable?: IEventLogTable;
+  /**
+   * Response streaming for requests (`POST /messages` with `"stream": true`): a second function
+   * is deployed from the same bundle, with the handler `index.handler.streaming` (the SDK's
+   * streaming entry of `defineAgent`), the same role, environment, memory, timeout and reserved
+   * concurrency, and the card's `endpoint.streamArn` names it. Callers that stream invoke it with
+   * InvokeWithResponseStream; everything else still goes to the main function or the queue. The
+   * reserved concurrency (`maxConcurrency`) applies to each function: the agent may run up to
+   * twice that many invocations at once, half of them streaming.
+   * @default false
+   */
+  readonly streaming?: boolean;
   /** FIFO queue: messages of a conversation are handled in order. @default false */
   readonly ordered?: boolean;
   /** @default 512 */
@@ -152,6 +171,8 @@ export class Agent extends Construct implements IAgentTarget {
   readonly function: FunctionConstruct;
   /** The `live` alias carrying provisioned concurrency, when the agent has some. */
   readonly alias: Alias | undefined;
+  /** The response-streaming function (AgentProps.streaming), which the card's streamArn names. */
+  readonly streamFunction: FunctionConstruct | undefined;
   /** What the card names and callers invoke: the alias when provisioned, else the function. */
   readonly invokeTarget: IFunction;
   readonly queue: IQueue;
@@ -209,20 +230,22 @@ export class Agent extends Construct implements IAgentTarget {
     }
     const ordered = this.queue.fifo;
 
-    this.function = mobiusFunction(this, 'Function', {
+    const environment = {
+      POWERTOOLS_SERVICE_NAME: this.agentId,
+      [AGENT_ENVIRONMENT.registryTable]: props.tables.registry.tableName,
+      [AGENT_ENVIRONMENT.idempotencyTable]: props.tables.idempotency.tableName,
+      [AGENT_ENVIRONMENT.queueUrl]: this.queue.queueUrl,
+      [AGENT_ENVIRONMENT.queueArn]: this.queue.queueArn,
+      [AGENT_ENVIRONMENT.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
+      ...(props.eventsTable
+        ? { [AGENT_ENVIRONMENT.eventsTable]: props.eventsTable.tableName }
+        : {}),
+      ...props.environment,
+    };
+    const settings = {
       entry: props.entry,
-      description: `Mobius agent ${this.agentId}: ${cardFields.description}`.slice(0, 256),
       memorySize: props.memorySize ?? 512,
       timeout,
-      environment: {
-        POWERTOOLS_SERVICE_NAME: this.agentId,
-        [AGENT_ENVIRONMENT.registryTable]: props.tables.registry.tableName,
-        [AGENT_ENVIRONMENT.idempotencyTable]: props.tables.idempotency.tableName,
-        [AGENT_ENVIRONMENT.queueUrl]: this.queue.queueUrl,
-        [AGENT_ENVIRONMENT.queueArn]: this.queue.queueArn,
-        [AGENT_ENVIRONMENT.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
-        ...props.environment,
-      },
       // The bound on the direct-invoke path: a state machine's invoke past it is throttled
       // (Lambda.TooManyRequestsException), which the compiled Retry backs off and retries and,
       // once spent, hands to the step's fallback.
@@ -231,7 +254,30 @@ export class Agent extends Construct implements IAgentTarget {
         : { reservedConcurrentExecutions: cardFields.maxConcurrency }),
       ...(props.layers ? { layers: [...props.layers] } : {}),
       ...(props.insightsVersion ? { insightsVersion: props.insightsVersion } : {}),
+    };
+    this.function = mobiusFunction(this, 'Function', {
+      ...settings,
+      description: `Mobius agent ${this.agentId}: ${cardFields.description}`.slice(0, 256),
+      environment,
     });
+    // The same code and role, the SDK's streaming entry (a nested export: Lambda's Node.js runtime
+    // resolves `index.handler.streaming` by walking the path after the module name).
+    this.streamFunction = props.streaming
+      ? mobiusFunction(this, 'StreamFunction', {
+          ...settings,
+          handler: 'index.handler.streaming',
+          description:
+            `Mobius agent ${this.agentId} (response streaming): ${cardFields.description}`.slice(
+              0,
+              256,
+            ),
+          environment,
+          ...(this.function.role ? { role: this.function.role } : {}),
+        })
+      : undefined;
+    // The main function registers the card: it names the streaming function in it.
+    if (this.streamFunction)
+      this.function.addEnvironment(AGENT_ENVIRONMENT.streamArn, this.streamFunction.functionArn);
     if (props.definition.onStop !== undefined && !props.layers?.length && !props.insightsVersion)
       Annotations.of(this).addWarningV2(
         'mobius:agent-on-stop-without-extension',
@@ -267,14 +313,17 @@ export class Agent extends Construct implements IAgentTarget {
           : {}),
       }),
     );
+    // One role for both functions: these grants cover the streaming function too.
     props.tables.grantRegistryReadWrite(this.function);
     props.tables.grantIdempotency(this.function);
+    props.eventsTable?.grantAppend(this.function);
     this.deadLetterQueue.grantSendMessages(this.function);
 
     this.card = {
       ...cardFields,
       endpoint: {
         lambdaArn: this.invokeTarget.functionArn,
+        ...(this.streamFunction ? { streamArn: this.streamFunction.functionArn } : {}),
         queueUrl: this.queue.queueUrl,
         queueArn: this.queue.queueArn,
       },

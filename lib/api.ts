@@ -6,6 +6,7 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  ResponseTransferMode,
   ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
@@ -19,14 +20,36 @@ import { API_ENVIRONMENT } from '../functions/api/environment.ts';
 import type { IAgentTarget } from './agent-target.ts';
 import { API_STAGE, roleManagedPolicy } from './api-access.ts';
 import type { CoordinationEngine } from './coordination-engine.ts';
+import type { IEventLogTable } from './events-table.ts';
 import { mobiusOwnFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
 import type { RegistryTables } from './registry-table.ts';
+
+/**
+ * Context key: `BUFFERED` gives every method a buffered Lambda proxy integration instead of
+ * `STREAM`. For LocalStack only (localstack/deploy.ts sets it): its API Gateway refuses the
+ * response-streaming integration URI, and its host runtime (localstack/plugins) turns the API
+ * function's streamed answer into the proxy result a buffered integration reads. On AWS, a
+ * buffered integration would get the streamed bytes, not a proxy result: leave it unset.
+ */
+export const API_TRANSFER_MODE_CONTEXT = 'mobius:apiTransferMode';
+
+/**
+ * How long the API function may run: Lambda's and a streaming integration's limit. An SSE route
+ * (a watched coordination) ends itself before this, and the client resumes with Last-Event-ID.
+ */
+export const API_FUNCTION_TIMEOUT = Duration.minutes(15);
 
 export interface MobiusApiProps {
   readonly tables: RegistryTables;
   readonly bus: IEventBus;
   readonly engine: CoordinationEngine;
+  /**
+   * The coordination event log the SSE routes read and the coordination service appends to
+   * (MOBIUS_EVENTS_TABLE). @default none: coordinations run, but their events cannot be watched
+   * (MobiusCoordinator passes its own)
+   */
+  readonly eventsTable?: IEventLogTable;
   /** Browser origins allowed to call the API. @default none (no CORS) */
   readonly corsOrigins?: readonly string[];
   /**
@@ -74,7 +97,12 @@ export interface MobiusApiProps {
  * served by one function whose router is functions/api/app.ts — the table the embedded runtime
  * serves too. Access logs, execution logs for errors, X-Ray tracing, stage throttling (answered
  * with the API's 503 `CAPACITY_EXCEEDED` and `Retry-After`), optional reserved concurrency.
- * Integrations time out at 29 s: long coordinations belong on the standard path (202 + poll).
+ *
+ * Every method's Lambda proxy integration streams (`responseTransferMode: STREAM`): the function
+ * is a response-streaming one (functions/api/index.ts) and API Gateway passes its answer on as it
+ * is written, so SSE routes (streamed messages, a coordination's live events) reach the caller
+ * event by event, for up to 15 minutes. Buffered answers are unchanged for callers; an express run
+ * still answers 202 + poll after 27 s.
  */
 export class MobiusApi extends Construct {
   readonly api: RestApi;
@@ -109,7 +137,7 @@ export class MobiusApi extends Construct {
     this.function = mobiusOwnFunction(this, 'Function', {
       entry: 'functions/api/index.ts',
       description: 'Mobius Coordinator HTTP API',
-      timeout: Duration.seconds(29),
+      timeout: API_FUNCTION_TIMEOUT,
       memorySize: 1024,
       ...(reservedConcurrency !== undefined
         ? { reservedConcurrentExecutions: reservedConcurrency }
@@ -126,9 +154,13 @@ export class MobiusApi extends Construct {
         // Lazy: grantOperator may name operators after construction.
         [API_ENVIRONMENT.operators]: Lazy.string({ produce: () => this.#operators.join(',') }),
         [API_ENVIRONMENT.agentAccounts]: accounts.join(','),
+        ...(props.eventsTable
+          ? { [API_ENVIRONMENT.eventsTable]: props.eventsTable.tableName }
+          : {}),
       },
     });
     props.tables.grantRegistryReadWrite(this.function);
+    props.eventsTable?.grantReadAppend(this.function);
     props.bus.grantPutEventsTo(this.function);
     props.engine.grantRun(this.function);
 
@@ -158,7 +190,7 @@ export class MobiusApi extends Construct {
         : {}),
     });
     this.api.addGatewayResponse('Throttled', throttledResponse(props.corsOrigins ?? []));
-    const integration = new LambdaIntegration(this.function);
+    const integration = new LambdaIntegration(this.function, integrationTransfer(this));
     for (const route of ROUTES) {
       this.api.root.resourceForPath(route.path).addMethod(route.method, integration);
     }
@@ -203,16 +235,46 @@ export class MobiusApi extends Construct {
     this.#operators.push('roleArn' in principal ? principal.roleArn : principal.userArn);
   }
 
-  /** Message routing needs the API to send to agent queues and invoke agents synchronously. */
+  /**
+   * Message routing needs the API to send to agent queues and invoke agents synchronously, and to
+   * invoke their streaming functions (lambda:InvokeFunction covers InvokeWithResponseStream).
+   */
   addAgent(agent: IAgentTarget): void {
     agent.queue.grantSendMessages(this.function);
-    agent.function.grantInvoke(this.function);
-    acknowledgeWildcard(
-      this.function,
-      `${agent.function.functionArn}:*`,
-      `Invoking agent ${agent.agentId} covers its versions and aliases.`,
-    );
+    for (const fn of [agent.function, agent.streamFunction]) {
+      if (fn === undefined) continue;
+      fn.grantInvoke(this.function);
+      acknowledgeWildcard(
+        this.function,
+        `${fn.functionArn}:*`,
+        `Invoking agent ${agent.agentId} covers its versions and aliases.`,
+      );
+    }
   }
+}
+
+/**
+ * STREAM, with the 15 minutes a streaming integration may take; or, under the LocalStack context
+ * (API_TRANSFER_MODE_CONTEXT), a buffered integration with its default 29 s.
+ */
+function integrationTransfer(scope: Construct): {
+  responseTransferMode: ResponseTransferMode;
+  timeout?: Duration;
+} {
+  const mode: unknown = scope.node.tryGetContext(API_TRANSFER_MODE_CONTEXT);
+  if (mode === undefined || mode === ResponseTransferMode.STREAM)
+    return { responseTransferMode: ResponseTransferMode.STREAM, timeout: API_FUNCTION_TIMEOUT };
+  if (mode === ResponseTransferMode.BUFFERED) {
+    Annotations.of(scope).addWarningV2(
+      'mobius:api-buffered',
+      `${API_TRANSFER_MODE_CONTEXT}=BUFFERED: the API's integrations are buffered, which only ` +
+        'LocalStack (whose runtime converts the streamed answer) can serve. Do not deploy this to AWS.',
+    );
+    return { responseTransferMode: ResponseTransferMode.BUFFERED };
+  }
+  throw new RangeError(
+    `${API_TRANSFER_MODE_CONTEXT} must be STREAM (the default) or BUFFERED (LocalStack only); got ${String(mode)}`,
+  );
 }
 
 /** What the stage throttles at: `throttle`, else the deprecated rate (burst twice it), else 100/200. */

@@ -15,6 +15,7 @@ import { Construct, type IConstruct } from 'constructs';
 import { assertNamePrefix, compile, DEFAULT_NAME_PREFIX } from '../statemachines/compile.ts';
 import type { CoordinationPlan } from '../statemachines/plan.ts';
 import type { IAgentEngine, IAgentTarget } from './agent-target.ts';
+import type { IEventLogTable } from './events-table.ts';
 import { mobiusOwnFunction, statesArnPrefix } from './lambda-defaults.ts';
 import { eventDeadLetterQueue } from './message-bus.ts';
 import { acknowledge, acknowledgeWildcard } from './nag.ts';
@@ -35,6 +36,11 @@ export interface CoordinationEngineProps {
   readonly machineNamePrefix?: string;
   /** Where the standard-outcome rule's undeliverable events go. @default a queue of its own */
   readonly eventDeadLetterQueue?: IQueue;
+  /**
+   * The coordination event log, where the outcome recorder appends `coordination.finished` when a
+   * standard run ends. @default none: watchers of a standard run never see it end
+   */
+  readonly eventsTable?: IEventLogTable;
 }
 
 /**
@@ -104,6 +110,7 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
     for (const workflow of props.workflows ?? []) this.declare(workflow);
     this.outcomes = this.#recordStandardOutcomes(
       props.eventDeadLetterQueue ?? eventDeadLetterQueue(this, 'UndeliveredOutcomes'),
+      props.eventsTable,
     );
     acknowledge(
       this.role,
@@ -114,14 +121,33 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
 
   /**
    * The API sees standard coordinations start, not finish: Step Functions' status-change events
-   * (sent to the default bus for standard executions) feed the same outcome metrics instead.
+   * (sent to the default bus for standard executions) feed the same outcome metrics instead, and
+   * end the run in the coordination event log. An event too large to carry the execution's input
+   * or output is completed with DescribeExecution.
    */
-  #recordStandardOutcomes(deadLetterQueue: IQueue): FunctionConstruct {
+  #recordStandardOutcomes(
+    deadLetterQueue: IQueue,
+    eventsTable: IEventLogTable | undefined,
+  ): FunctionConstruct {
     const recorder = mobiusOwnFunction(this, 'Outcomes', {
       entry: 'functions/monitor/coordination-events.ts',
-      description: 'Records the outcome metrics of standard Mobius coordinations',
-      environment: { POWERTOOLS_SERVICE_NAME: 'mobius-api' },
+      description: 'Records the outcomes of standard Mobius coordinations: metrics, event log',
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'mobius-api',
+        // Read by functions/monitor/coordination-events.ts.
+        ...(eventsTable ? { MOBIUS_EVENTS_TABLE: eventsTable.tableName } : {}),
+      },
     });
+    eventsTable?.grantAppend(recorder);
+    const executions = `${statesArnPrefix(this)}:execution:${this.#namePattern}:*`;
+    recorder.addToRolePolicy(
+      new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executions] }),
+    );
+    acknowledgeWildcard(
+      recorder,
+      executions,
+      `Executions are named per coordination; their machine names share the ${this.machineNamePrefix}- prefix.`,
+    );
     new Rule(this, 'StandardOutcomes', {
       description: `Finished executions of ${this.machineNamePrefix}-* machines`,
       eventPattern: {

@@ -8,6 +8,7 @@ import { Agent, type AgentProps } from './agent.ts';
 import type { IAgentTarget } from './agent-target.ts';
 import { MobiusApi, type MobiusApiProps } from './api.ts';
 import { CoordinationEngine, type DeclaredWorkflow } from './coordination-engine.ts';
+import { CoordinationEventsTable } from './events-table.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import { MessageBus } from './message-bus.ts';
 import { Monitoring } from './monitoring.ts';
@@ -32,6 +33,7 @@ export interface CoordinatorAgent
     | 'warm'
     | 'layers'
     | 'insightsVersion'
+    | 'streaming'
   > {
   /**
    * Competing consumers: the id of an agent this construct deployed before this one (a replica's
@@ -81,7 +83,7 @@ export interface MobiusCoordinatorProps {
    * as a side effect) and publishes the fleet's health. @default 1 minute
    */
   readonly healthCheckInterval?: Duration;
-  /** @default RemovalPolicy.RETAIN for the registry tables */
+  /** @default RemovalPolicy.RETAIN for the registry tables and the coordination event log */
   readonly removalPolicy?: RemovalPolicy;
   /**
    * What the names of this deployment's state machines, queues and bus start with, so that several
@@ -93,7 +95,7 @@ export interface MobiusCoordinatorProps {
 
 /**
  * Mobius Coordinator in any CDK stack: registry tables, message bus, agents, coordination engine,
- * HTTP API (IAM auth), health monitor, dashboard and alarms. The constructor is synchronous; add
+ * coordination event log, HTTP API (IAM auth, streaming), health monitor, dashboard and alarms. The constructor is synchronous; add
  * agents later with `addAgent`, including imported ones (`IAgentTarget`).
  *
  * ```ts
@@ -104,6 +106,11 @@ export interface MobiusCoordinatorProps {
  */
 export class MobiusCoordinator extends Construct {
   readonly tables: RegistryTables;
+  /**
+   * The coordination event log: agents append their steps' events and chunks, the API serves them
+   * (GET /coordinations/{id}/events), the outcome recorder ends standard runs in it.
+   */
+  readonly eventsTable: CoordinationEventsTable;
   readonly bus: MessageBus;
   readonly engine: CoordinationEngine;
   readonly api: MobiusApi;
@@ -120,6 +127,11 @@ export class MobiusCoordinator extends Construct {
       'Tables',
       props.removalPolicy ? { removalPolicy: props.removalPolicy } : {},
     );
+    this.eventsTable = new CoordinationEventsTable(
+      this,
+      'Events',
+      props.removalPolicy ? { removalPolicy: props.removalPolicy } : {},
+    );
     this.bus = new MessageBus(this, 'Messages', {
       eventBusName: `${this.namePrefix}-bus`,
       deadLetterQueueName: `${this.namePrefix}-events-dlq`,
@@ -128,9 +140,11 @@ export class MobiusCoordinator extends Construct {
       workflows: props.workflows ?? [],
       machineNamePrefix: this.namePrefix,
       eventDeadLetterQueue: this.bus.deadLetterQueue,
+      eventsTable: this.eventsTable,
     });
     this.api = new MobiusApi(this, 'Http', {
       tables: this.tables,
+      eventsTable: this.eventsTable,
       bus: this.bus.bus,
       engine: this.engine,
       ...(props.corsOrigins ? { corsOrigins: props.corsOrigins } : {}),
@@ -203,6 +217,7 @@ export class MobiusCoordinator extends Construct {
       ...agentSettings,
       ...(sharedQueue ? { sharedQueue } : {}),
       tables: this.tables,
+      eventsTable: this.eventsTable,
       bus: this.bus.bus,
       queueNamePrefix: this.namePrefix,
       eventDeadLetterQueue: this.bus.deadLetterQueue,

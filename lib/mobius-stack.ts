@@ -76,6 +76,10 @@ export class MobiusStack extends Stack {
         'Base URL of the HTTP API (IAM auth: sign requests with SigV4, service execute-api)',
     });
     new CfnOutput(this, 'RegistryTableName', { value: this.tables.registry.tableName });
+    new CfnOutput(this, 'EventsTableName', {
+      value: this.coordinator.eventsTable.tableName,
+      description: 'The coordination event log (GET /coordinations/{id}/events reads it)',
+    });
     new CfnOutput(this, 'EventBusName', { value: this.bus.bus.eventBusName });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
     // Attach these to the roles that call the API (docs/security.md).

@@ -8,6 +8,7 @@ import { installTracer } from '../core/aws/tracing.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
 import { createApi } from './app.ts';
 import { corsOriginsFromEnvironment, dependenciesFromEnvironment } from './environment.ts';
+import { streamingApi } from './stream-entry.ts';
 
 /** Lambda entry of the HTTP API. Dependencies are built once per container, at init. */
 const logger = new Logger({ serviceName: 'mobius-api' });
@@ -19,10 +20,20 @@ const metrics = new Metrics({ namespace: metricsNamespace(), serviceName: 'mobiu
 const tracer = new Tracer({ serviceName: 'mobius-api' });
 installTracer(tracer);
 
-/** API Gateway gives up on an integration after 29 s; answer before it does. */
+/**
+ * An express run's result is awaited this long before the API answers 202 and the caller polls.
+ * The integration may stream for 15 minutes, but a buffered answer sends nothing until it is
+ * ready, and API Gateway cuts a response that stays idle for 30 s on an edge-optimized endpoint
+ * (the default), as a buffered integration gives up after 29 s.
+ */
 const SYNC_WAIT_MS = 27_000;
 
-export const handler = createApi(
+/**
+ * The API's routes with the Powertools middleware around them: logger context, metrics flushed
+ * per request, an X-Ray subsegment per request. It answers API Gateway proxy results (or streamed
+ * ones); `handler` writes them to Lambda's response stream.
+ */
+export const api = createApi(
   { ...dependenciesFromEnvironment(), metrics, logger, syncWaitMs: SYNC_WAIT_MS },
   { corsOrigins: corsOriginsFromEnvironment() },
 )
@@ -30,3 +41,14 @@ export const handler = createApi(
   .use(captureLambdaHandler(tracer, { captureResponse: false }))
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));
+
+/**
+ * What Lambda runs: a response-streaming function behind API Gateway's STREAM transfer mode
+ * (lib/api.ts). The middleware has finished when a route returns its result; metrics a streamed
+ * answer adds while it is written (the SSE routes run on after that) are flushed once it ends.
+ */
+export const handler = streamingApi(api, {
+  afterResponse: () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  },
+});

@@ -14,7 +14,9 @@ import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
 import { summarizer } from '../../examples/agents/summarizer.ts';
+import { AGENT_ENVIRONMENT } from '../../functions/core/sdk/environment.ts';
 import { Agent } from '../../lib/agent.ts';
+import { API_TRANSFER_MODE_CONTEXT } from '../../lib/api.ts';
 import { LogGroupsWithRetention } from '../../lib/lambda-defaults.ts';
 import { MobiusCoordinator, planWorkflows } from '../../lib/mobius-coordinator.ts';
 import { RegistryTables } from '../../lib/registry-table.ts';
@@ -272,5 +274,122 @@ describe('MobiusCoordinator in a stack of your own', () => {
     ]);
     new MobiusCoordinator(stack, 'Mobius', { agents, workflows });
     Template.fromStack(stack).resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+  });
+});
+
+describe('streaming in a stack of your own', () => {
+  const methodsOf = (template: Template) =>
+    Object.values(
+      template.findResources('AWS::ApiGateway::Method') as Record<
+        string,
+        { Properties: { HttpMethod: string; Integration: Record<string, unknown> } }
+      >,
+    ).filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
+
+  it('exposes the event log and applies the removal policy given to the tables', () => {
+    const stack = userStack();
+    const mobius = new MobiusCoordinator(stack, 'Mobius', { removalPolicy: RemovalPolicy.DESTROY });
+    const template = Template.fromStack(stack);
+    const id = stack.getLogicalId(mobius.eventsTable.table.node.defaultChild as never);
+    expect(template.toJSON().Resources[id]).toMatchObject({
+      Type: 'AWS::DynamoDB::Table',
+      DeletionPolicy: 'Delete',
+    });
+  });
+
+  it('gives an agent added later its streaming function, and the API leave to invoke it', () => {
+    const stack = userStack();
+    const mobius = new MobiusCoordinator(stack, 'Mobius');
+    const agent = mobius.addAgent({
+      definition: summarizer,
+      entry: 'examples/agents/summarizer.ts',
+      streaming: true,
+    });
+    expect(agent.streamFunction).toBeDefined();
+    expect(agent.card.endpoint.streamArn).toBe(agent.streamFunction?.functionArn);
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler.streaming',
+      Environment: {
+        Variables: Match.objectLike({
+          [AGENT_ENVIRONMENT.eventsTable]: Match.anyValue(),
+          [AGENT_ENVIRONMENT.queueUrl]: Match.anyValue(),
+        }),
+      },
+    });
+    const streamId = stack.getLogicalId(agent.streamFunction?.node.defaultChild as never);
+    const apiRole = stack.getLogicalId(mobius.api.function.role?.node.defaultChild as never);
+    const invokes = Object.values(
+      template.findResources('AWS::IAM::Policy') as Record<
+        string,
+        { Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: object[] } } }
+      >,
+    )
+      .filter((p) => p.Properties.Roles.some((r) => r.Ref === apiRole))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((statement) => JSON.stringify(statement).includes(streamId));
+    expect(invokes).toEqual([expect.objectContaining({ Action: 'lambda:InvokeFunction' })]);
+  });
+
+  it('lets the API invoke the streaming function of an agent it did not deploy', () => {
+    const stack = userStack();
+    const mobius = new MobiusCoordinator(stack, 'Mobius');
+    const imported = new (class extends Construct {
+      readonly agentId = 'remote-writer';
+      readonly function = LambdaFunction.fromFunctionArn(
+        this,
+        'Fn',
+        'arn:aws:lambda:eu-west-1:123456789012:function:remote-writer',
+      );
+      readonly streamFunction = LambdaFunction.fromFunctionArn(
+        this,
+        'StreamFn',
+        'arn:aws:lambda:eu-west-1:123456789012:function:remote-writer-stream',
+      );
+      readonly queue = Queue.fromQueueArn(this, 'Q', 'arn:aws:sqs:eu-west-1:123456789012:rw');
+      readonly deadLetterQueue = Queue.fromQueueArn(
+        this,
+        'Dlq',
+        'arn:aws:sqs:eu-west-1:123456789012:rw-dlq',
+      );
+    })(stack, 'Remote');
+    mobius.addTarget(imported);
+    const policies = JSON.stringify(Template.fromStack(stack).findResources('AWS::IAM::Policy'));
+    expect(policies).toContain('function:remote-writer-stream');
+  });
+
+  it('keeps buffered integrations under the LocalStack context, and says it is for LocalStack only', () => {
+    const stack = new Stack(
+      new App({
+        context: { 'aws:cdk:bundling-stacks': [], [API_TRANSFER_MODE_CONTEXT]: 'BUFFERED' },
+      }),
+      'LocalApp',
+      { env: { account: '123456789012', region: 'eu-west-1' } },
+    );
+    const mobius = new MobiusCoordinator(stack, 'Mobius');
+    const template = Template.fromStack(stack);
+    const methods = methodsOf(template);
+    expect(methods.length).toBeGreaterThan(0);
+    for (const method of methods) {
+      expect(method.Properties.Integration.ResponseTransferMode).toBe('BUFFERED');
+      expect(JSON.stringify(method.Properties.Integration.Uri)).toContain('2015-03-31/functions/');
+      expect(method.Properties.Integration.TimeoutInMillis).toBeUndefined();
+    }
+    Annotations.fromStack(stack).hasWarning(
+      `/${stack.node.id}/${mobius.node.id}/${mobius.api.node.id}`,
+      Match.stringLikeRegexp('LocalStack'),
+    );
+  });
+
+  it('refuses a transfer mode API Gateway does not have, naming the context key', () => {
+    const stack = new Stack(
+      new App({
+        context: { 'aws:cdk:bundling-stacks': [], [API_TRANSFER_MODE_CONTEXT]: 'stream' },
+      }),
+      'TypoApp',
+    );
+    expect(() => new MobiusCoordinator(stack, 'Mobius')).toThrow(
+      new RegExp(`${API_TRANSFER_MODE_CONTEXT} must be STREAM .* got stream`),
+    );
   });
 });

@@ -8,7 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { factFinder } from '../../examples/agents/fact-finder.ts';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
-import { exampleStackProps } from '../../examples/stack.ts';
+import { exampleStackProps, STREAMING_AGENTS } from '../../examples/stack.ts';
 import { ROUTES } from '../../functions/api/app.ts';
 import {
   ruleName,
@@ -16,6 +16,8 @@ import {
   subscriptionPattern,
 } from '../../functions/core/messaging/routing-rules.ts';
 import { REGISTRY_TABLE } from '../../functions/core/registry/table.ts';
+import { AGENT_ENVIRONMENT } from '../../functions/core/sdk/environment.ts';
+import { EVENTS_TABLE } from '../../functions/core/streaming/table.ts';
 import { MobiusStack } from '../../lib/mobius-stack.ts';
 import { aslErrors } from '../../statemachines/validate.ts';
 
@@ -284,9 +286,10 @@ describe('the CDK stack', () => {
 
   it('gives every Lambda function, ours and any CDK helper, a log group with a retention', () => {
     const functions = resources('AWS::Lambda::Function');
-    // Ours only: the agents, the API, the health monitor and janitor, the outcome recorder and
-    // the card registration — no CDK Provider framework or other singleton helper is left.
-    expect(functions).toHaveLength(EXAMPLE_AGENTS.length + 5);
+    // Ours only: the agents (and the streaming functions of those that stream), the API, the
+    // health monitor and janitor, the outcome recorder and the card registration — no CDK
+    // Provider framework or other singleton helper is left.
+    expect(functions).toHaveLength(EXAMPLE_AGENTS.length + STREAMING_AGENTS.size + 5);
     for (const [id, fn] of functions) {
       const { LogGroup } = fn.Properties.LoggingConfig as { LogGroup?: { Ref: string } };
       const group = json[LogGroup?.Ref ?? ''];
@@ -466,6 +469,166 @@ describe('the CDK stack', () => {
         .split('\n')
         .filter((line) => /^[EW]\d{4}/.test(line) && !line.startsWith('W3005')),
     ).toEqual([]);
+  });
+});
+
+describe('streaming on the deployed stack', () => {
+  type Fn = { Type: string; Properties: Record<string, unknown> };
+  const functions = () => resources('AWS::Lambda::Function') as [string, Fn][];
+  const describedAs = (prefix: string) =>
+    functions().filter(([, fn]) => String(fn.Properties.Description ?? '').startsWith(prefix));
+  const variables = (fn: Fn) =>
+    ((fn.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)
+      ?.Variables ?? {}) as Record<string, unknown>;
+  const eventsTableId = () => {
+    const tables = resources('AWS::DynamoDB::Table').filter(([, t]) =>
+      JSON.stringify(t.Properties.KeySchema).includes(EVENTS_TABLE.partitionKey),
+    );
+    expect(tables).toHaveLength(1);
+    return tables[0]?.[0] ?? '';
+  };
+  /** The actions each role's policies allow on `resourceId` (a logical id), by role logical id. */
+  const actionsOn = (resourceId: string) => {
+    const byRole = new Map<string, Set<string>>();
+    for (const [, policy] of resources('AWS::IAM::Policy')) {
+      const roles = (policy.Properties.Roles as { Ref: string }[]).map((r) => r.Ref);
+      for (const statement of (policy.Properties.PolicyDocument as { Statement: Statement[] })
+        .Statement) {
+        if (!JSON.stringify(statement.Resource).includes(`"${resourceId}"`)) continue;
+        for (const role of roles) {
+          const actions = byRole.get(role) ?? new Set<string>();
+          for (const action of [statement.Action].flat()) actions.add(action);
+          byRole.set(role, actions);
+        }
+      }
+    }
+    return byRole;
+  };
+  const roleOf = (fn: Fn) =>
+    (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+
+  it('streams every API method: STREAM transfer, the response-streaming invocation, 15 minutes', () => {
+    const methods = resources('AWS::ApiGateway::Method').filter(
+      ([, m]) => m.Properties.HttpMethod !== 'OPTIONS',
+    );
+    expect(methods).toHaveLength(ROUTES.length);
+    for (const [id, method] of methods) {
+      const integration = method.Properties.Integration as Record<string, unknown>;
+      expect(integration.Type, id).toBe('AWS_PROXY');
+      expect(integration.ResponseTransferMode, id).toBe('STREAM');
+      expect(integration.TimeoutInMillis, id).toBe(900_000);
+      const uri = render(integration.Uri);
+      expect(uri, id).toContain(':lambda:path/2021-11-15/functions/');
+      expect(uri, id).toMatch(/\/response-streaming-invocations$/);
+    }
+  });
+
+  it('gives the API function the 15 minutes a watched coordination may stream', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Mobius Coordinator HTTP API',
+      Timeout: 900,
+    });
+  });
+
+  it('keeps the coordination event log on-demand, with TTL on expiresAt, retained like the registry', () => {
+    const id = eventsTableId();
+    const table = template.toJSON().Resources[id] as {
+      Properties: Record<string, unknown>;
+      DeletionPolicy: string;
+    };
+    expect(table.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: EVENTS_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: EVENTS_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: expect.arrayContaining([
+        { AttributeName: EVENTS_TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: EVENTS_TABLE.sortKey, AttributeType: 'N' },
+      ]),
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: EVENTS_TABLE.ttlAttribute, Enabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    expect(table.DeletionPolicy).toBe('Retain');
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.EventsTableName?.Value).toEqual({ Ref: id });
+  });
+
+  it('tells every agent, the API and the outcome recorder where the log is, and lets each do no more than it needs', () => {
+    const id = eventsTableId();
+    const agents = describedAs('Mobius agent ');
+    expect(agents).toHaveLength(EXAMPLE_AGENTS.length + STREAMING_AGENTS.size);
+    const [[, api] = []] = describedAs('Mobius Coordinator HTTP API');
+    const [[, outcomes] = []] = describedAs('Records the outcomes of standard');
+    for (const [, fn] of [...agents, ['api', api], ['outcomes', outcomes]] as [string, Fn][])
+      expect(variables(fn)[AGENT_ENVIRONMENT.eventsTable]).toEqual({ Ref: id });
+    const granted = actionsOn(id);
+    for (const [, agent] of agents)
+      expect([...(granted.get(roleOf(agent)) ?? [])].sort()).toEqual([
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ]);
+    expect([...(granted.get(roleOf(api as Fn)) ?? [])].sort()).toEqual([
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+    expect([...(granted.get(roleOf(outcomes as Fn)) ?? [])].sort()).toEqual([
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    // Agents, the API, the outcome recorder: nobody else touches the log.
+    const roles = new Set([
+      ...agents.map(([, a]) => roleOf(a)),
+      roleOf(api as Fn),
+      roleOf(outcomes as Fn),
+    ]);
+    expect([...granted.keys()].filter((role) => !roles.has(role))).toEqual([]);
+  });
+
+  it('lets the outcome recorder read a finished standard run it was not told all of (DescribeExecution)', () => {
+    const [[, outcomes] = []] = describedAs('Records the outcomes of standard');
+    const role = roleOf(outcomes as Fn);
+    const statements = resources('AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(role))
+      .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+    const describe = statements.filter((s) => s.Action === 'states:DescribeExecution');
+    expect(describe).toHaveLength(1);
+    expect(render(describe[0]?.Resource)).toContain(`:execution:${stack.namePrefix}-*:*`);
+  });
+
+  it('deploys a response-streaming function beside each streaming agent: same code and role, the nested handler, named in its card', () => {
+    expect(STREAMING_AGENTS.size).toBeGreaterThan(0);
+    for (const agentId of STREAMING_AGENTS) {
+      const [[mainId, main] = []] = describedAs(`Mobius agent ${agentId}:`);
+      const [[streamId, streaming] = []] = describedAs(
+        `Mobius agent ${agentId} (response streaming):`,
+      );
+      expect(main?.Properties.Handler).toBe('index.handler');
+      expect(streaming?.Properties.Handler).toBe('index.handler.streaming');
+      expect(streaming?.Properties.Code).toEqual(main?.Properties.Code);
+      expect(streaming?.Properties.Role).toEqual(main?.Properties.Role);
+      for (const setting of ['Runtime', 'Architectures', 'MemorySize', 'Timeout', 'TracingConfig'])
+        expect(streaming?.Properties[setting], setting).toEqual(main?.Properties[setting]);
+      const { [AGENT_ENVIRONMENT.streamArn]: streamArn, ...rest } = variables(main as Fn);
+      expect(streamArn).toEqual({ 'Fn::GetAtt': [streamId, 'Arn'] });
+      expect(rest).toEqual(variables(streaming as Fn));
+      // The card the stack registers names it; the API may invoke it (InvokeWithResponseStream
+      // is authorised as lambda:InvokeFunction).
+      const card = resources('Custom::MobiusAgentCard')
+        .map(([, c]) => JSON.stringify(c.Properties.Card))
+        .find((c) => c.includes(`\\"agentId\\":\\"${agentId}\\"`));
+      expect(card).toContain(streamId);
+      const [[, api] = []] = describedAs('Mobius Coordinator HTTP API');
+      expect([...(actionsOn(streamId as string).get(roleOf(api as Fn)) ?? [])]).toEqual([
+        'lambda:InvokeFunction',
+      ]);
+      expect(mainId).not.toBe(streamId);
+    }
+    // Agents that do not stream have no second function and no streamArn.
+    const plain = describedAs('Mobius agent fact-finder');
+    expect(plain).toHaveLength(1);
+    expect(variables(plain[0]?.[1] as Fn)[AGENT_ENVIRONMENT.streamArn]).toBeUndefined();
   });
 });
 
