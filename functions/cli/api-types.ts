@@ -184,6 +184,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/coordinations/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live events of a coordination (SSE): replayed from the start, then followed until coordination.finished
+         * @description Server-sent events: `event:` the event type, `id:` the event id (1, 2, 3… per coordination), `data:` a CoordinationEvent. A late subscriber gets every event from the start; `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=` resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then `step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream. Events are kept for 7 days.
+         */
+        get: operations["watchCoordination"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -227,6 +247,7 @@ export interface components {
                 /** Format: uri */
                 queueUrl?: string;
                 queueArn?: string;
+                streamArn?: string;
             };
             maxConcurrency?: number;
             /**
@@ -449,6 +470,7 @@ export interface components {
             /** Format: uri */
             queueUrl?: string;
             queueArn?: string;
+            streamArn?: string;
         };
         /** @enum {string} */
         CircuitState: "closed" | "open" | "half_open";
@@ -1207,6 +1229,38 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
         };
     };
+    watchCoordination: {
+        parameters: {
+            query?: {
+                /** @description Only events after this id (0: from the start) */
+                after?: number;
+            };
+            header?: {
+                /** @description Resume after this event id (sent by EventSource when it reconnects) */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description coordination id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events, as they are appended (a chunk carries at most 256 KB) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["CoordinationEvent"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
 }
 
 /** The method and path of each operation, by operationId. */
@@ -1223,6 +1277,7 @@ export const operationRoutes = {
     broadcast: { method: "POST", path: "/broadcasts" },
     runCoordination: { method: "POST", path: "/coordinations" },
     getCoordination: { method: "GET", path: "/coordinations/{id}" },
+    watchCoordination: { method: "GET", path: "/coordinations/{id}/events" },
 } as const satisfies {
     readonly [K in keyof operations]: { readonly method: string; readonly path: keyof paths };
 };

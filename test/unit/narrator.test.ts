@@ -30,6 +30,8 @@ const context: AgentContext = {
   agentId: 'narrator',
   logger: new Logger({ logLevel: 'SILENT' }),
   remainingTimeMs: () => 30_000,
+  // The narrator yields its chunks; it never calls stream().
+  stream: () => Promise.reject(new Error('the narrator yields instead')),
 };
 const SUMMARY =
   'The circuit breaker opens after repeated failures. A half-open breaker lets one trial request through. SQS keeps dead letters for later.';
