@@ -217,6 +217,7 @@ describe('the streaming entry (handler.streaming)', () => {
       host.awslambda = {
         ...saved,
         streamifyResponse: (handler: object) => Object.assign(handler, { [streaming]: 'response' }),
+        HttpResponseStream: { from: (stream: unknown) => stream },
       };
       expect(Object.getOwnPropertyDescriptor(agent(() => 'x').streaming, streaming)?.value).toBe(
         'response',

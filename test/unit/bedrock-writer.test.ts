@@ -22,6 +22,7 @@ const context: AgentContext = {
   agentId: 'bedrock-writer',
   logger: new Logger({ logLevel: 'SILENT' }),
   remainingTimeMs: () => 30_000,
+  stream: async () => undefined,
 };
 const write = () =>
   Promise.resolve(

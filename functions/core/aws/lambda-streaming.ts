@@ -35,8 +35,18 @@ interface LambdaStreamingGlobal {
   HttpResponseStream: { from(stream: ResponseStream, prelude: HttpPrelude): ResponseStream };
 }
 
+/**
+ * The Node.js runtime's streaming functions, or undefined outside Lambda. Checked by function, not
+ * by the global alone: Powertools puts a partial `awslambda` (its invoke store) on any process
+ * that loads it.
+ */
 function runtimeGlobal(): LambdaStreamingGlobal | undefined {
-  return (globalThis as unknown as { awslambda?: LambdaStreamingGlobal }).awslambda;
+  const lambda = (globalThis as unknown as { awslambda?: Partial<LambdaStreamingGlobal> })
+    .awslambda;
+  return typeof lambda?.streamifyResponse === 'function' &&
+    typeof lambda.HttpResponseStream?.from === 'function'
+    ? (lambda as LambdaStreamingGlobal)
+    : undefined;
 }
 
 /**

@@ -28,7 +28,11 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
-import type { ResponseStream, StreamingHandler } from '../aws/lambda-streaming.ts';
+import {
+  type ResponseStream,
+  type StreamingHandler,
+  streamifyResponse,
+} from '../aws/lambda-streaming.ts';
 import { sharedSfnClient } from '../aws/sfn.ts';
 import { sharedSqsClient } from '../aws/sqs.ts';
 import { annotate, installTracer } from '../aws/tracing.ts';
@@ -61,7 +65,6 @@ import {
   type StreamedRequest,
   streamedRequest,
   streamedRequestOf,
-  streamingEntry,
 } from './streaming-handler.ts';
 import { isSupervisorTask, superviseOutput } from './supervisor-decision.ts';
 import { memoryFigures, UtilisationWindow } from './utilisation.ts';
@@ -232,7 +235,7 @@ export function defineAgent(
     card: (endpoint: AgentEndpoint) => runtime.cardFor(endpoint),
     stop: (options: AgentStopOptions = {}) =>
       runtime.shutdown({ drain: true, graceMs: options.graceMs ?? STOP_GRACE_MS }),
-    streaming: streamingEntry((event, responseStream, context) =>
+    streaming: streamifyResponse((event, responseStream, context) =>
       streaming(streamedRequest(event, responseStream), context),
     ),
   });

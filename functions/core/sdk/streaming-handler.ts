@@ -1,10 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import {
-  type ResponseStream,
-  type StreamingHandler,
-  streamifyResponse,
-  writeWithBackPressure,
-} from '../aws/lambda-streaming.ts';
+import { type ResponseStream, writeWithBackPressure } from '../aws/lambda-streaming.ts';
 import { asAgentError, FatalAgentError } from '../messaging/agent-errors.ts';
 import type { Envelope } from '../messaging/envelope.ts';
 import type { StreamChunk } from '../streaming/chunks.ts';
@@ -114,16 +109,4 @@ export function streamedRequest(event: unknown, responseStream: ResponseStream):
   return Object.defineProperty({ event }, 'responseStream', {
     value: responseStream,
   }) as StreamedRequest;
-}
-
-/**
- * `handler` marked for Lambda response streaming when Lambda's runtime is there, unchanged
- * elsewhere. Outside Lambda an `awslambda` global can exist all the same: Powertools' invoke store
- * (@aws/lambda-invoke-store) puts one holding only its store on every process that loads
- * Powertools, and streamifyResponse (lambda-streaming.ts) takes any `awslambda` for the runtime's.
- * Until it checks for itself, only a global that has streamifyResponse is used.
- */
-export function streamingEntry(handler: StreamingHandler): StreamingHandler {
-  const lambda = (globalThis as { awslambda?: { streamifyResponse?: unknown } }).awslambda;
-  return typeof lambda?.streamifyResponse === 'function' ? streamifyResponse(handler) : handler;
 }
