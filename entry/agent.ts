@@ -1,11 +1,13 @@
 /**
  * `mobius-coordinator/agent` — what an agent's own code imports: `defineAgent` (the Lambda handler
- * for every event source), the supervisor helpers for hierarchical coordinations, the errors that
- * tell the platform whether a retry could help, and the types. Loads no CDK and no emulator.
+ * for every event source, and its streaming entry), the supervisor helpers for hierarchical
+ * coordinations, the errors that tell the platform whether a retry could help, and the types —
+ * streamed chunks and coordination events included. Loads no CDK and no emulator.
  *
  * @module mobius-coordinator/agent
  */
 
+export type { ResponseStream, StreamingHandler } from '../functions/core/aws/lambda-streaming.ts';
 export {
   AGENT_ERROR_NAMES,
   FatalAgentError,
@@ -37,3 +39,10 @@ export {
   supervisorContext,
   type WorkerResult,
 } from '../functions/core/sdk/supervisor.ts';
+export type { StreamChunk } from '../functions/core/streaming/chunks.ts';
+export type { CoordinationEventLog } from '../functions/core/streaming/event-log.ts';
+export type {
+  CoordinationEvent,
+  CoordinationEventInput,
+  CoordinationEventType,
+} from '../functions/core/streaming/events.ts';
