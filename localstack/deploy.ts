@@ -11,15 +11,29 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { API_TRANSFER_MODE_CONTEXT } from '../lib/api.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 export const OUTPUTS_FILE = join(import.meta.dirname, 'outputs.json');
 export const STACK_NAME = 'MobiusCoordinator';
 
+/**
+ * CDK context every LocalStack deployment gets. LocalStack 2026.3's API Gateway refuses the
+ * response-streaming integration (PutIntegration: "Integrations of type 'AWS_PROXY' currently
+ * only supports Lambda function and Firehose stream invocations" for the 2021-11-15
+ * …/response-streaming-invocations URI, and it drops responseTransferMode), so the API's methods
+ * keep buffered integrations; the same streaming API function answers through the host runtime,
+ * which turns its streamed answer into the proxy result (localstack/plugins/…/runtime.mjs).
+ */
+export const LOCALSTACK_CONTEXT: Readonly<Record<string, string>> = {
+  [API_TRANSFER_MODE_CONTEXT]: 'BUFFERED',
+};
+
 export interface StackOutputs {
   readonly ApiUrl: string;
   readonly GatewayApiUrl: string;
   readonly RegistryTableName: string;
+  readonly EventsTableName: string;
   readonly EventBusName: string;
   readonly DashboardName: string;
   /** The region the stack was deployed into. */
@@ -101,7 +115,7 @@ export async function deployToLocalStack(
         'events',
         '--outputs-file',
         OUTPUTS_FILE,
-        ...Object.entries(options.context ?? {}).flatMap(([key, value]) => [
+        ...Object.entries({ ...LOCALSTACK_CONTEXT, ...options.context }).flatMap(([key, value]) => [
           '-c',
           `${key}=${value}`,
         ]),

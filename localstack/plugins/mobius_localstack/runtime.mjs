@@ -7,6 +7,8 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 
 const env = process.env;
@@ -15,11 +17,137 @@ const runtimeId = env.LOCALSTACK_RUNTIME_ID;
 const port = Number(env.MOBIUS_RUNTIME_PORT);
 const timeoutSeconds = Number(env.AWS_LAMBDA_FUNCTION_TIMEOUT ?? 3);
 
+/**
+ * Response streaming as Lambda's Node.js runtime offers it, through the global it defines before
+ * it loads the handler's module: `awslambda.streamifyResponse` marks a handler
+ * `(event, responseStream, context)` with the runtime's symbol, and `awslambda.HttpResponseStream
+ * .from` makes the stream write the HTTP integration prelude (JSON, then eight NUL bytes) just
+ * before its first write. (aws-lambda-nodejs-runtime-interface-client: UserFunction,
+ * HttpResponseStream, ResponseStream.)
+ */
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
+const PRELUDE_DELIMITER = Buffer.alloc(8);
+
+globalThis.awslambda = {
+  ...globalThis.awslambda,
+  streamifyResponse(handler, options) {
+    handler[HANDLER_STREAMING] = STREAM_RESPONSE;
+    if (typeof options?.highWaterMark === 'number')
+      handler[HANDLER_HIGHWATERMARK] = Math.trunc(options.highWaterMark);
+    return handler;
+  },
+  HttpResponseStream: {
+    from(stream, prelude) {
+      stream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
+      const metadata = JSON.stringify(prelude);
+      stream._onBeforeFirstWrite = (write) => {
+        write(metadata);
+        write(new Uint8Array(PRELUDE_DELIMITER.length));
+      };
+      return stream;
+    },
+  },
+};
+
+/**
+ * The response stream a streaming handler writes to. Lambda sends it on as it is written; an
+ * invocation here is answered whole (LocalStack has no InvokeWithResponseStream), so it keeps
+ * every byte, with the runtime stream's behaviour: a content type settable until the first write,
+ * the prelude hook run just before it, objects written as JSON.
+ */
+class CollectingResponseStream extends Writable {
+  #chunks = [];
+  #written = false;
+  contentType = 'application/octet-stream';
+  _onBeforeFirstWrite = undefined;
+
+  constructor(highWaterMark) {
+    super(typeof highWaterMark === 'number' ? { highWaterMark } : {});
+  }
+
+  setContentType(contentType) {
+    if (this.#written) throw new Error('Cannot set content-type, too late.');
+    this.contentType = contentType;
+  }
+
+  write(chunk, encoding, callback) {
+    if (!this.#written && typeof this._onBeforeFirstWrite === 'function')
+      this._onBeforeFirstWrite((piece) => super.write(piece));
+    this.#written = true;
+    const data =
+      typeof chunk === 'string' || chunk instanceof Uint8Array ? chunk : JSON.stringify(chunk);
+    return super.write(data, encoding, callback);
+  }
+
+  _write(chunk, _encoding, done) {
+    this.#chunks.push(Buffer.from(chunk));
+    done();
+  }
+
+  get bytes() {
+    return Buffer.concat(this.#chunks);
+  }
+}
+
+/**
+ * What an invocation of a streaming handler answers. Output that starts with an HTTP prelude
+ * (the API function behind API Gateway) becomes the proxy result a buffered Lambda integration
+ * reads — the status and headers of the prelude, the body after it — which is what API Gateway
+ * makes of the stream on AWS; LocalStack's API Gateway takes buffered integrations only. Any
+ * other output (an agent's NDJSON frames) is the payload as it was written, as Lambda's Invoke of
+ * a streaming function returns it.
+ */
+function streamedPayload(stream) {
+  const bytes = stream.bytes;
+  if (stream.contentType !== HTTP_INTEGRATION_CONTENT_TYPE) return bytes;
+  const at = bytes.indexOf(PRELUDE_DELIMITER);
+  if (at < 0) return bytes;
+  const prelude = JSON.parse(bytes.subarray(0, at).toString('utf8'));
+  const body = bytes.subarray(at + PRELUDE_DELIMITER.length);
+  let text;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    text = undefined; // not text: sent base64-encoded, as a proxy result carries bytes
+  }
+  const multiValueHeaders = { ...prelude.multiValueHeaders };
+  if (Array.isArray(prelude.cookies) && prelude.cookies.length > 0)
+    multiValueHeaders['set-cookie'] = [
+      ...(multiValueHeaders['set-cookie'] ?? []),
+      ...prelude.cookies,
+    ];
+  return JSON.stringify({
+    statusCode: prelude.statusCode ?? 200,
+    headers: prelude.headers ?? {},
+    multiValueHeaders,
+    body: text ?? body.toString('base64'),
+    isBase64Encoded: text === undefined,
+  });
+}
+
+async function runStreamingHandler(handler, event, context) {
+  const stream = new CollectingResponseStream(handler[HANDLER_HIGHWATERMARK]);
+  const result = handler(event, stream, context);
+  if (typeof result?.then !== 'function')
+    throw new Error('Streaming does not support non-async handlers.');
+  await result;
+  // Lambda answers once the handler has ended its stream; the invocation's timeout bounds a
+  // handler that never does.
+  if (!stream.writableFinished) await finished(stream);
+  return streamedPayload(stream);
+}
+
 async function post(path, body) {
+  const raw = typeof body === 'string' || body instanceof Uint8Array;
   const response = await fetch(`${runtimeEndpoint}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: {
+      'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json',
+    },
+    body: raw ? body : JSON.stringify(body),
   });
   if (!response.ok && response.status !== 202) {
     process.stderr.write(`runtime: ${path} answered ${response.status}\n`);
@@ -39,11 +167,23 @@ function errorPayload(error) {
   return { errorType: 'Error', errorMessage: String(error), trace: [] };
 }
 
+/**
+ * The handler `_HANDLER` names, resolved as Lambda's Node.js runtime does: the module is the last
+ * path segment up to its FIRST dot (with the folders before it), and the rest is a path of
+ * properties walked from the module's exports — `index.handler.streaming` is the `streaming`
+ * property of the `handler` export (the agent SDK's streaming entry).
+ */
 async function loadHandler() {
   const spec = env._HANDLER ?? 'index.handler';
-  const dot = spec.lastIndexOf('.');
+  const slash = spec.lastIndexOf('/');
+  const dot = spec.indexOf('.', slash + 1);
+  if (dot <= slash + 1 || dot === spec.length - 1) {
+    throw Object.assign(new Error(`Bad handler ${spec}: give it as <module>.<export>`), {
+      name: 'Runtime.MalformedHandlerName',
+    });
+  }
   const modulePath = spec.slice(0, dot);
-  const exportName = spec.slice(dot + 1);
+  const exportPath = spec.slice(dot + 1);
   const root = env.LAMBDA_TASK_ROOT ?? process.cwd();
   const file = ['.mjs', '.js', '.cjs']
     .map((extension) => join(root, `${modulePath}${extension}`))
@@ -54,7 +194,8 @@ async function loadHandler() {
     });
   }
   const module = await import(pathToFileURL(file).href);
-  const handler = module[exportName] ?? module.default?.[exportName];
+  const walk = (from) => exportPath.split('.').reduce((nested, key) => nested?.[key], from);
+  const handler = walk(module) ?? walk(module.default);
   if (typeof handler !== 'function') {
     throw Object.assign(new Error(`${spec} is undefined or not exported`), {
       name: 'Runtime.HandlerNotFound',
@@ -92,6 +233,8 @@ function contextFor(invocation, deadline) {
 }
 
 function runHandler(handler, event, context) {
+  if (handler[HANDLER_STREAMING] === STREAM_RESPONSE)
+    return Promise.resolve().then(() => runStreamingHandler(handler, event, context));
   if (handler.length < 3) return Promise.resolve().then(() => handler(event, context));
   // Callback-style handler: (event, context, callback).
   return new Promise((resolve, reject) => {
@@ -118,6 +261,7 @@ async function invoke(handler, invocation) {
       runHandler(handler, event, contextFor(invocation, deadline)).then((value) => ({ value })),
       timedOut.then(() => ({ timedOut: true })),
     ]);
+    const streamed = handler[HANDLER_STREAMING] === STREAM_RESPONSE;
     outcome = result.timedOut
       ? {
           error: {
@@ -125,7 +269,7 @@ async function invoke(handler, invocation) {
             errorMessage: `${requestId} Task timed out after ${timeoutSeconds.toFixed(2)} seconds`,
           },
         }
-      : { body: JSON.stringify(result.value ?? null) };
+      : { body: streamed ? result.value : JSON.stringify(result.value ?? null) };
   } catch (error) {
     outcome = { error: errorPayload(error) };
   } finally {
