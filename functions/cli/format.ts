@@ -10,11 +10,17 @@ export const yellow = (text: string) => paint(33, text);
 export const dim = (text: string) => paint(2, text);
 export const bold = (text: string) => paint(1, text);
 
+/** What the timing tree shows of a result: all but the outputs (an event log's slim result has it). */
+export type TimedResult = Pick<
+  CoordinationResult,
+  'coordinationId' | 'pattern' | 'status' | 'degraded' | 'timings' | 'errors'
+> & { readonly steps: readonly Omit<StepResult, 'output'>[] };
+
 /**
  * The result as a timing tree: total, overhead and agent time, then each step (grouped by round
  * for hierarchical runs) with its agent, status and time, then errors.
  */
-export function timingTree(result: CoordinationResult): string {
+export function timingTree(result: TimedResult): string {
   const status =
     result.status === 'succeeded'
       ? green('✔ succeeded')
@@ -26,7 +32,7 @@ export function timingTree(result: CoordinationResult): string {
     `${bold(`${result.pattern} coordination`)} ${status}${result.degraded ? yellow(' (degraded)') : ''}  ${dim(result.coordinationId)}`,
     `total ${ms(totalMs)} · in agents ${ms(agentMs)} · overhead ${ms(overheadMs)}`,
   ];
-  const groups = new Map<string, StepResult[]>();
+  const groups = new Map<string, Omit<StepResult, 'output'>[]>();
   for (const step of result.steps) {
     const key = step.round === undefined ? '' : `round ${step.round}`;
     groups.set(key, [...(groups.get(key) ?? []), step]);

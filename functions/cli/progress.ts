@@ -1,0 +1,164 @@
+import { bold, dim, green, red, type TimedResult, timingTree, yellow } from './format.ts';
+import { type Io, PartWriter } from './io.ts';
+
+/**
+ * A coordination's live events as `mobius run` and `mobius watch` print them on stderr, as they
+ * happen: one line per step event, and each step's text chunks inline as they arrive, after a
+ * `stepId │` margin (a step whose chunks interleave with another's starts a new line). Data chunks
+ * are one JSON line each.
+ */
+
+/** What the printer needs of an event: the CLI reads them from the event log and from the API. */
+export type LiveEvent =
+  | {
+      readonly type: 'coordination.started';
+      readonly coordinationId: string;
+      readonly pattern: string;
+      readonly mode: string;
+      readonly steps: readonly { readonly stepId: string; readonly agentId: string }[];
+    }
+  | {
+      readonly type: 'step.started' | 'step.retried' | 'step.fallback';
+      readonly stepId: string;
+      readonly agentId: string;
+      readonly candidate?: number;
+      readonly attempt?: number;
+    }
+  | {
+      readonly type: 'step.chunk';
+      readonly stepId: string;
+      readonly chunk: { readonly text: string } | { readonly data: unknown };
+    }
+  | {
+      readonly type: 'step.succeeded';
+      readonly stepId: string;
+      readonly agentId: string;
+      readonly durationMs: number;
+    }
+  | {
+      readonly type: 'step.failed';
+      readonly stepId: string;
+      readonly agentId: string;
+      readonly error: string;
+      readonly cause: string | null;
+    }
+  | { readonly type: 'coordination.finished'; readonly status: string; readonly result: unknown };
+
+export class LiveProgress {
+  readonly #io: Io;
+  readonly #text: PartWriter;
+  /** The step whose text line is open. */
+  #step: string | undefined;
+
+  constructor(io: Io) {
+    this.#io = io;
+    this.#text = new PartWriter(io, 'err');
+  }
+
+  print(event: LiveEvent): void {
+    if (event.type === 'step.chunk') {
+      if ('text' in event.chunk) this.#chunkText(event.stepId, event.chunk.text);
+      else this.#line(`${margin(event.stepId)}${JSON.stringify(event.chunk.data)}`);
+      return;
+    }
+    switch (event.type) {
+      case 'coordination.started':
+        this.#line(
+          dim(
+            `${event.pattern} coordination ${event.coordinationId} (${event.mode}): ${event.steps.map((s) => `${s.stepId} ${s.agentId}`).join(', ')}`,
+          ),
+        );
+        return;
+      case 'step.started':
+        this.#line(dim(`  → ${event.agentId} ${event.stepId}`));
+        return;
+      case 'step.fallback':
+        this.#line(
+          yellow(`  ↪ ${event.agentId} ${event.stepId} (fallback ${event.candidate ?? '?'})`),
+        );
+        return;
+      case 'step.retried':
+        this.#line(
+          yellow(`  ↻ ${event.agentId} ${event.stepId} (attempt ${event.attempt ?? '?'})`),
+        );
+        return;
+      case 'step.succeeded':
+        this.#line(
+          `  ${green('✔')} ${event.agentId} ${event.stepId} ${dim(`${event.durationMs.toFixed(1)} ms`)}`,
+        );
+        return;
+      case 'step.failed':
+        this.#line(
+          `  ${red('✘')} ${event.agentId} ${event.stepId} ${dim(`${event.error}${event.cause ? `: ${event.cause}` : ''}`)}`,
+        );
+        return;
+      case 'coordination.finished':
+        this.end();
+        return;
+    }
+  }
+
+  /** Ends a text line left open (a stream that stopped mid-line). */
+  end(): void {
+    this.#text.end();
+    this.#step = undefined;
+  }
+
+  #line(text: string): void {
+    this.end();
+    this.#io.err(text);
+  }
+
+  #chunkText(stepId: string, text: string): void {
+    if (this.#step !== stepId || !this.#text.open) {
+      this.end();
+      this.#text.write(margin(stepId));
+      this.#step = stepId;
+    }
+    const lines = text.split('\n');
+    lines.forEach((piece, i) => {
+      if (i > 0) this.#text.write(`\n${margin(stepId)}`);
+      this.#text.write(piece);
+    });
+  }
+}
+
+const margin = (stepId: string) => dim(`    ${stepId} │ `);
+
+/**
+ * The end of a run, on stdout: the timing tree and the output (`--json`: the result alone). A
+ * result the event log carried slim (no outputs: it was too large for one event) says where the
+ * whole one is.
+ */
+export function printResult(result: unknown, io: Io, json: boolean | undefined): void {
+  if (json) {
+    io.out(JSON.stringify(result, null, 2));
+    return;
+  }
+  if (!isResult(result)) {
+    io.out(JSON.stringify(result, null, 2));
+    return;
+  }
+  io.out(timingTree(result));
+  if ('output' in result)
+    io.out(
+      `\n${bold('output')}\n${JSON.stringify((result as { output: unknown }).output, null, 2)}`,
+    );
+  const omitted = (result as { outputOmitted?: unknown }).outputOmitted;
+  if (typeof omitted === 'string') io.out(`\n${dim(omitted)}`);
+}
+
+/** Has what the timing tree shows (a full result, or the slim one). */
+function isResult(value: unknown): value is TimedResult {
+  const result = value as Partial<Record<keyof TimedResult, unknown>> | null;
+  return (
+    typeof result === 'object' &&
+    result !== null &&
+    typeof result.coordinationId === 'string' &&
+    typeof result.status === 'string' &&
+    Array.isArray(result.steps) &&
+    Array.isArray(result.errors) &&
+    typeof result.timings === 'object' &&
+    result.timings !== null
+  );
+}
