@@ -160,6 +160,10 @@ export async function* followEvents(
         failures++;
         continue;
       }
+      if (!isEventStream(response))
+        throw new EventStreamError(
+          `The API answered ${response.status} with ${response.headers.get('content-type') ?? 'no content type'} instead of an event stream (is it older than coordination events?).`,
+        );
       try {
         for await (const message of sseOf(response)) {
           const event = coordinationEventOf(message);

@@ -339,6 +339,14 @@ describe('watchCoordination', () => {
     ).rejects.toThrow(/fetch failed/);
   });
 
+  it('says so, without reconnecting, when the API answers with something other than events', async () => {
+    script = json(200, { coordinationId: ID, status: 'running' });
+    await expect(all(createClient(api).watchCoordination(ID))).rejects.toThrow(
+      /answered 200 with application\/json instead of an event stream/,
+    );
+    expect(seen).toHaveLength(1);
+  });
+
   it('refuses an event that is not a coordination event, naming it', async () => {
     script = (_, response) => {
       response.writeHead(200, SSE_HEADERS);
