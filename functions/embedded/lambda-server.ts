@@ -276,6 +276,9 @@ function functionStream(
 /** Ends `stream` if the function did not, and resolves once every write has reached the response. */
 function endOf(stream: Writable): Promise<void> {
   if (stream.writableFinished) return Promise.resolve();
+  // Destroyed already (its reader left): it will emit nothing more.
+  if (stream.destroyed)
+    return Promise.reject(stream.errored ?? new Error('the response stream was destroyed'));
   return new Promise<void>((resolve, reject) => {
     const onFinish = () => {
       stream.off('close', onClose);
