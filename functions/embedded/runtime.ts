@@ -5,22 +5,29 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { createApi } from '../api/app.ts';
 import type { AdmissionOptions } from '../coordination/admission.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { createDocumentClient } from '../core/aws/dynamodb.ts';
+import type { StreamingHandler } from '../core/aws/lambda-streaming.ts';
 import { ValidationError } from '../core/errors.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import { declaredRuleKind } from '../core/messaging/routing-rules.ts';
 import { PING_KIND } from '../core/model/task.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
-import { ensureIdempotencyTable, ensureRegistryTable } from '../core/registry/create-table.ts';
+import {
+  ensureEventsTable,
+  ensureIdempotencyTable,
+  ensureRegistryTable,
+} from '../core/registry/create-table.ts';
 import {
   type AgentDefinition,
   type AgentLambdaHandler,
   defineAgent,
 } from '../core/sdk/define-agent.ts';
+import { DynamoEventLog } from '../core/streaming/dynamo-event-log.ts';
 import { sweep } from '../monitor/health-monitor.ts';
 import { AgentSlots } from './agent-slots.ts';
 import { type ApiServer, startApiServer } from './api-server.ts';
@@ -101,8 +108,9 @@ export interface RunningAgent {
   readonly lambdaArn: string;
   readonly queueUrl: string;
   /**
-   * The agent as its invokers reach it: held to its `maxConcurrency`, its crashes contained (see
-   * invocations()). The context passed is ignored: each invocation gets its own.
+   * The agent as its invokers reach it, its streaming entry (`handler.streaming`) included: held
+   * to its `maxConcurrency`, its crashes contained (see invocations()). The context passed is
+   * ignored: each invocation gets its own.
    */
   readonly handler: AgentLambdaHandler;
 }
@@ -110,6 +118,7 @@ export interface RunningAgent {
 const ACCOUNT = '000000000000';
 const REGISTRY_TABLE = 'mobius-registry';
 const IDEMPOTENCY_TABLE = 'mobius-idempotency';
+const EVENTS_TABLE = 'mobius-events';
 const EVENT_BUS = 'mobius-bus';
 /** Agent lookups for planning are reused for this long (see CachedDirectory). */
 const PLANNING_CACHE_MS = 1000;
@@ -126,6 +135,11 @@ export class EmbeddedRuntime {
   readonly router: MessageRouter;
   readonly coordinations: CoordinationService;
   readonly engine: EmbeddedEngine;
+  /**
+   * The coordination event log (in dynalite): what agents append as they work on steps, and what
+   * `GET /coordinations/{id}/events` and `mobius dev` follow.
+   */
+  readonly events: DynamoEventLog;
   readonly agents: readonly RunningAgent[];
   /** Each agent's concurrency: its limit, tasks in flight and waiting, the peak. */
   readonly slots: AgentSlots;
@@ -141,6 +155,7 @@ export class EmbeddedRuntime {
     router: MessageRouter;
     coordinations: CoordinationService;
     engine: EmbeddedEngine;
+    events: DynamoEventLog;
     agents: RunningAgent[];
     slots: AgentSlots;
     apiUrl: string | undefined;
@@ -153,6 +168,7 @@ export class EmbeddedRuntime {
     this.router = parts.router;
     this.coordinations = parts.coordinations;
     this.engine = parts.engine;
+    this.events = parts.events;
     this.agents = parts.agents;
     this.slots = parts.slots;
     this.apiUrl = parts.apiUrl;
@@ -233,10 +249,14 @@ export class EmbeddedRuntime {
     await Promise.all([
       ensureRegistryTable(raw, REGISTRY_TABLE),
       ensureIdempotencyTable(raw, IDEMPOTENCY_TABLE),
+      ensureEventsTable(raw, EVENTS_TABLE),
     ]);
+    const documents = createDocumentClient({ ...local, endpoint: dynamo.endpoint });
+    // One log for the process: its followers are woken by its appends in this process at once.
+    const events = new DynamoEventLog({ tableName: EVENTS_TABLE, client: documents });
     const registry = new AgentRegistry({
       tableName: REGISTRY_TABLE,
-      client: createDocumentClient({ ...local, endpoint: dynamo.endpoint }),
+      client: documents,
       // The same endpoint rules as a deployed API, for the local account: a card registered over
       // `mobius dev` cannot point the router at an arbitrary URL either.
       endpointPolicy: {
@@ -276,10 +296,13 @@ export class EmbeddedRuntime {
         }),
         endpoint: { lambdaArn, queueUrl: queues.queueUrl, queueArn: queues.queueArn },
         deadLetterQueueUrl: queues.deadLetterQueueUrl,
+        events,
       });
       const invoked = invocations(definition.agentId, sdkHandler, { slots, containment });
       const { handler } = invoked;
-      lambdaServer.register(definition.agentId, handler);
+      // Streamed requests (InvokeWithResponseStream) reach the same function, as the agent's
+      // streaming function does on AWS, under the same slots and containment.
+      lambdaServer.register(definition.agentId, handler, handler.streaming);
       byTarget.set(lambdaArn, invoked);
       byTarget.set(queues.queueUrl, invoked);
       const poller = new SqsPoller({
@@ -351,6 +374,7 @@ export class EmbeddedRuntime {
     };
     const engine = new EmbeddedEngine(invokeAgent, {
       validate: options.validateMachines ?? false,
+      events,
     });
     stops.push(() => engine.drain());
     const coordinations = new CoordinationService({
@@ -358,6 +382,7 @@ export class EmbeddedRuntime {
       engine,
       recordOutcomes: 'background',
       directory: new CachedDirectory(registry, { ttlMs: PLANNING_CACHE_MS }),
+      events,
       ...(options.admission === undefined ? {} : { admission: options.admission }),
     });
     stops.push(() => coordinations.close());
@@ -375,7 +400,7 @@ export class EmbeddedRuntime {
     let api: ApiServer | undefined;
     if (options.port !== undefined) {
       const logger = new Logger({ serviceName: 'mobius-api' });
-      api = await startApiServer(createApi({ registry, router, coordinations, logger }), {
+      api = await startApiServer(createApi({ registry, router, coordinations, events, logger }), {
         port: options.port,
       });
       const server = api;
@@ -386,6 +411,7 @@ export class EmbeddedRuntime {
       router,
       coordinations,
       engine,
+      events,
       agents,
       slots,
       apiUrl: api?.url,
@@ -443,7 +469,10 @@ const FUNCTION_TIMEOUT_MARGIN_MS = 1000;
 const PING_TIMEOUT_SECONDS = 30;
 
 interface AgentInvocations {
-  /** The agent as every invoker reaches it (the context passed is ignored: see invoke). */
+  /**
+   * The agent as every invoker reaches it (the context passed is ignored: see invoke), with its
+   * streaming entry held to the same rules.
+   */
   readonly handler: AgentLambdaHandler;
   /**
    * One invocation; `timeoutSeconds` is the function's timeout for it, by default the task's own
@@ -454,7 +483,8 @@ interface AgentInvocations {
 
 /**
  * One agent's handler as the runtime invokes it, by every path (express and standard tasks, the
- * Lambda endpoint, the queue's poller, the health sweep's pings), as Lambda would run it:
+ * Lambda endpoint, streamed requests to its streaming entry, the queue's poller, the health sweep's
+ * pings), as Lambda would run it:
  * - held to the card's `maxConcurrency` (AgentSlots): excess invocations wait for a slot, a batch
  *   from the queue ahead of the others since it has already been taken off the queue;
  * - in an execution environment of its own (CrashContainment): an uncaught exception or unhandled
@@ -471,7 +501,11 @@ function invocations(
   handler: AgentLambdaHandler,
   parts: { slots: AgentSlots; containment: CrashContainment },
 ): AgentInvocations {
-  const invoke = (event: unknown, timeoutSeconds?: number): Promise<unknown> => {
+  const run = <T>(
+    event: unknown,
+    timeoutSeconds: number | undefined,
+    work: (context: Context) => Promise<T>,
+  ): Promise<T> => {
     const records = sqsRecords(event);
     const seconds =
       timeoutSeconds ??
@@ -499,11 +533,7 @@ function invocations(
               : Math.max(0, startedAt + timeoutMs - performance.now());
           return parts.containment.run(
             agentId,
-            () =>
-              handler(
-                event,
-                lambdaContext(agentId, leftMs === undefined ? {} : { timeoutMs: leftMs }),
-              ),
+            () => work(lambdaContext(agentId, leftMs === undefined ? {} : { timeoutMs: leftMs })),
             timeoutMs,
             startedAt,
           );
@@ -513,9 +543,14 @@ function invocations(
       )
       .finally(() => clearTimeout(timer));
   };
+  const invoke = (event: unknown, timeoutSeconds?: number): Promise<unknown> =>
+    run(event, timeoutSeconds, (context) => handler(event, context));
+  // A streamed request holds a slot for as long as the agent writes its answer.
+  const streaming: StreamingHandler = (event, responseStream) =>
+    run(event, undefined, (context) => handler.streaming(event, responseStream, context));
   // What else the SDK's handler carries (its id, its card, stop) stays reachable.
   return {
-    handler: Object.assign((event: unknown) => invoke(event), { ...handler }),
+    handler: Object.assign((event: unknown) => invoke(event), { ...handler, streaming }),
     invoke,
   };
 }
