@@ -321,6 +321,13 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       expect((await drain(log.follow(id, { after: 3 }))).map((e) => e.id)).toEqual([4, 5]);
     });
 
+    it('ends at once when resumed after the end of a finished coordination', async () => {
+      await log.append(id, [started, finished]);
+      // After the last event, and from an id the log never reached: nothing to wait for.
+      expect(await drain(log.follow(id, { after: 2 }))).toEqual([]);
+      expect(await drain(log.follow(id, { after: 50 }))).toEqual([]);
+    });
+
     it('sees an append in this process at once, without waiting for its next poll', async () => {
       // A poll interval longer than the test's bound: only the in-process wake-up can deliver.
       const follower = new DynamoEventLog({ tableName, client, pollMs: 600_000 }).follow(id);

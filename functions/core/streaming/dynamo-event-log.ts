@@ -215,6 +215,9 @@ export class DynamoEventLog implements CoordinationEventLog {
     /** The missing id being waited for, and since when (real time: this is a real wait). */
     let gap: { readonly id: number; readonly since: number } | undefined;
     try {
+      // A resume after the last event of a finished coordination has nothing left to wait for.
+      if (expected > 1 && (await this.#finishedBy(coordinationId, expected - 1, warn, signal)))
+        return;
       while (!signal?.aborted) {
         wake.reset();
         const from = aligned ? expected : await this.#itemHolding(coordinationId, expected, signal);
@@ -259,6 +262,35 @@ export class DynamoEventLog implements CoordinationEventLog {
     } finally {
       wake.dispose();
     }
+  }
+
+  /**
+   * Whether the coordination's log ends with coordination.finished at or before id `after` — a
+   * client resuming after it (or from an id the log never reached) would otherwise wait for ever.
+   * One query: the newest item.
+   */
+  async #finishedBy(
+    coordinationId: string,
+    after: number,
+    warn: Warn,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const { Items } = await this.#client.send(
+      new QueryCommand({
+        TableName: this.#tableName,
+        KeyConditionExpression: '#pk = :pk AND #seq >= :one',
+        ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#seq': NAMES['#seq'] },
+        ExpressionAttributeValues: { ':pk': coordinationId, ':one': 1 },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+      { abortSignal: signal },
+    );
+    const newest = Items?.[0];
+    if (newest === undefined) return false;
+    const last = parseItem(coordinationId, newest, warn).events.at(-1);
+    return last !== undefined && isFinal(last) && last.id <= after;
   }
 
   /**
