@@ -6,21 +6,26 @@ import { constants } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import {
   agentsCommand,
+  type BedrockOption,
   compileCommand,
   DEFAULT_API,
   devCommand,
   discoverCommand,
-  type Io,
   runCommand,
 } from '../functions/cli/commands.ts';
 import { issueList, red } from '../functions/cli/format.ts';
 import { initCommand } from '../functions/cli/init.ts';
+import type { Io } from '../functions/cli/io.ts';
 import { UsageError } from '../functions/cli/request-file.ts';
+import { sendCommand, watchCommand } from '../functions/cli/stream-commands.ts';
 import { isMobiusError, ValidationError } from '../functions/core/errors.ts';
 
 const io: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  // Streamed text, as it arrives: no line end of its own.
+  outPart: (text) => process.stdout.write(text),
+  errPart: (text) => process.stderr.write(text),
 };
 
 const port = (value: string) => {
@@ -29,6 +34,18 @@ const port = (value: string) => {
     throw new InvalidArgumentError('use a port number between 0 and 65535');
   return parsed;
 };
+
+const seconds = (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new InvalidArgumentError('use a whole number of seconds, 1 or more');
+  return parsed;
+};
+
+/** `--bedrock [model-id]` of run and dev: the flag alone is the narrator's default model. */
+const BEDROCK_FLAG = '--bedrock [model-id]';
+const BEDROCK_HELP =
+  'the example narrator streams from Amazon Bedrock (ConverseStream) with this model (default amazon.nova-lite-v1:0; AWS credentials and model access needed)';
 
 const maxInFlight = (value: string) => {
   const parsed = Number(value);
@@ -65,14 +82,20 @@ async function main(): Promise<number> {
   program
     .command('run')
     .description(
-      'Run one coordination on the embedded runtime; print the result and a per-step timing tree',
+      'Run one coordination on the embedded runtime, showing each step and streamed chunk as it happens; print the result and a per-step timing tree',
     )
     .argument('<request.json>', 'a coordination request (JSON; mobius init writes one)')
-    .option('--json', 'print the result as JSON only')
+    .option('--json', 'print the result as JSON only (no progress)')
     .option('--agents <module>', 'a module exporting `agents` (default: the example research team)')
-    .action(async (file: string, options: { json?: boolean; agents?: string }) => {
-      exitCode = await runCommand(file, options, io);
-    });
+    .option(BEDROCK_FLAG, BEDROCK_HELP)
+    .action(
+      async (
+        file: string,
+        options: { json?: boolean; agents?: string; bedrock?: BedrockOption },
+      ) => {
+        exitCode = await runCommand(file, options, io);
+      },
+    );
 
   program
     .command('dev')
@@ -84,12 +107,20 @@ async function main(): Promise<number> {
       'coordinations run at once; more are answered 503 with Retry-After (default 16)',
       maxInFlight,
     )
-    .action(async (options: { port: number; agents?: string; maxInFlight?: number }) => {
-      const interrupted = new Promise<void>((resolve) => {
-        onStop = resolve;
-      });
-      exitCode = await devCommand(options, io, interrupted);
-    });
+    .option(BEDROCK_FLAG, BEDROCK_HELP)
+    .action(
+      async (options: {
+        port: number;
+        agents?: string;
+        maxInFlight?: number;
+        bedrock?: BedrockOption;
+      }) => {
+        const interrupted = new Promise<void>((resolve) => {
+          onStop = resolve;
+        });
+        exitCode = await devCommand(options, io, interrupted);
+      },
+    );
 
   program
     .command('init')
@@ -137,6 +168,58 @@ async function main(): Promise<number> {
         options: { api: string; version?: string; fuzzy?: boolean; all?: boolean },
       ) => {
         exitCode = await discoverCommand(capability, options, io);
+      },
+    );
+
+  program
+    .command('watch')
+    .description(
+      'Follow a coordination live (replayed from its start): each step and streamed chunk, then the result; exit 1 if it failed',
+    )
+    .argument('<coordinationId>', 'the id mobius run and POST /coordinations print')
+    .option(
+      '--api <url>',
+      'API base URL (a deployed stack: requests are SigV4-signed)',
+      DEFAULT_API,
+    )
+    .option('--json', 'print each event as one JSON line')
+    .action(async (coordinationId: string, options: { api: string; json?: boolean }) => {
+      exitCode = await watchCommand(coordinationId, options, io);
+    });
+
+  program
+    .command('send')
+    .description(
+      "Send a direct message to an agent: queued, answered (--wait), or with the agent's chunks printed as they arrive (--stream)",
+    )
+    .argument('<agent>', 'the agent id')
+    .argument('<payload>', 'the payload: JSON, or text (sent as a string)')
+    .option(
+      '--api <url>',
+      'API base URL (a deployed stack: requests are SigV4-signed)',
+      DEFAULT_API,
+    )
+    .option('--wait', 'wait for the response and print its payload')
+    .option('--stream', "print the agent's chunks as they arrive, then wait for its response")
+    .option(
+      '--timeout <seconds>',
+      'how long the agent may take (25 at most, 900 with --stream)',
+      seconds,
+    )
+    .option('--json', "print the API's answer as JSON (with --stream: each event as one JSON line)")
+    .action(
+      async (
+        agent: string,
+        payload: string,
+        options: {
+          api: string;
+          wait?: boolean;
+          stream?: boolean;
+          timeout?: number;
+          json?: boolean;
+        },
+      ) => {
+        exitCode = await sendCommand(agent, payload, options, io);
       },
     );
 

@@ -121,7 +121,7 @@ export interface paths {
         put?: never;
         /**
          * Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)
-         * @description A request sent with `"stream": true`, or with `Accept: text/event-stream`, is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A refusal before the agent is called (bad input, unknown agent, open circuit) is a plain JSON error. The message `timeout` bounds the whole stream and may be up to 900 seconds when streaming; without streaming it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A non-streaming caller of a streaming agent (`wait`) gets its final output as the response, as ever.
+         * @description A request sent with `"stream": true` (or `"wait": true` and `Accept: text/event-stream`) is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything) is answered with a plain JSON error and its status. The message `timeout` bounds the whole stream and may be up to 900 seconds with `stream`; otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -1103,7 +1103,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The response envelope (`wait`), or, streamed (`stream`, `Accept: text/event-stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described */
+            /** @description The response envelope (`wait`), or, streamed (`stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -93,9 +93,9 @@ export interface StreamingMethods {
    */
   watchCoordination(id: string, options?: WatchOptions): AsyncIterable<CoordinationEvent>;
   /**
-   * POST /messages with `Accept: text/event-stream`: the agent's chunks as it produces them, then
-   * its response (or the error), after which the iteration ends. A request refused before it
-   * reaches the agent (unknown agent, bad input) is an ApiError.
+   * POST /messages with `"stream": true`: the agent's chunks as it produces them, then its
+   * response (or the error), after which the iteration ends. A request refused before the agent's
+   * first chunk (bad input, unknown agent, open circuit, an agent failing at once) is an ApiError.
    */
   streamMessage(
     body: Schemas['MessageRequest'],
@@ -246,7 +246,12 @@ export function createClient(
     streamOptions: StreamOptions = {},
   ): AsyncGenerator<MessageStreamEvent> {
     const { signal } = streamOptions;
-    const response = await open('POST', operationRoutes.sendMessage.path, body, signal);
+    const response = await open(
+      'POST',
+      operationRoutes.sendMessage.path,
+      { ...body, stream: true },
+      signal,
+    );
     const refused = await refusalOf('sendMessage', response);
     if (refused !== undefined) throw refused;
     if (!isEventStream(response)) {

@@ -9,17 +9,17 @@ import { StaticDirectory } from '../coordination/static-directory.ts';
 import { isMobiusError } from '../core/errors.ts';
 import { agentStatusSchema } from '../core/model/agent-status.ts';
 import type { AgentDefinition } from '../core/sdk/define-agent.ts';
-import { EmbeddedRuntime, type TaskEvent } from '../embedded/runtime.ts';
+import type { CoordinationEvent } from '../core/streaming/events.ts';
+import { EmbeddedRuntime } from '../embedded/runtime.ts';
+import { useBedrock } from './bedrock.ts';
 import { ApiError, createClient, type MobiusClient } from './client.ts';
-import { bold, dim, green, red, table, timingTree } from './format.ts';
+import { bold, dim, green, red, table } from './format.ts';
+import type { Io } from './io.ts';
+import { LiveProgress, printResult } from './progress.ts';
 import { readRequestFile } from './request-file.ts';
 import { UsageError } from './usage-error.ts';
 
-/** Where commands write: the CLI passes stdout/stderr, tests capture. */
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
+export type { Io };
 
 export const DEFAULT_API = 'http://127.0.0.1:4000';
 
@@ -42,73 +42,116 @@ export async function loadAgents(module?: string): Promise<AgentDefinition[]> {
   return loaded.agents as AgentDefinition[];
 }
 
-function progress(io: Io): (event: TaskEvent) => void {
-  return (event) => {
-    if (event.phase === 'start') io.err(dim(`  → ${event.agentId} ${event.stepId}`));
-    else
-      io.err(
-        `  ${event.ok ? green('✔') : red('✘')} ${event.agentId} ${event.stepId} ${dim(`${event.ms.toFixed(1)} ms`)}`,
-      );
-  };
+/** What `--bedrock` asks for: true (the flag alone) is the documented default model. */
+export type BedrockOption = boolean | string | undefined;
+
+/** Switches the example narrator to Bedrock when `--bedrock` was given, and says so. */
+async function bedrockFor(option: BedrockOption, io: Io): Promise<void> {
+  if (option === undefined || option === false) return;
+  const { DEFAULT_BEDROCK_MODEL_ID } = await import('../../examples/agents/narrator.ts');
+  const { region, modelId } = await useBedrock(option === true ? DEFAULT_BEDROCK_MODEL_ID : option);
+  io.err(dim(`the narrator streams from Amazon Bedrock: ${modelId} in ${region}`));
+}
+
+/** How long the live progress may lag behind a finished run before the CLI stops waiting for it. */
+const PROGRESS_GRACE_MS = 5000;
+
+/**
+ * Prints a coordination's live events as they are appended, until `coordination.finished` or
+ * `signal` aborts. What goes wrong reading them is said once, and the run goes on: the progress
+ * is a view of the run, never a part of it.
+ */
+async function showLive(
+  events: AsyncIterable<CoordinationEvent>,
+  progress: LiveProgress,
+  io: Io,
+): Promise<void> {
+  try {
+    for await (const event of events) progress.print(event);
+  } catch (error) {
+    progress.end();
+    io.err(dim(`(live progress stopped: ${(error as Error).message})`));
+  }
 }
 
 /**
  * `mobius run <request.json>`: starts the embedded runtime with the agents, runs one coordination
- * with live progress, prints the result and its timing tree. Exit code 0 when it succeeded (or
- * partially, best effort), 1 when it failed.
+ * while printing its live events (each step as it starts and ends, and the chunks streaming agents
+ * produce, as they arrive) on stderr, then prints the result and its timing tree. Exit code 0 when
+ * it succeeded (or partially, best effort), 1 when it failed.
  */
 export async function runCommand(
   file: string,
-  options: { json?: boolean; agents?: string },
+  options: { json?: boolean; agents?: string; bedrock?: BedrockOption },
   io: Io,
 ): Promise<number> {
   const { raw } = readRequestFile(file);
   // The progress lines and the result show every agent failure; the agents' own JSON log lines
   // would only repeat them (set POWERTOOLS_LOG_LEVEL to see them anyway).
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+  await bedrockFor(options.bedrock, io);
   const agents = await loadAgents(options.agents);
   io.err(dim(`starting the embedded runtime (${agents.length} agents)…`));
   const started = performance.now();
-  const runtime = await EmbeddedRuntime.start({
-    agents,
-    onTask: options.json ? undefined : progress(io),
-  });
+  const runtime = await EmbeddedRuntime.start({ agents });
   io.err(
     dim(
       `ready in ${((performance.now() - started) / 1000).toFixed(1)} s (registry on dynalite, in memory); running ${file}`,
     ),
   );
+  // --json keeps stdout for the result alone, and stderr quiet.
+  const progress = options.json ? undefined : new LiveProgress(io);
+  const stopWatching = new AbortController();
+  let live: Promise<void> | undefined;
   try {
-    let response = await runtime.coordinations.run(raw);
+    let response = await runtime.coordinations.run(raw, {
+      // From coordination.started on, as a watcher of the API would see it.
+      onStarted: (coordinationId) => {
+        if (progress === undefined) return;
+        const events = runtime.events.follow(coordinationId, { signal: stopWatching.signal });
+        live = showLive(events, progress, io);
+      },
+    });
     for (let polls = 0; response.state === 'running' && polls < 86_400 * 10; polls++) {
       await new Promise((wait) => setTimeout(wait, 100));
       response = await runtime.coordinations.get(response.coordinationId);
     }
     if (response.state !== 'completed') throw new Error('the coordination did not finish');
+    // Every chunk shows before the result: the events end with coordination.finished.
+    await settleWithin(live, PROGRESS_GRACE_MS);
+    progress?.end();
     const { result } = response;
-    if (options.json) io.out(JSON.stringify(result, null, 2));
-    else {
-      io.out(timingTree(result));
-      io.out(`\n${bold('output')}\n${JSON.stringify(result.output, null, 2)}`);
-    }
+    printResult(result, io, options.json);
     return result.status === 'failed' ? 1 : 0;
   } catch (error) {
+    progress?.end();
     if (isMobiusError(error)) {
       io.err(red(`✘ ${error.message}`));
       return 1;
     }
     throw error;
   } finally {
+    stopWatching.abort();
+    await live;
     await runtime.stop();
   }
 }
 
+/** Waits for `work` to end, at most `ms`. */
+async function settleWithin(work: Promise<void> | undefined, ms: number): Promise<void> {
+  if (work === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** `mobius dev`: the embedded runtime with the API on 127.0.0.1, until interrupted. */
 export async function devCommand(
-  options: { port?: number; agents?: string; maxInFlight?: number },
+  options: { port?: number; agents?: string; maxInFlight?: number; bedrock?: BedrockOption },
   io: Io,
   until: Promise<void>,
 ): Promise<number> {
+  await bedrockFor(options.bedrock, io);
   const agents = await loadAgents(options.agents);
   const port = options.port ?? 4000;
   const runtime = await EmbeddedRuntime.start({
@@ -195,12 +238,21 @@ async function withApi<T>(base: string, call: (client: MobiusClient) => Promise<
   try {
     return await call(createClient(base));
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    if (error instanceof ApiError) throw new UsageError(error.message);
-    throw new UsageError(
-      `Cannot reach the Mobius API at ${base} (${(error as Error).message}). Start it with \`mobius dev\`, or pass --api <url>.`,
-    );
+    throw apiProblem(error, base);
   }
+}
+
+/**
+ * What a failed call to the API at `base` means for the user of the CLI: the API's own answer, or
+ * that it cannot be reached (with the fix).
+ */
+export function apiProblem(error: unknown, base: string): Error {
+  if (error instanceof UsageError) return error;
+  if (error instanceof ApiError) return new UsageError(error.message);
+  const cause = (error as Error).cause as { message?: string } | undefined;
+  return new UsageError(
+    `Cannot reach the Mobius API at ${base} (${(error as Error).message}${cause?.message ? `: ${cause.message}` : ''}). Start it with \`mobius dev\`, or pass --api <url>.`,
+  );
 }
 
 /** `mobius agents`: the registry, from a running API (embedded or deployed). */

@@ -425,7 +425,7 @@ describe('streamMessage', () => {
     ]);
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/messages' });
     expect(seen[0]?.headers.accept).toBe('text/event-stream');
-    expect(JSON.parse(seen[0]?.body ?? '')).toEqual(message);
+    expect(JSON.parse(seen[0]?.body ?? '')).toEqual({ ...message, stream: true });
   });
 
   it('ends with the error event when the agent fails mid-stream', async () => {

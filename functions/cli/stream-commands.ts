@@ -1,0 +1,149 @@
+import {
+  ApiError,
+  type CoordinationEvent,
+  createClient,
+  EventStreamError,
+  type Schemas,
+} from './client.ts';
+import { apiProblem, DEFAULT_API } from './commands.ts';
+import { dim, green, red } from './format.ts';
+import { type Io, PartWriter } from './io.ts';
+import { LiveProgress, printResult } from './progress.ts';
+import { UsageError } from './usage-error.ts';
+
+/**
+ * The CLI commands that read the API's server-sent events: `mobius watch` (a coordination's live
+ * events) and `mobius send` (a message, its answer streamed with `--stream`). Both work against
+ * `mobius dev` and a deployed stack (SigV4-signed, as every command that calls the API).
+ */
+
+/**
+ * `mobius watch <coordinationId>`: follows a coordination's live events from the start (a run
+ * that already ended is replayed), printing them as `mobius run` does, then its result. A dropped
+ * connection is resumed with Last-Event-ID (the typed client tries 5 times, with backoff). Exit
+ * code 0 when the coordination succeeded or partially succeeded, 1 when it failed.
+ */
+export async function watchCommand(
+  coordinationId: string,
+  options: { api?: string; json?: boolean },
+  io: Io,
+  signal?: AbortSignal,
+): Promise<number> {
+  const base = options.api ?? DEFAULT_API;
+  const progress = options.json ? undefined : new LiveProgress(io);
+  let finished: Extract<CoordinationEvent, { type: 'coordination.finished' }> | undefined;
+  try {
+    const events = createClient(base).watchCoordination(coordinationId, {
+      ...(signal === undefined ? {} : { signal }),
+    });
+    for await (const event of events) {
+      // --json: one event per line (NDJSON), as the API sent it.
+      if (options.json) io.out(JSON.stringify(event));
+      else progress?.print(event);
+      if (event.type === 'coordination.finished') finished = event;
+    }
+  } catch (error) {
+    progress?.end();
+    if (error instanceof EventStreamError) {
+      io.err(red(`✘ ${error.message}`));
+      return 1;
+    }
+    if (error instanceof ApiError && error.status === 404)
+      throw new UsageError(
+        `No coordination ${coordinationId} at ${base}. Check the id (mobius run and POST /coordinations print it) and that --api is the API that ran it; events are kept for 7 days.`,
+      );
+    throw apiProblem(error, base);
+  }
+  progress?.end();
+  // Stopped before the end (interrupted): nothing to report.
+  if (finished === undefined) return 130;
+  if (!options.json) printResult(finished.result, io, false);
+  return finished.status === 'failed' ? 1 : 0;
+}
+
+/** A payload given on the command line: JSON when it parses, else the text as a string. */
+export function payloadOf(text: string): Schemas['JsonValue'] {
+  try {
+    return JSON.parse(text) as Schemas['JsonValue'];
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * `mobius send <agent> <payload>`: a direct message. Queued (202) by default; `--wait` prints the
+ * response; `--stream` prints the agent's chunks on stdout as they arrive (text inline, data as
+ * JSON lines), then ends the line; the response payload follows only when nothing was streamed.
+ * `--json` prints the API's answer (with `--stream`, every event as one JSON line). Exit code 1
+ * when the agent failed.
+ */
+export async function sendCommand(
+  agentId: string,
+  payload: string,
+  options: { api?: string; wait?: boolean; stream?: boolean; timeout?: number; json?: boolean },
+  io: Io,
+): Promise<number> {
+  const base = options.api ?? DEFAULT_API;
+  const client = createClient(base);
+  const message: Schemas['MessageRequest'] = {
+    to: agentId,
+    payload: payloadOf(payload),
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+  };
+  try {
+    if (options.stream) return await streamed(client.streamMessage(message), options, io);
+    const answer = await client.sendMessage({
+      body: options.wait ? { ...message, wait: true } : message,
+    });
+    if (options.json) io.out(JSON.stringify(answer.body, null, 2));
+    else if (answer.status === 200)
+      io.out(JSON.stringify(answer.body.response.payload ?? null, null, 2));
+    else
+      io.out(
+        `queued ${answer.body.messageId} for ${answer.body.agentId} (conversation ${answer.body.conversationId})`,
+      );
+    return 0;
+  } catch (error) {
+    // An agent that failed (502/504), a stream cut off: the command's outcome, not a usage problem.
+    if ((error instanceof ApiError && error.status >= 500) || error instanceof EventStreamError) {
+      io.err(red(`✘ ${error.message}`));
+      return 1;
+    }
+    throw apiProblem(error, base);
+  }
+}
+
+async function streamed(
+  events: ReturnType<ReturnType<typeof createClient>['streamMessage']>,
+  options: { json?: boolean },
+  io: Io,
+): Promise<number> {
+  const text = new PartWriter(io, 'out');
+  let chunks = 0;
+  for await (const event of events) {
+    if (options.json) {
+      io.out(JSON.stringify(event));
+      if (event.event === 'error') return 1;
+      continue;
+    }
+    if (event.event === 'chunk') {
+      chunks++;
+      if ('text' in event.data) text.write(event.data.text);
+      else {
+        text.end();
+        io.out(JSON.stringify(event.data.data));
+      }
+    } else if (event.event === 'response') {
+      text.end();
+      if (chunks === 0) io.out(JSON.stringify(event.data.payload ?? null, null, 2));
+      io.err(dim(`${green('✔')} ${String(event.data.from ?? 'the agent')} answered`));
+      return 0;
+    } else {
+      text.end();
+      io.err(red(`✘ ${event.data.error.code}: ${event.data.error.message}`));
+      return 1;
+    }
+  }
+  text.end();
+  return 0;
+}

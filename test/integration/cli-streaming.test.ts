@@ -1,0 +1,241 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
+import { runCommand } from '../../functions/cli/commands.ts';
+import type { Io } from '../../functions/cli/io.ts';
+import { sendCommand, watchCommand } from '../../functions/cli/stream-commands.ts';
+import { UsageError } from '../../functions/cli/usage-error.ts';
+import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+
+/**
+ * What a person watching the CLI sees while a coordination runs: `mobius run` prints each step and
+ * each streamed chunk on stderr as it happens, before the result on stdout; `mobius watch` follows
+ * a run of a running `mobius dev` (here: an embedded runtime with its API on a loopback port) over
+ * GET /coordinations/{id}/events; `mobius send --stream` prints an agent's chunks as they arrive.
+ * Commands run in this process with a captured Io, which records every write in order.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+const STREAMING = join(ROOT, 'examples', 'requests', 'streaming.json');
+
+type Write = { readonly to: 'out' | 'err'; readonly text: string; readonly part: boolean };
+
+/** An Io that keeps every write, in order, with whether it ended a line. */
+function capture(): { io: Io; writes: Write[]; stderr(): string; stdout(): string } {
+  const writes: Write[] = [];
+  const text = (to: 'out' | 'err') =>
+    writes
+      .filter((w) => w.to === to)
+      .map((w) => (w.part ? w.text : `${w.text}\n`))
+      .join('')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the CLI may colour its output
+      .replace(/\u001b\[[0-9;]*m/g, '');
+  return {
+    writes,
+    io: {
+      out: (t) => writes.push({ to: 'out', text: t, part: false }),
+      err: (t) => writes.push({ to: 'err', text: t, part: false }),
+      outPart: (t) => writes.push({ to: 'out', text: t, part: true }),
+      errPart: (t) => writes.push({ to: 'err', text: t, part: true }),
+    },
+    stderr: () => text('err'),
+    stdout: () => text('out'),
+  };
+}
+
+/** The narration a run returned, from the output printed after the timing tree. */
+function narrationIn(stdout: string): string {
+  const output = JSON.parse(stdout.slice(stdout.indexOf('\n{') + 1)) as { narration?: unknown };
+  expect(typeof output.narration).toBe('string');
+  return output.narration as string;
+}
+
+/** Positions of `needles` in `haystack`, each searched after the one before. */
+function inOrder(haystack: string, needles: readonly string[]): number[] {
+  let from = 0;
+  return needles.map((needle) => {
+    const at = haystack.indexOf(needle, from);
+    from = at < 0 ? from : at + needle.length;
+    return at;
+  });
+}
+
+describe('mobius run', () => {
+  it('shows each step and the narrator’s chunks on stderr as they arrive, then the result', async () => {
+    const { io, writes, stderr, stdout } = capture();
+    const code = await runCommand(STREAMING, {}, io);
+    expect(code, stderr()).toBe(0);
+
+    const narration = narrationIn(stdout());
+    // Every word arrived as its own write, in order, in the narrate step's margin.
+    const chunkWrites = writes.filter(
+      (w) => w.to === 'err' && w.part && !w.text.includes('│') && w.text !== '\n',
+    );
+    expect(chunkWrites.map((w) => w.text).join('')).toBe(narration);
+    expect(chunkWrites.length).toBe(narration.split(' ').length);
+    expect(stderr()).toContain(`    narrate │ ${narration}\n`);
+
+    // The steps in the order they ran, the chunks between the narrator's start and its success.
+    const positions = inOrder(stderr(), [
+      'pipeline coordination',
+      '→ fact-finder find',
+      '✔ fact-finder find',
+      '→ summarizer summarize',
+      '✔ summarizer summarize',
+      '→ narrator narrate',
+      narration,
+      '✔ narrator narrate',
+    ]);
+    expect(
+      positions.every((at) => at >= 0),
+      stderr(),
+    ).toBe(true);
+
+    // Nothing of the result is printed before the last chunk.
+    const lastChunk = writes.lastIndexOf(chunkWrites.at(-1) as Write);
+    const firstOut = writes.findIndex((w) => w.to === 'out');
+    expect(lastChunk).toBeLessThan(firstOut);
+    expect(stdout()).toMatch(/^pipeline coordination ✔ succeeded/);
+    expect(stdout()).toMatch(/└─ ✔ narrate +narrator/);
+  });
+
+  it('keeps stdout pure JSON with --json, and prints no progress', async () => {
+    const { io, stderr, stdout } = capture();
+    expect(await runCommand(STREAMING, { json: true }, io)).toBe(0);
+    expect(JSON.parse(stdout())).toMatchObject({
+      pattern: 'pipeline',
+      status: 'succeeded',
+      output: { source: 'offline' },
+    });
+    expect(stderr()).not.toContain('│');
+    expect(stderr()).not.toContain('→');
+  });
+});
+
+describe('mobius watch and mobius send, against a running API', () => {
+  let runtime: EmbeddedRuntime;
+  const request = JSON.parse(readFileSync(STREAMING, 'utf8')) as Record<string, unknown>;
+
+  beforeAll(async () => {
+    runtime = await EmbeddedRuntime.start({
+      agents: EXAMPLE_AGENTS.map((a) => a.definition),
+      port: 0,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  async function start(body: Record<string, unknown>): Promise<string> {
+    const response = await fetch(`${runtime.apiUrl}/coordinations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(202);
+    return ((await response.json()) as { coordinationId: string }).coordinationId;
+  }
+
+  it('follows a standard run to its end: steps, chunks, then the result; exit 0', async () => {
+    const coordinationId = await start({ ...request, mode: 'standard' });
+    const { io, stderr, stdout } = capture();
+    const code = await watchCommand(coordinationId, { api: runtime.apiUrl ?? '' }, io);
+    expect(code, stderr()).toBe(0);
+    const narration = narrationIn(stdout());
+    expect(stderr()).toContain(`    narrate │ ${narration}\n`);
+    const positions = inOrder(stderr(), [
+      `pipeline coordination ${coordinationId} (standard)`,
+      '→ fact-finder find',
+      '✔ fact-finder find',
+      '→ narrator narrate',
+      narration,
+      '✔ narrator narrate',
+    ]);
+    expect(
+      positions.every((at) => at >= 0),
+      stderr(),
+    ).toBe(true);
+    expect(stdout()).toMatch(/^pipeline coordination ✔ succeeded/);
+  });
+
+  it('replays a finished run as JSON lines with --json, ending with coordination.finished', async () => {
+    const coordinationId = await start({ ...request, mode: 'standard' });
+    // Watch it once to its end, then again: the second watcher gets the replay.
+    await watchCommand(coordinationId, { api: runtime.apiUrl ?? '' }, capture().io);
+    const { io, stdout } = capture();
+    expect(await watchCommand(coordinationId, { api: runtime.apiUrl ?? '', json: true }, io)).toBe(
+      0,
+    );
+    const events = stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: number; type: string; coordinationId: string });
+    expect(events[0]?.type).toBe('coordination.started');
+    expect(events.at(-1)?.type).toBe('coordination.finished');
+    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+    expect(new Set(events.map((e) => e.coordinationId))).toEqual(new Set([coordinationId]));
+    expect(events.filter((e) => e.type === 'step.chunk').length).toBeGreaterThan(10);
+  });
+
+  it('exits 1 when the watched coordination failed', async () => {
+    // fact-finder refuses a query without a content word (FatalAgentError): the run fails.
+    const coordinationId = await start({
+      ...request,
+      payload: { query: 'the of' },
+      mode: 'standard',
+    });
+    const { io, stderr } = capture();
+    expect(await watchCommand(coordinationId, { api: runtime.apiUrl ?? '' }, io)).toBe(1);
+    expect(stderr()).toContain('✘ fact-finder find');
+  });
+
+  it('names the fix for an unknown coordination and for an API it cannot reach', async () => {
+    const unknown = await watchCommand('no-such-run', { api: runtime.apiUrl ?? '' }, capture().io)
+      .then(() => undefined)
+      .catch((error: unknown) => error);
+    expect(unknown).toBeInstanceOf(UsageError);
+    expect((unknown as Error).message).toMatch(
+      /No coordination no-such-run at http:\/\/127\.0\.0\.1:\d+\. Check the id/,
+    );
+
+    const port = await freePort();
+    const unreachable = await watchCommand('c-1', { api: `http://127.0.0.1:${port}` }, capture().io)
+      .then(() => undefined)
+      .catch((error: unknown) => error);
+    expect(unreachable).toBeInstanceOf(UsageError);
+    expect((unreachable as Error).message).toMatch(
+      /Cannot reach the Mobius API at http:\/\/127\.0\.0\.1:\d+ .*Start it with `mobius dev`, or pass --api <url>\./,
+    );
+  });
+
+  it('`mobius send --stream` prints the agent’s chunks on stdout as they arrive', async () => {
+    const summary =
+      'A circuit breaker stops calls to a failing agent. After a pause it lets one trial request through.';
+    const { io, writes, stdout, stderr } = capture();
+    const code = await sendCommand(
+      'narrator',
+      JSON.stringify({ summary }),
+      { api: runtime.apiUrl ?? '', stream: true },
+      io,
+    );
+    expect(code, stderr()).toBe(0);
+    const pieces = writes.filter((w) => w.to === 'out' && w.part && w.text !== '\n');
+    expect(pieces.length).toBeGreaterThan(10);
+    const text = pieces.map((w) => w.text).join('');
+    expect(text).toMatch(/^Here is the story in brief; /);
+    expect(text).toContain('It starts here: A circuit breaker stops calls to a failing agent.');
+    expect(stdout()).toBe(`${text}\n`);
+    expect(stderr()).toContain('✔ narrator answered');
+  });
+});
+
+/** A loopback port nothing listens on. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
