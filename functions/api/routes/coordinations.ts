@@ -9,27 +9,11 @@ import { withDeadline } from '../../core/deadline.ts';
 import { CapacityExceededError, TimeoutError, ValidationError } from '../../core/errors.ts';
 import type { CoordinationEventLog } from '../../core/streaming/event-log.ts';
 import { type CoordinationEvent, isFinal } from '../../core/streaming/events.ts';
-import {
-  formatSse,
-  SSE_HEADERS,
-  SSE_KEEPALIVE,
-  wantsEventStream,
-} from '../../core/streaming/sse.ts';
+import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import {
-  type ApiEvent,
-  type ApiResult,
-  abortableStream,
-  json,
-  parseBody,
-  pathParameter,
-  query,
-  type StreamingResult,
-} from '../http.ts';
+import { type ApiEvent, type ApiResult, json, parseBody, pathParameter, query } from '../http.ts';
 import { type ErrorBody, errorResponse, statusOf } from '../http-errors.ts';
-
-/** How often an SSE answer with nothing new to say sends a comment, so idle proxies keep it open. */
-export const KEEPALIVE_MS = 15_000;
+import { sseResult } from '../sse-stream.ts';
 
 /**
  * POST /coordinations: express runs answer 200 with the result (502/504 when it failed, the
@@ -136,7 +120,7 @@ async function runWithEvents(
   const coordinationId = await Promise.race([announced, run.then(() => undefined)]);
   // A service that never announces its runs: answer as without SSE.
   if (coordinationId === undefined) return respond(await run, true);
-  return eventStream((signal) =>
+  return sseResult((signal) =>
     followCoordination(events, coordinationId, { after: 0, signal, run, deps, event }),
   );
 }
@@ -155,14 +139,10 @@ export const coordinationEventStream = (deps: ApiDependencies) => async (event: 
   // Nothing logged yet: the coordination must at least exist (the 404 of GET /coordinations/{id}).
   if ((await events.read(coordinationId, { limit: 1 })).length === 0)
     await deps.coordinations.get(coordinationId);
-  return eventStream((signal) =>
+  return sseResult((signal) =>
     followCoordination(events, coordinationId, { after, signal, deps, event }),
   );
 };
-
-function eventStream(produce: (signal: AbortSignal) => AsyncIterable<string>): StreamingResult {
-  return { statusCode: 200, headers: { ...SSE_HEADERS }, stream: abortableStream(produce) };
-}
 
 /** Where a reader resumes: `Last-Event-ID` (what EventSource sends on reconnecting) or `?after`. */
 function resumePoint(event: ApiEvent): number {
@@ -205,7 +185,6 @@ function eventsNotConfigured(): ApiResult {
 /** What ended the wait for a coordination's next event. */
 type Wake =
   | { readonly kind: 'event'; readonly next: IteratorResult<CoordinationEvent> }
-  | { readonly kind: 'keepalive' }
   | {
       readonly kind: 'run';
       readonly end:
@@ -215,7 +194,7 @@ type Wake =
 
 /**
  * The SSE text of a coordination's events after `after`, until `coordination.finished` or the
- * reader leaves (`signal`), with a keep-alive comment whenever KEEPALIVE_MS pass in silence.
+ * reader leaves (`signal`). (sseResult adds the keep-alive comments.)
  *
  * With `run` (POST with SSE), the run's own end is watched too. An express run has logged its
  * last event by the time it ends, so the log is read to the end and the stream closes: with its
@@ -252,14 +231,8 @@ async function* followCoordination(
   };
   try {
     while (!signal.aborted) {
-      const quiet = keepAlive(signal);
-      const wake = await Promise.race([next, quiet.promise, ...(runEnd ? [runEnd] : [])]);
-      quiet.cancel();
+      const wake = await Promise.race([next, ...(runEnd ? [runEnd] : [])]);
       if (signal.aborted) return;
-      if (wake.kind === 'keepalive') {
-        yield SSE_KEEPALIVE;
-        continue;
-      }
       if (wake.kind === 'event') {
         if (wake.next.done === true) return;
         const event = wake.next.value;
@@ -335,26 +308,6 @@ function errorEvent(
     options.deps?.logger?.error('unexpected error', { requestId, error });
   const response = errorResponse(error, requestId);
   return formatSse({ event: 'error', data: JSON.parse(response.body) });
-}
-
-/** Resolves after KEEPALIVE_MS unless cancelled (or the reader left). */
-function keepAlive(signal: AbortSignal): { promise: Promise<Wake>; cancel: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  let resolve: (wake: Wake) => void = () => undefined;
-  const promise = new Promise<Wake>((done) => {
-    resolve = done;
-    timer = setTimeout(() => done({ kind: 'keepalive' }), KEEPALIVE_MS);
-  });
-  const cancel = () => {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
-  };
-  const onAbort = () => {
-    cancel();
-    resolve({ kind: 'keepalive' });
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  return { promise, cancel };
 }
 
 /** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */

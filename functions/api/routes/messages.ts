@@ -4,18 +4,12 @@ import type { ReplyStream, StreamedReply } from '../../core/messaging/router.ts'
 import { API_SENDER, assertMaySendAs } from '../../core/messaging/sender.ts';
 import { identifierSchema } from '../../core/model/agent-card.ts';
 import { jsonValueSchema } from '../../core/model/json-value.ts';
-import { formatSse, SSE_HEADERS, wantsEventStream } from '../../core/streaming/sse.ts';
+import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
 import { callerIn } from '../caller.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import {
-  type ApiEvent,
-  type ApiResult,
-  abortableStream,
-  json,
-  parseBody,
-  type StreamingResult,
-} from '../http.ts';
+import { type ApiEvent, type ApiResult, json, parseBody, type StreamingResult } from '../http.ts';
 import { errorResponse, statusOf } from '../http-errors.ts';
+import { sseResult } from '../sse-stream.ts';
 
 const eventTypeSchema = z
   .string()
@@ -150,14 +144,10 @@ async function streamAnswer(
     invocation.abort();
     throw error;
   }
-  return {
-    statusCode: 200,
-    headers: { ...SSE_HEADERS },
-    stream: abortableStream((signal) => {
-      signal.addEventListener('abort', () => invocation.abort(), { once: true });
-      return sseOf(first, frames, requestId, deps);
-    }),
-  };
+  return sseResult((signal) => {
+    signal.addEventListener('abort', () => invocation.abort(), { once: true });
+    return sseOf(first, frames, requestId, deps);
+  });
 }
 
 async function* sseOf(
