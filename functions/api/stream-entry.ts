@@ -12,6 +12,13 @@ import { type ApiResult, isStreaming, type StreamingResult } from './http.ts';
 /** The API as createApi builds it (the middy chain): a proxy event in, an API result out. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<ApiResult>;
 
+/**
+ * A streamed answer ends this long before the function's own timeout: cleanly, so that the client
+ * sees the stream end and resumes (an SSE client reconnects with Last-Event-ID) instead of being
+ * cut off mid-event when Lambda stops the function.
+ */
+export const STREAM_END_MARGIN_MS = 5_000;
+
 export interface StreamEntryOptions {
   /**
    * Runs once the answer is written, or its reader has gone: the API's middleware finished when
@@ -27,13 +34,14 @@ export interface StreamEntryOptions {
  * write (decoded first when it is base64); a streamed one (SSE) piece by piece as the route yields
  * it, each write waiting while the stream's buffer is full. When the reader goes away (the client
  * closed the connection, API Gateway gave up), the iteration is stopped, so the route stops
- * producing, as the embedded API server does.
+ * producing, as the embedded API server does. A stream still going STREAM_END_MARGIN_MS before the
+ * function's timeout is stopped and ended there.
  */
 export function streamingApi(api: ApiHandler, options: StreamEntryOptions = {}): StreamingHandler {
   return streamifyResponse(async (event, responseStream, context) => {
     try {
       const result = await api(event as APIGatewayProxyEvent, context);
-      if (isStreaming(result)) await writeStreamed(responseStream, result);
+      if (isStreaming(result)) await writeStreamed(responseStream, result, context);
       else await writeBuffered(responseStream, result);
     } finally {
       await options.afterResponse?.();
@@ -83,19 +91,29 @@ async function writeBuffered(
 async function writeStreamed(
   responseStream: ResponseStream,
   result: StreamingResult,
+  context: Context,
 ): Promise<void> {
   const stream = httpResponseStream(responseStream, preludeOf(result));
   const pieces = result.stream[Symbol.asyncIterator]();
   // The reader going away while the route waits for its next piece ends the iteration too.
   const gone = () => void pieces.return?.(undefined);
   stream.once('close', gone);
+  const { outOfTime, cancel } = deadlineOf(context);
+  let timedOut = false;
   try {
     // An empty first write sends the status and headers at once (the prelude goes out before the
     // first write), as the embedded server flushes its headers: the client knows the stream is
     // open before the route has anything to say.
     await writeWithBackPressure(stream, '');
     for (;;) {
-      const next = await pieces.next();
+      const pending = pieces.next();
+      const next = await Promise.race([pending, outOfTime]);
+      if (next === OUT_OF_TIME) {
+        // The piece may still come, or fail, after the stream ended: nobody reads it.
+        pending.catch(() => undefined);
+        timedOut = true;
+        break;
+      }
       if (next.done === true || stream.destroyed) break;
       await writeWithBackPressure(stream, next.value);
     }
@@ -105,9 +123,29 @@ async function writeStreamed(
     if (stream.destroyed) return;
     throw error;
   } finally {
+    cancel();
     stream.off('close', gone);
-    await pieces.return?.(undefined);
+    // Out of time, the piece the route is working on may never come: stop it without waiting.
+    const stopped = Promise.resolve(pieces.return?.(undefined)).catch(() => undefined);
+    if (!timedOut) await stopped;
   }
+}
+
+const OUT_OF_TIME = Symbol('out of time');
+
+/** Resolves STREAM_END_MARGIN_MS before the invocation's deadline (never, without one). */
+function deadlineOf(context: Context): {
+  outOfTime: Promise<typeof OUT_OF_TIME>;
+  cancel: () => void;
+} {
+  const remaining = context.getRemainingTimeInMillis?.();
+  if (typeof remaining !== 'number' || !Number.isFinite(remaining))
+    return { outOfTime: new Promise(() => undefined), cancel: () => undefined };
+  let timer: NodeJS.Timeout | undefined;
+  const outOfTime = new Promise<typeof OUT_OF_TIME>((resolve) => {
+    timer = setTimeout(() => resolve(OUT_OF_TIME), Math.max(0, remaining - STREAM_END_MARGIN_MS));
+  });
+  return { outOfTime, cancel: () => clearTimeout(timer) };
 }
 
 /** Ends the stream and waits until everything written was handed on. */

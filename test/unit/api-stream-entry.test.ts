@@ -5,7 +5,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import { type ApiResult, abortableStream } from '../../functions/api/http.ts';
-import { type ApiHandler, streamingApi } from '../../functions/api/stream-entry.ts';
+import {
+  type ApiHandler,
+  STREAM_END_MARGIN_MS,
+  streamingApi,
+} from '../../functions/api/stream-entry.ts';
 import {
   HTTP_INTEGRATION_CONTENT_TYPE,
   type ResponseStream,
@@ -262,6 +266,55 @@ describe('the API’s response-streaming entry', () => {
     const count = produced;
     await sleep(20);
     expect(produced).toBe(count);
+  });
+
+  it('ends a stream cleanly before the function’s timeout, stopping the route, so the client can resume', async () => {
+    const stream = new CollectingStream();
+    let stopped = false;
+    const entry = streamingApi(
+      answering({
+        statusCode: 200,
+        headers: SSE_HEADERS,
+        // A watched coordination that outlasts the function: one event, then a long silence.
+        stream: abortableStream(async function* (signal) {
+          try {
+            yield formatSse({ event: 'step.started', id: 1, data: { id: 1 } });
+            await sleep(60_000, undefined, { signal }).catch(() => undefined);
+          } finally {
+            stopped = true;
+          }
+        }),
+      }),
+    );
+    // 40 ms left before the margin: the stream must end then, not when Lambda would stop it.
+    const context = lambdaContext('api', { timeoutMs: STREAM_END_MARGIN_MS + 40 });
+    await entry(event('GET', '/coordinations/c/events'), stream, context);
+    expect(stream.writableFinished).toBe(true);
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(STREAM_END_MARGIN_MS - 1_000);
+    const { body } = integrationResponse(stream.bytes);
+    expect(body.toString('utf8')).toBe(
+      formatSse({ event: 'step.started', id: 1, data: { id: 1 } }),
+    );
+    await sleep(5);
+    expect(stopped).toBe(true);
+  });
+
+  it('ends at the deadline even when the route ignores being stopped', async () => {
+    const stream = new CollectingStream();
+    const context = lambdaContext('api', { timeoutMs: STREAM_END_MARGIN_MS + 20 });
+    await streamingApi(
+      answering({
+        statusCode: 200,
+        headers: SSE_HEADERS,
+        // Never yields, never looks at a signal: only the deadline ends this answer.
+        stream: (async function* () {
+          await new Promise(() => undefined);
+          yield 'never';
+        })(),
+      }),
+    )(event('GET', '/x'), stream, context);
+    expect(stream.writableFinished).toBe(true);
+    expect(integrationResponse(stream.bytes).prelude).toMatchObject({ statusCode: 200 });
   });
 
   it('runs the after-response hook once the answer is written, streamed or not', async () => {
