@@ -193,6 +193,11 @@ export async function devCommand(
       `\ntry:  curl -s -X POST ${runtime.apiUrl}/coordinations -H 'content-type: application/json' -d '${sample}'`,
     ),
   );
+  io.out(
+    dim(
+      `watch a run live:  mobius watch <coordinationId>  (or curl -N ${runtime.apiUrl}/coordinations/<coordinationId>/events)`,
+    ),
+  );
   io.out(dim('Ctrl-C to stop.'));
   await until;
   io.err(dim('stopping…'));

@@ -231,6 +231,37 @@ describe('mobius watch and mobius send, against a running API', () => {
   });
 });
 
+describe('mobius send without streaming', () => {
+  let runtime: EmbeddedRuntime;
+
+  beforeAll(async () => {
+    runtime = await EmbeddedRuntime.start({
+      agents: EXAMPLE_AGENTS.map((a) => a.definition),
+      port: 0,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  it('queues by default, prints the response payload with --wait, and takes text as a string', async () => {
+    const api = runtime.apiUrl ?? '';
+    const queued = capture();
+    expect(await sendCommand('summarizer', '{"text":"Queues decouple."}', { api }, queued.io)).toBe(
+      0,
+    );
+    expect(queued.stdout()).toMatch(/^queued [\w-]+ for summarizer \(conversation [\w-]+\)\n$/);
+
+    const answered = capture();
+    const text = 'Queues decouple producers from consumers. Dead letters keep what failed.';
+    expect(await sendCommand('summarizer', text, { api, wait: true }, answered.io)).toBe(0);
+    expect(JSON.parse(answered.stdout())).toMatchObject({
+      summary: expect.stringContaining('Queues'),
+    });
+  });
+});
+
 /** A loopback port nothing listens on. */
 async function freePort(): Promise<number> {
   const server = createServer();
