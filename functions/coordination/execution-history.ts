@@ -1,5 +1,41 @@
-import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, type HistoryEvent, type SFNClient } from '@aws-sdk/client-sfn';
 import type { ExecutionProgress } from './execution.ts';
+
+/** History read for a failed run's progress: 5 × 200 events covers any Mobius run's last state. */
+const HISTORY_PAGES = 5;
+const HISTORY_PAGE_SIZE = 200;
+
+/**
+ * How far a failed or timed-out standard run had got, from its newest history events: at most
+ * HISTORY_PAGES pages, read until the newest top-level state shows up (usually the first page).
+ * Read where a failed run's result is shaped: GET /coordinations/{id} (StepFunctionsEngine) and the
+ * monitor that ends its event log.
+ */
+export async function readProgress(
+  sfn: SFNClient,
+  executionArn: string,
+): Promise<ExecutionProgress | undefined> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  for (let page = 0; page < HISTORY_PAGES; page++) {
+    const response = await sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn,
+        reverseOrder: true,
+        includeExecutionData: true,
+        maxResults: HISTORY_PAGE_SIZE,
+        ...(nextToken ? { nextToken } : {}),
+      }),
+    );
+    events.push(...(response.events ?? []));
+    // Newest first by event id: an engine that ignores reverseOrder (moto) is read right too.
+    const progress = progressFromHistory(events.toSorted((a, b) => (b.id ?? 0) - (a.id ?? 0)));
+    if (progress !== undefined) return progress;
+    nextToken = response.nextToken;
+    if (nextToken === undefined) return undefined;
+  }
+  return undefined;
+}
 
 /**
  * How far a standard execution that failed or timed out had got, read from its history (newest

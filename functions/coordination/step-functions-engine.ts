@@ -3,8 +3,6 @@ import {
   DescribeExecutionCommand,
   ExecutionDoesNotExist,
   ExecutionLimitExceeded,
-  GetExecutionHistoryCommand,
-  type HistoryEvent,
   InvalidArn,
   type LoggingConfiguration,
   type SFNClient,
@@ -19,7 +17,7 @@ import { sharedSfnClient } from '../core/aws/sfn.ts';
 import { CapacityExceededError } from '../core/errors.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
 import { type ExecutionOutcome, type ExecutionProgress, outcomeOf } from './execution.ts';
-import { progressFromHistory } from './execution-history.ts';
+import { readProgress } from './execution-history.ts';
 
 export interface StepFunctionsEngineOptions {
   /** Partition, region and account the machines live in: `arn:<partition>:states:<region>:<account>`. */
@@ -108,44 +106,18 @@ export class StepFunctionsEngine implements CoordinationEngine {
     }
   }
 
-  /**
-   * How far a failed or timed-out standard run had got, from its newest history events: at most
-   * HISTORY_PAGES pages, read until the newest top-level state shows up (usually the first page).
-   */
+  /** How far a failed or timed-out standard run had got (see readProgress), remembered. */
   async #progress(executionArn: string): Promise<ExecutionProgress | undefined> {
     // A finished run's history never changes: read it once per container, not on every poll
     // (GetExecutionHistory has a low rate quota).
     if (this.#finished.has(executionArn)) return this.#finished.get(executionArn);
-    const progress = await this.#readProgress(executionArn);
+    const progress = await readProgress(this.#sfn, executionArn);
     if (this.#finished.size >= FINISHED_RUNS_KEPT) {
       const oldest = this.#finished.keys().next().value;
       if (oldest !== undefined) this.#finished.delete(oldest);
     }
     this.#finished.set(executionArn, progress);
     return progress;
-  }
-
-  async #readProgress(executionArn: string): Promise<ExecutionProgress | undefined> {
-    const events: HistoryEvent[] = [];
-    let nextToken: string | undefined;
-    for (let page = 0; page < HISTORY_PAGES; page++) {
-      const response = await this.#sfn.send(
-        new GetExecutionHistoryCommand({
-          executionArn,
-          reverseOrder: true,
-          includeExecutionData: true,
-          maxResults: HISTORY_PAGE_SIZE,
-          ...(nextToken ? { nextToken } : {}),
-        }),
-      );
-      events.push(...(response.events ?? []));
-      // Newest first by event id: an engine that ignores reverseOrder (moto) is read right too.
-      const progress = progressFromHistory(events.toSorted((a, b) => (b.id ?? 0) - (a.id ?? 0)));
-      if (progress !== undefined) return progress;
-      nextToken = response.nextToken;
-      if (nextToken === undefined) return undefined;
-    }
-    return undefined;
   }
 
   async #withMachine<T>(machine: CompiledMachine, start: (arn: string) => Promise<T>): Promise<T> {
@@ -179,9 +151,6 @@ export class StepFunctionsEngine implements CoordinationEngine {
   }
 }
 
-/** History read for a failed run's progress: 5 × 200 events covers any Mobius run's last state. */
-const HISTORY_PAGES = 5;
-const HISTORY_PAGE_SIZE = 200;
 /** Finished runs whose progress one container remembers. */
 const FINISHED_RUNS_KEPT = 100;
 

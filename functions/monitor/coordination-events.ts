@@ -4,7 +4,8 @@ import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { EventBridgeEvent } from 'aws-lambda';
 import * as z from 'zod';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
-import { outcomeOf } from '../coordination/execution.ts';
+import { type ExecutionProgress, outcomeOf } from '../coordination/execution.ts';
+import { readProgress } from '../coordination/execution-history.ts';
 import { appendFinished, type LiveEventsWarn } from '../coordination/live-events.ts';
 import { recordCoordinationOutcome } from '../coordination/outcome-metrics.ts';
 import { type CoordinationResult, shapeResult } from '../coordination/result.ts';
@@ -78,13 +79,18 @@ export async function appendStandardFinished(
   const change = parsed.data;
   if (change.executionArn?.includes(':express:')) return 'express';
   const warnOf = options.warn ?? warn;
-  let result = finishedResult(change);
+  const sfn = options.sfn ?? sharedSfnClient();
+  const progress = await failedProgress(sfn, change, warnOf);
+  let result = finishedResult(change, progress);
   if (result === undefined && change.executionArn !== undefined) {
     try {
-      const described = await (options.sfn ?? sharedSfnClient()).send(
+      const described = await sfn.send(
         new DescribeExecutionCommand({ executionArn: change.executionArn }),
       );
-      result = finishedResult({ ...change, input: described.input, output: described.output });
+      result = finishedResult(
+        { ...change, input: described.input, output: described.output },
+        progress,
+      );
     } catch (error) {
       // Not thrown: EventBridge would deliver the event again and its metrics would count twice.
       warnOf(`could not read standard coordination ${change.name} to end its event log`, {
@@ -104,16 +110,45 @@ export async function appendStandardFinished(
   return (await appendFinished(events, result, warnOf)) ? 'appended' : 'not appended';
 }
 
+/**
+ * How far a failed or timed-out run had got, from its execution history — what GET
+ * /coordinations/{id} adds to such a result (the succeeded steps' outputs, the tasks still
+ * running). Without it (no history, or it cannot be read) the result names the failure only.
+ */
+async function failedProgress(
+  sfn: SFNClient,
+  change: z.output<typeof statusChangeSchema>,
+  warnOf: LiveEventsWarn,
+): Promise<ExecutionProgress | undefined> {
+  if (change.executionArn === undefined) return undefined;
+  if (change.status !== 'FAILED' && change.status !== 'TIMED_OUT') return undefined;
+  try {
+    return await readProgress(sfn, change.executionArn);
+  } catch (error) {
+    warnOf(`could not read the history of standard coordination ${change.name}`, {
+      coordinationId: change.name,
+      error,
+    });
+    return undefined;
+  }
+}
+
 /** The coordination result of a finished run, when its input (and output, if any) are known. */
 function finishedResult(
   change: z.output<typeof statusChangeSchema>,
+  progress?: ExecutionProgress,
 ): CoordinationResult | undefined {
   const input = change.input ? (JSON.parse(change.input) as Partial<ExecutionInput>) : undefined;
   const hasOutput = change.status !== 'SUCCEEDED' || typeof change.output === 'string';
   if (input?.coordinationId === undefined || input.pattern === undefined || !hasOutput)
     return undefined;
   const totalMs = (change.stopDate ?? change.startDate) - change.startDate;
-  return shapeResult(input as ExecutionInput, outcomeOf(change), totalMs);
+  const outcome = outcomeOf(change);
+  return shapeResult(
+    input as ExecutionInput,
+    progress !== undefined && outcome.status !== 'SUCCEEDED' ? { ...outcome, progress } : outcome,
+    totalMs,
+  );
 }
 
 const logger = new Logger({ serviceName: 'mobius-api' });

@@ -1,4 +1,8 @@
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { shapeResult } from '../../functions/coordination/result.ts';
@@ -171,7 +175,31 @@ describe('standard coordination ends in the event log', () => {
     expect(sfn.calls()).toHaveLength(0);
   });
 
-  it('ends a failed run too, naming the agent and the step', async () => {
+  it('ends a failed run too, naming the agent and the step, with the steps that had succeeded', async () => {
+    // Where a real run of the machine stood when step2's agent failed: what the history holds.
+    const failed = await new LocalStateMachines().run(compile(plan), input, async (_t, task) => {
+      if (task.stepId === 'step2')
+        throw Object.assign(new Error('cannot'), { name: 'FatalAgentError' });
+      return { agentId: task.agentId, output: { wrote: task.stepId }, durationMs: 5 };
+    });
+    if (failed.outcome.status !== 'FAILED' || failed.outcome.progress === undefined)
+      throw new Error(
+        `the fixture run did not fail with progress: ${JSON.stringify(failed.outcome)}`,
+      );
+    const { progress } = failed.outcome;
+    sfn.on(GetExecutionHistoryCommand, { executionArn: arn }).resolves({
+      events: [
+        {
+          id: 9,
+          type: 'TaskStateEntered',
+          timestamp: new Date(),
+          stateEnteredEventDetails: {
+            name: progress.stoppedIn,
+            input: JSON.stringify(progress.state),
+          },
+        },
+      ],
+    });
     const log = new RecordingLog();
     await appendStandardFinished(
       log,
@@ -181,13 +209,42 @@ describe('standard coordination ends in the event log', () => {
         error: 'FatalAgentError',
         cause: 'a2 failed at step step2: cannot',
       }),
-      { warn },
+      { sfn: sfn as never, warn },
     );
     expect(log.appended[0]?.event).toMatchObject({
       type: 'coordination.finished',
       status: 'failed',
-      result: { errors: [{ agentId: 'a2', stepId: 'step2', error: 'FatalAgentError' }] },
+      result: {
+        errors: [{ agentId: 'a2', stepId: 'step2', error: 'FatalAgentError' }],
+        steps: [
+          { stepId: 'step1', status: 'succeeded', output: { wrote: 'step1' } },
+          { stepId: 'step2', status: 'failed', agentId: 'a2' },
+        ],
+      },
     });
+    expect(warnings).toEqual([]);
+  });
+
+  it('ends a failed run whose history cannot be read with the failure alone, and warns', async () => {
+    sfn.on(GetExecutionHistoryCommand).rejects(new Error('ThrottlingException: Rate exceeded'));
+    const log = new RecordingLog();
+    await appendStandardFinished(
+      log,
+      change({
+        status: 'FAILED',
+        output: null,
+        error: 'FatalAgentError',
+        cause: 'a2 failed at step step2: cannot',
+      }),
+      { sfn: sfn as never, warn },
+    );
+    expect(log.appended[0]?.event).toMatchObject({
+      type: 'coordination.finished',
+      status: 'failed',
+    });
+    expect(warnings).toEqual([
+      `could not read the history of standard coordination ${coordinationId}`,
+    ]);
   });
 
   it('reads input and output Step Functions left out of the event with DescribeExecution', async () => {
