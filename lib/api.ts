@@ -64,7 +64,8 @@ export interface MobiusApiProps {
    * the API's back-pressure bound on AWS (a container serves one request at a time, so the
    * in-process bound of the coordination service never refuses there). Set `throttle` below what
    * it serves: a Lambda throttle behind the proxy integration reaches the caller as a gateway 500,
-   * not as the API's 503.
+   * not as the API's 503. A streamed answer (SSE: a watched coordination, a streamed message)
+   * holds its environment for as long as it streams, up to 15 minutes: watchers count too.
    * @default none — the account's unreserved pool. Not set by default because Lambda keeps a
    *   minimum of the account's concurrency unreserved (100 of the usual 1 000) and a new account
    *   may have as little as 10 in all: a reservation leaving less than that fails the deployment.
