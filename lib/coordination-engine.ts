@@ -123,7 +123,8 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
    * The API sees standard coordinations start, not finish: Step Functions' status-change events
    * (sent to the default bus for standard executions) feed the same outcome metrics instead, and
    * end the run in the coordination event log. An event too large to carry the execution's input
-   * or output is completed with DescribeExecution.
+   * or output is completed with DescribeExecution, and a failed run's progress is read from its
+   * history.
    */
   #recordStandardOutcomes(
     deadLetterQueue: IQueue,
@@ -141,7 +142,12 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
     eventsTable?.grantAppend(recorder);
     const executions = `${statesArnPrefix(this)}:execution:${this.#namePattern}:*`;
     recorder.addToRolePolicy(
-      new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executions] }),
+      new PolicyStatement({
+        // DescribeExecution: input and output an event left out; GetExecutionHistory: how far a
+        // failed run had got (the succeeded steps its coordination.finished carries).
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+        resources: [executions],
+      }),
     );
     acknowledgeWildcard(
       recorder,

@@ -586,15 +586,19 @@ describe('streaming on the deployed stack', () => {
     expect([...granted.keys()].filter((role) => !roles.has(role))).toEqual([]);
   });
 
-  it('lets the outcome recorder read a finished standard run it was not told all of (DescribeExecution)', () => {
+  it('lets the outcome recorder read a finished standard run: what its event left out, how far a failed one got', () => {
     const [[, outcomes] = []] = describedAs('Records the outcomes of standard');
     const role = roleOf(outcomes as Fn);
     const statements = resources('AWS::IAM::Policy')
       .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(role))
-      .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-    const describe = statements.filter((s) => s.Action === 'states:DescribeExecution');
-    expect(describe).toHaveLength(1);
-    expect(render(describe[0]?.Resource)).toContain(`:execution:${stack.namePrefix}-*:*`);
+      .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+      .filter((s) => [s.Action].flat().some((a) => a.startsWith('states:')));
+    expect(statements).toHaveLength(1);
+    expect([statements[0]?.Action].flat().sort()).toEqual([
+      'states:DescribeExecution',
+      'states:GetExecutionHistory',
+    ]);
+    expect(render(statements[0]?.Resource)).toContain(`:execution:${stack.namePrefix}-*:*`);
   });
 
   it('deploys a response-streaming function beside each streaming agent: same code and role, the nested handler, named in its card', () => {
