@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { card } from '../support/cards.ts';
 import { freshRegistryTable } from '../support/dynamo.ts';
+import { bufferedEntry } from '../support/response-stream.ts';
 
 /**
  * The API's Lambda entry (functions/api/index.ts) as Lambda loads it: dependencies built from the
@@ -59,7 +60,7 @@ beforeAll(async () => {
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   // Imported after the environment is set, as Lambda does at init.
-  handler = (await import('../../functions/api/index.ts')).handler as unknown as Handler;
+  handler = bufferedEntry((await import('../../functions/api/index.ts')).handler);
 }, 30_000);
 
 describe('the API Lambda entry', () => {

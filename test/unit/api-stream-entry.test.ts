@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import {
 } from '../../functions/core/aws/lambda-streaming.ts';
 import { formatSse, SSE_HEADERS } from '../../functions/core/streaming/sse.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
+import { CollectingStream, integrationResponse } from '../support/response-stream.ts';
 
 /**
  * The API's Lambda entry behind API Gateway's STREAM transfer mode: what it writes to Lambda's
@@ -23,33 +23,6 @@ import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
  * status and headers, eight NUL bytes, the body — for buffered answers, streamed ones (SSE) and
  * errors alike.
  */
-
-/** A response stream that keeps every write apart, as Lambda hands each on. */
-class CollectingStream extends Writable {
-  readonly writes: Buffer[] = [];
-  contentType: string | undefined;
-
-  constructor(options: { highWaterMark?: number; writeDelayMs?: number } = {}) {
-    super({ highWaterMark: options.highWaterMark ?? 16 * 1024 });
-    this.writeDelayMs = options.writeDelayMs ?? 0;
-  }
-
-  readonly writeDelayMs: number;
-
-  setContentType(contentType: string): void {
-    this.contentType = contentType;
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error) => void): void {
-    this.writes.push(Buffer.from(chunk));
-    if (this.writeDelayMs > 0) setTimeout(done, this.writeDelayMs);
-    else done();
-  }
-
-  get bytes(): Buffer {
-    return Buffer.concat(this.writes);
-  }
-}
 
 /**
  * The stream Lambda's Node.js runtime hands a streaming handler: `HttpResponseStream.from` only
@@ -102,16 +75,6 @@ beforeEach(() => {
 afterEach(() => {
   host.awslambda = saved;
 });
-
-/** Splits what was written at the first eight NUL bytes: the prelude, and the body. */
-function integrationResponse(bytes: Buffer): { prelude: Record<string, unknown>; body: Buffer } {
-  const delimiter = bytes.indexOf(Buffer.alloc(8));
-  expect(delimiter, 'no 8-NUL delimiter after the prelude').toBeGreaterThan(0);
-  return {
-    prelude: JSON.parse(bytes.subarray(0, delimiter).toString('utf8')),
-    body: bytes.subarray(delimiter + 8),
-  };
-}
 
 function event(method: string, path: string): APIGatewayProxyEvent {
   return {
