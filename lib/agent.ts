@@ -64,8 +64,8 @@ export interface AgentProps {
   readonly eventsTable?: IEventLogTable;
   /**
    * Response streaming for requests (`POST /messages` with `"stream": true`): a second function
-   * is deployed from the same bundle, with the handler `index.handler.streaming` (the SDK's
-   * streaming entry of `defineAgent`), the same role, environment, memory, timeout and reserved
+   * is deployed from the same bundle, with MOBIUS_AGENT_ENTRY=streaming (which makes `handler`
+   * the SDK's streaming entry of `defineAgent`), the same role, environment, memory, timeout and reserved
    * concurrency, and the card's `endpoint.streamArn` names it. Callers that stream invoke it with
    * InvokeWithResponseStream; everything else still goes to the main function or the queue. The
    * reserved concurrency (`maxConcurrency`) applies to each function: the agent may run up to
@@ -260,18 +260,17 @@ export class Agent extends Construct implements IAgentTarget {
       description: `Mobius agent ${this.agentId}: ${cardFields.description}`.slice(0, 256),
       environment,
     });
-    // The same code and role, the SDK's streaming entry (a nested export: Lambda's Node.js runtime
-    // resolves `index.handler.streaming` by walking the path after the module name).
+    // The same code and role; MOBIUS_AGENT_ENTRY makes the module's `handler` export the SDK's
+    // streaming entry (Lambda's Node.js runtime resolves handlers by export name only).
     this.streamFunction = props.streaming
       ? mobiusFunction(this, 'StreamFunction', {
           ...settings,
-          handler: 'index.handler.streaming',
           description:
             `Mobius agent ${this.agentId} (response streaming): ${cardFields.description}`.slice(
               0,
               256,
             ),
-          environment,
+          environment: { ...environment, [AGENT_ENVIRONMENT.entry]: 'streaming' },
           ...(this.function.role ? { role: this.function.role } : {}),
         })
       : undefined;

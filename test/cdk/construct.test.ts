@@ -309,9 +309,10 @@ describe('streaming in a stack of your own', () => {
     expect(agent.card.endpoint.streamArn).toBe(agent.streamFunction?.functionArn);
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Handler: 'index.handler.streaming',
+      Handler: 'index.handler',
       Environment: {
         Variables: Match.objectLike({
+          [AGENT_ENVIRONMENT.entry]: 'streaming',
           [AGENT_ENVIRONMENT.eventsTable]: Match.anyValue(),
           [AGENT_ENVIRONMENT.queueUrl]: Match.anyValue(),
         }),

@@ -601,7 +601,7 @@ describe('streaming on the deployed stack', () => {
     expect(render(statements[0]?.Resource)).toContain(`:execution:${stack.namePrefix}-*:*`);
   });
 
-  it('deploys a response-streaming function beside each streaming agent: same code and role, the nested handler, named in its card', () => {
+  it('deploys a response-streaming function beside each streaming agent: same code, role and handler, marked as the streaming entry, named in its card', () => {
     expect(STREAMING_AGENTS.size).toBeGreaterThan(0);
     for (const agentId of STREAMING_AGENTS) {
       const [[mainId, main] = []] = describedAs(`Mobius agent ${agentId}:`);
@@ -609,14 +609,19 @@ describe('streaming on the deployed stack', () => {
         `Mobius agent ${agentId} (response streaming):`,
       );
       expect(main?.Properties.Handler).toBe('index.handler');
-      expect(streaming?.Properties.Handler).toBe('index.handler.streaming');
+      // Lambda's runtime resolves handlers by export name: the same `handler`, made the SDK's
+      // streaming entry by MOBIUS_AGENT_ENTRY.
+      expect(streaming?.Properties.Handler).toBe('index.handler');
       expect(streaming?.Properties.Code).toEqual(main?.Properties.Code);
       expect(streaming?.Properties.Role).toEqual(main?.Properties.Role);
       for (const setting of ['Runtime', 'Architectures', 'MemorySize', 'Timeout', 'TracingConfig'])
         expect(streaming?.Properties[setting], setting).toEqual(main?.Properties[setting]);
       const { [AGENT_ENVIRONMENT.streamArn]: streamArn, ...rest } = variables(main as Fn);
       expect(streamArn).toEqual({ 'Fn::GetAtt': [streamId, 'Arn'] });
-      expect(rest).toEqual(variables(streaming as Fn));
+      const { [AGENT_ENVIRONMENT.entry]: entry, ...streamingRest } = variables(streaming as Fn);
+      expect(entry).toBe('streaming');
+      expect(variables(main as Fn)[AGENT_ENVIRONMENT.entry]).toBeUndefined();
+      expect(rest).toEqual(streamingRest);
       // The card the stack registers names it; the API may invoke it (InvokeWithResponseStream
       // is authorised as lambda:InvokeFunction).
       const card = resources('Custom::MobiusAgentCard')

@@ -1,11 +1,13 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { StreamingHandler } from '../../functions/core/aws/lambda-streaming.ts';
 import {
   FatalAgentError,
   RetryableAgentError,
 } from '../../functions/core/messaging/agent-errors.ts';
 import { createMessage, type Envelope } from '../../functions/core/messaging/envelope.ts';
 import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
+import { AGENT_ENVIRONMENT } from '../../functions/core/sdk/environment.ts';
 import { type AgentStreamFrame, readFrames } from '../../functions/core/streaming/frames.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 
@@ -225,6 +227,26 @@ describe('the streaming entry (handler.streaming)', () => {
     } finally {
       host.awslambda = saved;
     }
+  });
+
+  it("is the module's handler export itself in the agent's streaming function (MOBIUS_AGENT_ENTRY)", async () => {
+    // Lambda's runtime finds `index.handler` by export name and streams when it is marked; the
+    // CDK Agent's streaming function sets MOBIUS_AGENT_ENTRY=streaming, so it gets the entry.
+    vi.stubEnv(AGENT_ENVIRONMENT.entry, 'streaming');
+    const entry = agent(async function* () {
+      yield 'a';
+      return 'done';
+    });
+    expect(entry.agentId).toBe('writer');
+    expect(entry).toBe(entry.streaming);
+    const reader = new Reader();
+    await (entry as unknown as StreamingHandler)(request(), reader, lambdaContext('writer'));
+    expect(await reader.readFrames()).toMatchObject([
+      { chunk: { seq: 0, text: 'a' } },
+      { response: { payload: 'done' } },
+    ]);
+    vi.unstubAllEnvs();
+    expect(agent(() => 'x')).not.toBe(agent(() => 'x').streaming);
   });
 
   it('writes each chunk as a frame in order, then the response envelope, then ends', async () => {

@@ -189,7 +189,7 @@ export type AgentLambdaHandler = ((event: unknown, context: Context) => Promise<
   stop(options?: AgentStopOptions): Promise<void>;
   /**
    * The streaming entry, for Lambda response streaming (deployed as a second function of the same
-   * bundle, handler `index.handler.streaming`): takes a request envelope and writes its answer in
+   * bundle, run with MOBIUS_AGENT_ENTRY=streaming): takes a request envelope and writes its answer in
    * Mobius frames, chunk by chunk, then the response or the error (streaming/frames.ts).
    */
   readonly streaming: StreamingHandler;
@@ -230,15 +230,24 @@ export function defineAgent(
   // and Lambda starts new ones, so the agent is not marked draining (that would take the whole
   // agent out of routing until the next ping); onStop runs.
   onLambdaShutdown(() => runtime.shutdown({ drain: false, graceMs: 0 }));
-  return Object.assign((event: unknown, context: Context) => handler(event, context), {
+  const streamingEntry = streamifyResponse((event, responseStream, context) =>
+    streaming(streamedRequest(event, responseStream), context),
+  );
+  const parts = {
     agentId: definition.agentId,
     card: (endpoint: AgentEndpoint) => runtime.cardFor(endpoint),
     stop: (options: AgentStopOptions = {}) =>
       runtime.shutdown({ drain: true, graceMs: options.graceMs ?? STOP_GRACE_MS }),
-    streaming: streamifyResponse((event, responseStream, context) =>
-      streaming(streamedRequest(event, responseStream), context),
-    ),
-  });
+    streaming: streamingEntry,
+  };
+  // The agent's response-streaming function (the CDK Agent's `streaming: true`) runs this same
+  // module, with MOBIUS_AGENT_ENTRY=streaming: there the `handler` export must be the streaming
+  // entry itself, as Lambda's Node.js runtime finds handlers by export name (it walks into
+  // objects, not functions, so `index.handler.streaming` would not resolve) and streams when the
+  // function it finds is marked by streamifyResponse. Lambda only ever calls it that way there.
+  if (process.env[AGENT_ENVIRONMENT.entry] === 'streaming')
+    return Object.assign(streamingEntry, parts) as unknown as AgentLambdaHandler;
+  return Object.assign((event: unknown, context: Context) => handler(event, context), parts);
 }
 
 class AgentRuntime {

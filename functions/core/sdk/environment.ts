@@ -9,4 +9,9 @@ export const AGENT_ENVIRONMENT = {
   eventsTable: 'MOBIUS_EVENTS_TABLE',
   /** The agent's response-streaming function, when the construct deployed one (`streaming`). */
   streamArn: 'MOBIUS_AGENT_STREAM_ARN',
+  /**
+   * `streaming` in the agent's response-streaming function: there the module's `handler` export
+   * is the SDK's streaming entry (see defineAgent).
+   */
+  entry: 'MOBIUS_AGENT_ENTRY',
 } as const;

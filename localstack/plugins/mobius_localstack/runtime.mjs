@@ -168,10 +168,11 @@ function errorPayload(error) {
 }
 
 /**
- * The handler `_HANDLER` names, resolved as Lambda's Node.js runtime does: the module is the last
- * path segment up to its FIRST dot (with the folders before it), and the rest is a path of
- * properties walked from the module's exports — `index.handler.streaming` is the `streaming`
- * property of the `handler` export (the agent SDK's streaming entry).
+ * The handler `_HANDLER` names, resolved as Lambda's Node.js runtime does
+ * (aws-lambda-nodejs-runtime-interface-client, function/handler-resolver.ts): the module is the
+ * last path segment up to its FIRST dot (with the folders before it), and the rest is a path of
+ * properties walked from the module's exports (or its default export) through objects only —
+ * `index.lib.handler` resolves, `index.handler.streaming` (a property of a function) does not.
  */
 async function loadHandler() {
   const spec = env._HANDLER ?? 'index.handler';
@@ -194,7 +195,13 @@ async function loadHandler() {
     });
   }
   const module = await import(pathToFileURL(file).href);
-  const walk = (from) => exportPath.split('.').reduce((nested, key) => nested?.[key], from);
+  const walk = (from) =>
+    exportPath
+      .split('.')
+      .reduce(
+        (nested, key) => (nested !== null && typeof nested === 'object' ? nested[key] : undefined),
+        from,
+      );
   const handler = walk(module) ?? walk(module.default);
   if (typeof handler !== 'function') {
     throw Object.assign(new Error(`${spec} is undefined or not exported`), {
