@@ -20,7 +20,7 @@ export type {
   Capability,
   Protocol,
 } from '../functions/core/model/agent-card.ts';
-export type { TaskRequest } from '../functions/core/model/task.ts';
+export type { TaskRequest, TaskResult } from '../functions/core/model/task.ts';
 export {
   type AgentContext,
   type AgentDefinition,
@@ -34,6 +34,7 @@ export {
   defineAgent,
   STOP_GRACE_MS,
 } from '../functions/core/sdk/define-agent.ts';
+export type { JsonValue } from '../functions/core/sdk/json-output.ts';
 export {
   type SupervisorContext,
   supervisorContext,
@@ -41,8 +42,9 @@ export {
 } from '../functions/core/sdk/supervisor.ts';
 export type { StreamChunk } from '../functions/core/streaming/chunks.ts';
 export type { CoordinationEventLog } from '../functions/core/streaming/event-log.ts';
-export type {
-  CoordinationEvent,
-  CoordinationEventInput,
-  CoordinationEventType,
+export {
+  COORDINATION_EVENT_TYPES,
+  type CoordinationEvent,
+  type CoordinationEventInput,
+  type CoordinationEventType,
 } from '../functions/core/streaming/events.ts';

@@ -12,13 +12,23 @@ export {
   type ProvisionedConcurrency,
 } from '../lib/agent.ts';
 export type { IAgentEngine, IAgentTarget } from '../lib/agent-target.ts';
-export { MobiusApi, type MobiusApiProps } from '../lib/api.ts';
+export {
+  API_FUNCTION_TIMEOUT,
+  API_TRANSFER_MODE_CONTEXT,
+  MobiusApi,
+  type MobiusApiProps,
+} from '../lib/api.ts';
 export { type ApiRole, ROLE_ROUTES } from '../lib/api-access.ts';
 export {
   CoordinationEngine,
   type CoordinationEngineProps,
   type DeclaredWorkflow,
 } from '../lib/coordination-engine.ts';
+export {
+  CoordinationEventsTable,
+  type CoordinationEventsTableProps,
+  type IEventLogTable,
+} from '../lib/events-table.ts';
 export { HealthMonitor, type HealthMonitorProps } from '../lib/health-monitor.ts';
 export { LogGroupsWithRetention } from '../lib/lambda-defaults.ts';
 export { MessageBus, type MessageBusProps } from '../lib/message-bus.ts';

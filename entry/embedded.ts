@@ -26,6 +26,7 @@ export type {
 export type {
   CoordinationResponse,
   CoordinationService,
+  RunOptions,
 } from '../functions/coordination/service.ts';
 export type { AgentSlotFigures, AgentSlots } from '../functions/embedded/agent-slots.ts';
 export {

@@ -17,6 +17,7 @@ export const EXAMPLE_REQUESTS = [
   'pipeline',
   'parallel',
   'scatter-gather',
+  'streaming',
 ] as const;
 
 export function exampleRequest(name: (typeof EXAMPLE_REQUESTS)[number]): Record<string, unknown> {
