@@ -26,13 +26,18 @@ export const runCoordination = (deps: ApiDependencies) => async (event: ApiEvent
   return respond(await measured(deps, started(deps, body)), true);
 };
 
-/** The run, held to the API's response deadline (syncWaitMs) where it has one. */
+/**
+ * The run, held to the API's response deadline (syncWaitMs) where it has one — for a JSON answer
+ * only: it sends nothing until the result is ready, and API Gateway closes a request that stays
+ * silent for 30 s. An SSE answer sends its events and keep-alives as it goes, so its express run is
+ * bounded by Step Functions (StartSyncExecution: 5 minutes) instead.
+ */
 function started(
   deps: ApiDependencies,
   body: unknown,
   onStarted?: (coordinationId: string) => void,
 ): Promise<CoordinationResponse> {
-  const limit = deps.syncWaitMs;
+  const limit = onStarted === undefined ? deps.syncWaitMs : undefined;
   const options = onStarted === undefined ? {} : { onStarted };
   return limit === undefined
     ? deps.coordinations.run(body, options)
@@ -42,8 +47,9 @@ function started(
         () =>
           new TimeoutError(
             `No result within ${limit / 1000} s, the longest this API waits for an express ` +
-              'coordination (API Gateway ends every request at 29 s). The run may still finish in ' +
-              'Step Functions, but its result cannot be returned: send long work with ' +
+              'coordination in JSON (API Gateway closes a request that sends nothing for 30 s). The ' +
+              'run may still finish in Step Functions, but its result cannot be returned: ask for ' +
+              'it with Accept: text/event-stream to watch it to its end, or send long work with ' +
               '"mode": "standard" and poll GET /coordinations/{id}.',
             { waitedMs: limit },
           ),
