@@ -4,7 +4,7 @@ import httpRouterHandler, { type Method, type Route } from '@middy/http-router';
 import { NotFoundError } from '../core/errors.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import type { ApiEvent, ApiResult, RouteHandler } from './http.ts';
-import { errorResponse, statusOf } from './http-errors.ts';
+import { answerError } from './http-errors.ts';
 import {
   agentHealth,
   deregisterAgent,
@@ -82,11 +82,12 @@ export function createApi(deps: ApiDependencies, options: ApiOptions = {}) {
     );
   api.use({
     onError: async (request) => {
-      const requestId = request.context?.awsRequestId ?? 'unknown';
       // A 500 is our bug: the caller sees only the request id, the log has the error to find it by.
-      if (statusOf(request.error) === 500)
-        deps.logger?.error('unexpected error', { requestId, error: request.error });
-      request.response = errorResponse(request.error, requestId);
+      request.response = answerError(
+        request.error,
+        request.context?.awsRequestId ?? 'unknown',
+        deps.logger,
+      );
     },
   });
   api.handler((event, context) => router(event, context));

@@ -1,3 +1,4 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { ErrorCode } from '../core/errors.ts';
 import { CapacityExceededError, isMobiusError, ValidationError } from '../core/errors.ts';
@@ -53,4 +54,17 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
     },
   };
   return json(500, body);
+}
+
+/**
+ * The answer to an error a route met, however it is sent (a JSON answer, or an SSE `error` event):
+ * a 500 is our bug, so it is logged with the request id the caller is given to quote.
+ */
+export function answerError(
+  error: unknown,
+  requestId: string,
+  logger?: Pick<Logger, 'error'>,
+): APIGatewayProxyResult {
+  if (statusOf(error) === 500) logger?.error('unexpected error', { requestId, error });
+  return errorResponse(error, requestId);
 }

@@ -1,5 +1,7 @@
-import { SSE_HEADERS, SSE_KEEPALIVE } from '../core/streaming/sse.ts';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { formatSse, SSE_HEADERS, SSE_KEEPALIVE } from '../core/streaming/sse.ts';
 import { abortableStream, type StreamingResult } from './http.ts';
+import { answerError } from './http-errors.ts';
 
 /**
  * Silence after which an SSE answer sends a comment: proxies, load balancers and API Gateway
@@ -48,4 +50,19 @@ async function* withKeepAlive(pieces: AsyncIterable<string>, ms: number): AsyncG
   } finally {
     await inner.return?.();
   }
+}
+
+/**
+ * An error met after an SSE answer has begun (its status is sent): an `error` event carrying the
+ * API's error body, as a JSON answer would have (a 500 logged, see answerError).
+ */
+export function sseErrorEvent(
+  error: unknown,
+  requestId: string,
+  logger?: Pick<Logger, 'error'>,
+): string {
+  return formatSse({
+    event: 'error',
+    data: JSON.parse(answerError(error, requestId, logger).body),
+  });
 }

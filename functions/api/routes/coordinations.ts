@@ -12,8 +12,8 @@ import { type CoordinationEvent, isFinal } from '../../core/streaming/events.ts'
 import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { type ApiEvent, type ApiResult, json, parseBody, pathParameter, query } from '../http.ts';
-import { type ErrorBody, errorResponse, statusOf } from '../http-errors.ts';
-import { sseResult } from '../sse-stream.ts';
+import { type ErrorBody, statusOf } from '../http-errors.ts';
+import { sseErrorEvent, sseResult } from '../sse-stream.ts';
 
 /**
  * POST /coordinations: express runs answer 200 with the result (502/504 when it failed, the
@@ -308,12 +308,11 @@ function errorEvent(
   error: unknown,
   options: { readonly deps?: ApiDependencies; readonly event?: ApiEvent },
 ): string {
-  const requestId = options.event?.requestContext?.requestId ?? 'unknown';
-  // As createApi does for a JSON answer: a 500 is our bug, logged with the request id to quote.
-  if (statusOf(error) === 500)
-    options.deps?.logger?.error('unexpected error', { requestId, error });
-  const response = errorResponse(error, requestId);
-  return formatSse({ event: 'error', data: JSON.parse(response.body) });
+  return sseErrorEvent(
+    error,
+    options.event?.requestContext?.requestId ?? 'unknown',
+    options.deps?.logger,
+  );
 }
 
 /** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */

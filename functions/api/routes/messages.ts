@@ -8,8 +8,7 @@ import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
 import { callerIn } from '../caller.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import { type ApiEvent, type ApiResult, json, parseBody, type StreamingResult } from '../http.ts';
-import { errorResponse, statusOf } from '../http-errors.ts';
-import { sseResult } from '../sse-stream.ts';
+import { sseErrorEvent, sseResult } from '../sse-stream.ts';
 
 const eventTypeSchema = z
   .string()
@@ -164,9 +163,7 @@ async function* sseOf(
       else yield formatSse({ event: 'response', data: frame.response });
     }
   } catch (error) {
-    // As the API's error handler does for a JSON answer: a 500 is our bug, logged by request id.
-    if (statusOf(error) === 500) deps.logger?.error('unexpected error', { requestId, error });
-    yield formatSse({ event: 'error', data: JSON.parse(errorResponse(error, requestId).body) });
+    yield sseErrorEvent(error, requestId, deps.logger);
   } finally {
     await frames.return?.();
   }
