@@ -21,7 +21,8 @@ export interface CoordinationEventsTableProps {
 
 /**
  * The coordination event log (functions/core/streaming/table.ts): one item collection per
- * coordination, its events in order, removed by TTL a week after the last append. Agents append
+ * coordination, its events in order; each item is removed by TTL a week after it was appended (a
+ * run longer than that loses the start of its replay). Agents append
  * their steps' events and chunks, the API appends a run's start and (express) end and serves the
  * SSE routes from it, the outcome recorder appends a standard run's end. On-demand, encrypted, no
  * point-in-time recovery: its items live for days and are rebuilt by nobody.

@@ -22,7 +22,7 @@ import {
  * agents, the API and the outcome recorder write each coordination's live events into the
  * deployed events table, which `GET /coordinations/{id}/events` replays.
  *
- * What LocalStack 2026.3 does differently from AWS (docs/deploying.md, "LocalStack"): its API
+ * What LocalStack 2026.3 does differently from AWS (docs/localstack.md): its API
  * Gateway takes buffered integrations only, so the stack is deployed with
  * `mobius:apiTransferMode=BUFFERED` and an SSE answer arrives whole when the API function ends,
  * not event by event; and its Lambda has no InvokeWithResponseStream, so the router invokes an
