@@ -200,6 +200,31 @@ describe('a coordination’s live events', () => {
     );
   });
 
+  // The fan-out patterns run their steps in a Map, the pipeline hands each output on: the agents
+  // write their events from inside each the same way (hierarchical runs the same SDK path; it is
+  // covered on the embedded runtime, test/integration/live-coordinations.test.ts).
+  for (const [pattern, extra] of [
+    ['pipeline', [{ id: 'again', agent: 'streamer' }]],
+    ['parallel', [{ id: 'keywords', agent: 'keyword-extractor' }]],
+    ['scatter_gather', [{ id: 'keywords', agent: 'keyword-extractor' }]],
+  ] as const) {
+    it(`streams a ${pattern} step's chunks into the run's events`, async () => {
+      const { status, result } = await coordinate({
+        pattern,
+        steps: [{ id: 'words', agent: 'streamer' }, ...extra],
+        payload: { text: TEXT },
+        timeout: 60,
+      });
+      expect(status, JSON.stringify(result)).toBe(200);
+      expect(result.status).toBe('succeeded');
+      const answer = await sse('GET', `/coordinations/${result.coordinationId}/events`);
+      const events = dataOf(answer.events);
+      expect(events[0]).toMatchObject({ type: 'coordination.started', pattern });
+      expectStreamedStep(events, 'words');
+      expect(events.at(-1)).toMatchObject({ type: 'coordination.finished', status: 'succeeded' });
+    });
+  }
+
   it('streams a run it starts (POST /coordinations, Accept: text/event-stream) until it finishes', async () => {
     const answer = await sse('POST', '/coordinations', request);
     expect(answer.status, JSON.stringify(answer.events)).toBe(200);
