@@ -380,7 +380,7 @@ describe('the streaming entry (handler.streaming)', () => {
   // The reader leaves while the writer waits for it to drain, or while the handler is between two
   // chunks and nothing waits on the stream (its error event then has only the SDK's listener).
   it.each(['while a write waits for it', 'between two chunks'] as const)(
-    'lets the handler finish when the reader goes away %s, with no crash and no unhandled rejection',
+    'stops a generator handler at its next chunk when the reader goes away %s: its finally runs, no crash, no unhandled rejection',
     async (when) => {
       const unhandled: unknown[] = [];
       const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -398,24 +398,32 @@ describe('the streaming entry (handler.streaming)', () => {
         });
         let yielded = 0;
         let finished = false;
+        let cleanedUp = false;
         const handler = agent(async function* () {
-          for (let i = 0; i < 200; i++) {
-            if (when === 'between two chunks' && i === 5) {
-              await new Promise((resolve) => setImmediate(resolve));
-              reader.destroy(new Error('client disconnected'));
-              await new Promise((resolve) => setImmediate(resolve));
+          try {
+            for (let i = 0; i < 200; i++) {
+              if (when === 'between two chunks' && i === 5) {
+                await new Promise((resolve) => setImmediate(resolve));
+                reader.destroy(new Error('client disconnected'));
+                await new Promise((resolve) => setImmediate(resolve));
+              }
+              yield `w${i} `;
+              yielded++;
             }
-            yield `w${i} `;
-            yielded++;
+            finished = true;
+            return 'the end';
+          } finally {
+            cleanedUp = true;
           }
-          finished = true;
-          return 'the end';
         });
         await expect(
           handler.streaming(request(), reader, lambdaContext('writer')),
         ).resolves.toBeUndefined();
-        expect(finished).toBe(true);
-        expect(yielded).toBe(200);
+        // Stopped a few chunks after the reader left (those the stream's buffer held), not run on
+        // to its 200th; its finally ran (the SDK closed the generator).
+        expect(finished).toBe(false);
+        expect(yielded).toBeLessThan(10);
+        expect(cleanedUp).toBe(true);
         expect(reader.destroyed).toBe(true);
         expect(reader.frames).toBeLessThan(10);
         // Give a stray rejection its turn to surface before looking.
@@ -426,4 +434,31 @@ describe('the streaming entry (handler.streaming)', () => {
       }
     },
   );
+
+  it('fails the next context.stream once the reader has gone, which ends a handler that awaits it', async () => {
+    const reader = new Reader();
+    let streamed = 0;
+    let failure: unknown;
+    const handler = agent(async (_message, context) => {
+      try {
+        for (let i = 0; i < 200; i++) {
+          if (i === 3) reader.destroy(new Error('client disconnected'));
+          await context.stream(`w${i} `);
+          streamed++;
+        }
+      } catch (error) {
+        failure = error;
+        throw error;
+      }
+      return 'ran to the end';
+    });
+    await expect(
+      handler.streaming(request(), reader, lambdaContext('writer')),
+    ).resolves.toBeUndefined();
+    expect(streamed).toBe(3);
+    expect(failure).toMatchObject({
+      name: 'ReaderGoneError',
+      message: expect.stringContaining('the reader of the streamed answer went away'),
+    });
+  });
 });

@@ -14,9 +14,11 @@ import { classifyEvent } from './incoming.ts';
  * is given and resolves to the response; whatever it throws becomes the error frame.
  *
  * Each write waits while the stream's buffer is full, and the handler waits with it: a slow reader
- * slows the agent instead of filling its memory. A reader that goes away stops the writing, not the
- * work: the handler runs to its end, as Lambda lets a function run on after its client left, and
- * nothing it does afterwards can crash the process.
+ * slows the agent instead of filling its memory. A reader that goes away stops the handler: the
+ * chunk sink rejects from then on, so a generator handler ends at its next `yield` (the SDK closes
+ * it, and its `finally` blocks run) and the next `context.stream(...)` rejects; nobody is left to
+ * pay for work whose output goes nowhere. The invocation then ends quietly, with no unhandled
+ * rejection and nothing more written.
  */
 export async function respondInFrames(
   responseStream: ResponseStream,
@@ -49,8 +51,12 @@ class FrameWriter {
     stream.on('error', (error) => this.#readerGone(error));
   }
 
-  readonly chunk = (chunk: StreamChunk): Promise<void> => this.#write({ chunk });
+  /** The chunk sink: rejects once the reader is gone, which stops the handler (see respondInFrames). */
+  readonly chunk = async (chunk: StreamChunk): Promise<void> => {
+    if (!(await this.#write({ chunk }))) throw new ReaderGoneError();
+  };
 
+  /** The last frame, then the end of the stream; nothing, quietly, when the reader is gone. */
   async end(frame: AgentStreamFrame): Promise<void> {
     await this.#write(frame);
     const stream = this.#stream;
@@ -58,12 +64,15 @@ class FrameWriter {
     stream.end();
   }
 
-  async #write(frame: AgentStreamFrame): Promise<void> {
-    if (this.#gone) return;
+  /** Whether the frame was written: false once the reader is gone. */
+  async #write(frame: AgentStreamFrame): Promise<boolean> {
+    if (this.#gone) return false;
     try {
       await writeWithBackPressure(this.#stream, formatFrame(frame));
+      return true;
     } catch (error) {
       this.#readerGone(error);
+      return false;
     }
   }
 
@@ -71,9 +80,20 @@ class FrameWriter {
     if (this.#gone) return;
     this.#gone = true;
     this.#logger.warn(
-      'the reader of the response stream went away; the handler runs on, its output goes nowhere',
+      'the reader of the response stream went away; the handler is stopped at its next chunk',
       { error },
     );
+  }
+}
+
+/**
+ * What a chunk written after the reader left fails with: the handler's next `yield` or
+ * `context.stream(...)` ends it, since nobody can receive what it makes.
+ */
+export class ReaderGoneError extends Error {
+  override readonly name = 'ReaderGoneError';
+  constructor() {
+    super('the reader of the streamed answer went away: the handler is stopped');
   }
 }
 
