@@ -3,6 +3,8 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import {
   InvokeCommand,
   type InvokeCommandOutput,
+  InvokeWithResponseStreamCommand,
+  type InvokeWithResponseStreamResponseEvent,
   LambdaClient,
   ResourceNotFoundException,
   TooManyRequestsException,
@@ -17,6 +19,7 @@ import {
 import { BatchGetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../functions/core/clock.ts';
 import {
   AgentFailedError,
   CapacityExceededError,
@@ -28,13 +31,15 @@ import {
 import {
   createMessage,
   createResponse,
+  type Envelope,
   serialize,
 } from '../../functions/core/messaging/envelope.ts';
 import { ReplyListener } from '../../functions/core/messaging/reply-listener.ts';
-import { MessageRouter } from '../../functions/core/messaging/router.ts';
+import { MessageRouter, type StreamedReply } from '../../functions/core/messaging/router.ts';
 import { agentCardSchema } from '../../functions/core/model/agent-card.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
 import { windowIndex } from '../../functions/core/registry/metrics.ts';
+import { type AgentStreamFrame, formatFrame } from '../../functions/core/streaming/frames.ts';
 import { card } from '../support/cards.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -416,5 +421,170 @@ describe('MessageRouter request shapes', () => {
     await router.send(newer);
     const body = sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody ?? '';
     expect(JSON.parse(body).protocol).toEqual({ name: 'mobius', version: '1.0' });
+  });
+});
+
+describe('MessageRouter.requestStream: what the breaker and the metrics hear', () => {
+  const lambdaArn = 'arn:aws:lambda:us-east-1:123456789012:function:w';
+  const clock = new ManualClock();
+  const streaming = new MessageRouter({
+    registry,
+    eventBusName: 'mobius-bus',
+    sqs: new SQSClient({ region: 'us-east-1' }),
+    eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
+    lambda: new LambdaClient({ region: 'us-east-1' }),
+    clock,
+  });
+  const recorded: { agentId: string; ok: boolean; latencyMs: number }[] = [];
+
+  beforeEach(() => {
+    ddb.reset();
+    lambda.reset();
+    recorded.length = 0;
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { registry: [storedAgent('w', { lambdaArn })] } });
+    vi.spyOn(registry, 'recordOutcome').mockImplementation(async (agentId, outcome) => {
+      recorded.push({ agentId, ...outcome });
+      return undefined as never;
+    });
+    return () => vi.restoreAllMocks();
+  });
+
+  const request = (timeout?: number) =>
+    createMessage({
+      from: 'a',
+      to: 'w',
+      type: 'request',
+      payload: {},
+      ...(timeout === undefined ? {} : { timeout }),
+    });
+  const payload = (frame: AgentStreamFrame): InvokeWithResponseStreamResponseEvent => ({
+    PayloadChunk: { Payload: new TextEncoder().encode(formatFrame(frame)) },
+  });
+  const complete = (error?: string): InvokeWithResponseStreamResponseEvent => ({
+    InvokeComplete:
+      error === undefined ? {} : { ErrorCode: error, ErrorDetails: `${error} happened` },
+  });
+  /** The agent's answer: each step moves the clock, then yields its event (or hangs for ever). */
+  const answers = (
+    steps: readonly (
+      | { readonly afterMs: number; readonly event: InvokeWithResponseStreamResponseEvent }
+      | 'hang'
+    )[],
+  ) => {
+    lambda.on(InvokeWithResponseStreamCommand).callsFake(async () => ({
+      EventStream: (async function* () {
+        for (const step of steps) {
+          if (step === 'hang') await new Promise(() => undefined);
+          else {
+            clock.advance(step.afterMs);
+            yield step.event;
+          }
+        }
+      })(),
+    }));
+  };
+  const chunk = (seq: number): AgentStreamFrame => ({ chunk: { seq, text: `t${seq} ` } });
+  const responseTo = (message: Envelope): AgentStreamFrame => ({
+    response: createResponse(message, 'w', 'done'),
+  });
+
+  async function read(
+    frames: AsyncIterable<StreamedReply>,
+  ): Promise<{ replies: StreamedReply[]; error?: unknown }> {
+    const replies: StreamedReply[] = [];
+    try {
+      for await (const reply of frames) replies.push(reply);
+      return { replies };
+    } catch (error) {
+      return { replies, error };
+    }
+  }
+
+  it('records the time to the first frame as the latency: a 35 s answer that began at once is not a slow agent', async () => {
+    const message = request(60);
+    answers([
+      { afterMs: 200, event: payload(chunk(0)) },
+      { afterMs: 35_000, event: payload(chunk(1)) },
+      { afterMs: 10, event: payload(responseTo(message)) },
+      { afterMs: 0, event: complete() },
+    ]);
+    const { replies, error } = await read((await streaming.requestStream(message)).frames);
+    expect(error).toBeUndefined();
+    expect(replies).toHaveLength(3);
+    expect(recorded).toEqual([{ agentId: 'w', ok: true, latencyMs: 200 }]);
+  });
+
+  it('a deadline after the agent began answering ends the stream with a TimeoutError, and counts as answered, not failed', async () => {
+    const message = request(1);
+    answers([{ afterMs: 300, event: payload(chunk(0)) }, 'hang']);
+    const { replies, error } = await read((await streaming.requestStream(message)).frames);
+    expect(replies).toEqual([chunk(0)]);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(recorded).toEqual([{ agentId: 'w', ok: true, latencyMs: 300 }]);
+  });
+
+  it('a deadline before any frame is the agent’s failure, as for a request that is not streamed', async () => {
+    answers(['hang']);
+    const { error } = await read((await streaming.requestStream(request(1))).frames);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]?.ok).toBe(false);
+  });
+
+  it('a caller leaving after the first frame counts as answered; one leaving before any frame is not counted', async () => {
+    answers([{ afterMs: 50, event: payload(chunk(0)) }, 'hang']);
+    const caller = new AbortController();
+    const reply = await streaming.requestStream(request(60), { signal: caller.signal });
+    const replies: StreamedReply[] = [];
+    for await (const frame of reply.frames) {
+      replies.push(frame);
+      caller.abort();
+    }
+    expect(replies).toEqual([chunk(0)]);
+    expect(recorded).toEqual([{ agentId: 'w', ok: true, latencyMs: 50 }]);
+
+    recorded.length = 0;
+    answers(['hang']);
+    const early = new AbortController();
+    const silent = await streaming.requestStream(request(60), { signal: early.signal });
+    const ended = read(silent.frames);
+    early.abort();
+    expect(await ended).toEqual({ replies: [] });
+    expect(recorded).toEqual([]);
+  });
+
+  it('an error frame after chunks fails the stream once, with the time to the first frame', async () => {
+    answers([
+      { afterMs: 100, event: payload(chunk(0)) },
+      { afterMs: 5_000, event: payload({ error: { errorType: 'Error', errorMessage: 'boom' } }) },
+      // What Lambda adds when the SDK's streaming entry reports the error: not a second failure.
+      { afterMs: 0, event: complete('Unhandled') },
+    ]);
+    const { replies, error } = await read((await streaming.requestStream(request(60))).frames);
+    expect(replies).toEqual([chunk(0)]);
+    expect(error).toBeInstanceOf(AgentFailedError);
+    expect(recorded).toEqual([{ agentId: 'w', ok: false, latencyMs: 100 }]);
+  });
+
+  it('an InvokeComplete error (a crash, a function timeout) fails the stream once', async () => {
+    answers([
+      { afterMs: 100, event: payload(chunk(0)) },
+      { afterMs: 900, event: complete('Runtime.ExitError') },
+    ]);
+    const { error } = await read((await streaming.requestStream(request(60))).frames);
+    expect(error).toBeInstanceOf(AgentFailedError);
+    expect((error as AgentFailedError).details).toMatchObject({ errorType: 'Runtime.ExitError' });
+    expect(recorded).toEqual([{ agentId: 'w', ok: false, latencyMs: 100 }]);
+  });
+
+  it('a throttled streaming agent is busy, not broken: CapacityExceededError, not counted', async () => {
+    lambda
+      .on(InvokeWithResponseStreamCommand)
+      .rejects(new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }));
+    const error = await streaming.requestStream(request(60)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CapacityExceededError);
+    expect(recorded).toEqual([]);
   });
 });

@@ -72,8 +72,11 @@ export interface ReplyStream {
 
 export interface RequestStreamOptions {
   /**
-   * The caller went away: aborting it ends the invocation (the agent's writes then fail and it
-   * stops) and the iteration, quietly. The agent's breaker is not told: the agent did not fail.
+   * The caller went away: aborting it ends the invocation and the iteration, quietly. The agent's
+   * next chunk then fails to be written, which stops its handler (the agent SDK's streaming entry
+   * ends a generator at its next `yield`, running its `finally`, and fails the next
+   * `context.stream`); an embedded invocation still waiting for a slot is given up. The agent did
+   * not fail: see requestStream for what its breaker hears.
    */
   readonly signal?: AbortSignal;
 }
@@ -285,11 +288,20 @@ export class DirectDelivery {
    * are read from the PayloadChunk events as they arrive, so a slow reader slows the agent down
    * instead of filling memory here. Resolves once the invocation has started; lookup, breaker,
    * unreachable function and throttling errors reject then, as `request` would. The whole stream
-   * is bounded by the message's `timeout` (default 30 s, at most 900) and ends in a TimeoutError.
+   * is bounded by the message's `timeout` (default 30 s; the API allows up to 880 when it streams)
+   * and ends in a TimeoutError.
    *
    * The agent's failure ends the iteration with an AgentFailedError: an `error` frame (its handler
-   * threw) or an InvokeComplete event with an ErrorCode (its invocation crashed or timed out). The
-   * breaker hears the outcome once, at the end. An endpoint that does not implement
+   * threw) or an InvokeComplete event with an ErrorCode (its invocation crashed or timed out).
+   *
+   * The breaker and the agent's metrics hear the outcome once, at the end, with the time to the
+   * agent's first frame as its latency: that is how responsive the agent is, where the whole
+   * stream's length is the answer's (a model writing for a minute is not a slow agent). Once a
+   * frame has arrived the agent has answered, so a deadline or the caller leaving after that counts
+   * as a success: only the agent's own failure (an error frame, an InvokeComplete error, frames out
+   * of order or a stream without a response) counts against it. Before any frame, the deadline is
+   * its failure, as for `request`; a caller leaving is nobody's, and throttling (busy, not broken)
+   * is not counted either. An endpoint that does not implement
    * InvokeWithResponseStream (LocalStack answers 501) is invoked with Invoke instead: the same
    * frames, all at once when the agent has finished (a warning says so, once).
    *
@@ -326,8 +338,13 @@ export class DirectDelivery {
       callerSignal: options.signal,
       startedAt: this.#clock.now(),
     });
+    // Time to the first frame (see above), or to the end when none came.
     const settle = (ok: boolean) =>
-      this.#recipients.record(card.agentId, ok, this.#clock.now() - stream.startedAt);
+      this.#recipients.record(
+        card.agentId,
+        ok,
+        (stream.firstFrameAt ?? this.#clock.now()) - stream.startedAt,
+      );
     let bytes: AsyncIterable<Uint8Array>;
     try {
       bytes = await this.#open(stream);
@@ -385,7 +402,8 @@ export class DirectDelivery {
 
   /**
    * The agent's frames as replies: chunks in order, the response once the invocation has
-   * completed cleanly. Records the outcome once, unless the caller went away first.
+   * completed cleanly. Records the outcome once (see requestStream for which), unless the caller
+   * went away before the agent's first frame.
    */
   async *#streamedReplies(
     stream: InvocationStream,
@@ -398,6 +416,7 @@ export class DirectDelivery {
       let response: Envelope | undefined;
       let seq = 0;
       for await (const frame of stream.iterate(readFrames(card.agentId, bytes))) {
+        stream.firstFrameAt ??= this.#clock.now();
         if (response !== undefined) {
           throw new AgentFailedError(`Agent ${card.agentId} went on writing after its response.`, {
             agentId: card.agentId,
@@ -425,10 +444,15 @@ export class DirectDelivery {
       outcome = true;
       yield { response };
     } catch (error) {
-      // The caller went away: its iteration ends quietly, and the agent did not fail.
-      if (stream.callerLeft()) return;
-      const mapped = this.#invokeError(card, stream.functionName, stream.reason() ?? error);
-      if (mapped.counts) outcome = false;
+      const reason = stream.reason();
+      // Cut short after the agent had answered (a frame arrived): by the deadline, or by the caller
+      // leaving. Neither is the agent's failure; it counts as answered.
+      const cutShort = reason instanceof TimeoutError || reason instanceof CallerGone;
+      if (cutShort && stream.firstFrameAt !== undefined) outcome = true;
+      // The caller went away: its iteration ends quietly.
+      if (reason instanceof CallerGone) return;
+      const mapped = this.#invokeError(card, stream.functionName, reason ?? error);
+      if (mapped.counts) outcome ??= false;
       throw mapped.error;
     } finally {
       stream.close();
@@ -592,6 +616,8 @@ class InvocationStream {
   readonly functionName: string;
   readonly message: Envelope;
   readonly startedAt: number;
+  /** When the agent's first frame arrived (the clock's time); unset until then. */
+  firstFrameAt: number | undefined;
   readonly #controller = new AbortController();
   readonly #timer: NodeJS.Timeout;
   readonly #callerSignal: AbortSignal | undefined;
@@ -632,10 +658,6 @@ class InvocationStream {
   /** Why the invocation was cut short (a TimeoutError, or the caller leaving), if it was. */
   reason(): Error | undefined {
     return this.#controller.signal.aborted ? (this.#controller.signal.reason as Error) : undefined;
-  }
-
-  callerLeft(): boolean {
-    return this.reason() instanceof CallerGone;
   }
 
   /** `work`, or the abort's reason as soon as the deadline passes or the caller leaves. */
