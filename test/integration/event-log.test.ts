@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   QueryCommand,
@@ -12,6 +13,7 @@ import { ManualClock } from '../../functions/core/clock.ts';
 import { ensureEventsTable } from '../../functions/core/registry/create-table.ts';
 import {
   DynamoEventLog,
+  EventTooLargeError,
   GAP_WAIT_MS,
   MAX_ITEM_BYTES,
 } from '../../functions/core/streaming/dynamo-event-log.ts';
@@ -251,6 +253,62 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
     });
   });
 
+  describe('append under the SDK’s retries', () => {
+    /** A client whose first PutItem is written, then answered with a reset connection. */
+    function losingFirstAnswer() {
+      const sent = { puts: 0 };
+      const lossy = createDocumentClient(dynamoConfig(engine));
+      lossy.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          if (context.commandName?.startsWith('Put') && sent.puts++ === 0)
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          return result;
+        },
+        // Inside the retry loop: the SDK retries what this throws, as it would a real reset.
+        { step: 'deserialize', name: 'loseFirstAnswer' },
+      );
+      return { lossy, sent };
+    }
+
+    it('counts a PutItem written once but answered with an error, then retried, as written', async () => {
+      const { lossy, sent } = losingFirstAnswer();
+      const appended = await new DynamoEventLog({ tableName, client: lossy }).append(id, [
+        started,
+        chunk('s1', 0),
+      ]);
+      expect(sent.puts).toBe(2);
+      expect(appended.map((e) => e.id)).toEqual([1, 2]);
+      expect((await log.read(id)).map((e) => e.id)).toEqual([1, 2]);
+    });
+
+    it('still refuses to overwrite an item someone else wrote under the same id', async () => {
+      // What a head removed by TTL before its older items would do: count from 1 again.
+      const theirs = JSON.stringify([chunk('old', 0)]);
+      await client.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            coordinationId: id,
+            seq: 1,
+            count: 1,
+            time: new Date(0).toISOString(),
+            events: theirs,
+          },
+        }),
+      );
+      await expect(log.append(id, [started])).rejects.toThrow(/conditional/i);
+      const kept = (await items()).find((item) => item.seq === 1);
+      expect(kept?.events).toBe(theirs);
+    });
+
+    it('refuses an event too large for an item before it takes an id', async () => {
+      const huge = chunk('s1', 0, 'x'.repeat(MAX_ITEM_BYTES));
+      await expect(log.append(id, [started, huge])).rejects.toThrow(EventTooLargeError);
+      expect(await items()).toEqual([]);
+    });
+  });
+
   describe('countStart', () => {
     it('counts 1, 2, 3 per key, apart from other keys and from event ids', async () => {
       expect(await log.countStart(id, 's1#0')).toBe(1);
@@ -326,6 +384,18 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       // After the last event, and from an id the log never reached: nothing to wait for.
       expect(await drain(log.follow(id, { after: 2 }))).toEqual([]);
       expect(await drain(log.follow(id, { after: 50 }))).toEqual([]);
+    });
+
+    it('ends at once when resumed after coordination.finished, though events were appended after it', async () => {
+      await log.append(id, [started, finished]);
+      // An abandoned express step's Lambda streams on after the run ended.
+      for (let seq = 0; seq < 3; seq++) await log.append(id, [chunk('late', seq)]);
+      // An EventSource reconnecting with the finished event's id, or a little past it.
+      expect(await drain(log.follow(id, { after: 2 }), 5_000)).toEqual([]);
+      expect(await drain(log.follow(id, { after: 4 }), 5_000)).toEqual([]);
+      // A replay still ends with the finished event, never yielding what came after it.
+      expect((await drain(log.follow(id), 5_000)).map((e) => e.id)).toEqual([1, 2]);
+      expect((await drain(log.follow(id, { after: 1 }), 5_000)).map((e) => e.id)).toEqual([2]);
     });
 
     it('sees an append in this process at once, without waiting for its next poll', async () => {
@@ -439,7 +509,7 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       expect(warn).not.toHaveBeenCalled();
     });
 
-    it(`moves past ids whose writer never wrote them after ${GAP_WAIT_MS} ms, with one warning`, async () => {
+    it('moves past ids whose writer never wrote them after the gap wait, with one warning', async () => {
       const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
       await log.append(id, [started]);
       // A writer that died between taking ids 2 and 3 and writing them.
@@ -451,15 +521,75 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
           ExpressionAttributeValues: { ':n': 2 },
         }),
       );
+      const beforeLaterWrite = Date.now();
       await log.append(id, [chunk('s1', 0), finished]);
-      const begun = Date.now();
       const followed = await drain(
-        new DynamoEventLog({ tableName, client, pollMs: 20 }).follow(id),
+        new DynamoEventLog({ tableName, client, pollMs: 20, gapWaitMs: 300 }).follow(id),
       );
       expect(followed.map((e) => e.id)).toEqual([1, 4, 5]);
-      expect(Date.now() - begun).toBeGreaterThanOrEqual(GAP_WAIT_MS);
+      // Ids 2 and 3 were missing from the moment id 4 was written.
+      expect(Date.now() - beforeLaterWrite).toBeGreaterThanOrEqual(300);
       expect(warn).toHaveBeenCalledTimes(1);
-      expect(warn.mock.calls[0]?.[0]).toMatch(/events 2…3 .* never written/);
+      expect(warn.mock.calls[0]?.[0]).toMatch(
+        /events 2…3 of coordination \S+ were not written within 300 ms of their ids being taken; going on from 4/,
+      );
+    });
+
+    it(`waits ${GAP_WAIT_MS / 1000} s by default: a write that lands after 2.5 s (throttled, retried) is not skipped`, async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      let open: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      let reached: () => void = () => undefined;
+      const atGate = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      const slow = createDocumentClient(dynamoConfig(engine));
+      slow.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName?.startsWith('Put')) {
+            reached();
+            await gate;
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'gate' },
+      );
+      await log.append(id, [started]);
+      const follower = new DynamoEventLog({ tableName, client, pollMs: 50 }).follow(id);
+      expect((await take(follower, 1)).map((e) => e.id)).toEqual([1]);
+      const late = new DynamoEventLog({ tableName, client: slow }).append(id, [chunk('s1', 0)]);
+      await atGate;
+      await log.append(id, [chunk('s1', 1), finished]);
+      const rest = drain(follower, 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      open();
+      await late;
+      expect((await rest).map((e) => e.id)).toEqual([2, 3, 4]);
+      expect(warn).not.toHaveBeenCalled();
+    }, 20_000);
+
+    it('replays a log whose start has expired from its first event left, at once, saying so', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      // Appended eight days ago; TTL has removed the first item (each item expires on its own).
+      const old = new DynamoEventLog({
+        tableName,
+        client,
+        clock: new ManualClock(Date.now() - 8 * 24 * 60 * 60 * 1000),
+      });
+      await old.append(id, [started, chunk('s1', 0)]);
+      await old.append(id, [chunk('s1', 1), finished]);
+      await client.send(
+        new DeleteCommand({ TableName: tableName, Key: { coordinationId: id, seq: 1 } }),
+      );
+      // A gap wait far longer than the test's bound: only knowing the start expired can end it.
+      const reader = new DynamoEventLog({ tableName, client, pollMs: 20, gapWaitMs: 600_000 });
+      expect((await drain(reader.follow(id), 5_000)).map((e) => e.id)).toEqual([3, 4]);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[0]).toMatch(
+        /the start of coordination \S+'s event log has expired: events 1…2 are gone \(each event is kept 7 days after it was appended\); going on from 3/,
+      );
     });
   });
 });

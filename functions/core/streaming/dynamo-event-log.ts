@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -23,16 +25,41 @@ import { EVENTS_TABLE } from './table.ts';
  */
 export const MAX_ITEM_BYTES = 350 * 1024;
 
+/** The most serialised bytes one event may have: an item holds at least one, in brackets. */
+export const MAX_EVENT_BYTES = MAX_ITEM_BYTES - 2;
+
 /** The most events one item holds, whatever their size, so that reading one item stays cheap. */
 export const MAX_EVENTS_PER_ITEM = 1_000;
 
 /**
  * How long a follower waits for a missing event id before it moves past it. Ids are allocated
  * before their item is written, so a reader can see id 12 before 10: usually 10 is a few
- * milliseconds away. If it is still missing after this long, its writer died between allocating
- * and writing, and the follower goes on (with a warning) rather than wait forever.
+ * milliseconds away. But one partition takes at most 1 000 write units a second, and a PutItem
+ * that DynamoDB throttled is retried by the SDK with back-off, so a busy coordination's item can
+ * land seconds late; a follower that moved on would never yield it. If an id is still missing
+ * after this long, its writer died between allocating and writing (or its write failed for good),
+ * and the follower goes on with a warning rather than wait for ever.
  */
-export const GAP_WAIT_MS = 2_000;
+export const GAP_WAIT_MS = 15_000;
+
+/** An event too large for one item: refused on its own, before it takes an id. */
+export class EventTooLargeError extends Error {
+  override readonly name = 'EventTooLargeError';
+  readonly bytes: number;
+
+  constructor(type: string, bytes: number) {
+    super(
+      `A ${type} event of ${bytes} bytes cannot be logged: one event holds at most ` +
+        `${MAX_EVENT_BYTES} bytes of JSON`,
+    );
+    this.bytes = bytes;
+  }
+}
+
+/** An event's size as the log stores it: its JSON, in UTF-8 bytes. */
+export function eventBytes(event: CoordinationEventInput): number {
+  return Buffer.byteLength(JSON.stringify(event));
+}
 
 /** How often a follower reads the log when no append in this process wakes it first. */
 export const DEFAULT_POLL_MS = 250;
@@ -45,6 +72,8 @@ export interface DynamoEventLogOptions {
   readonly clock?: Clock;
   /** How often follow() reads again when nothing in this process wakes it; default 250 ms. */
   readonly pollMs?: number;
+  /** How long follow() waits for an id taken but not written; default GAP_WAIT_MS (15 s). */
+  readonly gapWaitMs?: number;
 }
 
 /**
@@ -57,6 +86,8 @@ appended.setMaxListeners(0);
 
 const HEAD_SEQ = 0;
 const HEAD = 'head';
+/** On the head item: the id of the coordination's coordination.finished (the highest, if several). */
+const FINISHED = 'finished';
 const COUNT = 'count';
 const EVENTS = 'events';
 const TIME = 'time';
@@ -80,6 +111,8 @@ interface ReadItem {
   readonly first: number;
   /** Ids first … first + count - 1; undefined when the item is too broken to tell. */
   readonly count: number | undefined;
+  /** When its ids were taken (epoch ms); undefined when the item is too broken to tell. */
+  readonly appendedAt: number | undefined;
   readonly events: readonly CoordinationEvent[];
 }
 
@@ -90,23 +123,27 @@ type Warn = (message: string) => void;
  *
  * Appending costs two writes however many events it carries: one UpdateItem `ADD head :n` on the
  * coordination's head item allocates a contiguous range of ids, then one PutItem writes them all
- * as one item (more only when they exceed MAX_ITEM_BYTES or MAX_EVENTS_PER_ITEM). Writers running
- * at once get disjoint ranges, so every event has exactly one id and one writer's events keep
- * their order. Readers query the partition from the item that holds the first id they want,
- * strongly consistent, and parse every event with the same zod schema writers are checked
- * against: the item layout is this class's alone, and a malformed item is skipped with a warning.
+ * as one item (more only when they exceed MAX_ITEM_BYTES or MAX_EVENTS_PER_ITEM). An append that
+ * holds coordination.finished pays one more UpdateItem, recording its id on the head item, once
+ * per coordination. Writers running at once get disjoint ranges, so every event has exactly one
+ * id and one writer's events keep their order. Readers query the partition from the item that
+ * holds the first id they want, strongly consistent, and parse every event with the same zod
+ * schema writers are checked against: the item layout is this class's alone, and a malformed item
+ * is skipped with a warning.
  */
 export class DynamoEventLog implements CoordinationEventLog {
   readonly #tableName: string;
   readonly #client: DynamoDBDocumentClient;
   readonly #clock: Clock;
   readonly #pollMs: number;
+  readonly #gapWaitMs: number;
 
   constructor(options: DynamoEventLogOptions) {
     this.#tableName = options.tableName;
     this.#client = options.client ?? sharedDocumentClient();
     this.#clock = options.clock ?? systemClock;
     this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    this.#gapWaitMs = options.gapWaitMs ?? GAP_WAIT_MS;
   }
 
   async append(
@@ -115,9 +152,7 @@ export class DynamoEventLog implements CoordinationEventLog {
   ): Promise<readonly CoordinationEvent[]> {
     if (events.length === 0) return [];
     const items = packItems(events);
-    const now = this.#clock.now();
-    const expiresAt = this.#expiresAt(now);
-    const time = new Date(now).toISOString();
+    const expiresAt = this.#expiresAt(this.#clock.now());
     const { Attributes } = await this.#client.send(
       new UpdateCommand({
         TableName: this.#tableName,
@@ -129,25 +164,21 @@ export class DynamoEventLog implements CoordinationEventLog {
       }),
     );
     const last = Number(Attributes?.[HEAD]);
+    // Read once the ids are taken: an id missing below them was taken earlier still (follow()
+    // measures how long a gap has waited from it).
+    const time = new Date(this.#clock.now()).toISOString();
     let first = last - events.length + 1;
+    const finalAt = events.findLastIndex(isFinal);
+    if (finalAt >= 0) await this.#markFinished(coordinationId, first + finalAt);
     const result: CoordinationEvent[] = [];
     for (const item of items) {
-      await this.#client.send(
-        new PutCommand({
-          TableName: this.#tableName,
-          Item: {
-            ...this.#key(coordinationId, first),
-            [COUNT]: item.events.length,
-            [TIME]: time,
-            [EVENTS]: item.json,
-            [EVENTS_TABLE.ttlAttribute]: expiresAt,
-          },
-          // Ids are never reused. A head that TTL removed while older items remain would count
-          // from 1 again: refuse to overwrite rather than lose events.
-          ConditionExpression: 'attribute_not_exists(#seq)',
-          ExpressionAttributeNames: { '#seq': NAMES['#seq'] },
-        }),
-      );
+      await this.#put(coordinationId, first, {
+        ...this.#key(coordinationId, first),
+        [COUNT]: item.events.length,
+        [TIME]: time,
+        [EVENTS]: item.json,
+        [EVENTS_TABLE.ttlAttribute]: expiresAt,
+      });
       item.events.forEach((event, i) => {
         result.push({ ...event, id: first + i, coordinationId, time });
       });
@@ -155,6 +186,61 @@ export class DynamoEventLog implements CoordinationEventLog {
     }
     appended.emit(this.#wakeKey(coordinationId));
     return result;
+  }
+
+  /**
+   * Writes one event item, never over another. Ids are never reused, but a head that TTL removed
+   * while older items remain would count from 1 again: such an item is refused rather than lost.
+   * The ids are this writer's alone, though, so an item already there holding exactly these
+   * events is this very write: the SDK retried a PutItem whose first try was written but whose
+   * answer was lost (a timeout, a reset connection), and it counts as written.
+   */
+  async #put(coordinationId: string, first: number, item: Record<string, unknown>): Promise<void> {
+    try {
+      await this.#client.send(
+        new PutCommand({
+          TableName: this.#tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#seq)',
+          ExpressionAttributeNames: { '#seq': NAMES['#seq'] },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const { Item: stored } = await this.#client.send(
+        new GetCommand({
+          TableName: this.#tableName,
+          Key: this.#key(coordinationId, first),
+          ProjectionExpression: '#events, #time',
+          ExpressionAttributeNames: { '#events': EVENTS, '#time': TIME },
+          ConsistentRead: true,
+        }),
+      );
+      if (stored?.[EVENTS] !== item[EVENTS] || stored?.[TIME] !== item[TIME]) throw error;
+    }
+  }
+
+  /**
+   * Records the id of coordination.finished on the head item, before the event itself is written,
+   * so that a follower resuming after it ends at once — whatever was appended after it (an
+   * abandoned step's Lambda can go on streaming after the run ended). The highest id wins.
+   */
+  async #markFinished(coordinationId: string, id: number): Promise<void> {
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.#tableName,
+          Key: this.#key(coordinationId, HEAD_SEQ),
+          UpdateExpression: 'SET #finished = :id',
+          ConditionExpression: 'attribute_not_exists(#finished) OR #finished < :id',
+          ExpressionAttributeNames: { '#finished': FINISHED },
+          ExpressionAttributeValues: { ':id': id },
+        }),
+      );
+    } catch (error) {
+      // A later coordination.finished is recorded already, or this very write was (an SDK retry).
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async countStart(coordinationId: string, key: string): Promise<number> {
@@ -216,8 +302,7 @@ export class DynamoEventLog implements CoordinationEventLog {
     let gap: { readonly id: number; readonly since: number } | undefined;
     try {
       // A resume after the last event of a finished coordination has nothing left to wait for.
-      if (expected > 1 && (await this.#finishedBy(coordinationId, expected - 1, warn, signal)))
-        return;
+      if (expected > 1 && (await this.#finishedBy(coordinationId, expected - 1, signal))) return;
       while (!signal?.aborted) {
         wake.reset();
         const from = aligned ? expected : await this.#itemHolding(coordinationId, expected, signal);
@@ -225,17 +310,16 @@ export class DynamoEventLog implements CoordinationEventLog {
         reading: for await (const page of this.#pages(coordinationId, from, warn, signal)) {
           for (const item of page) {
             if (item.first > expected && !unknownEnd) {
-              // An id is missing: allocated, its item not written yet. Wait for it, then give up.
-              if (gap?.id !== expected) gap = { id: expected, since: Date.now() };
-              if (Date.now() - gap.since < GAP_WAIT_MS) {
+              // Ids are missing: taken, their item not written yet (or expired). They were taken
+              // before this item's, so they have been missing at least since it was appended: a
+              // live follower gives their writer gapWaitMs, a replay of an old log goes on at once.
+              if (gap?.id !== expected)
+                gap = { id: expected, since: Math.min(Date.now(), item.appendedAt ?? Date.now()) };
+              if (Date.now() - gap.since < this.#gapWaitMs) {
                 blocked = true;
                 break reading;
               }
-              consoleWarn(
-                `mobius: events ${expected}…${item.first - 1} of coordination ${coordinationId} ` +
-                  `were never written (their writer stopped after taking their ids); going on ` +
-                  `from ${item.first}`,
-              );
+              consoleWarn(this.#missingWarning(coordinationId, expected, item.first));
             }
             gap = undefined;
             if (item.first > expected) expected = item.first;
@@ -251,7 +335,7 @@ export class DynamoEventLog implements CoordinationEventLog {
         }
         const waitMs =
           blocked && gap !== undefined
-            ? Math.min(this.#pollMs, Math.max(1, gap.since + GAP_WAIT_MS - Date.now()))
+            ? Math.min(this.#pollMs, Math.max(1, gap.since + this.#gapWaitMs - Date.now()))
             : this.#pollMs;
         await wake.wait(waitMs, signal);
       }
@@ -265,32 +349,42 @@ export class DynamoEventLog implements CoordinationEventLog {
   }
 
   /**
-   * Whether the coordination's log ends with coordination.finished at or before id `after` — a
-   * client resuming after it (or from an id the log never reached) would otherwise wait for ever.
-   * One query: the newest item.
+   * Whether the coordination's coordination.finished has an id at or before `after` — a client
+   * resuming after it (or from an id the log never reached) would otherwise wait for ever, and
+   * would be handed whatever an abandoned step appended after the end. One read: the head item,
+   * where append records the finished id (#markFinished).
    */
-  async #finishedBy(
-    coordinationId: string,
-    after: number,
-    warn: Warn,
-    signal?: AbortSignal,
-  ): Promise<boolean> {
-    const { Items } = await this.#client.send(
-      new QueryCommand({
+  async #finishedBy(coordinationId: string, after: number, signal?: AbortSignal): Promise<boolean> {
+    const { Item } = await this.#client.send(
+      new GetCommand({
         TableName: this.#tableName,
-        KeyConditionExpression: '#pk = :pk AND #seq >= :one',
-        ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#seq': NAMES['#seq'] },
-        ExpressionAttributeValues: { ':pk': coordinationId, ':one': 1 },
-        ScanIndexForward: false,
-        Limit: 1,
+        Key: this.#key(coordinationId, HEAD_SEQ),
+        ProjectionExpression: '#finished',
+        ExpressionAttributeNames: { '#finished': FINISHED },
         ConsistentRead: true,
       }),
       { abortSignal: signal },
     );
-    const newest = Items?.[0];
-    if (newest === undefined) return false;
-    const last = parseItem(coordinationId, newest, warn).events.at(-1);
-    return last !== undefined && isFinal(last) && last.id <= after;
+    const finished = Number(Item?.[FINISHED]);
+    return Number.isInteger(finished) && finished <= after;
+  }
+
+  /** The warning of a follower that moves past ids `from` … `to - 1`, which never came. */
+  #missingWarning(coordinationId: string, from: number, to: number): string {
+    if (from === 1) {
+      // Each item expires on its own, a week after its append, so a long run's log loses its
+      // start first; the head (touched by every append) outlives them.
+      const days = EVENTS_TABLE.retentionSeconds / 86_400;
+      return (
+        `mobius: the start of coordination ${coordinationId}'s event log has expired: events ` +
+        `1…${to - 1} are gone (each event is kept ${days} days after it was appended); going on ` +
+        `from ${to}`
+      );
+    }
+    return (
+      `mobius: events ${from}…${to - 1} of coordination ${coordinationId} were not written ` +
+      `within ${formatWait(this.#gapWaitMs)} of their ids being taken; going on from ${to}`
+    );
   }
 
   /**
@@ -366,7 +460,10 @@ interface PackedItem {
 
 /**
  * Splits a batch into items of at most MAX_ITEM_BYTES of JSON and MAX_EVENTS_PER_ITEM events,
- * in order. An event too large for an item on its own is refused before any id is taken.
+ * in order. An event too large for an item on its own makes the whole append fail before any id
+ * is taken: an append writes all its events or none, so a caller never has to guess which of them
+ * were logged. Refusing only the offending event is the EventWriter's job: it refuses it at push,
+ * to the caller that made it, so a batch never holds one (createEventWriter).
  */
 function packItems(events: readonly CoordinationEventInput[]): PackedItem[] {
   const items: PackedItem[] = [];
@@ -383,11 +480,7 @@ function packItems(events: readonly CoordinationEventInput[]): PackedItem[] {
   for (const event of events) {
     const json = JSON.stringify(event);
     const size = Buffer.byteLength(json);
-    if (size + 2 > MAX_ITEM_BYTES)
-      throw new Error(
-        `A ${event.type} event of ${size} bytes cannot be logged: one event holds at most ` +
-          `${MAX_ITEM_BYTES - 2} bytes of JSON`,
-      );
+    if (size > MAX_EVENT_BYTES) throw new EventTooLargeError(event.type, size);
     if (current.length >= MAX_EVENTS_PER_ITEM || bytes + size + 1 > MAX_ITEM_BYTES) close();
     current.push(event);
     parts.push(json);
@@ -407,19 +500,20 @@ function parseItem(coordinationId: string, item: Record<string, unknown>, warn: 
   const stored = storedItemSchema.safeParse(item);
   if (!stored.success) {
     warn(`mobius: event log ${where} is malformed and was skipped: ${stored.error.message}`);
-    return { first, count: undefined, events: [] };
+    return { first, count: undefined, appendedAt: undefined, events: [] };
   }
   const { count, time, events: json } = stored.data;
+  const appendedAt = Date.parse(time);
   let values: unknown;
   try {
     values = JSON.parse(json);
   } catch (error) {
     warn(`mobius: event log ${where} holds no JSON and was skipped: ${String(error)}`);
-    return { first, count, events: [] };
+    return { first, count, appendedAt, events: [] };
   }
   if (!Array.isArray(values) || values.length !== count) {
     warn(`mobius: event log ${where} does not hold ${count} events and was skipped`);
-    return { first, count, events: [] };
+    return { first, count, appendedAt, events: [] };
   }
   const events: CoordinationEvent[] = [];
   values.forEach((value, i) => {
@@ -428,7 +522,12 @@ function parseItem(coordinationId: string, item: Record<string, unknown>, warn: 
     if (parsed.success) events.push({ ...parsed.data, id, coordinationId, time });
     else warn(`mobius: event ${id} of coordination ${coordinationId} is malformed and was skipped`);
   });
-  return { first, count, events };
+  return { first, count, appendedAt, events };
+}
+
+/** 15000 → "15 s", 300 → "300 ms". */
+function formatWait(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function consoleWarn(message: string): void {
