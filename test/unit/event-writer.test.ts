@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import {
+  EventTooLargeError,
+  MAX_EVENT_BYTES,
+} from '../../functions/core/streaming/dynamo-event-log.ts';
 import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
 import { createEventWriter } from '../../functions/core/streaming/event-writer.ts';
 import type {
@@ -232,6 +236,25 @@ describe('createEventWriter', () => {
     await expect(writer.push(chunk(6))).rejects.toBe(failure);
     await expect(writer.close()).rejects.toBe(failure);
     expect(log.batches).toHaveLength(1);
+  });
+
+  it('refuses an event too large for the log on its own: the events around it are appended, the writer goes on', async () => {
+    const log = new HeldLog(true);
+    const writer = createEventWriter(log, 'c1', { firstLingerMs: 600_000, lingerMs: 600_000 });
+    await writer.push(chunk(0));
+    const huge: CoordinationEventInput = {
+      type: 'step.succeeded',
+      stepId: 's1',
+      agentId: 'writer',
+      output: 'x'.repeat(MAX_EVENT_BYTES),
+      durationMs: 1,
+    };
+    const refused = writer.push(huge);
+    await expect(refused).rejects.toThrow(EventTooLargeError);
+    await expect(refused).rejects.toThrow(/step\.succeeded event of \d+ bytes cannot be logged/);
+    await writer.push(chunk(1));
+    await writer.close();
+    expect(log.batches.flat().map(seqOf)).toEqual([0, 1]);
   });
 
   it('close appends what is left, waits for it, and ends the writer', async () => {

@@ -1,3 +1,4 @@
+import { EventTooLargeError, MAX_EVENT_BYTES } from './dynamo-event-log.ts';
 import type { CoordinationEventLog, EventWriter } from './event-log.ts';
 import type { CoordinationEventInput } from './events.ts';
 
@@ -14,6 +15,8 @@ export interface EventWriterOptions {
   readonly highWaterEvents?: number;
   /** push() waits while this many bytes are buffered; default 1 MB. */
   readonly highWaterBytes?: number;
+  /** push() refuses an event of more JSON bytes than this; default MAX_EVENT_BYTES (one item). */
+  readonly maxEventBytes?: number;
 }
 
 const DEFAULTS = {
@@ -23,6 +26,7 @@ const DEFAULTS = {
   lingerMs: 100,
   highWaterEvents: 1_000,
   highWaterBytes: 1024 * 1024,
+  maxEventBytes: MAX_EVENT_BYTES,
 } as const;
 
 /**
@@ -33,6 +37,10 @@ const DEFAULTS = {
  * out with the next one. With the DynamoEventLog a batch costs two writes: a fast stream of small
  * chunks costs about 2 writes per 100 events, and an LLM's tokens (one every 20–50 ms) go about
  * five to a batch instead of one — a fifth of the writes, for at most 100 ms more delay.
+ *
+ * An event too large for the log is refused at push, on its own (EventTooLargeError): the events
+ * buffered with it are still appended and the writer goes on, whereas inside a batch it would fail
+ * the whole append and, with it, the writer.
  */
 export function createEventWriter(
   log: Pick<CoordinationEventLog, 'append'>,
@@ -71,8 +79,10 @@ class BatchingEventWriter implements EventWriter {
     this.#throwIfFailed();
     if (this.#closing !== undefined)
       throw new Error(`The event writer of coordination ${this.#coordinationId} is closed`);
+    const bytes = Buffer.byteLength(JSON.stringify(event));
+    if (bytes > this.#options.maxEventBytes) throw new EventTooLargeError(event.type, bytes);
     this.#buffer.push(event);
-    this.#bytes += Buffer.byteLength(JSON.stringify(event));
+    this.#bytes += bytes;
     if (this.#full()) this.#flush();
     else this.#timer ??= setTimeout(() => this.#lingered(), this.#linger());
     // Back-pressure: a producer faster than the log waits here, so the buffer stays bounded.
