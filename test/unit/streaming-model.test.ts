@@ -36,6 +36,18 @@ describe('chunks', () => {
     expect(() => chunkOf('x'.repeat(MAX_CHUNK_BYTES + 1), 3, 'a')).toThrow(/chunk 3 of \d+ bytes/);
   });
 
+  it('measures a chunk as the JSON it travels as, escapes included', () => {
+    // 50 000 characters, each escaped to six bytes (\u0001): about 300 KB once serialised.
+    const escaped = '\u0001'.repeat(50_000);
+    expect(Buffer.byteLength(escaped)).toBeLessThan(MAX_CHUNK_BYTES);
+    expect(() => chunkOf(escaped, 4, 'a')).toThrow(/chunk 4 of 300\d+ bytes as JSON/);
+    expect(() => chunkOf({ text: escaped }, 5, 'a')).toThrow(/chunk 5 of \d+ bytes as JSON/);
+    // What fits as JSON is taken whole: a chunk at the bound, serialised, is accepted.
+    const fits = 'x'.repeat(MAX_CHUNK_BYTES - JSON.stringify({ seq: 6, text: '' }).length);
+    expect(chunkOf(fits, 6, 'a')).toEqual({ seq: 6, text: fits });
+    expect(() => chunkOf(`${fits}x`, 6, 'a')).toThrow(FatalAgentError);
+  });
+
   it('gives callers that do not stream the returned value, else what was streamed', () => {
     const text = [chunkOf('Hello, ', 0, 'a'), chunkOf('world', 1, 'a')];
     expect(finalOutput({ done: true }, text)).toEqual({ done: true });

@@ -11,8 +11,10 @@ export type StreamChunk =
   | { readonly seq: number; readonly data: JsonValue };
 
 /**
- * The largest chunk, serialised. The same bound as a Step Functions state and an SQS message: a
- * chunk always fits one event-log item and one SSE event, whatever path it travels.
+ * The largest chunk, serialised as JSON (`{"seq":…,"text":…}`), as every path carries it. The same
+ * bound as a Step Functions state and an SQS message: a chunk always fits one event-log item and
+ * one SSE event, whatever path it travels. It is measured as JSON, not as raw text, because JSON
+ * escapes control characters six bytes for one (`\u0001`) and quotes and backslashes two for one.
  */
 export const MAX_CHUNK_BYTES = 256 * 1024;
 
@@ -22,10 +24,7 @@ export const MAX_CHUNK_BYTES = 256 * 1024;
  * travel is the agent's bug, reported as a FatalAgentError naming the chunk.
  */
 export function chunkOf(value: unknown, seq: number, agentId: string): StreamChunk {
-  if (typeof value === 'string') {
-    assertChunkFits(Buffer.byteLength(value), seq, agentId);
-    return { seq, text: value };
-  }
+  if (typeof value === 'string') return fitting({ seq, text: value }, agentId);
   let data: JsonValue;
   try {
     data = jsonOutput(value, agentId);
@@ -34,15 +33,15 @@ export function chunkOf(value: unknown, seq: number, agentId: string): StreamChu
       `Agent ${agentId} streamed chunk ${seq}, which cannot travel: ${(error as Error).message}`,
     );
   }
-  assertChunkFits(Buffer.byteLength(JSON.stringify(data)), seq, agentId);
-  return { seq, data };
+  return fitting({ seq, data }, agentId);
 }
 
-function assertChunkFits(bytes: number, seq: number, agentId: string): void {
-  if (bytes <= MAX_CHUNK_BYTES) return;
+function fitting(chunk: StreamChunk, agentId: string): StreamChunk {
+  const bytes = Buffer.byteLength(JSON.stringify(chunk));
+  if (bytes <= MAX_CHUNK_BYTES) return chunk;
   throw new FatalAgentError(
-    `Agent ${agentId} streamed chunk ${seq} of ${bytes} bytes; a chunk holds at most ` +
-      `${MAX_CHUNK_BYTES}. Stream smaller pieces.`,
+    `Agent ${agentId} streamed chunk ${chunk.seq} of ${bytes} bytes as JSON; a chunk holds at ` +
+      `most ${MAX_CHUNK_BYTES}. Stream smaller pieces.`,
   );
 }
 
