@@ -1,10 +1,13 @@
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { isFinal } from '../core/streaming/events.ts';
 import { SSE_CONTENT_TYPE } from '../core/streaming/sse.ts';
+import { ApiError } from './api-error.ts';
 import { type components, type JsonValue, operationRoutes, type operations } from './api-types.ts';
 import {
   type CoordinationEvent,
   coordinationEventOf,
   EventStreamError,
+  errorEventOf,
   type FollowOptions,
   followEvents,
   isEventStream,
@@ -16,7 +19,7 @@ import {
 import { bodyOf, type CredentialsProvider, callApi, openApi } from './signed-fetch.ts';
 
 export type { CoordinationEvent, JsonValue, MessageStreamEvent, StreamChunk };
-export { EventStreamError };
+export { ApiError, EventStreamError };
 
 /**
  * A typed client for the Mobius HTTP API, deployed (SigV4-signed) or embedded (`mobius dev`):
@@ -69,12 +72,13 @@ export interface WatchOptions {
   /** Stops watching: the iteration ends quietly and the connection closes. */
   readonly signal?: AbortSignal;
   /**
-   * New connections tried after one dropped (or could not be made, or answered 502/503/504)
-   * before the coordination finished, each resuming after the last event received; the count
-   * starts again once events flow. @default 5
+   * Failed connections tried again in a row before the coordination finished, each resuming
+   * after the last event received: one that could not be made, dropped, or was answered (or
+   * ended) with a 5xx error. A connection the API closes cleanly is opened again without being
+   * counted, however long the run takes; the count starts again once events flow. @default 5
    */
   readonly reconnects?: number;
-  /** Wait before the first new connection, doubled for each further one (ms). @default 250 */
+  /** Wait before a new connection, doubled for each further failure (ms). @default 250 */
   readonly backoffMs?: number;
 }
 
@@ -87,9 +91,12 @@ export interface StreamOptions {
 export interface StreamingMethods {
   /**
    * GET /coordinations/{id}/events: the coordination's live events, replayed from the start (or
-   * after `after`), then followed until `coordination.finished`, which is the last one. A dropped
-   * connection is opened again with `Last-Event-ID` (see WatchOptions.reconnects), so each event
-   * arrives once and in order. An unknown id is an ApiError (404).
+   * after `after`), then followed until `coordination.finished`, which is the last one (without
+   * an `id` when the API's log does not hold the result). A dropped connection is opened again
+   * with `Last-Event-ID` (see WatchOptions.reconnects), so each event arrives once and in order.
+   * An unknown id is an ApiError (404), an API without an event log one with the code
+   * EVENTS_NOT_CONFIGURED (503); a stream the API ends with an `error` event is resumed when the
+   * error is a 5xx, and thrown as its ApiError (`midStream`) when it is a 4xx.
    */
   watchCoordination(id: string, options?: WatchOptions): AsyncIterable<CoordinationEvent>;
   /**
@@ -104,7 +111,9 @@ export interface StreamingMethods {
   /**
    * POST /coordinations with `Accept: text/event-stream`: starts the coordination and yields its
    * events until `coordination.finished`, which carries the result. A request refused before it
-   * starts is an ApiError; a stream that drops is resumed through GET …/events.
+   * starts is an ApiError; a stream that drops is resumed through GET …/events. A run that fails
+   * with an error after it started ends the stream with an `error` event, thrown as its ApiError
+   * (`midStream`; the run's end is logged: GET /coordinations/{id} has its result).
    */
   runCoordinationStream(
     body: Schemas['CoordinationRequest'],
@@ -117,27 +126,6 @@ export type MobiusClient = {
     ...request: object extends RequestOf<K> ? [request?: RequestOf<K>] : [request: RequestOf<K>]
   ) => Promise<ResponseOf<K>>;
 } & StreamingMethods;
-
-/** The API answered 4xx or 5xx; `body` is its `{ error: { code, message, details } }`. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  readonly operationId: OperationId | StreamedOperation;
-  readonly status: number;
-  readonly body: unknown;
-
-  constructor(operationId: OperationId | StreamedOperation, status: number, body: unknown) {
-    const error = (body as Partial<Schemas['Error']> | undefined)?.error;
-    super(`The API answered ${status}: ${error?.message ?? JSON.stringify(body)}`);
-    this.operationId = operationId;
-    this.status = status;
-    this.body = body;
-  }
-
-  /** The error code (`NOT_FOUND`, `VALIDATION_FAILED`, …) when the body is the API's error shape. */
-  get code(): string | undefined {
-    return (this.body as Partial<Schemas['Error']> | undefined)?.error?.code;
-  }
-}
 
 interface AnyRequest {
   readonly path?: Readonly<Record<string, string | number>>;
@@ -298,19 +286,23 @@ export function createClient(
     let last: CoordinationEvent | undefined;
     try {
       for await (const message of sseOf(response)) {
+        // The run failed after it started: the POST's own outcome, final.
+        if (message.event === 'error') throw errorEventOf(message, 'runCoordination');
         last = coordinationEventOf(message);
         yield last;
-        if (last.type === 'coordination.finished') return;
+        if (isFinal(last)) return;
       }
     } catch (error) {
       if (signal?.aborted) return;
-      if (error instanceof EventStreamError || last === undefined) throw error;
+      if (error instanceof EventStreamError || error instanceof ApiError || last === undefined)
+        throw error;
     }
     if (signal?.aborted) return;
     if (last === undefined)
       throw new EventStreamError('The coordination stream closed before the coordination started.');
-    // The run goes on without this connection: follow the rest of it from its event log.
-    yield* watch(last.coordinationId, { ...watchOptions, after: last.id, resuming: true });
+    // The run goes on without this connection: follow the rest of it from its event log. (Only
+    // the final event may lack an id, and it has ended the stream above.)
+    yield* watch(last.coordinationId, { ...watchOptions, after: last.id ?? 0, resuming: true });
   }
 
   const methods = Object.keys(operationRoutes).map((id) => [

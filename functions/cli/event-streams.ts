@@ -1,6 +1,7 @@
 import { coordinationEventInputSchema, isFinal } from '../core/streaming/events.ts';
 import { type ReceivedSse, readSse, SSE_CONTENT_TYPE } from '../core/streaming/sse.ts';
-import type { components } from './api-types.ts';
+import { ApiError, isTransient, statusOfCode } from './api-error.ts';
+import type { components, operations } from './api-types.ts';
 
 /**
  * Reading the API's server-sent events for the typed client: a coordination's live events (GET
@@ -19,20 +20,44 @@ export type CoordinationEvent = components['schemas']['CoordinationEvent'];
 /** A piece of a streamed answer, as docs/openapi.json documents it (chunks.ts's StreamChunk). */
 export type StreamChunk = components['schemas']['StreamChunk'];
 
-/** A coordination event from one SSE event (`data` is the event, `id` its id). */
+/**
+ * A coordination event from one SSE event (`data` is the event, `id` its id). The last one,
+ * `coordination.finished`, may have no id: the API sends a result its log does not hold (it could
+ * not keep it, or the events have expired); it ends the stream, so nothing is resumed after it.
+ */
 export function coordinationEventOf(message: ReceivedSse): CoordinationEvent {
   const parsed = coordinationEventInputSchema.safeParse(message.data);
   const meta = message.data as Partial<Record<'id' | 'coordinationId' | 'time', unknown>> | null;
+  const id = meta?.id;
   if (
     !parsed.success ||
-    typeof meta?.id !== 'number' ||
-    typeof meta.coordinationId !== 'string' ||
+    !(Number.isSafeInteger(id) || (id === undefined && isFinal(parsed.data))) ||
+    typeof meta?.coordinationId !== 'string' ||
     typeof meta.time !== 'string'
   )
     throw new EventStreamError(
       `The API sent a "${message.event}" event that is not a coordination event: ${JSON.stringify(message.data).slice(0, 300)}`,
     );
-  return { ...parsed.data, id: meta.id, coordinationId: meta.coordinationId, time: meta.time };
+  const { coordinationId, time } = meta;
+  return (
+    id === undefined
+      ? { ...parsed.data, coordinationId, time }
+      : { ...parsed.data, id: id as number, coordinationId, time }
+  ) as CoordinationEvent;
+}
+
+/**
+ * The `error` event that ends a stream the API could not go on with: its data is the API's error
+ * body, as the ApiError a JSON answer with that code would have been (the status is the code's).
+ */
+export function errorEventOf(message: ReceivedSse, operationId: keyof operations): ApiError {
+  const { data } = message;
+  const error = isRecord(data) && isRecord(data.error) ? data.error : undefined;
+  if (typeof error?.code !== 'string' || typeof error.message !== 'string')
+    throw new EventStreamError(
+      `The API sent an "error" event without its error body ({ error: { code, message, details } }): ${JSON.stringify(data).slice(0, 300)}`,
+    );
+  return new ApiError(operationId, statusOfCode(error.code), data, { midStream: true });
 }
 
 /** What a streamed message (POST /messages with `Accept: text/event-stream`) delivers, in order. */
@@ -97,12 +122,14 @@ export interface FollowOptions {
   readonly after?: number;
   readonly signal?: AbortSignal;
   /**
-   * Connections tried again after one dropped (or could not be made, or answered 502/503/504)
-   * before the coordination finished, each resuming after the last event received; the count
-   * starts again once events flow. @default 5
+   * Failed connections tried again in a row before giving up: one that could not be made, that
+   * dropped, or that the API answered with a 5xx (or ended with a 5xx `error` event). A connection
+   * the API closes cleanly is not a failure (an API function ends a stream before its 15-minute
+   * limit): it is opened again however long the coordination takes. The count starts again once
+   * events flow. @default 5
    */
   readonly reconnects?: number;
-  /** Wait before the first new connection, doubled for each further one. @default 250 */
+  /** Wait before the first new connection, doubled for each further failure. @default 250 */
   readonly backoffMs?: number;
   /** The first connection is itself a reconnection (a stream that dropped): retried as one. */
   readonly resuming?: boolean;
@@ -113,9 +140,11 @@ export type Refusal = (response: Response) => Promise<Error | undefined>;
 
 /**
  * A coordination's events from `open`, in order, each once, until `coordination.finished` (which
- * it yields, then ends). A connection that drops is opened again after a pause, with the last
- * event id (as EventSource sends `Last-Event-ID`), at most `reconnects` times in a row; an
- * aborted `signal` ends it quietly.
+ * it yields, then ends). A connection that ends before it is opened again, with the last event id
+ * (as EventSource sends `Last-Event-ID`): after `backoffMs` when the API closed it cleanly, after a
+ * pause doubled with each failure otherwise, and at most `reconnects` failures in a row. A refusal that asking again
+ * will not change (4xx, 503 EVENTS_NOT_CONFIGURED, a 4xx `error` event) is thrown as its
+ * ApiError; an aborted `signal` ends it quietly.
  */
 export async function* followEvents(
   open: EventSource,
@@ -128,18 +157,24 @@ export async function* followEvents(
   const stop = () => connection.abort();
   options.signal?.addEventListener('abort', stop, { once: true });
   let last = options.after ?? 0;
-  let failures = 0;
   let connected = options.resuming ?? false;
-  let lastProblem = '';
+  /** Failed connection attempts in a row, and what the last one met. */
+  let failures = 0;
+  let lastFailure: Error | undefined;
+  let wait = 0;
+  const failed = (error: Error) => {
+    failures++;
+    lastFailure = error;
+    wait = backoffMs * 2 ** (failures - 1);
+  };
   try {
     for (;;) {
-      if (failures > 0) {
-        if (failures > reconnects)
-          throw new EventStreamError(
-            `The event stream stopped before the coordination finished, and ${reconnects} new connections did not bring it back (${lastProblem}).`,
-          );
-        await pause(backoffMs * 2 ** (failures - 1), connection.signal);
-      }
+      if (failures > reconnects)
+        throw new EventStreamError(
+          `The event stream stopped before the coordination finished, and ${reconnects} new connections did not bring it back (${lastFailure?.message}).`,
+          { cause: lastFailure },
+        );
+      if (wait > 0) await pause(wait, connection.signal);
       if (connection.signal.aborted) return;
       let response: Response;
       try {
@@ -148,38 +183,47 @@ export async function* followEvents(
         if (connection.signal.aborted) return;
         // The API unreachable from the start: the caller learns why at once.
         if (!connected) throw error;
-        lastProblem = (error as Error).message;
-        failures++;
+        failed(error as Error);
+        continue;
+      }
+      const refused = await refusal(response);
+      if (refused !== undefined) {
+        if (!isTransient(refused)) throw refused;
+        connected = true;
+        failed(refused);
+        continue;
+      }
+      if (!isEventStream(response)) {
+        const problem = new EventStreamError(
+          `The API answered ${response.status} with ${response.headers.get('content-type') ?? 'no content type'} instead of an event stream (is it older than coordination events?).`,
+        );
+        // At first, an API that does not stream; later, something in the way for a moment.
+        if (!connected) throw problem;
+        failed(problem);
         continue;
       }
       connected = true;
-      const refused = await refusal(response);
-      if (refused !== undefined) {
-        if (![502, 503, 504].includes(response.status)) throw refused;
-        lastProblem = refused.message;
-        failures++;
-        continue;
-      }
-      if (!isEventStream(response))
-        throw new EventStreamError(
-          `The API answered ${response.status} with ${response.headers.get('content-type') ?? 'no content type'} instead of an event stream (is it older than coordination events?).`,
-        );
       try {
         for await (const message of sseOf(response)) {
+          if (message.event === 'error') throw errorEventOf(message, 'watchCoordination');
           const event = coordinationEventOf(message);
-          if (event.id <= last) continue; // already delivered before the connection dropped
-          last = event.id;
+          if (event.id !== undefined) {
+            if (event.id <= last) continue; // already delivered before the connection dropped
+            last = event.id;
+          }
           failures = 0;
           yield event;
           if (isFinal(event)) return;
         }
-        lastProblem = 'the connection closed';
+        // Closed cleanly before the end: not a failure, however often a long run needs it (one
+        // pause, not doubled, so that an API that keeps closing at once is not asked in a loop).
+        wait = backoffMs;
       } catch (error) {
         if (connection.signal.aborted) return;
         if (error instanceof EventStreamError) throw error;
-        lastProblem = (error as Error).message;
+        if (error instanceof ApiError && !isTransient(error)) throw error;
+        failed(error as Error);
       }
-      failures++;
     }
   } finally {
     options.signal?.removeEventListener('abort', stop);

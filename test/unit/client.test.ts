@@ -221,7 +221,8 @@ const inputs: CoordinationEventInput[] = [
   },
   { type: 'coordination.finished', status: 'succeeded', result: { coordinationId: ID } },
 ];
-const EVENTS: CoordinationEvent[] = inputs.map((input, i) => ({
+/** Events as the log numbers them (the type lets the final one go without an id). */
+const EVENTS: (CoordinationEvent & { id: number })[] = inputs.map((input, i) => ({
   ...input,
   id: i + 1,
   coordinationId: ID,
@@ -292,7 +293,7 @@ describe('watchCoordination', () => {
         reconnects: 2,
         backoffMs: 1,
       }))
-        watched.push(event.id);
+        watched.push(event.id ?? 0);
     })();
     await expect(watching).rejects.toThrow(EventStreamError);
     await expect(watching).rejects.toThrow(/2 new connections did not bring it back/);
@@ -406,6 +407,156 @@ describe('watchCoordination', () => {
   });
 });
 
+/** What the API's error body looks like for this code. */
+const errorBody = (code: string, message: string) => ({ error: { code, message, details: {} } });
+const errorEvent = (code: string, message: string) =>
+  formatSse({ event: 'error', data: errorBody(code, message) });
+/** The final event as the API sends a result its log does not hold: no id. */
+const { id: _id, ...finishedWithoutId } = EVENTS.at(-1) as CoordinationEvent & { id: number };
+const finalWithoutId = formatSse({ event: 'coordination.finished', data: finishedWithoutId });
+
+describe('watchCoordination: how a stream ends', () => {
+  it('ends with a coordination.finished that has no id (a result the log does not hold)', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      for (const event of EVENTS.slice(0, -1)) response.write(sse(event));
+      response.end(finalWithoutId);
+    };
+    const events = await all(createClient(api).watchCoordination(ID));
+    expect(events).toEqual([...EVENTS.slice(0, -1), finishedWithoutId]);
+    expect(events.at(-1)).not.toHaveProperty('id');
+    expect(seen).toHaveLength(1);
+  });
+
+  it('takes a lone coordination.finished without id as the whole story (the log is empty)', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.end(finalWithoutId);
+    };
+    expect(await all(createClient(api).watchCoordination(ID))).toEqual([finishedWithoutId]);
+  });
+
+  it('still refuses an event other than the final one without an id', async () => {
+    const { id: _started, ...startedWithoutId } = EVENTS[0] as CoordinationEvent;
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.end(formatSse({ event: 'coordination.started', data: startedWithoutId }));
+    };
+    await expect(all(createClient(api).watchCoordination(ID))).rejects.toThrow(
+      /"coordination.started" event that is not a coordination event/,
+    );
+  });
+
+  it('resumes after a 5xx error event, as after a dropped connection', async () => {
+    script = (request, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      if (request.headers['last-event-id'] === undefined) {
+        for (const event of EVENTS.slice(0, 3)) response.write(sse(event));
+        response.end(
+          errorEvent('INTERNAL', 'Internal error; quote request r-1 when reporting it.'),
+        );
+      } else {
+        const after = Number(request.headers['last-event-id']);
+        for (const event of EVENTS.filter((e) => e.id > after)) response.write(sse(event));
+        response.end();
+      }
+    };
+    const events = await all(createClient(api).watchCoordination(ID, { backoffMs: 1 }));
+    expect(events).toEqual(EVENTS);
+    expect(seen.map((request) => request.headers['last-event-id'])).toEqual([undefined, '3']);
+  });
+
+  it('throws a 4xx error event as its ApiError, with the status of its code, without reconnecting', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.write(sse(EVENTS[0] as CoordinationEvent));
+      response.end(errorEvent('FORBIDDEN', 'Not yours to watch.'));
+    };
+    const watched: string[] = [];
+    const error = await (async () => {
+      for await (const event of createClient(api).watchCoordination(ID, { backoffMs: 1 }))
+        watched.push(event.type);
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({
+      operationId: 'watchCoordination',
+      status: 403,
+      code: 'FORBIDDEN',
+      midStream: true,
+      body: errorBody('FORBIDDEN', 'Not yours to watch.'),
+      message: "The API's event stream ended with FORBIDDEN (403): Not yours to watch.",
+    });
+    expect(watched).toEqual(['coordination.started']);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('gives up on error events that keep coming, naming the last one', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.end(errorEvent('INTERNAL', 'the log is down'));
+    };
+    const error = await all(
+      createClient(api).watchCoordination(ID, { reconnects: 2, backoffMs: 1 }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStreamError);
+    expect((error as Error).message).toMatch(/2 new connections did not bring it back/);
+    expect((error as Error).cause).toMatchObject({ status: 500, code: 'INTERNAL' });
+    expect(seen).toHaveLength(3);
+  });
+
+  it('does not count connections the API closes cleanly, however many a long quiet run needs', async () => {
+    // An API function ends its stream before its 15-minute limit: a quiet step longer than
+    // reconnects × 15 minutes closes more connections without an event than `reconnects`.
+    let connections = 0;
+    script = (request, response) => {
+      connections++;
+      response.writeHead(200, SSE_HEADERS);
+      if (connections === 1) response.write(sse(EVENTS[0] as CoordinationEvent));
+      if (connections < 8) {
+        response.end(SSE_KEEPALIVE);
+        return;
+      }
+      expect(request.headers['last-event-id']).toBe('1');
+      for (const event of EVENTS.slice(1)) response.write(sse(event));
+      response.end();
+    };
+    const events = await all(
+      createClient(api).watchCoordination(ID, { reconnects: 1, backoffMs: 1 }),
+    );
+    expect(events).toEqual(EVENTS);
+    expect(seen).toHaveLength(8);
+  });
+
+  it('counts failed attempts in a row only: events flowing start the count again', async () => {
+    // Every connection brings one new event, then drops: never two failures in a row.
+    script = (request, response) => {
+      const after = Number(request.headers['last-event-id'] ?? 0);
+      const next = EVENTS.find((e) => e.id > after) as CoordinationEvent;
+      response.writeHead(200, SSE_HEADERS);
+      response.write(sse(next));
+      if (isFinalEvent(next)) response.end();
+      else response.socket?.end();
+    };
+    const events = await all(
+      createClient(api).watchCoordination(ID, { reconnects: 1, backoffMs: 1 }),
+    );
+    expect(events).toEqual(EVENTS);
+    expect(seen).toHaveLength(EVENTS.length);
+  });
+
+  it('takes 503 EVENTS_NOT_CONFIGURED as final: an API without an event log does not grow one', async () => {
+    script = json(503, errorBody('EVENTS_NOT_CONFIGURED', 'no coordination event log'));
+    const error = await all(createClient(api).watchCoordination(ID, { backoffMs: 1 })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 503, code: 'EVENTS_NOT_CONFIGURED', midStream: false });
+    expect(seen).toHaveLength(1);
+  });
+});
+
+const isFinalEvent = (event: CoordinationEvent) => event.type === 'coordination.finished';
+
 describe('streamMessage', () => {
   const message = { to: 'narrator', payload: { summary: 'Queues decouple producers.' } };
   const response = { messageId: 'm-2', type: 'response', payload: { narration: 'Once upon' } };
@@ -493,6 +644,36 @@ describe('runCoordinationStream', () => {
       'POST /coordinations',
       `GET /coordinations/${ID}/events?after=3`,
     ]);
+  });
+
+  it('ends with a coordination.finished without id, and reads nothing more', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      for (const event of EVENTS.slice(0, -1)) response.write(sse(event));
+      response.end(finalWithoutId);
+    };
+    const events = await all(createClient(api).runCoordinationStream(request, { backoffMs: 1 }));
+    expect(events).toEqual([...EVENTS.slice(0, -1), finishedWithoutId]);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /coordinations']);
+  });
+
+  it('throws the error event of a run that failed after it started as its ApiError', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.write(sse(EVENTS[0] as CoordinationEvent));
+      response.end(errorEvent('TIMEOUT', 'The coordination did not finish in time.'));
+    };
+    const error = await all(createClient(api).runCoordinationStream(request)).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({
+      operationId: 'runCoordination',
+      status: 504,
+      code: 'TIMEOUT',
+      midStream: true,
+    });
+    expect(seen).toHaveLength(1);
   });
 
   it('throws the ApiError of a request refused before it starts', async () => {
