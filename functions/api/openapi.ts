@@ -26,12 +26,17 @@ import {
   discoveryQuerySchema,
 } from '../core/registry/discovery.ts';
 import { MAX_CHUNK_BYTES } from '../core/streaming/chunks.ts';
-import { coordinationEventInputSchema } from '../core/streaming/events.ts';
+import { coordinationEventInputSchema, isFinal } from '../core/streaming/events.ts';
 import { MAX_HEADER_BYTES, TRANSPORT_ERRORS } from '../embedded/api-server.ts';
 import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
 import type { FleetHealth } from './routes/health.ts';
-import { broadcastRequestSchema, messageRequestSchema } from './routes/messages.ts';
+import {
+  broadcastRequestSchema,
+  MAX_STREAM_TIMEOUT_SECONDS,
+  MAX_WAIT_TIMEOUT_SECONDS,
+  messageRequestSchema,
+} from './routes/messages.ts';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, generated from the same zod schemas the handlers
@@ -204,12 +209,24 @@ const eventMeta = {
   /** When the event was appended (ISO 8601). */
   time: z.string(),
 };
+/**
+ * The last event may come without an id: the API sends the result even when the log could not
+ * keep it (POST /coordinations with SSE), or builds it from GET /coordinations/{id} when the log
+ * no longer has the run's events. It ends the stream, so there is nothing to resume after it.
+ */
+const finalEventMeta = {
+  ...eventMeta,
+  id: eventMeta.id
+    .optional()
+    .describe(
+      "The event's position in the log; absent when the log does not hold this result (it could not keep it, or the run's events have expired): the event still ends the stream, and nothing follows it to resume after",
+    ),
+};
 const coordinationEventSchema = z.discriminatedUnion(
   'type',
-  coordinationEventInputSchema.options.map((option) => option.extend(eventMeta)) as unknown as [
-    z.ZodObject,
-    ...z.ZodObject[],
-  ],
+  coordinationEventInputSchema.options.map((option) =>
+    option.extend(isFinal({ type: option.shape.type.value }) ? finalEventMeta : eventMeta),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
 );
 /** One piece of a streamed answer (chunks.ts's StreamChunk), as `step.chunk` and `chunk` carry it. */
 const streamChunkSchema = (() => {
@@ -367,6 +384,21 @@ function inlineSchema(type: z.ZodType): JsonSchema {
   return rest;
 }
 
+/**
+ * Codes a route answers by itself rather than through a domain error (errors.ts's codes, whose
+ * statuses are STATUS_BY_CODE) or the embedded server's transport (TRANSPORT_ERRORS): the
+ * coordination event routes' 503 when the API keeps no event log (routes/coordinations.ts). The
+ * document's list of codes is these three tables; a test asks the route what it answers.
+ */
+export const ROUTE_ERRORS = { EVENTS_NOT_CONFIGURED: 503 } as const;
+
+/** Every error code the API answers, with its status, as the Error schema lists them. */
+export const ERROR_CODES: Readonly<Record<string, number>> = {
+  ...STATUS_BY_CODE,
+  ...ROUTE_ERRORS,
+  ...TRANSPORT_ERRORS,
+};
+
 const ref = (name: SchemaName) => ({
   content: { 'application/json': { schema: { $ref: `${COMPONENT_PREFIX}${name}` } } },
 });
@@ -401,7 +433,7 @@ const ERROR_RESPONSES: Record<
   503: {
     name: 'Unavailable',
     description:
-      'NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again',
+      'NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again. EVENTS_NOT_CONFIGURED: live events were asked for (`Accept: text/event-stream`) and this API keeps no coordination event log (`details.missing` names the setting); trying again does not help',
     headers: {
       'Retry-After': {
         description: 'With CAPACITY_EXCEEDED: seconds after which trying again makes sense',
@@ -461,6 +493,33 @@ const REQUEST_EXAMPLES: Partial<Record<SchemaName, () => Record<string, unknown>
     fuzzy: { value: { capability: 'summarise', match: 'fuzzy' } },
   }),
 };
+
+/**
+ * What each event of a coordination's stream carries: a CoordinationEvent, or — as the last event
+ * of a stream that cannot go on — the API's error body.
+ */
+const COORDINATION_STREAM = {
+  'text/event-stream': {
+    schema: {
+      oneOf: [
+        { $ref: `${COMPONENT_PREFIX}CoordinationEvent` },
+        {
+          $ref: `${COMPONENT_PREFIX}Error`,
+          description: 'The `error` event: the last one of a stream that could not go on',
+        },
+      ],
+    },
+  },
+};
+
+/** How a coordination's stream ends, for both operations that stream one. */
+const COORDINATION_STREAM_END = [
+  "A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error):",
+  'the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations,',
+  'the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final.',
+  '`coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired);',
+  'it still ends the stream.',
+];
 
 interface Operation {
   /** Unique and stable: the typed client's method names (functions/cli/client.ts) are these. */
@@ -576,7 +635,7 @@ function operations(): Record<string, Operation> {
         "`chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response`",
         "(`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes.",
         "A request refused before the agent's first chunk (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything) is answered with a plain JSON error and its status.",
-        'The message `timeout` bounds the whole stream and may be up to 900 seconds with `stream`; otherwise it is at most 25.',
+        `The message \`timeout\` bounds the whole stream and may be up to ${MAX_STREAM_TIMEOUT_SECONDS} seconds with \`stream\`; otherwise it is at most ${MAX_WAIT_TIMEOUT_SECONDS}.`,
         'Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it.',
         "A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.",
       ].join(' '),
@@ -624,16 +683,17 @@ function operations(): Record<string, Operation> {
         'With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events',
         '(`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`,',
         'which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`.',
-        'A request refused before it starts (invalid, no agent available, capacity) is answered with a plain JSON error.',
+        ...COORDINATION_STREAM_END,
+        'A request refused before it starts (invalid, no agent available, capacity, an API without an event log: EVENTS_NOT_CONFIGURED) is answered with a plain JSON error.',
       ].join(' '),
       requestBody: body('CoordinationRequest'),
       responses: {
         200: {
           description:
-            'Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent)',
+            'Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent, or the Error of an `error` event)',
           content: {
             ...ref('CoordinationResult').content,
-            'text/event-stream': { schema: { $ref: `${COMPONENT_PREFIX}CoordinationEvent` } },
+            ...COORDINATION_STREAM,
           },
         },
         202: { description: 'Started (standard mode)', ...ref('CoordinationRunning') },
@@ -671,6 +731,7 @@ function operations(): Record<string, Operation> {
         'resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then',
         '`step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as',
         'GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream.',
+        ...COORDINATION_STREAM_END,
         'Events are kept for 7 days.',
       ].join(' '),
       parameters: [
@@ -692,12 +753,20 @@ function operations(): Record<string, Operation> {
       ],
       responses: {
         200: {
-          description: `The events, as they are appended (a chunk carries at most ${MAX_CHUNK_BYTES / 1024} KB)`,
-          content: {
-            'text/event-stream': { schema: { $ref: `${COMPONENT_PREFIX}CoordinationEvent` } },
-          },
+          description: `The events, as they are appended (a chunk carries at most ${MAX_CHUNK_BYTES / 1024} KB), or last an \`error\` event`,
+          content: COORDINATION_STREAM,
         },
-        ...errors(400, 404),
+        400: {
+          description:
+            'VALIDATION_FAILED: `after` or `Last-Event-ID` is not an event id (a whole number, 0 for the start); `error.details.issues[].path` names which',
+          ...ref('Error'),
+        },
+        ...errors(404),
+        503: {
+          description:
+            'EVENTS_NOT_CONFIGURED: this API keeps no coordination event log (`details.missing` names the setting: MOBIUS_EVENTS_TABLE); trying again does not help',
+          ...ref('Error'),
+        },
       },
     },
   };
@@ -753,7 +822,7 @@ export function openApiDocument(): Record<string, unknown> {
         ...schemas,
         Error: {
           ...schemas.Error,
-          description: `codes: ${Object.entries({ ...STATUS_BY_CODE, ...TRANSPORT_ERRORS })
+          description: `codes: ${Object.entries(ERROR_CODES)
             .map(([code, status]) => `${code} (${status})`)
             .join(', ')}`,
         },

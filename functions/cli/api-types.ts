@@ -158,7 +158,7 @@ export interface paths {
         put?: never;
         /**
          * Run a coordination: the result inline (express), 202 with its id (standard), or its live events (SSE)
-         * @description With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events (`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`, which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`. A request refused before it starts (invalid, no agent available, capacity) is answered with a plain JSON error.
+         * @description With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events (`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`, which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`. A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error): the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations, the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final. `coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired); it still ends the stream. A request refused before it starts (invalid, no agent available, capacity, an API without an event log: EVENTS_NOT_CONFIGURED) is answered with a plain JSON error.
          */
         post: operations["runCoordination"];
         delete?: never;
@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Live events of a coordination (SSE): replayed from the start, then followed until coordination.finished
-         * @description Server-sent events: `event:` the event type, `id:` the event id (1, 2, 3… per coordination), `data:` a CoordinationEvent. A late subscriber gets every event from the start; `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=` resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then `step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream. Events are kept for 7 days.
+         * @description Server-sent events: `event:` the event type, `id:` the event id (1, 2, 3… per coordination), `data:` a CoordinationEvent. A late subscriber gets every event from the start; `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=` resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then `step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream. A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error): the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations, the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final. `coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired); it still ends the stream. Events are kept for 7 days.
          */
         get: operations["watchCoordination"];
         put?: never;
@@ -695,7 +695,8 @@ export interface components {
             /** @enum {string} */
             status: "succeeded" | "partial" | "failed";
             result: components["schemas"]["JsonValue"];
-            id: number;
+            /** @description The event's position in the log; absent when the log does not hold this result (it could not keep it, or the run's events have expired): the event still ends the stream, and nothing follows it to resume after */
+            id?: number;
             coordinationId: string;
             time: string;
         };
@@ -760,7 +761,7 @@ export interface components {
                 self: string;
             };
         };
-        /** @description codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503), FORBIDDEN (403), BAD_REQUEST (400), REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431), INTERNAL (500) */
+        /** @description codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503), FORBIDDEN (403), EVENTS_NOT_CONFIGURED (503), BAD_REQUEST (400), REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431), INTERNAL (500) */
         Error: {
             error: {
                 code: string;
@@ -835,7 +836,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again */
+        /** @description NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again. EVENTS_NOT_CONFIGURED: live events were asked for (`Accept: text/event-stream`) and this API keeps no coordination event log (`details.missing` names the setting); trying again does not help */
         Unavailable: {
             headers: {
                 /** @description With CAPACITY_EXCEEDED: seconds after which trying again makes sense */
@@ -1175,14 +1176,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent) */
+            /** @description Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent, or the Error of an `error` event) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CoordinationResult"];
-                    "text/event-stream": components["schemas"]["CoordinationEvent"];
+                    "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
                 };
             };
             /** @description Started (standard mode) */
@@ -1247,18 +1248,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The events, as they are appended (a chunk carries at most 256 KB) */
+            /** @description The events, as they are appended (a chunk carries at most 256 KB), or last an `error` event */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["CoordinationEvent"];
+                    "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
                 };
             };
-            400: components["responses"]["InvalidInput"];
+            /** @description VALIDATION_FAILED: `after` or `Last-Event-ID` is not an event id (a whole number, 0 for the start); `error.details.issues[].path` names which */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             404: components["responses"]["NotFound"];
             431: components["responses"]["HeadersTooLarge"];
+            /** @description EVENTS_NOT_CONFIGURED: this API keeps no coordination event log (`details.missing` names the setting: MOBIUS_EVENTS_TABLE); trying again does not help */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
 }

@@ -5,7 +5,10 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { describe, expect, it } from 'vitest';
 import type * as z from 'zod';
 import { ROUTES } from '../../functions/api/app.ts';
+import type { ApiDependencies } from '../../functions/api/dependencies.ts';
+import type { ApiEvent } from '../../functions/api/http.ts';
 import { openApiDocument } from '../../functions/api/openapi.ts';
+import { coordinationEventStream } from '../../functions/api/routes/coordinations.ts';
 import {
   broadcastRequestSchema,
   messageRequestSchema,
@@ -97,6 +100,65 @@ describe('OpenAPI document', () => {
     expect(document.components.responses.Unavailable).toMatchObject({
       headers: { 'Retry-After': { schema: { type: 'integer' } } },
     });
+  });
+
+  it('documents the answer of an API without an event log: its code listed with its status, and the 503 of GET …/events', async () => {
+    // What the route really answers, so that the document cannot drift from it.
+    const answer = await coordinationEventStream({
+      events: undefined,
+    } as unknown as ApiDependencies)({
+      pathParameters: { id: 'c-1' },
+      headers: {},
+      queryStringParameters: null,
+    } as unknown as ApiEvent);
+    const { code } = (JSON.parse((answer as { body: string }).body) as { error: { code: string } })
+      .error;
+    expect(code).toBe('EVENTS_NOT_CONFIGURED');
+    const errorSchema = document.components.schemas.Error as { description: string };
+    expect(errorSchema.description).toContain(`${code} (${answer.statusCode})`);
+    const watch = document.paths['/coordinations/{id}/events']?.get;
+    expect(JSON.stringify(watch?.responses[String(answer.statusCode)])).toContain(code);
+    // POST /coordinations with SSE answers the same 503; its shared response names the code.
+    expect(JSON.stringify(document.components.responses.Unavailable)).toContain(code);
+  });
+
+  it('names `after` and `Last-Event-ID` in the 400 of GET …/events', () => {
+    const invalid = JSON.stringify(
+      document.paths['/coordinations/{id}/events']?.get?.responses['400'],
+    );
+    expect(invalid).toContain('`after`');
+    expect(invalid).toContain('`Last-Event-ID`');
+  });
+
+  it('documents that both coordination streams may end with an `error` event carrying an Error', () => {
+    const streams = {
+      'POST /coordinations': document.paths['/coordinations']?.post,
+      'GET /coordinations/{id}/events': document.paths['/coordinations/{id}/events']?.get,
+    };
+    for (const [name, operation] of Object.entries(streams)) {
+      const ok = operation?.responses['200'] as
+        | { content: Record<string, { schema: unknown }> }
+        | undefined;
+      const media = ok?.content['text/event-stream'];
+      expect(refsIn(media?.schema).sort(), name).toEqual([
+        '#/components/schemas/CoordinationEvent',
+        '#/components/schemas/Error',
+      ]);
+      expect((operation as { description?: string }).description, name).toMatch(
+        /ends with an `error` event/,
+      );
+    }
+  });
+
+  it('lets only coordination.finished come without an id', () => {
+    const events = document.components.schemas.CoordinationEvent as {
+      oneOf: { properties: { type: { const: string } }; required: string[] }[];
+    };
+    const withoutId = events.oneOf
+      .filter((event) => !event.required.includes('id'))
+      .map((event) => event.properties.type.const);
+    expect(withoutId).toEqual(['coordination.finished']);
+    expect(events.oneOf).toHaveLength(8);
   });
 
   it('gives request examples that the API accepts as valid', () => {
