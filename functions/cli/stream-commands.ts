@@ -20,8 +20,10 @@ import { UsageError } from './usage-error.ts';
 /**
  * `mobius watch <coordinationId>`: follows a coordination's live events from the start (a run
  * that already ended is replayed), printing them as `mobius run` does, then its result. A dropped
- * connection is resumed with Last-Event-ID (the typed client tries 5 times, with backoff). Exit
- * code 0 when the coordination succeeded or partially succeeded, 1 when it failed.
+ * connection is resumed with Last-Event-ID (the typed client tries 5 times, with backoff; a
+ * connection the API closes cleanly is resumed however long the run takes). Exit code 0 when the
+ * coordination succeeded or partially succeeded, 1 when it failed or could not be followed to
+ * its end (the error and what to do are printed).
  */
 export async function watchCommand(
   coordinationId: string,
@@ -44,6 +46,14 @@ export async function watchCommand(
     }
   } catch (error) {
     progress?.end();
+    const fix = watchFix(error, coordinationId, base);
+    if (fix !== undefined) {
+      io.err(
+        red(`✘ ${error instanceof ApiError ? apiErrorText(error) : (error as Error).message}`),
+      );
+      io.err(fix);
+      return 1;
+    }
     if (error instanceof EventStreamError) {
       io.err(red(`✘ ${error.message}`));
       return 1;
@@ -59,6 +69,32 @@ export async function watchCommand(
   if (finished === undefined) return 130;
   if (!options.json) printResult(finished.result, io, false);
   return finished.status === 'failed' ? 1 : 0;
+}
+
+/** `CODE: message` of the API's error body, else the error's own message. */
+function apiErrorText(error: ApiError): string {
+  const message = (error.body as Partial<Schemas['Error']> | undefined)?.error?.message;
+  return error.code !== undefined && message !== undefined
+    ? `${error.code}: ${message}`
+    : error.message;
+}
+
+/**
+ * What to do when watching stopped without the coordination's end: undefined for the errors
+ * that are no watching problem (an unknown id, an API out of reach: usage errors, with their own
+ * fix) or that are the API's answer as such (a malformed event).
+ */
+function watchFix(error: unknown, coordinationId: string, base: string): string | undefined {
+  const result = `GET ${base}/coordinations/${coordinationId} answers its status or result`;
+  if (error instanceof ApiError && error.code === 'EVENTS_NOT_CONFIGURED')
+    return `The API at ${base} keeps no coordination event log, so it cannot stream a run. Watch runs of \`mobius dev\`, or of a stack deployed with the Mobius CDK construct (it gives the API its events table, MOBIUS_EVENTS_TABLE); for this run, ${result}.`;
+  // The stream's own `error` event, one asking again does not change (a 4xx): the run goes on.
+  if (error instanceof ApiError && error.midStream)
+    return `The API stopped the stream for the reason above; the coordination itself goes on, and ${result}.`;
+  // Reconnections (after drops, 5xx answers or 5xx error events) that did not bring it back.
+  if (error instanceof EventStreamError && error.cause !== undefined)
+    return `The coordination itself goes on: \`mobius watch ${coordinationId}\` again replays it from its start, and ${result}.`;
+  return undefined;
 }
 
 /** A payload given on the command line: JSON when it parses, else the text as a string. */

@@ -1,12 +1,26 @@
 import { readFileSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
+import type { ApiDependencies } from '../../functions/api/dependencies.ts';
+import type { ApiEvent } from '../../functions/api/http.ts';
+import { coordinationEventStream } from '../../functions/api/routes/coordinations.ts';
 import { runCommand } from '../../functions/cli/commands.ts';
 import type { Io } from '../../functions/cli/io.ts';
 import { sendCommand, watchCommand } from '../../functions/cli/stream-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
+import type {
+  CoordinationEvent,
+  CoordinationEventInput,
+} from '../../functions/core/streaming/events.ts';
+import { formatSse, SSE_HEADERS } from '../../functions/core/streaming/sse.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 
 /**
@@ -259,6 +273,138 @@ describe('mobius send without streaming', () => {
     expect(JSON.parse(answered.stdout())).toMatchObject({
       summary: expect.stringContaining('Queues'),
     });
+  });
+});
+
+describe('mobius watch, when the stream does not end with coordination.finished', () => {
+  // An API on the loopback address whose answers each test scripts: the endings a running
+  // embedded runtime does not produce on demand (a log that fails under a reader, a result the
+  // log could not keep, an API without an event log).
+  type Script = (request: IncomingMessage, response: ServerResponse) => void;
+  let server: Server;
+  let api: string;
+  let script: Script;
+  let requests: IncomingMessage['headers'][];
+  const ID = 'c-watched';
+  const inputs: CoordinationEventInput[] = [
+    {
+      type: 'coordination.started',
+      pattern: 'sequential',
+      mode: 'standard',
+      steps: [{ stepId: 'narrate', agentId: 'narrator' }],
+    },
+    { type: 'step.started', stepId: 'narrate', agentId: 'narrator', candidate: 0, attempt: 1 },
+    { type: 'step.chunk', stepId: 'narrate', agentId: 'narrator', chunk: { seq: 0, text: 'Once' } },
+    {
+      type: 'step.succeeded',
+      stepId: 'narrate',
+      agentId: 'narrator',
+      output: 'Once',
+      durationMs: 3,
+    },
+    { type: 'coordination.finished', status: 'succeeded', result: { coordinationId: ID } },
+  ];
+  const events: CoordinationEvent[] = inputs.map((input, i) => ({
+    ...input,
+    id: i + 1,
+    coordinationId: ID,
+    time: '2026-12-01T00:00:00.000Z',
+  }));
+  const sse = (event: CoordinationEvent) =>
+    formatSse({ event: event.type, id: event.id, data: event });
+  const errorEvent = (code: string, message: string) =>
+    formatSse({ event: 'error', data: { error: { code, message, details: {} } } });
+
+  beforeAll(async () => {
+    server = createHttpServer((request, response) => {
+      requests.push(request.headers);
+      script(request, response);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    api = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  beforeEach(() => {
+    requests = [];
+  });
+
+  it('prints the result of a coordination.finished without id (one the log could not keep)', async () => {
+    const { id: _id, ...finished } = events.at(-1) as CoordinationEvent;
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      for (const event of events.slice(0, -1)) response.write(sse(event));
+      response.end(formatSse({ event: 'coordination.finished', data: finished }));
+    };
+    const { io, stdout, stderr } = capture();
+    expect(await watchCommand(ID, { api, json: true }, io), stderr()).toBe(0);
+    const lines = stdout().trim().split('\n');
+    expect(lines).toHaveLength(events.length);
+    expect(JSON.parse(lines.at(-1) ?? '')).toEqual(finished);
+  });
+
+  it('resumes after an error event of the API (5xx), and follows the run to its end', async () => {
+    script = (request, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      const after = Number(request.headers['last-event-id'] ?? 0);
+      if (after === 0) {
+        for (const event of events.slice(0, 2)) response.write(sse(event));
+        response.end(
+          errorEvent('INTERNAL', 'Internal error; quote request r-7 when reporting it.'),
+        );
+        return;
+      }
+      for (const event of events.filter((e) => e.id > after)) response.write(sse(event));
+      response.end();
+    };
+    const { io, stderr } = capture();
+    expect(await watchCommand(ID, { api }, io), stderr()).toBe(0);
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, '2']);
+    expect(stderr()).toContain('✔ narrator narrate');
+    expect(stderr()).not.toContain('✘');
+  });
+
+  it('prints an error event the API ends the stream with for good (4xx), and what to do; exit 1', async () => {
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      response.write(sse(events[0] as CoordinationEvent));
+      response.end(errorEvent('FORBIDDEN', 'Only its owner may watch this coordination.'));
+    };
+    const { io, stderr } = capture();
+    expect(await watchCommand(ID, { api }, io)).toBe(1);
+    expect(requests).toHaveLength(1);
+    expect(stderr()).toContain('✘ FORBIDDEN: Only its owner may watch this coordination.\n');
+    expect(stderr()).toContain(`GET ${api}/coordinations/${ID} answers its status or result`);
+  });
+
+  it('says what to do when the API keeps no event log (503 EVENTS_NOT_CONFIGURED); exit 1', async () => {
+    // Exactly what the route answers without an event log.
+    const answer = await coordinationEventStream({
+      events: undefined,
+    } as unknown as ApiDependencies)({
+      pathParameters: { id: ID },
+      headers: {},
+      queryStringParameters: null,
+    } as unknown as ApiEvent);
+    expect(answer.statusCode).toBe(503);
+    script = (_, response) => {
+      response.writeHead(answer.statusCode, { 'content-type': 'application/json' });
+      response.end((answer as { body: string }).body);
+    };
+    const { io, stderr } = capture();
+    expect(await watchCommand(ID, { api }, io)).toBe(1);
+    expect(requests).toHaveLength(1);
+    expect(stderr()).toMatch(
+      /✘ EVENTS_NOT_CONFIGURED: Live coordination events are not available here/,
+    );
+    expect(stderr()).toContain(
+      'Watch runs of `mobius dev`, or of a stack deployed with the Mobius CDK construct',
+    );
+    expect(stderr()).toContain(`GET ${api}/coordinations/${ID}`);
   });
 });
 
