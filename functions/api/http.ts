@@ -1,5 +1,7 @@
+import type { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
+import { writeWithBackPressure } from '../core/aws/lambda-streaming.ts';
 import { ValidationError } from '../core/errors.ts';
 import { parseExternal, parseWith } from '../core/validation.ts';
 
@@ -45,6 +47,90 @@ export function abortableStream(
       };
     },
   };
+}
+
+/**
+ * Writes a streamed answer to `writable` piece by piece as the route yields it, each write waiting
+ * while the writable's buffer is full (back-pressure: a slow reader slows its own stream and holds
+ * no more than that buffer), then ends it. The one loop behind both writers of a StreamingResult:
+ * the embedded API server (an HTTP response) and the API's Lambda entry (its response stream).
+ *
+ * The reader going away — the writable closes, or errors (a reset connection) — stops the
+ * iteration (`return()`) at once, even while the route waits for its next piece, and the pipe
+ * ends quietly. `until` resolving (the function's deadline) ends the stream the same way. The
+ * route's `return()` is awaited (its cleanup; a route may hold on there until work it started
+ * settles), but never past `until`: a route that ignores being stopped cannot hold its writer.
+ * Rejects only when a write fails while the reader is still there.
+ */
+export async function pipeStream(
+  pieces: AsyncIterable<string>,
+  writable: Writable,
+  options: { readonly until?: Promise<unknown> } = {},
+): Promise<void> {
+  const iterator = pieces[Symbol.asyncIterator]();
+  let stopped: Promise<void> | undefined;
+  // Once, whoever asks first; never rejects: a route's failing cleanup has nobody to answer.
+  const stop = () => {
+    stopped ??= (async () => {
+      await iterator.return?.(undefined);
+    })().catch(() => undefined);
+    return stopped;
+  };
+  let leave: () => void = () => undefined;
+  const left = new Promise<typeof LEFT>((resolve) => {
+    leave = () => resolve(LEFT);
+  });
+  const readerLeft = () => {
+    leave();
+    void stop();
+  };
+  writable.once('close', readerLeft);
+  // An 'error' nobody listens to is thrown by the emitter: an uncaught exception that ends the
+  // process (on Lambda, the environment) — and the 'close' that would stop the route never comes.
+  // It stays listened to after the pipe, for errors of a stream already ended.
+  writable.on('error', readerLeft);
+  const cut = options.until?.then((): typeof CUT => CUT) ?? NEVER;
+  let wasCut = false;
+  try {
+    while (!writable.destroyed) {
+      const next = await Promise.race([iterator.next(), left, cut]);
+      if (next === CUT) {
+        wasCut = true;
+        break;
+      }
+      if (next === LEFT || next.done === true || writable.destroyed) break;
+      await writeWithBackPressure(writable, next.value);
+    }
+    await endOf(writable);
+  } catch (error) {
+    // The reader left mid-write: its stream ends here, quietly.
+    if (!writable.destroyed) throw error;
+  } finally {
+    writable.off('close', readerLeft);
+    // Cut at the deadline, the piece the route is working on may never come, nor its cleanup.
+    const stopping = stop();
+    if (!wasCut) await Promise.race([stopping, cut]);
+  }
+}
+
+const LEFT = Symbol('reader left');
+const CUT = Symbol('cut');
+const NEVER = new Promise<never>(() => undefined);
+
+/** Ends the writable and waits until everything written was handed on, or it closed. */
+export function endOf(writable: Writable): Promise<void> {
+  if (writable.destroyed || writable.writableEnded) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error | null) => {
+      writable.off('close', onClose);
+      if (error && !writable.destroyed) reject(error);
+      else resolve();
+    };
+    // An HTTP response whose connection closes first never calls back from end().
+    const onClose = () => done();
+    writable.once('close', onClose);
+    writable.end(done);
+  });
 }
 
 /** A result known not to stream (every route answers so unless the caller asked for SSE). */

@@ -7,7 +7,7 @@ import {
   streamifyResponse,
   writeWithBackPressure,
 } from '../core/aws/lambda-streaming.ts';
-import { type ApiResult, isStreaming, type StreamingResult } from './http.ts';
+import { type ApiResult, endOf, isStreaming, pipeStream, type StreamingResult } from './http.ts';
 
 /** The API as createApi builds it (the middy chain): a proxy event in, an API result out. */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<ApiResult>;
@@ -21,8 +21,9 @@ export const STREAM_END_MARGIN_MS = 5_000;
 
 export interface StreamEntryOptions {
   /**
-   * Runs once the answer is written, or its reader has gone: the API's middleware finished when
-   * the route returned, and work a stream did after that (metrics it added) is flushed here.
+   * Runs once the answer is written, or its reader has gone and the route has stopped (bounded
+   * by the stream's deadline): the API's middleware finished when the route returned, and work a
+   * stream did after that (metrics it added) is flushed here.
    */
   readonly afterResponse?: () => void | Promise<void>;
 }
@@ -33,12 +34,17 @@ export interface StreamEntryOptions {
  * the status and headers, eight NUL bytes, then the body. A buffered result's body goes out in one
  * write (decoded first when it is base64); a streamed one (SSE) piece by piece as the route yields
  * it, each write waiting while the stream's buffer is full. When the reader goes away (the client
- * closed the connection, API Gateway gave up), the iteration is stopped, so the route stops
- * producing, as the embedded API server does. A stream still going STREAM_END_MARGIN_MS before the
- * function's timeout is stopped and ended there.
+ * closed the connection, API Gateway gave up, the connection was reset), the iteration is stopped,
+ * so the route stops producing, as the embedded API server does. A stream still going
+ * STREAM_END_MARGIN_MS before the function's timeout is stopped and ended there.
  */
 export function streamingApi(api: ApiHandler, options: StreamEntryOptions = {}): StreamingHandler {
   return streamifyResponse(async (event, responseStream, context) => {
+    // A reader that resets its connection makes the stream emit 'error', whenever it happens —
+    // while the route still works on its answer, too. Unheard, the error would be thrown by the
+    // emitter: an uncaught exception ending the environment and every request it serves. The
+    // stream is destroyed with it, and each writer below ends quietly on a destroyed stream.
+    responseStream.on('error', ignoreReaderGone);
     try {
       const result = await api(event as APIGatewayProxyEvent, context);
       if (isStreaming(result)) await writeStreamed(responseStream, result, context);
@@ -47,6 +53,10 @@ export function streamingApi(api: ApiHandler, options: StreamEntryOptions = {}):
       await options.afterResponse?.();
     }
   });
+}
+
+function ignoreReaderGone(): void {
+  // Nothing to do: the stream is destroyed, which is what every writer here looks at.
 }
 
 /** The prelude API Gateway reads a proxy result's status and headers from. */
@@ -80,7 +90,7 @@ async function writeBuffered(
   try {
     // Written even when empty: Lambda's runtime writes the prelude just before the first write.
     await writeWithBackPressure(stream, body);
-    await end(stream);
+    await endOf(stream);
   } catch (error) {
     // Nobody is left to read the answer.
     if (stream.destroyed) return;
@@ -88,73 +98,37 @@ async function writeBuffered(
   }
 }
 
+/**
+ * A streamed answer, through the same pipe as the embedded server's (pipeStream), cut
+ * STREAM_END_MARGIN_MS before the invocation's deadline. The route's cleanup is awaited until then
+ * too: the invocation lasts as long as work the route waits for there (a run its reader left).
+ */
 async function writeStreamed(
   responseStream: ResponseStream,
   result: StreamingResult,
   context: Context,
 ): Promise<void> {
   const stream = httpResponseStream(responseStream, preludeOf(result));
-  const pieces = result.stream[Symbol.asyncIterator]();
-  // The reader going away while the route waits for its next piece ends the iteration too.
-  const gone = () => void pieces.return?.(undefined);
-  stream.once('close', gone);
   const { outOfTime, cancel } = deadlineOf(context);
-  let timedOut = false;
   try {
     // An empty first write sends the status and headers at once (the prelude goes out before the
     // first write), as the embedded server flushes its headers: the client knows the stream is
     // open before the route has anything to say.
-    await writeWithBackPressure(stream, '');
-    for (;;) {
-      const pending = pieces.next();
-      const next = await Promise.race([pending, outOfTime]);
-      if (next === OUT_OF_TIME) {
-        // The piece may still come, or fail, after the stream ended: nobody reads it.
-        pending.catch(() => undefined);
-        timedOut = true;
-        break;
-      }
-      if (next.done === true || stream.destroyed) break;
-      await writeWithBackPressure(stream, next.value);
-    }
-    await end(stream);
-  } catch (error) {
-    // The reader left mid-write: its stream ends here, quietly.
-    if (stream.destroyed) return;
-    throw error;
+    if (!stream.destroyed) stream.write('');
+    await pipeStream(result.stream, stream, { until: outOfTime });
   } finally {
     cancel();
-    stream.off('close', gone);
-    // Out of time, the piece the route is working on may never come: stop it without waiting.
-    const stopped = Promise.resolve(pieces.return?.(undefined)).catch(() => undefined);
-    if (!timedOut) await stopped;
   }
 }
 
-const OUT_OF_TIME = Symbol('out of time');
-
 /** Resolves STREAM_END_MARGIN_MS before the invocation's deadline (never, without one). */
-function deadlineOf(context: Context): {
-  outOfTime: Promise<typeof OUT_OF_TIME>;
-  cancel: () => void;
-} {
+function deadlineOf(context: Context): { outOfTime: Promise<void>; cancel: () => void } {
   const remaining = context.getRemainingTimeInMillis?.();
   if (typeof remaining !== 'number' || !Number.isFinite(remaining))
     return { outOfTime: new Promise(() => undefined), cancel: () => undefined };
   let timer: NodeJS.Timeout | undefined;
-  const outOfTime = new Promise<typeof OUT_OF_TIME>((resolve) => {
-    timer = setTimeout(() => resolve(OUT_OF_TIME), Math.max(0, remaining - STREAM_END_MARGIN_MS));
+  const outOfTime = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, remaining - STREAM_END_MARGIN_MS));
   });
   return { outOfTime, cancel: () => clearTimeout(timer) };
-}
-
-/** Ends the stream and waits until everything written was handed on. */
-function end(stream: ResponseStream): Promise<void> {
-  if (stream.destroyed || stream.writableEnded) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    stream.end((error?: Error | null) => {
-      if (error && !stream.destroyed) reject(error);
-      else resolve();
-    });
-  });
 }

@@ -10,9 +10,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { type ApiResult, isStreaming, type StreamingResult } from '../api/http.ts';
+import { type ApiResult, isStreaming, pipeStream, type StreamingResult } from '../api/http.ts';
 import { errorResponse } from '../api/http-errors.ts';
-import { writeWithBackPressure } from '../core/aws/lambda-streaming.ts';
 import { ForbiddenError, PayloadTooLargeError, ValidationError } from '../core/errors.ts';
 import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
@@ -148,8 +147,9 @@ async function serve(
 /**
  * A streamed answer: status and headers at once, then each piece as the route yields it, waiting
  * while the client's socket is full — a slow client slows its own stream and holds no more than
- * the socket's buffer. A client that goes away ends only its own stream: the iteration is stopped
- * (`return()`), and the route's cleanup runs; nothing else is cancelled.
+ * the socket's buffer. A client that goes away (or whose connection errors) ends only its own
+ * stream: the iteration is stopped (`return()`), and the route's cleanup runs; nothing else is
+ * cancelled. The same pipe as the API's Lambda entry (pipeStream).
  */
 async function writeStream(
   response: ServerResponse,
@@ -158,25 +158,7 @@ async function writeStream(
 ): Promise<void> {
   response.writeHead(result.statusCode, { 'x-amzn-requestid': requestId, ...result.headers });
   response.flushHeaders();
-  const pieces = result.stream[Symbol.asyncIterator]();
-  // The client going away while the route waits for its next piece ends the iteration too.
-  const gone = () => void pieces.return?.(undefined);
-  response.once('close', gone);
-  try {
-    for (;;) {
-      const next = await pieces.next();
-      if (next.done === true || response.destroyed) break;
-      await writeWithBackPressure(response, next.value);
-    }
-    response.end();
-  } catch (error) {
-    // The client left mid-write: its stream ends here, quietly.
-    if (response.destroyed) return;
-    throw error;
-  } finally {
-    response.off('close', gone);
-    await pieces.return?.(undefined);
-  }
+  await pipeStream(result.stream, response);
 }
 
 /**

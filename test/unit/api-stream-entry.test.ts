@@ -102,6 +102,56 @@ async function run(handler: ApiHandler, stream: ResponseStream, request = event(
   await streamingApi(handler)(request, stream, lambdaContext('mobius-api'));
 }
 
+/** Whether `promise` settles within `ms` (bounds a wait that would otherwise hang the test). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = promise.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Errors thrown out of the test's reach (an 'error' event nobody listened to), while listening. */
+function uncaughtErrors(): { errors: unknown[]; stop: () => void } {
+  const errors: unknown[] = [];
+  const record = (error: unknown) => void errors.push(error);
+  process.on('uncaughtException', record);
+  return { errors, stop: () => void process.off('uncaughtException', record) };
+}
+
+/**
+ * A route's stream that says one thing, then waits; stopping it (`return()`) settles only once
+ * `work` has (as POST /coordinations with SSE waits for the run its reader left).
+ */
+function stoppingAfter(work: Promise<unknown>, settled: () => void): AsyncIterable<string> {
+  return {
+    [Symbol.asyncIterator]() {
+      let calls = 0;
+      return {
+        next: async () => {
+          calls += 1;
+          if (calls === 1)
+            return { done: false, value: formatSse({ event: 'step.started', data: {} }) };
+          return new Promise<IteratorResult<string>>(() => undefined);
+        },
+        return: async () => {
+          await work;
+          settled();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
 describe('the API’s response-streaming entry', () => {
   it('writes a buffered answer as the prelude, eight NUL bytes and the body', async () => {
     const stream = new CollectingStream();
@@ -229,6 +279,99 @@ describe('the API’s response-streaming entry', () => {
     const count = produced;
     await sleep(20);
     expect(produced).toBe(count);
+  });
+
+  it('a reader reset while a streamed answer waits (the stream errors) stops the route and settles, throwing nothing', async () => {
+    const escaped = uncaughtErrors();
+    try {
+      const stream = new CollectingStream();
+      let stopped = false;
+      let produced = 0;
+      const done = streamingApi(
+        answering({
+          statusCode: 200,
+          headers: SSE_HEADERS,
+          // A followed coordination with nothing new to say: only its reader leaving ends it.
+          stream: abortableStream(async function* (signal) {
+            try {
+              produced += 1;
+              yield formatSse({ event: 'step.started', id: 1, data: { id: 1 } });
+              await sleep(60_000, undefined, { signal }).catch(() => undefined);
+            } finally {
+              stopped = true;
+            }
+          }),
+        }),
+      )(event('GET', '/coordinations/c/events'), stream, lambdaContext('api'));
+      while (produced < 1) await sleep(1);
+      await sleep(5);
+      // What Lambda's response stream does when API Gateway's connection is reset.
+      stream.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      expect(await settlesWithin(done, 2_000)).toBe(true);
+      await expect(done).resolves.toBeUndefined();
+      expect(stopped).toBe(true);
+      expect(escaped.errors).toEqual([]);
+    } finally {
+      escaped.stop();
+    }
+  });
+
+  it('a reader reset while the route still works on a buffered answer throws nothing', async () => {
+    const escaped = uncaughtErrors();
+    try {
+      const stream = new CollectingStream();
+      const done = streamingApi(async () => {
+        stream.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+        await sleep(5);
+        return { statusCode: 200, body: '{"late":true}' };
+      })(event('GET', '/agents'), stream, lambdaContext('api'));
+      expect(await settlesWithin(done, 2_000)).toBe(true);
+      await expect(done).resolves.toBeUndefined();
+      expect(escaped.errors).toEqual([]);
+    } finally {
+      escaped.stop();
+    }
+  });
+
+  it('once the reader has gone, waits for what the route’s stop waits for (a run it started), then runs the after-response hook', async () => {
+    const stream = new CollectingStream();
+    let finishWork: () => void = () => undefined;
+    const work = new Promise<void>((resolve) => {
+      finishWork = resolve;
+    });
+    const order: string[] = [];
+    const done = streamingApi(
+      answering({
+        statusCode: 200,
+        headers: SSE_HEADERS,
+        stream: stoppingAfter(work, () => order.push('work settled')),
+      }),
+      { afterResponse: () => void order.push('after') },
+    )(event('POST', '/coordinations'), stream, lambdaContext('api'));
+    while (stream.writes.length === 0) await sleep(1);
+    stream.destroy();
+    expect(await settlesWithin(done, 50)).toBe(false);
+    finishWork();
+    expect(await settlesWithin(done, 2_000)).toBe(true);
+    await expect(done).resolves.toBeUndefined();
+    expect(order).toEqual(['work settled', 'after']);
+  });
+
+  it('waits for the route’s stop no later than the stream’s deadline', async () => {
+    const stream = new CollectingStream();
+    const context = lambdaContext('api', { timeoutMs: STREAM_END_MARGIN_MS + 40 });
+    const done = streamingApi(
+      answering({
+        statusCode: 200,
+        headers: SSE_HEADERS,
+        // Work that outlasts the function: the entry must still return before Lambda stops it.
+        stream: stoppingAfter(new Promise(() => undefined), () => undefined),
+      }),
+    )(event('POST', '/coordinations'), stream, context);
+    while (stream.writes.length === 0) await sleep(1);
+    stream.destroy();
+    expect(await settlesWithin(done, 2_000)).toBe(true);
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(STREAM_END_MARGIN_MS - 1_000);
   });
 
   it('ends a stream cleanly before the function’s timeout, stopping the route, so the client can resume', async () => {
