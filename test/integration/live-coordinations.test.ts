@@ -1,15 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
+import { streamingApi } from '../../functions/api/stream-entry.ts';
 import type { CoordinationResult } from '../../functions/coordination/result.ts';
 import {
   FatalAgentError,
   RetryableAgentError,
 } from '../../functions/core/messaging/agent-errors.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
+import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
 import type { CoordinationEvent } from '../../functions/core/streaming/events.ts';
 import { type ReceivedSse, readSse } from '../../functions/core/streaming/sse.ts';
 import { type ApiServer, startApiServer } from '../../functions/embedded/api-server.ts';
+import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { CollectingStream, integrationResponse } from '../support/response-stream.ts';
 
 /**
  * Live coordinations as a client meets them: the embedded runtime on a loopback port, agents that
@@ -23,6 +30,7 @@ const flakyCalls = new Map<string, number>();
 let releaseSlow: () => void = () => undefined;
 let slowGate: Promise<void> = Promise.resolve();
 const WORDS = ['Hello', ', ', 'world'];
+const CHATTY_CHUNKS = 620;
 
 const agent = (
   agentId: string,
@@ -65,6 +73,11 @@ const AGENTS: AgentDefinition[] = [
   }),
   agent('broken', 'break', async () => {
     throw new FatalAgentError('broken cannot do anything');
+  }),
+  // A heavily streaming step: more events than one read of the log takes.
+  agent('chatty', 'chatter', async function* () {
+    for (let i = 0; i < CHATTY_CHUNKS; i++) yield `w${i} `;
+    return { by: 'chatty' };
   }),
   agent('slow', 'wait', async function* () {
     yield 'first';
@@ -432,6 +445,72 @@ describe('an API of its own over the same runtime', () => {
     expect(events.at(-1)?.data).toMatchObject({ status: 'succeeded' });
   });
 
+  it('GET …/events of a finished coordination with nothing logged answers its end from its result, and closes', async () => {
+    // Its events expired (7 days), or were never appended: this log holds nothing at all.
+    const nothingLogged: CoordinationEventLog = {
+      append: async () => {
+        throw new Error('this log keeps nothing');
+      },
+      countStart: async () => 1,
+      read: async () => [],
+      follow: silentFollow,
+    };
+    const started = await postJson({ pattern: 'sequential', agents: ['writer'], mode: 'standard' });
+    expect(started.status).toBe(202);
+    const { coordinationId } = started.body as { coordinationId: string };
+    const result = await finishedResult(coordinationId);
+    await withApi(nothingLogged, async (url) => {
+      const { status, events } = await readAll(
+        `/coordinations/${encodeURIComponent(coordinationId)}/events`,
+        {},
+        url,
+      );
+      expect(status).toBe(200);
+      expect(events).toHaveLength(1);
+      const [finished] = events;
+      expect(finished?.event).toBe('coordination.finished');
+      // Not in the log: no position to resume from.
+      expect(finished?.id).toBeUndefined();
+      expect(finished?.data).toMatchObject({
+        type: 'coordination.finished',
+        coordinationId,
+        status: 'succeeded',
+        result,
+      });
+    });
+  });
+
+  it('reads what a run logged in pages when it ends before its follower caught up', async () => {
+    const reads: { after?: number; limit?: number }[] = [];
+    const log = runtime.events;
+    // The run's whole log is still to send when it ends (a slow reader): only read() serves it.
+    const behind: CoordinationEventLog = {
+      append: (coordinationId, events) => log.append(coordinationId, events),
+      countStart: (coordinationId, key) => log.countStart(coordinationId, key),
+      read: (coordinationId, options) => {
+        reads.push({ ...options });
+        return log.read(coordinationId, options);
+      },
+      follow: silentFollow,
+    };
+    await withApi(behind, async (url) => {
+      const { status, events } = await postEvents(
+        { pattern: 'sequential', agents: ['chatty'] },
+        url,
+      );
+      expect(status).toBe(200);
+      const data = expectWellFormedStream(events);
+      const chunks = data.flatMap((e) =>
+        e.type === 'step.chunk' && 'text' in e.chunk ? [e.chunk.text] : [],
+      );
+      expect(chunks).toEqual(Array.from({ length: CHATTY_CHUNKS }, (_, i) => `w${i} `));
+      expect(data.at(-1)).toMatchObject({ status: 'succeeded' });
+    });
+    // More than one page, none of them unbounded.
+    expect(reads.length).toBeGreaterThan(1);
+    for (const read of reads) expect(read.limit).toBeLessThanOrEqual(500);
+  });
+
   it('without an event log, the SSE routes answer 503 naming MOBIUS_EVENTS_TABLE, and start nothing', async () => {
     const bare = await startApiServer(
       createApi({
@@ -454,3 +533,147 @@ describe('an API of its own over the same runtime', () => {
     }
   });
 });
+
+describe('the API’s Lambda entry over the same runtime', () => {
+  afterAll(() => releaseSlow());
+
+  it('a reader who leaves POST /coordinations with SSE mid-run holds the invocation until the run has ended and logged its end', async () => {
+    holdSlowAgent();
+    const metricNames: string[] = [];
+    let coordinationId = '';
+    let atEnd: { logged: string[]; metrics: string[] } | undefined;
+    const entry = streamingApi(
+      createApi({
+        registry: runtime.registry,
+        router: runtime.router,
+        coordinations: runtime.coordinations,
+        events: runtime.events,
+        metrics: recordingMetrics(metricNames),
+      }),
+      {
+        // Where index.ts publishes the metrics; Lambda freezes the environment once it returns.
+        afterResponse: async () => {
+          const logged = await runtime.events.read(coordinationId);
+          atEnd = { logged: logged.map((e) => e.type), metrics: [...metricNames] };
+        },
+      },
+    );
+    const stream = new CollectingStream();
+    const done = entry(
+      proxyEvent('POST', '/coordinations', { pattern: 'sequential', agents: ['slow'] }),
+      stream,
+      lambdaContext('mobius-api'),
+    );
+    // The slow agent has said its first word and waits.
+    for (let i = 0; i < 2_000 && !stream.bytes.includes('event: step.chunk'); i++) await sleep(5);
+    const body = integrationResponse(stream.bytes).body.toString('utf8');
+    expect(body).toContain('event: step.chunk');
+    coordinationId = /"coordinationId":"([^"]+)"/.exec(body)?.[1] ?? '';
+    expect(coordinationId).not.toBe('');
+
+    stream.destroy();
+    // The run goes on; so does the invocation that started it.
+    expect(await settlesWithin(done, 200)).toBe(false);
+    expect(atEnd).toBeUndefined();
+    releaseSlow();
+    expect(await settlesWithin(done, 15_000)).toBe(true);
+    await expect(done).resolves.toBeUndefined();
+    expect(atEnd?.logged.at(-1)).toBe('coordination.finished');
+    expect(atEnd?.metrics).toEqual(
+      expect.arrayContaining(['CoordinationsStarted', 'CoordinationsSucceeded']),
+    );
+  });
+});
+
+/** Serves the runtime's coordinations over an API reading `events`, for the length of `use`. */
+async function withApi(
+  events: CoordinationEventLog,
+  use: (url: string) => Promise<void>,
+): Promise<void> {
+  const server = await startApiServer(
+    createApi({
+      registry: runtime.registry,
+      router: runtime.router,
+      coordinations: runtime.coordinations,
+      events,
+    }),
+    { port: 0 },
+  );
+  try {
+    await use(server.url);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The result of a standard coordination once it has finished (polled, bounded). */
+async function finishedResult(coordinationId: string): Promise<CoordinationResult> {
+  for (let i = 0; i < 200; i++) {
+    const response = await fetch(
+      `${runtime.apiUrl}/coordinations/${encodeURIComponent(coordinationId)}`,
+    );
+    const body = (await response.json()) as CoordinationResult | { status: 'running' };
+    if (body.status !== 'running') return body as CoordinationResult;
+    await sleep(50);
+  }
+  throw new Error(`coordination ${coordinationId} did not finish in 10 s`);
+}
+
+/** A follower with nothing to say: it ends when its reader stops it (`signal`), never before. */
+async function* silentFollow(
+  _coordinationId: string,
+  options: { readonly signal?: AbortSignal } = {},
+): AsyncGenerator<CoordinationEvent> {
+  const { signal } = options;
+  await new Promise<void>((resolve) => {
+    if (signal?.aborted === true) resolve();
+    else signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  yield* [];
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true as const,
+        () => true as const,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Powertools metrics as far as the API uses them: the names added, in order. */
+function recordingMetrics(names: string[]): Metrics {
+  const add = (name: string) => void names.push(name);
+  return {
+    addMetric: add,
+    singleMetric: () => ({ addDimension: () => undefined, addMetric: add }),
+  } as unknown as Metrics;
+}
+
+/** A proxy event as API Gateway passes it to the API function: an SSE request with a JSON body. */
+function proxyEvent(method: string, path: string, body: unknown): APIGatewayProxyEvent {
+  return {
+    httpMethod: method,
+    path,
+    resource: path,
+    body: JSON.stringify(body),
+    headers: SSE,
+    multiValueHeaders: {},
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    isBase64Encoded: false,
+    requestContext: { requestId: 'entry-test' } as APIGatewayProxyEvent['requestContext'],
+  };
+}

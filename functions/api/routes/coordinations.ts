@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { CoordinationShedError } from '../../coordination/admission.ts';
 import { finishedEvent } from '../../coordination/live-events.ts';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
+import type { CoordinationResult } from '../../coordination/result.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { annotate } from '../../core/aws/tracing.ts';
 import { withDeadline } from '../../core/deadline.ts';
@@ -11,7 +12,15 @@ import type { CoordinationEventLog } from '../../core/streaming/event-log.ts';
 import { type CoordinationEvent, isFinal } from '../../core/streaming/events.ts';
 import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
 import type { ApiDependencies } from '../dependencies.ts';
-import { type ApiEvent, type ApiResult, json, parseBody, pathParameter, query } from '../http.ts';
+import {
+  type ApiEvent,
+  type ApiResult,
+  json,
+  parseBody,
+  pathParameter,
+  query,
+  type StreamingResult,
+} from '../http.ts';
 import { type ErrorBody, statusOf } from '../http-errors.ts';
 import { sseErrorEvent, sseResult } from '../sse-stream.ts';
 
@@ -126,9 +135,42 @@ async function runWithEvents(
   const coordinationId = await Promise.race([announced, run.then(() => undefined)]);
   // A service that never announces its runs: answer as without SSE.
   if (coordinationId === undefined) return respond(await run, true);
-  return sseResult((signal) =>
-    followCoordination(events, coordinationId, { after: 0, signal, run, deps, event }),
+  return endingWith(
+    sseResult((signal) =>
+      followCoordination(events, coordinationId, { after: 0, signal, run, deps, event }),
+    ),
+    run,
   );
+}
+
+/**
+ * The answer, whose stream ends (`return()`, which its writer calls when the stream is done or its
+ * reader left) only once `run` has settled. A reader that leaves must not end the request while
+ * the run it started goes on: on Lambda the function would return with StartSyncExecution still
+ * pending and its environment frozen, and the run's `coordination.finished` and metrics would be
+ * lost, or come late as a false failure. The wait is bounded by the writer (the API's Lambda entry
+ * stops waiting just before the function's deadline).
+ */
+function endingWith(result: StreamingResult, run: Promise<unknown>): StreamingResult {
+  return {
+    ...result,
+    stream: {
+      [Symbol.asyncIterator]() {
+        const inner = result.stream[Symbol.asyncIterator]();
+        return {
+          next: () => inner.next(),
+          return: async () => {
+            try {
+              await inner.return?.(undefined);
+            } finally {
+              await run.catch(() => undefined);
+            }
+            return { done: true, value: undefined };
+          },
+        };
+      },
+    },
+  };
 }
 
 /**
@@ -142,9 +184,16 @@ export const coordinationEventStream = (deps: ApiDependencies) => async (event: 
   const after = resumePoint(event);
   const events = deps.events;
   if (events === undefined) return eventsNotConfigured();
-  // Nothing logged yet: the coordination must at least exist (the 404 of GET /coordinations/{id}).
-  if ((await events.read(coordinationId, { limit: 1 })).length === 0)
-    await deps.coordinations.get(coordinationId);
+  // Nothing logged: the coordination must at least exist (the 404 of GET /coordinations/{id}).
+  if ((await events.read(coordinationId, { limit: 1 })).length === 0) {
+    const known = await deps.coordinations.get(coordinationId);
+    // Over, with nothing logged (its events expired after 7 days, or its appends failed): nothing
+    // will ever be appended, so its end is told from its result, rather than waited for.
+    if (known.state === 'completed')
+      return sseResult(async function* () {
+        yield unloggedFinished(coordinationId, known.result);
+      });
+  }
   return sseResult((signal) =>
     followCoordination(events, coordinationId, { after, signal, deps, event }),
   );
@@ -261,34 +310,37 @@ async function* followCoordination(
       // An express run (or any run that threw) is over: what it logged is in the log now.
       following.abort();
       const pending = await next;
-      const rest = [
-        ...(pending.kind === 'event' && pending.next.done !== true ? [pending.next.value] : []),
-      ];
-      rest.push(
-        ...(await events.read(coordinationId, { after: Math.max(last, rest.at(-1)?.id ?? 0) })),
-      );
-      for (const event of rest) {
-        if (event.id <= last) continue;
-        if (isFinal(event)) break;
-        yield sse(event);
+      let final: CoordinationEvent | undefined;
+      if (pending.kind === 'event' && pending.next.done !== true) {
+        const event = pending.next.value;
+        if (isFinal(event)) final = event;
+        else if (event.id > last) yield sse(event);
+      }
+      // Page by page, each sent before the next is read: a heavily streaming run read by a slow
+      // reader may have logged far more than the function should hold at once.
+      let after = last;
+      while (final === undefined) {
+        const page = await events.read(coordinationId, { after, limit: READ_PAGE });
+        for (const event of page) {
+          after = Math.max(after, event.id);
+          if (event.id <= last) continue;
+          if (isFinal(event)) {
+            final = event;
+            break;
+          }
+          yield sse(event);
+        }
+        if (page.length < READ_PAGE) break;
       }
       if (!wake.end.ok) {
         yield errorEvent(wake.end.error, options);
         return;
       }
       const response = wake.end.response;
-      const final = rest.find(isFinal);
       if (final !== undefined) yield sse(final);
       else if (response.state === 'completed')
         // The log refused the result (see appendFinished): the reader still gets it, without an id.
-        yield formatSse({
-          event: 'coordination.finished',
-          data: {
-            ...finishedEvent(response.result),
-            coordinationId,
-            time: new Date().toISOString(),
-          },
-        });
+        yield unloggedFinished(coordinationId, response.result);
       return;
     }
   } catch (error) {
@@ -301,6 +353,20 @@ async function* followCoordination(
     following.abort();
     await log.return?.(undefined);
   }
+}
+
+/** The most events one read of the log takes at the end of an express run. */
+const READ_PAGE = 500;
+
+/**
+ * `coordination.finished` for a result the log does not hold: built as the service would have
+ * logged it, sent without an id (there is no position in the log to resume from).
+ */
+function unloggedFinished(coordinationId: string, result: CoordinationResult): string {
+  return formatSse({
+    event: 'coordination.finished',
+    data: { ...finishedEvent(result), coordinationId, time: new Date().toISOString() },
+  });
 }
 
 /** The API's error body for a run that threw after it started, as an SSE `error` event. */
