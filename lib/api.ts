@@ -102,8 +102,9 @@ export interface MobiusApiProps {
  * Every method's Lambda proxy integration streams (`responseTransferMode: STREAM`): the function
  * is a response-streaming one (functions/api/index.ts) and API Gateway passes its answer on as it
  * is written, so SSE routes (streamed messages, a coordination's live events) reach the caller
- * event by event, for up to 15 minutes. Buffered answers are unchanged for callers; an express run
- * still answers 202 + poll after 27 s.
+ * event by event, for up to 15 minutes. Buffered answers are unchanged for callers: an express run
+ * answered in JSON gives up after 27 s with 504 TIMEOUT (nothing is sent until its result,
+ * and API Gateway closes a silent request at 30 s); one watched over SSE is not cut there.
  */
 export class MobiusApi extends Construct {
   readonly api: RestApi;

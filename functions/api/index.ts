@@ -21,10 +21,11 @@ const tracer = new Tracer({ serviceName: 'mobius-api' });
 installTracer(tracer);
 
 /**
- * An express run's result is awaited this long before the API answers 202 and the caller polls.
- * The integration may stream for 15 minutes, but a buffered answer sends nothing until it is
+ * How long POST /coordinations in JSON waits for an express run's result before answering 504
+ * TIMEOUT. The integration may stream for 15 minutes, but a JSON answer sends nothing until it is
  * ready, and API Gateway cuts a response that stays idle for 30 s on an edge-optimized endpoint
- * (the default), as a buffered integration gives up after 29 s.
+ * (the default), as a buffered integration gives up after 29 s. A run watched over SSE (Accept:
+ * text/event-stream) sends as it goes and is not held to this.
  */
 const SYNC_WAIT_MS = 27_000;
 
@@ -45,7 +46,8 @@ export const api = createApi(
 /**
  * What Lambda runs: a response-streaming function behind API Gateway's STREAM transfer mode
  * (lib/api.ts). The middleware has finished when a route returns its result; metrics a streamed
- * answer adds while it is written (the SSE routes run on after that) are flushed once it ends.
+ * answer adds while it is written (the SSE routes run on after that, and a POST /coordinations
+ * whose reader left waits for its run) are flushed once it ends.
  */
 export const handler = streamingApi(api, {
   afterResponse: () => {
