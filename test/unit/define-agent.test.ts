@@ -575,6 +575,35 @@ describe('defineAgent: coordination tasks report to the event log', () => {
     },
   );
 
+  it('fails a task that streams more than Step Functions carries and returns nothing, saying to return a final value', async () => {
+    const events = new MemoryEventLog();
+    // 300 chunks of 1 KB: 300 KB joined, more than a step's output may be.
+    const chatty = async function* () {
+      for (let i = 0; i < 300; i++) yield 'x'.repeat(1024);
+    };
+    const failed = agent(chatty, {}, { events })(task({ candidate: 0 }), lambdaContext('w1'));
+    await expect(failed).rejects.toBeInstanceOf(FatalAgentError);
+    await expect(failed).rejects.toThrow(
+      /streamed more than 262144 bytes of JSON and returned no final value.*Step Functions.*return a final value/,
+    );
+    // Its chunks still went to the log, and watchers see the step fail with that error.
+    const types = events.appended.map((e) => e.type);
+    expect(types.filter((type) => type === 'step.chunk')).toHaveLength(300);
+    expect(types.at(-1)).toBe('step.failed');
+    // A message's output goes back from Lambda (6 MB): the same chunks fold into it.
+    const request = createMessage({ from: 'api', to: 'w1', type: 'request', payload: {} });
+    const response = (await agent(chatty)(request, lambdaContext('w1'))) as { payload: unknown };
+    expect(response.payload).toBe('x'.repeat(300 * 1024));
+  });
+
+  it('counts what a task folds as JSON: escaped text past 256 KB fails though its raw text fits', async () => {
+    // Four chunks of 40 000 characters, each escaped to six bytes: 160 000 characters, 960 KB of JSON.
+    const handler = agent(async function* () {
+      for (let i = 0; i < 4; i++) yield '\u0001'.repeat(40_000);
+    });
+    await expect(handler(task(), lambdaContext('w1'))).rejects.toThrow(/return a final value/);
+  });
+
   it('folds the chunks into the output when there is no event log', async () => {
     const handler = agent(async function* () {
       yield 'no ';

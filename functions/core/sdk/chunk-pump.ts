@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { asAgentError, FatalAgentError } from '../messaging/agent-errors.ts';
+import { LIMITS } from '../messaging/limits.ts';
 import { chunkOf, finalOutput, isChunkSource, type StreamChunk } from '../streaming/chunks.ts';
 
 /**
@@ -10,12 +11,33 @@ import { chunkOf, finalOutput, isChunkSource, type StreamChunk } from '../stream
 export type ChunkSink = (chunk: StreamChunk) => Promise<void>;
 
 /**
- * The most a handler may stream without returning a final value: callers that do not stream get
- * the chunks folded into one output, which has to fit Lambda's 6 MB synchronous response (and
- * memory). Beyond it the chunks still go to their sink; only the fold is given up, and then an
- * invocation that returns nothing fails saying why.
+ * The most a handler may stream without returning a final value, and why: callers that do not
+ * stream get the chunks folded into one output (joined text, or the list of values), which has to
+ * fit where that output goes. Beyond it the chunks still go to their sink; only the fold is given
+ * up, and then an invocation that returns nothing fails saying why, before the output is refused
+ * further on with an error that names neither the agent nor the fix.
  */
-export const MAX_FOLDED_BYTES = 6 * 1024 * 1024;
+export interface FoldLimit {
+  /** The folded output's JSON, in bytes. */
+  readonly bytes: number;
+  /** Where the output goes and what it holds, for the error. */
+  readonly where: string;
+}
+
+/** A message's output: Lambda's synchronous response (and the function's memory). */
+export const MESSAGE_FOLD_LIMIT: FoldLimit = {
+  bytes: 6 * 1024 * 1024,
+  where: "Lambda's synchronous response, which holds at most 6 MB",
+};
+
+/**
+ * A coordination step's output: it travels through Step Functions, which refuses a state output
+ * over 256 KB (States.DataLimitExceeded, naming neither the agent nor the fix).
+ */
+export const TASK_FOLD_LIMIT: FoldLimit = {
+  bytes: LIMITS.stepFunctionsStateBytes,
+  where: 'Step Functions, which carries at most 256 KB of a step’s output',
+};
 
 /**
  * One invocation's stream: numbers the chunks (seq 0, 1, 2…), hands them to the sink one after the
@@ -28,20 +50,28 @@ export class ChunkPump {
   readonly #agentId: string;
   readonly #sink: ChunkSink | undefined;
   readonly #logger: Logger;
+  readonly #limit: FoldLimit;
   #seq = 0;
   /** The last delivery: each waits for the one before, so chunks reach the sink in seq order. */
   #tail: Promise<void> = Promise.resolve();
   /** Kept for the fold until the handler returns a value (then dropped) or they pass the bound. */
   #kept: StreamChunk[] = [];
+  /** Their values' JSON, without separators: never more than the fold's own JSON. */
   #keptBytes = 0;
   #overflowed = false;
   #failure: Error | undefined;
   #finished = false;
 
-  constructor(agentId: string, sink: ChunkSink | undefined, logger: Logger) {
+  constructor(
+    agentId: string,
+    sink: ChunkSink | undefined,
+    logger: Logger,
+    limit: FoldLimit = MESSAGE_FOLD_LIMIT,
+  ) {
     this.#agentId = agentId;
     this.#sink = sink;
     this.#logger = logger;
+    this.#limit = limit;
   }
 
   /** `context.stream`: a bound function, so handlers may pass it around. */
@@ -84,14 +114,20 @@ export class ChunkPump {
     this.#kept = [];
     if (this.#failure !== undefined) throw this.#failure;
     if (returned !== undefined) return returned;
-    if (this.#overflowed) {
-      throw new FatalAgentError(
-        `Agent ${this.#agentId} streamed more than ${MAX_FOLDED_BYTES} bytes and returned no final ` +
-          'value; callers that do not stream would get its chunks joined, which cannot be that ' +
-          'large: return a final value (a summary, or null) from the handler.',
-      );
-    }
-    return finalOutput(undefined, kept);
+    if (this.#overflowed) throw this.#tooLargeToFold();
+    const folded = finalOutput(undefined, kept);
+    // What was kept counts the values alone; the fold adds a few bytes of its own (commas).
+    if (Buffer.byteLength(JSON.stringify(folded ?? null)) > this.#limit.bytes)
+      throw this.#tooLargeToFold();
+    return folded;
+  }
+
+  #tooLargeToFold(): FatalAgentError {
+    return new FatalAgentError(
+      `Agent ${this.#agentId} streamed more than ${this.#limit.bytes} bytes of JSON and returned ` +
+        'no final value, so its output would be its chunks joined, and that output goes to ' +
+        `${this.#limit.where}: return a final value (a summary, or null) from the handler.`,
+    );
   }
 
   /**
@@ -122,11 +158,12 @@ export class ChunkPump {
 
   #keep(chunk: StreamChunk): void {
     if (this.#overflowed) return;
+    // As JSON, escapes included, but without a text's quotes: joined texts share one pair.
     this.#keptBytes +=
       'text' in chunk
-        ? Buffer.byteLength(chunk.text)
+        ? Buffer.byteLength(JSON.stringify(chunk.text)) - 2
         : Buffer.byteLength(JSON.stringify(chunk.data));
-    if (this.#keptBytes <= MAX_FOLDED_BYTES) {
+    if (this.#keptBytes <= this.#limit.bytes) {
       this.#kept.push(chunk);
       return;
     }

@@ -54,7 +54,7 @@ import type { QueueFigures } from '../model/utilisation.ts';
 import { type HeartbeatReport, Registrar } from '../registry/registrar.ts';
 import type { CoordinationEventLog } from '../streaming/event-log.ts';
 import { parseWith } from '../validation.ts';
-import { ChunkPump, type ChunkSink } from './chunk-pump.ts';
+import { ChunkPump, type ChunkSink, MESSAGE_FOLD_LIMIT, TASK_FOLD_LIMIT } from './chunk-pump.ts';
 import { AGENT_ENVIRONMENT } from './environment.ts';
 import { classifyEvent, classifyPayload } from './incoming.ts';
 import { type JsonValue, jsonOutput } from './json-output.ts';
@@ -528,7 +528,13 @@ class AgentRuntime {
     const logger = this.logger.createChild();
     logger.appendKeys(this.#whereAbouts(message));
     annotate({ agentId: this.#definition.agentId, coordinationId: message.task?.coordinationId });
-    const pump = new ChunkPump(this.#definition.agentId, sink, logger);
+    // A step's output goes through Step Functions (256 KB), a message's back from Lambda (6 MB).
+    const pump = new ChunkPump(
+      this.#definition.agentId,
+      sink,
+      logger,
+      message.kind === 'task' ? TASK_FOLD_LIMIT : MESSAGE_FOLD_LIMIT,
+    );
     try {
       const result = await this.#definition.handler(message, {
         agentId: this.#definition.agentId,
