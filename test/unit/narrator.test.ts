@@ -2,11 +2,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import {
   AccessDeniedException,
   BedrockRuntimeClient,
+  BedrockRuntimeServiceException,
   ConverseStreamCommand,
   type ConverseStreamCommandOutput,
   type ConverseStreamOutput,
   ModelStreamErrorException,
   ThrottlingException,
+  ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -200,6 +202,85 @@ describe('narrator, with Bedrock (MOBIUS_BEDROCK_MODEL_ID set)', () => {
     await expect(run(SUMMARY)).rejects.toMatchObject({
       name: AGENT_ERROR_NAMES.fatal,
       message: expect.stringContaining('no model access'),
+    });
+  });
+});
+
+describe('narrator, with Bedrock: what the network and the SDK throw', () => {
+  beforeEach(() => {
+    vi.stubEnv('MOBIUS_BEDROCK_MODEL_ID', DEFAULT_BEDROCK_MODEL_ID);
+  });
+
+  /** A socket error as Node's HTTP client reports it, and as the SDK passes it on. */
+  const socketError = (code: string, message: string) =>
+    Object.assign(new Error(message), { code, syscall: 'read' });
+  /** An error the SDK does not model, as it builds one from the HTTP answer. */
+  const unmodelled = (status: number, fault: 'client' | 'server') =>
+    new BedrockRuntimeServiceException({
+      name: 'UnknownError',
+      message: `answered ${status}`,
+      $fault: fault,
+      $metadata: { httpStatusCode: status },
+    });
+
+  it.each([
+    ['a connection reset by the peer', socketError('ECONNRESET', 'read ECONNRESET')],
+    ['a connection refused', socketError('ECONNREFUSED', 'connect ECONNREFUSED 52.1.2.3:443')],
+    ['a connection that timed out', socketError('ETIMEDOUT', 'connect ETIMEDOUT 52.1.2.3:443')],
+    [
+      "the SDK's own timeout (TimeoutError)",
+      Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' }),
+    ],
+    [
+      'an exception the model marks retryable ($retryable)',
+      Object.assign(unmodelled(400, 'client'), { name: 'SomethingBusyException', $retryable: {} }),
+    ],
+    ['a 502 the SDK does not model ($metadata.httpStatusCode)', unmodelled(502, 'server')],
+    [
+      'a 503 from a proxy on the way, with no fault recorded',
+      Object.assign(new Error('Service Unavailable'), { $metadata: { httpStatusCode: 503 } }),
+    ],
+    [
+      'a socket reset wrapped in another error (cause)',
+      new Error('request failed', { cause: socketError('ECONNRESET', 'socket hang up') }),
+    ],
+  ])('makes %s retryable, not a refused request', async (_, thrown) => {
+    bedrock.on(ConverseStreamCommand).rejectsOnce(thrown);
+    const failure = (await run(SUMMARY).then(
+      () => new Error('the narrator did not fail'),
+      (error: unknown) => error,
+    )) as Error;
+    expect(failure).toMatchObject({
+      name: AGENT_ERROR_NAMES.retryable,
+      message: expect.stringContaining('Bedrock could not answer now'),
+    });
+    expect(failure.message).not.toContain('refused');
+  });
+
+  it('makes a connection reset in the middle of the stream retryable', async () => {
+    bedrock
+      .on(ConverseStreamCommand)
+      .resolves(
+        streamOf(
+          [delta('Half a ')],
+          socketError('ECONNRESET', 'aborted'),
+        ) as ConverseStreamCommandOutput,
+      );
+    await expect(run(SUMMARY)).rejects.toMatchObject({ name: AGENT_ERROR_NAMES.retryable });
+  });
+
+  it.each([
+    [
+      'a request the model refuses (ValidationException, 400)',
+      new ValidationException({ message: 'too many tokens', $metadata: { httpStatusCode: 400 } }),
+    ],
+    ['a 4xx the SDK does not model', unmodelled(404, 'client')],
+    ['a plain error with no sign of the network', new Error('unexpected')],
+  ])('still makes %s fatal', async (_, thrown) => {
+    bedrock.on(ConverseStreamCommand).rejectsOnce(thrown);
+    await expect(run(SUMMARY)).rejects.toMatchObject({
+      name: AGENT_ERROR_NAMES.fatal,
+      message: expect.stringContaining('Bedrock refused the request'),
     });
   });
 });
