@@ -73,16 +73,17 @@ export function exampleStackProps(
 const GEO_PREFIX = /^(us|us-gov|eu|apac|jp|au|ca|global)\./;
 
 /**
- * Lets the agent call one model with the Converse API (which authorises as bedrock:InvokeModel):
- * the model itself, or a cross-region inference profile and the foundation model in the regions
- * that profile routes to.
+ * Lets the agent call one model with the Converse API, which authorises as bedrock:InvokeModel,
+ * and ConverseStream, which authorises as bedrock:InvokeModelWithResponseStream: the model itself,
+ * or a cross-region inference profile and the foundation model in the regions that profile routes
+ * to.
  */
 export function grantBedrockModel(agent: Agent, modelId: string): void {
   const partition = Aws.PARTITION;
   const foundationModels = `arn:${partition}:bedrock:*::foundation-model/${modelId.replace(GEO_PREFIX, '')}`;
   agent.function.addToRolePolicy(
     new PolicyStatement({
-      actions: ['bedrock:InvokeModel'],
+      actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
       resources: [
         foundationModels,
         `arn:${partition}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/${modelId}`,

@@ -717,7 +717,10 @@ describe('two deployments in one account and region', () => {
       [s.Action].flat().some((a) => a.startsWith('bedrock:')),
     );
     expect(bedrock).toHaveLength(1);
-    expect(bedrock[0]?.Action).toBe('bedrock:InvokeModel');
+    expect(bedrock[0]?.Action).toEqual([
+      'bedrock:InvokeModel',
+      'bedrock:InvokeModelWithResponseStream',
+    ]);
     expect(JSON.stringify(bedrock[0]?.Resource)).toContain(
       ':bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0',
     );
