@@ -91,6 +91,50 @@ describe('an agent reports its coordination task to the event log', () => {
     expect(seqs).toEqual(Array.from({ length: 2_000 }, (_, i) => i));
   });
 
+  it('logs the end of a step whose output is too large for the log, without the output, after every chunk', async () => {
+    const run = task();
+    const big = 'y'.repeat(400 * 1024);
+    const result = (await agent(async function* () {
+      yield 'a';
+      yield 'b';
+      return big;
+    })(run, lambdaContext('writer'))) as { output: unknown; durationMs: number };
+    // The task's result is untouched: only the log leaves the output out.
+    expect(result.output).toBe(big);
+    expect(await eventsOf(run.coordinationId)).toEqual([
+      { type: 'step.started', ...step },
+      { type: 'step.chunk', ...step, chunk: { seq: 0, text: 'a' } },
+      { type: 'step.chunk', ...step, chunk: { seq: 1, text: 'b' } },
+      {
+        type: 'step.succeeded',
+        ...step,
+        output: null,
+        outputOmitted: true,
+        durationMs: result.durationMs,
+      },
+    ]);
+  });
+
+  it('logs the end of a step whose error message is too long for the log, the message cut', async () => {
+    const run = task();
+    await expect(
+      agent(async function* () {
+        yield 'half';
+        throw new FatalAgentError(`unreadable: ${'z'.repeat(400 * 1024)}`);
+      })(run, lambdaContext('writer')),
+    ).rejects.toThrow(/unreadable/);
+    const events = await eventsOf(run.coordinationId);
+    expect(events.map((e) => e.type)).toEqual(['step.started', 'step.chunk', 'step.failed']);
+    const failed = events[2];
+    expect(failed).toMatchObject({
+      error: 'FatalAgentError',
+      cause: expect.stringMatching(/^unreadable: z+… \(cut\)$/),
+    });
+    expect(
+      failed?.type === 'step.failed' && failed.cause !== null && failed.cause.length,
+    ).toBeLessThan(40 * 1024);
+  });
+
   it("reports a fallback candidate's first start as step.fallback", async () => {
     const run = task({ candidate: 1, agentId: 'planned-writer' });
     await agent(() => 'stood in')(run, lambdaContext('writer'));

@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { TaskRequest } from '../model/task.ts';
 import type { StreamChunk } from '../streaming/chunks.ts';
-import { DynamoEventLog } from '../streaming/dynamo-event-log.ts';
+import { DynamoEventLog, eventBytes, MAX_EVENT_BYTES } from '../streaming/dynamo-event-log.ts';
 import type { CoordinationEventLog, EventWriter } from '../streaming/event-log.ts';
 import { createEventWriter } from '../streaming/event-writer.ts';
 import type { CoordinationEvent, CoordinationEventInput } from '../streaming/events.ts';
@@ -19,6 +19,9 @@ interface StepFields {
   readonly round?: number;
 }
 
+/** The most characters of an error message a step.failed event carries when the whole would not fit. */
+const MAX_LOGGED_CAUSE_CHARS = 32 * 1024;
+
 /**
  * What one agent reports to the coordination event log while it works on one task: how the step
  * started (`step.started`, `step.fallback` for a fallback candidate's first try, `step.retried`
@@ -28,6 +31,8 @@ interface StepFields {
  * The log is for watching a run; the task's result travels through Step Functions whatever happens
  * to it. So a failing log never fails the task, but it is never quiet either: once it fails, no
  * more is written for this step, and when the step ends a warning says how many events were lost.
+ * How a step ends always fits the log (an output too large for it is left out, a long error
+ * message cut), so watchers see every step end.
  */
 class StepEvents implements TaskEvents {
   readonly #writer: EventWriter | undefined;
@@ -79,6 +84,12 @@ class StepEvents implements TaskEvents {
     const key = `${task.stepId}#${candidate}${round === undefined ? '' : `#r${round}`}`;
     let attempt: number;
     try {
+      // What the log costs every step, watched or not: this count (one UpdateItem) before the
+      // handler runs, and the step's last batch (an UpdateItem and a PutItem, see DynamoEventLog)
+      // awaited before its result returns — about three DynamoDB round trips on the step's own
+      // time. The count is of starts, whatever made the step start again: a Step Functions retry,
+      // but also an SQS redelivery of a standard task whose Lambda timed out or crashed before it
+      // answered (its message became visible again), which watchers see as step.retried too.
       attempt = await log.countStart(task.coordinationId, key);
     } catch (error) {
       // Without the count a start cannot be told from a retry: nothing is written for this step.
@@ -109,20 +120,43 @@ class StepEvents implements TaskEvents {
   readonly chunk = (chunk: StreamChunk): Promise<void> =>
     this.#push({ type: 'step.chunk', ...this.#fields, chunk });
 
-  /** Reports the output and ends the step's events: resolves once they are written (or lost). */
+  /**
+   * Reports the output and ends the step's events: resolves once they are written (or lost). An
+   * output too large for one log item is left out (`outputOmitted`) rather than the event refused
+   * with the last chunks batched with it: watchers still see every chunk and the step's end. (Such
+   * an output is larger than Step Functions takes, too: the run goes on to report that.)
+   */
   async succeeded(output: JsonValue, durationMs: number): Promise<void> {
-    await this.#push({ type: 'step.succeeded', ...this.#fields, output, durationMs });
+    const event: CoordinationEventInput = {
+      type: 'step.succeeded',
+      ...this.#fields,
+      output,
+      durationMs,
+    };
+    await this.#push(
+      eventBytes(event) <= MAX_EVENT_BYTES
+        ? event
+        : { ...event, output: null, outputOmitted: true },
+    );
     await this.#close();
   }
 
-  /** Reports the error the state machine sees (its name and message) and ends the step's events. */
+  /**
+   * Reports the error the state machine sees (its name and message) and ends the step's events. A
+   * message too long for one log item is cut to its first MAX_LOGGED_CAUSE_CHARS characters.
+   */
   async failed(error: Error): Promise<void> {
-    await this.#push({
+    const event: CoordinationEventInput = {
       type: 'step.failed',
       ...this.#fields,
       error: error.name,
       cause: error.message,
-    });
+    };
+    await this.#push(
+      eventBytes(event) <= MAX_EVENT_BYTES
+        ? event
+        : { ...event, cause: `${error.message.slice(0, MAX_LOGGED_CAUSE_CHARS)}… (cut)` },
+    );
     await this.#close();
   }
 

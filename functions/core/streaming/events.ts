@@ -54,6 +54,8 @@ export const coordinationEventInputSchema = z.discriminatedUnion('type', [
     ...stepFields,
     output: jsonValueSchema,
     durationMs: z.number().min(0),
+    /** True when the output was too large for the log: `output` is then null (the run has it). */
+    outputOmitted: z.literal(true).optional(),
   }),
   z.object({
     type: z.literal('step.failed'),
