@@ -584,7 +584,7 @@ describe('defineAgent: coordination tasks report to the event log', () => {
     const failed = agent(chatty, {}, { events })(task({ candidate: 0 }), lambdaContext('w1'));
     await expect(failed).rejects.toBeInstanceOf(FatalAgentError);
     await expect(failed).rejects.toThrow(
-      /streamed more than 262144 bytes of JSON and returned no final value.*Step Functions.*return a final value/,
+      /streamed more than 262144 bytes and returned no final value.*Step Functions.*return a final value/,
     );
     // Its chunks still went to the log, and watchers see the step fail with that error.
     const types = events.appended.map((e) => e.type);

@@ -124,7 +124,7 @@ export class ChunkPump {
 
   #tooLargeToFold(): FatalAgentError {
     return new FatalAgentError(
-      `Agent ${this.#agentId} streamed more than ${this.#limit.bytes} bytes of JSON and returned ` +
+      `Agent ${this.#agentId} streamed more than ${this.#limit.bytes} bytes and returned ` +
         'no final value, so its output would be its chunks joined, and that output goes to ' +
         `${this.#limit.where}: return a final value (a summary, or null) from the handler.`,
     );
