@@ -371,6 +371,12 @@ describe('GET /coordinations/{id}/events', () => {
       headers: { 'Last-Event-ID': String(liveData.length - 1) },
     });
     expect(dataOf(both.events)).toEqual(liveData.slice(-1));
+    // After the end there is nothing more: 204, which stops a browser's EventSource reconnecting.
+    const ended = await fetch(`${runtime.apiUrl}${path}`, {
+      headers: { 'Last-Event-ID': String(liveData.length) },
+    });
+    expect(ended.status).toBe(204);
+    expect(await ended.text()).toBe('');
   });
 
   it('refuses a position that is not an event id, naming the field', async () => {
@@ -452,6 +458,7 @@ describe('an API of its own over the same runtime', () => {
         throw new Error('this log keeps nothing');
       },
       countStart: async () => 1,
+      finishedId: async () => undefined,
       read: async () => [],
       follow: silentFollow,
     };
@@ -487,6 +494,7 @@ describe('an API of its own over the same runtime', () => {
     const behind: CoordinationEventLog = {
       append: (coordinationId, events) => log.append(coordinationId, events),
       countStart: (coordinationId, key) => log.countStart(coordinationId, key),
+      finishedId: (coordinationId, options) => log.finishedId(coordinationId, options),
       read: (coordinationId, options) => {
         reads.push({ ...options });
         return log.read(coordinationId, options);

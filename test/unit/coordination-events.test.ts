@@ -105,6 +105,9 @@ class RecordingLog implements CoordinationEventLog {
   countStart(): Promise<number> {
     throw new Error('the monitor never counts starts');
   }
+  finishedId(): Promise<number | undefined> {
+    throw new Error('the monitor never reads');
+  }
   read(): Promise<readonly CoordinationEvent[]> {
     throw new Error('the monitor never reads');
   }

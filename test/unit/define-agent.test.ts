@@ -103,6 +103,9 @@ class MemoryEventLog implements CoordinationEventLog {
     return count;
   }
 
+  async finishedId() {
+    return undefined;
+  }
   async read() {
     return [];
   }

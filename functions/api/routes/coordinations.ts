@@ -184,6 +184,11 @@ export const coordinationEventStream = (deps: ApiDependencies) => async (event: 
   const after = resumePoint(event);
   const events = deps.events;
   if (events === undefined) return eventsNotConfigured();
+  // A resume after the end: 204, which is what stops a browser's EventSource from reconnecting
+  // (any 200, even an empty stream, makes it reconnect with the same Last-Event-ID for ever).
+  const finished = after > 0 ? await events.finishedId(coordinationId) : undefined;
+  if (finished !== undefined && after >= finished)
+    return { statusCode: 204, headers: {}, body: '' };
   // Nothing logged: the coordination must at least exist (the 404 of GET /coordinations/{id}).
   if ((await events.read(coordinationId, { limit: 1 })).length === 0) {
     const known = await deps.coordinations.get(coordinationId);

@@ -211,6 +211,7 @@ function countingAppends(
       return written;
     },
     countStart: (coordinationId, key) => log.countStart(coordinationId, key),
+    finishedId: (coordinationId, options) => log.finishedId(coordinationId, options),
     read: (coordinationId, options) => log.read(coordinationId, options),
     follow: (coordinationId, options) => log.follow(coordinationId, options),
   };

@@ -348,13 +348,10 @@ export class DynamoEventLog implements CoordinationEventLog {
     }
   }
 
-  /**
-   * Whether the coordination's coordination.finished has an id at or before `after` — a client
-   * resuming after it (or from an id the log never reached) would otherwise wait for ever, and
-   * would be handed whatever an abandoned step appended after the end. One read: the head item,
-   * where append records the finished id (#markFinished).
-   */
-  async #finishedBy(coordinationId: string, after: number, signal?: AbortSignal): Promise<boolean> {
+  async finishedId(
+    coordinationId: string,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<number | undefined> {
     const { Item } = await this.#client.send(
       new GetCommand({
         TableName: this.#tableName,
@@ -363,10 +360,21 @@ export class DynamoEventLog implements CoordinationEventLog {
         ExpressionAttributeNames: { '#finished': FINISHED },
         ConsistentRead: true,
       }),
-      { abortSignal: signal },
+      { abortSignal: options.signal },
     );
     const finished = Number(Item?.[FINISHED]);
-    return Number.isInteger(finished) && finished <= after;
+    return Number.isInteger(finished) ? finished : undefined;
+  }
+
+  /**
+   * Whether the coordination's coordination.finished has an id at or before `after` — a client
+   * resuming after it (or from an id the log never reached) would otherwise wait for ever, and
+   * would be handed whatever an abandoned step appended after the end. One read: the head item,
+   * where append records the finished id (#markFinished).
+   */
+  async #finishedBy(coordinationId: string, after: number, signal?: AbortSignal): Promise<boolean> {
+    const finished = await this.finishedId(coordinationId, signal === undefined ? {} : { signal });
+    return finished !== undefined && finished <= after;
   }
 
   /** The warning of a follower that moves past ids `from` … `to - 1`, which never came. */

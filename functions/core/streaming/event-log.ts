@@ -22,6 +22,11 @@ export interface CoordinationEventLog {
    * the first start, 2… for retries. Tells `step.retried` from `step.started`.
    */
   countStart(coordinationId: string, key: string): Promise<number>;
+  /** The id of the coordination's `coordination.finished`, or undefined while it has none. */
+  finishedId(
+    coordinationId: string,
+    options?: { readonly signal?: AbortSignal },
+  ): Promise<number | undefined>;
   /** The events after `after` (an event id; 0 = from the start), oldest first, at most `limit`. */
   read(
     coordinationId: string,
