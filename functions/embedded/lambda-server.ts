@@ -208,7 +208,10 @@ function invokeComplete(error?: { errorType: string; errorMessage: string }): Ui
  * A streaming function writes to a Writable whose writes become PayloadChunk events on the HTTP
  * response, each one accepted only once the response has taken it: a slow reader makes the
  * function's writes wait (back-pressure) instead of filling memory. A reader that goes away
- * destroys that Writable, so the function's next write fails and it stops; nothing else does.
+ * destroys that Writable, so the function's next write fails (the agent SDK's streaming entry then
+ * stops its handler at its next chunk); nothing else stops. When the function fails (its handler
+ * threw, or its crash was contained), what it wrote before is flushed first, then the error: Lambda
+ * delivers every byte a function wrote before it failed.
  * A function without a streaming handler answers its whole result as one PayloadChunk, as Lambda
  * does for a function deployed without response streaming.
  */
@@ -240,7 +243,14 @@ async function serveResponseStream(
       if (response.destroyed) return;
       const { name: errorType, message: errorMessage } = asAgentError(error);
       failure = { errorType, errorMessage };
-      body.destroy();
+      // Up to a buffer's worth of writes may still be queued in the Writable: they reach the
+      // reader before the error does. Once ended, the stream takes no more writes from the
+      // failed function (a contained crash may leave its code running).
+      try {
+        await endOf(body);
+      } catch {
+        // The reader left meanwhile: checked below.
+      }
     }
   }
   if (response.destroyed) return;

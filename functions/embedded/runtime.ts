@@ -11,7 +11,7 @@ import type { AdmissionOptions } from '../coordination/admission.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { createDocumentClient } from '../core/aws/dynamodb.ts';
-import type { StreamingHandler } from '../core/aws/lambda-streaming.ts';
+import type { ResponseStream, StreamingHandler } from '../core/aws/lambda-streaming.ts';
 import { ValidationError } from '../core/errors.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import { declaredRuleKind } from '../core/messaging/routing-rules.ts';
@@ -494,6 +494,8 @@ interface AgentInvocations {
  *   function past its own timeout, so a hung agent's slot is free again once its step has given up
  *   on it (see FUNCTION_TIMEOUT_MARGIN_MS); the time counts from the call, so a task still waiting
  *   for a slot then is given up (never run) with the same error; a ping gets PING_TIMEOUT_SECONDS;
+ * - a streamed request whose reader leaves while it still waits for a slot is given up too (never
+ *   run): its answer would go nowhere. One that runs is stopped by the agent SDK at its next chunk;
  * - with a Lambda context whose remaining time is that function timeout.
  */
 function invocations(
@@ -505,6 +507,7 @@ function invocations(
     event: unknown,
     timeoutSeconds: number | undefined,
     work: (context: Context) => Promise<T>,
+    readerGone?: AbortSignal,
   ): Promise<T> => {
     const records = sqsRecords(event);
     const seconds =
@@ -539,19 +542,59 @@ function invocations(
           );
         },
         // One slot, a batch from the queue too (see AgentSlots), ahead of the direct calls.
-        { signal: deadline.signal, ...(records === undefined ? {} : { front: true }) },
+        {
+          signal:
+            readerGone === undefined
+              ? deadline.signal
+              : AbortSignal.any([deadline.signal, readerGone]),
+          ...(records === undefined ? {} : { front: true }),
+        },
       )
       .finally(() => clearTimeout(timer));
   };
   const invoke = (event: unknown, timeoutSeconds?: number): Promise<unknown> =>
     run(event, timeoutSeconds, (context) => handler(event, context));
-  // A streamed request holds a slot for as long as the agent writes its answer.
-  const streaming: StreamingHandler = (event, responseStream) =>
-    run(event, undefined, (context) => handler.streaming(event, responseStream, context));
+  // A streamed request holds a slot for as long as the agent writes its answer; one whose reader
+  // leaves before it has a slot is given up.
+  const streaming: StreamingHandler = (event, responseStream) => {
+    const reader = readerOf(responseStream);
+    return run(
+      event,
+      undefined,
+      (context) => handler.streaming(event, responseStream, context),
+      reader.gone,
+    ).finally(reader.forget);
+  };
   // What else the SDK's handler carries (its id, its card, stop) stays reachable.
   return {
     handler: Object.assign((event: unknown) => invoke(event), { ...handler, streaming }),
     invoke,
+  };
+}
+
+/**
+ * A signal that aborts when the reader of `stream` leaves (the stream is closed or fails before it
+ * finished), and `forget` to stop watching once the invocation is over.
+ */
+function readerOf(stream: ResponseStream): { gone: AbortSignal; forget: () => void } {
+  const controller = new AbortController();
+  const leave = () => {
+    if (!stream.writableFinished)
+      controller.abort(
+        Object.assign(new Error('the reader of the streamed answer went away'), {
+          name: 'ReaderGoneError',
+        }),
+      );
+  };
+  if (stream.destroyed) leave();
+  stream.once('close', leave);
+  stream.once('error', leave);
+  return {
+    gone: controller.signal,
+    forget: () => {
+      stream.off('close', leave);
+      stream.off('error', leave);
+    },
   };
 }
 

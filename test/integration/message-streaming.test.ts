@@ -1,15 +1,33 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  InvokeWithResponseStreamCommand,
+  type InvokeWithResponseStreamCompleteEvent,
+  LambdaClient,
+} from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ApiDependencies } from '../../functions/api/dependencies.ts';
+import { type ApiEvent, type ApiResult, isStreaming } from '../../functions/api/http.ts';
+import {
+  MAX_STREAM_TIMEOUT_SECONDS,
+  type SendMessageOptions,
+  sendMessage,
+} from '../../functions/api/routes/messages.ts';
+import { STREAM_END_MARGIN_MS } from '../../functions/api/stream-entry.ts';
+import { AgentFailedError } from '../../functions/core/errors.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
-import { createMessage, type Envelope } from '../../functions/core/messaging/envelope.ts';
+import {
+  createMessage,
+  createResponse,
+  type Envelope,
+} from '../../functions/core/messaging/envelope.ts';
 import { MessageRouter, type StreamedReply } from '../../functions/core/messaging/router.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import type { StreamChunk } from '../../functions/core/streaming/chunks.ts';
-import { type ReceivedSse, readSse } from '../../functions/core/streaming/sse.ts';
+import { type ReceivedSse, readSse, SSE_KEEPALIVE } from '../../functions/core/streaming/sse.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
+import { startLambdaServer } from '../../functions/embedded/lambda-server.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 
 /**
@@ -18,7 +36,8 @@ import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
  * Lambda endpoint with a real LambdaClient, the agent SDK's streaming entry, and SSE read back
  * with readSse. What a user relies on: every chunk, in order; a slow reader holds the agent back
  * instead of filling memory; a reader that leaves stops its own stream and nothing else; errors
- * arrive as an `error` event after the chunks that came before them.
+ * arrive as an `error` event after the chunks that came before them; an agent that thinks long
+ * before its first chunk gets an answer started (and kept alive) rather than a silent connection.
  */
 
 /** What the streaming agents report, per request tag, for the test to watch. */
@@ -96,7 +115,7 @@ const crasher: AgentDefinition = {
 };
 
 /** One stream at a time: its card's maxConcurrency holds for streams too. */
-const gate = { inFlight: 0, peak: 0 };
+const narrowGate = { inFlight: 0, peak: 0 };
 const narrow: AgentDefinition = {
   agentId: 'narrow',
   agentType: 'writer',
@@ -104,8 +123,8 @@ const narrow: AgentDefinition = {
   capabilities: [{ name: 'narrow-streaming', version: '1.0.0' }],
   maxConcurrency: 1,
   async *handler() {
-    gate.inFlight++;
-    gate.peak = Math.max(gate.peak, gate.inFlight);
+    narrowGate.inFlight++;
+    narrowGate.peak = Math.max(narrowGate.peak, narrowGate.inFlight);
     try {
       for (let i = 0; i < 5; i++) {
         yield `${i} `;
@@ -113,8 +132,48 @@ const narrow: AgentDefinition = {
       }
       return 'done';
     } finally {
-      gate.inFlight--;
+      narrowGate.inFlight--;
     }
+  },
+};
+
+/**
+ * Gates the `thinker` and `single` agents wait on before their first chunk, by request tag: the
+ * test opens one when it is ready (a model thinking, a slot held).
+ */
+const gates = new Map<string, () => void>();
+const gate = (tag: string) => new Promise<void>((resolve) => gates.set(tag, resolve));
+const open = (tag: string) => gates.get(tag)?.();
+
+/** Says nothing until its gate opens, then one chunk (or a failure). */
+const thinker: AgentDefinition = {
+  agentId: 'thinker',
+  agentType: 'writer',
+  description: 'thinks for as long as the test likes before its first chunk',
+  capabilities: [{ name: 'thinking', version: '1.0.0' }],
+  async *handler(message) {
+    const input = message.input as { tag: string; fail?: boolean };
+    await gate(input.tag);
+    if (input.fail === true) throw new FatalAgentError('thought better of it');
+    yield 'after a long thought';
+    return 'done';
+  },
+};
+
+/** One invocation at a time; records which requests ran. */
+const singleRuns: string[] = [];
+const single: AgentDefinition = {
+  agentId: 'single',
+  agentType: 'writer',
+  description: 'streams, one request at a time, once its gate opens',
+  capabilities: [{ name: 'single-streaming', version: '1.0.0' }],
+  maxConcurrency: 1,
+  async *handler(message) {
+    const { tag } = message.input as { tag: string };
+    singleRuns.push(tag);
+    await gate(tag);
+    yield `${tag} `;
+    return tag;
   },
 };
 
@@ -122,7 +181,7 @@ let runtime: EmbeddedRuntime;
 
 beforeAll(async () => {
   runtime = await EmbeddedRuntime.start({
-    agents: [streamer, plain, crasher, narrow],
+    agents: [streamer, plain, crasher, narrow, thinker, single],
     port: 0,
   });
   // An agent reached through its queue only (a container on its own queue, say): it cannot stream.
@@ -137,6 +196,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  for (const release of gates.values()) release();
   await runtime?.stop();
 });
 
@@ -291,9 +351,10 @@ describe('POST /messages with "stream": true', () => {
     expect(stayed.at(-1)?.event).toBe('response');
     const result = await coordination;
     expect(result.state === 'completed' && result.result.status).toBe('succeeded');
-    // The leaver's invocation ends without a crash (the SDK lets its handler run on, its output
-    // going nowhere, as Lambda lets a function run on after its client left) and frees its slot.
+    // The leaver's handler is stopped at its next chunk (its finally runs), long before the 1000
+    // it was asked for; its invocation ends without a crash and frees its slot.
     await until(() => progress.get('leaver')?.ended === true, 'the leaver’s handler to end');
+    expect(progress.get('leaver')?.produced).toBeLessThan(1000);
     await until(
       () => runtime.slots.figures('streamer').inFlight === 0,
       'the leaver’s invocation to end',
@@ -341,17 +402,17 @@ describe('POST /messages with "stream": true', () => {
   });
 
   it('holds streams to the agent’s maxConcurrency: they wait for its slot, and all finish', async () => {
-    gate.peak = 0;
+    narrowGate.peak = 0;
     const all = await Promise.all(
       Array.from({ length: 3 }, () =>
         post({ to: 'narrow', payload: {}, stream: true }).then(events),
       ),
     );
     for (const received of all) expect(chunksOf(received)).toHaveLength(5);
-    expect(gate.peak).toBe(1);
+    expect(narrowGate.peak).toBe(1);
   });
 
-  it('a non-streaming agent called with stream: just the response event', async () => {
+  it('an agent whose handler does not stream, called with stream: just the response event (its SDK streaming entry answers)', async () => {
     const received = await events(await post({ to: 'plain', payload: { a: 1 }, stream: true }));
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({
@@ -390,14 +451,137 @@ describe('POST /messages with "stream": true', () => {
     expect(((await early.json()) as { error: { code: string } }).error.code).toBe('AGENT_FAILED');
   });
 
-  it('takes a timeout up to 900 s with stream, and at most 25 s without', async () => {
-    const long = await events(await post({ to: 'plain', payload: {}, stream: true, timeout: 900 }));
+  it('takes a timeout up to 880 s when the answer is streamed, asked either way, and at most 25 s otherwise', async () => {
+    // The message's deadline comes before the API function ends the stream (5 s before its
+    // 15 minutes), so a stream cut short says why in an error event.
+    expect(MAX_STREAM_TIMEOUT_SECONDS * 1000).toBeLessThan(15 * 60_000 - STREAM_END_MARGIN_MS);
+    const long = await events(await post({ to: 'plain', payload: {}, stream: true, timeout: 880 }));
     expect(long.map((e) => e.event)).toEqual(['response']);
+    const accepted = await events(
+      await post(
+        { to: 'plain', payload: {}, wait: true, timeout: 880 },
+        { accept: 'text/event-stream' },
+      ),
+    );
+    expect(accepted.map((e) => e.event)).toEqual(['response']);
     const refused = await post({ to: 'plain', payload: {}, wait: true, timeout: 60 });
     expect(refused.status).toBe(400);
     const body = (await refused.json()) as { error: { details: { issues: { path: string }[] } } };
     expect(body.error.details.issues.map((i) => i.path)).toContain('timeout');
-    expect((await post({ to: 'plain', payload: {}, stream: true, timeout: 901 })).status).toBe(400);
+    expect((await post({ to: 'plain', payload: {}, stream: true, timeout: 881 })).status).toBe(400);
+  });
+
+  it('a stream its timeout cuts short: the chunks that came, then an error event (TIMEOUT)', async () => {
+    const received = await events(
+      await post({
+        to: 'streamer',
+        payload: { tag: 'overdue', count: 3, pauseMs: 3000 },
+        stream: true,
+        timeout: 1,
+      }),
+    );
+    expect(received.map((e) => e.event)).toEqual(['chunk', 'error']);
+    expect(received.at(-1)?.data).toMatchObject({
+      error: { code: 'TIMEOUT', details: { agentId: 'streamer' } },
+    });
+  });
+});
+
+describe('POST /messages streamed: the wait for the first frame', () => {
+  const route = (options: SendMessageOptions) =>
+    sendMessage(
+      {
+        registry: runtime.registry,
+        router: runtime.router,
+        coordinations: runtime.coordinations,
+      } satisfies ApiDependencies,
+      options,
+    );
+  const eventOf = (body: unknown) =>
+    ({
+      httpMethod: 'POST',
+      path: '/messages',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      isBase64Encoded: false,
+      requestContext: { requestId: 'first-frame-test' },
+    }) as unknown as ApiEvent;
+  /** The route's answer, or 'silent' if it has not answered within 10 s. */
+  const answerOf = (answering: Promise<ApiResult>) =>
+    Promise.race([answering, sleep(10_000).then(() => 'silent' as const)]);
+  /** The SSE events of a streamed answer (comments, such as keep-alives, left out). */
+  async function eventsOf(pieces: AsyncIterator<string>): Promise<ReceivedSse[]> {
+    const bytes = (async function* () {
+      for (let next = await pieces.next(); next.done !== true; next = await pieces.next())
+        yield new TextEncoder().encode(next.value);
+    })();
+    const received: ReceivedSse[] = [];
+    for await (const event of readSse(bytes)) received.push(event);
+    return received;
+  }
+
+  it('starts the answer when the agent is silent past the wait: keep-alives while it thinks, then its chunks', async () => {
+    const answered = await answerOf(
+      route({ firstFrameWaitMs: 50, keepAliveMs: 50 })(
+        eventOf({ to: 'thinker', payload: { tag: 'long-thought' }, stream: true, timeout: 60 }),
+      ),
+    );
+    try {
+      // Answered while the agent has said nothing: a proxy that closes silent connections (API
+      // Gateway's edge endpoints, after 30 s) sees the headers, then keep-alives.
+      expect(answered).not.toBe('silent');
+      if (answered === 'silent' || !isStreaming(answered)) throw new Error('not a streamed answer');
+      expect(answered.statusCode).toBe(200);
+      const pieces = answered.stream[Symbol.asyncIterator]();
+      expect((await pieces.next()).value).toBe(SSE_KEEPALIVE);
+      await until(() => gates.has('long-thought'), 'the thinker to start');
+      open('long-thought');
+      const received = await eventsOf(pieces);
+      expect(received.map((e) => e.event)).toEqual(['chunk', 'response']);
+    } finally {
+      open('long-thought');
+    }
+  });
+
+  it('reports a failure after the wait as an error event with the API error body', async () => {
+    const answered = await answerOf(
+      route({ firstFrameWaitMs: 50 })(
+        eventOf({
+          to: 'thinker',
+          payload: { tag: 'changed-mind', fail: true },
+          stream: true,
+          timeout: 60,
+        }),
+      ),
+    );
+    try {
+      if (answered === 'silent' || !isStreaming(answered)) throw new Error('not a streamed answer');
+      expect(answered.statusCode).toBe(200);
+      await until(() => gates.has('changed-mind'), 'the thinker to start');
+      open('changed-mind');
+      const received = await eventsOf(answered.stream[Symbol.asyncIterator]());
+      expect(received).toEqual([
+        expect.objectContaining({
+          event: 'error',
+          data: {
+            error: {
+              code: 'AGENT_FAILED',
+              message: expect.stringContaining('thought better of it'),
+              details: expect.objectContaining({ agentId: 'thinker' }),
+            },
+          },
+        }),
+      ]);
+    } finally {
+      open('changed-mind');
+    }
+  });
+
+  it('keeps a refusal within the wait a JSON error with its status', async () => {
+    const refused = route({ firstFrameWaitMs: 5_000 })(
+      eventOf({ to: 'queue-only', payload: {}, stream: true }),
+    );
+    await expect(refused).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 });
 
@@ -440,11 +624,87 @@ describe('MessageRouter.requestStream', () => {
     }
     // The iteration stopped at once: no chunk after the abort reached the caller.
     expect(chunks).toBe(3);
+    // And the agent's handler was stopped, not run on to its 1000th chunk for nobody.
     await until(() => progress.get('aborted')?.ended === true, 'the aborted handler to end');
+    expect(progress.get('aborted')?.produced).toBeLessThan(1000);
     await until(
       () => runtime.slots.figures('streamer').inFlight === 0,
       'the aborted invocation to end',
     );
+  });
+
+  it('gives up a streamed request still waiting for the agent’s slot when its caller leaves: it never runs', async () => {
+    // Neither request has opened yet (resolved) when the caller leaves: the embedded endpoint
+    // answers InvokeWithResponseStream with its first write, and neither agent has written.
+    const holder = runtime.router.requestStream(request('single', { tag: 'holder' }));
+    await until(() => singleRuns.includes('holder'), 'the holder to run');
+    const leaving = new AbortController();
+    const waiter = runtime.router.requestStream(request('single', { tag: 'waiter' }), {
+      signal: leaving.signal,
+    });
+    await until(() => runtime.slots.figures('single').waiting === 1, 'the waiter to wait');
+    leaving.abort();
+    await expect(waiter).rejects.toMatchObject({ name: 'AbortError' });
+    await until(
+      () => runtime.slots.figures('single').waiting === 0,
+      'the waiter to be given up',
+      5_000,
+    );
+    open('holder');
+    const frames = await collect((await holder).frames);
+    expect(frames.map((f) => ('chunk' in f ? 'chunk' : 'response'))).toEqual(['chunk', 'response']);
+    await until(() => runtime.slots.figures('single').inFlight === 0, 'the holder to end');
+    expect(singleRuns).toEqual(['holder']);
+  });
+
+  it('streams from a function deployed without response streaming: its whole answer as one response', async () => {
+    // A Lambda function with no streaming handler answers InvokeWithResponseStream with its whole
+    // result in one PayloadChunk, as Lambda does: one plain envelope, not frames.
+    const lambda = await startLambdaServer();
+    try {
+      lambda.register('whole', async (event) => {
+        const message = event as Envelope;
+        if ((message.payload as { fail?: boolean }).fail === true)
+          throw new FatalAgentError('no answer for that');
+        return createResponse(message, 'whole', { answered: message.payload });
+      });
+      await runtime.registry.register({
+        agentId: 'whole',
+        agentType: 'echo',
+        description: 'a Lambda function deployed without response streaming',
+        capabilities: [{ name: 'whole-answers', version: '1.0.0' }],
+        endpoint: { lambdaArn: `arn:aws:lambda:${LOCAL_REGION}:000000000000:function:whole` },
+      });
+      await runtime.registry.heartbeat('whole');
+      const router = new MessageRouter({
+        registry: runtime.registry,
+        eventBusName: 'mobius-bus',
+        lambda: new LambdaClient({
+          endpoint: lambda.endpoint,
+          region: LOCAL_REGION,
+          credentials: LOCAL_CREDENTIALS,
+        }),
+      });
+      const message = request('whole', { q: 1 });
+      const frames = await collect((await router.requestStream(message)).frames);
+      expect(frames).toEqual([
+        {
+          response: expect.objectContaining({
+            correlationId: message.messageId,
+            payload: { answered: { q: 1 } },
+          }),
+        },
+      ]);
+      // Its failure is the InvokeComplete error Lambda reports: an AgentFailedError.
+      const failing = await router.requestStream(request('whole', { fail: true }));
+      const failure = await collect(failing.frames).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(AgentFailedError);
+      expect(failure).toMatchObject({
+        details: { agentId: 'whole', errorType: 'FatalAgentError' },
+      });
+    } finally {
+      await lambda.stop();
+    }
   });
 
   it('answers through Invoke, whole, when the endpoint does not implement InvokeWithResponseStream (as LocalStack answers: 501)', async () => {
@@ -528,3 +788,47 @@ async function withoutResponseStreaming(target: string) {
       }),
   };
 }
+
+describe('the embedded Lambda endpoint’s InvokeWithResponseStream', () => {
+  it('delivers everything a function wrote before it failed, then the error', async () => {
+    const lambda = await startLambdaServer();
+    try {
+      const pieces = 64;
+      const size = 1024;
+      lambda.register(
+        'writes-then-fails',
+        async () => null,
+        async (_event, responseStream) => {
+          // Four times the Writable's buffer, queued without waiting, then the failure.
+          for (let i = 0; i < pieces; i++) responseStream.write(`${i}`.padEnd(size, '.'));
+          throw new Error('failed after writing');
+        },
+      );
+      const client = new LambdaClient({
+        endpoint: lambda.endpoint,
+        region: LOCAL_REGION,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      const answer = await client.send(
+        new InvokeWithResponseStreamCommand({
+          FunctionName: 'writes-then-fails',
+          Payload: new TextEncoder().encode('{}'),
+        }),
+      );
+      let text = '';
+      let complete: InvokeWithResponseStreamCompleteEvent | undefined;
+      for await (const event of answer.EventStream ?? []) {
+        if (event.PayloadChunk?.Payload !== undefined)
+          text += Buffer.from(event.PayloadChunk.Payload).toString('utf8');
+        else if (event.InvokeComplete !== undefined) complete = event.InvokeComplete;
+      }
+      expect(text).toBe(
+        Array.from({ length: pieces }, (_, i) => `${i}`.padEnd(size, '.')).join(''),
+      );
+      expect(complete).toMatchObject({ ErrorCode: 'Error', ErrorDetails: 'failed after writing' });
+      client.destroy();
+    } finally {
+      await lambda.stop();
+    }
+  });
+});
