@@ -271,14 +271,16 @@ describe('POST /messages with "stream": true', () => {
     expect(received).toHaveLength(10_001);
   }, 120_000);
 
-  it('answers Accept: text/event-stream with wait the same way', async () => {
-    const received = await events(
-      await post(
-        { to: 'streamer', payload: { count: 3 }, wait: true },
-        { accept: 'text/event-stream' },
-      ),
-    );
-    expect(received.map((e) => e.event)).toEqual(['chunk', 'chunk', 'chunk', 'response']);
+  it('answers Accept: text/event-stream the same way, with or without wait', async () => {
+    for (const wait of [true, false]) {
+      const received = await events(
+        await post(
+          { to: 'streamer', payload: { count: 3 }, wait },
+          { accept: 'text/event-stream' },
+        ),
+      );
+      expect(received.map((e) => e.event)).toEqual(['chunk', 'chunk', 'chunk', 'response']);
+    }
   });
 
   /**

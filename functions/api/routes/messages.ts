@@ -88,14 +88,15 @@ export const broadcastRequestSchema = z.strictObject({
 
 /**
  * POST /messages: 202 queued, or 200 with the response when `wait` is set, or 200 with the answer
- * streamed as server-sent events when `stream` is set (or `wait` with `Accept: text/event-stream`).
+ * streamed as server-sent events when `stream` is set or the caller accepts `text/event-stream`
+ * (a request; `"stream": false` opts out whatever the header says).
  */
 export const sendMessage =
   (deps: ApiDependencies, options: SendMessageOptions = {}) =>
   async (event: ApiEvent): Promise<ApiResult> => {
     const caller = callerIn(deps, event);
     const body = parseBody(event, messageRequestSchema, 'message');
-    const streamed = body.stream ?? (body.wait && wantsEventStream(event.headers));
+    const streamed = body.stream ?? (body.type === 'request' && wantsEventStream(event.headers));
     assertTimeoutFits(body.timeout, streamed);
     await assertMaySendAs(deps.registry, body.from, caller);
     const message = createMessage({
