@@ -67,7 +67,10 @@ export type ResponseOf<K extends OperationId> = {
 export type StreamedOperation = 'watchCoordination';
 
 export interface WatchOptions {
-  /** Only events after this id (`?after=`); 0 or absent: the whole log, from the start. */
+  /**
+   * Only events after this id (`?after=`); 0 or absent: the whole log, from the start. At or past
+   * the id of `coordination.finished` there is nothing more: the iteration ends at once (204).
+   */
   readonly after?: number;
   /** Stops watching: the iteration ends quietly and the connection closes. */
   readonly signal?: AbortSignal;

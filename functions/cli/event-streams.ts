@@ -144,7 +144,8 @@ export type Refusal = (response: Response) => Promise<Error | undefined>;
  * (as EventSource sends `Last-Event-ID`): after `backoffMs` when the API closed it cleanly, after a
  * pause doubled with each failure otherwise, and at most `reconnects` failures in a row. A refusal that asking again
  * will not change (4xx, 503 EVENTS_NOT_CONFIGURED, a 4xx `error` event) is thrown as its
- * ApiError; an aborted `signal` ends it quietly.
+ * ApiError; an aborted `signal` ends it quietly, as does the API's 204 (nothing after `after`: the
+ * coordination finished at or before it).
  */
 export async function* followEvents(
   open: EventSource,
@@ -193,6 +194,8 @@ export async function* followEvents(
         failed(refused);
         continue;
       }
+      // Asked from the end or past it: the coordination finished at or before `last`, nothing follows.
+      if (response.status === 204) return;
       if (!isEventStream(response)) {
         const problem = new EventStreamError(
           `The API answered ${response.status} with ${response.headers.get('content-type') ?? 'no content type'} instead of an event stream (is it older than coordination events?).`,

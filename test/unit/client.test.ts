@@ -544,6 +544,15 @@ describe('watchCoordination: how a stream ends', () => {
     expect(seen).toHaveLength(EVENTS.length);
   });
 
+  it('ends at once, with nothing, when asked from past the end (204)', async () => {
+    script = (_, response) => {
+      response.writeHead(204);
+      response.end();
+    };
+    expect(await all(createClient(api).watchCoordination(ID, { after: 7 }))).toEqual([]);
+    expect(seen.map((request) => request.url)).toEqual([`/coordinations/${ID}/events?after=7`]);
+  });
+
   it('takes 503 EVENTS_NOT_CONFIGURED as final: an API without an event log does not grow one', async () => {
     script = json(503, errorBody('EVENTS_NOT_CONFIGURED', 'no coordination event log'));
     const error = await all(createClient(api).watchCoordination(ID, { backoffMs: 1 })).catch(
