@@ -756,6 +756,10 @@ function operations(): Record<string, Operation> {
           description: `The events, as they are appended (a chunk carries at most ${MAX_CHUNK_BYTES / 1024} KB), or last an \`error\` event`,
           content: COORDINATION_STREAM,
         },
+        204: {
+          description:
+            'Asked to resume at or after the end (`after` or `Last-Event-ID` at least the id of `coordination.finished`): nothing follows. An EventSource stops reconnecting on it, as it would not on any 200',
+        },
         400: {
           description:
             'VALIDATION_FAILED: `after` or `Last-Event-ID` is not an event id (a whole number, 0 for the start); `error.details.issues[].path` names which',

@@ -121,7 +121,7 @@ export interface paths {
         put?: never;
         /**
          * Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)
-         * @description A request sent with `"stream": true` (or `"wait": true` and `Accept: text/event-stream`) is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything) is answered with a plain JSON error and its status. The message `timeout` bounds the whole stream and may be up to 900 seconds with `stream`; otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
+         * @description A request sent with `"stream": true` (or `"wait": true` and `Accept: text/event-stream`) is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything) is answered with a plain JSON error and its status. The message `timeout` bounds the whole stream and may be up to 880 seconds with `stream`; otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -675,6 +675,7 @@ export interface components {
             round?: number;
             output: components["schemas"]["JsonValue"];
             durationMs: number;
+            outputOmitted?: true;
             id: number;
             coordinationId: string;
             time: string;
@@ -1256,6 +1257,13 @@ export interface operations {
                 content: {
                     "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
                 };
+            };
+            /** @description Asked to resume at or after the end (`after` or `Last-Event-ID` at least the id of `coordination.finished`): nothing follows. An EventSource stops reconnecting on it, as it would not on any 200 */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description VALIDATION_FAILED: `after` or `Last-Event-ID` is not an event id (a whole number, 0 for the start); `error.details.issues[].path` names which */
             400: {

@@ -122,6 +122,18 @@ describe('OpenAPI document', () => {
     expect(JSON.stringify(document.components.responses.Unavailable)).toContain(code);
   });
 
+  it('documents the 204 the route answers to a resume after the end', async () => {
+    const events = { finishedId: async () => 7 };
+    const answer = await coordinationEventStream({ events } as unknown as ApiDependencies)({
+      pathParameters: { id: 'c-1' },
+      headers: { 'Last-Event-ID': '7' },
+      queryStringParameters: null,
+    } as unknown as ApiEvent);
+    expect(answer.statusCode).toBe(204);
+    const watch = document.paths['/coordinations/{id}/events']?.get;
+    expect(JSON.stringify(watch?.responses['204'])).toContain('`Last-Event-ID`');
+  });
+
   it('names `after` and `Last-Event-ID` in the 400 of GET …/events', () => {
     const invalid = JSON.stringify(
       document.paths['/coordinations/{id}/events']?.get?.responses['400'],
