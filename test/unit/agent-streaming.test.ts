@@ -1,4 +1,6 @@
 import { Writable } from 'node:stream';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StreamingHandler } from '../../functions/core/aws/lambda-streaming.ts';
 import {
@@ -452,6 +454,8 @@ describe('the streaming entry (handler.streaming)', () => {
       }
       return 'ran to the end';
     });
+    const metrics = vi.spyOn(Metrics.prototype, 'addMetric');
+    const errors = vi.spyOn(Logger.prototype, 'error');
     await expect(
       handler.streaming(request(), reader, lambdaContext('writer')),
     ).resolves.toBeUndefined();
@@ -460,5 +464,8 @@ describe('the streaming entry (handler.streaming)', () => {
       name: 'ReaderGoneError',
       message: expect.stringContaining('the reader of the streamed answer went away'),
     });
+    // A reader leaving is not the agent's failure: no error logged, no HandlerErrors counted.
+    expect(metrics.mock.calls.map(([name]) => name)).not.toContain('HandlerErrors');
+    expect(errors.mock.calls.map(([message]) => message)).not.toContain('agent handler failed');
   });
 });

@@ -61,6 +61,7 @@ import { type JsonValue, jsonOutput } from './json-output.ts';
 import { onLambdaShutdown } from './lifecycle.ts';
 import { TaskEventReporter } from './step-events.ts';
 import {
+  ReaderGoneError,
   respondInFrames,
   type StreamedRequest,
   streamedRequest,
@@ -549,8 +550,12 @@ class AgentRuntime {
       // What the handler streamed before it failed still goes out, before its error does.
       await pump.close();
       const error = asAgentError(thrown);
-      this.metrics.addMetric('HandlerErrors', MetricUnit.Count, 1);
-      logger.error('agent handler failed', { error });
+      // Stopped because its reader left: the agent did nothing wrong.
+      if (error instanceof ReaderGoneError) logger.info('agent handler stopped: its reader left');
+      else {
+        this.metrics.addMetric('HandlerErrors', MetricUnit.Count, 1);
+        logger.error('agent handler failed', { error });
+      }
       throw error;
     } finally {
       const ms = performance.now() - started;
