@@ -33,6 +33,7 @@ import { STATUS_BY_CODE } from './http-errors.ts';
 import type { FleetHealth } from './routes/health.ts';
 import {
   broadcastRequestSchema,
+  FIRST_FRAME_WAIT_MS,
   MAX_STREAM_TIMEOUT_SECONDS,
   MAX_WAIT_TIMEOUT_SECONDS,
   messageRequestSchema,
@@ -634,7 +635,7 @@ function operations(): Record<string, Operation> {
         'A request sent with `"stream": true` (or `"wait": true` and `Accept: text/event-stream`) is answered with server-sent events as the agent produces them:',
         "`chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response`",
         "(`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes.",
-        "A request refused before the agent's first chunk (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything) is answered with a plain JSON error and its status.",
+        `A request refused before the agent's first chunk, within ${FIRST_FRAME_WAIT_MS / 1000} s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its \`error\` event.`,
         `The message \`timeout\` bounds the whole stream and may be up to ${MAX_STREAM_TIMEOUT_SECONDS} seconds with \`stream\`; otherwise it is at most ${MAX_WAIT_TIMEOUT_SECONDS}.`,
         'Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it.',
         "A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.",

@@ -105,7 +105,8 @@ export interface StreamingMethods {
   /**
    * POST /messages with `"stream": true`: the agent's chunks as it produces them, then its
    * response (or the error), after which the iteration ends. A request refused before the agent's
-   * first chunk (bad input, unknown agent, open circuit, an agent failing at once) is an ApiError.
+   * first chunk, within the API's first few seconds (bad input, unknown agent, open circuit, an
+   * agent failing at once), is an ApiError; a later refusal or failure is the `error` event.
    */
   streamMessage(
     body: Schemas['MessageRequest'],
