@@ -632,7 +632,7 @@ function operations(): Record<string, Operation> {
       summary:
         'Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)',
       description: [
-        'A request sent with `"stream": true` (or `"wait": true` and `Accept: text/event-stream`) is answered with server-sent events as the agent produces them:',
+        'A request sent with `"stream": true`, or with `Accept: text/event-stream` and no `"stream": false`, is answered with server-sent events as the agent produces them:',
         "`chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response`",
         "(`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes.",
         `A request refused before the agent's first chunk, within ${FIRST_FRAME_WAIT_MS / 1000} s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its \`error\` event.`,
