@@ -16,6 +16,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   TIMEOUT: 504,
   CAPACITY_EXCEEDED: 503,
   FORBIDDEN: 403,
+  EVENTS_NOT_CONFIGURED: 503,
 };
 
 export interface ErrorBody {

@@ -385,18 +385,9 @@ function inlineSchema(type: z.ZodType): JsonSchema {
   return rest;
 }
 
-/**
- * Codes a route answers by itself rather than through a domain error (errors.ts's codes, whose
- * statuses are STATUS_BY_CODE) or the embedded server's transport (TRANSPORT_ERRORS): the
- * coordination event routes' 503 when the API keeps no event log (routes/coordinations.ts). The
- * document's list of codes is these three tables; a test asks the route what it answers.
- */
-export const ROUTE_ERRORS = { EVENTS_NOT_CONFIGURED: 503 } as const;
-
 /** Every error code the API answers, with its status, as the Error schema lists them. */
 export const ERROR_CODES: Readonly<Record<string, number>> = {
   ...STATUS_BY_CODE,
-  ...ROUTE_ERRORS,
   ...TRANSPORT_ERRORS,
 };
 

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'PROTOCOL_UNSUPPORTED'
   | 'CAPACITY_EXCEEDED'
-  | 'FORBIDDEN';
+  | 'FORBIDDEN'
+  | 'EVENTS_NOT_CONFIGURED';
 
 /** One problem with one input field, addressed by its path (`capabilities.0.version`). */
 export interface FieldIssue {
@@ -92,6 +93,14 @@ export class CapacityExceededError extends MobiusError {
     super(message, details, options);
     this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
   }
+}
+
+/**
+ * Live coordination events were asked of a deployment that keeps no coordination event log: the
+ * message names the setting, as the answer is the only place its user would learn it.
+ */
+export class EventsNotConfiguredError extends MobiusError {
+  readonly code = 'EVENTS_NOT_CONFIGURED';
 }
 
 /** The caller is known but may not do this (not the card's owner, not an operator). */

@@ -7,6 +7,7 @@ import type * as z from 'zod';
 import { ROUTES } from '../../functions/api/app.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import type { ApiEvent } from '../../functions/api/http.ts';
+import { errorResponse } from '../../functions/api/http-errors.ts';
 import { openApiDocument } from '../../functions/api/openapi.ts';
 import { coordinationEventStream } from '../../functions/api/routes/coordinations.ts';
 import {
@@ -103,14 +104,15 @@ describe('OpenAPI document', () => {
   });
 
   it('documents the answer of an API without an event log: its code listed with its status, and the 503 of GET …/events', async () => {
-    // What the route really answers, so that the document cannot drift from it.
+    // What the route really answers (its error, as the API maps it), so that the document cannot
+    // drift from it.
     const answer = await coordinationEventStream({
       events: undefined,
     } as unknown as ApiDependencies)({
       pathParameters: { id: 'c-1' },
       headers: {},
       queryStringParameters: null,
-    } as unknown as ApiEvent);
+    } as unknown as ApiEvent).catch((error: unknown) => errorResponse(error, 'r-1'));
     const { code } = (JSON.parse((answer as { body: string }).body) as { error: { code: string } })
       .error;
     expect(code).toBe('EVENTS_NOT_CONFIGURED');

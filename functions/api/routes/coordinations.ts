@@ -7,7 +7,12 @@ import type { CoordinationResult } from '../../coordination/result.ts';
 import type { CoordinationResponse } from '../../coordination/service.ts';
 import { annotate } from '../../core/aws/tracing.ts';
 import { withDeadline } from '../../core/deadline.ts';
-import { CapacityExceededError, TimeoutError, ValidationError } from '../../core/errors.ts';
+import {
+  CapacityExceededError,
+  EventsNotConfiguredError,
+  TimeoutError,
+  ValidationError,
+} from '../../core/errors.ts';
 import type { CoordinationEventLog } from '../../core/streaming/event-log.ts';
 import { type CoordinationEvent, isFinal } from '../../core/streaming/events.ts';
 import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
@@ -120,7 +125,7 @@ async function runWithEvents(
 ): Promise<ApiResult> {
   const events = deps.events;
   // Refused before anything runs: a run nobody could watch is not started.
-  if (events === undefined) return eventsNotConfigured();
+  if (events === undefined) eventsNotConfigured();
   let announce: (coordinationId: string) => void = () => undefined;
   const announced = new Promise<string>((resolve) => {
     announce = resolve;
@@ -183,7 +188,7 @@ export const coordinationEventStream = (deps: ApiDependencies) => async (event: 
   annotate({ coordinationId });
   const after = resumePoint(event);
   const events = deps.events;
-  if (events === undefined) return eventsNotConfigured();
+  if (events === undefined) eventsNotConfigured();
   // A resume after the end: 204, which is what stops a browser's EventSource from reconnecting
   // (any 200, even an empty stream, makes it reconnect with the same Last-Event-ID for ever).
   const finished = after > 0 ? await events.finishedId(coordinationId) : undefined;
@@ -224,22 +229,14 @@ function resumePoint(event: ApiEvent): number {
   ]);
 }
 
-/**
- * 503: this deployment keeps no event log. The answer names the setting, as the error a user sees
- * is the only place they would learn it.
- */
-function eventsNotConfigured(): ApiResult {
-  const body: ErrorBody = {
-    error: {
-      code: 'EVENTS_NOT_CONFIGURED',
-      message:
-        'Live coordination events are not available here: the API has no coordination event log. ' +
-        'Set MOBIUS_EVENTS_TABLE on the API function to the events table (the Mobius CDK stack ' +
-        'does), or run the embedded runtime, which keeps one.',
-      details: { missing: 'MOBIUS_EVENTS_TABLE' },
-    },
-  };
-  return json(503, body);
+/** 503 naming the setting: this deployment keeps no event log. */
+function eventsNotConfigured(): never {
+  throw new EventsNotConfiguredError(
+    'Live coordination events are not available here: the API has no coordination event log. ' +
+      'Set MOBIUS_EVENTS_TABLE on the API function to the events table (the Mobius CDK stack ' +
+      'does), or run the embedded runtime, which keeps one.',
+    { missing: 'MOBIUS_EVENTS_TABLE' },
+  );
 }
 
 /** What ended the wait for a coordination's next event. */
