@@ -555,6 +555,20 @@ describe('MessageRouter.requestStream: what the breaker and the metrics hear', (
     expect(recorded).toEqual([]);
   });
 
+  it('a caller that stops reading at a chunk (break, no abort) after the agent began counts as answered', async () => {
+    answers([
+      { afterMs: 40, event: payload(chunk(0)) },
+      { afterMs: 0, event: payload(chunk(1)) },
+      'hang',
+    ]);
+    const reply = await streaming.requestStream(request(60));
+    for await (const frame of reply.frames) {
+      expect(frame).toEqual(chunk(0));
+      break;
+    }
+    expect(recorded).toEqual([{ agentId: 'w', ok: true, latencyMs: 40 }]);
+  });
+
   it('an error frame after chunks fails the stream once, with the time to the first frame', async () => {
     answers([
       { afterMs: 100, event: payload(chunk(0)) },

@@ -456,6 +456,9 @@ export class DirectDelivery {
       throw mapped.error;
     } finally {
       stream.close();
+      // Stopped by the caller at a `yield` (return(): it left while a chunk waited to be read)
+      // after the agent had answered: as with any caller leaving, that counts as answered.
+      if (outcome === undefined && stream.firstFrameAt !== undefined) outcome = true;
       if (outcome !== undefined) await settle(outcome);
     }
   }
