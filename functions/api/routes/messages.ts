@@ -183,7 +183,19 @@ async function streamAnswer(
     }
   }
   return sseResult((signal) => {
-    signal.addEventListener('abort', () => invocation.abort(), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        invocation.abort();
+        // A client that left before its stream began never starts sseOf, whose finally would
+        // close the frames: close them here, or the reply's timer and breaker outcome would wait.
+        void opening.then(
+          (opened) => opened.frames.return?.(),
+          () => undefined,
+        );
+      },
+      { once: true },
+    );
     return sseOf(opening, signal, requestId, deps);
   }, options.keepAliveMs);
 }
