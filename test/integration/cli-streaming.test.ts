@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
 import type { ApiEvent } from '../../functions/api/http.ts';
+import { errorResponse } from '../../functions/api/http-errors.ts';
 import { coordinationEventStream } from '../../functions/api/routes/coordinations.ts';
 import { runCommand } from '../../functions/cli/commands.ts';
 import type { Io } from '../../functions/cli/io.ts';
@@ -382,14 +383,14 @@ describe('mobius watch, when the stream does not end with coordination.finished'
   });
 
   it('says what to do when the API keeps no event log (503 EVENTS_NOT_CONFIGURED); exit 1', async () => {
-    // Exactly what the route answers without an event log.
+    // Exactly what the route answers without an event log (its error, as the API maps it).
     const answer = await coordinationEventStream({
       events: undefined,
     } as unknown as ApiDependencies)({
       pathParameters: { id: ID },
       headers: {},
       queryStringParameters: null,
-    } as unknown as ApiEvent);
+    } as unknown as ApiEvent).catch((error: unknown) => errorResponse(error, 'r-1'));
     expect(answer.statusCode).toBe(503);
     script = (_, response) => {
       response.writeHead(answer.statusCode, { 'content-type': 'application/json' });
