@@ -11,7 +11,7 @@ import {
 } from '../../functions/core/messaging/agent-errors.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
-import type { CoordinationEvent } from '../../functions/core/streaming/events.ts';
+import { type CoordinationEvent, isFinal } from '../../functions/core/streaming/events.ts';
 import { type ReceivedSse, readSse } from '../../functions/core/streaming/sse.ts';
 import { type ApiServer, startApiServer } from '../../functions/embedded/api-server.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
@@ -485,6 +485,58 @@ describe('an API of its own over the same runtime', () => {
         result,
       });
     });
+  });
+
+  it('GET …/events of a finished coordination whose end was never logged sends what was, then its end from its result, and closes', async () => {
+    const log = runtime.events;
+    const reads: { after?: number; limit?: number }[] = [];
+    // The run logged its events, but the append of its coordination.finished failed: a follower
+    // of this log would wait for it until the API's time is up, and be reopened for ever.
+    const noEnds: CoordinationEventLog = {
+      append: (coordinationId, events) => log.append(coordinationId, events),
+      countStart: (coordinationId, key) => log.countStart(coordinationId, key),
+      finishedId: async () => undefined,
+      read: async (coordinationId, options) => {
+        reads.push({ ...options });
+        return (await log.read(coordinationId, options)).filter((e) => !isFinal(e));
+      },
+      follow: async function* (coordinationId, options = {}) {
+        for await (const event of log.follow(coordinationId, options)) {
+          if (isFinal(event)) break;
+          yield event;
+        }
+        yield* silentFollow(coordinationId, options);
+      },
+    };
+    const started = await postJson({ pattern: 'sequential', agents: ['writer'], mode: 'standard' });
+    expect(started.status).toBe(202);
+    const { coordinationId } = started.body as { coordinationId: string };
+    const result = await finishedResult(coordinationId);
+    const logged = (await log.read(coordinationId)).filter((e) => !isFinal(e));
+    expect(logged.map((e) => e.type)).toEqual([
+      'coordination.started',
+      'step.started',
+      ...WORDS.map(() => 'step.chunk'),
+      'step.succeeded',
+    ]);
+    const path = `/coordinations/${encodeURIComponent(coordinationId)}/events`;
+    await withApi(noEnds, async (url) => {
+      const whole = await readAll(path, {}, url);
+      expect(whole.status).toBe(200);
+      expect(dataOf(whole.events.slice(0, -1))).toEqual(logged);
+      expect(whole.events.slice(0, -1).map((e) => Number(e.id))).toEqual(logged.map((e) => e.id));
+      const end = whole.events.at(-1);
+      expect(end?.event).toBe('coordination.finished');
+      // Not in the log: no id of its own (SSE carries the last one over, which stays the reader's
+      // position in the log).
+      expect(end?.data).not.toHaveProperty('id');
+      expect(end?.data).toMatchObject({ coordinationId, status: 'succeeded', result });
+      // A reader resuming (the API closed its stream) gets the rest and the same end.
+      const resumed = await readAll(path, { headers: { 'last-event-id': '2' } }, url);
+      expect(dataOf(resumed.events.slice(0, -1))).toEqual(logged.slice(2));
+      expect(resumed.events.at(-1)?.data).toMatchObject({ type: 'coordination.finished', result });
+    });
+    for (const read of reads) expect(read.limit).toBeLessThanOrEqual(500);
   });
 
   it('reads what a run logged in pages when it ends before its follower caught up', async () => {

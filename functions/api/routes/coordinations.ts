@@ -10,6 +10,7 @@ import { withDeadline } from '../../core/deadline.ts';
 import {
   CapacityExceededError,
   EventsNotConfiguredError,
+  NotFoundError,
   TimeoutError,
   ValidationError,
 } from '../../core/errors.ts';
@@ -189,25 +190,82 @@ export const coordinationEventStream = (deps: ApiDependencies) => async (event: 
   const after = resumePoint(event);
   const events = deps.events;
   if (events === undefined) eventsNotConfigured();
+  const finished = await events.finishedId(coordinationId);
   // A resume after the end: 204, which is what stops a browser's EventSource from reconnecting
   // (any 200, even an empty stream, makes it reconnect with the same Last-Event-ID for ever).
-  const finished = after > 0 ? await events.finishedId(coordinationId) : undefined;
   if (finished !== undefined && after >= finished)
     return { statusCode: 204, headers: {}, body: '' };
-  // Nothing logged: the coordination must at least exist (the 404 of GET /coordinations/{id}).
-  if ((await events.read(coordinationId, { limit: 1 })).length === 0) {
-    const known = await deps.coordinations.get(coordinationId);
-    // Over, with nothing logged (its events expired after 7 days, or its appends failed): nothing
-    // will ever be appended, so its end is told from its result, rather than waited for.
+  if (finished === undefined) {
+    const known = await coordinationState(deps, coordinationId);
+    // Nothing logged and not known: the 404 of GET /coordinations/{id}.
+    if (known.state === 'unknown' && (await events.read(coordinationId, { limit: 1 })).length === 0)
+      throw known.error;
+    // Over, without its end in the log (its events expired after 7 days, or the append of its
+    // coordination.finished failed): nothing more will be appended, so the stream sends what was
+    // logged and the end told from the result, rather than following until the API's time is up
+    // and being reopened for ever.
     if (known.state === 'completed')
-      return sseResult(async function* () {
-        yield unloggedFinished(coordinationId, known.result);
-      });
+      return sseResult((signal) =>
+        endOfUnfinishedLog(events, coordinationId, {
+          after,
+          signal,
+          result: known.result,
+          deps,
+          event,
+        }),
+      );
   }
   return sseResult((signal) =>
     followCoordination(events, coordinationId, { after, signal, deps, event }),
   );
 };
+
+/**
+ * What GET /coordinations/{id} knows of the coordination. Unknown is not an error here: express
+ * runs are not kept, and one that logged events is followed through its log all the same.
+ */
+async function coordinationState(
+  deps: ApiDependencies,
+  coordinationId: string,
+): Promise<CoordinationResponse | { readonly state: 'unknown'; readonly error: NotFoundError }> {
+  try {
+    return await deps.coordinations.get(coordinationId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return { state: 'unknown', error };
+    throw error;
+  }
+}
+
+/**
+ * The SSE text of a finished coordination whose log has no `coordination.finished`: the events
+ * logged after `after`, then its end built from `result` (without an id). Should its end have
+ * been logged since the log was asked, that one is sent instead.
+ */
+async function* endOfUnfinishedLog(
+  events: CoordinationEventLog,
+  coordinationId: string,
+  options: {
+    readonly after: number;
+    readonly signal: AbortSignal;
+    readonly result: CoordinationResult;
+    readonly deps: ApiDependencies;
+    readonly event: ApiEvent;
+  },
+): AsyncGenerator<string> {
+  try {
+    for await (const logged of loggedAfter(events, coordinationId, options.after)) {
+      if (options.signal.aborted) return;
+      yield formatSse({ event: logged.type, id: logged.id, data: logged });
+      if (isFinal(logged)) return;
+    }
+    if (options.signal.aborted) return;
+    yield unloggedFinished(coordinationId, options.result);
+  } catch (error) {
+    // As for a follower: the log failed under the reader, and the stream says so in its end.
+    if (options.signal.aborted) return;
+    yield errorEvent(error, options);
+  }
+}
 
 /** Where a reader resumes: `Last-Event-ID` (what EventSource sends on reconnecting) or `?after`. */
 function resumePoint(event: ApiEvent): number {
@@ -318,22 +376,14 @@ async function* followCoordination(
         if (isFinal(event)) final = event;
         else if (event.id > last) yield sse(event);
       }
-      // Page by page, each sent before the next is read: a heavily streaming run read by a slow
-      // reader may have logged far more than the function should hold at once.
-      let after = last;
-      while (final === undefined) {
-        const page = await events.read(coordinationId, { after, limit: READ_PAGE });
-        for (const event of page) {
-          after = Math.max(after, event.id);
-          if (event.id <= last) continue;
+      if (final === undefined)
+        for await (const event of loggedAfter(events, coordinationId, last)) {
           if (isFinal(event)) {
             final = event;
             break;
           }
           yield sse(event);
         }
-        if (page.length < READ_PAGE) break;
-      }
       if (!wake.end.ok) {
         yield errorEvent(wake.end.error, options);
         return;
@@ -357,8 +407,31 @@ async function* followCoordination(
   }
 }
 
-/** The most events one read of the log takes at the end of an express run. */
+/** The most events one read of the log takes when it is read to its end rather than followed. */
 const READ_PAGE = 500;
+
+/**
+ * The events logged after `after`, up to `coordination.finished` if the log holds it, read page by
+ * page, each page given out before the next is read: a heavily streaming run read by a slow reader
+ * may have logged far more than the function should hold at once.
+ */
+async function* loggedAfter(
+  events: CoordinationEventLog,
+  coordinationId: string,
+  after: number,
+): AsyncGenerator<CoordinationEvent> {
+  let position = after;
+  for (;;) {
+    const page = await events.read(coordinationId, { after: position, limit: READ_PAGE });
+    for (const event of page) {
+      if (event.id <= position) continue;
+      position = event.id;
+      yield event;
+      if (isFinal(event)) return;
+    }
+    if (page.length < READ_PAGE) return;
+  }
+}
 
 /**
  * `coordination.finished` for a result the log does not hold: built as the service would have
