@@ -220,7 +220,7 @@ const finalEventMeta = {
   id: eventMeta.id
     .optional()
     .describe(
-      "The event's position in the log; absent when the log does not hold this result (it could not keep it, or the run's events have expired): the event still ends the stream, and nothing follows it to resume after",
+      "The event's position in the log; absent when the log does not hold this result (it could not keep it, or a standard run's events have expired): the event still ends the stream, and nothing follows it to resume after",
     ),
 };
 const coordinationEventSchema = z.discriminatedUnion(
@@ -627,7 +627,7 @@ function operations(): Record<string, Operation> {
         "`chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response`",
         "(`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes.",
         `A request refused before the agent's first chunk, within ${FIRST_FRAME_WAIT_MS / 1000} s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its \`error\` event.`,
-        `The message \`timeout\` bounds the whole stream and may be up to ${MAX_STREAM_TIMEOUT_SECONDS} seconds with \`stream\`; otherwise it is at most ${MAX_WAIT_TIMEOUT_SECONDS}.`,
+        `The message \`timeout\` bounds the whole stream and may be up to ${MAX_STREAM_TIMEOUT_SECONDS} seconds when the answer is streamed (\`stream\`, or \`Accept: text/event-stream\`); otherwise it is at most ${MAX_WAIT_TIMEOUT_SECONDS}.`,
         'Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it.',
         "A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.",
       ].join(' '),

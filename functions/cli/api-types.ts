@@ -121,7 +121,7 @@ export interface paths {
         put?: never;
         /**
          * Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)
-         * @description A request sent with `"stream": true`, or with `Accept: text/event-stream` and no `"stream": false`, is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk, within 5 s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its `error` event. The message `timeout` bounds the whole stream and may be up to 880 seconds with `stream`; otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
+         * @description A request sent with `"stream": true`, or with `Accept: text/event-stream` and no `"stream": false`, is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk, within 5 s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its `error` event. The message `timeout` bounds the whole stream and may be up to 880 seconds when the answer is streamed (`stream`, or `Accept: text/event-stream`); otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -696,7 +696,7 @@ export interface components {
             /** @enum {string} */
             status: "succeeded" | "partial" | "failed";
             result: components["schemas"]["JsonValue"];
-            /** @description The event's position in the log; absent when the log does not hold this result (it could not keep it, or the run's events have expired): the event still ends the stream, and nothing follows it to resume after */
+            /** @description The event's position in the log; absent when the log does not hold this result (it could not keep it, or a standard run's events have expired): the event still ends the stream, and nothing follows it to resume after */
             id?: number;
             coordinationId: string;
             time: string;

@@ -238,7 +238,7 @@ async function serveResponseStream(
       await registered.streaming(event, body, lambdaContext(functionName));
       // What the function wrote and did not end (Lambda's runtime ends it when the handler
       // settles) is flushed before the invocation is reported complete.
-      await endOf(body);
+      await flushed(body);
     } catch (error) {
       if (response.destroyed) return;
       const { name: errorType, message: errorMessage } = asAgentError(error);
@@ -247,7 +247,7 @@ async function serveResponseStream(
       // reader before the error does. Once ended, the stream takes no more writes from the
       // failed function (a contained crash may leave its code running).
       try {
-        await endOf(body);
+        await flushed(body);
       } catch {
         // The reader left meanwhile: checked below.
       }
@@ -307,7 +307,7 @@ function functionStream(
 }
 
 /** Ends `stream` if the function did not, and resolves once every write has reached the response. */
-function endOf(stream: Writable): Promise<void> {
+function flushed(stream: Writable): Promise<void> {
   if (stream.writableFinished) return Promise.resolve();
   // Destroyed already (its reader left): it will emit nothing more.
   if (stream.destroyed)
