@@ -302,6 +302,44 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       expect(kept?.events).toBe(theirs);
     });
 
+    it('still writes coordination.finished when recording its id on the head fails, with a warning', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      // Throttled past the SDK's retries: only the UpdateItem recording the finished id fails.
+      const throttled = createDocumentClient(dynamoConfig(engine));
+      throttled.middlewareStack.add(
+        (next, context) => async (args) => {
+          const input = args.input as { UpdateExpression?: string };
+          if (
+            context.commandName?.startsWith('Update') &&
+            input.UpdateExpression?.includes('#finished')
+          )
+            throw Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
+              name: 'ThrottlingException',
+            });
+          return next(args);
+        },
+        { step: 'initialize', name: 'throttleMarkFinished' },
+      );
+      const appended = await new DynamoEventLog({ tableName, client: throttled }).append(id, [
+        started,
+        finished,
+      ]);
+      expect(appended.map((e) => e.id)).toEqual([1, 2]);
+      expect((await log.read(id)).map((e) => e.type)).toEqual([
+        'step.started',
+        'coordination.finished',
+      ]);
+      // A follower still ends on it.
+      expect((await drain(log.follow(id), 5_000)).map((e) => e.id)).toEqual([1, 2]);
+      expect(await log.finishedId(id)).toBeUndefined();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[0]).toMatch(
+        new RegExp(
+          `could not record coordination ${id}'s finished event \\(id 2\\).*ThrottlingException`,
+        ),
+      );
+    });
+
     it('refuses an event too large for an item before it takes an id', async () => {
       const huge = chunk('s1', 0, 'x'.repeat(MAX_ITEM_BYTES));
       await expect(log.append(id, [started, huge])).rejects.toThrow(EventTooLargeError);

@@ -224,6 +224,10 @@ export class DynamoEventLog implements CoordinationEventLog {
    * Records the id of coordination.finished on the head item, before the event itself is written,
    * so that a follower resuming after it ends at once — whatever was appended after it (an
    * abandoned step's Lambda can go on streaming after the run ended). The highest id wins.
+   *
+   * Best effort: the event matters more than the shortcut. Should this write fail for good (throttled
+   * past the SDK's retries), the append still writes the event, which every follower reading up to
+   * it ends on; only a client resuming after it is not told at once that nothing follows.
    */
   async #markFinished(coordinationId: string, id: number): Promise<void> {
     try {
@@ -239,7 +243,12 @@ export class DynamoEventLog implements CoordinationEventLog {
       );
     } catch (error) {
       // A later coordination.finished is recorded already, or this very write was (an SDK retry).
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (error instanceof ConditionalCheckFailedException) return;
+      consoleWarn(
+        `mobius: could not record coordination ${coordinationId}'s finished event (id ${id}) on ` +
+          `its event log's head (${describeError(error)}); the event is written all the same, but a ` +
+          'client resuming after it waits for more instead of ending at once',
+      );
     }
   }
 
@@ -531,6 +540,11 @@ function parseItem(coordinationId: string, item: Record<string, unknown>, warn: 
     else warn(`mobius: event ${id} of coordination ${coordinationId} is malformed and was skipped`);
   });
   return { first, count, appendedAt, events };
+}
+
+/** An error as a warning names it: its name and message. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** 15000 → "15 s", 300 → "300 ms". */
