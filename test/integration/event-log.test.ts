@@ -533,16 +533,18 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       expect((await take(follower, 1)).map((e) => e.id)).toEqual([1]);
       const early = new DynamoEventLog({ tableName, client: slow }).append(id, [chunk('s1', 0)]);
       await atGate;
-      await log.append(id, [chunk('s1', 1), finished]);
+      await log.append(id, [chunk('s1', 1)]);
       watching = true;
       // Id 2 is taken but not written: a plain read shows what exists, a follower waits.
-      expect((await log.read(id)).map((e) => e.id)).toEqual([1, 3, 4]);
+      expect((await log.read(id)).map((e) => e.id)).toEqual([1, 3]);
       const rest = drain(follower);
       for (let i = 0; i < 500 && readsPastGap < 2; i++)
         await new Promise((resolve) => setTimeout(resolve, 10));
       expect(readsPastGap).toBeGreaterThanOrEqual(2);
       open();
       await early;
+      // The run finishes once its steps' writes are done (each step awaits its writer).
+      await log.append(id, [finished]);
       expect((await rest).map((e) => e.id)).toEqual([2, 3, 4]);
       expect(warn).not.toHaveBeenCalled();
     });
@@ -560,17 +562,68 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
         }),
       );
       const beforeLaterWrite = Date.now();
-      await log.append(id, [chunk('s1', 0), finished]);
-      const followed = await drain(
-        new DynamoEventLog({ tableName, client, pollMs: 20, gapWaitMs: 300 }).follow(id),
+      await log.append(id, [chunk('s1', 0)]);
+      const follower = new DynamoEventLog({ tableName, client, pollMs: 20, gapWaitMs: 300 }).follow(
+        id,
       );
-      expect(followed.map((e) => e.id)).toEqual([1, 4, 5]);
+      expect((await take(follower, 2)).map((e) => e.id)).toEqual([1, 4]);
+      await log.append(id, [finished]);
+      expect((await drain(follower)).map((e) => e.id)).toEqual([5]);
       // Ids 2 and 3 were missing from the moment id 4 was written.
       expect(Date.now() - beforeLaterWrite).toBeGreaterThanOrEqual(300);
       expect(warn).toHaveBeenCalledTimes(1);
       expect(warn.mock.calls[0]?.[0]).toMatch(
         /events 2…3 of coordination \S+ were not written within 300 ms of their ids being taken; going on from 4/,
       );
+    });
+
+    it('moves past ids missing below a coordination.finished it can see at once, with one warning', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      await log.append(id, [started]);
+      // An abandoned step's writer took ids 2 and 3 and never wrote them; then the run finished.
+      // Every step's writer finishes before its result returns, so none of them is still coming.
+      await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { coordinationId: id, seq: 0 },
+          UpdateExpression: 'ADD head :n',
+          ExpressionAttributeValues: { ':n': 2 },
+        }),
+      );
+      await log.append(id, [chunk('s1', 0), finished]);
+      // A gap wait far longer than the test's bound: only the visible end can cut it short.
+      const reader = new DynamoEventLog({ tableName, client, pollMs: 20, gapWaitMs: 600_000 });
+      expect((await drain(reader.follow(id), 5_000)).map((e) => e.id)).toEqual([1, 4, 5]);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[0]).toMatch(
+        /events 2…3 of coordination \S+ were never written and the run has finished since, so their writer had stopped .*; going on from 4/,
+      );
+    });
+
+    it('says a live log’s missing start expired or was never written, not that it expired', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+      // The append of the first event took id 1 and failed (or its writer died) before writing it.
+      await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { coordinationId: id, seq: 0 },
+          UpdateExpression: 'ADD head :n',
+          ExpressionAttributeValues: { ':n': 1 },
+        }),
+      );
+      await log.append(id, [chunk('s1', 0)]);
+      const follower = new DynamoEventLog({ tableName, client, pollMs: 20, gapWaitMs: 300 }).follow(
+        id,
+      );
+      expect((await take(follower, 1)).map((e) => e.id)).toEqual([2]);
+      await log.append(id, [finished]);
+      expect((await drain(follower)).map((e) => e.id)).toEqual([3]);
+      expect(warn).toHaveBeenCalledTimes(1);
+      const message = String(warn.mock.calls[0]?.[0]);
+      expect(message).toMatch(
+        /the start of coordination \S+'s event log expired or was never written: event 1 is missing/,
+      );
+      expect(message).not.toMatch(/has expired/);
     });
 
     it(`waits ${GAP_WAIT_MS / 1000} s by default: a write that lands after 2.5 s (throttled, retried) is not skipped`, async () => {
@@ -599,11 +652,12 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
       expect((await take(follower, 1)).map((e) => e.id)).toEqual([1]);
       const late = new DynamoEventLog({ tableName, client: slow }).append(id, [chunk('s1', 0)]);
       await atGate;
-      await log.append(id, [chunk('s1', 1), finished]);
+      await log.append(id, [chunk('s1', 1)]);
       const rest = drain(follower, 15_000);
       await new Promise((resolve) => setTimeout(resolve, 2_500));
       open();
       await late;
+      await log.append(id, [finished]);
       expect((await rest).map((e) => e.id)).toEqual([2, 3, 4]);
       expect(warn).not.toHaveBeenCalled();
     }, 20_000);

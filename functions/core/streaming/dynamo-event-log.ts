@@ -317,18 +317,25 @@ export class DynamoEventLog implements CoordinationEventLog {
         const from = aligned ? expected : await this.#itemHolding(coordinationId, expected, signal);
         let blocked = false;
         reading: for await (const page of this.#pages(coordinationId, from, warn, signal)) {
-          for (const item of page) {
+          for (const [index, item] of page.entries()) {
             if (item.first > expected && !unknownEnd) {
               // Ids are missing: taken, their item not written yet (or expired). They were taken
               // before this item's, so they have been missing at least since it was appended: a
               // live follower gives their writer gapWaitMs, a replay of an old log goes on at once.
               if (gap?.id !== expected)
                 gap = { id: expected, since: Math.min(Date.now(), item.appendedAt ?? Date.now()) };
-              if (Date.now() - gap.since < this.#gapWaitMs) {
+              // Nor is there anything to wait for below a coordination.finished already written:
+              // every step's writer is done before its result returns, and the run finishes after
+              // its steps' results, so ids below the end still missing belong to writers that
+              // stopped (a step abandoned when the run ended, a write that failed for good). One
+              // append's items are written in order, so a visible end has its batch-mates before
+              // it. Only the page this read fetched anyway is looked at: no read costs more.
+              const endSeen = page.slice(index).some((later) => later.events.some(isFinal));
+              if (!endSeen && Date.now() - gap.since < this.#gapWaitMs) {
                 blocked = true;
                 break reading;
               }
-              consoleWarn(this.#missingWarning(coordinationId, expected, item.first));
+              consoleWarn(this.#missingWarning(coordinationId, expected, item, endSeen));
             }
             gap = undefined;
             if (item.first > expected) expected = item.first;
@@ -386,16 +393,40 @@ export class DynamoEventLog implements CoordinationEventLog {
     return finished !== undefined && finished <= after;
   }
 
-  /** The warning of a follower that moves past ids `from` … `to - 1`, which never came. */
-  #missingWarning(coordinationId: string, from: number, to: number): string {
+  /**
+   * The warning of a follower that moves past ids `from` … `next.first - 1`, which never came,
+   * to `next`, the item after them; `endSeen` when a coordination.finished was read after them.
+   */
+  #missingWarning(coordinationId: string, from: number, next: ReadItem, endSeen: boolean): string {
+    const to = next.first;
     if (from === 1) {
       // Each item expires on its own, a week after its append, so a long run's log loses its
-      // start first; the head (touched by every append) outlives them.
+      // start first; the head (touched by every append) outlives them. But a young log's start
+      // may just never have been written (its append failed, its writer died), so "expired" is
+      // said only when the item after it is older than the retention: the start is older still.
       const days = EVENTS_TABLE.retentionSeconds / 86_400;
+      const age = next.appendedAt === undefined ? 0 : this.#clock.now() - next.appendedAt;
+      if (age > EVENTS_TABLE.retentionSeconds * 1000)
+        return (
+          `mobius: the start of coordination ${coordinationId}'s event log has expired: events ` +
+          `1…${to - 1} are gone (each event is kept ${days} days after it was appended); going on ` +
+          `from ${to}`
+        );
+      const several = to - 1 > 1;
       return (
-        `mobius: the start of coordination ${coordinationId}'s event log has expired: events ` +
-        `1…${to - 1} are gone (each event is kept ${days} days after it was appended); going on ` +
-        `from ${to}`
+        `mobius: the start of coordination ${coordinationId}'s event log expired or was never ` +
+        `written: ${idsNamed(1, to - 1)} ${several ? 'are' : 'is'} missing (each event is kept ` +
+        `${days} days after it was appended, and ids whose writer failed or stopped before ` +
+        `writing them stay empty); going on from ${to}`
+      );
+    }
+    if (endSeen) {
+      const several = to - 1 > from;
+      return (
+        `mobius: ${idsNamed(from, to - 1)} of coordination ${coordinationId} ` +
+        `${several ? 'were' : 'was'} never written and the run has finished since, so ` +
+        `${several ? 'their' : 'its'} writer had stopped (a step abandoned when the run ended, or ` +
+        `a write that failed); going on from ${to}`
       );
     }
     return (
@@ -540,6 +571,11 @@ function parseItem(coordinationId: string, item: Record<string, unknown>, warn: 
     else warn(`mobius: event ${id} of coordination ${coordinationId} is malformed and was skipped`);
   });
   return { first, count, appendedAt, events };
+}
+
+/** "event 4" or "events 4…6": ids first … last, as a warning names them. */
+function idsNamed(first: number, last: number): string {
+  return first === last ? `event ${first}` : `events ${first}…${last}`;
 }
 
 /** An error as a warning names it: its name and message. */
