@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDocumentClient } from '../../functions/core/aws/dynamodb.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
+import { taskRequestSchema } from '../../functions/core/model/task.ts';
 import { ensureEventsTable } from '../../functions/core/registry/create-table.ts';
 import { type AgentHandler, defineAgent } from '../../functions/core/sdk/define-agent.ts';
+import { TaskEventReporter } from '../../functions/core/sdk/step-events.ts';
 import { DynamoEventLog } from '../../functions/core/streaming/dynamo-event-log.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { dynamoConfig } from '../support/dynamo.ts';
@@ -182,5 +185,36 @@ describe('an agent reports its coordination task to the event log', () => {
         cause: 'the source is unreadable',
       },
     ]);
+  });
+});
+
+describe("a step's reporter, given an event too large for the log", () => {
+  it('leaves out that one event, counts it as lost, and still writes the rest of the step', async () => {
+    // defineAgent caps a chunk below the log's limit, but the reporter takes any chunk (and a
+    // step.failed keeps its error's name whole): one refused event must not end the step's log.
+    const logger = new Logger({ serviceName: 'agent-step-events' });
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const run = taskRequestSchema.parse(task());
+    const events = await new TaskEventReporter(log, 'writer', logger).begin(run);
+    await events.chunk({ seq: 0, text: 'a' });
+    await events.chunk({ seq: 1, text: 'x'.repeat(400 * 1024) });
+    await events.chunk({ seq: 2, text: 'c' });
+    await events.succeeded('done', 5);
+    expect(await eventsOf(run.coordinationId)).toEqual([
+      { type: 'step.started', ...step },
+      { type: 'step.chunk', ...step, chunk: { seq: 0, text: 'a' } },
+      { type: 'step.chunk', ...step, chunk: { seq: 2, text: 'c' } },
+      { type: 'step.succeeded', ...step, output: 'done', durationMs: 5 },
+    ]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringContaining("the coordination event log lost 1 of this step's 5 events"),
+      expect.objectContaining({
+        coordinationId: run.coordinationId,
+        stepId: 'draft',
+        lostEvents: 1,
+        error: expect.objectContaining({ name: 'EventTooLargeError' }),
+      }),
+    );
   });
 });

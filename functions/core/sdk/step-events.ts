@@ -1,7 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { TaskRequest } from '../model/task.ts';
 import type { StreamChunk } from '../streaming/chunks.ts';
-import { DynamoEventLog, eventBytes, MAX_EVENT_BYTES } from '../streaming/dynamo-event-log.ts';
+import {
+  DynamoEventLog,
+  EventTooLargeError,
+  eventBytes,
+  MAX_EVENT_BYTES,
+} from '../streaming/dynamo-event-log.ts';
 import type { CoordinationEventLog, EventWriter } from '../streaming/event-log.ts';
 import { createEventWriter } from '../streaming/event-writer.ts';
 import type { CoordinationEvent, CoordinationEventInput } from '../streaming/events.ts';
@@ -31,6 +36,8 @@ const MAX_LOGGED_CAUSE_CHARS = 32 * 1024;
  * The log is for watching a run; the task's result travels through Step Functions whatever happens
  * to it. So a failing log never fails the task, but it is never quiet either: once it fails, no
  * more is written for this step, and when the step ends a warning says how many events were lost.
+ * A chunk too large for the log is refused on its own and the writer goes on: it counts as lost,
+ * and the step's other events are still written.
  * How a step ends always fits the log (an output too large for it is left out, a long error
  * message cut), so watchers see every step end.
  */
@@ -41,6 +48,8 @@ class StepEvents implements TaskEvents {
   readonly #where: Readonly<Record<string, unknown>>;
   /** The first failure of the log; from then on events are counted, not written. */
   #failure: unknown;
+  /** The first event the log refused as too large: lost on its own, the rest still written. */
+  #refused: EventTooLargeError | undefined;
   /** Every event this step made, and those the log confirmed: the difference was lost. */
   #made = 0;
   #written = 0;
@@ -166,7 +175,9 @@ class StepEvents implements TaskEvents {
     try {
       await this.#writer.push(event);
     } catch (error) {
-      this.#failed(error);
+      // The writer refuses such an event before buffering it and carries on (createEventWriter).
+      if (error instanceof EventTooLargeError) this.#refused ??= error;
+      else this.#failed(error);
     }
   }
 
@@ -183,7 +194,7 @@ class StepEvents implements TaskEvents {
     this.#logger.warn(
       `the coordination event log lost ${lost} of this step's ${this.#made} events; the task's ` +
         'result is unaffected (it travels through Step Functions), but watchers of the run miss them',
-      { ...this.#where, lostEvents: lost, error: this.#failure },
+      { ...this.#where, lostEvents: lost, error: this.#failure ?? this.#refused },
     );
   }
 
