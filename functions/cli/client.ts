@@ -1,7 +1,7 @@
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { isFinal } from '../core/streaming/events.ts';
 import { SSE_CONTENT_TYPE } from '../core/streaming/sse.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, isTransient } from './api-error.ts';
 import { type components, type JsonValue, operationRoutes, type operations } from './api-types.ts';
 import {
   type CoordinationEvent,
@@ -99,7 +99,11 @@ export interface StreamingMethods {
    * with `Last-Event-ID` (see WatchOptions.reconnects), so each event arrives once and in order.
    * An unknown id is an ApiError (404), an API without an event log one with the code
    * EVENTS_NOT_CONFIGURED (503); a stream the API ends with an `error` event is resumed when the
-   * error is a 5xx, and thrown as its ApiError (`midStream`) when it is a 4xx.
+   * error is a 5xx, and thrown as its ApiError (`midStream`) when it is a 4xx. After three
+   * connections in a row that closed cleanly without an event, GET /coordinations/{id} is asked:
+   * a run that is over ends the iteration with the `coordination.finished` its result makes (no
+   * `id`: its end was never logged); one the API does not know (an express run, not kept) with an
+   * EventStreamError saying its end was never logged; one still running is watched on.
    */
   watchCoordination(id: string, options?: WatchOptions): AsyncIterable<CoordinationEvent>;
   /**
@@ -115,9 +119,10 @@ export interface StreamingMethods {
   /**
    * POST /coordinations with `Accept: text/event-stream`: starts the coordination and yields its
    * events until `coordination.finished`, which carries the result. A request refused before it
-   * starts is an ApiError; a stream that drops is resumed through GET …/events. A run that fails
-   * with an error after it started ends the stream with an `error` event, thrown as its ApiError
-   * (`midStream`; the run's end is logged: GET /coordinations/{id} has its result).
+   * starts is an ApiError; a stream that drops is resumed through GET …/events, as is one the API
+   * ends with a 5xx `error` event: the log failed under it (the run goes on), or the run failed
+   * with an error after it started, whose `coordination.finished` (failed, naming the error) is in
+   * the log. A 4xx `error` event is thrown as its ApiError (`midStream`).
    */
   runCoordinationStream(
     body: Schemas['CoordinationRequest'],
@@ -230,7 +235,17 @@ export function createClient(
               'last-event-id': String(lastEventId),
             }),
       (response) => refusalOf('watchCoordination', response),
-      watchOptions,
+      {
+        ...watchOptions,
+        state: (signal) =>
+          callApi(
+            baseUrl,
+            'GET',
+            target(operationRoutes.getCoordination.path, { path: { id } }),
+            undefined,
+            { credentials, signal },
+          ),
+      },
     );
 
   async function* streamMessage(
@@ -290,8 +305,14 @@ export function createClient(
     let last: CoordinationEvent | undefined;
     try {
       for await (const message of sseOf(response)) {
-        // The run failed after it started: the POST's own outcome, final.
-        if (message.event === 'error') throw errorEventOf(message, 'runCoordination');
+        if (message.event === 'error') {
+          const error = errorEventOf(message, 'runCoordination');
+          // A 5xx: the log failed under the stream while the run goes on, or the run failed after
+          // it started and has logged its end. Either way the log has the rest: it is followed
+          // below, as watchCoordination resumes after one. A 4xx is final.
+          if (!isTransient(error) || last === undefined) throw error;
+          break;
+        }
         last = coordinationEventOf(message);
         yield last;
         if (isFinal(last)) return;

@@ -2,6 +2,7 @@ import { coordinationEventInputSchema, isFinal } from '../core/streaming/events.
 import { type ReceivedSse, readSse, SSE_CONTENT_TYPE } from '../core/streaming/sse.ts';
 import { ApiError, isTransient, statusOfCode } from './api-error.ts';
 import type { components, operations } from './api-types.ts';
+import type { ApiResponse } from './signed-fetch.ts';
 
 /**
  * Reading the API's server-sent events for the typed client: a coordination's live events (GET
@@ -133,7 +134,24 @@ export interface FollowOptions {
   readonly backoffMs?: number;
   /** The first connection is itself a reconnection (a stream that dropped): retried as one. */
   readonly resuming?: boolean;
+  /**
+   * GET /coordinations/{id}, asked when QUIET_CLOSES connections in a row closed cleanly without
+   * an event: a run whose end was never logged (the append of its `coordination.finished`
+   * failed) would otherwise be watched for ever, as would one behind an API or proxy that closes
+   * every stream at once. Without it, such streams are reopened for as long as they close.
+   */
+  readonly state?: StateSource;
 }
+
+/** GET /coordinations/{id} for the coordination watched: its status, or its result once over. */
+export type StateSource = (signal: AbortSignal) => Promise<ApiResponse>;
+
+/**
+ * Clean closes in a row without an event after which the coordination's state is asked. An API
+ * function ends a stream at its 15-minute limit, so a quiet step of up to 45 minutes costs no
+ * request more, and the state is asked every 45 minutes at most while the run goes on.
+ */
+export const QUIET_CLOSES = 3;
 
 /** A refusal trying again will not change (404 unknown coordination, 403, 400): thrown at once. */
 export type Refusal = (response: Response) => Promise<Error | undefined>;
@@ -145,7 +163,8 @@ export type Refusal = (response: Response) => Promise<Error | undefined>;
  * pause doubled with each failure otherwise, and at most `reconnects` failures in a row. A refusal that asking again
  * will not change (4xx, 503 EVENTS_NOT_CONFIGURED, a 4xx `error` event) is thrown as its
  * ApiError; an aborted `signal` ends it quietly, as does the API's 204 (nothing after `after`: the
- * coordination finished at or before it).
+ * coordination finished at or before it). After QUIET_CLOSES clean closes in a row that brought
+ * no event, `options.state` is asked whether the run is over (see endOfQuietRun).
  */
 export async function* followEvents(
   open: EventSource,
@@ -159,6 +178,8 @@ export async function* followEvents(
   options.signal?.addEventListener('abort', stop, { once: true });
   let last = options.after ?? 0;
   let connected = options.resuming ?? false;
+  /** Connections in a row the API closed cleanly without an event. */
+  let quietCloses = 0;
   /** Failed connection attempts in a row, and what the last one met. */
   let failures = 0;
   let lastFailure: Error | undefined;
@@ -206,6 +227,8 @@ export async function* followEvents(
         continue;
       }
       connected = true;
+      /** Whether this connection brought an event (then its close is not a quiet one). */
+      let brought = false;
       try {
         for await (const message of sseOf(response)) {
           if (message.event === 'error') throw errorEventOf(message, 'watchCoordination');
@@ -215,12 +238,25 @@ export async function* followEvents(
             last = event.id;
           }
           failures = 0;
+          quietCloses = 0;
+          brought = true;
           yield event;
           if (isFinal(event)) return;
         }
         // Closed cleanly before the end: not a failure, however often a long run needs it (one
         // pause, not doubled, so that an API that keeps closing at once is not asked in a loop).
         wait = backoffMs;
+        // A run whose end was never logged closes quietly for ever: after a few closes in a row
+        // without an event, whether it is over is asked instead.
+        if (brought) continue;
+        quietCloses++;
+        if (quietCloses < QUIET_CLOSES || options.state === undefined) continue;
+        quietCloses = 0;
+        const end = await endOfQuietRun(options.state, connection.signal);
+        if (end !== undefined) {
+          yield end;
+          return;
+        }
       } catch (error) {
         if (connection.signal.aborted) return;
         if (error instanceof EventStreamError) throw error;
@@ -232,6 +268,40 @@ export async function* followEvents(
     options.signal?.removeEventListener('abort', stop);
     connection.abort();
   }
+}
+
+/**
+ * The end of a run whose stream keeps closing without an event, from GET /coordinations/{id}:
+ * undefined while it runs (watching goes on); once it is over, the `coordination.finished` its
+ * result makes, as the API sends a result its log does not hold (without an id). Unknown to the
+ * API (404: an express run, whose result is not kept), it ended without its end ever being logged:
+ * an EventStreamError says so. Any other refusal is thrown as its ApiError, to be retried or not
+ * as a connection's would be.
+ */
+async function endOfQuietRun(
+  state: StateSource,
+  signal: AbortSignal,
+): Promise<CoordinationEvent | undefined> {
+  const { status, body } = await state(signal);
+  if (status === 404)
+    throw new EventStreamError(
+      `The coordination's event stream closed ${QUIET_CLOSES} times in a row without an event, and the API does not know the coordination (GET /coordinations/{id} answered 404): an express run, whose result is not kept, and its end was never logged (its coordination.finished could not be appended). Its logged events are all there is.`,
+      { cause: new ApiError('getCoordination', status, body) },
+    );
+  if (status >= 400) throw new ApiError('getCoordination', status, body);
+  if (isRecord(body) && body.status === 'running') return undefined;
+  const result = isRecord(body) ? body : {};
+  return coordinationEventOf({
+    event: 'coordination.finished',
+    id: undefined,
+    data: {
+      type: 'coordination.finished',
+      status: result.status,
+      result: body,
+      coordinationId: result.coordinationId,
+      time: new Date().toISOString(),
+    },
+  });
 }
 
 /** Waits `ms`, or less when `signal` aborts. */

@@ -251,6 +251,18 @@ function json(status: number, body: unknown) {
 }
 
 const NOT_FOUND = { error: { code: 'NOT_FOUND', message: `No coordination ${ID}.`, details: {} } };
+/** GET /coordinations/{id} of a run still going, and of one that is over. */
+const RUNNING = { coordinationId: ID, status: 'running', startedAt: at };
+const RESULT = {
+  coordinationId: ID,
+  pattern: 'pipeline',
+  mode: 'standard',
+  status: 'failed',
+  degraded: false,
+  steps: [],
+  errors: [{ stepId: 'narrate', agentId: 'narrator', error: 'AgentFailed', cause: 'no words' }],
+  timings: { totalMs: 1200, overheadMs: 40 },
+};
 
 async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];
@@ -507,8 +519,10 @@ describe('watchCoordination: how a stream ends', () => {
   it('does not count connections the API closes cleanly, however many a long quiet run needs', async () => {
     // An API function ends its stream before its 15-minute limit: a quiet step longer than
     // reconnects × 15 minutes closes more connections without an event than `reconnects`.
+    // Every third quiet close in a row, the client asks whether the run is over: it is not.
     let connections = 0;
     script = (request, response) => {
+      if (request.url === `/coordinations/${ID}`) return json(200, RUNNING)(request, response);
       connections++;
       response.writeHead(200, SSE_HEADERS);
       if (connections === 1) response.write(sse(EVENTS[0] as CoordinationEvent));
@@ -524,7 +538,81 @@ describe('watchCoordination: how a stream ends', () => {
       createClient(api).watchCoordination(ID, { reconnects: 1, backoffMs: 1 }),
     );
     expect(events).toEqual(EVENTS);
-    expect(seen).toHaveLength(8);
+    // The first connection brought an event; 2–4 and 5–7 closed without one.
+    expect(seen.map((request) => request.url)).toEqual([
+      ...Array.from({ length: 4 }, () => `/coordinations/${ID}/events`),
+      `/coordinations/${ID}`,
+      ...Array.from({ length: 3 }, () => `/coordinations/${ID}/events`),
+      `/coordinations/${ID}`,
+      `/coordinations/${ID}/events`,
+    ]);
+  });
+
+  it('ends a run whose end was never logged with the coordination.finished its result makes, once three connections in a row closed without an event', async () => {
+    // The append of coordination.finished failed: the API follows the log until its time is up
+    // and closes cleanly, again and again, while GET /coordinations/{id} has the result.
+    let connections = 0;
+    script = (request, response) => {
+      if (request.url === `/coordinations/${ID}`) return json(200, RESULT)(request, response);
+      connections++;
+      response.writeHead(200, SSE_HEADERS);
+      if (connections === 1) for (const event of EVENTS.slice(0, -1)) response.write(sse(event));
+      response.end(SSE_KEEPALIVE);
+    };
+    const events = await all(
+      createClient(api).watchCoordination(ID, {
+        backoffMs: 1,
+        // Bounds the test should the client reopen the stream for ever: it would end quietly.
+        signal: AbortSignal.timeout(10_000),
+      }),
+    );
+    expect(events.slice(0, -1)).toEqual(EVENTS.slice(0, -1));
+    const end = events.at(-1);
+    expect(end).toEqual({
+      type: 'coordination.finished',
+      status: 'failed',
+      result: RESULT,
+      coordinationId: ID,
+      time: expect.any(String),
+    });
+    expect(end).not.toHaveProperty('id');
+    expect(seen.map((request) => [request.url, request.headers['last-event-id']])).toEqual([
+      [`/coordinations/${ID}/events`, undefined],
+      [`/coordinations/${ID}/events`, '6'],
+      [`/coordinations/${ID}/events`, '6'],
+      [`/coordinations/${ID}/events`, '6'],
+      [`/coordinations/${ID}`, undefined],
+    ]);
+  });
+
+  it('says the end was never logged when the streams keep closing at once and the API does not know the coordination, instead of asking for ever', async () => {
+    // An express run (not kept) whose end was never logged, or an API or proxy that answers every
+    // stream with 200 and closes it at once.
+    script = (request, response) => {
+      if (request.url === `/coordinations/${ID}`) return json(404, NOT_FOUND)(request, response);
+      response.writeHead(200, SSE_HEADERS);
+      response.end();
+    };
+    const error = await all(
+      createClient(api).watchCoordination(ID, {
+        backoffMs: 1,
+        // Bounds the test should the client keep asking: it would end quietly, with no error.
+        signal: AbortSignal.timeout(10_000),
+      }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EventStreamError);
+    expect((error as Error).message).toMatch(/its end was never logged/);
+    expect((error as Error).cause).toMatchObject({
+      operationId: 'getCoordination',
+      status: 404,
+      code: 'NOT_FOUND',
+    });
+    expect(seen.map((request) => request.url)).toEqual([
+      `/coordinations/${ID}/events`,
+      `/coordinations/${ID}/events`,
+      `/coordinations/${ID}/events`,
+      `/coordinations/${ID}`,
+    ]);
   });
 
   it('counts failed attempts in a row only: events flowing start the count again', async () => {
@@ -666,11 +754,26 @@ describe('runCoordinationStream', () => {
     expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /coordinations']);
   });
 
-  it('throws the error event of a run that failed after it started as its ApiError', async () => {
+  it('follows the rest from the event log after a 5xx error event: the log failed under the stream, the run goes on', async () => {
+    script = (req, res) => {
+      if (req.method === 'GET') return stream(EVENTS.slice(3))(req, res);
+      res.writeHead(200, SSE_HEADERS);
+      for (const event of EVENTS.slice(0, 3)) res.write(sse(event));
+      res.end(errorEvent('INTERNAL', 'Internal error; quote request r-1 when reporting it.'));
+    };
+    const events = await all(createClient(api).runCoordinationStream(request, { backoffMs: 1 }));
+    expect(events).toEqual(EVENTS);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'POST /coordinations',
+      `GET /coordinations/${ID}/events?after=3`,
+    ]);
+  });
+
+  it('throws a 4xx error event as its ApiError, and reads nothing more', async () => {
     script = (_, response) => {
       response.writeHead(200, SSE_HEADERS);
       response.write(sse(EVENTS[0] as CoordinationEvent));
-      response.end(errorEvent('TIMEOUT', 'The coordination did not finish in time.'));
+      response.end(errorEvent('FORBIDDEN', 'Not yours to watch.'));
     };
     const error = await all(createClient(api).runCoordinationStream(request)).catch(
       (e: unknown) => e,
@@ -678,8 +781,8 @@ describe('runCoordinationStream', () => {
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({
       operationId: 'runCoordination',
-      status: 504,
-      code: 'TIMEOUT',
+      status: 403,
+      code: 'FORBIDDEN',
       midStream: true,
     });
     expect(seen).toHaveLength(1);
