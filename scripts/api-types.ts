@@ -47,11 +47,15 @@ ${[...lines.values()].join('\n')}
 }
 
 /**
- * openapi-typescript marks a `const` schema's property `@constant`, a tag TSDoc (and so the
- * API reference's TypeDoc) does not know; the literal type says the same.
+ * openapi-typescript marks a `const` schema's property `@constant` and a described one
+ * `@description`, tags TSDoc (and so the API reference's TypeDoc) does not know: the literal type
+ * says the first, and a description is a doc comment's plain text.
  */
-function withoutConstantTags(source: string): string {
-  return source.replace(/^\s*\/\*\* @constant \*\/\n/gm, '').replace(/^\s*\* @constant\n/gm, '');
+function withoutUnknownTags(source: string): string {
+  return source
+    .replace(/^\s*\/\*\* @constant \*\/\n/gm, '')
+    .replace(/^\s*\* @constant\n/gm, '')
+    .replace(/(\/\*\*|^\s*\*) @description /gm, '$1 ');
 }
 
 /** The source of functions/cli/api-types.ts for an OpenAPI document. */
@@ -63,5 +67,5 @@ export async function apiTypesSource(document: Record<string, unknown>): Promise
     postTransform: (_type, { path }) =>
       path === JSON_VALUE ? ts.factory.createTypeReferenceNode('JsonValue') : undefined,
   });
-  return `${HEADER}${withoutConstantTags(astToString(ast))}${routeTable(document.paths as Paths)}`;
+  return `${HEADER}${withoutUnknownTags(astToString(ast))}${routeTable(document.paths as Paths)}`;
 }

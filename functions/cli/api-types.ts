@@ -121,7 +121,7 @@ export interface paths {
         put?: never;
         /**
          * Send a direct message (202), or a request and wait for the response (`wait`) or stream it (`stream`, SSE)
-         * @description A request sent with `"stream": true`, or with `Accept: text/event-stream` and no `"stream": false`, is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk, within 5 s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its `error` event. The message `timeout` bounds the whole stream and may be up to 880 seconds when the answer is streamed (`stream`, or `Accept: text/event-stream`); otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
+         * A request sent with `"stream": true`, or with `Accept: text/event-stream` and no `"stream": false`, is answered with server-sent events as the agent produces them: `chunk` events in order (`id:` the chunk's `seq`, `data:` a StreamChunk: a text delta or a JSON value), then exactly one `response` (`data:` the response envelope) or `error` (`data:` the API's error body, Error), after which the stream closes. A request refused before the agent's first chunk, within 5 s (bad input, unknown agent, open circuit, an unreachable or busy agent, one failing before it streams anything), is answered with a plain JSON error and its status; past that wait the answer starts (keep-alive comments while the agent is silent), and a later refusal or failure is its `error` event. The message `timeout` bounds the whole stream and may be up to 880 seconds when the answer is streamed (`stream`, or `Accept: text/event-stream`); otherwise it is at most 25. Only agents reached through Lambda can stream: a queue-only agent answers 400, naming it. A caller that does not stream (`wait`) gets a streaming agent's final output as the response, as ever.
          */
         post: operations["sendMessage"];
         delete?: never;
@@ -158,7 +158,7 @@ export interface paths {
         put?: never;
         /**
          * Run a coordination: the result inline (express), 202 with its id (standard), or its live events (SSE)
-         * @description With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events (`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`, which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`. A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error): the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations, the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final. `coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired); it still ends the stream. A request refused before it starts (invalid, no agent available, capacity, an API without an event log: EVENTS_NOT_CONFIGURED) is answered with a plain JSON error.
+         * With `Accept: text/event-stream` the coordination starts and its live events are streamed as server-sent events (`event:` the type, `id:` the event id, `data:` a CoordinationEvent), express and standard alike, until `coordination.finished`, which carries the result; the stream then closes. A dropped stream resumes from GET /coordinations/{id}/events with `Last-Event-ID`. A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error): the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations, the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final. `coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired); it still ends the stream. A request refused before it starts (invalid, no agent available, capacity, an API without an event log: EVENTS_NOT_CONFIGURED) is answered with a plain JSON error.
          */
         post: operations["runCoordination"];
         delete?: never;
@@ -193,7 +193,7 @@ export interface paths {
         };
         /**
          * Live events of a coordination (SSE): replayed from the start, then followed until coordination.finished
-         * @description Server-sent events: `event:` the event type, `id:` the event id (1, 2, 3… per coordination), `data:` a CoordinationEvent. A late subscriber gets every event from the start; `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=` resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then `step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream. A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error): the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations, the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final. `coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired); it still ends the stream. Events are kept for 7 days.
+         * Server-sent events: `event:` the event type, `id:` the event id (1, 2, 3… per coordination), `data:` a CoordinationEvent. A late subscriber gets every event from the start; `Last-Event-ID` (what EventSource sends when it reconnects) or `?after=` resumes after that id. Each step reports `step.started` (or `step.fallback`, `step.retried`), its `step.chunk`s in order, then `step.succeeded` or `step.failed`; the stream ends after `coordination.finished`, which carries the result as GET /coordinations/{id} answers it. A `: keep-alive` comment line every 15 s keeps proxies from closing a quiet stream. A stream that cannot go on ends with an `error` event instead (`event: error`, no id, `data:` the API's error body, Error): the event log failed under it (5xx: worth resuming with `Last-Event-ID`, as a dropped connection is), or, for the stream of POST /coordinations, the run failed with an error after it started (its end is logged: GET /coordinations/{id}). A 4xx one is final. `coordination.finished` comes without an id when the log does not hold the result (it could not keep it, or the events have expired); it still ends the stream. Events are kept for 7 days.
          */
         get: operations["watchCoordination"];
         put?: never;
@@ -696,7 +696,7 @@ export interface components {
             /** @enum {string} */
             status: "succeeded" | "partial" | "failed";
             result: components["schemas"]["JsonValue"];
-            /** @description The event's position in the log; absent when the log does not hold this result (it could not keep it, or a standard run's events have expired): the event still ends the stream, and nothing follows it to resume after */
+            /** The event's position in the log; absent when the log does not hold this result (it could not keep it, or a standard run's events have expired): the event still ends the stream, and nothing follows it to resume after */
             id?: number;
             coordinationId: string;
             time: string;
@@ -762,7 +762,7 @@ export interface components {
                 self: string;
             };
         };
-        /** @description codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503), FORBIDDEN (403), EVENTS_NOT_CONFIGURED (503), BAD_REQUEST (400), REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431), INTERNAL (500) */
+        /** codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503), FORBIDDEN (403), EVENTS_NOT_CONFIGURED (503), BAD_REQUEST (400), REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431), INTERNAL (500) */
         Error: {
             error: {
                 code: string;
@@ -774,7 +774,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description Invalid input: `error.details.issues` names each field path and the fix (also: a body nested deeper than 64 levels or with a `__proto__` key, a page token this API did not return for this listing) */
+        /** Invalid input: `error.details.issues` names each field path and the fix (also: a body nested deeper than 64 levels or with a `__proto__` key, a page token this API did not return for this listing) */
         InvalidInput: {
             headers: {
                 [name: string]: unknown;
@@ -783,7 +783,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The caller may not do this: only a card's owner (or an operator) may replace, heartbeat or deregister it, and a message's `from` must be an agent the caller owns */
+        /** The caller may not do this: only a card's owner (or an operator) may replace, heartbeat or deregister it, and a message's `from` must be an agent the caller owns */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -792,7 +792,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Unknown agent, coordination or route */
+        /** Unknown agent, coordination or route */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -801,7 +801,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description A different card is registered under this id */
+        /** A different card is registered under this id */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -810,7 +810,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The body is larger than 6 MB, or the message or coordination input is larger than SQS, EventBridge or Step Functions accept */
+        /** The body is larger than 6 MB, or the message or coordination input is larger than SQS, EventBridge or Step Functions accept */
         PayloadTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -819,7 +819,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The request line and headers are larger than the server takes (16 KB in the embedded runtime; API Gateway has limits of its own) */
+        /** The request line and headers are larger than the server takes (16 KB in the embedded runtime; API Gateway has limits of its own) */
         HeadersTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -828,7 +828,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description An agent failed */
+        /** An agent failed */
         AgentFailed: {
             headers: {
                 [name: string]: unknown;
@@ -837,10 +837,10 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again. EVENTS_NOT_CONFIGURED: live events were asked for (`Accept: text/event-stream`) and this API keeps no coordination event log (`details.missing` names the setting); trying again does not help */
+        /** NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again. EVENTS_NOT_CONFIGURED: live events were asked for (`Accept: text/event-stream`) and this API keeps no coordination event log (`details.missing` names the setting); trying again does not help */
         Unavailable: {
             headers: {
-                /** @description With CAPACITY_EXCEEDED: seconds after which trying again makes sense */
+                /** With CAPACITY_EXCEEDED: seconds after which trying again makes sense */
                 "Retry-After"?: number;
                 [name: string]: unknown;
             };
@@ -848,7 +848,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description An agent or the coordination timed out */
+        /** An agent or the coordination timed out */
         TimedOut: {
             headers: {
                 [name: string]: unknown;
@@ -880,7 +880,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of agents */
+            /** A page of agents */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -908,7 +908,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Unchanged or updated */
+            /** Unchanged or updated */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -917,7 +917,7 @@ export interface operations {
                     "application/json": components["schemas"]["Reregistered"];
                 };
             };
-            /** @description Registered */
+            /** Registered */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -938,14 +938,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description agent id */
+                /** agent id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The agent */
+            /** The agent */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -964,14 +964,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description agent id */
+                /** agent id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Removed */
+            /** Removed */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -991,7 +991,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description agent id */
+                /** agent id */
                 id: string;
             };
             cookie?: never;
@@ -1002,7 +1002,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The agent after the heartbeat */
+            /** The agent after the heartbeat */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1023,14 +1023,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description agent id */
+                /** agent id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Health */
+            /** Health */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1053,7 +1053,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The fleet */
+            /** The fleet */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1078,7 +1078,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Matches, best first */
+            /** Matches, best first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1105,7 +1105,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The response envelope (`wait`), or, streamed (`stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described */
+            /** The response envelope (`wait`), or, streamed (`stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1117,7 +1117,7 @@ export interface operations {
                     } | components["schemas"]["Error"];
                 };
             };
-            /** @description Queued */
+            /** Queued */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1149,7 +1149,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Published */
+            /** Published */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1177,7 +1177,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent, or the Error of an `error` event) */
+            /** Succeeded or partial; or, with `Accept: text/event-stream`, the live events (each `data` a CoordinationEvent, or the Error of an `error` event) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1187,7 +1187,7 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
                 };
             };
-            /** @description Started (standard mode) */
+            /** Started (standard mode) */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1210,14 +1210,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description coordination id */
+                /** coordination id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Running, or the result */
+            /** Running, or the result */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1234,22 +1234,22 @@ export interface operations {
     watchCoordination: {
         parameters: {
             query?: {
-                /** @description Only events after this id (0: from the start) */
+                /** Only events after this id (0: from the start) */
                 after?: number;
             };
             header?: {
-                /** @description Resume after this event id (sent by EventSource when it reconnects) */
+                /** Resume after this event id (sent by EventSource when it reconnects) */
                 "Last-Event-ID"?: string;
             };
             path: {
-                /** @description coordination id */
+                /** coordination id */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The events, as they are appended (a chunk carries at most 256 KB), or last an `error` event */
+            /** The events, as they are appended (a chunk carries at most 256 KB), or last an `error` event */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1258,14 +1258,14 @@ export interface operations {
                     "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
                 };
             };
-            /** @description Asked to resume at or after the end (`after` or `Last-Event-ID` at least the id of `coordination.finished`): nothing follows. An EventSource stops reconnecting on it, as it would not on any 200 */
+            /** Asked to resume at or after the end (`after` or `Last-Event-ID` at least the id of `coordination.finished`): nothing follows. An EventSource stops reconnecting on it, as it would not on any 200 */
             204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description VALIDATION_FAILED: `after` or `Last-Event-ID` is not an event id (a whole number, 0 for the start); `error.details.issues[].path` names which */
+            /** VALIDATION_FAILED: `after` or `Last-Event-ID` is not an event id (a whole number, 0 for the start); `error.details.issues[].path` names which */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1276,7 +1276,7 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             431: components["responses"]["HeadersTooLarge"];
-            /** @description EVENTS_NOT_CONFIGURED: this API keeps no coordination event log (`details.missing` names the setting: MOBIUS_EVENTS_TABLE); trying again does not help */
+            /** EVENTS_NOT_CONFIGURED: this API keeps no coordination event log (`details.missing` names the setting: MOBIUS_EVENTS_TABLE); trying again does not help */
             503: {
                 headers: {
                     [name: string]: unknown;
