@@ -359,6 +359,56 @@ describe.each(ENGINES)('DynamoEventLog on %s', (engine: DynamoEngineName) => {
     });
   });
 
+  describe('what concurrent steps of one coordination cost', () => {
+    /** The log on a client that counts the commands it sends, by name. */
+    function countingLog(): { log: DynamoEventLog; sent: string[] } {
+      const sent: string[] = [];
+      const counted = createDocumentClient(dynamoConfig(engine));
+      counted.middlewareStack.add(
+        (next, context) => async (args) => {
+          sent.push(String(context.commandName));
+          return next(args);
+        },
+        { step: 'initialize', name: 'count-commands' },
+      );
+      return { log: new DynamoEventLog({ tableName, client: counted }), sent };
+    }
+
+    it('appends made in one turn of the event loop share one allocation and one item', async () => {
+      const { log: shared, sent } = countingLog();
+      const written = await Promise.all(
+        Array.from({ length: 20 }, (_, step) =>
+          shared.append(id, [chunk(`s${step}`, 0), chunk(`s${step}`, 1)]),
+        ),
+      );
+      expect(sent).toEqual(['UpdateItemCommand', 'PutItemCommand']);
+      // Each caller gets its own two events back, contiguous, in its order.
+      written.forEach((events, step) => {
+        expect(events.map((e) => ('stepId' in e ? e.stepId : ''))).toEqual([
+          `s${step}`,
+          `s${step}`,
+        ]);
+        expect(events[1]?.id).toBe((events[0]?.id ?? 0) + 1);
+      });
+      expect((await log.read(id)).map((e) => e.id)).toEqual(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+    });
+
+    it('start counts made in one turn share one UpdateItem, and the same key counts on', async () => {
+      const { log: shared, sent } = countingLog();
+      const counts = await Promise.all([
+        ...Array.from({ length: 60 }, (_, step) => shared.countStart(id, `s${step}#0`)),
+        shared.countStart(id, 's0#0'),
+      ]);
+      // 61 calls, 60 keys: two UpdateItems (at most 50 keys each).
+      expect(sent).toEqual(['UpdateItemCommand', 'UpdateItemCommand']);
+      expect(counts.slice(0, 60)).toEqual(Array.from({ length: 60 }, () => 1));
+      expect(counts[60]).toBe(2);
+      expect(await shared.countStart(id, 's0#0')).toBe(3);
+    });
+  });
+
   describe('writers', () => {
     it('appends one writer’s events in the order pushed', async () => {
       const writer = createEventWriter(log, id);

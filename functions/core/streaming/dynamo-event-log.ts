@@ -118,6 +118,23 @@ interface ReadItem {
 
 type Warn = (message: string) => void;
 
+interface Waiter<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Callers' appends gathered for one write: each caller's events are `count` from `from`. */
+interface PendingAppend {
+  readonly events: CoordinationEventInput[];
+  readonly waiters: (Waiter<readonly CoordinationEvent[]> & {
+    readonly from: number;
+    readonly count: number;
+  })[];
+}
+
+/** Start counts one UpdateItem carries: its expression stays far below DynamoDB's 4 KB. */
+const MAX_STARTS_PER_UPDATE = 50;
+
 /**
  * The coordination event log on DynamoDB (table layout: table.ts).
  *
@@ -137,6 +154,9 @@ export class DynamoEventLog implements CoordinationEventLog {
   readonly #clock: Clock;
   readonly #pollMs: number;
   readonly #gapWaitMs: number;
+  /** Appends and start counts waiting for this turn of the event loop to end, by coordination. */
+  readonly #pendingAppends = new Map<string, PendingAppend>();
+  readonly #pendingStarts = new Map<string, Map<string, Waiter<number>[]>>();
 
   constructor(options: DynamoEventLogOptions) {
     this.#tableName = options.tableName;
@@ -146,11 +166,52 @@ export class DynamoEventLog implements CoordinationEventLog {
     this.#gapWaitMs = options.gapWaitMs ?? GAP_WAIT_MS;
   }
 
-  async append(
+  /**
+   * Appends that reach this log for one coordination within one turn of the event loop go out
+   * together, as one allocation and one item: in one process (the embedded runtime, where a
+   * hundred-item Map runs its steps at once) a coordination's concurrent steps cost two writes
+   * between them, not two each. Each caller still gets its own events back with their ids, in
+   * its order, contiguous; an event too large to log is refused to its own caller, before it can
+   * fail the others'.
+   */
+  append(
     coordinationId: string,
     events: readonly CoordinationEventInput[],
   ): Promise<readonly CoordinationEvent[]> {
-    if (events.length === 0) return [];
+    if (events.length === 0) return Promise.resolve([]);
+    try {
+      packItems(events);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      let batch = this.#pendingAppends.get(coordinationId);
+      if (batch === undefined) {
+        const opened: PendingAppend = { events: [], waiters: [] };
+        this.#pendingAppends.set(coordinationId, opened);
+        setImmediate(() => {
+          this.#pendingAppends.delete(coordinationId);
+          this.#appendNow(coordinationId, opened.events).then(
+            (written) => {
+              for (const waiter of opened.waiters)
+                waiter.resolve(written.slice(waiter.from, waiter.from + waiter.count));
+            },
+            (error: unknown) => {
+              for (const waiter of opened.waiters) waiter.reject(error);
+            },
+          );
+        });
+        batch = opened;
+      }
+      batch.waiters.push({ from: batch.events.length, count: events.length, resolve, reject });
+      batch.events.push(...events);
+    });
+  }
+
+  async #appendNow(
+    coordinationId: string,
+    events: readonly CoordinationEventInput[],
+  ): Promise<readonly CoordinationEvent[]> {
     const items = packItems(events);
     const expiresAt = this.#expiresAt(this.#clock.now());
     const { Attributes } = await this.#client.send(
@@ -252,22 +313,63 @@ export class DynamoEventLog implements CoordinationEventLog {
     }
   }
 
-  async countStart(coordinationId: string, key: string): Promise<number> {
-    const name = `start#${key}`;
-    const { Attributes } = await this.#client.send(
-      new UpdateCommand({
-        TableName: this.#tableName,
-        Key: this.#key(coordinationId, HEAD_SEQ),
-        UpdateExpression: 'ADD #count :one SET #expiresAt = :expiresAt',
-        ExpressionAttributeNames: { '#count': name, '#expiresAt': NAMES['#expiresAt'] },
-        ExpressionAttributeValues: {
-          ':one': 1,
+  /**
+   * Counts starts as append coalesces appends: the starts of one coordination counted within one
+   * turn of the event loop share one UpdateItem (a hundred parallel steps starting at once cost
+   * one write, not a hundred). Two starts of the same key in one batch get consecutive counts.
+   */
+  countStart(coordinationId: string, key: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let batch = this.#pendingStarts.get(coordinationId);
+      if (batch === undefined) {
+        const opened = new Map<string, Waiter<number>[]>();
+        this.#pendingStarts.set(coordinationId, opened);
+        setImmediate(() => {
+          this.#pendingStarts.delete(coordinationId);
+          void this.#countStartsNow(coordinationId, opened);
+        });
+        batch = opened;
+      }
+      const waiters = batch.get(key) ?? [];
+      waiters.push({ resolve, reject });
+      batch.set(key, waiters);
+    });
+  }
+
+  async #countStartsNow(
+    coordinationId: string,
+    starts: ReadonlyMap<string, readonly Waiter<number>[]>,
+  ): Promise<void> {
+    const entries = [...starts];
+    for (let at = 0; at < entries.length; at += MAX_STARTS_PER_UPDATE) {
+      const chunk = entries.slice(at, at + MAX_STARTS_PER_UPDATE);
+      try {
+        const names: Record<string, string> = { '#expiresAt': NAMES['#expiresAt'] };
+        const values: Record<string, unknown> = {
           ':expiresAt': this.#expiresAt(this.#clock.now()),
-        },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    return Number(Attributes?.[name]);
+        };
+        chunk.forEach(([key, waiters], i) => {
+          names[`#s${i}`] = `start#${key}`;
+          values[`:s${i}`] = waiters.length;
+        });
+        const { Attributes } = await this.#client.send(
+          new UpdateCommand({
+            TableName: this.#tableName,
+            Key: this.#key(coordinationId, HEAD_SEQ),
+            UpdateExpression: `ADD ${chunk.map((_, i) => `#s${i} :s${i}`).join(', ')} SET #expiresAt = :expiresAt`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        );
+        for (const [key, waiters] of chunk) {
+          const total = Number(Attributes?.[`start#${key}`]);
+          waiters.forEach((waiter, j) => waiter.resolve(total - waiters.length + 1 + j));
+        }
+      } catch (error) {
+        for (const [, waiters] of chunk) for (const waiter of waiters) waiter.reject(error);
+      }
+    }
   }
 
   async read(
