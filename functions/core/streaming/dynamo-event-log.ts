@@ -364,7 +364,9 @@ export class DynamoEventLog implements CoordinationEventLog {
         );
         for (const [key, waiters] of chunk) {
           const total = Number(Attributes?.[`start#${key}`]);
-          waiters.forEach((waiter, j) => waiter.resolve(total - waiters.length + 1 + j));
+          waiters.forEach((waiter, j) => {
+            waiter.resolve(total - waiters.length + 1 + j);
+          });
         }
       } catch (error) {
         for (const [, waiters] of chunk) for (const waiter of waiters) waiter.reject(error);
