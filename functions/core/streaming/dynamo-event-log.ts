@@ -125,7 +125,7 @@ interface Waiter<T> {
 
 /** Callers' appends gathered for one write: each caller's events are `count` from `from`. */
 interface PendingAppend {
-  readonly events: CoordinationEventInput[];
+  readonly events: SerialisedEvent[];
   readonly waiters: (Waiter<readonly CoordinationEvent[]> & {
     readonly from: number;
     readonly count: number;
@@ -179,8 +179,9 @@ export class DynamoEventLog implements CoordinationEventLog {
     events: readonly CoordinationEventInput[],
   ): Promise<readonly CoordinationEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
+    let serialised: SerialisedEvent[];
     try {
-      packItems(events);
+      serialised = events.map(serialise);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -204,13 +205,13 @@ export class DynamoEventLog implements CoordinationEventLog {
         batch = opened;
       }
       batch.waiters.push({ from: batch.events.length, count: events.length, resolve, reject });
-      batch.events.push(...events);
+      batch.events.push(...serialised);
     });
   }
 
   async #appendNow(
     coordinationId: string,
-    events: readonly CoordinationEventInput[],
+    events: readonly SerialisedEvent[],
   ): Promise<readonly CoordinationEvent[]> {
     const items = packItems(events);
     const expiresAt = this.#expiresAt(this.#clock.now());
@@ -229,7 +230,7 @@ export class DynamoEventLog implements CoordinationEventLog {
     // measures how long a gap has waited from it).
     const time = new Date(this.#clock.now()).toISOString();
     let first = last - events.length + 1;
-    const finalAt = events.findLastIndex(isFinal);
+    const finalAt = events.findLastIndex(({ event }) => isFinal(event));
     if (finalAt >= 0) await this.#markFinished(coordinationId, first + finalAt);
     const result: CoordinationEvent[] = [];
     for (const item of items) {
@@ -617,7 +618,7 @@ interface PackedItem {
  * were logged. Refusing only the offending event is the EventWriter's job: it refuses it at push,
  * to the caller that made it, so a batch never holds one (createEventWriter).
  */
-function packItems(events: readonly CoordinationEventInput[]): PackedItem[] {
+function packItems(events: readonly SerialisedEvent[]): PackedItem[] {
   const items: PackedItem[] = [];
   let current: CoordinationEventInput[] = [];
   let parts: string[] = [];
@@ -629,10 +630,7 @@ function packItems(events: readonly CoordinationEventInput[]): PackedItem[] {
     parts = [];
     bytes = 2;
   };
-  for (const event of events) {
-    const json = JSON.stringify(event);
-    const size = Buffer.byteLength(json);
-    if (size > MAX_EVENT_BYTES) throw new EventTooLargeError(event.type, size);
+  for (const { event, json, size } of events) {
     if (current.length >= MAX_EVENTS_PER_ITEM || bytes + size + 1 > MAX_ITEM_BYTES) close();
     current.push(event);
     parts.push(json);
@@ -640,6 +638,21 @@ function packItems(events: readonly CoordinationEventInput[]): PackedItem[] {
   }
   close();
   return items;
+}
+
+/** An event with its JSON, made once per append: its size is checked and its text stored. */
+interface SerialisedEvent {
+  readonly event: CoordinationEventInput;
+  readonly json: string;
+  readonly size: number;
+}
+
+/** The event as the log stores it; one too large for an item on its own is refused. */
+function serialise(event: CoordinationEventInput): SerialisedEvent {
+  const json = JSON.stringify(event);
+  const size = Buffer.byteLength(json);
+  if (size > MAX_EVENT_BYTES) throw new EventTooLargeError(event.type, size);
+  return { event, json, size };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { EventTooLargeError, MAX_EVENT_BYTES } from './dynamo-event-log.ts';
+import { EventTooLargeError, eventBytes, MAX_EVENT_BYTES } from './dynamo-event-log.ts';
 import type { CoordinationEventLog, EventWriter } from './event-log.ts';
 import type { CoordinationEventInput } from './events.ts';
 
@@ -79,7 +79,7 @@ class BatchingEventWriter implements EventWriter {
     this.#throwIfFailed();
     if (this.#closing !== undefined)
       throw new Error(`The event writer of coordination ${this.#coordinationId} is closed`);
-    const bytes = Buffer.byteLength(JSON.stringify(event));
+    const bytes = eventBytes(event);
     if (bytes > this.#options.maxEventBytes) throw new EventTooLargeError(event.type, bytes);
     this.#buffer.push(event);
     this.#bytes += bytes;
