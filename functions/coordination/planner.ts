@@ -18,6 +18,7 @@ import {
 } from '../../statemachines/request.ts';
 import { NoAgentAvailableError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
+import { takesNewWork } from '../core/model/agent-status.ts';
 import type { AgentRecord, AgentRegistry } from '../core/registry/agent-registry.ts';
 import type { DiscoveryMatch } from '../core/registry/discovery.ts';
 import { DEFAULT_MIN_FUZZY_SCORE } from '../core/registry/fuzzy.ts';
@@ -300,7 +301,7 @@ class Resolver {
 
   /**
    * An agent named by id: it must exist, be reachable (not offline), not be stopping (draining)
-   * and not be behind an open breaker.
+   * nor drained by an operator, and not be behind an open breaker.
    */
   #known(agentId: string, field: string): ResolvedAgent {
     const record = this.#byId.get(agentId);
@@ -369,9 +370,17 @@ function passedOverFor(record: AgentRecord): { reason: PassedOverReason; why: st
       reason: 'offline',
       why: `it is offline (last heartbeat ${record.metrics.lastHeartbeat ?? 'never'})`,
     };
-  // Stopping: it finishes what it has but takes nothing new (discovery leaves it out likewise).
-  if (record.status === 'draining')
-    return { reason: 'draining', why: 'it is draining (stopping; it takes no new work)' };
+  // Stopping, or drained by an operator: it finishes what it has but takes nothing new
+  // (discovery leaves it out likewise). The plan's reasons predate operator drains, so a drained
+  // agent is passed over as 'draining', and the words say which.
+  if (!takesNewWork(record.status))
+    return {
+      reason: 'draining',
+      why:
+        record.status === 'drained'
+          ? 'an operator drained it (it takes no new work until resumed: POST /agents/{id}/resume)'
+          : 'it is draining (stopping; it takes no new work)',
+    };
   return undefined;
 }
 

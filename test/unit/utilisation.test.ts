@@ -106,7 +106,15 @@ describe('the fleet summary', () => {
     const summary = tally.summary();
     expect(summary.agents).toEqual({
       total: 4,
-      byStatus: { initializing: 0, healthy: 1, degraded: 0, unhealthy: 1, draining: 1, offline: 1 },
+      byStatus: {
+        initializing: 0,
+        healthy: 1,
+        degraded: 0,
+        unhealthy: 1,
+        draining: 1,
+        drained: 0,
+        offline: 1,
+      },
     });
     expect(summary.openCircuits).toEqual([
       { agentId: 'b', state: 'open', openedAt: new Date(NOW).toISOString() },

@@ -7,6 +7,7 @@ export const agentStatusSchema = z.enum([
   'degraded',
   'unhealthy',
   'draining',
+  'drained',
   'offline',
 ]);
 export type AgentStatus = z.output<typeof agentStatusSchema>;
@@ -18,8 +19,21 @@ export const STATUS_RANK: Readonly<Record<AgentStatus, number>> = {
   initializing: 2,
   unhealthy: 3,
   draining: 4,
-  offline: 5,
+  drained: 5,
+  offline: 6,
 };
+
+/**
+ * Statuses that take no new work: planning passes such an agent over while it finishes what it
+ * has, and discovery returns it only to a query that asks for its status (planning never does). `draining`: the agent is stopping (its own `stop()`); `drained`: an operator drained
+ * it (POST /agents/{id}/drain) until one resumes it; `offline`: its heartbeat deadline passed.
+ */
+const NO_NEW_WORK: ReadonlySet<AgentStatus> = new Set(['draining', 'drained', 'offline']);
+
+/** May new work be planned for, or discovered at, an agent with this status? */
+export function takesNewWork(status: AgentStatus): boolean {
+  return !NO_NEW_WORK.has(status);
+}
 
 /**
  * What an agent may say about itself in a heartbeat; the registry still derives the final status.

@@ -5,7 +5,7 @@ import { batchGetAll, batchWriteAll, pageOf } from '../aws/dynamodb-batch.ts';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { ValidationError } from '../errors.ts';
 import { type AgentCard, agentCardSchema, identifierSchema } from '../model/agent-card.ts';
-import { agentStatusSchema } from '../model/agent-status.ts';
+import { agentStatusSchema, type CircuitView } from '../model/agent-status.ts';
 import { type QueueFigures, queueFiguresSchema } from '../model/utilisation.ts';
 import { parseWith } from '../validation.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
@@ -18,11 +18,19 @@ import {
 } from './deployments.ts';
 import type { DiscoveryMatch } from './discovery.ts';
 import { capabilityRows, findAgents } from './find-agents.ts';
+import {
+  type DrainMark,
+  drainAgent,
+  type OperatorActionOptions,
+  resetCircuit,
+  resumeAgent,
+} from './operator-actions.ts';
 import { type OutcomeTally, recordOutcomes, tryAcquire } from './outcomes.ts';
 import { type ChangeOptions, checkId, Registrar } from './registrar.ts';
 import { type AgentRecord, notFound, readAgentRow, toRecord } from './store.ts';
 import { agentKey, capabilityKey, REGISTRY_TABLE } from './table.ts';
 
+export type { DrainMark, OperatorActionOptions } from './operator-actions.ts';
 export type { Outcome, OutcomeTally } from './outcomes.ts';
 export type { Caller } from './ownership.ts';
 export {
@@ -232,6 +240,24 @@ export class AgentRegistry extends Registrar {
   /** May a request go to the agent now? Claims the half-open probe when that is what it takes. */
   tryAcquire(agentId: string): Promise<boolean> {
     return tryAcquire(this.store, checkId(agentId));
+  }
+
+  /**
+   * Operators only: the agent takes no new work until resumed, and finishes what it has; heartbeats
+   * do not undo it. Again on a drained agent: the first drain's mark stands (see operator-actions.ts).
+   */
+  drain(agentId: string, options: OperatorActionOptions): Promise<DrainMark> {
+    return drainAgent(this.store, checkId(agentId), options);
+  }
+
+  /** Operators only: lifts a drain; the record returned has the status derived afterwards. */
+  resume(agentId: string, options: OperatorActionOptions): Promise<AgentRecord> {
+    return resumeAgent(this.store, checkId(agentId), options);
+  }
+
+  /** Operators only: closes the agent's circuit breaker and clears its failure count. */
+  resetCircuit(agentId: string, options: OperatorActionOptions): Promise<CircuitView> {
+    return resetCircuit(this.store, checkId(agentId), options);
   }
 
   /** Capability discovery: exact, fuzzy, semver ranges, all-of; ranked (see discovery.ts). */

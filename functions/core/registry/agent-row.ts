@@ -43,6 +43,14 @@ export const agentRowSchema = z.object({
   lastHeartbeatAt: z.number().optional(),
   startedAt: z.number().optional(),
   reportedStatus: reportedStatusSchema.optional(),
+  /**
+   * An operator drained the agent at this instant (epoch ms; see operator-actions.ts): it reads as
+   * `drained` until one resumes it. Heartbeats and registrations never write it, so, unlike the
+   * agent's own `draining`, no restart of the agent undoes it.
+   */
+  drainedAt: z.number().optional(),
+  /** The principal that drained it. */
+  drainedBy: z.string().optional(),
   inFlight: count,
   /** The agent's own figures from its last heartbeat that carried them (see model/utilisation.ts). */
   util: utilisationReportSchema.optional(),

@@ -9,6 +9,7 @@ import { recentFigures } from './metrics.ts';
  * | status       | when (first rule that applies wins)                                            |
  * | ------------ | ------------------------------------------------------------------------------- |
  * | offline      | the heartbeat deadline (`expiresAt`) has passed                                 |
+ * | drained      | an operator drained it (POST /agents/{id}/drain) and nobody has resumed it yet  |
  * | draining     | the agent said it is stopping (SDK `stop()`); no new work is planned for it     |
  * | unhealthy    | circuit open; or the agent reports unhealthy; or recent error rate ≥ 50 %       |
  * | initializing | registered, no heartbeat yet                                                    |
@@ -46,6 +47,8 @@ export function deriveStatus(
   thresholds: HealthThresholds,
 ): AgentStatus {
   if (isExpired(row, nowMs)) return 'offline';
+  // An operator's drain outranks whatever the agent says of itself: only a resume lifts it.
+  if (row.drainedAt !== undefined) return 'drained';
   // Before health: an agent on its way out takes no new work, however well it did its last.
   if (row.reportedStatus === 'draining') return 'draining';
 

@@ -1,0 +1,168 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../functions/core/clock.ts';
+import { ForbiddenError, NotFoundError } from '../../functions/core/errors.ts';
+import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
+import { LOCAL_OPERATOR } from '../../functions/core/registry/ownership.ts';
+import { capability, card } from '../support/cards.ts';
+import { ENGINES, freshRegistryTable } from '../support/dynamo.ts';
+
+const OPS = { principal: 'arn:aws:iam::123456789012:role/Ops', operator: true };
+const OTHER_OPS = { principal: 'arn:aws:iam::123456789012:role/OtherOps', operator: true };
+const OWNER = { principal: 'arn:aws:iam::123456789012:role/AgentA', operator: false };
+
+/**
+ * The registry's operator actions — drain, resume, circuit reset — as conditional writes on the
+ * agent row, on both DynamoDB engines: what they leave, what heartbeats and registrations leave of
+ * them, and who may perform them.
+ */
+describe.each(ENGINES)('operator actions on %s', (engine) => {
+  let registry: AgentRegistry;
+  let clock: ManualClock;
+
+  beforeEach(async () => {
+    const table = await freshRegistryTable(engine);
+    clock = new ManualClock();
+    registry = new AgentRegistry({
+      tableName: table.tableName,
+      client: table.client,
+      clock,
+      breaker: { failureThreshold: 3, cooldownMs: 10_000 },
+    });
+    await registry.register(card('a1', { capabilities: [capability('summarize')] }), {
+      caller: OWNER,
+    });
+    await registry.heartbeat('a1');
+  });
+
+  const holders = async (statuses?: string[]) =>
+    (await registry.discover({ capability: 'summarize', ...(statuses ? { statuses } : {}) })).map(
+      (m) => `${m.agentId} ${m.status}`,
+    );
+
+  it('drains: the agent reads as drained, and discovery leaves it out unless asked for drained', async () => {
+    const mark = await registry.drain('a1', { caller: OPS });
+    expect(mark).toEqual({
+      agentId: 'a1',
+      status: 'drained',
+      drainedAt: new Date(clock.now()).toISOString(),
+      drainedBy: OPS.principal,
+    });
+    expect((await registry.get('a1')).status).toBe('drained');
+    expect((await registry.list({ status: 'drained' })).agents.map((a) => a.card.agentId)).toEqual([
+      'a1',
+    ]);
+    expect(await holders()).toEqual([]);
+    expect(await holders(['healthy', 'degraded', 'initializing', 'unhealthy'])).toEqual([]);
+    expect(await holders(['drained'])).toEqual(['a1 drained']);
+  });
+
+  it('a second drain keeps the first one’s instant and principal', async () => {
+    const first = await registry.drain('a1', { caller: OPS });
+    clock.advance(5_000);
+    const again = await registry.drain('a1', { caller: OTHER_OPS });
+    expect(again).toEqual(first);
+    // Two operators at once: one write's mark stands, and both are told the same.
+    await registry.resume('a1', { caller: OPS });
+    const [x, y] = await Promise.all([
+      registry.drain('a1', { caller: OPS }),
+      registry.drain('a1', { caller: OTHER_OPS }),
+    ]);
+    expect(x).toEqual(y);
+  });
+
+  it('survives heartbeats (with or without a status), re-registration and an update of the card', async () => {
+    await registry.drain('a1', { caller: OPS });
+    clock.advance(1_000);
+    expect((await registry.heartbeat('a1')).status).toBe('drained');
+    expect((await registry.heartbeat('a1', { status: 'healthy', inFlight: 2 })).status).toBe(
+      'drained',
+    );
+    expect((await registry.heartbeat('a1', { status: 'draining' })).status).toBe('drained');
+    const again = await registry.register(card('a1', { capabilities: [capability('summarize')] }), {
+      caller: OWNER,
+    });
+    expect(again).toMatchObject({ outcome: 'unchanged', record: { status: 'drained' } });
+    const updated = await registry.register(
+      card('a1', { description: 'v2', capabilities: [capability('summarize')] }),
+      { caller: OWNER, update: true },
+    );
+    expect(updated).toMatchObject({ outcome: 'updated', record: { status: 'drained' } });
+    // The agent's crash mark does not hide it either.
+    await registry.markCrashed('a1', clock.now() + 1);
+    expect((await registry.get('a1')).status).toBe('drained');
+  });
+
+  it('resume lifts the drain: the status is derived from the agent’s own state again', async () => {
+    await registry.drain('a1', { caller: OPS });
+    const resumed = await registry.resume('a1', { caller: OPS });
+    expect(resumed.status).toBe('healthy');
+    expect(await holders()).toEqual(['a1 healthy']);
+    // Resuming what is not drained changes nothing, and says so.
+    expect((await registry.resume('a1', { caller: OPS })).status).toBe('healthy');
+    // An agent stopping of its own accord stays so: resume lifts the operator's drain only.
+    await registry.heartbeat('a1', { status: 'draining' });
+    await registry.drain('a1', { caller: OPS });
+    expect((await registry.resume('a1', { caller: OPS })).status).toBe('draining');
+    // A drain lifted, the next drain is a new one.
+    clock.advance(7_000);
+    await registry.resume('a1', { caller: OPS });
+    expect((await registry.drain('a1', { caller: OTHER_OPS })).drainedAt).toBe(
+      new Date(clock.now()).toISOString(),
+    );
+  });
+
+  it('resets an open breaker: closed, no failures, no open instant; requests go through again', async () => {
+    for (let i = 0; i < 3; i++) await registry.recordOutcome('a1', { ok: false, latencyMs: 5 });
+    const open = await registry.get('a1');
+    expect(open.circuit).toMatchObject({ state: 'open', consecutiveFailures: 3 });
+    expect(await registry.tryAcquire('a1')).toBe(false);
+
+    expect(await registry.resetCircuit('a1', { caller: OPS })).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+      openedAt: null,
+    });
+    expect((await registry.get('a1')).circuit).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+      openedAt: null,
+    });
+    expect(await registry.tryAcquire('a1')).toBe(true);
+    // Failures after the reset count afresh toward the threshold.
+    await registry.recordOutcome('a1', { ok: false, latencyMs: 5 });
+    expect((await registry.get('a1')).circuit).toMatchObject({
+      state: 'closed',
+      consecutiveFailures: 1,
+    });
+  });
+
+  it('resets a half-open breaker whose probe is out, without waiting for the probe', async () => {
+    for (let i = 0; i < 3; i++) await registry.recordOutcome('a1', { ok: false, latencyMs: 5 });
+    clock.advance(10_000);
+    expect(await registry.tryAcquire('a1')).toBe(true); // this caller holds the probe
+    expect(await registry.tryAcquire('a1')).toBe(false); // so nobody else gets through
+    await registry.resetCircuit('a1', { caller: OPS });
+    expect(await registry.tryAcquire('a1')).toBe(true);
+    expect((await registry.get('a1')).circuit.state).toBe('closed');
+  });
+
+  it('refuses callers who are not operators, the card’s owner included, and changes nothing', async () => {
+    for (const act of [
+      () => registry.drain('a1', { caller: OWNER }),
+      () => registry.resume('a1', { caller: OWNER }),
+      () => registry.resetCircuit('a1', { caller: OWNER }),
+    ])
+      await expect(act()).rejects.toBeInstanceOf(ForbiddenError);
+    expect((await registry.get('a1')).status).toBe('healthy');
+  });
+
+  it('answers NotFoundError for an agent nobody registered, and creates no row', async () => {
+    for (const act of [
+      () => registry.drain('nobody', { caller: LOCAL_OPERATOR }),
+      () => registry.resume('nobody', { caller: LOCAL_OPERATOR }),
+      () => registry.resetCircuit('nobody', { caller: LOCAL_OPERATOR }),
+    ])
+      await expect(act()).rejects.toBeInstanceOf(NotFoundError);
+    await expect(registry.get('nobody')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
