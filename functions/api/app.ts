@@ -5,6 +5,7 @@ import { NotFoundError } from '../core/errors.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import type { ApiEvent, ApiResult, RouteHandler } from './http.ts';
 import { answerError } from './http-errors.ts';
+import { drainAgent, resetAgentCircuit, resumeAgent } from './routes/agent-operations.ts';
 import {
   agentHealth,
   deregisterAgent,
@@ -34,6 +35,9 @@ export const ROUTES: readonly {
   { method: 'DELETE', path: '/agents/{id}', handler: deregisterAgent },
   { method: 'POST', path: '/agents/{id}/heartbeat', handler: heartbeat },
   { method: 'GET', path: '/agents/{id}/health', handler: agentHealth },
+  { method: 'POST', path: '/agents/{id}/circuit/reset', handler: resetAgentCircuit },
+  { method: 'POST', path: '/agents/{id}/drain', handler: drainAgent },
+  { method: 'POST', path: '/agents/{id}/resume', handler: resumeAgent },
   { method: 'GET', path: '/health', handler: fleetHealth },
   { method: 'POST', path: '/discover', handler: discover },
   { method: 'POST', path: '/messages', handler: sendMessage },
