@@ -63,12 +63,20 @@ export function timingTree(result: TimedResult): string {
   return lines.join('\n');
 }
 
-/** Rows as aligned columns. */
+/** How wide text shows in a terminal: its colour codes take no room. */
+export function visibleLength(text: string): number {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes paint() writes
+  return text.replace(/\u001b\[[0-9;]*m/g, '').length;
+}
+
+/** Rows as aligned columns; cells may be coloured (with green, red, …) without losing alignment. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))),
+  );
   const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .map((c, i) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - visibleLength(c))))
       .join('  ')
       .trimEnd();
   return [bold(line(headers)), ...rows.map(line)].join('\n');
