@@ -5,6 +5,11 @@
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  agentDrainCommand,
+  agentResetCommand,
+  agentResumeCommand,
+} from '../functions/cli/agent-commands.ts';
+import {
   agentsCommand,
   type BedrockOption,
   compileCommand,
@@ -16,6 +21,7 @@ import {
 import { issueList, red } from '../functions/cli/format.ts';
 import { initCommand } from '../functions/cli/init.ts';
 import type { Io } from '../functions/cli/io.ts';
+import { type ApiOptions, healthCommand } from '../functions/cli/operator-commands.ts';
 import { UsageError } from '../functions/cli/request-file.ts';
 import { sendCommand, watchCommand } from '../functions/cli/stream-commands.ts';
 import { isMobiusError, ValidationError } from '../functions/core/errors.ts';
@@ -222,6 +228,51 @@ async function main(): Promise<number> {
         exitCode = await sendCommand(agent, payload, options, io);
       },
     );
+
+  // Operators' commands: the fleet, and actions on one agent. Each talks to a running
+  // API (mobius dev, or a deployed stack with --api: SigV4-signed) and prints its body with --json.
+  const API_HELP = 'API base URL (a deployed stack: requests are SigV4-signed)';
+  const JSON_HELP = "print the API's answer as it is (JSON)";
+
+  program
+    .command('health')
+    .description(
+      'The fleet at a glance: agents by status, circuits not closed, work in flight, queues and dead letters, the recent failure rate',
+    )
+    .option('--api <url>', API_HELP, DEFAULT_API)
+    .option('--json', JSON_HELP)
+    .action(async (options: ApiOptions) => {
+      exitCode = await healthCommand(options, io);
+    });
+
+  const agent = program
+    .command('agent')
+    .description(
+      'Act on one agent: reset its breaker, drain or resume it (operators only on a deployed stack; `mobius agents` lists the agents)',
+    );
+  const agentAction = (name: string, description: string) =>
+    agent
+      .command(name)
+      .description(description)
+      .argument('<id>', 'the agent id (mobius agents lists them)')
+      .option('--api <url>', API_HELP, DEFAULT_API)
+      .option('--json', JSON_HELP);
+  agentAction('reset', 'Close the circuit breaker and clear its failure count').action(
+    async (id: string, options: ApiOptions) => {
+      exitCode = await agentResetCommand(id, options, io);
+    },
+  );
+  agentAction(
+    'drain',
+    'No new work for the agent until resumed (heartbeats do not undo it); work in flight finishes',
+  ).action(async (id: string, options: ApiOptions) => {
+    exitCode = await agentDrainCommand(id, options, io);
+  });
+  agentAction('resume', 'Undo a drain: the agent takes work again').action(
+    async (id: string, options: ApiOptions) => {
+      exitCode = await agentResumeCommand(id, options, io);
+    },
+  );
 
   await program.parseAsync(process.argv);
   return exitCode;

@@ -1,0 +1,183 @@
+import { ApiError, createClient, type MobiusClient, type Schemas } from './client.ts';
+import { apiProblem, DEFAULT_API } from './commands.ts';
+import { bold, dim, green, red, yellow } from './format.ts';
+import type { Io } from './io.ts';
+import { agoText } from './time-text.ts';
+import { UsageError } from './usage-error.ts';
+
+/**
+ * The operator's commands that look at the whole fleet: `mobius health`. Like every command that calls the API they talk to
+ * `mobius dev` by default, or to a deployed stack with `--api` (SigV4-signed), and print the
+ * API's answer as it is with `--json`. The `mobius agent …` group is in agent-commands.ts.
+ */
+
+/** What every operator command takes. */
+export interface ApiOptions {
+  readonly api?: string;
+  readonly json?: boolean;
+}
+
+/** What an operator command acts on, to name it when the API does not know it. */
+export type Subject =
+  | { readonly kind: 'agent'; readonly id: string }
+  | { readonly kind: 'coordination'; readonly id: string };
+
+/** The API's answer, as `--json` prints it: indented, exactly the body. */
+export function printJson(body: unknown, io: Io): void {
+  io.out(JSON.stringify(body, null, 2));
+}
+
+/**
+ * One call to the API at `base`. Its refusals become what the CLI says about them: a conflict
+ * (409: the run already finished, the agent has no queue…) is the command's outcome, printed with
+ * the API's message, and the call answers undefined (exit 1); an unknown id, a caller who is no
+ * operator and an API out of reach are usage errors naming the fix (exit 2).
+ */
+export async function operatorCall<T>(
+  base: string,
+  subject: Subject | undefined,
+  io: Io,
+  call: (client: MobiusClient) => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await call(createClient(base));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) {
+      io.err(red(`✘ ${messageOf(error)}`));
+      return undefined;
+    }
+    throw operatorProblem(error, base, subject);
+  }
+}
+
+/** The API's own message of an error answer (without "The API answered …"). */
+function messageOf(error: ApiError): string {
+  const body = error.body as Partial<Schemas['Error']> | undefined;
+  return body?.error?.message ?? error.message;
+}
+
+/** An id argument that is there (a shell's empty `"$id"` is not), checked before any request. */
+export function requiredId(value: string, name: string, listedBy: string): string {
+  const id = value.trim();
+  if (id === '')
+    throw new UsageError(`Give the ${name} (\`${listedBy}\` lists them); it was empty.`);
+  return id;
+}
+
+/** What a failed operator call means, with what to do about it. */
+export function operatorProblem(error: unknown, base: string, subject?: Subject): Error {
+  if (error instanceof ApiError && error.status === 404 && subject !== undefined)
+    return new UsageError(
+      subject.kind === 'agent'
+        ? `No agent ${subject.id} at ${base}. \`mobius agents --api ${base}\` lists the agents it knows.`
+        : `No coordination ${subject.id} at ${base}. \`mobius coordinations --api ${base}\` lists the recent ones (kept 7 days); check that --api is the API that ran it.`,
+    );
+  if (error instanceof ApiError && error.status === 403)
+    return new UsageError(
+      `${error.message}\nOperator actions need a principal the stack names as an operator (the construct's \`operators\` prop, or \`grantOperator\`; see docs/security.md). Sign with such credentials: AWS_PROFILE=<operator profile>.`,
+    );
+  return apiProblem(error, base);
+}
+
+// ---------------------------------------------------------------------------------------------
+// mobius health
+
+const STATUS_COLOUR: Readonly<Record<string, (text: string) => string>> = {
+  healthy: green,
+  initializing: yellow,
+  degraded: yellow,
+  draining: yellow,
+  drained: yellow,
+  unhealthy: red,
+  offline: red,
+};
+
+/** A status in its colour: green for healthy, yellow for the ones to look at, red for trouble. */
+export function statusText(status: string): string {
+  return (STATUS_COLOUR[status] ?? ((text: string) => text))(status);
+}
+
+/** A failure rate above which it shows red; any failure shows yellow. */
+const ALARMING_FAILURE_RATE = 0.1;
+
+/**
+ * The fleet summary of GET /health as lines a person reads: the agents by status (those with
+ * none left out), the circuits not closed, the work in flight, the queues and dead letters, the
+ * recent failure rate. What needs a look is yellow, what is wrong red.
+ */
+export function healthReport(health: Schemas['FleetHealth'], now: Date = new Date()): string[] {
+  const label = (text: string) => bold(text.padEnd(13));
+  const { agents, openCircuits, queues, recent, coordinations } = health;
+
+  const counts = Object.entries(agents.byStatus)
+    .filter(([, count]) => count > 0)
+    .map(([status, count]) => `${count} ${statusText(status)}`);
+  const lines = [
+    `${label('agents')}${agents.total} ${agents.total === 1 ? 'agent' : 'agents'}${counts.length > 0 ? `: ${counts.join(', ')}` : ''}`,
+  ];
+
+  lines.push(
+    `${label('circuits')}${
+      openCircuits.length === 0
+        ? green('all closed')
+        : openCircuits
+            .map((c) => {
+              const text = `${c.agentId} ${c.state === 'open' ? 'open' : 'half-open'}${c.openedAt === null ? '' : ` (opened ${agoText(c.openedAt, now)})`}`;
+              return c.state === 'open' ? red(text) : yellow(text);
+            })
+            .join(', ')
+    }`,
+  );
+
+  const bound = coordinations.maxInFlight === null ? 'no bound' : `of ${coordinations.maxInFlight}`;
+  const waiting =
+    coordinations.queued > 0
+      ? yellow(`${coordinations.queued} waiting for a slot`)
+      : '0 waiting for a slot';
+  lines.push(
+    `${label('in flight')}${health.inFlight} at the agents · coordinations on this API instance: ${coordinations.inFlight} running (${bound}), ${waiting}`,
+  );
+
+  const deadLetters =
+    queues.deadLetters === null
+      ? 'dead letters not read'
+      : queues.deadLetters > 0
+        ? yellow(`${queues.deadLetters} dead ${queues.deadLetters === 1 ? 'letter' : 'letters'}`)
+        : '0 dead letters';
+  lines.push(
+    `${label('queues')}${
+      queues.depth === null
+        ? dim('not read yet: the health monitor has read no agent queue')
+        : `${queues.depth} waiting, ${deadLetters} ${dim(`(${queues.agentsReporting} ${queues.agentsReporting === 1 ? 'queue' : 'queues'} read)`)}`
+    }`,
+  );
+
+  const rate = `${(recent.failureRate * 100).toFixed(1)} %`;
+  const rateText =
+    recent.failureRate >= ALARMING_FAILURE_RATE
+      ? red(rate)
+      : recent.failureRate > 0
+        ? yellow(rate)
+        : green(rate);
+  lines.push(
+    `${label('failures')}${rateText} ${dim(`(${recent.errors} of ${recent.requests} requests in the last minutes)`)}`,
+  );
+
+  if (health.truncated)
+    lines.push(yellow('(more agents than one summary reads: these figures cover the first ones)'));
+  lines.push(dim(`read ${agoText(health.generatedAt, now)} (${health.generatedAt})`));
+  return lines;
+}
+
+/**
+ * `mobius health`: the fleet summary (GET /health). Exit code 0 whatever it says: it is a
+ * report, and the trouble it shows is coloured.
+ */
+export async function healthCommand(options: ApiOptions, io: Io): Promise<number> {
+  const base = options.api ?? DEFAULT_API;
+  const answer = await operatorCall(base, undefined, io, (api) => api.fleetHealth());
+  if (answer === undefined) return 1;
+  if (options.json) printJson(answer.body, io);
+  else for (const line of healthReport(answer.body)) io.out(line);
+  return 0;
+}
