@@ -10,6 +10,7 @@ import { isMobiusError } from '../core/errors.ts';
 import { agentStatusSchema } from '../core/model/agent-status.ts';
 import type { AgentDefinition } from '../core/sdk/define-agent.ts';
 import type { CoordinationEvent } from '../core/streaming/events.ts';
+import { type ApiRequestRecord, onApiRequest } from '../embedded/api-server.ts';
 import { EmbeddedRuntime } from '../embedded/runtime.ts';
 import { useBedrock } from './bedrock.ts';
 import { ApiError, createClient, type MobiusClient } from './client.ts';
@@ -17,6 +18,7 @@ import { bold, dim, green, red, table } from './format.ts';
 import type { Io } from './io.ts';
 import { LiveProgress, printResult } from './progress.ts';
 import { readRequestFile } from './request-file.ts';
+import { requestLine } from './request-log.ts';
 import { UsageError } from './usage-error.ts';
 
 export type { Io };
@@ -145,7 +147,10 @@ async function settleWithin(work: Promise<void> | undefined, ms: number): Promis
   clearTimeout(timer);
 }
 
-/** `mobius dev`: the embedded runtime with the API on 127.0.0.1, until interrupted. */
+/**
+ * `mobius dev`: the embedded runtime with the API on 127.0.0.1, and the web console at its `/`,
+ * until interrupted; one line per request answered (method, path, status, time, request id).
+ */
 export async function devCommand(
   options: { port?: number; agents?: string; maxInFlight?: number; bedrock?: BedrockOption },
   io: Io,
@@ -167,9 +172,18 @@ export async function devCommand(
       );
     throw error;
   });
+  // The request log: this server's requests, held until the banner is out, then as they end.
+  const held: ApiRequestRecord[] = [];
+  let print: ((record: ApiRequestRecord) => void) | undefined;
+  const stopLogging = onApiRequest((record) => {
+    if (record.server !== runtime.apiUrl) return;
+    if (print) print(record);
+    else held.push(record);
+  });
   io.out(
     `${green('●')} Mobius Coordinator (embedded) at ${bold(runtime.apiUrl ?? '')}  ${dim('registry on dynalite, in memory')}`,
   );
+  io.out(`${green('●')} Web console at ${bold(`${runtime.apiUrl ?? ''}/`)}`);
   const { agents: registered } = await runtime.registry.list({ limit: 1000 });
   io.out(
     table(
@@ -198,10 +212,16 @@ export async function devCommand(
       `watch a run live:  mobius watch <coordinationId>  (or curl -N ${runtime.apiUrl}/coordinations/<coordinationId>/events)`,
     ),
   );
-  io.out(dim('Ctrl-C to stop.'));
-  await until;
-  io.err(dim('stopping…'));
-  await runtime.stop();
+  io.out(dim('Ctrl-C to stop. Requests:'));
+  print = (record) => io.out(requestLine(record));
+  for (const record of held.splice(0)) print(record);
+  try {
+    await until;
+    io.err(dim('stopping…'));
+    await runtime.stop();
+  } finally {
+    stopLogging();
+  }
   return 0;
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import {
   createServer,
   type IncomingMessage,
@@ -13,6 +14,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { type ApiResult, isStreaming, pipeStream, type StreamingResult } from '../api/http.ts';
 import { errorResponse } from '../api/http-errors.ts';
 import { ForbiddenError, PayloadTooLargeError, ValidationError } from '../core/errors.ts';
+import { type ConsoleAnswer, consoleAnswer, isConsolePath } from './console-assets.ts';
 import { readBody } from './http.ts';
 import { lambdaContext } from './lambda-context.ts';
 
@@ -32,6 +34,43 @@ export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
 
 /**
+ * One request the server answered, published on API_REQUEST_CHANNEL when its response closes: what
+ * `mobius dev` prints as its request log.
+ */
+export interface ApiRequestRecord {
+  /** The server's URL (http://127.0.0.1:port), telling apart several servers in one process. */
+  readonly server: string;
+  readonly method: string;
+  /** The request target as sent: path and query. */
+  readonly path: string;
+  readonly status: number;
+  /** From the request's arrival to its response's end (a stream's whole life). */
+  readonly ms: number;
+  /** The id the response carries in x-amzn-requestid, and error bodies and logs quote. */
+  readonly requestId: string;
+  /** False when the connection closed before the response was complete (a reader that left). */
+  readonly completed: boolean;
+}
+
+/**
+ * The diagnostics channel (node:diagnostics_channel) each answered request is published on. A
+ * channel rather than an option: whoever wants the log subscribes (`mobius dev`, a test), without
+ * every layer between it and the server (the embedded runtime) passing a logger along, and with no
+ * cost while nobody listens.
+ */
+export const API_REQUEST_CHANNEL = 'mobius:api:request';
+const requestChannel = diagnostics.channel(API_REQUEST_CHANNEL);
+
+/** Calls `listener` for every request any API server of this process answers; returns the unsubscribe. */
+export function onApiRequest(listener: (record: ApiRequestRecord) => void): () => void {
+  const subscriber = (message: unknown) => listener(message as ApiRequestRecord);
+  diagnostics.subscribe(API_REQUEST_CHANNEL, subscriber);
+  return () => {
+    diagnostics.unsubscribe(API_REQUEST_CHANNEL, subscriber);
+  };
+}
+
+/**
  * Error codes this server answers with itself, beside the domain's (functions/api/http-errors.ts):
  * requests that never reach a route, and the 500 of a bug.
  */
@@ -45,7 +84,10 @@ export const TRANSPORT_ERRORS = {
 /**
  * Serves the API handler over HTTP on 127.0.0.1, translating each request into the API Gateway
  * proxy event the handler receives in Lambda — so routes, bodies and status codes are the same
- * as behind API Gateway (without its IAM signature check: it only listens on loopback).
+ * as behind API Gateway (without its IAM signature check: it only listens on loopback). The web
+ * console is served beside it, at `/` and under `/console/` (functions/embedded/console-assets.ts),
+ * so its page calls the API on the same origin. Each answered request is published on
+ * API_REQUEST_CHANNEL.
  *
  * No request can take the process down: a target that is not a URL is a 400, a malformed request
  * a 400 and oversized headers a 431 (both answered by Node's parser, as JSON here), and anything
@@ -57,8 +99,10 @@ export async function startApiServer(
   options: { port?: number; logger?: ErrorLog } = {},
 ): Promise<ApiServer> {
   const logger = options.logger ?? new Logger({ serviceName: 'mobius-api' });
+  let url = '';
   const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (request, response) => {
     const requestId = randomUUID();
+    if (requestChannel.hasSubscribers) publishWhenClosed(url, request, response, requestId);
     serve(handler, request, response, requestId).catch((error: unknown) => {
       logger.error('unexpected error', { requestId, error });
       answerInternalError(response, requestId);
@@ -74,14 +118,37 @@ export async function startApiServer(
   // an 'error' event without a listener would end the process.
   server.on('error', (error) => logger.error('API server error', { error }));
   const { port } = server.address() as AddressInfo;
+  url = `http://127.0.0.1:${port}`;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+/** Publishes the request's record on API_REQUEST_CHANNEL once its response has closed. */
+function publishWhenClosed(
+  server: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+): void {
+  const started = performance.now();
+  response.once('close', () => {
+    const record: ApiRequestRecord = {
+      server,
+      method: request.method ?? 'GET',
+      path: request.url ?? '/',
+      status: response.statusCode,
+      ms: performance.now() - started,
+      requestId,
+      completed: response.writableFinished,
+    };
+    requestChannel.publish(record);
+  });
 }
 
 async function serve(
@@ -97,6 +164,14 @@ async function serve(
     request.resume();
     write(response, requestId, errorResponse(refused ?? url, requestId));
     return;
+  }
+  if (isConsolePath(url.pathname)) {
+    const page = await consoleAnswer(request.method ?? 'GET', url.pathname);
+    if (page !== undefined) {
+      request.resume();
+      writeConsoleFile(response, requestId, page);
+      return;
+    }
   }
   let body: string;
   try {
@@ -166,9 +241,11 @@ async function writeStream(
  * must be a program on this machine, not a web page: a page anywhere could otherwise post to
  * 127.0.0.1 (a "simple" cross-origin request needs no preflight) or reach it through a rebound
  * DNS name. Refused: a Host other than the loopback address the server listens on, and an Origin
- * other than the server's own (its own pages, such as a console it serves, are fine).
+ * other than the server's own (its own pages, such as the console it serves, are fine).
+ * `mobius console` guards its signing proxy with the same check: a page elsewhere must not get
+ * requests signed with the operator's AWS credentials.
  */
-function foreignCaller(request: IncomingMessage): ForbiddenError | undefined {
+export function foreignCaller(request: IncomingMessage): ForbiddenError | undefined {
   const port = request.socket.localPort;
   const loopback = ['127.0.0.1', 'localhost', '[::1]'];
   const own = new Set(loopback.map((name) => `${name}:${port}`));
@@ -234,6 +311,12 @@ function write(
     'content-length': String(body.length),
   });
   response.end(body);
+}
+
+/** A file of the web console, as consoleAnswer made it (HEAD: its headers, no body). */
+function writeConsoleFile(response: ServerResponse, requestId: string, page: ConsoleAnswer): void {
+  response.writeHead(page.statusCode, { 'x-amzn-requestid': requestId, ...page.headers });
+  response.end(page.body);
 }
 
 /** The answer when the handler failed or its result could not be written; never throws. */

@@ -1,0 +1,125 @@
+/**
+ * The Mobius web console: agents, coordinations, a run's graph and timeline, and starting a run.
+ * One page, routed by the location hash, served by `mobius dev` (or `mobius console --api`) at `/`
+ * and calling the API by relative path.
+ */
+import { render } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { AgentsPage } from './agents.tsx';
+import { call } from './api.ts';
+import { CoordinationsPage } from './coordinations.tsx';
+import { count, percent } from './format.ts';
+import { useHash, usePoll } from './hooks.ts';
+import type { Notify } from './notify.ts';
+import { RunPage } from './run.tsx';
+import { StartPage } from './start.tsx';
+import type { FleetHealth } from './types.ts';
+
+function App() {
+  const hash = useHash();
+  const [flash, setFlash] = useState<{ kind: 'ok' | 'error'; text: string; at: number }>();
+  const notify: Notify = useCallback((kind, text) => setFlash({ kind, text, at: Date.now() }), []);
+  // A success fades after a while; an error stays until the next message or a click.
+  useEffect(() => {
+    if (flash?.kind !== 'ok') return;
+    const timer = setTimeout(() => setFlash(undefined), 8000);
+    return () => clearTimeout(timer);
+  }, [flash]);
+
+  const run = /^\/coordinations\/(.+)$/.exec(hash);
+  const section = run ? 'coordinations' : hash.replace(/^\//, '').split('/')[0] || 'agents';
+  let page = <AgentsPage notify={notify} />;
+  if (run?.[1] !== undefined) {
+    const id = decodeURIComponent(run[1]);
+    page = <RunPage key={id} id={id} notify={notify} />;
+  } else if (section === 'coordinations') page = <CoordinationsPage />;
+  else if (section === 'start') page = <StartPage />;
+
+  return (
+    <>
+      <header>
+        <h1>
+          <a href="#/agents">Mobius</a>
+        </h1>
+        <nav>
+          {(['agents', 'coordinations', 'start'] as const).map((name) => (
+            <a
+              key={name}
+              href={`#/${name}`}
+              data-testid={`nav-${name}`}
+              class={section === name ? 'current' : ''}
+            >
+              {name === 'start' ? 'start' : name}
+            </a>
+          ))}
+        </nav>
+        <Fleet />
+      </header>
+      {flash && (
+        <div
+          class={`flash ${flash.kind}`}
+          data-testid="flash"
+          data-kind={flash.kind}
+          role={flash.kind === 'error' ? 'alert' : 'status'}
+        >
+          <span>{flash.text}</span>
+          <button
+            type="button"
+            class="link"
+            aria-label="dismiss"
+            onClick={() => setFlash(undefined)}
+          >
+            ×
+          </button>
+        </div>
+      )}
+      <main>{page}</main>
+    </>
+  );
+}
+
+/** The fleet in one line (GET /health), polled. */
+function Fleet() {
+  const health = usePoll((signal) => call<FleetHealth>('GET', '/health', undefined, signal), 5000);
+  if (health.error)
+    return (
+      <div class="fleet problem" data-testid="fleet-summary">
+        {health.error.message}
+      </div>
+    );
+  const h = health.data;
+  if (h === undefined) return <div class="fleet quiet" data-testid="fleet-summary" />;
+  const by = h.agents.byStatus as Record<string, number>;
+  const notable = Object.entries(by).filter(([status, n]) => n > 0 && status !== 'healthy');
+  return (
+    <div class="fleet" data-testid="fleet-summary">
+      <span data-testid="fleet-agents">
+        <strong>{by.healthy ?? 0}</strong>/{h.agents.total} healthy
+        {notable.map(([status, n]) => (
+          <span key={status} class={`badge status-${status}`}>
+            {n} {status}
+          </span>
+        ))}
+      </span>
+      <span data-testid="fleet-open-circuits" class={h.openCircuits.length > 0 ? 'warn' : ''}>
+        {h.openCircuits.length} open {h.openCircuits.length === 1 ? 'circuit' : 'circuits'}
+      </span>
+      <span data-testid="fleet-coordinations">
+        {h.coordinations.inFlight} running
+        {h.coordinations.queued > 0 ? `, ${h.coordinations.queued} queued` : ''}
+      </span>
+      <span
+        data-testid="fleet-failure-rate"
+        title={`${h.recent.errors} of ${h.recent.requests} recent requests failed`}
+      >
+        {percent(h.recent.failureRate)} failing
+      </span>
+      <span data-testid="fleet-queues" class={(h.queues.deadLetters ?? 0) > 0 ? 'warn' : ''}>
+        queues {count(h.queues.depth)} · DLQ {count(h.queues.deadLetters)}
+      </span>
+    </div>
+  );
+}
+
+const root = document.getElementById('app');
+if (root !== null) render(<App />, root);
