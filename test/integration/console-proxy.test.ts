@@ -1,0 +1,325 @@
+import { createHash, createHmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type ConsoleServer,
+  consoleCommand,
+  startConsoleServer,
+} from '../../functions/cli/console-command.ts';
+import type { Io } from '../../functions/cli/io.ts';
+import { UsageError } from '../../functions/cli/usage-error.ts';
+import type { ApiRequestRecord } from '../../functions/embedded/api-server.ts';
+
+/**
+ * `mobius console --api <url>` serves the web console on 127.0.0.1 and forwards the page's API
+ * calls to a deployed stack, SigV4-signed with the operator's credentials; server-sent events pass
+ * through as they come. The "deployed stack" here is a fake API Gateway on 127.0.0.1, reached the
+ * way LocalStack serves one (`/_aws/execute-api/<id>/<stage>/…`, which the CLI signs as it signs
+ * execute-api hosts): it records each request and answers as the test says.
+ */
+const CREDENTIALS = { accessKeyId: 'AKIDCONSOLETEST', secretAccessKey: 'console-test-secret' };
+const STAGE = '/_aws/execute-api/abc123/prod';
+
+interface Received {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+let upstream: Server;
+let upstreamPort = 0;
+const received: Received[] = [];
+let answer: (request: Received, response: ServerResponse) => void = (_, response) => response.end();
+let console_: ConsoleServer;
+const log: ApiRequestRecord[] = [];
+
+beforeAll(async () => {
+  upstream = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const got = {
+        method: request.method ?? '',
+        url: request.url ?? '',
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      received.push(got);
+      answer(got, response);
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  upstreamPort = (upstream.address() as AddressInfo).port;
+  console_ = await startConsoleServer({
+    api: `http://127.0.0.1:${upstreamPort}${STAGE}`,
+    port: 0,
+    credentials: async () => CREDENTIALS,
+    log: (record) => log.push(record),
+  });
+});
+
+afterAll(async () => {
+  await console_.stop();
+  upstream.closeAllConnections();
+  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+});
+
+beforeEach(() => {
+  received.length = 0;
+  log.length = 0;
+});
+
+const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
+const hmac = (key: Buffer | string, data: string) =>
+  createHmac('sha256', key).update(data).digest();
+const encode = (text: string) =>
+  encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+
+/**
+ * Checks the request's SigV4 signature as API Gateway would, from AWS's published algorithm
+ * (independently of the signer): the canonical request rebuilt from what arrived — method, path,
+ * sorted query, the signed headers, the body's hash — signed with the operator's key for the day,
+ * region and execute-api, must give the signature the request carries.
+ */
+function expectSignedByTheOperator(request: Received): void {
+  const authorization = String(request.headers.authorization ?? '');
+  const parts =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/execute-api\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
+      authorization,
+    );
+  expect(parts, authorization).not.toBeNull();
+  const [, keyId, day = '', region = '', signedList = '', signature] = parts as RegExpExecArray;
+  expect(keyId).toBe(CREDENTIALS.accessKeyId);
+  const signed = signedList.split(';');
+  expect(signed).toEqual(expect.arrayContaining(['host', 'x-amz-date']));
+  const amzDate = String(request.headers['x-amz-date']);
+  const url = new URL(request.url, `http://127.0.0.1:${upstreamPort}`);
+  const query = [...url.searchParams]
+    .map(([k, v]) => `${encode(k)}=${encode(v)}`)
+    .sort()
+    .join('&');
+  const canonicalRequest = [
+    request.method,
+    url.pathname,
+    query,
+    ...signed.map((name) => `${name}:${String(request.headers[name] ?? '').trim()}`),
+    '',
+    signedList,
+    sha256(request.body),
+  ].join('\n');
+  const scope = `${day}/${region}/execute-api/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
+  const key = hmac(
+    hmac(hmac(hmac(`AWS4${CREDENTIALS.secretAccessKey}`, day), region), 'execute-api'),
+    'aws4_request',
+  );
+  expect(signature).toBe(createHmac('sha256', key).update(toSign).digest('hex'));
+}
+
+describe('mobius console --api', () => {
+  it('serves the console page itself, without calling the API', async () => {
+    const response = await fetch(`${console_.url}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const script = /src="([^"]+\.js)"/.exec(await response.text())?.[1];
+    const js = await fetch(`${console_.url}${script}`);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('cache-control')).toContain('immutable');
+    await js.text();
+    expect(received).toEqual([]);
+  });
+
+  it('forwards the page’s calls under the API’s stage, signed with SigV4, and passes the answer back', async () => {
+    answer = (_, response) => {
+      response.writeHead(200, {
+        'content-type': 'application/json',
+        'x-amzn-requestid': 'upstream-request-1',
+      });
+      response.end(JSON.stringify({ agents: [{ card: { agentId: 'summarizer' } }] }));
+    };
+    const response = await fetch(`${console_.url}/agents?status=healthy&limit=5`, {
+      headers: { accept: 'application/json', cookie: 'session=not-for-aws' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-amzn-requestid')).toBe('upstream-request-1');
+    expect(await response.json()).toEqual({ agents: [{ card: { agentId: 'summarizer' } }] });
+
+    expect(received).toHaveLength(1);
+    const [call] = received as [Received];
+    expect(call.method).toBe('GET');
+    expect(call.url).toBe(`${STAGE}/agents?status=healthy&limit=5`);
+    // The browser's own headers stay behind.
+    expect(call.headers.cookie).toBeUndefined();
+    expectSignedByTheOperator(call);
+    expect(log).toEqual([
+      expect.objectContaining({
+        method: 'GET',
+        path: '/agents?status=healthy&limit=5',
+        status: 200,
+        requestId: 'upstream-request-1',
+      }),
+    ]);
+  });
+
+  it('signs a body too, and passes the API’s errors back as they are', async () => {
+    answer = (_, response) => {
+      response.writeHead(409, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { code: 'CONFLICT', message: 'already finished' } }));
+    };
+    const response = await fetch(`${console_.url}/coordinations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pattern: 'parallel', agents: ['a', 'b'] }),
+    });
+    expect(response.status).toBe(409);
+    expect(await response.json()).toEqual({
+      error: { code: 'CONFLICT', message: 'already finished' },
+    });
+    const [call] = received as [Received];
+    expect(call.method).toBe('POST');
+    expect(JSON.parse(call.body)).toEqual({ pattern: 'parallel', agents: ['a', 'b'] });
+    expect(call.headers['content-type']).toBe('application/json');
+    expectSignedByTheOperator(call);
+  });
+
+  it('passes server-sent events through as they come, with Last-Event-ID', async () => {
+    let sendRest: () => void = () => undefined;
+    answer = (_, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      response.write('id: 4\nevent: step.started\ndata: {"id":4}\n\n');
+      // The rest only once the first event has reached the page: a proxy that buffered the
+      // answer would never deliver it, and the test would time out.
+      sendRest = () => {
+        response.write('id: 5\nevent: coordination.finished\ndata: {"id":5}\n\n');
+        response.end();
+      };
+    };
+    const response = await fetch(`${console_.url}/coordinations/c-1/events`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': '3' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const reader = (response.body as ReadableStream<Uint8Array>)
+      .pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = '';
+    while (!text.includes('\n\n')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    expect(text).toBe('id: 4\nevent: step.started\ndata: {"id":4}\n\n');
+    sendRest();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    expect(text).toContain('event: coordination.finished');
+    const [call] = received as [Received];
+    expect(call.headers.accept).toBe('text/event-stream');
+    expect(call.headers['last-event-id']).toBe('3');
+    expectSignedByTheOperator(call);
+  });
+
+  it('ends the upstream stream when the page leaves', async () => {
+    let upstreamClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      upstreamClosed = resolve;
+    });
+    answer = (_, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(': keep-alive\n\n');
+      response.on('close', upstreamClosed);
+    };
+    const leaving = new AbortController();
+    const response = await fetch(`${console_.url}/coordinations/c-2/events`, {
+      headers: { accept: 'text/event-stream' },
+      signal: leaving.signal,
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    leaving.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      closed,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the upstream stream stayed open')), 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+  });
+
+  it('forwards nothing for a page of another origin: no one else gets requests signed', async () => {
+    const response = await fetch(`${console_.url}/agents/a/drain`, {
+      method: 'POST',
+      headers: { origin: 'https://attacker.example' },
+    });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
+    expect(received).toEqual([]);
+  });
+
+  it('answers 502 with the reason when the API cannot be reached', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const offline = await startConsoleServer({
+      api: `http://127.0.0.1:${closedPort}${STAGE}`,
+      port: 0,
+      credentials: async () => CREDENTIALS,
+    });
+    try {
+      const response = await fetch(`${offline.url}/health`);
+      expect(response.status).toBe(502);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('BAD_GATEWAY');
+      expect(body.error.message).toContain(
+        `Cannot reach the API at http://127.0.0.1:${closedPort}`,
+      );
+    } finally {
+      await offline.stop();
+    }
+  });
+
+  it('refuses an --api that is not a URL, naming the fix', async () => {
+    const io: Io = { out: () => undefined, err: () => undefined };
+    await expect(consoleCommand({ api: 'abc123', port: 0 }, io, Promise.resolve())).rejects.toThrow(
+      UsageError,
+    );
+  });
+
+  it('prints where the console is and each request, until stopped', async () => {
+    const lines: string[] = [];
+    const io: Io = { out: (text) => lines.push(text), err: () => undefined };
+    let stop: () => void = () => undefined;
+    const running = consoleCommand(
+      { api: `http://127.0.0.1:${upstreamPort}${STAGE}`, port: 0 },
+      io,
+      new Promise<void>((resolve) => {
+        stop = resolve;
+      }),
+      { credentials: async () => CREDENTIALS },
+    );
+    for (let i = 0; i < 100 && lines.length < 2; i++)
+      await new Promise((wait) => setTimeout(wait, 20));
+    const url = /http:\/\/127\.0\.0\.1:\d+/.exec(lines[0] ?? '')?.[0];
+    expect(lines[0]).toContain(`→ http://127.0.0.1:${upstreamPort}${STAGE}`);
+    const page = await fetch(`${url}/`);
+    await page.text();
+    for (let i = 0; i < 100 && lines.length < 3; i++)
+      await new Promise((wait) => setTimeout(wait, 20));
+    expect(lines[2]).toMatch(/^GET \/ 200 \d+\.\d ms /);
+    stop();
+    expect(await running).toBe(0);
+  });
+});
