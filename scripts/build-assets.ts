@@ -6,6 +6,10 @@
  * bundling on, and each function's asset is copied out of the cloud assembly. One set of bundling
  * options (lib/lambda-defaults.ts), nothing built twice.
  *
+ * Then the web console (console/) into dist/console: its page, script and stylesheet and the
+ * example requests, which `mobius dev` and `mobius console` serve from there in the package
+ * (functions/embedded/console-assets.ts), with neither esbuild nor preact installed.
+ *
  *   npx tsx scripts/build-assets.ts        (part of `npm run build`)
  */
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +19,7 @@ import { App, type CfnResource, Stack } from 'aws-cdk-lib';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { AgentRegistration } from '../lib/agent-registration.ts';
 import { assetName, ownFunctionEntry } from '../lib/lambda-defaults.ts';
+import { writeConsole } from '../functions/embedded/console-assets.ts';
 import { MobiusCoordinator } from '../lib/mobius-coordinator.ts';
 
 /** Where the package's compiled lib/ (dist/lib) looks for them: lambda-defaults' ASSETS_DIR. */
@@ -57,3 +62,8 @@ try {
 } finally {
   rmSync(outdir, { recursive: true, force: true });
 }
+
+/** Where dist/functions/embedded/console-assets.js looks for the console's files. */
+const CONSOLE_DIR = join(import.meta.dirname, '..', 'dist', 'console');
+const consoleFiles = await writeConsole(CONSOLE_DIR);
+console.log(`Bundled the web console into ${CONSOLE_DIR}: ${consoleFiles.join(', ')}`);
