@@ -16,8 +16,10 @@ import {
   registerAgent,
 } from './routes/agents.ts';
 import {
+  cancelCoordination,
   coordinationEventStream,
   getCoordination,
+  listCoordinations,
   runCoordination,
 } from './routes/coordinations.ts';
 import { fleetHealth } from './routes/health.ts';
@@ -43,7 +45,9 @@ export const ROUTES: readonly {
   { method: 'POST', path: '/messages', handler: sendMessage },
   { method: 'POST', path: '/broadcasts', handler: broadcast },
   { method: 'POST', path: '/coordinations', handler: runCoordination },
+  { method: 'GET', path: '/coordinations', handler: listCoordinations },
   { method: 'GET', path: '/coordinations/{id}', handler: getCoordination },
+  { method: 'DELETE', path: '/coordinations/{id}', handler: cancelCoordination },
   { method: 'GET', path: '/coordinations/{id}/events', handler: coordinationEventStream },
 ];
 

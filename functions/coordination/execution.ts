@@ -7,7 +7,15 @@ export type ExecutionOutcome =
       readonly cause: string | null;
       readonly progress?: ExecutionProgress;
     }
-  | { readonly status: 'TIMED_OUT'; readonly progress?: ExecutionProgress };
+  | { readonly status: 'TIMED_OUT'; readonly progress?: ExecutionProgress }
+  | {
+      /** Stopped from outside (StopExecution; the embedded engine's stop): the run was cancelled. */
+      readonly status: 'ABORTED';
+      /** What the stop gave as its reason, when it gave one (StopExecution's `error`, `cause`). */
+      readonly error: string | null;
+      readonly cause: string | null;
+      readonly progress?: ExecutionProgress;
+    };
 
 /**
  * How far a run that failed or timed out had got, when the engine can tell (the embedded engine
@@ -32,11 +40,16 @@ export interface FinishedExecution {
   readonly cause?: string | null | undefined;
 }
 
-/** The outcome of a finished Step Functions execution (ABORTED counts as failed, by its status). */
+/**
+ * The outcome of a finished Step Functions execution. ABORTED is a run stopped from outside (the
+ * coordination was cancelled); any other status that is not a success or a timeout failed.
+ */
 export function outcomeOf(execution: FinishedExecution): ExecutionOutcome {
   if (execution.status === 'SUCCEEDED')
     return { status: 'SUCCEEDED', output: JSON.parse(execution.output ?? 'null') };
   if (execution.status === 'TIMED_OUT') return { status: 'TIMED_OUT' };
+  if (execution.status === 'ABORTED')
+    return { status: 'ABORTED', error: execution.error ?? null, cause: execution.cause ?? null };
   return {
     status: 'FAILED',
     error: execution.error ?? `States.${execution.status}`,

@@ -9,14 +9,15 @@ import {
   type StepRecord,
   unrollHistory,
 } from '../../statemachines/records.ts';
-import type { ExecutionOutcome } from './execution.ts';
+import type { ExecutionOutcome, ExecutionProgress } from './execution.ts';
 
 /** The public coordination result (DESIGN.md "Coordination result"). */
 export interface CoordinationResult {
   readonly coordinationId: string;
   readonly pattern: ExecutionInput['pattern'];
   readonly mode: ExecutionInput['mode'];
-  readonly status: 'succeeded' | 'partial' | 'failed';
+  /** `cancelled`: stopped by an operator (DELETE /coordinations/{id}) before it ended. */
+  readonly status: 'succeeded' | 'partial' | 'failed' | 'cancelled';
   /** The pattern's answer: see README "Coordination results". */
   readonly output: unknown;
   readonly steps: StepResult[];
@@ -88,9 +89,9 @@ export function shapeResult(
 }
 
 /**
- * A run that failed or timed out: the error that stopped it, naming the agent and the step (a
- * timeout names every task still running), and — when the engine could tell how far the run had
- * got — the steps that had finished, outputs included.
+ * A run that failed, timed out or was cancelled: the error that stopped it, naming the agent and
+ * the step (a timeout or a cancellation names every task still running), and — when the engine
+ * could tell how far the run had got — the steps that had finished, outputs included.
  */
 function failedResult(
   input: ExecutionInput,
@@ -124,6 +125,8 @@ function failedResult(
         cause: 'the coordination ran past its timeout',
       });
     }
+  } else if (outcome.status === 'ABORTED') {
+    stopped.push(...cancelled(outcome, progress?.running ?? []));
   } else {
     stopped.push(parseFailure(outcome.error, outcome.cause));
   }
@@ -138,7 +141,7 @@ function failedResult(
     coordinationId: input.coordinationId,
     pattern: input.pattern,
     mode: input.mode,
-    status: 'failed',
+    status: outcome.status === 'ABORTED' ? 'cancelled' : 'failed',
     output: null,
     steps,
     errors: [...done.errors, ...stopped],
@@ -149,6 +152,29 @@ function failedResult(
 }
 
 const COORDINATION_TIMEOUT = 'Mobius.CoordinationTimeout';
+
+/** The error of a cancelled run: what DELETE /coordinations/{id} gives StopExecution. */
+export const COORDINATION_CANCELLED = 'Mobius.CoordinationCancelled';
+
+/**
+ * The errors of a cancelled run: one per task still running when it stopped (its agent may still
+ * finish, but its answer is dropped), or one for the run when none was. A stop that gave no
+ * reason (StopExecution from the console, say) is named as ours would have been.
+ */
+function cancelled(
+  outcome: Extract<ExecutionOutcome, { status: 'ABORTED' }>,
+  running: ExecutionProgress['running'],
+): CoordinationError[] {
+  const error = outcome.error ?? COORDINATION_CANCELLED;
+  const reason = outcome.cause ?? 'the coordination was cancelled';
+  if (running.length === 0) return [{ agentId: null, stepId: null, error, cause: reason }];
+  return running.map(({ agentId, stepId }) => ({
+    agentId,
+    stepId,
+    error,
+    cause: `${reason} while ${agentId} was still working on step ${stepId}; its answer is dropped`,
+  }));
+}
 
 /** A fallback answered for a step, at run time (attempt > 0) or from the plan (a stand-in). */
 function degradedBy(input: ExecutionInput, steps: readonly StepResult[]): boolean {

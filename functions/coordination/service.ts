@@ -3,18 +3,29 @@ import { assertNamePrefix, type CompiledMachine, compile } from '../../statemach
 import { type ExecutionInput, executionInput } from '../../statemachines/plan.ts';
 import type { CoordinationRequest } from '../../statemachines/request.ts';
 import { annotate } from '../core/aws/tracing.ts';
-import { NotFoundError, PayloadTooLargeError } from '../core/errors.ts';
+import {
+  ConflictError,
+  EventsNotConfiguredError,
+  NotFoundError,
+  PayloadTooLargeError,
+} from '../core/errors.ts';
 import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
-import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
+import type { CoordinationEventLog, CoordinationPage } from '../core/streaming/event-log.ts';
+import type { CoordinationListQuery } from '../core/streaming/events.ts';
 import { Admission, type AdmissionOptions, DEFAULT_ADMISSION } from './admission.ts';
-import type { CoordinationEngine } from './engine.ts';
+import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
 import type { ExecutionOutcome } from './execution.ts';
 import { abandonedResult, appendFinished, appendLive, startedEvent } from './live-events.ts';
 import { OutcomeRecorder } from './outcome-recorder.ts';
 import { type AgentDirectory, CoordinationPlanner } from './planner.ts';
 import { DispatchedWork } from './replicas.ts';
-import { type CoordinationError, type CoordinationResult, shapeResult } from './result.ts';
+import {
+  COORDINATION_CANCELLED,
+  type CoordinationError,
+  type CoordinationResult,
+  shapeResult,
+} from './result.ts';
 import { standardCoordinationId } from './step-functions-engine.ts';
 
 export type CoordinationResponse =
@@ -207,6 +218,66 @@ export class CoordinationService {
     return { state: 'completed', result: shapeResult(status.input, status.outcome, totalMs) };
   }
 
+  /**
+   * Coordinations, newest first, express and standard alike: every run's start and end are in
+   * the event log, whose head items keep each run's summary (see CoordinationEventLog.list).
+   * Without an event log there is nothing to list: EventsNotConfiguredError (503).
+   */
+  async list(query: CoordinationListQuery = {}): Promise<CoordinationPage> {
+    if (this.#events === undefined) throw eventsNotConfigured('list coordinations');
+    return this.#events.list(query);
+  }
+
+  /**
+   * Cancels a running standard coordination: the engine stops its execution (StopExecution on
+   * AWS), no step starts after that, and the run ends with status `cancelled` — in GET
+   * /coordinations/{id}, in its event log's `coordination.finished` (the embedded engine appends
+   * it before this returns; on AWS the monitor does, from Step Functions' status-change event,
+   * within seconds) and so in the listing. Agents already working on its steps may finish, but
+   * their answers are dropped: Step Functions refuses the task tokens of a stopped execution.
+   *
+   * NotFoundError when no such coordination is known; ConflictError when it has ended (naming
+   * how) or is express (Step Functions cannot stop an express execution; it ends within its
+   * timeout).
+   */
+  async cancel(
+    coordinationId: string,
+    options: { readonly by?: string } = {},
+  ): Promise<{ readonly coordinationId: string; readonly status: 'cancelled' }> {
+    const status = await this.#engine.describe(coordinationId);
+    if (status === undefined) {
+      if ((await this.#modeLogged(coordinationId)) === 'express') {
+        throw new ConflictError(
+          `Coordination ${coordinationId} is express and cannot be cancelled: Step Functions ` +
+            'cannot stop an express execution, which ends within its timeout (at most 5 minutes). ' +
+            'Run work you may need to cancel with "mode": "standard".',
+          { coordinationId, mode: 'express' },
+        );
+      }
+      throw new NotFoundError(`No coordination ${coordinationId} to cancel.`, { coordinationId });
+    }
+    if (status.outcome.status !== 'RUNNING') throw alreadyEnded(coordinationId, status);
+    const by = options.by === undefined ? '' : ` by ${options.by}`;
+    await this.#engine.stop(coordinationId, {
+      error: COORDINATION_CANCELLED,
+      cause: `the coordination was cancelled${by}`,
+    });
+    // The run may have ended on its own between the two reads: then it was not cancelled.
+    const after = await this.#engine.describe(coordinationId);
+    const ended = after?.outcome.status;
+    if (after !== undefined && ended !== 'ABORTED' && ended !== 'RUNNING')
+      throw alreadyEnded(coordinationId, after);
+    return { coordinationId, status: 'cancelled' };
+  }
+
+  /** The mode the coordination's `coordination.started` logged, when the log holds it. */
+  async #modeLogged(coordinationId: string): Promise<'express' | 'standard' | undefined> {
+    // Ids are UUIDs (express) or execution names (standard): nothing else is looked up.
+    if (this.#events === undefined || !COORDINATION_ID.test(coordinationId)) return undefined;
+    const [first] = await this.#events.read(coordinationId, { limit: 1 });
+    return first?.type === 'coordination.started' ? first.mode : undefined;
+  }
+
   /** Writes the outcomes still pending (embedded runtime shutdown, tests). */
   async settle(): Promise<void> {
     await this.#recorder.settle();
@@ -247,6 +318,35 @@ export class CoordinationService {
     recordFailures(null);
     if (this.#record === 'await') await this.#recorder.flush();
   }
+}
+
+/** What a coordination id can be: a UUID (express) or a Step Functions execution name (standard). */
+const COORDINATION_ID = /^[A-Za-z0-9_-]{1,80}$/;
+
+/** 409: the run cannot be cancelled, it has ended — saying how, as GET /coordinations/{id} would. */
+function alreadyEnded(coordinationId: string, status: ExecutionStatus): ConflictError {
+  const ended =
+    status.outcome.status === 'RUNNING'
+      ? 'running'
+      : shapeResult(
+          status.input,
+          status.outcome,
+          (status.stoppedAt ?? new Date()).getTime() - status.startedAt.getTime(),
+        ).status;
+  return new ConflictError(
+    `Coordination ${coordinationId} has already ended (${ended}): only a running coordination can be cancelled.`,
+    { coordinationId, status: ended },
+  );
+}
+
+/** 503 naming the setting: this deployment keeps no event log, which is what lists runs. */
+function eventsNotConfigured(action: string): EventsNotConfiguredError {
+  return new EventsNotConfiguredError(
+    `Cannot ${action} here: the API has no coordination event log, where every run is kept. Set ` +
+      'MOBIUS_EVENTS_TABLE on the API function to the events table (the Mobius CDK stack does), ' +
+      'or run the embedded runtime, which keeps one.',
+    { missing: 'MOBIUS_EVENTS_TABLE' },
+  );
 }
 
 /** Why an express run's end is unknown when its caller's signal stopped the wait. */

@@ -10,12 +10,13 @@ import {
   StartSyncExecutionCommand,
   StateMachineDoesNotExist,
   StateMachineLimitExceeded,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import type { CompiledMachine } from '../../statemachines/compile.ts';
 import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { sharedSfnClient } from '../core/aws/sfn.ts';
 import { CapacityExceededError } from '../core/errors.ts';
-import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
+import type { CoordinationEngine, ExecutionStatus, StopReason } from './engine.ts';
 import { type ExecutionOutcome, type ExecutionProgress, outcomeOf } from './execution.ts';
 import { readProgress } from './execution-history.ts';
 
@@ -78,10 +79,9 @@ export class StepFunctionsEngine implements CoordinationEngine {
   }
 
   async describe(coordinationId: string): Promise<ExecutionStatus | undefined> {
-    const machineName = machineNameOf(coordinationId);
+    const executionArn = this.#executionArn(coordinationId);
     // Not an id this engine handed out: no such coordination (and no malformed ARN sent to AWS).
-    if (machineName === undefined) return undefined;
-    const executionArn = `${this.#options.arnPrefix}:execution:${machineName}:${coordinationId}`;
+    if (executionArn === undefined) return undefined;
     try {
       const execution = await this.#sfn.send(new DescribeExecutionCommand({ executionArn }));
       const input = JSON.parse(execution.input ?? '{}') as ExecutionInput;
@@ -90,7 +90,7 @@ export class StepFunctionsEngine implements CoordinationEngine {
         status === 'RUNNING' || status === 'PENDING_REDRIVE'
           ? { status: 'RUNNING' }
           : outcomeOf({ ...execution, status });
-      if (outcome.status === 'FAILED' || outcome.status === 'TIMED_OUT') {
+      if (outcome.status !== 'SUCCEEDED' && outcome.status !== 'RUNNING') {
         const progress = await this.#progress(executionArn);
         if (progress !== undefined) outcome = { ...outcome, progress };
       }
@@ -106,7 +106,39 @@ export class StepFunctionsEngine implements CoordinationEngine {
     }
   }
 
-  /** How far a failed or timed-out standard run had got (see readProgress), remembered. */
+  /**
+   * StopExecution, on the execution's ARN as describe() builds it. Step Functions ends the run
+   * ABORTED with `reason`; its status-change event reaches the monitor, which ends the run in the
+   * event log (functions/monitor/coordination-events.ts). An agent that answers a task of the
+   * stopped run afterwards is told its token is no longer valid (TaskTimedOut), which the agent
+   * SDK takes quietly. Stopping a run that has ended changes nothing.
+   */
+  async stop(coordinationId: string, reason: StopReason): Promise<void> {
+    const executionArn = this.#executionArn(coordinationId);
+    if (executionArn === undefined) return;
+    try {
+      await this.#sfn.send(
+        new StopExecutionCommand({
+          executionArn,
+          error: reason.error.slice(0, STOP_ERROR_CHARS),
+          cause: reason.cause.slice(0, STOP_CAUSE_CHARS),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ExecutionDoesNotExist || error instanceof InvalidArn) return;
+      throw error;
+    }
+  }
+
+  /** `…:execution:<machine name>:<id>`, or undefined for an id this engine never handed out. */
+  #executionArn(coordinationId: string): string | undefined {
+    const machineName = machineNameOf(coordinationId);
+    return machineName === undefined
+      ? undefined
+      : `${this.#options.arnPrefix}:execution:${machineName}:${coordinationId}`;
+  }
+
+  /** How far a failed, timed-out or stopped standard run had got (see readProgress), remembered. */
   async #progress(executionArn: string): Promise<ExecutionProgress | undefined> {
     // A finished run's history never changes: read it once per container, not on every poll
     // (GetExecutionHistory has a low rate quota).
@@ -153,6 +185,10 @@ export class StepFunctionsEngine implements CoordinationEngine {
 
 /** Finished runs whose progress one container remembers. */
 const FINISHED_RUNS_KEPT = 100;
+
+/** StopExecution's limits on its `error` and `cause`. */
+const STOP_ERROR_CHARS = 256;
+const STOP_CAUSE_CHARS = 32_768;
 
 /**
  * What Step Functions' API answers when a caller exceeds its request rate (StartExecution and

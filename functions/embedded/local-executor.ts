@@ -1,4 +1,5 @@
 import {
+  ExecutionAbortedError,
   ExecutionError,
   ExecutionTimeoutError,
   StateMachine,
@@ -60,7 +61,15 @@ export class LocalStateMachines {
     machine: CompiledMachine,
     input: object,
     invoke: AgentInvoker,
-    options: { retryIntervalMs?: number; countTransitions?: boolean } = {},
+    options: {
+      retryIntervalMs?: number;
+      countTransitions?: boolean;
+      /**
+       * Stops the run as StopExecution does: no state starts after it, the tasks in flight are
+       * left to finish unheard, and the outcome is ABORTED (with no error or cause of its own).
+       */
+      signal?: AbortSignal;
+    } = {},
   ): Promise<LocalRun> {
     const stateMachine = this.#machine(machine);
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
@@ -95,6 +104,9 @@ export class LocalStateMachines {
       context: { Task: { Token: 'embedded' } } as never,
     });
     const watch = watchProgress(execution.eventLogs as AsyncIterable<RunEvent>);
+    const abort = () => execution.abort();
+    if (options.signal?.aborted) abort();
+    else options.signal?.addEventListener('abort', abort, { once: true });
     let outcome: ExecutionOutcome;
     try {
       outcome = { status: 'SUCCEEDED', output: await execution.result };
@@ -103,6 +115,8 @@ export class LocalStateMachines {
       const { transitions: _t, ...where } = await watch;
       const progress = { ...progressOf(machine, where), running: stillRunning };
       if (error instanceof ExecutionTimeoutError) outcome = { status: 'TIMED_OUT', progress };
+      else if (error instanceof ExecutionAbortedError)
+        outcome = { status: 'ABORTED', error: null, cause: null, progress };
       else if (error instanceof ExecutionError) {
         const cause = (error as { cause?: { name?: string; message?: string } }).cause;
         outcome = {
@@ -112,6 +126,8 @@ export class LocalStateMachines {
           progress,
         };
       } else throw error;
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
     }
     const { transitions } = await watch;
     return { outcome, transitions: options.countTransitions ? transitions : 0 };

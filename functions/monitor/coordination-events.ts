@@ -65,7 +65,8 @@ export function recordStatusChange(
 /**
  * Ends a finished standard coordination in its event log: appends `coordination.finished` with
  * the result, shaped as GET /coordinations/{id} shapes it, so that whoever follows its events
- * (GET /coordinations/{id}/events) sees it end. The API only sees standard runs start; this is
+ * (GET /coordinations/{id}/events) sees it end — and GET /coordinations lists how it ended. A run
+ * an operator cancelled (StopExecution: ABORTED) ends `cancelled`. The API only sees standard runs start; this is
  * where their end is known on AWS. When Step Functions left the input or output out of the event
  * (too large), they are read with DescribeExecution.
  */
@@ -111,9 +112,9 @@ export async function appendStandardFinished(
 }
 
 /**
- * How far a failed or timed-out run had got, from its execution history — what GET
- * /coordinations/{id} adds to such a result (the succeeded steps' outputs, the tasks still
- * running). Without it (no history, or it cannot be read) the result names the failure only.
+ * How far a failed, timed-out or cancelled (ABORTED) run had got, from its execution history —
+ * what GET /coordinations/{id} adds to such a result (the succeeded steps' outputs, the tasks
+ * still running). Without it (no history, or it cannot be read) the result names the end only.
  */
 async function failedProgress(
   sfn: SFNClient,
@@ -121,7 +122,7 @@ async function failedProgress(
   warnOf: LiveEventsWarn,
 ): Promise<ExecutionProgress | undefined> {
   if (change.executionArn === undefined) return undefined;
-  if (change.status !== 'FAILED' && change.status !== 'TIMED_OUT') return undefined;
+  if (change.status === 'SUCCEEDED') return undefined;
   try {
     return await readProgress(sfn, change.executionArn);
   } catch (error) {

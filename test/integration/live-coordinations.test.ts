@@ -461,6 +461,7 @@ describe('an API of its own over the same runtime', () => {
       finishedId: async () => undefined,
       read: async () => [],
       follow: silentFollow,
+      list: async () => ({ coordinations: [] }),
     };
     const started = await postJson({ pattern: 'sequential', agents: ['writer'], mode: 'standard' });
     expect(started.status).toBe(202);
@@ -507,6 +508,7 @@ describe('an API of its own over the same runtime', () => {
         }
         yield* silentFollow(coordinationId, options);
       },
+      list: (query) => log.list(query),
     };
     const started = await postJson({ pattern: 'sequential', agents: ['writer'], mode: 'standard' });
     expect(started.status).toBe(202);
@@ -552,6 +554,7 @@ describe('an API of its own over the same runtime', () => {
         return log.read(coordinationId, options);
       },
       follow: silentFollow,
+      list: (query) => log.list(query),
     };
     await withApi(behind, async (url) => {
       const { status, events } = await postEvents(

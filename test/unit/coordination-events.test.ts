@@ -6,7 +6,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { shapeResult } from '../../functions/coordination/result.ts';
-import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
+import type {
+  CoordinationEventLog,
+  CoordinationPage,
+} from '../../functions/core/streaming/event-log.ts';
 import type {
   CoordinationEvent,
   CoordinationEventInput,
@@ -113,6 +116,9 @@ class RecordingLog implements CoordinationEventLog {
   }
   follow(): AsyncGenerator<CoordinationEvent> {
     throw new Error('the monitor never follows');
+  }
+  list(): Promise<CoordinationPage> {
+    throw new Error('the monitor never lists');
   }
 }
 

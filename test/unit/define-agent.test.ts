@@ -111,6 +111,10 @@ class MemoryEventLog implements CoordinationEventLog {
   }
 
   async *follow(): AsyncGenerator<CoordinationEvent> {}
+
+  async list() {
+    return { coordinations: [] };
+  }
 }
 
 const task = (extra: Record<string, unknown> = {}) => ({

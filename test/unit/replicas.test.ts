@@ -158,6 +158,7 @@ describe('DispatchedWork', () => {
       },
       start: async () => undefined,
       describe: async () => undefined,
+      stop: async () => undefined,
     };
     const service = new CoordinationService({
       registry: {} as AgentRegistry, // no outcome is recorded: the run throws before

@@ -15,8 +15,15 @@ import {
   ValidationError,
 } from '../../core/errors.ts';
 import type { CoordinationEventLog } from '../../core/streaming/event-log.ts';
-import { type CoordinationEvent, isFinal } from '../../core/streaming/events.ts';
+import {
+  type CoordinationEvent,
+  coordinationListQuerySchema,
+  coordinationSummarySchema,
+  isFinal,
+} from '../../core/streaming/events.ts';
 import { formatSse, wantsEventStream } from '../../core/streaming/sse.ts';
+import { parseWith } from '../../core/validation.ts';
+import { callerIn, requireOperator } from '../caller.ts';
 import type { ApiDependencies } from '../dependencies.ts';
 import {
   type ApiEvent,
@@ -455,6 +462,46 @@ function errorEvent(
     options.deps?.logger,
   );
 }
+
+/** The body of GET /coordinations: a page of coordinations, newest first. */
+export const coordinationListSchema = z.object({
+  coordinations: z.array(coordinationSummarySchema),
+  /** Pass back as `nextToken` for the next page; absent on the last one. */
+  nextToken: z.string().optional(),
+});
+export type CoordinationList = z.output<typeof coordinationListSchema>;
+
+/** The body of DELETE /coordinations/{id}. */
+export const coordinationCancelledSchema = z.object({
+  coordinationId: z.string(),
+  status: z.literal('cancelled'),
+});
+
+/**
+ * GET /coordinations?status=&pattern=&since=&limit=&nextToken=: recent coordinations, express and
+ * standard, newest first (kept 7 days, as their event logs). A bad field is a 400 naming it.
+ */
+export const listCoordinations = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const filter = parseWith(coordinationListQuerySchema, query(event), 'coordination list query');
+  const page: CoordinationList = await deps.coordinations.list(filter);
+  return json(200, page);
+};
+
+/**
+ * DELETE /coordinations/{id}: cancels a running standard coordination (operators only): 200 once
+ * it is stopped, 404 unknown, 409 when it has ended or is express.
+ */
+export const cancelCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
+  const caller = callerIn(deps, event);
+  requireOperator(caller, 'cancel coordinations');
+  const coordinationId = pathParameter(event, 'id');
+  annotate({ coordinationId });
+  const body: z.output<typeof coordinationCancelledSchema> = await deps.coordinations.cancel(
+    coordinationId,
+    { by: caller.principal },
+  );
+  return json(200, body);
+};
 
 /** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */
 export const getCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {

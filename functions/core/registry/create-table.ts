@@ -69,11 +69,12 @@ export async function ensureIdempotencyTable(
 }
 
 /**
- * The coordination event log (`coordinationId` S, `seq` N, TTL on `expiresAt`; see
- * functions/core/streaming/table.ts). No stream: readers query the log, they are not pushed to.
+ * The coordination event log (`coordinationId` S, `seq` N, TTL on `expiresAt`, the `byStart`
+ * index of coordination summaries; see functions/core/streaming/table.ts). No stream: readers
+ * query the log, they are not pushed to.
  */
 export async function ensureEventsTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { partitionKey, sortKey, ttlAttribute } = EVENTS_TABLE;
+  const { partitionKey, sortKey, ttlAttribute, listIndex } = EVENTS_TABLE;
   await ensureTable(
     client,
     {
@@ -82,10 +83,22 @@ export async function ensureEventsTable(client: DynamoDBClient, tableName: strin
       AttributeDefinitions: [
         { AttributeName: partitionKey, AttributeType: 'S' },
         { AttributeName: sortKey, AttributeType: 'N' },
+        { AttributeName: listIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: listIndex.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: partitionKey, KeyType: 'HASH' },
         { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: listIndex.name,
+          KeySchema: [
+            { AttributeName: listIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: listIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...listIndex.attributes] },
+        },
       ],
     },
     ttlAttribute,

@@ -225,6 +225,7 @@ function countingAppends(
     finishedId: (coordinationId, options) => log.finishedId(coordinationId, options),
     read: (coordinationId, options) => log.read(coordinationId, options),
     follow: (coordinationId, options) => log.follow(coordinationId, options),
+    list: (query) => log.list(query),
   };
 }
 

@@ -9,15 +9,19 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
+import { pageOf } from '../aws/dynamodb-batch.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import type { CoordinationEventLog } from './event-log.ts';
+import type { CoordinationEventLog, CoordinationListQuery, CoordinationPage } from './event-log.ts';
 import {
   type CoordinationEvent,
   type CoordinationEventInput,
+  type CoordinationSummary,
   coordinationEventInputSchema,
+  coordinationSummarySchema,
+  DEFAULT_LIST_LIMIT,
   isFinal,
 } from './events.ts';
-import { EVENTS_TABLE } from './table.ts';
+import { EVENTS_TABLE, LIST_KEY } from './table.ts';
 
 /**
  * The most serialised event bytes one item holds. DynamoDB refuses items over 400 KB; the rest is
@@ -214,14 +218,25 @@ export class DynamoEventLog implements CoordinationEventLog {
     events: readonly SerialisedEvent[],
   ): Promise<readonly CoordinationEvent[]> {
     const items = packItems(events);
-    const expiresAt = this.#expiresAt(this.#clock.now());
+    const now = this.#clock.now();
+    const expiresAt = this.#expiresAt(now);
+    // The coordination's summary rides on the allocation: listing costs appends no extra write.
+    const summary = summaryUpdate(coordinationId, events, new Date(now).toISOString());
     const { Attributes } = await this.#client.send(
       new UpdateCommand({
         TableName: this.#tableName,
         Key: this.#key(coordinationId, HEAD_SEQ),
-        UpdateExpression: 'ADD #head :n SET #expiresAt = :expiresAt',
-        ExpressionAttributeNames: { '#head': HEAD, '#expiresAt': NAMES['#expiresAt'] },
-        ExpressionAttributeValues: { ':n': events.length, ':expiresAt': expiresAt },
+        UpdateExpression: `ADD #head :n SET #expiresAt = :expiresAt${summary.set}`,
+        ExpressionAttributeNames: {
+          '#head': HEAD,
+          '#expiresAt': NAMES['#expiresAt'],
+          ...summary.names,
+        },
+        ExpressionAttributeValues: {
+          ':n': events.length,
+          ':expiresAt': expiresAt,
+          ...summary.values,
+        },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
@@ -397,6 +412,58 @@ export class DynamoEventLog implements CoordinationEventLog {
       }
     }
     return result;
+  }
+
+  /**
+   * A page of coordinations, newest first, from the `byStart` index of head items (table.ts): one
+   * Query, `since` a key condition, `status` and `pattern` filters applied to the page DynamoDB
+   * read — so a filtered page may hold fewer than `limit` coordinations, even none, while
+   * `nextToken` says more may follow. The token is opaque to callers and checked when it comes
+   * back (pageOf): one of another listing or filter is refused as a ValidationError naming
+   * `nextToken`. The index is eventually consistent: a run started a moment ago may be missing
+   * for a moment on AWS (never in dynalite, which updates it with the item).
+   */
+  async list(query: CoordinationListQuery = {}): Promise<CoordinationPage> {
+    const { listIndex } = EVENTS_TABLE;
+    const names: Record<string, string> = { '#listKey': listIndex.partitionKey };
+    const values: Record<string, unknown> = { ':listKey': LIST_KEY };
+    let keyCondition = '#listKey = :listKey';
+    if (query.since !== undefined) {
+      names['#startedKey'] = listIndex.sortKey;
+      // Sort keys start with the ISO 8601 start in UTC: a start at or after `since` sorts after it.
+      values[':since'] = new Date(query.since).toISOString();
+      keyCondition += ' AND #startedKey >= :since';
+    }
+    const filters: string[] = [];
+    if (query.status !== undefined) {
+      names['#status'] = SUMMARY.status;
+      values[':status'] = query.status;
+      filters.push('#status = :status');
+    }
+    if (query.pattern !== undefined) {
+      names['#pattern'] = SUMMARY.pattern;
+      values[':pattern'] = query.pattern;
+      filters.push('#pattern = :pattern');
+    }
+    const page = await pageOf(
+      this.#client,
+      {
+        TableName: this.#tableName,
+        IndexName: listIndex.name,
+        KeyConditionExpression: keyCondition,
+        ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        Limit: query.limit ?? DEFAULT_LIST_LIMIT,
+      },
+      'query',
+      query.nextToken,
+    );
+    const coordinations = page.items.flatMap((item) => parseSummary(item, consoleWarn));
+    return page.nextToken === undefined
+      ? { coordinations }
+      : { coordinations, nextToken: page.nextToken };
   }
 
   async *follow(
@@ -653,6 +720,103 @@ function serialise(event: CoordinationEventInput): SerialisedEvent {
   const size = Buffer.byteLength(json);
   if (size > MAX_EVENT_BYTES) throw new EventTooLargeError(event.type, size);
   return { event, json, size };
+}
+
+/** The summary attributes of the head item (table.ts), by what they hold. */
+const SUMMARY = {
+  listKey: EVENTS_TABLE.listIndex.partitionKey,
+  startedKey: EVENTS_TABLE.listIndex.sortKey,
+  pattern: 'pattern',
+  mode: 'mode',
+  status: 'status',
+  startedAt: 'startedAt',
+  finishedAt: 'finishedAt',
+  totalMs: 'totalMs',
+  steps: 'steps',
+  agents: 'agents',
+} as const satisfies Record<string, string>;
+
+/** What the allocating UpdateItem adds to its SET clause: nothing unless the run starts or ends. */
+interface SummaryUpdate {
+  /** `, #a = :a, …` (empty when the batch neither starts nor ends the run). */
+  readonly set: string;
+  readonly names: Record<string, string>;
+  readonly values: Record<string, unknown>;
+}
+
+/**
+ * The summary an append writes on the head item, in the UpdateItem that allocates its ids:
+ * `coordination.started` sets what the run was planned as and its status `running` — unless a
+ * status is there already, so that an end logged first (it never is, but a writer could) is not
+ * undone; `coordination.finished` (the last one, if several) sets how and when it ended. The
+ * start's own attributes are set once: a second `coordination.started` moves nothing.
+ */
+function summaryUpdate(
+  coordinationId: string,
+  events: readonly SerialisedEvent[],
+  now: string,
+): SummaryUpdate {
+  const started = events.find(({ event }) => event.type === 'coordination.started')?.event;
+  const finished = events.findLast(({ event }) => event.type === 'coordination.finished')?.event;
+  const clauses: string[] = [];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const set = (attribute: keyof typeof SUMMARY, value: unknown, onlyOnce = false) => {
+    // Placeholders of their own (`#sum…`), apart from the allocation's and #markFinished's.
+    const name = `#sum${attribute}`;
+    const placeholder = `:sum${attribute}`;
+    names[name] = SUMMARY[attribute];
+    values[placeholder] = value;
+    clauses.push(
+      onlyOnce ? `${name} = if_not_exists(${name}, ${placeholder})` : `${name} = ${placeholder}`,
+    );
+  };
+  if (started?.type === 'coordination.started') {
+    set('listKey', LIST_KEY);
+    set('startedKey', `${now}#${coordinationId}`, true);
+    set('startedAt', now, true);
+    set('pattern', started.pattern);
+    set('mode', started.mode);
+    set('steps', started.steps.length);
+    set('agents', [...new Set(started.steps.map((step) => step.agentId))]);
+    if (finished === undefined) set('status', 'running', true);
+  }
+  if (finished?.type === 'coordination.finished') {
+    set('status', finished.status);
+    set('finishedAt', now);
+    set('totalMs', totalMsOf(finished.result));
+  }
+  return { set: clauses.length > 0 ? `, ${clauses.join(', ')}` : '', names, values };
+}
+
+/** A finished event's `result.timings.totalMs`, or null when its result carries none. */
+function totalMsOf(result: unknown): number | null {
+  if (typeof result !== 'object' || result === null || !('timings' in result)) return null;
+  const { timings } = result as { timings: unknown };
+  if (typeof timings !== 'object' || timings === null || !('totalMs' in timings)) return null;
+  const { totalMs } = timings as { totalMs: unknown };
+  return typeof totalMs === 'number' && Number.isFinite(totalMs) && totalMs >= 0 ? totalMs : null;
+}
+
+/** A listed head item as GET /coordinations answers it; a malformed one is left out, with a warning. */
+function parseSummary(item: Record<string, unknown>, warn: Warn): CoordinationSummary[] {
+  const parsed = coordinationSummarySchema.safeParse({
+    coordinationId: item[EVENTS_TABLE.partitionKey],
+    pattern: item[SUMMARY.pattern],
+    mode: item[SUMMARY.mode],
+    status: item[SUMMARY.status],
+    startedAt: item[SUMMARY.startedAt],
+    finishedAt: item[SUMMARY.finishedAt] ?? null,
+    totalMs: item[SUMMARY.totalMs] ?? null,
+    steps: item[SUMMARY.steps],
+    agents: item[SUMMARY.agents] ?? [],
+  });
+  if (parsed.success) return [parsed.data];
+  warn(
+    `mobius: the summary of coordination ${String(item[EVENTS_TABLE.partitionKey])} is malformed ` +
+      `and was left out of the listing: ${parsed.error.message}`,
+  );
+  return [];
 }
 
 /**

@@ -1,4 +1,19 @@
-import type { CoordinationEvent, CoordinationEventInput } from './events.ts';
+import type {
+  CoordinationEvent,
+  CoordinationEventInput,
+  CoordinationListQuery,
+  CoordinationSummary,
+} from './events.ts';
+
+export type { CoordinationListQuery, CoordinationSummary } from './events.ts';
+
+/** A page of GET /coordinations. */
+export interface CoordinationPage {
+  /** Newest first. */
+  readonly coordinations: CoordinationSummary[];
+  /** Pass back as `nextToken` for the next page; absent on the last one. */
+  readonly nextToken?: string;
+}
 
 /**
  * Where a coordination's live events are kept, in order, for everyone who watches it: written by
@@ -32,6 +47,14 @@ export interface CoordinationEventLog {
     coordinationId: string,
     options?: { readonly after?: number; readonly limit?: number },
   ): Promise<readonly CoordinationEvent[]>;
+  /**
+   * Coordinations, newest first, from each one's summary (pattern, mode, start, steps and agents
+   * from its `coordination.started`; status, end and duration from its `coordination.finished`).
+   * `status` and `pattern` filter, `since` starts the listing there; a filtered page may hold
+   * fewer than `limit` (see DynamoEventLog.list). Fields are checked by the caller
+   * (coordinationListQuerySchema); `nextToken` by the log, a bad one is a ValidationError.
+   */
+  list(query?: CoordinationListQuery): Promise<CoordinationPage>;
   /**
    * Replays the events after `after`, then follows new ones as they are appended, until
    * `coordination.finished` (which it yields, then ends) or `signal` aborts (then it ends quietly).

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { patternSchema } from '../../../statemachines/request.ts';
 import { jsonValueSchema } from '../model/json-value.ts';
 
 /**
@@ -19,6 +20,14 @@ export const COORDINATION_EVENT_TYPES = [
   'coordination.finished',
 ] as const;
 export type CoordinationEventType = (typeof COORDINATION_EVENT_TYPES)[number];
+
+/** How a coordination ended: its result's status. `cancelled`: stopped by an operator. */
+export const FINISHED_STATUSES = ['succeeded', 'partial', 'failed', 'cancelled'] as const;
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+
+/** Where a coordination stands, as GET /coordinations lists it: running, or how it ended. */
+export const COORDINATION_STATUSES = ['running', ...FINISHED_STATUSES] as const;
+export type CoordinationStatus = (typeof COORDINATION_STATUSES)[number];
 
 const chunkSchema = z.union([
   z.strictObject({ seq: z.int().min(0), text: z.string() }),
@@ -65,7 +74,7 @@ export const coordinationEventInputSchema = z.discriminatedUnion('type', [
   }),
   z.object({
     type: z.literal('coordination.finished'),
-    status: z.enum(['succeeded', 'partial', 'failed']),
+    status: z.enum(FINISHED_STATUSES),
     /** The coordination result, exactly as GET /coordinations/{id} answers it. */
     result: jsonValueSchema,
   }),
@@ -84,3 +93,53 @@ export type CoordinationEvent = CoordinationEventInput & {
 export function isFinal(event: { readonly type: string }): boolean {
   return event.type === 'coordination.finished';
 }
+
+/**
+ * One coordination as GET /coordinations lists it: what its event log's head item keeps about it,
+ * written by the appends of its `coordination.started` (pattern, mode, start, steps, agents) and
+ * `coordination.finished` (status, end, duration). See DynamoEventLog.list.
+ */
+export const coordinationSummarySchema = z.object({
+  coordinationId: z.string(),
+  pattern: patternSchema,
+  mode: z.enum(['express', 'standard']),
+  status: z.enum(COORDINATION_STATUSES),
+  /** When its `coordination.started` was logged (ISO 8601). */
+  startedAt: z.iso.datetime(),
+  /** When its `coordination.finished` was logged; null while it runs. */
+  finishedAt: z.iso.datetime().nullable(),
+  /** Its result's `timings.totalMs`; null while it runs. */
+  totalMs: z.number().min(0).nullable(),
+  /** How many steps it was planned with. */
+  steps: z.int().min(0),
+  /** The agents planned first for its steps, each once, in step order. */
+  agents: z.array(z.string()),
+});
+export type CoordinationSummary = z.output<typeof coordinationSummarySchema>;
+
+/** How many coordinations a page of GET /coordinations holds when the caller does not say. */
+export const DEFAULT_LIST_LIMIT = 25;
+
+/**
+ * GET /coordinations' query: every field optional, each checked by name (a bad one is a 400
+ * naming it). `since` is an ISO 8601 date-time, with or without an offset (then it is UTC).
+ */
+export const coordinationListQuerySchema = z.strictObject({
+  status: z.enum(COORDINATION_STATUSES).optional(),
+  pattern: patternSchema.optional(),
+  since: z.iso
+    .datetime({
+      offset: true,
+      error: 'since must be an ISO 8601 date-time, e.g. 2026-12-01T09:00:00Z',
+    })
+    .optional(),
+  limit: z.coerce
+    .number({ error: 'limit must be a whole number from 1 to 100' })
+    .int('limit must be a whole number from 1 to 100')
+    .min(1, 'limit must be a whole number from 1 to 100')
+    .max(100, 'limit must be a whole number from 1 to 100')
+    .default(DEFAULT_LIST_LIMIT),
+  nextToken: z.string().min(1).max(8192).optional(),
+});
+/** A listing as the log takes it: the query parsed, any field left out (limit: DEFAULT_LIST_LIMIT). */
+export type CoordinationListQuery = Partial<z.output<typeof coordinationListQuerySchema>>;
