@@ -215,8 +215,9 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
   }
 
   /**
-   * What the coordination API needs: start and describe executions, and create the machine of a
-   * shape nobody declared (passing the engine role, with logging to the engine's log group).
+   * What the coordination API needs: start, describe and stop executions (DELETE
+   * /coordinations/{id}), and create the machine of a shape nobody declared (passing the engine
+   * role, with logging to the engine's log group).
    */
   grantRun(grantee: IGrantable & IConstruct): void {
     const prefix = statesArnPrefix(this);
@@ -234,8 +235,9 @@ export class CoordinationEngine extends Construct implements IAgentEngine {
     );
     principal.addToPrincipalPolicy(
       new PolicyStatement({
-        // History: how far a failed standard run had got (its succeeded steps' outputs).
-        actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+        // History: how far a failed or cancelled standard run had got (its succeeded steps'
+        // outputs). StopExecution: an operator's cancel (the handler admits operators only).
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
         resources: [`${prefix}:execution:${this.#namePattern}:*`],
       }),
     );

@@ -1,16 +1,24 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import {
+  AttributeType,
+  BillingMode,
+  ProjectionType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { EVENTS_TABLE } from '../functions/core/streaming/table.ts';
 import { acknowledge } from './nag.ts';
 
+const APPEND = ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:GetItem'];
+
 /** What the agents, the API and the outcome recorder need of the event log's table. */
 export interface IEventLogTable {
   readonly tableName: string;
-  /** UpdateItem and PutItem: append events, count step starts. */
+  /** UpdateItem and PutItem: append events, count step starts (GetItem: a retried write's check). */
   grantAppend(grantee: IGrantable): void;
-  /** Appending, and reading events back. */
+  /** Appending, reading events back, and listing coordinations (the `byStart` index). */
   grantReadAppend(grantee: IGrantable): void;
 }
 
@@ -40,6 +48,15 @@ export class CoordinationEventsTable extends Construct implements IEventLogTable
       encryption: TableEncryption.AWS_MANAGED,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    // GET /coordinations: every coordination's head item, newest first (see table.ts).
+    const { listIndex } = EVENTS_TABLE;
+    this.table.addGlobalSecondaryIndex({
+      indexName: listIndex.name,
+      partitionKey: { name: listIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: listIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...listIndex.attributes],
+    });
     acknowledge(
       this.table,
       'AwsSolutions-DDB3',
@@ -53,14 +70,34 @@ export class CoordinationEventsTable extends Construct implements IEventLogTable
 
   /**
    * Appending events (and counting step starts): UpdateItem allocates ids on the coordination's
-   * head item, PutItem writes the events (DynamoEventLog). What agents and the outcome recorder need.
+   * head item, PutItem writes the events, and GetItem reads back an item whose PutItem the SDK
+   * retried, to tell its own first try from another writer's (DynamoEventLog). What agents and
+   * the outcome recorder need.
    */
   grantAppend(grantee: IGrantable): void {
-    this.table.grant(grantee, 'dynamodb:UpdateItem', 'dynamodb:PutItem');
+    // On the table alone: `Table.grant` would add every index (`/index/*`) too.
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: APPEND, resources: [this.table.tableArn] }),
+    );
   }
 
-  /** Appending, and reading a coordination's events back (Query): what the API's SSE routes need. */
+  /**
+   * Appending, and reading back: a coordination's events (Query) and where its log ends (GetItem
+   * of its head), for the SSE routes; the listing of coordinations (Query on the `byStart` index
+   * alone), for GET /coordinations. What the API needs.
+   */
   grantReadAppend(grantee: IGrantable): void {
-    this.table.grant(grantee, 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:Query');
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...APPEND, 'dynamodb:Query'],
+        resources: [this.table.tableArn],
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${EVENTS_TABLE.listIndex.name}`],
+      }),
+    );
   }
 }

@@ -563,17 +563,21 @@ describe('streaming on the deployed stack', () => {
     for (const [, fn] of [...agents, ['api', api], ['outcomes', outcomes]] as [string, Fn][])
       expect(variables(fn)[AGENT_ENVIRONMENT.eventsTable]).toEqual({ Ref: id });
     const granted = actionsOn(id);
+    // GetItem: a retried PutItem's check (every writer); the head's end of log (the API).
     for (const [, agent] of agents)
       expect([...(granted.get(roleOf(agent)) ?? [])].sort()).toEqual([
+        'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
       ]);
     expect([...(granted.get(roleOf(api as Fn)) ?? [])].sort()).toEqual([
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
       'dynamodb:UpdateItem',
     ]);
     expect([...(granted.get(roleOf(outcomes as Fn)) ?? [])].sort()).toEqual([
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
     ]);
