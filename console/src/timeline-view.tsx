@@ -1,18 +1,56 @@
 /** The run's timeline tree: each step, its tries (retries, fallbacks), outcome and time bars. */
+import type { ComponentChildren } from 'preact';
 import { barOf, formatMs, type RunTimeline, type StepTimeline, type Try } from './timeline.ts';
 
 export function TimelineView({ run, now }: { run: RunTimeline; now: number }) {
   if (run.steps.length === 0) return <p class="quiet">No steps yet.</p>;
   return (
     <ol class="timeline" data-testid="timeline">
-      {run.steps.map((step) => (
-        <StepItem key={step.key} run={run} step={step} now={now} />
+      {branches(run).map(({ step, children }) => (
+        <StepItem key={step.key} run={run} step={step} now={now}>
+          {children.length > 0 && (
+            <ol class="children">
+              {children.map((child) => (
+                <StepItem key={child.key} run={run} step={child} now={now} />
+              ))}
+            </ol>
+          )}
+        </StepItem>
       ))}
     </ol>
   );
 }
 
-function StepItem({ run, step, now }: { run: RunTimeline; step: StepTimeline; now: number }) {
+/**
+ * The tree's top level: every step, except that in a hierarchical run the workers a supervisor
+ * round sent hang under that round.
+ */
+function branches(run: RunTimeline): { step: StepTimeline; children: StepTimeline[] }[] {
+  const top: { step: StepTimeline; children: StepTimeline[] }[] = [];
+  for (const step of run.steps) {
+    const parent = top[top.length - 1];
+    if (
+      run.pattern === 'hierarchical' &&
+      step.round === undefined &&
+      parent?.step.round !== undefined
+    )
+      parent.children.push(step);
+    else top.push({ step, children: [] });
+  }
+  return top;
+}
+
+function StepItem({
+  run,
+  step,
+  now,
+  children,
+}: {
+  run: RunTimeline;
+  step: StepTimeline;
+  now: number;
+  children?: ComponentChildren;
+}) {
   const last = step.tries[step.tries.length - 1];
   const nested = step.tries.length > 1 || step.tries.some((t) => t.state === 'failed');
   return (
@@ -73,6 +111,7 @@ function StepItem({ run, step, now }: { run: RunTimeline; step: StepTimeline; no
           {step.text !== '' && <pre>{step.text}</pre>}
         </details>
       )}
+      {children}
     </li>
   );
 }
