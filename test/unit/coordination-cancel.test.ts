@@ -2,6 +2,7 @@ import {
   DescribeExecutionCommand,
   ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
+  type HistoryEvent,
   SFNClient,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
@@ -49,7 +50,7 @@ const engine = () =>
   });
 
 /** Where a run stood when it was stopped during its second step: what its history holds. */
-const stoppedInStep2 = {
+const stoppedInStep2: { events: HistoryEvent[] } = {
   events: [
     {
       id: 7,
