@@ -146,11 +146,13 @@ const MAX_STARTS_PER_UPDATE = 50;
  * coordination's head item allocates a contiguous range of ids, then one PutItem writes them all
  * as one item (more only when they exceed MAX_ITEM_BYTES or MAX_EVENTS_PER_ITEM). An append that
  * holds coordination.finished pays one more UpdateItem, recording its id on the head item, once
- * per coordination. Writers running at once get disjoint ranges, so every event has exactly one
- * id and one writer's events keep their order. Readers query the partition from the item that
- * holds the first id they want, strongly consistent, and parse every event with the same zod
- * schema writers are checked against: the item layout is this class's alone, and a malformed item
- * is skipped with a warning.
+ * per coordination. The allocation of an append that holds coordination.started or
+ * coordination.finished also writes the run's summary on the head (table.ts), which list() reads
+ * through the `byStart` index: listing costs appends no write of its own. Writers running at
+ * once get disjoint ranges, so every event has exactly one id and one writer's events keep their
+ * order. Readers query the partition from the item that holds the first id they want, strongly
+ * consistent, and parse every event with the same zod schema writers are checked against: the
+ * item layout is this class's alone, and a malformed item is skipped with a warning.
  */
 export class DynamoEventLog implements CoordinationEventLog {
   readonly #tableName: string;
