@@ -1,11 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import * as z from 'zod';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sharedLambdaClient } from '../core/aws/lambda.ts';
 import { sharedSqsClient } from '../core/aws/sqs.ts';
 import { NotFoundError } from '../core/errors.ts';
+import { readQueue } from '../core/messaging/queue-figures.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
 import { type AgentEndpoint, isFifoEndpoint } from '../core/model/agent-card.ts';
 import type { AgentStatus } from '../core/model/agent-status.ts';
@@ -144,46 +144,6 @@ function pingable(endpoint: AgentEndpoint): boolean {
     endpoint.lambdaArn !== undefined ||
     (endpoint.queueUrl !== undefined && !isFifoEndpoint(endpoint))
   );
-}
-
-const redrivePolicySchema = z.object({ deadLetterTargetArn: z.string() });
-
-/**
- * An agent queue's figures: one GetQueueAttributes on the queue, one on its dead-letter queue when
- * its redrive policy names one. SQS wants a dead-letter queue in the queue's own account and
- * region, so its URL is the queue's with the last path segment swapped for the DLQ's name (true of
- * the embedded runtime's and LocalStack's URLs too).
- */
-export async function readQueue(sqs: SQSClient, queueUrl: string): Promise<QueueFigures> {
-  const readAt = Date.now();
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'RedrivePolicy',
-      ],
-    }),
-  );
-  const figures: QueueFigures = {
-    depth: Number(Attributes.ApproximateNumberOfMessages ?? 0),
-    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
-    readAt,
-  };
-  const redrive = redrivePolicySchema.safeParse(
-    Attributes.RedrivePolicy === undefined ? undefined : JSON.parse(Attributes.RedrivePolicy),
-  );
-  if (!redrive.success) return figures;
-  const dlqName = redrive.data.deadLetterTargetArn.split(':').at(-1) ?? '';
-  const dlqUrl = `${queueUrl.slice(0, queueUrl.lastIndexOf('/') + 1)}${dlqName}`;
-  const dlq = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: dlqUrl,
-      AttributeNames: ['ApproximateNumberOfMessages'],
-    }),
-  );
-  return { ...figures, deadLetters: Number(dlq.Attributes?.ApproximateNumberOfMessages ?? 0) };
 }
 
 function reasonOf(error: unknown): string {
