@@ -11,7 +11,13 @@ import {
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import type { IIdentity, IRole, IUser, ManagedPolicy } from 'aws-cdk-lib/aws-iam';
+import {
+  type IIdentity,
+  type IRole,
+  type IUser,
+  type ManagedPolicy,
+  PolicyStatement,
+} from 'aws-cdk-lib/aws-iam';
 import type { Function as FunctionConstruct } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -116,6 +122,16 @@ export class MobiusApi extends Construct {
   /** `execute-api:Invoke` on every route (the principal must be an operator too: grantOperator). */
   readonly operatorPolicy: ManagedPolicy;
   readonly #operators: string[];
+  /** What the operators' dead-letter routes may do, on the dead-letter queue of every agent added. */
+  readonly #deadLetterAccess = new PolicyStatement({
+    actions: [
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'sqs:StartMessageMoveTask',
+      'sqs:ListMessageMoveTasks',
+    ],
+  });
 
   constructor(scope: Construct, id: string, props: MobiusApiProps) {
     super(scope, id);
@@ -165,6 +181,16 @@ export class MobiusApi extends Construct {
     props.eventsTable?.grantReadAppend(this.function);
     props.bus.grantPutEventsTo(this.function);
     props.engine.grantRun(this.function);
+    // GET /agents/{id}/queue reads the age of a queue's oldest message, a CloudWatch metric
+    // (AWS/SQS ApproximateAgeOfOldestMessage) rather than a queue attribute.
+    this.function.addToRolePolicy(
+      new PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }),
+    );
+    acknowledgeWildcard(
+      this.function,
+      '*',
+      'cloudwatch:GetMetricData has no resource-level permissions; the API reads SQS queue metrics with it.',
+    );
 
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_MONTH });
     this.api = new RestApi(this, 'Api', {
@@ -239,10 +265,21 @@ export class MobiusApi extends Construct {
 
   /**
    * Message routing needs the API to send to agent queues and invoke agents synchronously, and to
-   * invoke their streaming functions (lambda:InvokeFunction covers InvokeWithResponseStream).
+   * invoke their streaming functions (lambda:InvokeFunction covers InvokeWithResponseStream); the
+   * operators' queue routes read the agent's queues and redrive its dead letters.
    */
   addAgent(agent: IAgentTarget): void {
+    // Sending includes GetQueueAttributes, which is all GET /agents/{id}/queue needs of the queue.
     agent.queue.grantSendMessages(this.function);
+    // Operators look at the agent's dead letters (received with visibility 0, never deleted by the
+    // API itself) and redrive them: SQS runs StartMessageMoveTask with its caller's rights, which
+    // need receive, delete and GetQueueAttributes on the dead-letter queue and send on the queue
+    // (granted above). Only these queues: a card pointing elsewhere gets a 403 from these routes.
+    // One statement for every agent's dead-letter queue, which each agent adds an ARN to: the
+    // function's role policy is near the size IAM allows an inline policy.
+    if (this.#deadLetterAccess.resources.length === 0)
+      this.function.addToRolePolicy(this.#deadLetterAccess);
+    this.#deadLetterAccess.addResources(agent.deadLetterQueue.queueArn);
     for (const fn of [agent.function, agent.streamFunction]) {
       if (fn === undefined) continue;
       fn.grantInvoke(this.function);
