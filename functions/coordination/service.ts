@@ -207,7 +207,7 @@ export class CoordinationService {
     const status = await this.#engine.describe(coordinationId);
     if (status === undefined) {
       throw new NotFoundError(
-        `No coordination ${coordinationId}. Express coordinations return their result inline and are not kept; standard ones are kept by Step Functions.`,
+        `No coordination ${coordinationId}. Express coordinations return their result inline and are not kept (GET /coordinations lists how they ended, GET /coordinations/{id}/events replays them); standard ones are kept by Step Functions.`,
         { coordinationId },
       );
     }
