@@ -5,6 +5,7 @@ import { NotFoundError } from '../core/errors.ts';
 import type { ApiDependencies } from './dependencies.ts';
 import type { ApiEvent, ApiResult, RouteHandler } from './http.ts';
 import { answerError } from './http-errors.ts';
+import { a2aAgentCard, a2aJsonRpc } from './routes/a2a.ts';
 import { drainAgent, resetAgentCircuit, resumeAgent } from './routes/agent-operations.ts';
 import {
   agentHealth,
@@ -49,6 +50,8 @@ export const ROUTES: readonly {
   { method: 'GET', path: '/coordinations/{id}', handler: getCoordination },
   { method: 'DELETE', path: '/coordinations/{id}', handler: cancelCoordination },
   { method: 'GET', path: '/coordinations/{id}/events', handler: coordinationEventStream },
+  { method: 'GET', path: '/a2a/{agentId}/.well-known/agent-card.json', handler: a2aAgentCard },
+  { method: 'POST', path: '/a2a/{agentId}', handler: a2aJsonRpc },
 ];
 
 export interface ApiOptions {
