@@ -107,7 +107,7 @@ export class A2aEndpoint {
     switch (call.method) {
       case 'SendMessage': {
         const prepared = await this.#prepare(request, call.params, false);
-        return respond({ task: await this.#send(request, prepared) });
+        return respond({ task: await this.#send(prepared) });
       }
       case 'SendStreamingMessage': {
         const prepared = await this.#prepare(request, call.params, true);
@@ -182,7 +182,7 @@ export class A2aEndpoint {
   }
 
   /** SendMessage: the agent's answer in one piece, as a task that has ended. */
-  async #send(request: A2aRequest, prepared: PreparedTask): Promise<Task> {
+  async #send(prepared: PreparedTask): Promise<Task> {
     const started = this.#clock.now();
     let outcome: TaskOutcome;
     try {
@@ -193,7 +193,7 @@ export class A2aEndpoint {
         durationMs: this.#clock.now() - started,
       };
     } catch (error) {
-      outcome = this.#failure(error, request.requestId);
+      outcome = this.#failure(error, prepared.requestId);
     }
     const now = this.#now();
     await this.#keep(prepared.task, outcome, { withStart: true });
@@ -245,6 +245,8 @@ export class A2aEndpoint {
     signal.addEventListener('abort', leave, { once: true });
     let canceledBy: string | undefined;
     let outcome: TaskOutcome | undefined;
+    /** Whether the task was logged as begun (past its first event), and its end. */
+    let begun = false;
     let kept = false;
     const keep = async (ended: TaskOutcome) => {
       kept = true;
@@ -260,6 +262,7 @@ export class A2aEndpoint {
         },
       });
       const after = await this.#begin(task);
+      begun = true;
       void this.#deps.tasks.canceled(task, after, watching.signal).then((reason) => {
         if (reason === undefined) return;
         canceledBy = reason;
@@ -323,8 +326,10 @@ export class A2aEndpoint {
       signal.removeEventListener('abort', leave);
       watching.abort();
       invocation.abort();
-      // Stopped at a yield (the client left): the task ends canceled, unless it had ended.
-      if (!kept) await this.#keep(task, outcome ?? { state: 'canceled', message: CLIENT_LEFT });
+      // Stopped at a yield (the client left): the task ends canceled, unless it had ended. A
+      // client that left before reading the task event leaves no task behind.
+      if (begun && !kept)
+        await this.#keep(task, outcome ?? { state: 'canceled', message: CLIENT_LEFT });
     }
   }
 
