@@ -25,6 +25,7 @@ import {
 } from './routes/coordinations.ts';
 import { fleetHealth } from './routes/health.ts';
 import { broadcast, sendMessage } from './routes/messages.ts';
+import { agentQueue, deadLetters, redriveDeadLetters } from './routes/queues.ts';
 
 /** The HTTP API of DESIGN.md: the same table API Gateway and the embedded runtime serve. */
 export const ROUTES: readonly {
@@ -38,6 +39,9 @@ export const ROUTES: readonly {
   { method: 'DELETE', path: '/agents/{id}', handler: deregisterAgent },
   { method: 'POST', path: '/agents/{id}/heartbeat', handler: heartbeat },
   { method: 'GET', path: '/agents/{id}/health', handler: agentHealth },
+  { method: 'GET', path: '/agents/{id}/queue', handler: agentQueue },
+  { method: 'GET', path: '/agents/{id}/dead-letters', handler: deadLetters },
+  { method: 'POST', path: '/agents/{id}/dead-letters/redrive', handler: redriveDeadLetters },
   { method: 'POST', path: '/agents/{id}/circuit/reset', handler: resetAgentCircuit },
   { method: 'POST', path: '/agents/{id}/drain', handler: drainAgent },
   { method: 'POST', path: '/agents/{id}/resume', handler: resumeAgent },

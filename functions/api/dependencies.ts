@@ -1,6 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { CoordinationService } from '../coordination/service.ts';
+import type { OldestMessageAge } from '../core/messaging/queue-inspector.ts';
 import type { MessageRouter } from '../core/messaging/router.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
 import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
@@ -34,4 +36,15 @@ export interface ApiDependencies {
    * agents append to. @default none: those routes answer 503 naming MOBIUS_EVENTS_TABLE
    */
   readonly events?: CoordinationEventLog;
+  /**
+   * SQS for the operators' queue routes (GET /agents/{id}/queue, the dead letters, their redrive).
+   * @default the process's shared client (from AWS_REGION and AWS_ENDPOINT_URL)
+   */
+  readonly sqs?: SQSClient;
+  /**
+   * Where GET /agents/{id}/queue reads the age of a queue's oldest message, which SQS keeps as a
+   * CloudWatch metric rather than a queue attribute. The Lambda entry reads CloudWatch.
+   * @default none: oldestMessageAgeSeconds is null (unknown), as in the embedded runtime
+   */
+  readonly oldestMessageAge?: OldestMessageAge;
 }

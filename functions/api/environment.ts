@@ -1,6 +1,7 @@
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { StepFunctionsEngine } from '../coordination/step-functions-engine.ts';
+import { CloudWatchOldestMessageAge } from '../core/messaging/oldest-message-age.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import type { EndpointPolicy } from '../core/model/agent-card.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
@@ -45,6 +46,8 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
   return {
     registry,
     access: accessFromEnvironment(),
+    // The queue routes use the shared SQS client; the age of a queue's oldest message is CloudWatch's.
+    oldestMessageAge: new CloudWatchOldestMessageAge(),
     ...(events === undefined ? {} : { events }),
     router: new MessageRouter({ registry, eventBusName: required(API_ENVIRONMENT.eventBus) }),
     coordinations: new CoordinationService({

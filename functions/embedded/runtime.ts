@@ -400,9 +400,11 @@ export class EmbeddedRuntime {
     let api: ApiServer | undefined;
     if (options.port !== undefined) {
       const logger = new Logger({ serviceName: 'mobius-api' });
-      api = await startApiServer(createApi({ registry, router, coordinations, events, logger }), {
-        port: options.port,
-      });
+      // The queue routes read the local SQS; oldest-message ages stay unknown (no CloudWatch here).
+      api = await startApiServer(
+        createApi({ registry, router, coordinations, events, logger, sqs }),
+        { port: options.port },
+      );
       const server = api;
       stops.push(() => server.stop());
     }
