@@ -132,7 +132,7 @@ export const messageSchema = z.object({
    * which holds at most 128 characters. An empty one is no context (ProtoJSON's default).
    */
   contextId: z.string().max(128, 'a contextId holds at most 128 characters').optional(),
-  taskId: z.string().optional(),
+  taskId: z.string().max(128, 'a task id holds at most 128 characters').optional(),
   role: z.enum(['ROLE_USER', 'ROLE_AGENT', 'ROLE_UNSPECIFIED']).optional(),
   parts: z.array(partSchema).min(1, 'a message needs at least one part'),
   metadata: metadataSchema.optional(),
@@ -164,15 +164,21 @@ export const sendMessageParamsSchema = z.object({
 });
 export type SendMessageParams = z.output<typeof sendMessageParamsSchema>;
 
+/** Task ids are UUIDs; 128 characters keep any id a client sends a valid key of the log. */
+const taskIdSchema = z
+  .string({ error: 'id is required' })
+  .min(1, 'id is required: the task id')
+  .max(128, 'a task id holds at most 128 characters');
+
 export const getTaskParamsSchema = z.object({
   tenant: z.string().optional(),
-  id: z.string({ error: 'id is required' }).min(1, 'id is required: the task id'),
+  id: taskIdSchema,
   historyLength: z.int().min(0).optional(),
 });
 
 export const cancelTaskParamsSchema = z.object({
   tenant: z.string().optional(),
-  id: z.string({ error: 'id is required' }).min(1, 'id is required: the task id'),
+  id: taskIdSchema,
   metadata: metadataSchema.optional(),
 });
 

@@ -455,6 +455,13 @@ describe('the JSON-RPC wire', () => {
       params: {},
     });
     expect(noId.body).toMatchObject({ id: 2, error: { code: -32602 } });
+    const longId = await rpc('keyword-extractor', {
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'CancelTask',
+      params: { id: 'x'.repeat(3000) },
+    });
+    expect(longId.body).toMatchObject({ id: 3, error: { code: -32602 } });
     const tooLong = await rpc(
       'keyword-extractor',
       send({ message: { messageId: 'm', parts: [{ text: 'a' }] }, metadata: { timeout: 600 } }),
