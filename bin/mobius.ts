@@ -21,7 +21,13 @@ import {
 import { issueList, red } from '../functions/cli/format.ts';
 import { initCommand } from '../functions/cli/init.ts';
 import type { Io } from '../functions/cli/io.ts';
-import { type ApiOptions, healthCommand } from '../functions/cli/operator-commands.ts';
+import {
+  type ApiOptions,
+  type CoordinationsOptions,
+  cancelCommand,
+  coordinationsCommand,
+  healthCommand,
+} from '../functions/cli/operator-commands.ts';
 import { UsageError } from '../functions/cli/request-file.ts';
 import { sendCommand, watchCommand } from '../functions/cli/stream-commands.ts';
 import { isMobiusError, ValidationError } from '../functions/core/errors.ts';
@@ -229,7 +235,7 @@ async function main(): Promise<number> {
       },
     );
 
-  // Operators' commands: the fleet, and actions on one agent. Each talks to a running
+  // Operators' commands: the fleet, its runs, and actions on one agent. Each talks to a running
   // API (mobius dev, or a deployed stack with --api: SigV4-signed) and prints its body with --json.
   const API_HELP = 'API base URL (a deployed stack: requests are SigV4-signed)';
   const JSON_HELP = "print the API's answer as it is (JSON)";
@@ -243,6 +249,37 @@ async function main(): Promise<number> {
     .option('--json', JSON_HELP)
     .action(async (options: ApiOptions) => {
       exitCode = await healthCommand(options, io);
+    });
+
+  program
+    .command('coordinations')
+    .description(
+      'Recent coordinations, newest first, express ones included: status, started, duration, steps',
+    )
+    .option('--api <url>', API_HELP, DEFAULT_API)
+    .option('--status <status>', 'running, succeeded, partial, failed or cancelled')
+    .option('--pattern <pattern>', 'sequential, pipeline, parallel, scatter_gather or hierarchical')
+    .option(
+      '--since <when>',
+      'started since: an ISO date-time, or a time back from now (30m, 2h, 1d)',
+    )
+    .option('--limit <n>', 'coordinations per page, 1 to 100 (default 25; 100 with --all)')
+    .option('--all', 'read every page (at most 1000 coordinations)')
+    .option('--json', JSON_HELP)
+    .action(async (options: CoordinationsOptions) => {
+      exitCode = await coordinationsCommand(options, io);
+    });
+
+  program
+    .command('cancel')
+    .description(
+      'Cancel a running standard coordination (Step Functions StopExecution); exit 1 if it already finished or is express',
+    )
+    .argument('<coordinationId>', 'the id mobius coordinations lists')
+    .option('--api <url>', API_HELP, DEFAULT_API)
+    .option('--json', JSON_HELP)
+    .action(async (coordinationId: string, options: ApiOptions) => {
+      exitCode = await cancelCommand(coordinationId, options, io);
     });
 
   const agent = program

@@ -342,3 +342,39 @@ export function createClient(
     runCoordinationStream,
   } as MobiusClient;
 }
+
+/** What listAllCoordinations reads at most, unless told otherwise. */
+export const MAX_LISTED_COORDINATIONS = 1000;
+
+/**
+ * GET /coordinations page after page (following `nextToken`), newest first, until the list ends
+ * or `max` coordinations are read (default 1000). The answer has the shape of one page: when it
+ * stopped at `max`, or after `maxPages` requests, its `nextToken` continues from there. A filter
+ * the API applies to each page it reads may leave some pages short, or empty, while more follow:
+ * pages are counted, not only coordinations, so that a filter matching little stays bounded.
+ *
+ * ```ts
+ * const { coordinations } = await listAllCoordinations(mobius, { status: 'failed', since });
+ * ```
+ */
+export async function listAllCoordinations(
+  client: Pick<MobiusClient, 'listCoordinations'>,
+  query: Omit<NonNullable<RequestOf<'listCoordinations'>['query']>, 'nextToken'> = {},
+  options: { readonly max?: number; readonly maxPages?: number } = {},
+): Promise<Schemas['CoordinationList']> {
+  const max = options.max ?? MAX_LISTED_COORDINATIONS;
+  const maxPages = options.maxPages ?? 100;
+  const pageSize = query.limit ?? 100;
+  const coordinations: Schemas['CoordinationSummary'][] = [];
+  let nextToken: string | undefined;
+  for (let pages = 0; pages < maxPages && coordinations.length < max; pages++) {
+    const limit = Math.min(pageSize, max - coordinations.length);
+    const { body } = await client.listCoordinations({
+      query: { ...query, limit, ...(nextToken === undefined ? {} : { nextToken }) },
+    });
+    coordinations.push(...body.coordinations);
+    nextToken = body.nextToken;
+    if (nextToken === undefined) break;
+  }
+  return nextToken === undefined ? { coordinations } : { coordinations, nextToken };
+}

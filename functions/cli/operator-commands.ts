@@ -1,12 +1,21 @@
-import { ApiError, createClient, type MobiusClient, type Schemas } from './client.ts';
+import { PATTERNS } from '../../statemachines/request.ts';
+import {
+  ApiError,
+  createClient,
+  listAllCoordinations,
+  MAX_LISTED_COORDINATIONS,
+  type MobiusClient,
+  type Schemas,
+} from './client.ts';
 import { apiProblem, DEFAULT_API } from './commands.ts';
-import { bold, dim, green, red, yellow } from './format.ts';
+import { bold, dim, green, red, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
-import { agoText } from './time-text.ts';
+import { agoText, durationText, parseSince } from './time-text.ts';
 import { UsageError } from './usage-error.ts';
 
 /**
- * The operator's commands that look at the whole fleet: `mobius health`. Like every command that calls the API they talk to
+ * The operator's commands that look at the whole fleet and its runs: `mobius health`,
+ * `mobius coordinations` and `mobius cancel`. Like every command that calls the API they talk to
  * `mobius dev` by default, or to a deployed stack with `--api` (SigV4-signed), and print the
  * API's answer as it is with `--json`. The `mobius agent …` group is in agent-commands.ts.
  */
@@ -179,5 +188,176 @@ export async function healthCommand(options: ApiOptions, io: Io): Promise<number
   if (answer === undefined) return 1;
   if (options.json) printJson(answer.body, io);
   else for (const line of healthReport(answer.body)) io.out(line);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// mobius coordinations
+
+export const COORDINATION_STATUSES = [
+  'running',
+  'succeeded',
+  'partial',
+  'failed',
+  'cancelled',
+] as const satisfies readonly Schemas['CoordinationSummary']['status'][];
+
+/** The largest page the API answers (GET /coordinations?limit=). */
+const MAX_PAGE = 100;
+const DEFAULT_PAGE = 25;
+
+export interface CoordinationsOptions extends ApiOptions {
+  readonly status?: string;
+  readonly pattern?: string;
+  /** ISO date-time, date, or a span back from now (30m, 2h, 1d). */
+  readonly since?: string;
+  /** Coordinations per page (per request), 1 to 100. */
+  readonly limit?: string | number;
+  /** Every page, following nextToken, up to 1000 coordinations. */
+  readonly all?: boolean;
+}
+
+type CoordinationsQuery = NonNullable<Parameters<MobiusClient['listCoordinations']>[0]>['query'];
+
+/** The query `mobius coordinations` options ask for; a bad option is a UsageError naming the fix. */
+export function coordinationsQuery(
+  options: CoordinationsOptions,
+  now: Date = new Date(),
+): NonNullable<CoordinationsQuery> {
+  const { status, pattern } = options;
+  if (status !== undefined && !(COORDINATION_STATUSES as readonly string[]).includes(status))
+    throw new UsageError(
+      `--status takes one of ${COORDINATION_STATUSES.join(', ')}; got ${JSON.stringify(status)}.`,
+    );
+  const patternName = pattern?.replace('-', '_');
+  if (patternName !== undefined && !(PATTERNS as readonly string[]).includes(patternName))
+    throw new UsageError(
+      `--pattern takes one of ${PATTERNS.join(', ')}; got ${JSON.stringify(pattern)}.`,
+    );
+  let limit: number | undefined;
+  if (options.limit !== undefined) {
+    limit = Number(options.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new UsageError(
+        `--limit takes a whole number from 1 to ${MAX_PAGE} (coordinations per page; --all reads every page); got ${JSON.stringify(String(options.limit))}.`,
+      );
+  }
+  return {
+    ...(status === undefined ? {} : { status: status as Schemas['CoordinationSummary']['status'] }),
+    ...(patternName === undefined
+      ? {}
+      : { pattern: patternName as Schemas['CoordinationSummary']['pattern'] }),
+    ...(options.since === undefined ? {} : { since: parseSince(options.since, now) }),
+    ...(limit === undefined ? {} : { limit }),
+  };
+}
+
+const RUN_COLOUR: Readonly<
+  Record<Schemas['CoordinationSummary']['status'], (t: string) => string>
+> = {
+  running: bold,
+  succeeded: green,
+  partial: yellow,
+  failed: red,
+  cancelled: yellow,
+};
+
+/** The table `mobius coordinations` prints: one row per run, newest first as the API lists them. */
+export function coordinationsTable(
+  coordinations: readonly Schemas['CoordinationSummary'][],
+  now: Date = new Date(),
+): string {
+  return table(
+    ['coordination', 'pattern', 'mode', 'status', 'started', 'duration', 'steps'],
+    coordinations.map((c) => [
+      c.coordinationId,
+      c.pattern,
+      c.mode,
+      RUN_COLOUR[c.status](c.status),
+      agoText(c.startedAt, now),
+      c.totalMs !== null
+        ? durationText(c.totalMs)
+        : c.status === 'running'
+          ? // Still going: how long so far.
+            dim(`${durationText(Math.max(0, now.getTime() - Date.parse(c.startedAt)))}…`)
+          : '—',
+      String(c.steps),
+    ]),
+  );
+}
+
+/** "with status failed, pattern parallel, since …" for the empty list's message. */
+function filtersText(query: NonNullable<CoordinationsQuery>): string {
+  const parts = [
+    query.status === undefined ? undefined : `status ${query.status}`,
+    query.pattern === undefined ? undefined : `pattern ${query.pattern}`,
+  ].filter((part) => part !== undefined);
+  return `${parts.length > 0 ? ` with ${parts.join(', ')}` : ''}${query.since === undefined ? '' : ` started since ${query.since}`}`;
+}
+
+/**
+ * `mobius coordinations`: recent runs, newest first (GET /coordinations), express ones included.
+ * One page (`--limit`, default 25) unless `--all`, which follows the pages to the end or to 1000
+ * coordinations, and says when it stopped there. `--json`: the API's body (with `--all`, the
+ * pages joined in one body of the same shape, `nextToken` where it stopped).
+ */
+export async function coordinationsCommand(
+  options: CoordinationsOptions,
+  io: Io,
+  now: Date = new Date(),
+): Promise<number> {
+  const base = options.api ?? DEFAULT_API;
+  const query = coordinationsQuery(options, now);
+  const answer = await operatorCall(base, undefined, io, async (api) =>
+    options.all
+      ? await listAllCoordinations(api, { ...query, limit: query.limit ?? MAX_PAGE })
+      : (await api.listCoordinations({ query: { ...query, limit: query.limit ?? DEFAULT_PAGE } }))
+          .body,
+  );
+  if (answer === undefined) return 1;
+  if (options.json) {
+    printJson(answer, io);
+    return 0;
+  }
+  const { coordinations, nextToken } = answer;
+  if (coordinations.length === 0 && nextToken === undefined) {
+    io.out(`No coordinations${filtersText(query)} at ${base} (runs are kept 7 days).`);
+    return 0;
+  }
+  if (coordinations.length > 0) io.out(coordinationsTable(coordinations, now));
+  if (nextToken !== undefined)
+    io.err(
+      options.all
+        ? yellow(
+            `Stopped after ${coordinations.length} coordinations (at most ${MAX_LISTED_COORDINATIONS} are listed at once): narrow the list with --since, --status or --pattern.`,
+          )
+        : dim(
+            `More coordinations${filtersText(query)} follow: --all lists every page (up to ${MAX_LISTED_COORDINATIONS}).`,
+          ),
+    );
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// mobius cancel
+
+/**
+ * `mobius cancel <coordinationId>`: stops a running standard coordination (DELETE
+ * /coordinations/{id}) and prints its new status. A run that already finished, or an express one
+ * (which cannot be stopped), is the API's 409: its message is printed, exit code 1.
+ */
+export async function cancelCommand(
+  coordinationId: string,
+  options: ApiOptions,
+  io: Io,
+): Promise<number> {
+  const id = requiredId(coordinationId, 'coordination id', 'mobius coordinations --status running');
+  const base = options.api ?? DEFAULT_API;
+  const answer = await operatorCall(base, { kind: 'coordination', id }, io, (api) =>
+    api.cancelCoordination({ path: { id } }),
+  );
+  if (answer === undefined) return 1;
+  if (options.json) printJson(answer.body, io);
+  else io.out(`${green('✔')} coordination ${id}: ${RUN_COLOUR.cancelled(answer.body.status)}`);
   return 0;
 }
