@@ -133,7 +133,8 @@ export const messageSchema = z.object({
    */
   contextId: z.string().max(128, 'a contextId holds at most 128 characters').optional(),
   taskId: z.string().max(128, 'a task id holds at most 128 characters').optional(),
-  role: z.enum(['ROLE_USER', 'ROLE_AGENT', 'ROLE_UNSPECIFIED']).optional(),
+  /** By name or, as ProtoJSON readers also take enums, by number; not used. */
+  role: z.union([z.enum(['ROLE_USER', 'ROLE_AGENT', 'ROLE_UNSPECIFIED']), z.int()]).optional(),
   parts: z.array(partSchema).min(1, 'a message needs at least one part'),
   metadata: metadataSchema.optional(),
   extensions: z.array(z.string()).optional(),
