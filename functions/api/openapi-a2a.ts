@@ -63,7 +63,13 @@ const messageSchema = {
       description:
         'Continuing a task is not supported: a known task gives -32004, an unknown one -32001',
     },
-    role: { type: 'string', enum: ['ROLE_USER', 'ROLE_AGENT', 'ROLE_UNSPECIFIED'] },
+    role: {
+      oneOf: [
+        { type: 'string', enum: ['ROLE_USER', 'ROLE_AGENT', 'ROLE_UNSPECIFIED'] },
+        { type: 'integer' },
+      ],
+      description: 'By name or number (ProtoJSON); not used',
+    },
     parts: {
       type: 'array',
       minItems: 1,
