@@ -26,10 +26,21 @@ import {
   discoveryQuerySchema,
 } from '../core/registry/discovery.ts';
 import { MAX_CHUNK_BYTES } from '../core/streaming/chunks.ts';
-import { coordinationEventInputSchema, isFinal } from '../core/streaming/events.ts';
+import {
+  coordinationEventInputSchema,
+  coordinationSummarySchema,
+  isFinal,
+} from '../core/streaming/events.ts';
 import { MAX_HEADER_BYTES, TRANSPORT_ERRORS } from '../embedded/api-server.ts';
 import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
+import { a2aOperations } from './openapi-a2a.ts';
+import {
+  agentDrainedSchema,
+  agentResumedSchema,
+  circuitResetSchema,
+} from './routes/agent-operations.ts';
+import { coordinationCancelledSchema, coordinationListSchema } from './routes/coordinations.ts';
 import type { FleetHealth } from './routes/health.ts';
 import {
   broadcastRequestSchema,
@@ -38,6 +49,12 @@ import {
   MAX_WAIT_TIMEOUT_SECONDS,
   messageRequestSchema,
 } from './routes/messages.ts';
+import {
+  agentQueueSchema,
+  deadLetterMessageSchema,
+  deadLettersSchema,
+  redriveSchema,
+} from './routes/queues.ts';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, generated from the same zod schemas the handlers
@@ -114,7 +131,7 @@ const coordinationResultSchema = z.object({
   coordinationId: z.string(),
   pattern: patternSchema,
   mode: z.enum(['express', 'standard']),
-  status: z.enum(['succeeded', 'partial', 'failed']),
+  status: z.enum(['succeeded', 'partial', 'failed', 'cancelled']),
   output: z.unknown(),
   steps: z.array(
     z.object({
@@ -142,7 +159,7 @@ const coordinationResultSchema = z.object({
         stepId: z.string(),
         requested: z.string(),
         agentId: z.string(),
-        reason: z.enum(['circuit_open', 'offline', 'draining', 'no_usable_holder']),
+        reason: z.enum(['circuit_open', 'offline', 'draining', 'drained', 'no_usable_holder']),
         detail: z.string(),
       }),
     )
@@ -331,6 +348,16 @@ const RESPONSE_SCHEMAS = {
     startedAt: z.string(),
     links: z.object({ self: z.string() }).optional(),
   }),
+  CoordinationSummary: coordinationSummarySchema,
+  CoordinationList: coordinationListSchema,
+  CoordinationCancelled: coordinationCancelledSchema,
+  CircuitReset: circuitResetSchema,
+  AgentDrained: agentDrainedSchema,
+  AgentResumed: agentResumedSchema,
+  QueueState: agentQueueSchema,
+  DeadLetter: deadLetterMessageSchema,
+  DeadLetters: deadLettersSchema,
+  RedriveStarted: redriveSchema,
   Error: errorSchema,
 } satisfies Record<string, z.ZodType>;
 
@@ -411,7 +438,11 @@ const ERROR_RESPONSES: Record<
       "The caller may not do this: only a card's owner (or an operator) may replace, heartbeat or deregister it, and a message's `from` must be an agent the caller owns",
   },
   404: { name: 'NotFound', description: 'Unknown agent, coordination or route' },
-  409: { name: 'Conflict', description: 'A different card is registered under this id' },
+  409: {
+    name: 'Conflict',
+    description:
+      'The state does not allow it: a different card is registered under this id; the coordination already finished or is express (cancel); the agent has no queue or a redrive is already moving its dead letters',
+  },
   413: {
     name: 'PayloadTooLarge',
     description:
@@ -690,6 +721,132 @@ function operations(): Record<string, Operation> {
         },
         202: { description: 'Started (standard mode)', ...ref('CoordinationRunning') },
         ...errors(400, 404, 502, 503, 504),
+      },
+    },
+    ...a2aOperations(),
+    'GET /coordinations': {
+      operationId: 'listCoordinations',
+      summary: 'Recent coordinations, newest first, express and standard (kept 7 days)',
+      description:
+        'Every run is listed from the coordination event log, express runs included. Filters apply after DynamoDB reads a page, so a page may hold fewer than `limit` coordinations while `nextToken` says more may follow.',
+      parameters: [
+        {
+          name: 'status',
+          in: 'query',
+          required: false,
+          schema: {
+            type: 'string',
+            enum: ['running', 'succeeded', 'partial', 'failed', 'cancelled'],
+          },
+        },
+        {
+          name: 'pattern',
+          in: 'query',
+          required: false,
+          schema: { type: 'string', enum: [...patternSchema.options] },
+        },
+        {
+          name: 'since',
+          in: 'query',
+          required: false,
+          description: 'Only coordinations started at or after this time (ISO 8601)',
+          schema: { type: 'string', format: 'date-time' },
+        },
+        {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          schema: { type: 'integer', minimum: 1, maximum: 100, default: 25 },
+        },
+        {
+          name: 'nextToken',
+          in: 'query',
+          required: false,
+          description: 'From the previous page',
+          schema: { type: 'string' },
+        },
+      ],
+      responses: {
+        200: { description: 'A page of coordinations', ...ref('CoordinationList') },
+        ...errors(400, 503),
+      },
+    },
+    'DELETE /coordinations/{id}': {
+      operationId: 'cancelCoordination',
+      summary:
+        'Cancel a running standard coordination (Step Functions StopExecution); operators only',
+      description:
+        'The run ends with status `cancelled` (GET /coordinations/{id}, its events, the list). Steps already handed to agents may still finish; their answers are dropped. Express runs cannot be stopped (409): they end within their timeout.',
+      parameters: idParameter('coordination id'),
+      responses: {
+        200: { description: 'Cancelled', ...ref('CoordinationCancelled') },
+        ...errors(400, 403, 404, 409),
+      },
+    },
+    'POST /agents/{id}/circuit/reset': {
+      operationId: 'resetCircuit',
+      summary: "Close an agent's circuit breaker and clear its failure count; operators only",
+      parameters: idParameter('agent id'),
+      responses: {
+        200: { description: 'The breaker, closed', ...ref('CircuitReset') },
+        ...errors(400, 403, 404),
+      },
+    },
+    'POST /agents/{id}/drain': {
+      operationId: 'drainAgent',
+      summary:
+        'Drain an agent: no new work is planned, discovered or routed to it; work in flight finishes. Survives heartbeats until resumed; operators only',
+      parameters: idParameter('agent id'),
+      responses: {
+        200: { description: 'Drained (again: the first drain stands)', ...ref('AgentDrained') },
+        ...errors(400, 403, 404),
+      },
+    },
+    'POST /agents/{id}/resume': {
+      operationId: 'resumeAgent',
+      summary: 'Undo a drain: the agent takes work again; operators only',
+      parameters: idParameter('agent id'),
+      responses: {
+        200: { description: 'Resumed, with its status now', ...ref('AgentResumed') },
+        ...errors(400, 403, 404),
+      },
+    },
+    'GET /agents/{id}/queue': {
+      operationId: 'getAgentQueue',
+      summary:
+        "An agent's queue: depth, in flight, delayed, age of the oldest message, dead-letter depth; operators only",
+      parameters: idParameter('agent id'),
+      responses: {
+        200: { description: 'The queue now', ...ref('QueueState') },
+        ...errors(400, 403, 404, 409),
+      },
+    },
+    'GET /agents/{id}/dead-letters': {
+      operationId: 'peekDeadLetters',
+      summary:
+        "Look at messages in an agent's dead-letter queue without consuming them; operators only",
+      parameters: [
+        ...idParameter('agent id'),
+        {
+          name: 'limit',
+          in: 'query',
+          required: false,
+          schema: { type: 'integer', minimum: 1, maximum: 10, default: 10 },
+        },
+      ],
+      responses: {
+        200: { description: 'Some of the parked messages', ...ref('DeadLetters') },
+        ...errors(400, 403, 404, 409),
+      },
+    },
+    'POST /agents/{id}/dead-letters/redrive': {
+      operationId: 'redriveDeadLetters',
+      summary:
+        "Move an agent's dead letters back to its queue (SQS StartMessageMoveTask); operators only",
+      parameters: idParameter('agent id'),
+      responses: {
+        202: { description: 'The move started', ...ref('RedriveStarted') },
+        ...errors(400, 403, 404, 409),
       },
     },
     'GET /coordinations/{id}': {

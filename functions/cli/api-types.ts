@@ -76,6 +76,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agents/{id}/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An agent's queue: depth, in flight, delayed, age of the oldest message, dead-letter depth; operators only */
+        get: operations["getAgentQueue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agents/{id}/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Look at messages in an agent's dead-letter queue without consuming them; operators only */
+        get: operations["peekDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agents/{id}/dead-letters/redrive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move an agent's dead letters back to its queue (SQS StartMessageMoveTask); operators only */
+        post: operations["redriveDeadLetters"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agents/{id}/circuit/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close an agent's circuit breaker and clear its failure count; operators only */
+        post: operations["resetCircuit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agents/{id}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drain an agent: no new work is planned, discovered or routed to it; work in flight finishes. Survives heartbeats until resumed; operators only */
+        post: operations["drainAgent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/agents/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Undo a drain: the agent takes work again; operators only */
+        post: operations["resumeAgent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -154,7 +256,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Recent coordinations, newest first, express and standard (kept 7 days)
+         * Every run is listed from the coordination event log, express runs included. Filters apply after DynamoDB reads a page, so a page may hold fewer than `limit` coordinations while `nextToken` says more may follow.
+         */
+        get: operations["listCoordinations"];
         put?: never;
         /**
          * Run a coordination: the result inline (express), 202 with its id (standard), or its live events (SSE)
@@ -178,7 +284,11 @@ export interface paths {
         get: operations["getCoordination"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Cancel a running standard coordination (Step Functions StopExecution); operators only
+         * The run ends with status `cancelled` (GET /coordinations/{id}, its events, the list). Steps already handed to agents may still finish; their answers are dropped. Express runs cannot be stopped (409): they end within their timeout.
+         */
+        delete: operations["cancelCoordination"];
         options?: never;
         head?: never;
         patch?: never;
@@ -198,6 +308,43 @@ export interface paths {
         get: operations["watchCoordination"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/a2a/{agentId}/.well-known/agent-card.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An agent's A2A 1.0 agent card: its capabilities as skills, its JSON-RPC endpoint */
+        get: operations["getA2aAgentCard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/a2a/{agentId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A2A 1.0 JSON-RPC: SendMessage, SendStreamingMessage (SSE), GetTask and CancelTask, routed to the agent through Mobius
+         * Every JSON-RPC answer is a 200, errors included. Each message is a task of its own, answered once the agent has: completed, with the output as the artifact `output`, or failed, the error in its status message. SendStreamingMessage answers with server-sent events, each a JSON-RPC response with the request id: the task, working, the agent chunks (artifact `stream`, appended), the output, the end. A request without the `A2A-Version` header is taken as 1.0; another version gives -32009.
+         */
+        post: operations["callA2aAgent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -413,7 +560,7 @@ export interface components {
             minScore?: number;
         };
         /** @enum {string} */
-        AgentStatus: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "offline";
+        AgentStatus: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "drained" | "offline";
         JsonValue: JsonValue;
         AgentCard: {
             agentId: string;
@@ -548,6 +695,7 @@ export interface components {
                     degraded: number;
                     unhealthy: number;
                     draining: number;
+                    drained: number;
                     offline: number;
                 };
             };
@@ -694,7 +842,7 @@ export interface components {
         } | {
             type: "coordination.finished";
             /** @enum {string} */
-            status: "succeeded" | "partial" | "failed";
+            status: "succeeded" | "partial" | "failed" | "cancelled";
             result: components["schemas"]["JsonValue"];
             /** The event's position in the log; absent when the log does not hold this result (it could not keep it, or a standard run's events have expired): the event still ends the stream, and nothing follows it to resume after */
             id?: number;
@@ -716,7 +864,7 @@ export interface components {
             /** @enum {string} */
             mode: "express" | "standard";
             /** @enum {string} */
-            status: "succeeded" | "partial" | "failed";
+            status: "succeeded" | "partial" | "failed" | "cancelled";
             output: unknown;
             steps: {
                 stepId: string;
@@ -740,7 +888,7 @@ export interface components {
                 requested: string;
                 agentId: string;
                 /** @enum {string} */
-                reason: "circuit_open" | "offline" | "draining" | "no_usable_holder";
+                reason: "circuit_open" | "offline" | "draining" | "drained" | "no_usable_holder";
                 detail: string;
             }[];
             timings: {
@@ -761,6 +909,84 @@ export interface components {
             links?: {
                 self: string;
             };
+        };
+        CoordinationSummary: {
+            coordinationId: string;
+            /** @enum {string} */
+            pattern: "sequential" | "pipeline" | "parallel" | "scatter_gather" | "hierarchical";
+            /** @enum {string} */
+            mode: "express" | "standard";
+            /** @enum {string} */
+            status: "running" | "succeeded" | "partial" | "failed" | "cancelled";
+            /** Format: date-time */
+            startedAt: string;
+            finishedAt: string | null;
+            totalMs: number | null;
+            steps: number;
+            agents: string[];
+        };
+        CoordinationList: {
+            coordinations: components["schemas"]["CoordinationSummary"][];
+            nextToken?: string;
+        };
+        CoordinationCancelled: {
+            coordinationId: string;
+            status: "cancelled";
+        };
+        CircuitReset: {
+            agentId: string;
+            circuit: {
+                state: components["schemas"]["CircuitState"];
+                consecutiveFailures: number;
+                openedAt: string | null;
+            };
+        };
+        AgentDrained: {
+            agentId: string;
+            status: "drained";
+            drainedAt: string;
+            drainedBy: string;
+        };
+        AgentResumed: {
+            agentId: string;
+            status: components["schemas"]["AgentStatus"];
+        };
+        QueueState: {
+            agentId: string;
+            queueUrl: string;
+            fifo: boolean;
+            depth: number;
+            inFlight: number;
+            delayed: number;
+            oldestMessageAgeSeconds: number | null;
+            deadLetter: {
+                queueUrl: string;
+                depth: number;
+            } | null;
+            /** Format: date-time */
+            readAt: string;
+        };
+        DeadLetter: {
+            messageId: string;
+            sentAt: string | null;
+            receiveCount: number;
+            body: unknown;
+            attributes: {
+                [key: string]: string;
+            };
+        };
+        DeadLetters: {
+            agentId: string;
+            deadLetterQueueUrl: string;
+            depth: number;
+            messages: components["schemas"]["DeadLetter"][];
+        };
+        RedriveStarted: {
+            agentId: string;
+            taskHandle: string | null;
+            source: string;
+            destination: string;
+            approximateMessagesToMove: number | null;
         };
         /** codes: VALIDATION_FAILED (400), PROTOCOL_UNSUPPORTED (400), NOT_FOUND (404), CONFLICT (409), PAYLOAD_TOO_LARGE (413), AGENT_FAILED (502), NO_AGENT_AVAILABLE (503), TIMEOUT (504), CAPACITY_EXCEEDED (503), FORBIDDEN (403), EVENTS_NOT_CONFIGURED (503), BAD_REQUEST (400), REQUEST_TIMEOUT (408), HEADERS_TOO_LARGE (431), INTERNAL (500) */
         Error: {
@@ -801,7 +1027,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** A different card is registered under this id */
+        /** The state does not allow it: a different card is registered under this id; the coordination already finished or is express (cancel); the agent has no queue or a redrive is already moving its dead letters */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -868,7 +1094,7 @@ export interface operations {
     listAgents: {
         parameters: {
             query?: {
-                status?: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "offline";
+                status?: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "drained" | "offline";
                 agentType?: string;
                 capability?: string;
                 limit?: number;
@@ -1044,6 +1270,173 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
         };
     };
+    getAgentQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** agent id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** The queue now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueState"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    peekDeadLetters: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** agent id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** Some of the parked messages */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetters"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    redriveDeadLetters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** agent id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** The move started */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedriveStarted"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    resetCircuit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** agent id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** The breaker, closed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CircuitReset"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    drainAgent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** agent id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** Drained (again: the first drain stands) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentDrained"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    resumeAgent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** agent id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** Resumed, with its status now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentResumed"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
     fleetHealth: {
         parameters: {
             query?: never;
@@ -1164,6 +1557,37 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
         };
     };
+    listCoordinations: {
+        parameters: {
+            query?: {
+                status?: "running" | "succeeded" | "partial" | "failed" | "cancelled";
+                pattern?: "sequential" | "pipeline" | "parallel" | "scatter_gather" | "hierarchical";
+                /** Only coordinations started at or after this time (ISO 8601) */
+                since?: string;
+                limit?: number;
+                /** From the previous page */
+                nextToken?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** A page of coordinations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoordinationList"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            431: components["responses"]["HeadersTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     runCoordination: {
         parameters: {
             query?: never;
@@ -1231,6 +1655,34 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
         };
     };
+    cancelCoordination: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** coordination id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** Cancelled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoordinationCancelled"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
     watchCoordination: {
         parameters: {
             query?: {
@@ -1287,6 +1739,172 @@ export interface operations {
             };
         };
     };
+    getA2aAgentCard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** The id of a registered agent */
+                agentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** The AgentCard (A2A 1.0, ProtoJSON) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** The agent id */
+                        name: string;
+                        description: string;
+                        supportedInterfaces: {
+                            /** POST /a2a/{agentId} on this API */
+                            url: string;
+                            protocolBinding: "JSONRPC";
+                            protocolVersion: "1.0";
+                        }[];
+                        /** The highest of the agent's capability versions */
+                        version: string;
+                        capabilities: {
+                            /** True when the agent has a Lambda endpoint */
+                            streaming?: boolean;
+                            pushNotifications?: false;
+                        };
+                        /** On AWS: `sigv4`, HTTP scheme AWS4-HMAC-SHA256. Absent in the embedded runtime */
+                        securitySchemes?: {
+                            [key: string]: unknown;
+                        };
+                        securityRequirements?: Record<string, never>[];
+                        defaultInputModes: string[];
+                        defaultOutputModes: string[];
+                        /** One per capability name */
+                        skills: {
+                            /** The capability name */
+                            id: string;
+                            name: string;
+                            description: string;
+                            tags: string[];
+                            examples?: string[];
+                            inputModes: string[];
+                            outputModes: string[];
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            404: components["responses"]["NotFound"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    callA2aAgent: {
+        parameters: {
+            query?: never;
+            header?: {
+                "A2A-Version"?: string;
+            };
+            path: {
+                /** The id of a registered agent */
+                agentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    jsonrpc: "2.0";
+                    /** Echoed in the answer (and in every event of a stream) */
+                    id?: string | number | null;
+                    /** @enum {string} */
+                    method: "SendMessage" | "SendStreamingMessage" | "GetTask" | "CancelTask";
+                    /** SendMessage and SendStreamingMessage: `message`, `configuration` and `metadata`; GetTask: `id` (`historyLength` is ignored); CancelTask: `id` */
+                    params?: {
+                        message?: {
+                            messageId: string;
+                            /** The conversation; the Mobius message's conversationId. A new one when absent */
+                            contextId?: string;
+                            /** Continuing a task is not supported: a known task gives -32004, an unknown one -32001 */
+                            taskId?: string;
+                            /** By name or number (ProtoJSON); not used */
+                            role?: ("ROLE_USER" | "ROLE_AGENT" | "ROLE_UNSPECIFIED") | number;
+                            /** One data part (its value is the agent's input) or text parts (the input is `{ "text": … }`, several joined by newlines) */
+                            parts: {
+                                text?: string;
+                                /** Any JSON value */
+                                data?: unknown;
+                                mediaType?: string;
+                                metadata?: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            metadata?: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        configuration?: {
+                            acceptedOutputModes?: string[];
+                            /** Ignored: the answer comes when the agent has answered */
+                            returnImmediately?: boolean;
+                        };
+                        metadata?: {
+                            /** Seconds the agent has to answer: at most 25 (the default) for SendMessage, 880 for SendStreamingMessage (default 30) */
+                            timeout?: number;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        /** GetTask, CancelTask: the task id */
+                        id?: string;
+                        historyLength?: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** A JSON-RPC response; for SendStreamingMessage, server-sent events whose `data` each is one (`event: error` for an error) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        jsonrpc: "2.0";
+                        /** Echoed in the answer (and in every event of a stream) */
+                        id: string | number | null;
+                        /** SendMessage: `{ task }`. GetTask, CancelTask: the Task. A stream's events: one of `task`, `statusUpdate`, `artifactUpdate`. Task states: TASK_STATE_SUBMITTED, TASK_STATE_WORKING, TASK_STATE_COMPLETED, TASK_STATE_FAILED, TASK_STATE_CANCELED */
+                        result?: Record<string, never>;
+                        error?: {
+                            /** -32700 parseError, -32600 invalidRequest, -32601 methodNotFound, -32602 invalidParams, -32603 internal, -32001 taskNotFound, -32002 taskNotCancelable, -32003 pushNotificationNotSupported, -32004 unsupportedOperation, -32005 contentTypeNotSupported, -32009 versionNotSupported */
+                            code: number;
+                            message: string;
+                            /** `google.rpc.ErrorInfo` (`reason`, domain `a2a-protocol.org`); for -32602 also `google.rpc.BadRequest` naming each bad field */
+                            data?: Record<string, never>[];
+                        };
+                    };
+                    "text/event-stream": {
+                        jsonrpc: "2.0";
+                        /** Echoed in the answer (and in every event of a stream) */
+                        id: string | number | null;
+                        /** SendMessage: `{ task }`. GetTask, CancelTask: the Task. A stream's events: one of `task`, `statusUpdate`, `artifactUpdate`. Task states: TASK_STATE_SUBMITTED, TASK_STATE_WORKING, TASK_STATE_COMPLETED, TASK_STATE_FAILED, TASK_STATE_CANCELED */
+                        result?: Record<string, never>;
+                        error?: {
+                            /** -32700 parseError, -32600 invalidRequest, -32601 methodNotFound, -32602 invalidParams, -32603 internal, -32001 taskNotFound, -32002 taskNotCancelable, -32003 pushNotificationNotSupported, -32004 unsupportedOperation, -32005 contentTypeNotSupported, -32009 versionNotSupported */
+                            code: number;
+                            message: string;
+                            /** `google.rpc.ErrorInfo` (`reason`, domain `a2a-protocol.org`); for -32602 also `google.rpc.BadRequest` naming each bad field */
+                            data?: Record<string, never>[];
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
+        };
+    };
 }
 
 /** The method and path of each operation, by operationId. */
@@ -1297,13 +1915,23 @@ export const operationRoutes = {
     deregisterAgent: { method: "DELETE", path: "/agents/{id}" },
     heartbeat: { method: "POST", path: "/agents/{id}/heartbeat" },
     agentHealth: { method: "GET", path: "/agents/{id}/health" },
+    getAgentQueue: { method: "GET", path: "/agents/{id}/queue" },
+    peekDeadLetters: { method: "GET", path: "/agents/{id}/dead-letters" },
+    redriveDeadLetters: { method: "POST", path: "/agents/{id}/dead-letters/redrive" },
+    resetCircuit: { method: "POST", path: "/agents/{id}/circuit/reset" },
+    drainAgent: { method: "POST", path: "/agents/{id}/drain" },
+    resumeAgent: { method: "POST", path: "/agents/{id}/resume" },
     fleetHealth: { method: "GET", path: "/health" },
     discover: { method: "POST", path: "/discover" },
     sendMessage: { method: "POST", path: "/messages" },
     broadcast: { method: "POST", path: "/broadcasts" },
     runCoordination: { method: "POST", path: "/coordinations" },
+    listCoordinations: { method: "GET", path: "/coordinations" },
     getCoordination: { method: "GET", path: "/coordinations/{id}" },
+    cancelCoordination: { method: "DELETE", path: "/coordinations/{id}" },
     watchCoordination: { method: "GET", path: "/coordinations/{id}/events" },
+    getA2aAgentCard: { method: "GET", path: "/a2a/{agentId}/.well-known/agent-card.json" },
+    callA2aAgent: { method: "POST", path: "/a2a/{agentId}" },
 } as const satisfies {
     readonly [K in keyof operations]: { readonly method: string; readonly path: keyof paths };
 };
