@@ -44,7 +44,12 @@ export interface CoordinationPlan {
 }
 
 /** Why an agent the request asked for cannot take work now. */
-export type PassedOverReason = 'circuit_open' | 'offline' | 'draining' | 'no_usable_holder';
+export type PassedOverReason =
+  | 'circuit_open'
+  | 'offline'
+  | 'draining'
+  | 'drained'
+  | 'no_usable_holder';
 
 /**
  * A step whose requested agent cannot take work, planned with its first usable fallback instead:

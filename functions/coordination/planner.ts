@@ -371,16 +371,14 @@ function passedOverFor(record: AgentRecord): { reason: PassedOverReason; why: st
       why: `it is offline (last heartbeat ${record.metrics.lastHeartbeat ?? 'never'})`,
     };
   // Stopping, or drained by an operator: it finishes what it has but takes nothing new
-  // (discovery leaves it out likewise). The plan's reasons predate operator drains, so a drained
-  // agent is passed over as 'draining', and the words say which.
-  if (!takesNewWork(record.status))
+  // (discovery leaves it out likewise).
+  if (record.status === 'drained')
     return {
-      reason: 'draining',
-      why:
-        record.status === 'drained'
-          ? 'an operator drained it (it takes no new work until resumed: POST /agents/{id}/resume)'
-          : 'it is draining (stopping; it takes no new work)',
+      reason: 'drained',
+      why: 'an operator drained it (it takes no new work until resumed: POST /agents/{id}/resume)',
     };
+  if (!takesNewWork(record.status))
+    return { reason: 'draining', why: 'it is draining (stopping; it takes no new work)' };
   return undefined;
 }
 

@@ -116,7 +116,12 @@ describe('drain and resume through the API', () => {
     expect(ranOn(standIn)).toEqual(['echo-a']);
     expect(standIn.body.degraded).toBe(true);
     expect(standIn.body.standIns).toEqual([
-      expect.objectContaining({ stepId: 'only', requested: 'echo-b', agentId: 'echo-a' }),
+      expect.objectContaining({
+        stepId: 'only',
+        requested: 'echo-b',
+        agentId: 'echo-a',
+        reason: 'drained',
+      }),
     ]);
     expect(standIn.body.standIns[0].detail).toMatch(/operator drained it/);
 
