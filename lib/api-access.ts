@@ -28,6 +28,9 @@ export const ROLE_ROUTES: Readonly<Record<Exclude<ApiRole, 'operator'>, readonly
     'GET /coordinations',
     'GET /coordinations/{id}',
     'GET /coordinations/{id}/events',
+    // A2A clients (docs/a2a.md): an agent's card, and calling it through the router.
+    'GET /a2a/{agentId}/.well-known/agent-card.json',
+    'POST /a2a/{agentId}',
   ],
   /**
    * Register a card and keep it (update, heartbeat, deregister: the handler admits only the

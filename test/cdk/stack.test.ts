@@ -223,6 +223,8 @@ describe('the CDK stack', () => {
         'GET /coordinations',
         'GET /coordinations/{id}',
         'GET /coordinations/{id}/events',
+        'GET /a2a/{agentId}/.well-known/agent-card.json',
+        'POST /a2a/{agentId}',
       ]),
     );
     expect(policyOf('InvokerPolicyArn')).toContain('/POST/coordinations');
