@@ -1,8 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_AGENTS } from '../../examples/agents/index.ts';
+import { createMessage, serialize } from '../../functions/core/messaging/envelope.ts';
+import { agentQueueNames } from '../../functions/core/messaging/queue-settings.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 import { type HeadlessBrowser, launchBrowser } from '../support/browser.ts';
 
@@ -62,8 +66,10 @@ async function api(method: string, path: string, body?: unknown) {
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-/** The console at one of its screens, loaded afresh. */
+/** The console at one of its screens, loaded afresh (nothing kept from the test before). */
 async function open(screen: 'agents' | 'coordinations' | 'start'): Promise<void> {
+  // A new hash alone would not reload the page: a message of the last test could still show.
+  await page.goto('about:blank');
   await page.goto(`${runtime.apiUrl}/#/${screen}`);
   await page.getByTestId(`nav-${screen}`).waitFor();
 }
@@ -230,6 +236,37 @@ describe('the web console in a browser', () => {
       .waitFor();
     expect(await row.getByTestId('agent-drain').isVisible()).toBe(true);
     expect((await api('GET', '/agents/sentiment-analyzer')).body.status).toBe('healthy');
+  });
+
+  it("shows a dead letter in an agent's details and redrives it to the agent's queue", async () => {
+    // A message parked in keyword-extractor's dead-letter queue, as repeated failures leave one.
+    const sqs = new SQSClient({ region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const { QueueUrl } = await sqs.send(
+      new GetQueueUrlCommand({ QueueName: agentQueueNames('keyword-extractor', false).deadLetter }),
+    );
+    const parked = createMessage({
+      from: 'api',
+      to: 'keyword-extractor',
+      type: 'request',
+      payload: { text: 'Dead letters wait here until an operator redrives them.' },
+    });
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: serialize(parked) }));
+    sqs.destroy();
+
+    await open('agents');
+    await agentRow('keyword-extractor').getByTestId('agent-details-toggle').click();
+    const details = page.getByTestId('agent-details-keyword-extractor');
+    await details.getByTestId('dead-letter').filter({ hasText: parked.messageId }).waitFor();
+    await details.getByTestId('dlq-depth').filter({ hasText: /^1$/ }).waitFor();
+    await agentRow('keyword-extractor').getByTestId('agent-redrive').click();
+    await page
+      .locator('[data-testid="flash"][data-kind="ok"]')
+      .filter({ hasText: 'keyword-extractor: redrive of 1 dead letter started' })
+      .waitFor();
+    // The details are read again every 5 s: the dead-letter queue is empty within two reads.
+    await details.getByTestId('dlq-depth').filter({ hasText: /^0$/ }).waitFor({ timeout: 15_000 });
+    const letters = await api('GET', '/agents/keyword-extractor/dead-letters');
+    expect(letters.body.messages).toEqual([]);
   });
 
   it('cancels a running standard coordination', async () => {
