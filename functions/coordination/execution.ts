@@ -48,8 +48,9 @@ export function outcomeOf(execution: FinishedExecution): ExecutionOutcome {
   if (execution.status === 'SUCCEEDED')
     return { status: 'SUCCEEDED', output: JSON.parse(execution.output ?? 'null') };
   if (execution.status === 'TIMED_OUT') return { status: 'TIMED_OUT' };
+  // A stop that gave no reason comes back without one, or (moto) with empty strings.
   if (execution.status === 'ABORTED')
-    return { status: 'ABORTED', error: execution.error ?? null, cause: execution.cause ?? null };
+    return { status: 'ABORTED', error: execution.error || null, cause: execution.cause || null };
   return {
     status: 'FAILED',
     error: execution.error ?? `States.${execution.status}`,
