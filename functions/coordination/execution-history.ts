@@ -6,10 +6,10 @@ const HISTORY_PAGES = 5;
 const HISTORY_PAGE_SIZE = 200;
 
 /**
- * How far a failed or timed-out standard run had got, from its newest history events: at most
- * HISTORY_PAGES pages, read until the newest top-level state shows up (usually the first page).
- * Read where a failed run's result is shaped: GET /coordinations/{id} (StepFunctionsEngine) and the
- * monitor that ends its event log.
+ * How far a failed, timed-out or cancelled standard run had got, from its newest history events:
+ * at most HISTORY_PAGES pages, read until the newest top-level state shows up (usually the first
+ * page). Read where such a run's result is shaped: GET /coordinations/{id} (StepFunctionsEngine)
+ * and the monitor that ends its event log.
  */
 export async function readProgress(
   sfn: SFNClient,
@@ -74,7 +74,7 @@ const TASK_ENDS = new Set([
   'TaskSubmitFailed',
 ]);
 
-/** Agent tasks scheduled and never ended: what a timeout stopped while it worked. */
+/** Agent tasks scheduled and never ended: what a timeout (or a stop) cut off while they worked. */
 function runningTasks(newestFirst: readonly HistoryEvent[]): ExecutionProgress['running'] {
   const byId = new Map(newestFirst.map((event) => [event.id, event]));
   const ended = new Set<number | undefined>();
