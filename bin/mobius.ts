@@ -5,7 +5,10 @@
 import { constants } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  agentDeadLettersCommand,
   agentDrainCommand,
+  agentQueueCommand,
+  agentRedriveCommand,
   agentResetCommand,
   agentResumeCommand,
 } from '../functions/cli/agent-commands.ts';
@@ -285,7 +288,7 @@ async function main(): Promise<number> {
   const agent = program
     .command('agent')
     .description(
-      'Act on one agent: reset its breaker, drain or resume it (operators only on a deployed stack; `mobius agents` lists the agents)',
+      'Act on one agent: reset its breaker, drain or resume it, read its queue and dead letters, redrive them (operators only on a deployed stack; `mobius agents` lists the agents)',
     );
   const agentAction = (name: string, description: string) =>
     agent
@@ -310,6 +313,26 @@ async function main(): Promise<number> {
       exitCode = await agentResumeCommand(id, options, io);
     },
   );
+  agentAction(
+    'queue',
+    "The agent's queue: waiting, in flight, delayed, oldest message, dead letters; exit 1 if it has none",
+  ).action(async (id: string, options: ApiOptions) => {
+    exitCode = await agentQueueCommand(id, options, io);
+  });
+  agentAction(
+    'dead-letters',
+    "Look at messages in the agent's dead-letter queue without consuming them",
+  )
+    .option('--limit <n>', 'how many, 1 to 10 (default 10)')
+    .action(async (id: string, options: ApiOptions & { limit?: string }) => {
+      exitCode = await agentDeadLettersCommand(id, options, io);
+    });
+  agentAction(
+    'redrive',
+    "Move the agent's dead letters back to its queue (SQS StartMessageMoveTask)",
+  ).action(async (id: string, options: ApiOptions) => {
+    exitCode = await agentRedriveCommand(id, options, io);
+  });
 
   await program.parseAsync(process.argv);
   return exitCode;

@@ -1,5 +1,6 @@
+import type { Schemas } from './client.ts';
 import { DEFAULT_API } from './commands.ts';
-import { dim, green, yellow } from './format.ts';
+import { bold, dim, green, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
 import {
   type ApiOptions,
@@ -8,12 +9,15 @@ import {
   requiredId,
   statusText,
 } from './operator-commands.ts';
-import { agoText } from './time-text.ts';
+import { agoText, durationText } from './time-text.ts';
+import { UsageError } from './usage-error.ts';
 
 /**
  * `mobius agent <action> <id>`: an operator's actions on one agent — reset its circuit breaker,
- * drain and resume it. Each is one call to the API (operators only on a deployed stack), printed
- * for a person, or as the API's body with `--json`. An unknown agent exits 2 naming the fix.
+ * drain and resume it, look at its queue and its dead letters, move them back to its queue. Each
+ * is one call to the API (operators only on a deployed stack), printed for a person, or as the
+ * API's body with `--json`. A state that does not allow the action (409: no queue, a move already
+ * under way) prints the API's message and exits 1; an unknown agent exits 2 naming the fix.
  */
 
 /** The agent id argument, checked before any request. */
@@ -79,5 +83,198 @@ export async function agentResumeCommand(
   if (answer === undefined) return 1;
   if (options.json) printJson(answer.body, io);
   else io.out(`${green('✔')} ${id} resumed: ${statusText(answer.body.status)}`);
+  return 0;
+}
+
+/** The queue of GET /agents/{id}/queue as labelled lines; dead letters waiting show yellow. */
+export function queueReport(queue: Schemas['QueueState'], now: Date = new Date()): string[] {
+  const label = (text: string) => bold(text.padEnd(14));
+  const { deadLetter } = queue;
+  const lines = [
+    `${label('queue')}${queue.queueUrl} ${dim(queue.fifo ? '(FIFO)' : '(standard)')}`,
+    `${label('waiting')}${queue.depth}`,
+    `${label('in flight')}${queue.inFlight}`,
+    `${label('delayed')}${queue.delayed}`,
+    `${label('oldest')}${
+      queue.oldestMessageAgeSeconds === null
+        ? dim('—')
+        : durationText(queue.oldestMessageAgeSeconds * 1000)
+    }`,
+    deadLetter === null
+      ? `${label('dead letters')}${dim('no dead-letter queue')}`
+      : `${label('dead letters')}${deadLetter.depth > 0 ? yellow(String(deadLetter.depth)) : '0'} ${dim(`(${deadLetter.queueUrl})`)}`,
+    dim(`read ${agoText(queue.readAt, now)} (${queue.readAt})`),
+  ];
+  if (deadLetter !== null && deadLetter.depth > 0)
+    lines.push(
+      dim(
+        `mobius agent dead-letters ${queue.agentId} shows them; mobius agent redrive ${queue.agentId} moves them back to the queue`,
+      ),
+    );
+  return lines;
+}
+
+/** `mobius agent queue <id>`: the agent's queue now — depth, in flight, oldest message, dead letters. */
+export async function agentQueueCommand(
+  agentId: string,
+  options: ApiOptions,
+  io: Io,
+  now: Date = new Date(),
+): Promise<number> {
+  const id = agentIdOf(agentId);
+  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
+    api.getAgentQueue({ path: { id } }),
+  );
+  if (answer === undefined) return 1;
+  if (options.json) printJson(answer.body, io);
+  else for (const line of queueReport(answer.body, now)) io.out(line);
+  return 0;
+}
+
+/** The most dead letters one peek returns (GET /agents/{id}/dead-letters?limit=). */
+const MAX_PEEK = 10;
+
+/** `--limit` of `mobius agent dead-letters`: 1 to 10, checked before any request. */
+export function peekLimit(value: string | number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PEEK)
+    throw new UsageError(
+      `--limit takes a whole number from 1 to ${MAX_PEEK} (SQS returns at most ${MAX_PEEK} messages per look); got ${JSON.stringify(String(value))}.`,
+    );
+  return limit;
+}
+
+/** How wide a message body shows in the table; --json prints it whole. */
+const BODY_WIDTH = 80;
+/** How wide the reason an agent gave for parking a message shows. */
+const REASON_WIDTH = 48;
+
+/** Text on one line, cut at `width` with an ellipsis. */
+function oneLine(text: string, width: number): string {
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length <= width ? line : `${line.slice(0, width - 1)}…`;
+}
+
+/** A Mobius message envelope, as far as the table shows one. */
+interface EnvelopeLike {
+  readonly type: string;
+  readonly from: string;
+  readonly eventType?: string;
+  readonly payload: unknown;
+}
+
+function isEnvelope(body: unknown): body is EnvelopeLike {
+  const value = body as Partial<EnvelopeLike> | null;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof value.type === 'string' &&
+    typeof value.from === 'string' &&
+    'payload' in value
+  );
+}
+
+/**
+ * A message body on one line, cut at `width`: a Mobius message as its type, sender and payload
+ * (`request from api: {"order":42}`: its ids would fill the line), other text as it is, anything
+ * else as compact JSON.
+ */
+export function bodyText(body: unknown, width = BODY_WIDTH): string {
+  if (isEnvelope(body))
+    return oneLine(
+      `${body.type}${body.eventType === undefined ? '' : ` ${body.eventType}`} from ${body.from}: ${JSON.stringify(body.payload) ?? 'null'}`,
+      width,
+    );
+  return oneLine(typeof body === 'string' ? body : (JSON.stringify(body) ?? String(body)), width);
+}
+
+/** The attribute an agent parks a message with, saying why it could not handle it. */
+const PARKED_BECAUSE = 'mobius-error';
+
+/**
+ * The peeked dead letters as a table, after a line saying how many wait and where. The reason
+ * column shows when an agent parked some of them itself (its `mobius-error` attribute); those SQS
+ * moved after too many receives have none.
+ */
+export function deadLettersReport(
+  letters: Schemas['DeadLetters'],
+  now: Date = new Date(),
+): string[] {
+  const { agentId, depth, messages, deadLetterQueueUrl } = letters;
+  if (messages.length === 0)
+    return [`No dead letters for ${agentId} ${dim(`(${deadLetterQueueUrl}, depth ${depth})`)}.`];
+  const withReasons = messages.some((m) => m.attributes[PARKED_BECAUSE] !== undefined);
+  const lines = [
+    `${yellow(`${depth} dead ${depth === 1 ? 'letter' : 'letters'}`)} for ${agentId} ${dim(`(${deadLetterQueueUrl}; showing ${messages.length}, left where they are)`)}`,
+    table(
+      ['message', 'sent', 'receives', ...(withReasons ? ['reason'] : []), 'body'],
+      messages.map((m) => {
+        const reason = m.attributes[PARKED_BECAUSE];
+        return [
+          m.messageId,
+          m.sentAt === null ? '—' : agoText(m.sentAt, now),
+          String(m.receiveCount),
+          ...(withReasons ? [reason === undefined ? '—' : oneLine(reason, REASON_WIDTH)] : []),
+          bodyText(m.body),
+        ];
+      }),
+    ),
+    dim(`mobius agent redrive ${agentId} moves them back to its queue; --json shows them whole`),
+  ];
+  return lines;
+}
+
+/**
+ * `mobius agent dead-letters <id> [--limit n]`: up to 10 messages of the agent's dead-letter queue,
+ * looked at without consuming them (they stay, and stay where they are).
+ */
+export async function agentDeadLettersCommand(
+  agentId: string,
+  options: ApiOptions & { readonly limit?: string | number },
+  io: Io,
+  now: Date = new Date(),
+): Promise<number> {
+  const id = agentIdOf(agentId);
+  const limit = peekLimit(options.limit);
+  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
+    api.peekDeadLetters({ path: { id }, query: { limit } }),
+  );
+  if (answer === undefined) return 1;
+  if (options.json) printJson(answer.body, io);
+  else for (const line of deadLettersReport(answer.body, now)) io.out(line);
+  return 0;
+}
+
+/**
+ * `mobius agent redrive <id>`: starts moving the agent's dead letters back to its queue (SQS
+ * StartMessageMoveTask); the move goes on after the command ends.
+ */
+export async function agentRedriveCommand(
+  agentId: string,
+  options: ApiOptions,
+  io: Io,
+): Promise<number> {
+  const id = agentIdOf(agentId);
+  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
+    api.redriveDeadLetters({ path: { id } }),
+  );
+  if (answer === undefined) return 1;
+  if (options.json) {
+    printJson(answer.body, io);
+    return 0;
+  }
+  const { approximateMessagesToMove: count, taskHandle } = answer.body;
+  if (count === 0) io.out(`${green('✔')} nothing to move: the dead-letter queue of ${id} is empty`);
+  else {
+    const what =
+      count === null ? 'the dead letters' : `${count} dead ${count === 1 ? 'letter' : 'letters'}`;
+    io.out(`${green('✔')} moving ${what} of ${id} back to its queue`);
+  }
+  io.out(
+    dim(
+      `from ${answer.body.source}\nto   ${answer.body.destination}${taskHandle === null ? '' : `\ntask ${taskHandle}`}`,
+    ),
+  );
   return 0;
 }

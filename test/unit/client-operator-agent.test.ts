@@ -1,0 +1,238 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  agentDeadLettersCommand,
+  agentQueueCommand,
+  agentRedriveCommand,
+  bodyText,
+  deadLettersReport,
+  peekLimit,
+  queueReport,
+} from '../../functions/cli/agent-commands.ts';
+import type { Schemas } from '../../functions/cli/client.ts';
+import type { Io } from '../../functions/cli/io.ts';
+import { UsageError } from '../../functions/cli/usage-error.ts';
+
+/**
+ * `mobius agent queue` and `mobius agent dead-letters` without a running API: how they print an
+ * agent's queue and its dead letters, what they check before any request, and what they do with
+ * the API's refusals. fetch is replaced: each test says what the API answers and checks what was
+ * asked. The same commands run against the embedded runtime's real routes in
+ * test/integration/cli-operator-queues.test.ts.
+ */
+const BASE = 'http://127.0.0.1:4000';
+const NOW = new Date('2026-12-01T12:00:00.000Z');
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
+const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
+
+function capture(): { io: Io; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    io: { out: (t) => out.push(...plain(t).split('\n')), err: (t) => err.push(plain(t)) },
+  };
+}
+
+let asked: { method: string; url: string }[];
+let answers: { status: number; body: unknown }[];
+
+beforeEach(() => {
+  asked = [];
+  answers = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (url: URL | string, init: RequestInit) => {
+      asked.push({ method: String(init.method), url: String(url) });
+      const answer = answers.shift() ?? { status: 500, body: { error: { message: 'unscripted' } } };
+      return new Response(JSON.stringify(answer.body), { status: answer.status });
+    }),
+  );
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('mobius agent queue and dead-letters', () => {
+  const queue: Schemas['QueueState'] = {
+    agentId: 'summarizer',
+    queueUrl: 'http://127.0.0.1:4001/000000000000/mobius-summarizer',
+    fifo: false,
+    depth: 4,
+    inFlight: 1,
+    delayed: 0,
+    oldestMessageAgeSeconds: 184,
+    deadLetter: { queueUrl: 'http://127.0.0.1:4001/000000000000/mobius-summarizer-dlq', depth: 2 },
+    readAt: '2026-12-01T11:59:58.000Z',
+  };
+
+  it('shows the queue, and how to look at and move its dead letters when there are some', () => {
+    expect(queueReport(queue, NOW).map(plain)).toEqual([
+      'queue         http://127.0.0.1:4001/000000000000/mobius-summarizer (standard)',
+      'waiting       4',
+      'in flight     1',
+      'delayed       0',
+      'oldest        3 min 4 s',
+      'dead letters  2 (http://127.0.0.1:4001/000000000000/mobius-summarizer-dlq)',
+      'read 2 s ago (2026-12-01T11:59:58.000Z)',
+      'mobius agent dead-letters summarizer shows them; mobius agent redrive summarizer moves them back to the queue',
+    ]);
+    const empty = queueReport(
+      { ...queue, fifo: true, depth: 0, oldestMessageAgeSeconds: null, deadLetter: null },
+      NOW,
+    ).map(plain);
+    expect(empty).toContain('oldest        —');
+    expect(empty).toContain('dead letters  no dead-letter queue');
+    expect(empty[0]).toContain('(FIFO)');
+    expect(empty.join('\n')).not.toContain('redrive');
+  });
+
+  it('prints the API’s message for an agent without a queue (409), exit 1', async () => {
+    answers = [
+      {
+        status: 409,
+        body: {
+          error: {
+            code: 'CONFLICT',
+            message: 'Agent local-fn has no queue: its endpoint has no queueUrl.',
+            details: {},
+          },
+        },
+      },
+    ];
+    const { io, err } = capture();
+    expect(await agentQueueCommand('local-fn', { api: BASE }, io)).toBe(1);
+    expect(asked).toEqual([{ method: 'GET', url: `${BASE}/agents/local-fn/queue` }]);
+    expect(err).toEqual(['✘ Agent local-fn has no queue: its endpoint has no queueUrl.']);
+  });
+
+  it('shows dead letters as a table, their bodies on one line and cut to fit', () => {
+    const letters: Schemas['DeadLetters'] = {
+      agentId: 'summarizer',
+      deadLetterQueueUrl: 'http://q/dlq',
+      depth: 3,
+      messages: [
+        {
+          messageId: 'm-1',
+          sentAt: '2026-12-01T11:55:00.000Z',
+          receiveCount: 3,
+          body: { text: 'x'.repeat(100) },
+          attributes: {},
+        },
+        { messageId: 'm-2', sentAt: null, receiveCount: 1, body: 'not\nJSON', attributes: {} },
+      ],
+    };
+    const lines = deadLettersReport(letters, NOW).flatMap((l) => plain(l).split('\n'));
+    expect(lines[0]).toBe(
+      '3 dead letters for summarizer (http://q/dlq; showing 2, left where they are)',
+    );
+    expect(lines[1]).toMatch(/^message {2}sent {7}receives {2}body$/);
+    expect(lines[2]).toBe(`m-1      5 min ago  3         {"text":"${'x'.repeat(70)}…`);
+    expect(lines[3]).toBe('m-2      —          1         not JSON');
+    expect(lines[4]).toContain('mobius agent redrive summarizer moves them back');
+    expect(deadLettersReport({ ...letters, depth: 0, messages: [] }, NOW).map(plain)).toEqual([
+      'No dead letters for summarizer (http://q/dlq, depth 0).',
+    ]);
+    expect(bodyText(null)).toBe('null');
+    expect(bodyText('short')).toBe('short');
+  });
+
+  it('shows a Mobius message as its type, sender and payload, and why its agent parked it', () => {
+    const envelope = {
+      messageId: '202089a2-5ef6-47b0-8406-93c83d528912',
+      from: 'api',
+      sender: 'local',
+      to: 'picky',
+      type: 'request',
+      payload: { order: 42 },
+      conversationId: 'c0ffee00-5ef6-47b0-8406-93c83d528912',
+    };
+    expect(bodyText(envelope)).toBe('request from api: {"order":42}');
+    expect(bodyText({ ...envelope, type: 'event', eventType: 'order.placed' })).toBe(
+      'event order.placed from api: {"order":42}',
+    );
+    const lines = deadLettersReport(
+      {
+        agentId: 'picky',
+        deadLetterQueueUrl: 'http://q/dlq',
+        depth: 2,
+        messages: [
+          {
+            messageId: 'm-1',
+            sentAt: null,
+            receiveCount: 1,
+            body: envelope,
+            attributes: { 'mobius-error': 'picky is broken today', 'mobius-agent': 'picky' },
+          },
+          // Moved by SQS after too many receives: no reason of the agent's.
+          { messageId: 'm-2', sentAt: null, receiveCount: 5, body: 'x', attributes: {} },
+        ],
+      },
+      NOW,
+    ).flatMap((l) => plain(l).split('\n'));
+    expect(lines.slice(1, 4)).toEqual([
+      'message  sent  receives  reason                 body',
+      'm-1      —     1         picky is broken today  request from api: {"order":42}',
+      'm-2      —     5         —                      x',
+    ]);
+  });
+
+  it('takes --limit 1 to 10 only, checked before any request', async () => {
+    expect(peekLimit(undefined)).toBeUndefined();
+    expect(peekLimit('10')).toBe(10);
+    for (const bad of ['0', '11', 'all', '1.5']) {
+      const error = await agentDeadLettersCommand('a', { api: BASE, limit: bad }, capture().io)
+        .then(() => undefined)
+        .catch((e: unknown) => e);
+      expect(error, bad).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toContain('--limit takes a whole number from 1 to 10');
+    }
+    expect(asked).toEqual([]);
+  });
+
+  it('names the fix for an unknown agent (404)', async () => {
+    answers = [
+      { status: 404, body: { error: { code: 'NOT_FOUND', message: 'No agent', details: {} } } },
+    ];
+    const error = await agentDeadLettersCommand('ghost', { api: BASE, limit: 3 }, capture().io)
+      .then(() => undefined)
+      .catch((e: unknown) => e);
+    expect(asked).toEqual([{ method: 'GET', url: `${BASE}/agents/ghost/dead-letters?limit=3` }]);
+    expect((error as Error).message).toBe(
+      `No agent ghost at ${BASE}. \`mobius agents --api ${BASE}\` lists the agents it knows.`,
+    );
+  });
+  it('says what a redrive moves, and when there was nothing to move', async () => {
+    const started = {
+      agentId: 'picky',
+      taskHandle: 'h-1',
+      source: 'arn:aws:sqs:eu-west-1:123456789012:mobius-picky-dlq',
+      destination: 'arn:aws:sqs:eu-west-1:123456789012:mobius-picky',
+    };
+    answers = [
+      { status: 202, body: { ...started, approximateMessagesToMove: 3 } },
+      { status: 202, body: { ...started, approximateMessagesToMove: 0, taskHandle: null } },
+      { status: 202, body: { ...started, approximateMessagesToMove: 1 } },
+    ];
+    const moving = capture();
+    expect(await agentRedriveCommand('picky', { api: BASE }, moving.io)).toBe(0);
+    expect(moving.out).toEqual([
+      '✔ moving 3 dead letters of picky back to its queue',
+      `from ${started.source}`,
+      `to   ${started.destination}`,
+      'task h-1',
+    ]);
+    const empty = capture();
+    expect(await agentRedriveCommand('picky', { api: BASE }, empty.io)).toBe(0);
+    expect(empty.out[0]).toBe('✔ nothing to move: the dead-letter queue of picky is empty');
+    expect(empty.out).not.toContain('task h-1');
+    const json = capture();
+    expect(await agentRedriveCommand('picky', { api: BASE, json: true }, json.io)).toBe(0);
+    expect(JSON.parse(json.out.join('\n'))).toEqual({ ...started, approximateMessagesToMove: 1 });
+    expect(asked.map((a) => `${a.method} ${a.url}`)).toEqual(
+      Array(3).fill(`POST ${BASE}/agents/picky/dead-letters/redrive`),
+    );
+  });
+});
