@@ -21,6 +21,7 @@ import {
   discoverCommand,
   runCommand,
 } from '../functions/cli/commands.ts';
+import { consoleCommand, DEFAULT_CONSOLE_PORT } from '../functions/cli/console-command.ts';
 import { issueList, red } from '../functions/cli/format.ts';
 import { initCommand } from '../functions/cli/init.ts';
 import type { Io } from '../functions/cli/io.ts';
@@ -136,6 +137,20 @@ async function main(): Promise<number> {
         exitCode = await devCommand(options, io, interrupted);
       },
     );
+
+  program
+    .command('console')
+    .description(
+      "Serve the web console on 127.0.0.1 for a deployed stack: the page's API calls go to it SigV4-signed with your AWS credentials (mobius dev serves the console itself, at its /)",
+    )
+    .requiredOption('--api <url>', "the deployed API's URL (the stack's ApiUrl output)")
+    .option('-p, --port <port>', 'port for the console', port, DEFAULT_CONSOLE_PORT)
+    .action(async (options: { api: string; port: number }) => {
+      const interrupted = new Promise<void>((resolve) => {
+        onStop = resolve;
+      });
+      exitCode = await consoleCommand(options, io, interrupted);
+    });
 
   program
     .command('init')
