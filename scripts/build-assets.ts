@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type CfnResource, Stack } from 'aws-cdk-lib';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { writeConsole } from '../functions/embedded/console-assets.ts';
 import { AgentRegistration } from '../lib/agent-registration.ts';
 import { assetName, ownFunctionEntry } from '../lib/lambda-defaults.ts';
-import { writeConsole } from '../functions/embedded/console-assets.ts';
 import { MobiusCoordinator } from '../lib/mobius-coordinator.ts';
 
 /** Where the package's compiled lib/ (dist/lib) looks for them: lambda-defaults' ASSETS_DIR. */
