@@ -16,6 +16,7 @@ import {
   listAgents,
   registerAgent,
 } from './routes/agents.ts';
+import { importAgent } from './routes/agents-import.ts';
 import {
   cancelCoordination,
   coordinationEventStream,
@@ -35,6 +36,7 @@ export const ROUTES: readonly {
 }[] = [
   { method: 'GET', path: '/agents', handler: listAgents },
   { method: 'POST', path: '/agents', handler: registerAgent },
+  { method: 'POST', path: '/agents/import', handler: importAgent },
   { method: 'GET', path: '/agents/{id}', handler: getAgent },
   { method: 'DELETE', path: '/agents/{id}', handler: deregisterAgent },
   { method: 'POST', path: '/agents/{id}/heartbeat', handler: heartbeat },

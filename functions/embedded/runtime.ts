@@ -6,6 +6,9 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
+import { createA2aProxy } from '../a2a/proxy.ts';
+import { A2aRemoteClient } from '../a2a/remote-client.ts';
+import { EMBEDDED_SETTING } from '../a2a/settings.ts';
 import { createApi } from '../api/app.ts';
 import type { AdmissionOptions } from '../coordination/admission.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
@@ -15,6 +18,8 @@ import type { ResponseStream, StreamingHandler } from '../core/aws/lambda-stream
 import { ValidationError } from '../core/errors.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import { declaredRuleKind } from '../core/messaging/routing-rules.ts';
+import type { A2aEndpointPolicy } from '../core/model/agent-card.ts';
+import { hostEntryIssue } from '../core/model/remote-hosts.ts';
 import { PING_KIND } from '../core/model/task.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
 import {
@@ -75,6 +80,14 @@ export interface EmbeddedRuntimeOptions {
    * @default DEFAULT_ADMISSION (16 in flight, the next refused at once)
    */
   readonly admission?: AdmissionOptions;
+  /**
+   * Remote A2A agents (POST /agents/import, docs/a2a.md): the hosts they may be imported from, as
+   * the stack's `a2aAllowedHosts` (entries such as `agents.example.com`, `*.example.com`,
+   * `127.0.0.1`, `10.0.0.0/8`; see core/model/remote-hosts.ts). http is allowed here besides
+   * https. An A2A proxy runs in the process and calls them, as the proxy function does on AWS.
+   * @default none: no agent can be imported
+   */
+  readonly a2a?: { readonly allowedHosts: readonly string[] };
 }
 
 export interface EmbeddedRuntimeStopOptions {
@@ -120,6 +133,8 @@ const REGISTRY_TABLE = 'mobius-registry';
 const IDEMPOTENCY_TABLE = 'mobius-idempotency';
 const EVENTS_TABLE = 'mobius-events';
 const EVENT_BUS = 'mobius-bus';
+/** The A2A proxy's function name: imported agents' lambdaArn (see functions/a2a/proxy.ts). */
+const A2A_PROXY = 'mobius-a2a-proxy';
 /** Agent lookups for planning are reused for this long (see CachedDirectory). */
 const PLANNING_CACHE_MS = 1000;
 
@@ -207,7 +222,12 @@ export class EmbeddedRuntime {
             },
           ],
     );
-    if (strays.length > 0) throw new ValidationError('embedded runtime options', strays);
+    const badHosts = (options.a2a?.allowedHosts ?? []).flatMap((entry, index) => {
+      const issue = hostEntryIssue(entry);
+      return issue === undefined ? [] : [{ path: `a2a.allowedHosts.${index}`, message: issue }];
+    });
+    if (strays.length + badHosts.length > 0)
+      throw new ValidationError('embedded runtime options', [...strays, ...badHosts]);
     const ordered = new Set(options.ordered ?? []);
     // Closed last: agents' crashes are contained for as long as any of their work may run.
     const containment = new CrashContainment();
@@ -254,6 +274,17 @@ export class EmbeddedRuntime {
     const documents = createDocumentClient({ ...local, endpoint: dynamo.endpoint });
     // One log for the process: its followers are woken by its appends in this process at once.
     const events = new DynamoEventLog({ tableName: EVENTS_TABLE, client: documents });
+    const a2a: A2aEndpointPolicy | undefined =
+      (options.a2a?.allowedHosts.length ?? 0) > 0
+        ? {
+            hosts: {
+              allowedHosts: [...(options.a2a?.allowedHosts ?? [])],
+              allowHttp: true,
+              setting: EMBEDDED_SETTING,
+            },
+            proxyArn: `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT}:function:${A2A_PROXY}`,
+          }
+        : undefined;
     const registry = new AgentRegistry({
       tableName: REGISTRY_TABLE,
       client: documents,
@@ -263,6 +294,7 @@ export class EmbeddedRuntime {
         region: LOCAL_REGION,
         accounts: [ACCOUNT],
         sqsEndpoint: sqsServer.endpoint,
+        ...(a2a === undefined ? {} : { a2a }),
       },
     });
     const eventBridge = new EventBridgeClient({ ...local, endpoint: bus.endpoint });
@@ -278,7 +310,35 @@ export class EmbeddedRuntime {
     // Every agent: its queues, its handler (defineAgent, as in Lambda), its Lambda endpoint, its poller.
     const agents: RunningAgent[] = [];
     const pollers: SqsPoller[] = [];
-    const byTarget = new Map<string, AgentInvocations>();
+    const byTarget = new Map<string, Pick<AgentInvocations, 'invoke'>>();
+    if (a2a !== undefined) {
+      // The A2A proxy, as the stack deploys it: imported agents' tasks, requests (streamed ones
+      // too, on the same function) and pings reach it through the Lambda endpoint and the engine.
+      const proxy = createA2aProxy({
+        registry,
+        client: new A2aRemoteClient(a2a.hosts),
+        events,
+      });
+      lambdaServer.register(
+        A2A_PROXY,
+        (event, context) => proxy.handler(event, context),
+        proxy.streaming,
+      );
+      byTarget.set(a2a.proxyArn, {
+        invoke: (event, timeoutSeconds) => {
+          const seconds = timeoutSeconds ?? taskTimeoutSeconds(event);
+          return proxy.handler(
+            event,
+            lambdaContext(
+              A2A_PROXY,
+              seconds === undefined
+                ? {}
+                : { timeoutMs: seconds * 1000 + FUNCTION_TIMEOUT_MARGIN_MS },
+            ),
+          );
+        },
+      });
+    }
     for (const definition of options.agents) {
       const queues = await createAgentQueues(sqs, definition.agentId, {
         fifo: ordered.has(definition.agentId),

@@ -60,7 +60,13 @@ export async function sweep(
   const seen = new Set<string>();
   const pingOne = async (agentId: string, endpoint: AgentEndpoint, queue?: QueueFigures) => {
     const { lambdaArn, queueUrl } = endpoint;
-    const ping = JSON.stringify({ kind: PING_KIND, ...(queue === undefined ? {} : { queue }) });
+    // An imported A2A agent's lambdaArn is the A2A proxy, which stands in for every such agent:
+    // its ping names the agent, whose card the proxy reads again to tell whether it is up.
+    const ping = JSON.stringify({
+      kind: PING_KIND,
+      ...(endpoint.a2a === undefined ? {} : { agentId }),
+      ...(queue === undefined ? {} : { queue }),
+    });
     try {
       if (lambdaArn) {
         await clients.lambda.send(

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { jsonByteLength } from '../canonical-json.ts';
 import type { FieldIssue } from '../errors.ts';
 import { jsonShapeIssue } from './json-value.ts';
+import { type RemoteHostPolicy, remoteUrlIssue } from './remote-hosts.ts';
 
 /** Limits that keep one agent row well inside DynamoDB's 400 KB item limit. */
 export const CARD_LIMITS = {
@@ -111,6 +112,27 @@ const queueArnSchema = z
     'not an SQS queue ARN (arn:aws:sqs:<region>:<account>:<queue>)',
   );
 
+const httpUrlSchema = z.url({
+  protocol: /^https?$/,
+  message: 'not an absolute http(s) URL',
+});
+
+/**
+ * An agent outside AWS, imported from its A2A card (POST /agents/import, docs/a2a.md): Mobius
+ * reaches it through its A2A proxy function (the endpoint's `lambdaArn`), which calls this URL.
+ */
+export const a2aEndpointSchema = z.strictObject({
+  /** The agent's A2A 1.0 JSON-RPC endpoint, from its card's `supportedInterfaces`. */
+  url: httpUrlSchema,
+  /** Where its card was read: the health monitor reads it again to see the agent is up. */
+  cardUrl: httpUrlSchema,
+  /** The card's tenant for that interface, sent as `params.tenant` when set. */
+  tenant: z.string().max(256).optional(),
+  /** Whether the agent streams (its card's `capabilities.streaming`): SendStreamingMessage. */
+  streaming: z.boolean().default(false),
+});
+export type A2aEndpoint = z.output<typeof a2aEndpointSchema>;
+
 /** How the agent is reached: a Lambda for synchronous/express dispatch, a queue for messages and task tokens. */
 export const endpointSchema = z
   .strictObject({
@@ -128,9 +150,18 @@ export const endpointSchema = z
      * when it has one; streamed requests go there, everything else to lambdaArn or the queue.
      */
     streamArn: lambdaArnSchema.optional(),
+    /**
+     * An imported A2A agent: `lambdaArn` is then the A2A proxy function, which calls it (and
+     * `streamArn` the proxy's streaming function, when the deployment has one).
+     */
+    a2a: a2aEndpointSchema.optional(),
   })
   .refine((e) => e.lambdaArn !== undefined || e.queueUrl !== undefined, {
     message: 'give at least one of lambdaArn or queueUrl so the agent can be reached',
+  })
+  .refine((e) => e.a2a === undefined || e.lambdaArn !== undefined, {
+    message: 'an A2A agent is reached through the A2A proxy function: give its ARN as lambdaArn',
+    path: ['lambdaArn'],
   })
   .refine(
     (e) =>
@@ -224,7 +255,24 @@ export interface EndpointPolicy {
    * `region`.
    */
   readonly sqsEndpoint?: string;
+  /**
+   * Imported A2A agents (endpoint.a2a): the hosts they may be on and the proxy that calls them.
+   * Absent: A2A agents are not taken, and a card naming one is refused saying how to allow them.
+   */
+  readonly a2a?: A2aEndpointPolicy;
 }
+
+export interface A2aEndpointPolicy {
+  readonly hosts: RemoteHostPolicy;
+  /** The A2A proxy function every imported agent's lambdaArn names. */
+  readonly proxyArn: string;
+  /** The proxy's response-streaming function, when the deployment has one (streamArn). */
+  readonly proxyStreamArn?: string;
+}
+
+/** What a refusal says when a deployment takes no A2A agents. */
+export const A2A_IMPORT_OFF =
+  "this deployment imports no A2A agents: allow their hosts with the stack's a2aAllowedHosts (MOBIUS_A2A_ALLOWED_HOSTS on the API function), or the embedded runtime's a2a.allowedHosts option";
 
 const SQS_HOSTS = (region: string) => [
   `sqs.${region}.amazonaws.com`,
@@ -289,6 +337,7 @@ export function endpointPolicyIssues(
       });
     }
   }
+  issues.push(...a2aPolicyIssues(endpoint, policy));
   // The streaming function is invoked as the main one is: the same rules, each field its own issue.
   for (const field of ['lambdaArn', 'streamArn'] as const) {
     const arn = endpoint[field];
@@ -303,6 +352,40 @@ export function endpointPolicyIssues(
       issues.push({ path: `endpoint.${field}`, message: outside('the function', account) });
     }
   }
+  return issues;
+}
+
+/**
+ * An A2A endpoint under `policy`: its URLs on allowed hosts, reached through this deployment's
+ * proxy — so a card registered with POST /agents is held to the import's rules too.
+ */
+function a2aPolicyIssues(endpoint: AgentEndpoint, policy: EndpointPolicy): FieldIssue[] {
+  const { a2a } = endpoint;
+  if (a2a === undefined) return [];
+  if (policy.a2a === undefined) return [{ path: 'endpoint.a2a', message: A2A_IMPORT_OFF }];
+  const issues: FieldIssue[] = [];
+  for (const field of ['url', 'cardUrl'] as const) {
+    const issue = remoteUrlIssue(a2a[field], policy.a2a.hosts);
+    if (issue !== undefined) issues.push({ path: `endpoint.a2a.${field}`, message: issue });
+  }
+  if (endpoint.lambdaArn !== undefined && endpoint.lambdaArn !== policy.a2a.proxyArn)
+    issues.push({
+      path: 'endpoint.lambdaArn',
+      message: `an A2A agent is reached through this deployment's A2A proxy, ${policy.a2a.proxyArn}`,
+    });
+  if (endpoint.streamArn !== undefined && endpoint.streamArn !== policy.a2a.proxyStreamArn)
+    issues.push({
+      path: 'endpoint.streamArn',
+      message:
+        policy.a2a.proxyStreamArn === undefined
+          ? 'this deployment streams no A2A agent; leave streamArn out'
+          : `an A2A agent streams through this deployment's A2A proxy, ${policy.a2a.proxyStreamArn}`,
+    });
+  if (endpoint.queueUrl !== undefined || endpoint.queueArn !== undefined)
+    issues.push({
+      path: 'endpoint.queueUrl',
+      message: 'an A2A agent has no queue: Mobius calls it through its proxy',
+    });
   return issues;
 }
 

@@ -98,8 +98,14 @@ const agentIdParam = z.strictObject({ agentId: identifierSchema });
 export class Registrar {
   protected readonly store: RegistryStore;
   readonly #cardSchema: typeof agentCardSchema;
+  /**
+   * Where cards registered here may point, when the registry was given a policy: POST
+   * /agents/import reads its A2A part (the host allow-list, the proxy) from it.
+   */
+  readonly endpointPolicy: EndpointPolicy | undefined;
 
   constructor(options: AgentRegistryOptions) {
+    this.endpointPolicy = options.endpointPolicy;
     this.#cardSchema =
       options.endpointPolicy === undefined
         ? agentCardSchema

@@ -1,0 +1,330 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import type { ResponseStream } from '../core/aws/lambda-streaming.ts';
+import { NotFoundError } from '../core/errors.ts';
+import {
+  asAgentError,
+  FatalAgentError,
+  RetryableAgentError,
+} from '../core/messaging/agent-errors.ts';
+import { createResponse, type Envelope } from '../core/messaging/envelope.ts';
+import type { A2aEndpoint } from '../core/model/agent-card.ts';
+import { PING_KIND, type TaskRequest, type TaskResult, taskInput } from '../core/model/task.ts';
+import type { AgentRegistry } from '../core/registry/agent-registry.ts';
+import type { ChunkSink } from '../core/sdk/chunk-pump.ts';
+import { classifyEvent } from '../core/sdk/incoming.ts';
+import type { JsonValue } from '../core/sdk/json-output.ts';
+import { TaskEventReporter } from '../core/sdk/step-events.ts';
+import { respondInFrames, streamedRequestOf } from '../core/sdk/streaming-handler.ts';
+import { isSupervisorTask, superviseOutput } from '../core/sdk/supervisor-decision.ts';
+import { chunkOf } from '../core/streaming/chunks.ts';
+import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
+import { A2A_ERRORS } from './json-rpc.ts';
+import {
+  type A2aRemoteClient,
+  type OutgoingMessage,
+  type RemoteAnswer,
+  RemoteProtocolError,
+  RemoteRpcError,
+  type RemoteTask,
+} from './remote-client.ts';
+import { RemoteCallError } from './remote-http.ts';
+import { chunkValuesOfParts, outputOfAnswer, partsOfInput } from './remote-output.ts';
+
+/**
+ * The A2A proxy: one function that stands in for every imported A2A agent (docs/a2a.md, "Importing
+ * remote agents"). An imported agent's card names this function as its `lambdaArn`, so the router
+ * (request-response, streamed requests), the compiled state machines (express tasks) and the health
+ * monitor (pings) reach it exactly as they reach a Lambda agent — same timeouts, Retry and Catch,
+ * breaker and fallbacks — and the proxy, told which agent by the payload (a task's `agentId`, a
+ * message's `to`, a ping's `agentId`), calls that agent's A2A endpoint from its card. Its failures
+ * carry the agent SDK's error names: RetryableAgentError for what may pass (the remote busy or
+ * unreachable, 408/429/5xx, its deadline), FatalAgentError for what will not (a request the remote
+ * refuses, an answer that is not A2A, a task that needs input), and a plain Error for a task the
+ * remote failed, as an agent handler's own error.
+ */
+export interface A2aProxyDependencies {
+  readonly registry: AgentRegistry;
+  readonly client: A2aRemoteClient;
+  /**
+   * Where coordination tasks report their step events and streamed chunks, as agents do (see
+   * TaskEventReporter). @default MOBIUS_EVENTS_TABLE when set; `false` turns it off
+   */
+  readonly events?: CoordinationEventLog | false;
+  readonly logger?: Logger;
+}
+
+export interface A2aProxy {
+  /** The function's handler: tasks, requests and pings. */
+  handler(event: unknown, context: Context): Promise<unknown>;
+  /** Its response-streaming entry: a request, answered in Mobius frames (streamed requests). */
+  streaming(event: unknown, responseStream: ResponseStream, context: Context): Promise<void>;
+}
+
+/** Time kept back from the function's own deadline to answer with the proxy's error rather than Lambda's. */
+const DEADLINE_MARGIN_MS = 500;
+/** A request's default timeout, as the router's. */
+const DEFAULT_REQUEST_SECONDS = 30;
+/** A health ping's read of the card: quick, or the agent is not answering. */
+const PING_TIMEOUT_MS = 5000;
+const CARD_MAX_BYTES = 256 * 1024;
+
+export function createA2aProxy(deps: A2aProxyDependencies): A2aProxy {
+  const logger = deps.logger ?? new Logger({ serviceName: 'mobius-a2a-proxy' });
+  const proxy = new ProxyWork(deps, logger);
+  return {
+    handler: (event, context) => proxy.dispatch(event, context),
+    streaming: (event, responseStream, context) =>
+      respondInFrames(responseStream, logger, async (sink) => {
+        const envelope = streamedRequestOf(event, 'a2a-proxy');
+        const agentId = addressee(envelope);
+        const output = await proxy.ask(agentId, envelope, deadlineOf(context, envelope), sink);
+        return createResponse(envelope, agentId, output);
+      }),
+  };
+}
+
+class ProxyWork {
+  readonly #deps: A2aProxyDependencies;
+  readonly #logger: Logger;
+
+  constructor(deps: A2aProxyDependencies, logger: Logger) {
+    this.#deps = deps;
+    this.#logger = logger;
+  }
+
+  async dispatch(event: unknown, context: Context): Promise<unknown> {
+    const incoming = classifyEvent(event);
+    switch (incoming.kind) {
+      case 'task':
+        return this.#task(incoming.task, context);
+      case 'envelope': {
+        const { envelope } = incoming;
+        if (envelope.type !== 'request')
+          throw new FatalAgentError(
+            `The A2A proxy answers requests; a ${envelope.type} message has nobody to go to (an imported agent has no queue).`,
+          );
+        const agentId = addressee(envelope);
+        const output = await this.ask(agentId, envelope, deadlineOf(context, envelope));
+        return createResponse(envelope, agentId, output);
+      }
+      case 'ping':
+        return this.#ping(event);
+      default:
+        throw new FatalAgentError(
+          `The A2A proxy cannot handle this event: ${incoming.kind === 'unrecognised' ? incoming.reason : incoming.kind}`,
+        );
+    }
+  }
+
+  /** A coordination step: reported in the event log as an agent reports it, its result to Step Functions. */
+  async #task(task: TaskRequest, context: Context): Promise<TaskResult> {
+    const { agentId } = task;
+    const events = await new TaskEventReporter(this.#deps.events, agentId, this.#logger).begin(
+      task,
+    );
+    const started = performance.now();
+    const remaining = context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+    const deadlineMs =
+      task.timeoutSeconds === undefined
+        ? remaining
+        : Math.min(remaining, task.timeoutSeconds * 1000);
+    try {
+      const raw = await this.#call(
+        agentId,
+        {
+          parts: partsOfInput(taskInput(task)),
+          contextId: task.coordinationId,
+          metadata: { mobius: { coordinationId: task.coordinationId, stepId: task.stepId } },
+        },
+        deadlineMs,
+        events.chunk,
+      );
+      const output = (isSupervisorTask(task) ? superviseOutput(raw, task) : raw) as JsonValue;
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      await events.succeeded(output, durationMs);
+      return { agentId, output, durationMs };
+    } catch (error) {
+      const failure = asAgentError(error);
+      await events.failed(failure);
+      throw failure;
+    }
+  }
+
+  /** A request: the agent's output for the envelope's payload. */
+  ask(
+    agentId: string,
+    envelope: Envelope,
+    deadlineMs: number,
+    sink?: ChunkSink,
+  ): Promise<JsonValue> {
+    return this.#call(
+      agentId,
+      {
+        parts: partsOfInput(envelope.payload),
+        contextId: envelope.conversationId,
+        metadata: { mobius: { messageId: envelope.messageId, from: envelope.from } },
+      },
+      deadlineMs,
+      sink,
+    );
+  }
+
+  /**
+   * Sends `message` to the agent and maps its answer to an output; streamed (its artifact updates
+   * as chunks to `sink`) when the agent streams and someone reads chunks. Bounded by `deadlineMs`.
+   */
+  async #call(
+    agentId: string,
+    message: OutgoingMessage,
+    deadlineMs: number,
+    sink?: ChunkSink,
+  ): Promise<JsonValue> {
+    const endpoint = await this.#endpointOf(agentId);
+    const controller = new AbortController();
+    const seconds = Math.max(0, Math.round(deadlineMs / 100) / 10);
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new RetryableAgentError(`A2A agent ${agentId} did not answer within ${seconds} s.`),
+        ),
+      Math.max(0, deadlineMs),
+    );
+    const target = { url: endpoint.url, tenant: endpoint.tenant };
+    try {
+      if (endpoint.streaming && sink !== undefined) {
+        const answer = await this.#streamed(agentId, target, message, controller.signal, sink);
+        return outputOfAnswer(agentId, answer);
+      }
+      return outputOfAnswer(
+        agentId,
+        await this.#deps.client.send(target, message, controller.signal),
+      );
+    } catch (error) {
+      throw agentErrorOf(agentId, controller.signal.aborted ? controller.signal.reason : error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * SendStreamingMessage: each artifact update's parts go to `sink` as chunks as they come; the
+   * answer is the task as the events built it (its artifacts with their appends, its last status),
+   * or the message the agent answered with.
+   */
+  async #streamed(
+    agentId: string,
+    target: { url: string; tenant?: string | undefined },
+    message: OutgoingMessage,
+    signal: AbortSignal,
+    sink: ChunkSink,
+  ): Promise<RemoteAnswer> {
+    let task: RemoteTask | undefined;
+    let seq = 0;
+    for await (const event of this.#deps.client.stream(target, message, signal)) {
+      if (event.kind === 'message') return { message: event.message };
+      if (event.kind === 'task') task = event.task;
+      else if (event.kind === 'status') {
+        if (task !== undefined) task = { ...task, status: event.status };
+      } else if (task !== undefined) {
+        const { artifact, append } = event;
+        for (const value of chunkValuesOfParts(artifact.parts))
+          await sink(chunkOf(value, seq++, agentId));
+        const artifacts = [...task.artifacts];
+        const at = artifacts.findIndex((a) => a.artifactId === artifact.artifactId);
+        const seen = at < 0 ? undefined : artifacts[at];
+        if (seen !== undefined && append)
+          artifacts[at] = { ...seen, parts: [...seen.parts, ...artifact.parts] };
+        else if (at >= 0) artifacts[at] = artifact;
+        else artifacts.push(artifact);
+        task = { ...task, artifacts };
+      }
+    }
+    if (task === undefined)
+      throw new RemoteProtocolError(
+        `A2A agent ${agentId} ended its stream without a task or message`,
+      );
+    return { task };
+  }
+
+  /**
+   * The health monitor's ping for one imported agent: its card read again (quickly) says it is up,
+   * and the proxy heartbeats for it — without a status when it answered (the registry derives
+   * healthy), `unhealthy` when it did not, so it reads unhealthy at once rather than offline only
+   * once its heartbeat has lapsed.
+   */
+  async #ping(event: unknown): Promise<{ agentId: string | null; status: string }> {
+    const agentId = (event as { agentId?: unknown }).agentId;
+    if (typeof agentId !== 'string')
+      return { agentId: null, status: `a ${PING_KIND} for the A2A proxy names no agentId` };
+    const endpoint = await this.#endpointOf(agentId);
+    let up = true;
+    try {
+      await this.#deps.client.fetchCard(
+        endpoint.cardUrl,
+        AbortSignal.timeout(PING_TIMEOUT_MS),
+        CARD_MAX_BYTES,
+      );
+    } catch (error) {
+      up = false;
+      this.#logger.warn('an imported A2A agent did not answer its ping', { agentId, error });
+    }
+    const record = await this.#deps.registry.heartbeat(agentId, up ? {} : { status: 'unhealthy' });
+    return { agentId, status: record.status };
+  }
+
+  async #endpointOf(agentId: string): Promise<A2aEndpoint> {
+    let a2a: A2aEndpoint | undefined;
+    try {
+      a2a = (await this.#deps.registry.get(agentId)).card.endpoint.a2a;
+    } catch (error) {
+      if (error instanceof NotFoundError)
+        throw new FatalAgentError(
+          `Agent ${agentId} is not registered (any more): nothing to call.`,
+        );
+      throw error;
+    }
+    if (a2a === undefined)
+      throw new FatalAgentError(
+        `Agent ${agentId} is not an imported A2A agent: the A2A proxy calls only agents whose endpoint has a2a.`,
+      );
+    return a2a;
+  }
+}
+
+/** The agent a request is for. */
+function addressee(envelope: Envelope): string {
+  if (typeof envelope.to === 'string') return envelope.to;
+  throw new FatalAgentError(
+    'The A2A proxy answers requests to one agent; this one names an audience.',
+  );
+}
+
+/** A request's deadline: its timeout, within what the function has left. */
+function deadlineOf(context: Context, envelope: Envelope): number {
+  const wanted = (envelope.timeout ?? DEFAULT_REQUEST_SECONDS) * 1000;
+  return Math.min(wanted, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
+}
+
+/** JSON-RPC and A2A codes that refuse the request itself: sending it again changes nothing. */
+const REFUSALS: ReadonlySet<number> = new Set(
+  Object.values(A2A_ERRORS)
+    .map((error) => error.code)
+    .filter((code) => code !== A2A_ERRORS.internal.code),
+);
+
+/**
+ * A failed call in the agent SDK's error names (see A2aProxy): what trying again may cure is
+ * retryable, what it cannot is fatal; JSON-RPC's internal error (-32603), and codes A2A does not
+ * define, are the remote's own failure — a plain Error, retried where the request's policy says.
+ */
+export function agentErrorOf(agentId: string, error: unknown): Error {
+  if (error instanceof RemoteCallError) {
+    const message = `A2A agent ${agentId}: ${error.message}`;
+    return error.retryable ? new RetryableAgentError(message) : new FatalAgentError(message);
+  }
+  if (error instanceof RemoteRpcError)
+    return REFUSALS.has(error.code) ? new FatalAgentError(error.message) : new Error(error.message);
+  if (error instanceof RemoteProtocolError) return new FatalAgentError(error.message);
+  return asAgentError(error);
+}

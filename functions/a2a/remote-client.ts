@@ -1,0 +1,356 @@
+import { randomUUID } from 'node:crypto';
+import * as z from 'zod';
+import type { RemoteHostPolicy } from '../core/model/remote-hosts.ts';
+import { toFieldIssues } from '../core/validation.ts';
+import { describeIssues } from './json-rpc.ts';
+import { A2A_PROTOCOL_VERSION, A2A_VERSION_HEADER, type Part } from './protocol.ts';
+import {
+  RemoteCallError,
+  type RemoteResponse,
+  remoteCall,
+  serverSentEvents,
+  textOf,
+} from './remote-http.ts';
+import { partSchema } from './requests.ts';
+
+/**
+ * Mobius's client of remote A2A 1.0 agents, JSON-RPC binding: SendMessage, SendStreamingMessage
+ * and GetTask, on remote-http.ts (the host allow-list, redirects, bounds). Written here rather than
+ * taken from `@a2a-js/sdk`: every call must connect through the allow-list's checked lookup and be
+ * bounded in size and time, which the SDK's fetch-based transport leaves to its `fetchImpl`; the
+ * SDK does not validate what remotes answer, which here is parsed with zod; and the A2A proxy's
+ * bundle stays free of the SDK and its dependencies. The SDK is what the tests check this client
+ * against, as the remote.
+ */
+
+/** The most bytes of one answer (a JSON-RPC response, or a whole stream): Lambda's own payload bound. */
+export const MAX_ANSWER_BYTES = 6 * 1024 * 1024;
+
+/** Where an agent is called: its JSON-RPC URL and the tenant its card names for it. */
+export interface RemoteTarget {
+  readonly url: string;
+  readonly tenant?: string | undefined;
+}
+
+/** A message Mobius sends: the user's role, a fresh id, the parts of its input. */
+export interface OutgoingMessage {
+  readonly parts: readonly Part[];
+  readonly contextId?: string;
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}
+
+const looseMessageSchema = z.looseObject({
+  messageId: z.string().optional(),
+  contextId: z.string().optional(),
+  taskId: z.string().optional(),
+  parts: z.array(partSchema).default([]),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type RemoteMessage = z.output<typeof looseMessageSchema>;
+
+const statusSchema = z.looseObject({
+  state: z.string({ error: 'a task status needs its state' }),
+  message: looseMessageSchema.optional(),
+});
+
+const artifactSchema = z.looseObject({
+  artifactId: z.string().default(''),
+  name: z.string().optional(),
+  parts: z.array(partSchema).default([]),
+});
+export type RemoteArtifact = z.output<typeof artifactSchema>;
+
+const taskSchema = z.looseObject({
+  id: z.string().min(1, 'a task needs its id'),
+  contextId: z.string().optional(),
+  status: statusSchema,
+  artifacts: z.array(artifactSchema).default([]),
+});
+export type RemoteTask = z.output<typeof taskSchema>;
+
+/** What SendMessage answers: a task, or a message (an agent that answers without a task). */
+export type RemoteAnswer =
+  | { readonly task: RemoteTask; readonly message?: undefined }
+  | { readonly message: RemoteMessage; readonly task?: undefined };
+
+const sendResultSchema = z
+  .union([z.object({ task: taskSchema }), z.object({ message: looseMessageSchema })])
+  .transform((result): RemoteAnswer => result);
+
+/** One event of a streamed answer. */
+export type RemoteStreamEvent =
+  | { readonly kind: 'task'; readonly task: RemoteTask }
+  | { readonly kind: 'message'; readonly message: RemoteMessage }
+  | { readonly kind: 'status'; readonly status: RemoteTask['status'] }
+  | { readonly kind: 'artifact'; readonly artifact: RemoteArtifact; readonly append: boolean };
+
+const streamResultSchema = z
+  .union([
+    z.object({ task: taskSchema }),
+    z.object({ message: looseMessageSchema }),
+    z.object({ statusUpdate: z.looseObject({ status: statusSchema }) }),
+    z.object({
+      artifactUpdate: z.looseObject({ artifact: artifactSchema, append: z.boolean().optional() }),
+    }),
+  ])
+  .transform((result): RemoteStreamEvent => {
+    if ('task' in result) return { kind: 'task', task: result.task };
+    if ('message' in result) return { kind: 'message', message: result.message };
+    if ('statusUpdate' in result) return { kind: 'status', status: result.statusUpdate.status };
+    return {
+      kind: 'artifact',
+      artifact: result.artifactUpdate.artifact,
+      append: result.artifactUpdate.append === true,
+    };
+  });
+
+const rpcIdSchema = z.union([z.string(), z.number(), z.null()]);
+const rpcErrorSchema = z.looseObject({
+  jsonrpc: z.literal('2.0'),
+  id: rpcIdSchema,
+  error: z.looseObject({ code: z.number(), message: z.string().default('') }),
+});
+const rpcResultSchema = z.looseObject({
+  jsonrpc: z.literal('2.0'),
+  id: rpcIdSchema,
+  result: z.unknown(),
+});
+
+/** The remote answered with a JSON-RPC error (its A2A code and message). */
+export class RemoteRpcError extends Error {
+  override readonly name = 'RemoteRpcError';
+  readonly code: number;
+  constructor(url: string, code: number, message: string) {
+    super(`${url} answered JSON-RPC error ${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+/** The remote answered something that is not A2A 1.0 JSON-RPC. */
+export class RemoteProtocolError extends Error {
+  override readonly name = 'RemoteProtocolError';
+}
+
+export class A2aRemoteClient {
+  readonly #policy: RemoteHostPolicy;
+  readonly #maxBytes: number;
+
+  constructor(policy: RemoteHostPolicy, options: { readonly maxBytes?: number } = {}) {
+    this.#policy = policy;
+    this.#maxBytes = options.maxBytes ?? MAX_ANSWER_BYTES;
+  }
+
+  get policy(): RemoteHostPolicy {
+    return this.#policy;
+  }
+
+  /** GET of an agent card: its JSON, unvalidated (remote-card.ts validates it). */
+  async fetchCard(url: string, signal: AbortSignal, maxBytes: number): Promise<unknown> {
+    const response = await remoteCall(
+      {
+        method: 'GET',
+        url,
+        headers: { accept: 'application/json', [A2A_VERSION_HEADER]: A2A_PROTOCOL_VERSION },
+        signal,
+        maxBytes,
+      },
+      this.#policy,
+    );
+    const text = await textOf(response);
+    assertOk(url, response);
+    return parseJson(url, text);
+  }
+
+  /**
+   * SendMessage, blocking: the remote answers once the task is done (or needs input). A task it
+   * still reports as submitted or working is polled with GetTask until it is not, or `signal` ends
+   * the wait.
+   */
+  async send(
+    target: RemoteTarget,
+    message: OutgoingMessage,
+    signal: AbortSignal,
+  ): Promise<RemoteAnswer> {
+    const result = await this.#call(
+      target,
+      'SendMessage',
+      this.#sendParams(target, message),
+      signal,
+    );
+    let answer: RemoteAnswer = parseResult(target.url, sendResultSchema, result, 'SendMessage');
+    for (let wait = 200; answer.task !== undefined && isUnderway(answer.task.status.state); ) {
+      await sleep(wait, signal);
+      wait = Math.min(wait * 2, 2000);
+      const task = await this.#call(
+        target,
+        'GetTask',
+        { id: answer.task.id, ...tenantOf(target) },
+        signal,
+      );
+      answer = { task: parseResult(target.url, taskSchema, task, 'GetTask') };
+    }
+    return answer;
+  }
+
+  /**
+   * SendStreamingMessage: the remote's events as they come (task, status and artifact updates, or
+   * one message). An `event: error` in the stream, or a JSON-RPC error answered instead of one,
+   * throws RemoteRpcError.
+   */
+  async *stream(
+    target: RemoteTarget,
+    message: OutgoingMessage,
+    signal: AbortSignal,
+  ): AsyncGenerator<RemoteStreamEvent> {
+    const id = randomUUID();
+    const response = await this.#post(
+      target,
+      'SendStreamingMessage',
+      this.#sendParams(target, message),
+      id,
+      signal,
+      'text/event-stream',
+    );
+    try {
+      if (!response.contentType.startsWith('text/event-stream')) {
+        // An error before the stream began comes as a plain JSON-RPC answer.
+        const text = await textOf(response);
+        assertOk(target.url, response);
+        const result = resultOf(target.url, parseJson(target.url, text), id);
+        yield parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage');
+        return;
+      }
+      for await (const event of serverSentEvents(response)) {
+        const result = resultOf(target.url, parseJson(target.url, event.data), id);
+        yield parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage');
+      }
+    } finally {
+      response.close();
+    }
+  }
+
+  #sendParams(target: RemoteTarget, message: OutgoingMessage): Record<string, unknown> {
+    return {
+      ...tenantOf(target),
+      message: {
+        messageId: randomUUID(),
+        role: 'ROLE_USER',
+        parts: message.parts,
+        ...(message.contextId === undefined ? {} : { contextId: message.contextId }),
+        ...(message.metadata === undefined ? {} : { metadata: message.metadata }),
+      },
+    };
+  }
+
+  async #call(
+    target: RemoteTarget,
+    method: string,
+    params: unknown,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    const id = randomUUID();
+    const response = await this.#post(target, method, params, id, signal, 'application/json');
+    const text = await textOf(response);
+    assertOk(target.url, response);
+    return resultOf(target.url, parseJson(target.url, text), id);
+  }
+
+  #post(
+    target: RemoteTarget,
+    method: string,
+    params: unknown,
+    id: string,
+    signal: AbortSignal,
+    accept: string,
+  ): Promise<RemoteResponse> {
+    return remoteCall(
+      {
+        method: 'POST',
+        url: target.url,
+        headers: {
+          'content-type': 'application/json',
+          accept,
+          [A2A_VERSION_HEADER]: A2A_PROTOCOL_VERSION,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+        signal,
+        maxBytes: this.#maxBytes,
+      },
+      this.#policy,
+    );
+  }
+}
+
+/** States a task may still leave by itself: the remote is working on it. */
+function isUnderway(state: string): boolean {
+  return state === 'TASK_STATE_SUBMITTED' || state === 'TASK_STATE_WORKING';
+}
+
+function tenantOf(target: RemoteTarget): { tenant?: string } {
+  return target.tenant ? { tenant: target.tenant } : {};
+}
+
+/**
+ * A status other than 2xx: busy or broken on its side (408, 429, 5xx) may pass; anything else is
+ * an answer that trying again will not change.
+ */
+function assertOk(url: string, response: RemoteResponse): void {
+  const { status } = response;
+  if (status >= 200 && status < 300) return;
+  const retryable = status === 408 || status === 429 || status >= 500;
+  throw new RemoteCallError(`${url} answered HTTP ${status}`, { retryable, status });
+}
+
+function parseJson(url: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new RemoteProtocolError(
+      `${url} answered something that is not JSON: ${text.slice(0, 200)}`,
+    );
+  }
+}
+
+/** The result of a JSON-RPC answer to request `id`; its error as RemoteRpcError. */
+function resultOf(url: string, body: unknown, id: string): unknown {
+  const failed = rpcErrorSchema.safeParse(body);
+  if (failed.success)
+    throw new RemoteRpcError(url, failed.data.error.code, failed.data.error.message);
+  const parsed = rpcResultSchema.safeParse(body);
+  if (!parsed.success || !('result' in parsed.data))
+    throw new RemoteProtocolError(`${url} answered something that is not a JSON-RPC 2.0 response`);
+  const response = parsed.data;
+  if (response.id !== id)
+    throw new RemoteProtocolError(
+      `${url} answered request ${String(response.id)} instead of ${id}`,
+    );
+  return response.result;
+}
+
+function parseResult<S extends z.ZodType>(
+  url: string,
+  schema: S,
+  result: unknown,
+  method: string,
+): z.output<S> {
+  const parsed = schema.safeParse(result);
+  if (parsed.success) return parsed.data;
+  throw new RemoteProtocolError(
+    `${url} answered ${method} with something that is not A2A ${A2A_PROTOCOL_VERSION}: ${describeIssues(toFieldIssues(parsed.error))}`,
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
