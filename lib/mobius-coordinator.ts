@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { type Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IRole, IUser, ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { A2A_ENVIRONMENT } from '../functions/a2a/settings.ts';
 import { planRequest } from '../functions/coordination/plan-request.ts';
 import type { CoordinationRequestInput } from '../statemachines/request.ts';
+import { A2aProxy } from './a2a-proxy.ts';
 import { Agent, type AgentProps } from './agent.ts';
 import type { IAgentTarget } from './agent-target.ts';
 import { MobiusApi, type MobiusApiProps } from './api.ts';
@@ -91,7 +93,17 @@ export interface MobiusCoordinatorProps {
    * @default `mobius-` and 6 hex digits of the stack name's hash
    */
   readonly namePrefix?: string;
+  /**
+   * Hosts remote A2A agents may be imported from (POST /agents/import, docs/a2a.md): host names
+   * (`agents.example.com`, `*.example.com`, with `:port` to name one), addresses or ranges
+   * (`203.0.113.7`, `10.0.0.0/8`), https only. With any, the stack deploys the A2A proxy that
+   * calls them. @default context `mobius:a2aAllowedHosts` (comma-separated), else none: no import
+   */
+  readonly a2aAllowedHosts?: readonly string[];
 }
+
+/** Context key the example app and the LocalStack suite set a2aAllowedHosts with. */
+export const A2A_ALLOWED_HOSTS_CONTEXT = 'mobius:a2aAllowedHosts';
 
 /**
  * Mobius Coordinator in any CDK stack: registry tables, message bus, agents, coordination engine,
@@ -117,6 +129,8 @@ export class MobiusCoordinator extends Construct {
   readonly monitor: HealthMonitor;
   readonly monitoring: Monitoring;
   readonly namePrefix: string;
+  /** The A2A proxy, when hosts are allowed for imported A2A agents (a2aAllowedHosts). */
+  readonly a2aProxy: A2aProxy | undefined;
   readonly #agents: Agent[] = [];
 
   constructor(scope: Construct, id: string, props: MobiusCoordinatorProps = {}) {
@@ -160,6 +174,8 @@ export class MobiusCoordinator extends Construct {
       eventDeadLetterQueue: this.bus.deadLetterQueue,
       ...(props.healthCheckInterval ? { interval: props.healthCheckInterval } : {}),
     });
+    const a2aAllowedHosts = props.a2aAllowedHosts ?? contextList(this, A2A_ALLOWED_HOSTS_CONTEXT);
+    this.a2aProxy = a2aAllowedHosts.length === 0 ? undefined : this.#a2aProxy(a2aAllowedHosts);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       machines: this.engine.machines,
       machineNamePrefix: this.engine.machineNamePrefix,
@@ -172,6 +188,29 @@ export class MobiusCoordinator extends Construct {
         `sweep, the outcome recorder): inspect ${this.bus.deadLetterQueue.queueName}.`,
     );
     for (const agent of props.agents ?? []) this.addAgent(agent);
+  }
+
+  /**
+   * The A2A proxy and its wiring: the engine invokes it for imported agents' steps, the API for
+   * their requests (streamed ones too) and imports (its ARNs and the allow-list in the API's
+   * environment, which the endpoint policy checks cards against), the monitor for their pings.
+   */
+  #a2aProxy(allowedHosts: readonly string[]): A2aProxy {
+    const proxy = new A2aProxy(this, 'A2aProxy', {
+      tables: this.tables,
+      eventsTable: this.eventsTable,
+      allowedHosts,
+    });
+    proxy.grantInvoke(this.engine.role);
+    proxy.grantInvoke(this.api.function, { streaming: true });
+    proxy.grantInvoke(this.monitor.monitor);
+    this.api.function.addEnvironment(A2A_ENVIRONMENT.allowedHosts, allowedHosts.join(','));
+    this.api.function.addEnvironment(A2A_ENVIRONMENT.proxyArn, proxy.function.functionArn);
+    this.api.function.addEnvironment(
+      A2A_ENVIRONMENT.proxyStreamArn,
+      proxy.streamFunction.functionArn,
+    );
+    return proxy;
   }
 
   /** `execute-api:Invoke` to run and read coordinations and read the registry. */
@@ -255,6 +294,14 @@ export async function planWorkflows(
       plan: await planRequest(request, definitions),
     })),
   );
+}
+
+/** A comma-separated context value as a list (empty when unset). */
+function contextList(scope: Construct, key: string): string[] {
+  return String(scope.node.tryGetContext(key) ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
 }
 
 /** `mobius-` and 6 hex digits of the stack name: distinct per stack, short enough for every name. */

@@ -57,6 +57,7 @@ export class MobiusStack extends Stack {
       reservedConcurrency,
       throttle,
       healthCheckInterval,
+      a2aAllowedHosts,
     } = props;
     this.coordinator = new MobiusCoordinator(this, 'Mobius', {
       agents,
@@ -67,6 +68,7 @@ export class MobiusStack extends Stack {
       ...(reservedConcurrency !== undefined ? { reservedConcurrency } : {}),
       ...(throttle ? { throttle } : {}),
       ...(healthCheckInterval ? { healthCheckInterval } : {}),
+      ...(a2aAllowedHosts ? { a2aAllowedHosts } : {}),
       ...(removalPolicy ? { removalPolicy } : {}),
       ...(namePrefix ? { namePrefix } : {}),
     });

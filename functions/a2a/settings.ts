@@ -9,6 +9,8 @@ export const A2A_ENVIRONMENT = {
   proxyArn: 'MOBIUS_A2A_PROXY_ARN',
   /** The proxy's response-streaming function's ARN, their streamArn. */
   proxyStreamArn: 'MOBIUS_A2A_PROXY_STREAM_ARN',
+  /** `streaming` on the proxy's response-streaming function (see proxy-entry.ts). */
+  proxyEntry: 'MOBIUS_A2A_PROXY_ENTRY',
 } as const;
 
 /** How a deployment's users change the allow-list, named in every refusal. */

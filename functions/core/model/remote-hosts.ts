@@ -45,6 +45,8 @@ export function hostEntryIssue(entry: string): string | undefined {
 function parseEntry(raw: string): Rule | string {
   const entry = raw.trim().toLowerCase();
   if (entry === '') return 'an empty entry';
+  if (entry.includes('://'))
+    return `"${raw}" is a URL; give the host only (such as agents.example.com, or agents.example.com:8443)`;
   const slash = entry.indexOf('/');
   if (slash >= 0) {
     const address = entry.slice(0, slash);
