@@ -53,15 +53,6 @@ export function a2aImportOperations(): Record<string, A2aOperation> {
                 },
               },
             },
-            examples: {
-              base: { value: { url: 'https://agents.example.com/research/' } },
-              named: {
-                value: {
-                  url: 'https://agents.example.com/.well-known/agent-card.json',
-                  agentId: 'research',
-                },
-              },
-            },
           },
         },
       },
