@@ -354,6 +354,35 @@ describe('an imported agent at work', () => {
   });
 });
 
+describe('a streaming imported agent in a coordination', () => {
+  it("reports its step's events and its artifact updates as chunks to the run's event log, as an agent does", async () => {
+    const { body } = await call<{ coordinationId: string; status: string; output: unknown }>(
+      'POST',
+      '/coordinations',
+      {
+        pattern: 'sequential',
+        steps: [{ id: 'poem', agent: 'poet' }],
+        payload: { topic: 'roses' },
+        timeout: 30,
+      },
+    );
+    expect(body.status).toBe('succeeded');
+    const events = await (await fetch(`${api}/coordinations/${body.coordinationId}/events`)).text();
+    const typesOf = [...events.matchAll(/^data: (.*)$/gm)].map(
+      (m) => JSON.parse(m[1] ?? '{}') as { type: string; chunk?: { text?: string } },
+    );
+    expect(typesOf.filter((e) => e.type === 'step.chunk').map((e) => e.chunk?.text)).toEqual([
+      'roses ',
+      'are ',
+      'red',
+      'a poem',
+    ]);
+    expect(typesOf.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['step.started', 'step.succeeded']),
+    );
+  });
+});
+
 describe('a failing or hanging remote, as a local agent', () => {
   it('a FAILED task fails the step; its fallback answers, and the failures open its breaker', async () => {
     const request = {
