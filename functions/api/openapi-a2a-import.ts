@@ -35,24 +35,8 @@ export function a2aImportOperations(): Record<string, A2aOperation> {
         required: true,
         content: {
           'application/json': {
-            schema: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['url'],
-              properties: {
-                url: {
-                  type: 'string',
-                  minLength: 1,
-                  maxLength: 2048,
-                  description: "The agent's base URL, or its card's URL",
-                },
-                agentId: {
-                  type: 'string',
-                  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
-                  description: "The id to register it under; by default a slug of the card's name",
-                },
-              },
-            },
+            // Generated from the zod schema the route validates with (openapi.ts REQUEST_SCHEMAS).
+            schema: { $ref: '#/components/schemas/AgentImportRequest' },
           },
         },
       },

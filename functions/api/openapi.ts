@@ -6,6 +6,7 @@ import {
   coordinationRequestSchema,
   patternSchema,
 } from '../../statemachines/request.ts';
+import { importRequestSchema } from '../a2a/import-agent.ts';
 import type { CoordinationResult } from '../coordination/result.ts';
 import { audienceSchema } from '../core/messaging/envelope.ts';
 import { agentCardSchema, capabilitySchema, endpointSchema } from '../core/model/agent-card.ts';
@@ -35,6 +36,7 @@ import { MAX_HEADER_BYTES, TRANSPORT_ERRORS } from '../embedded/api-server.ts';
 import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
 import { a2aOperations } from './openapi-a2a.ts';
+import { a2aImportOperations } from './openapi-a2a-import.ts';
 import {
   agentDrainedSchema,
   agentResumedSchema,
@@ -298,6 +300,7 @@ const REQUEST_SCHEMAS = {
   CoordinationRequest: coordinationRequestSchema,
   AgentRef: agentRefSchema,
   AgentStatus: agentStatusSchema,
+  AgentImportRequest: importRequestSchema,
   JsonValue: jsonValueSchema,
 } satisfies Record<string, z.ZodType>;
 
@@ -724,6 +727,7 @@ function operations(): Record<string, Operation> {
       },
     },
     ...a2aOperations(),
+    ...a2aImportOperations(),
     'GET /coordinations': {
       operationId: 'listCoordinations',
       summary: 'Recent coordinations, newest first, express and standard (kept 7 days)',

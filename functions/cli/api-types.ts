@@ -24,6 +24,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/agents/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a remote A2A 1.0 agent from its card (operators only)
+         * Reads the agent's A2A card at `url` (a URL ending in `.json`) or under it (`<url>/.well-known/agent-card.json`), within 10 s and 256 KiB, validates it and registers an agent whose endpoint kind is `a2a`: its skills become its capabilities, it is reached through the A2A proxy, and it is owned by the caller. Hosts must be on the deployment's allow-list (a2aAllowedHosts; https only on AWS); a host not on it is a 400 naming the setting, and a bad card a 400 naming each problem by its path in the card. `?update=true` replaces an imported agent whose card changed.
+         */
+        post: operations["importA2aAgent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agents/{id}": {
         parameters: {
             query?: never;
@@ -395,6 +415,15 @@ export interface components {
                 queueUrl?: string;
                 queueArn?: string;
                 streamArn?: string;
+                a2a?: {
+                    /** Format: uri */
+                    url: string;
+                    /** Format: uri */
+                    cardUrl: string;
+                    tenant?: string;
+                    /** @default false */
+                    streaming?: boolean;
+                };
             };
             maxConcurrency?: number;
             /**
@@ -561,6 +590,10 @@ export interface components {
         };
         /** @enum {string} */
         AgentStatus: "initializing" | "healthy" | "degraded" | "unhealthy" | "draining" | "drained" | "offline";
+        AgentImportRequest: {
+            url: string;
+            agentId?: string;
+        };
         JsonValue: JsonValue;
         AgentCard: {
             agentId: string;
@@ -618,6 +651,15 @@ export interface components {
             queueUrl?: string;
             queueArn?: string;
             streamArn?: string;
+            a2a?: {
+                /** Format: uri */
+                url: string;
+                /** Format: uri */
+                cardUrl: string;
+                tenant?: string;
+                /** @default false */
+                streaming: boolean;
+            };
         };
         /** @enum {string} */
         CircuitState: "closed" | "open" | "half_open";
@@ -1157,6 +1199,48 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             431: components["responses"]["HeadersTooLarge"];
+        };
+    };
+    importA2aAgent: {
+        parameters: {
+            query?: {
+                update?: "true" | "false";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentImportRequest"];
+            };
+        };
+        responses: {
+            /** Unchanged or updated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reregistered"];
+                };
+            };
+            /** Imported */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registered"];
+                };
+            };
+            400: components["responses"]["InvalidInput"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
+            503: components["responses"]["Unavailable"];
+            504: components["responses"]["TimedOut"];
         };
     };
     getAgent: {
@@ -1911,6 +1995,7 @@ export interface operations {
 export const operationRoutes = {
     listAgents: { method: "GET", path: "/agents" },
     registerAgent: { method: "POST", path: "/agents" },
+    importA2aAgent: { method: "POST", path: "/agents/import" },
     getAgent: { method: "GET", path: "/agents/{id}" },
     deregisterAgent: { method: "DELETE", path: "/agents/{id}" },
     heartbeat: { method: "POST", path: "/agents/{id}/heartbeat" },

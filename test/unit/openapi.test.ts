@@ -95,6 +95,7 @@ describe('OpenAPI document', () => {
       'GET /agents/{id}/dead-letters',
       'GET /agents/{id}/queue',
       'POST /agents',
+      'POST /agents/import',
       'POST /agents/{id}/circuit/reset',
       'POST /agents/{id}/dead-letters/redrive',
       'POST /agents/{id}/drain',
