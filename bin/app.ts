@@ -13,6 +13,8 @@
  *                                   `agents: { definition, entry, streaming? }[]` (entries
  *                                   relative to this repository; the LocalStack suite adds its
  *                                   test agents so)
+ *   -c mobius:a2aAllowedHosts=h,h   hosts remote A2A agents may be imported from (POST /agents/import;
+ *                                   deploys the A2A proxy; docs/a2a.md)
  *   -c mobius:apiTransferMode=BUFFERED  buffered API integrations instead of STREAM: LocalStack
  *                                   only (its API Gateway cannot stream; localstack/deploy.ts
  *                                   sets it), never on AWS

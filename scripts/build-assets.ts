@@ -31,7 +31,10 @@ try {
   const stack = new Stack(app, 'MobiusAssets', {
     env: { account: '000000000000', region: 'us-east-1' },
   });
-  const mobius = new MobiusCoordinator(stack, 'Mobius');
+  // With an allow-list, so that the A2A proxy's bundle is prebuilt too.
+  const mobius = new MobiusCoordinator(stack, 'Mobius', {
+    a2aAllowedHosts: ['agents.example.com'],
+  });
   // The card-registration function comes with the first agent's card: one placeholder card.
   new AgentRegistration(stack, 'Registration', {
     tables: mobius.tables,

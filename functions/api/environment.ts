@@ -1,3 +1,4 @@
+import { a2aPolicyFromEnvironment } from '../a2a/settings.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { StepFunctionsEngine } from '../coordination/step-functions-engine.ts';
@@ -108,5 +109,11 @@ export function endpointPolicyFromEnvironment(
     );
   }
   const sqsEndpoint = env.AWS_ENDPOINT_URL_SQS || env.AWS_ENDPOINT_URL;
-  return { region, accounts, ...(sqsEndpoint ? { sqsEndpoint } : {}) };
+  // Imported A2A agents' hosts and proxy, when the stack deploys one (a2aAllowedHosts).
+  return {
+    region,
+    accounts,
+    ...(sqsEndpoint ? { sqsEndpoint } : {}),
+    ...a2aPolicyFromEnvironment(env),
+  };
 }

@@ -45,7 +45,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     outputs = await deployToLocalStack(endpoint, {
       region: 'us-east-1',
       // Test agents beside the example team: one that crashes on demand (crash recovery).
-      context: { 'mobius:agents': 'test/localstack/agents/index.ts' },
+      context: {
+        'mobius:agents': 'test/localstack/agents/index.ts',
+        // The A2A suite's remote agents answer on the host, where LocalStack's functions run.
+        'mobius:a2aAllowedHosts': '127.0.0.1',
+      },
     });
     say(`deploy: ${seconds(started)} (API ${outputs.GatewayApiUrl})`);
   } catch (error) {
