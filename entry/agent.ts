@@ -41,10 +41,15 @@ export {
   type WorkerResult,
 } from '../functions/core/sdk/supervisor.ts';
 export type { StreamChunk } from '../functions/core/streaming/chunks.ts';
-export type { CoordinationEventLog } from '../functions/core/streaming/event-log.ts';
+export type {
+  CoordinationEventLog,
+  CoordinationPage,
+} from '../functions/core/streaming/event-log.ts';
 export {
   COORDINATION_EVENT_TYPES,
   type CoordinationEvent,
   type CoordinationEventInput,
   type CoordinationEventType,
+  type CoordinationListQuery,
+  type CoordinationSummary,
 } from '../functions/core/streaming/events.ts';

@@ -5,6 +5,8 @@
  *
  * @module mobius-coordinator/cdk
  */
+
+export { A2aProxy, type A2aProxyProps } from '../lib/a2a-proxy.ts';
 export {
   Agent,
   type AgentProps,
