@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import {
   addressAllowed,
+  portOf,
   type RemoteHostPolicy,
   remoteUrlIssue,
 } from '../core/model/remote-hosts.ts';
@@ -106,8 +107,8 @@ function callOnce(request: RemoteRequest, policy: RemoteHostPolicy): Promise<Inc
   const url = new URL(request.url);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // A literal address is never looked up, so it is checked here rather than in the lookup.
-  if (isIP(host) !== 0 && !addressAllowed(host, policy))
-    return Promise.reject(refusedAddress(url.host, host, policy));
+  if (isIP(host) !== 0 && !addressAllowed(host, policy, portOf(url)))
+    return Promise.reject(refusedAddress(url, host, policy));
   const options: RequestOptions = {
     method: request.method,
     headers: {
@@ -117,7 +118,7 @@ function callOnce(request: RemoteRequest, policy: RemoteHostPolicy): Promise<Inc
         : { 'content-length': String(Buffer.byteLength(request.body)) }),
     },
     signal: request.signal,
-    lookup: guardedLookup(url.host, policy),
+    lookup: guardedLookup(url, policy),
     // No keep-alive pool across calls: each call connects (and checks) anew.
     agent: false,
   };
@@ -129,14 +130,18 @@ function callOnce(request: RemoteRequest, policy: RemoteHostPolicy): Promise<Inc
   });
 }
 
-/** dns.lookup, with every address of the answer checked against the policy before any is used. */
-function guardedLookup(host: string, policy: RemoteHostPolicy): LookupFunction {
+/**
+ * dns.lookup, with every address of the answer checked against the policy, for the port the call
+ * connects to, before any is used.
+ */
+function guardedLookup(url: URL, policy: RemoteHostPolicy): LookupFunction {
+  const port = portOf(url);
   return (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
       if (error) return callback(error, '', 4);
-      const refused = addresses.find((entry) => !addressAllowed(entry.address, policy));
+      const refused = addresses.find((entry) => !addressAllowed(entry.address, policy, port));
       if (refused !== undefined || addresses.length === 0)
-        return callback(refusedAddress(host, refused?.address ?? '(none)', policy), '', 4);
+        return callback(refusedAddress(url, refused?.address ?? '(none)', policy), '', 4);
       if (options.all)
         return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
       const [first] = addresses as [LookupAddress];
@@ -145,10 +150,10 @@ function guardedLookup(host: string, policy: RemoteHostPolicy): LookupFunction {
   };
 }
 
-function refusedAddress(host: string, address: string, policy: RemoteHostPolicy): RemoteCallError {
+function refusedAddress(url: URL, address: string, policy: RemoteHostPolicy): RemoteCallError {
   return new RemoteCallError(
-    `${host} resolves to ${address}, a private, loopback, link-local or reserved address; ` +
-      `calls go there only when an address entry allows it (${policy.setting})`,
+    `${url.host} resolves to ${address}, a private, loopback, link-local or reserved address; ` +
+      `calls go there only when an address entry allows it on port ${portOf(url)} (${policy.setting})`,
     { retryable: false },
   );
 }

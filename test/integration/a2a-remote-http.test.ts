@@ -64,12 +64,33 @@ describe('calls to remote agents', () => {
     const error = await failure(get(`http://localhost:${port}/hello`, policy(['localhost'])));
     expect(error).toBeInstanceOf(RemoteCallError);
     expect(error.message).toMatch(
-      /localhost:\d+ resolves to (127\.0\.0\.1|::1), a private, loopback, link-local or reserved address; calls go there only when an address entry allows it \(the test setting\)/,
+      /localhost:\d+ resolves to (127\.0\.0\.1|::1), a private, loopback, link-local or reserved address; calls go there only when an address entry allows it on port \d+ \(the test setting\)/,
     );
     expect((error as RemoteCallError).retryable).toBe(false);
     // Naming the addresses lets it through.
     expect(
       await get(`http://localhost:${port}/hello`, policy(['localhost', '127.0.0.1', '::1'])),
+    ).toBe('hello');
+  });
+
+  it('refuse a name resolving to an address whose entry names another port, at connect time', async () => {
+    const elsewhere = port === 65535 ? port - 1 : port + 1;
+    const error = await failure(
+      get(
+        `http://localhost:${port}/hello`,
+        policy(['localhost', `127.0.0.1:${elsewhere}`, `[::1]:${elsewhere}`]),
+      ),
+    );
+    expect(error).toMatchObject({ name: 'RemoteCallError', retryable: false });
+    expect(error.message).toMatch(
+      new RegExp(`resolves to (127\\.0\\.0\\.1|::1), .* allows it on port ${port} `),
+    );
+    // The same entries on the port called let it through.
+    expect(
+      await get(
+        `http://localhost:${port}/hello`,
+        policy(['localhost', `127.0.0.1:${port}`, `[::1]:${port}`]),
+      ),
     ).toBe('hello');
   });
 

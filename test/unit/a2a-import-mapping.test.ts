@@ -96,11 +96,23 @@ describe('the host allow-list', () => {
       '::ffff:10.0.0.1',
       '224.0.0.1',
     ])
-      expect(addressAllowed(address, hosts), address).toBe(false);
+      expect(addressAllowed(address, hosts, '443'), address).toBe(false);
     for (const address of ['93.184.216.34', '2606:2800:220:1::1', '::ffff:93.184.216.34'])
-      expect(addressAllowed(address, hosts), address).toBe(true);
-    expect(addressAllowed('10.0.0.5', policy(['10.0.0.0/8']))).toBe(true);
-    expect(addressAllowed('127.0.0.1', policy(['127.0.0.1']))).toBe(true);
+      expect(addressAllowed(address, hosts, '443'), address).toBe(true);
+    expect(addressAllowed('10.0.0.5', policy(['10.0.0.0/8']), '443')).toBe(true);
+    expect(addressAllowed('127.0.0.1', policy(['127.0.0.1']), '80')).toBe(true);
+  });
+
+  it('lets an address entry with a port allow that address on that port only, whatever name reached it', () => {
+    // A name under the wildcard that resolves to 127.0.0.1 must not reach its other ports.
+    const hosts = policy(['127.0.0.1:9000', '*.example.com', '[::1]:9000']);
+    expect(addressAllowed('127.0.0.1', hosts, '6379')).toBe(false);
+    expect(addressAllowed('127.0.0.1', hosts, '9000')).toBe(true);
+    expect(addressAllowed('::1', hosts, '22')).toBe(false);
+    expect(addressAllowed('::1', hosts, '9000')).toBe(true);
+    expect(addressAllowed('::ffff:127.0.0.1', hosts, '6379')).toBe(false);
+    // Public addresses need no entry, on any port.
+    expect(addressAllowed('93.184.216.34', hosts, '6379')).toBe(true);
   });
 
   it('names what is wrong with an entry', () => {

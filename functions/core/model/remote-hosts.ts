@@ -153,16 +153,28 @@ function normalised(address: string): { address: string; family: 'ipv4' | 'ipv6'
 }
 
 /**
- * Whether a connection may go to `address` (an IP the host name resolved to, or the URL's own
- * literal address): any public address, or one an address or range entry names.
+ * Whether a connection to `port` may go to `address` (an IP the host name resolved to, or the
+ * URL's own literal address): any public address, or one an address or range entry names — on
+ * that entry's port when it names one. A name's entry says nothing of the addresses it resolves
+ * to: with `10.0.0.5:8443` and `*.example.com` allowed, a name under example.com that resolves to
+ * 10.0.0.5 reaches it on 8443 only, as the entry says, and not its other ports.
  */
-export function addressAllowed(address: string, policy: RemoteHostPolicy): boolean {
+export function addressAllowed(address: string, policy: RemoteHostPolicy, port: string): boolean {
   const ip = normalised(address);
   if (ip === undefined) return false;
   const named = rulesOf(policy).some(
-    (rule) => rule.kind === 'address' && rule.addresses.check(ip.address, ip.family),
+    (rule) =>
+      rule.kind === 'address' &&
+      (rule.port === undefined || rule.port === port) &&
+      rule.addresses.check(ip.address, ip.family),
   );
   return named || !RESERVED.check(ip.address, ip.family);
+}
+
+/** The port a URL connects to: its own, or its scheme's (443 for https, 80 for http). */
+export function portOf(url: URL): string {
+  if (url.port !== '') return url.port;
+  return url.protocol === 'https:' ? '443' : '80';
 }
 
 /**
@@ -183,7 +195,7 @@ export function remoteUrlIssue(text: string, policy: RemoteHostPolicy): string |
   if (url.username !== '' || url.password !== '')
     return 'a URL with credentials in it is not called; remove the user and password';
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
+  const port = portOf(url);
   const portMatches = (rule: Rule) => rule.port === undefined || rule.port === port;
   const literal = normalised(host);
   const listed = rulesOf(policy).some((rule) => {
