@@ -14,7 +14,7 @@ import { readBody } from '../embedded/http.ts';
 import { bold, dim, green } from './format.ts';
 import type { Io } from './io.ts';
 import { requestLine } from './request-log.ts';
-import { type CredentialsProvider, openApi } from './signed-fetch.ts';
+import { apiTarget, type CredentialsProvider, isLoopbackHost, openApi } from './signed-fetch.ts';
 import { UsageError } from './usage-error.ts';
 
 /** Beside `mobius dev`'s 4000, so both can run at once. */
@@ -137,7 +137,32 @@ async function handle(
     response.end(page.body);
     return;
   }
+  const outside = outsideTheApi(target, api);
+  if (outside !== undefined) {
+    request.resume();
+    writeResult(response, requestId, errorResponse(outside, requestId));
+    return;
+  }
   await forward(request, response, requestId, method, target, api, credentials);
+}
+
+/**
+ * Why a request target may not be forwarded, if it may not: only paths under the API's stage are
+ * signed and sent. A raw client (not a browser, which normalises its URLs) can send `/.//x`, which
+ * URL parsing turns into `//x`: refused here as nonsense, and joined as text under the stage by
+ * apiTarget, which refuses what would still leave it.
+ */
+function outsideTheApi(target: URL, api: string): ValidationError | undefined {
+  const refuse = (message: string) =>
+    new ValidationError('request target', [{ path: 'url', message }]);
+  if (target.pathname.startsWith('//'))
+    return refuse(`${JSON.stringify(target.pathname)} is not an API path: it begins with "//".`);
+  try {
+    apiTarget(api, `${target.pathname}${target.search}`);
+    return undefined;
+  } catch (error) {
+    return refuse((error as Error).message);
+  }
 }
 
 /** The page's API call, signed and sent to the API; its answer streamed back as it arrives. */
@@ -250,12 +275,20 @@ function writeResult(
   response.end(body);
 }
 
-/** The API URL as given, checked: an http(s) URL, or a UsageError naming the fix. */
+/**
+ * The API URL as given, checked: an https URL (plain http only on this machine, as LocalStack
+ * serves it: signed requests and session tokens must not cross a network in clear), or a
+ * UsageError naming the fix.
+ */
 export function apiUrl(value: string): URL {
   const url = URL.parse(value);
   if (url === null || (url.protocol !== 'https:' && url.protocol !== 'http:'))
     throw new UsageError(
       `--api must be the deployed API's URL, such as https://abc123.execute-api.eu-west-1.amazonaws.com/prod (got ${JSON.stringify(value)}); the stack prints it as its ApiUrl output.`,
+    );
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
+    throw new UsageError(
+      `--api ${value} is plain http: the console would send your signed requests and session token across the network readable. Use the API's https URL (https://${url.host}${url.pathname}), as the stack prints it.`,
     );
   return url;
 }

@@ -58,7 +58,8 @@ export interface CallOptions {
  * else is API Gateway with IAM auth, so the request is signed with SigV4 (`execute-api`) using the
  * standard credential chain (environment, profile, SSO, instance role). LocalStack's API Gateway
  * on the loopback address (`/_aws/execute-api/<id>/<stage>/…`) is API Gateway too, and signed.
- * The region is taken from the execute-api host name, or AWS_REGION.
+ * The region is taken from the execute-api host name, or AWS_REGION. Signed requests go over https
+ * only (plain http on loopback, LocalStack's): a UsageError says so otherwise.
  */
 export async function callApi(
   baseUrl: string,
@@ -82,7 +83,7 @@ export async function openApi(
   body?: unknown,
   options: CallOptions = {},
 ): Promise<Response> {
-  const url = new URL(path.replace(/^\//, ''), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+  const url = apiTarget(baseUrl, path);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = {
     host: url.host,
@@ -95,6 +96,10 @@ export async function openApi(
     ['127.0.0.1', 'localhost'].includes(url.hostname) &&
     !url.pathname.startsWith('/_aws/execute-api/');
   if (!embedded) {
+    if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname))
+      throw new UsageError(
+        `Refusing to send a signed request to ${url.origin} over plain http: the signature and any session token would cross the network readable. Use its https URL, as the stack prints it: https://${url.host}/…`,
+      );
     const region =
       /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ??
       process.env.AWS_REGION ??
@@ -132,6 +137,30 @@ export async function openApi(
     ...(payload === undefined ? {} : { body: payload }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
+}
+
+/** 127.0.0.0/8, localhost and ::1: this machine, where plain http never crosses a network. */
+export function isLoopbackHost(hostname: string): boolean {
+  const name = hostname.toLowerCase();
+  return name === 'localhost' || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+/**
+ * The URL of `path` (with its query) under the API's base URL, joined as text: the base's origin,
+ * its path (the stage), then `path`. Resolving `path` as a URL reference instead would let
+ * `//host/x` name another host and `/x` leave the stage, with the request still signed. Throws a
+ * UsageError for a path that would leave the base all the same (dot segments, `..` encoded).
+ */
+export function apiTarget(baseUrl: string, path: string): URL {
+  const base = new URL(baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  // Always `origin/…`: whatever `path` holds, it cannot reach the authority.
+  const url = new URL(`${base.origin}${basePath}/${path.startsWith('/') ? path.slice(1) : path}`);
+  if (url.origin !== base.origin || !`${url.pathname}/`.startsWith(`${basePath}/`))
+    throw new UsageError(
+      `${JSON.stringify(path)} is not a path under the API at ${base.origin}${basePath}/: it would leave the API's stage.`,
+    );
+  return url;
 }
 
 /** A whole answer's body: its JSON, or its text when it is not JSON. */

@@ -1,5 +1,11 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +14,7 @@ import {
   startConsoleServer,
 } from '../../functions/cli/console-command.ts';
 import type { Io } from '../../functions/cli/io.ts';
+import { apiTarget, openApi } from '../../functions/cli/signed-fetch.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 import type { ApiRequestRecord } from '../../functions/embedded/api-server.ts';
 
@@ -263,6 +270,89 @@ describe('mobius console --api', () => {
     expect(response.status).toBe(403);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('FORBIDDEN');
     expect(received).toEqual([]);
+  });
+
+  it('forwards only paths under the API’s stage: a raw client’s `/.//` cannot reach another host or stage', async () => {
+    // Another server on loopback that must hear nothing (a host an attacker would name).
+    const elsewhere: string[] = [];
+    const other = createServer((request, response) => {
+      elsewhere.push(`${request.method} ${request.url}`);
+      response.end('{}');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherPort = (other.address() as AddressInfo).port;
+    const { port } = new URL(console_.url);
+    // Sent as they are (fetch and browsers normalise their URLs first; a local program need not).
+    const raw = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const call = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+          },
+          (response) => {
+            let body = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => {
+              body += chunk;
+            });
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          },
+        );
+        call.on('error', reject);
+        call.end('{"a":1}');
+      });
+    try {
+      for (const path of [
+        `/.///127.0.0.1:${otherPort}/_aws/execute-api/x/y`,
+        '/.//other-stage/agents',
+        '/./\\other-stage/agents',
+      ]) {
+        const answer = await raw(path);
+        expect(answer.status, path).toBe(400);
+        expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+      }
+      expect(received).toEqual([]);
+      expect(elsewhere).toEqual([]);
+    } finally {
+      other.closeAllConnections();
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  });
+
+  it('joins every signed call’s path under the API’s base as text, refusing any that would leave it', async () => {
+    const base = `http://127.0.0.1:${upstreamPort}${STAGE}/`;
+    expect(apiTarget(base, '/agents?status=healthy').href).toBe(
+      `http://127.0.0.1:${upstreamPort}${STAGE}/agents?status=healthy`,
+    );
+    // Scheme-relative and root-relative paths stay on the API's host, under its stage.
+    expect(apiTarget(base, '//evil.example/x').href).toBe(
+      `http://127.0.0.1:${upstreamPort}${STAGE}//evil.example/x`,
+    );
+    expect(apiTarget(`http://127.0.0.1:${upstreamPort}`, '//evil.example/x').host).toBe(
+      `127.0.0.1:${upstreamPort}`,
+    );
+    for (const path of ['/../other/agents', '/%2e%2e/other/agents', '/\\..\\..\\other'])
+      expect(() => apiTarget(base, path), path).toThrow(UsageError);
+    await expect(
+      openApi(base, 'GET', '/../other/agents', undefined, { credentials: async () => CREDENTIALS }),
+    ).rejects.toThrow(UsageError);
+    expect(received).toEqual([]);
+  });
+
+  it('signs nothing for plain http beyond this machine, naming the fix', async () => {
+    const refused = openApi('http://api.example.com/prod', 'GET', '/agents', undefined, {
+      credentials: async () => CREDENTIALS,
+    });
+    await expect(refused).rejects.toThrow(UsageError);
+    await expect(refused).rejects.toThrow(/https URL/);
+    const io: Io = { out: () => undefined, err: () => undefined };
+    await expect(
+      consoleCommand({ api: 'http://api.example.com/prod', port: 0 }, io, Promise.resolve()),
+    ).rejects.toThrow(/--api http:\/\/api\.example\.com\/prod is plain http/);
   });
 
   it('answers 502 with the reason when the API cannot be reached', async () => {
