@@ -111,6 +111,13 @@ const agentRecordSchema = z.object({
   registeredAt: z.string(),
   updatedAt: z.string(),
   expiresAt: z.string(),
+  /** Who drained the agent and when; absent while it is not drained. */
+  drained: z
+    .object({ at: z.string(), by: z.string() })
+    .optional()
+    .describe(
+      'Present while an operator has the agent drained (POST /agents/{id}/drain): when (ISO 8601) and which principal. Absent otherwise.',
+    ),
 });
 
 const discoveryMatchSchema = z.object({

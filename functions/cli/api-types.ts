@@ -703,6 +703,11 @@ export interface components {
             registeredAt: string;
             updatedAt: string;
             expiresAt: string;
+            /** Present while an operator has the agent drained (POST /agents/{id}/drain): when (ISO 8601) and which principal. Absent otherwise. */
+            drained?: {
+                at: string;
+                by: string;
+            };
         };
         AgentList: {
             agents: components["schemas"]["AgentRecord"][];

@@ -96,6 +96,18 @@ describe('drain and resume through the API', () => {
     expect((await http('GET', '/health')).body.agents.byStatus.drained).toBe(1);
   });
 
+  it('shows who drained it and when in its record, without draining it again', async () => {
+    const record = await http('GET', '/agents/echo-b');
+    expect(record.body).toMatchObject({
+      status: 'drained',
+      drained: { at: drainedAt, by: 'local' },
+    });
+    const listed = await http('GET', '/agents?status=drained');
+    expect(listed.body.agents[0].drained).toEqual({ at: drainedAt, by: 'local' });
+    // Agents nobody drained carry no such field.
+    expect((await http('GET', '/agents/echo-a')).body).not.toHaveProperty('drained');
+  });
+
   it('is skipped by discovery and by a coordination naming its capability', async () => {
     const usable = await http('POST', '/discover', {
       capability: 'echoing',
@@ -156,6 +168,7 @@ describe('drain and resume through the API', () => {
     expect(resumed.body).toEqual({ agentId: 'echo-b', status: expect.any(String) });
     expect(['healthy', 'degraded']).toContain(resumed.body.status);
     expect((await http('GET', '/health')).body.agents.byStatus.drained).toBe(0);
+    expect((await http('GET', '/agents/echo-b')).body).not.toHaveProperty('drained');
 
     await pastPlanningCache();
     const run = await coordinate({ steps: [{ id: 'only', capability: 'echoing' }] });

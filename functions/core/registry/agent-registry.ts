@@ -41,7 +41,7 @@ export {
   type RegisterOptions,
   type RegisterResult,
 } from './registrar.ts';
-export type { AgentRecord } from './store.ts';
+export type { AgentRecord, DrainedBy } from './store.ts';
 
 export const listFilterSchema = z.strictObject({
   status: agentStatusSchema.optional(),

@@ -37,6 +37,17 @@ export interface AgentRecord {
   readonly updatedAt: string;
   /** The heartbeat deadline; the agent reads as offline from this instant. */
   readonly expiresAt: string;
+  /**
+   * Who drained the agent and when (POST /agents/{id}/drain): what an operator weighs before
+   * resuming it. Absent while it is not drained.
+   */
+  readonly drained?: DrainedBy;
+}
+
+/** The drain an operator put on an agent: when (ISO) and which principal. */
+export interface DrainedBy {
+  readonly at: string;
+  readonly by: string;
 }
 
 export function notFound(agentId: string): NotFoundError {
@@ -85,5 +96,9 @@ export function toRecord(
     registeredAt: new Date(row.registeredAt).toISOString(),
     updatedAt: new Date(row.updatedAt).toISOString(),
     expiresAt: new Date(row.expiresAt * 1000).toISOString(),
+    // A drain writes both attributes in one UpdateItem (operator-actions.ts).
+    ...(row.drainedAt === undefined || row.drainedBy === undefined
+      ? {}
+      : { drained: { at: new Date(row.drainedAt).toISOString(), by: row.drainedBy } }),
   };
 }
