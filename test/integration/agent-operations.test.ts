@@ -47,6 +47,21 @@ async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean):
   throw new Error(`condition not met; last value: ${JSON.stringify(last)}`);
 }
 
+/** An A2A SendMessage to the agent's JSON-RPC endpoint (HTTP 200 either way: see body.error). */
+async function sendA2a(agentId: string): Promise<Answer> {
+  const response = await fetch(`${runtime.apiUrl}/a2a/${agentId}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'A2A-Version': '1.0' },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'SendMessage',
+      params: { message: { messageId: `m-${Date.now()}`, parts: [{ data: { q: 3 } }] } },
+    }),
+  });
+  return { status: response.status, body: (await response.json()) as Answer['body'] };
+}
+
 /** Planning reuses registry lookups for a second (the runtime's planning cache): let them expire. */
 const pastPlanningCache = () => new Promise((resolve) => setTimeout(resolve, 1100));
 
@@ -145,6 +160,31 @@ describe('drain and resume through the API', () => {
     });
   });
 
+  it('refuses messages and A2A requests addressed to it (503 naming the drain), where an open breaker would too', async () => {
+    for (const body of [
+      { to: 'echo-b', payload: { q: 1 } },
+      { to: 'echo-b', payload: { q: 1 }, wait: true },
+      { to: 'echo-b', payload: { q: 1 }, stream: true },
+    ]) {
+      const refused = await http('POST', '/messages', body);
+      expect(refused.status, JSON.stringify(body)).toBe(503);
+      expect(refused.body.error).toMatchObject({
+        code: 'NO_AGENT_AVAILABLE',
+        details: { agentId: 'echo-b', status: 'drained', drainedAt, drainedBy: 'local' },
+      });
+      expect(refused.body.error.message).toMatch(/drained.*POST \/agents\/echo-b\/resume/);
+    }
+    // The A2A endpoint answers a refused message as a failed task saying why (functions/a2a).
+    const a2a = await sendA2a('echo-b');
+    expect(a2a.body.result?.task?.status, JSON.stringify(a2a.body)).toMatchObject({
+      state: 'TASK_STATE_FAILED',
+      message: {
+        parts: [{ text: expect.stringMatching(/echo-b is drained/) }],
+        metadata: { code: 'NO_AGENT_AVAILABLE' },
+      },
+    });
+  });
+
   it('stays drained through its heartbeats, and a second drain keeps the first one’s mark', async () => {
     const before = (await http('GET', '/agents/echo-b/health')).body.lastSeen;
     const pinged = await eventually(
@@ -176,6 +216,16 @@ describe('drain and resume through the API', () => {
     const named = await coordinate({ agents: ['echo-b'] });
     expect(named.status).toBe(200);
     expect(named.body.standIns).toEqual([]);
+
+    expect((await http('POST', '/messages', { to: 'echo-b', payload: { q: 1 } })).status).toBe(202);
+    const answered = await http('POST', '/messages', {
+      to: 'echo-b',
+      payload: { q: 2 },
+      wait: true,
+    });
+    expect(answered.status).toBe(200);
+    expect(answered.body.response.payload).toEqual({ from: 'echo-b', input: { q: 2 } });
+    expect((await sendA2a('echo-b')).body.result?.task?.status?.state).toBe('TASK_STATE_COMPLETED');
   });
 });
 

@@ -306,6 +306,52 @@ describe('MessageRouter request shapes', () => {
     expect(sqs.calls()).toHaveLength(0);
   });
 
+  it('refuses new work for a drained agent (send, batch, request, streamed request) naming the drain and how to resume, but lets responses through', async () => {
+    const drainedAt = Date.now() - 60_000;
+    const both = {
+      ...standardQueue,
+      lambdaArn: 'arn:aws:lambda:us-east-1:123456789012:function:w',
+    };
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        registry: [{ ...storedAgent('w', both), drainedAt, drainedBy: 'arn:aws:iam::1:role/Ops' }],
+      },
+    });
+    const request = () => createMessage({ from: 'a', to: 'w', type: 'request', payload: {} });
+    const refusals = [
+      router.send(request()),
+      router.send(
+        createMessage({ from: 'a', to: 'w', type: 'event', eventType: 'x.y', payload: {} }),
+      ),
+      router.sendBatch([request(), request()]),
+      router.request(request()),
+      router.requestStream(request()),
+    ];
+    for (const refused of refusals) {
+      const error = await refused.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NoAgentAvailableError);
+      expect((error as NoAgentAvailableError).details).toEqual({
+        agentId: 'w',
+        status: 'drained',
+        reason: 'drained',
+        drainedAt: new Date(drainedAt).toISOString(),
+        drainedBy: 'arn:aws:iam::1:role/Ops',
+      });
+      expect((error as Error).message).toMatch(/is drained.*POST \/agents\/w\/resume/);
+    }
+    // Nothing was sent or invoked, and no breaker probe was claimed.
+    expect(sqs.calls()).toHaveLength(0);
+    expect(lambda.calls()).toHaveLength(0);
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+
+    // A response answers a request the drained agent made itself: it finishes what it has.
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'sqs-1' });
+    const theirs = createMessage({ from: 'w', to: 'b', type: 'request', payload: {} });
+    const receipt = await router.send(createResponse(theirs, 'b', { ok: true }));
+    expect(receipt.agentId).toBe('w');
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(1);
+  });
+
   it('gives up on a slow synchronous agent with a TimeoutError', async () => {
     ddb.on(BatchGetCommand).resolves({
       Responses: {

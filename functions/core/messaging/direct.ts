@@ -86,7 +86,8 @@ const DEFAULT_REQUEST_TIMEOUT_SECONDS = 30;
 /**
  * Messages to one agent: to its SQS queue (one, or batches), and requests that wait for the
  * answer (a synchronous Lambda invocation, or the queue and a reply queue). Every delivery is
- * admitted by the recipient's breaker and its failures feed it (see Recipients).
+ * refused while the recipient is drained (but for responses), admitted by its breaker, and its
+ * failures feed the breaker (see Recipients).
  */
 export class DirectDelivery {
   readonly #recipients: Recipients;
@@ -123,6 +124,7 @@ export class DirectDelivery {
     const prepared = this.#recipients.negotiated(message, recipient.card);
     const queueUrl = queueOf(recipient.card);
     assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
+    this.#recipients.takesMessage(recipient, prepared);
     await this.#recipients.admit(recipient);
     return this.#enqueue(recipient.card, queueUrl, prepared);
   }
@@ -168,9 +170,11 @@ export class DirectDelivery {
     // Every message is checked before any breaker is asked or anything is sent.
     const byQueue = new Map<string, { card: AgentCard; messages: Envelope[] }>();
     for (const message of messages) {
-      const { card } = recipients.get(recipientId(message)) as Recipient;
+      const recipient = recipients.get(recipientId(message)) as Recipient;
+      const { card } = recipient;
       const prepared = this.#recipients.negotiated(message, card);
       assertFits(prepared, LIMITS.sqsMessageBytes, 'SQS');
+      this.#recipients.takesMessage(recipient, prepared);
       const queueUrl = queueOf(card);
       const group = byQueue.get(queueUrl) ?? { card, messages: [] };
       group.messages.push(prepared);
@@ -262,6 +266,7 @@ export class DirectDelivery {
           { path: 'to', message: `agent ${card.agentId} has no Lambda endpoint; use via: "queue"` },
         ]);
       }
+      this.#recipients.takesMessage(recipient, prepared);
       await this.#recipients.admit(recipient);
       return this.#invoke(card, functionName, prepared, timeoutMs);
     }
@@ -277,6 +282,7 @@ export class DirectDelivery {
     const withReply = { ...prepared, replyTo: replies.queueUrl };
     const queueUrl = queueOf(card);
     assertFits(withReply, LIMITS.sqsMessageBytes, 'SQS');
+    this.#recipients.takesMessage(recipient, withReply);
     await this.#recipients.admit(recipient);
     return this.#requestViaQueue(card, queueUrl, withReply, replies, timeoutMs);
   }
@@ -328,6 +334,7 @@ export class DirectDelivery {
       ]);
     }
     const prepared = this.#recipients.negotiated(message, card);
+    this.#recipients.takesMessage(recipient, prepared);
     await this.#recipients.admit(recipient);
     const timeoutMs = (message.timeout ?? DEFAULT_REQUEST_TIMEOUT_SECONDS) * 1000;
     const stream = new InvocationStream({

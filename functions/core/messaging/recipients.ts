@@ -6,8 +6,8 @@ import { type Envelope, negotiateProtocol, offeredVersions } from './envelope.ts
 export type Recipient = AgentRecord;
 
 /**
- * What every delivery to one agent asks of the registry: who the recipient is, whether its breaker
- * lets the message through, which protocol version it gets, and the outcome afterwards. Shared by
+ * What every delivery to one agent asks of the registry: who the recipient is, whether it takes new
+ * work (not while drained), whether its breaker lets the message through, which protocol version it gets, and the outcome afterwards. Shared by
  * direct sends and request-response (direct.ts); broadcasts go through the bus instead.
  */
 export class Recipients {
@@ -33,6 +33,29 @@ export class Recipients {
   /** The recipient's registry record; nothing is claimed yet (see admit). */
   async lookup(message: Envelope): Promise<Recipient> {
     return this.#registry.get(recipientId(message));
+  }
+
+  /**
+   * Refuses new work for an agent an operator drained (NoAgentAvailableError, 503), as planning
+   * and discovery pass it over: a request, an event or any other message it has not asked for is
+   * new work. A response is not: it answers a request the agent sent, and a drained agent finishes
+   * what it has. Messages already in its queue are its own to handle; this only stops new ones.
+   * Asked before the breaker, so a refused message claims no probe.
+   */
+  takesMessage(recipient: Recipient, message: Envelope): void {
+    if (recipient.status !== 'drained' || message.type === 'response') return;
+    const agentId = recipient.card.agentId;
+    const drained = recipient.drained;
+    const by = drained === undefined ? '' : ` (${drained.by}, at ${drained.at})`;
+    throw new NoAgentAvailableError(
+      `Agent ${agentId} is drained: an operator${by} took it out of service, so it takes no new work until resumed (POST /agents/${agentId}/resume, or mobius agent resume ${agentId}); messages already in its queue are still handled.`,
+      {
+        agentId,
+        status: 'drained',
+        reason: 'drained',
+        ...(drained === undefined ? {} : { drainedAt: drained.at, drainedBy: drained.by }),
+      },
+    );
   }
 
   /**

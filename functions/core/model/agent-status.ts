@@ -25,8 +25,10 @@ export const STATUS_RANK: Readonly<Record<AgentStatus, number>> = {
 
 /**
  * Statuses that take no new work: planning passes such an agent over while it finishes what it
- * has, and discovery returns it only to a query that asks for its status (planning never does). `draining`: the agent is stopping (its own `stop()`); `drained`: an operator drained
- * it (POST /agents/{id}/drain) until one resumes it; `offline`: its heartbeat deadline passed.
+ * has, and discovery returns it only to a query that asks for its status (planning never does).
+ * `draining`: the agent is stopping (its own `stop()`); `drained`: an operator drained it
+ * (POST /agents/{id}/drain) until one resumes it, and the router refuses new messages to it too
+ * (messaging/recipients.ts); `offline`: its heartbeat deadline passed.
  */
 const NO_NEW_WORK: ReadonlySet<AgentStatus> = new Set(['draining', 'drained', 'offline']);
 
