@@ -28,7 +28,7 @@ import {
   type SendMessageParams,
   sendMessageParamsSchema,
 } from './requests.ts';
-import type { TaskIdentity, TaskLog, TaskOutcome, TaskRecord } from './task-log.ts';
+import type { NewTask, TaskIdentity, TaskLog, TaskOutcome, TaskRecord } from './task-log.ts';
 
 /**
  * Every Mobius agent as an A2A 1.0 agent: the JSON-RPC methods SendMessage, SendStreamingMessage,
@@ -55,8 +55,10 @@ export interface A2aEndpointDependencies {
 /** One JSON-RPC request to one agent. */
 export interface A2aRequest {
   readonly agentId: string;
-  /** The authenticated caller (the message's `sender`). */
+  /** The authenticated caller (the message's `sender`): a task is the caller's that sent it. */
   readonly sender: string;
+  /** Whether the caller is an operator, who may read and cancel every principal's tasks. */
+  readonly operator: boolean;
   /** For the message of an internal error and the log line it points to. */
   readonly requestId: string;
   /** The `A2A-Version` header, if any. */
@@ -118,11 +120,11 @@ export class A2aEndpoint {
       }
       case 'GetTask': {
         const { id } = parseParams(getTaskParamsSchema, call.params);
-        return respond(taskOfRecord(await this.#find(request.agentId, id)));
+        return respond(taskOfRecord(await this.#find(request, id)));
       }
       case 'CancelTask': {
         const { id } = parseParams(cancelTaskParamsSchema, call.params);
-        return respond(taskOfRecord(await this.#cancel(request.agentId, id)));
+        return respond(taskOfRecord(await this.#cancel(request, id)));
       }
     }
   }
@@ -149,10 +151,11 @@ export class A2aEndpoint {
       );
     const followed = send.message.taskId;
     if (followed !== undefined && followed !== '') await this.#refuseFollowUp(request, followed);
-    const task: TaskIdentity = {
+    const task: NewTask = {
       taskId: randomUUID(),
       agentId: request.agentId,
       contextId: nonEmpty(send.message.contextId) ?? randomUUID(),
+      sender: request.sender,
     };
     const envelope = createMessage({
       from: API_SENDER,
@@ -174,7 +177,7 @@ export class A2aEndpoint {
 
   /** A message naming a task continues it, which no Mobius task takes: they end with their answer. */
   async #refuseFollowUp(request: A2aRequest, taskId: string): Promise<never> {
-    const record = await this.#find(request.agentId, taskId);
+    const record = await this.#find(request, taskId);
     throw new A2aError(
       'unsupportedOperation',
       `Task ${taskId} is ${stateWord(record.state)}: a Mobius agent answers each message as a task of its own, which ends with its answer. Send the message without taskId (the same contextId keeps the conversation).`,
@@ -196,7 +199,7 @@ export class A2aEndpoint {
       outcome = this.#failure(error, prepared.requestId);
     }
     const now = this.#now();
-    await this.#keep(prepared.task, outcome, { withStart: true });
+    await this.#keep(prepared.task, outcome, { start: prepared.task });
     return {
       ...taskOfOutcome(prepared.task, outcome, now),
       history: [prepared.userMessage],
@@ -333,7 +336,7 @@ export class A2aEndpoint {
     }
   }
 
-  async #begin(task: TaskIdentity): Promise<number> {
+  async #begin(task: NewTask): Promise<number> {
     try {
       return await this.#deps.tasks.begin(task);
     } catch (error) {
@@ -343,7 +346,7 @@ export class A2aEndpoint {
     }
   }
 
-  async #keep(task: TaskIdentity, outcome: TaskOutcome, options: { withStart?: boolean } = {}) {
+  async #keep(task: TaskIdentity, outcome: TaskOutcome, options: { start?: NewTask } = {}) {
     try {
       await this.#deps.tasks.end(task, outcome, options);
     } catch (error) {
@@ -351,10 +354,19 @@ export class A2aEndpoint {
     }
   }
 
-  /** The task of this agent with this id; TaskNotFound otherwise (another agent's task too). */
-  async #find(agentId: string, taskId: string): Promise<TaskRecord> {
+  /**
+   * The task of this agent with this id, if the caller sent it or is an operator; TaskNotFound
+   * otherwise — another agent's task, or another caller's, alike: whether a task id exists is
+   * none of a stranger's business, and a task's output is its sender's.
+   */
+  async #find(request: A2aRequest, taskId: string): Promise<TaskRecord> {
     const record = await this.#deps.tasks.get(taskId);
-    if (record !== undefined && record.agentId === agentId) return record;
+    if (
+      record !== undefined &&
+      record.agentId === request.agentId &&
+      (request.operator || record.sender === request.sender)
+    )
+      return record;
     throw new A2aError(
       'taskNotFound',
       this.#deps.tasks.keeps
@@ -368,12 +380,12 @@ export class A2aEndpoint {
    * agent); a task canceled already is answered as it is; one that has ended otherwise is
    * TaskNotCancelable — also when it ended while the cancel was being logged.
    */
-  async #cancel(agentId: string, taskId: string): Promise<TaskRecord> {
-    const record = await this.#find(agentId, taskId);
+  async #cancel(request: A2aRequest, taskId: string): Promise<TaskRecord> {
+    const record = await this.#find(request, taskId);
     if (record.state === TASK_STATES.canceled) return record;
     if (!isTerminal(record.state)) {
       await this.#deps.tasks.end(record, { state: 'canceled', message: CANCELED_BY_REQUEST });
-      const after = await this.#find(agentId, taskId);
+      const after = await this.#find(request, taskId);
       if (after.state === TASK_STATES.canceled) return after;
       return notCancelable(after);
     }
@@ -401,7 +413,7 @@ export class A2aEndpoint {
 }
 
 interface PreparedTask {
-  readonly task: TaskIdentity;
+  readonly task: NewTask;
   readonly envelope: Envelope;
   /** The client's message as the task's history has it: with its task and context ids. */
   readonly userMessage: Message;

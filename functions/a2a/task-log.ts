@@ -12,6 +12,9 @@ import { TASK_STATES, type TaskStateName } from './protocol.ts';
  *
  * - `step.started`: the task is working (a streamed task logs it as it starts; a task answered in
  *   one piece logs it with its end, as nobody can ask for it before its answer names it);
+ * - with it, in the same append, a `step.chunk` of the step `a2a.sender` whose text is the
+ *   principal that sent the message: the task is that caller's (and operators'), and GetTask and
+ *   CancelTask by anyone else find no such task;
  * - `step.succeeded`: completed, with the agent's output (`outputOmitted` when it was too large
  *   for the log: the caller got it, GetTask cannot give it);
  * - `step.failed`: failed, `error` the Mobius error code and `cause` its message — or canceled,
@@ -26,6 +29,18 @@ export const CANCELED_ERROR = 'A2A.TaskCanceled';
 /** The tasks' item collections in the event log: apart from coordinations (UUIDs). */
 const KEY_PREFIX = 'a2a-task:';
 
+/**
+ * Whether `id` names a task's collection in the event log rather than a coordination's: the
+ * coordination routes, which read the same log by any id, answer 404 for it (a task is its
+ * sender's, which those routes do not check).
+ */
+export function isTaskLogKey(id: string): boolean {
+  return id.startsWith(KEY_PREFIX);
+}
+
+/** The step whose one chunk names the task's sender (see above). */
+const SENDER_STEP = 'a2a.sender';
+
 /** Every event a task can have, with room for cancels sent together: one small read. */
 const READ_LIMIT = 16;
 
@@ -33,6 +48,12 @@ export interface TaskIdentity {
   readonly taskId: string;
   readonly agentId: string;
   readonly contextId: string;
+}
+
+/** A task as it starts: whose it is too. */
+export interface NewTask extends TaskIdentity {
+  /** The authenticated caller that sent the message (the Mobius message's `sender`). */
+  readonly sender: string;
 }
 
 /** How a task ended, as the A2A endpoint sees it. */
@@ -51,6 +72,8 @@ export interface TaskRecord extends TaskIdentity {
   readonly outputOmitted?: boolean;
   /** Failed or canceled: why, as its status message says it. */
   readonly reason?: { readonly code: string; readonly message: string };
+  /** Who sent its message; undefined for a task logged without one (operators' only). */
+  readonly sender?: string;
   /** The id of its last event read: where a watcher goes on from. */
   readonly lastEventId: number;
 }
@@ -68,19 +91,23 @@ export class TaskLog {
     return this.#events !== undefined;
   }
 
-  /** Logs a streamed task's start; returns the id of its event (a watcher reads after it). */
-  async begin(task: TaskIdentity): Promise<number> {
+  /** Logs a streamed task's start; returns the id of its last event (a watcher reads after it). */
+  async begin(task: NewTask): Promise<number> {
     if (this.#events === undefined) return 0;
-    const [started] = await this.#events.append(keyOf(task.taskId), [startedEvent(task)]);
-    return started?.id ?? 0;
+    const logged = await this.#events.append(keyOf(task.taskId), startEvents(task));
+    return logged.at(-1)?.id ?? 0;
   }
 
-  /** Logs a task's end (a task answered in one piece: its start too, in the same append). */
-  async end(task: TaskIdentity, outcome: TaskOutcome, options: { withStart?: boolean } = {}) {
+  /**
+   * Logs a task's end; a task answered in one piece (`start` given: the task with its sender) its
+   * start too, in the same append.
+   */
+  async end(task: TaskIdentity, outcome: TaskOutcome, options: { start?: NewTask } = {}) {
     const events = this.#events;
     if (events === undefined) return;
+    const { start } = options;
     const append = (end: CoordinationEventInput) =>
-      events.append(keyOf(task.taskId), options.withStart ? [startedEvent(task), end] : [end]);
+      events.append(keyOf(task.taskId), start ? [...startEvents(start), end] : [end]);
     try {
       await append(endEvent(task, outcome));
     } catch (error) {
@@ -127,8 +154,16 @@ function keyOf(taskId: string): string {
   return `${KEY_PREFIX}${taskId}`;
 }
 
-function startedEvent(task: TaskIdentity): CoordinationEventInput {
-  return { type: 'step.started', stepId: task.contextId, agentId: task.agentId };
+function startEvents(task: NewTask): CoordinationEventInput[] {
+  return [
+    { type: 'step.started', stepId: task.contextId, agentId: task.agentId },
+    {
+      type: 'step.chunk',
+      stepId: SENDER_STEP,
+      agentId: task.agentId,
+      chunk: { seq: 0, text: task.sender },
+    },
+  ];
 }
 
 function endEvent(task: TaskIdentity, outcome: TaskOutcome): CoordinationEventInput {
@@ -157,7 +192,10 @@ function endEvent(task: TaskIdentity, outcome: TaskOutcome): CoordinationEventIn
 function recordOf(taskId: string, events: readonly CoordinationEvent[]): TaskRecord | undefined {
   const started = events.find((event) => event.type === 'step.started');
   if (started === undefined || started.type !== 'step.started') return undefined;
-  const identity = { taskId, agentId: started.agentId, contextId: started.stepId };
+  const owner = events.find((event) => event.type === 'step.chunk' && event.stepId === SENDER_STEP);
+  const sender =
+    owner?.type === 'step.chunk' && 'text' in owner.chunk ? { sender: owner.chunk.text } : {};
+  const identity = { taskId, agentId: started.agentId, contextId: started.stepId, ...sender };
   const lastEventId = events.at(-1)?.id ?? started.id;
   for (const event of events) {
     if (event.type === 'step.succeeded')

@@ -142,6 +142,7 @@ describe('tasks in the event log', () => {
     taskId: randomUUID(),
     agentId: 'writer',
     contextId: `ctx-${randomUUID()}`,
+    sender: 'arn:aws:iam::123456789012:role/writer-caller',
   });
 
   beforeAll(async () => {
@@ -167,12 +168,11 @@ describe('tasks in the event log', () => {
     await tasks.end(
       completedFirst,
       { state: 'completed', output: { n: 1 }, durationMs: 5 },
-      {
-        withStart: true,
-      },
+      { start: completedFirst },
     );
     await tasks.end(completedFirst, { state: 'canceled', message: 'too late' });
     expect(await tasks.get(completedFirst.taskId)).toMatchObject({
+      sender: completedFirst.sender,
       state: 'TASK_STATE_COMPLETED',
       output: { n: 1 },
     });
@@ -184,9 +184,7 @@ describe('tasks in the event log', () => {
     await tasks.end(
       failed,
       { state: 'failed', code: 'TIMEOUT', message: 'too slow' },
-      {
-        withStart: true,
-      },
+      { start: failed },
     );
     expect(await tasks.get(failed.taskId)).toMatchObject({
       state: 'TASK_STATE_FAILED',
@@ -195,7 +193,7 @@ describe('tasks in the event log', () => {
 
     const large = task();
     const output = 'x'.repeat(MAX_EVENT_BYTES);
-    await tasks.end(large, { state: 'completed', output, durationMs: 1 }, { withStart: true });
+    await tasks.end(large, { state: 'completed', output, durationMs: 1 }, { start: large });
     expect(await tasks.get(large.taskId)).toMatchObject({
       state: 'TASK_STATE_COMPLETED',
       output: null,
@@ -206,7 +204,7 @@ describe('tasks in the event log', () => {
   it('keeps nothing and finds nothing without an event log', async () => {
     const tasks = new TaskLog(undefined);
     const lost = task();
-    await tasks.end(lost, { state: 'completed', output: 1, durationMs: 1 }, { withStart: true });
+    await tasks.end(lost, { state: 'completed', output: 1, durationMs: 1 }, { start: lost });
     expect(tasks.keeps).toBe(false);
     expect(await tasks.get(lost.taskId)).toBeUndefined();
   });

@@ -536,6 +536,8 @@ describe('the JSON-RPC wire', () => {
 describe('behind API Gateway, and from another API instance', () => {
   const DOMAIN = 'abc123.execute-api.eu-west-1.amazonaws.com';
   const CALLER = 'arn:aws:iam::123456789012:role/a2a-caller';
+  const STRANGER = 'arn:aws:iam::123456789012:role/a2a-stranger';
+  const OPERATOR = 'arn:aws:iam::123456789012:role/a2a-operator';
 
   function otherApi() {
     const deps: ApiDependencies = {
@@ -543,12 +545,17 @@ describe('behind API Gateway, and from another API instance', () => {
       router: runtime.router,
       coordinations: runtime.coordinations,
       events: runtime.events,
-      access: { mode: 'iam', operators: [] },
+      access: { mode: 'iam', operators: [OPERATOR] },
     };
     return createApi(deps);
   }
 
-  function gatewayEvent(method: string, path: string, body?: unknown): APIGatewayProxyEvent {
+  function gatewayEvent(
+    method: string,
+    path: string,
+    body?: unknown,
+    caller = CALLER,
+  ): APIGatewayProxyEvent {
     return {
       httpMethod: method,
       path,
@@ -566,13 +573,16 @@ describe('behind API Gateway, and from another API instance', () => {
         stage: 'v1',
         domainName: DOMAIN,
         path: `/v1${path}`,
-        identity: { userArn: CALLER, accountId: '123456789012' },
+        identity: { userArn: caller, accountId: '123456789012' },
       } as unknown as APIGatewayProxyEvent['requestContext'],
     };
   }
 
-  async function call(method: string, path: string, body?: unknown) {
-    const result = await otherApi()(gatewayEvent(method, path, body), lambdaContext('mobius-api'));
+  async function call(method: string, path: string, body?: unknown, caller = CALLER) {
+    const result = await otherApi()(
+      gatewayEvent(method, path, body, caller),
+      lambdaContext('mobius-api'),
+    );
     if (isStreaming(result)) throw new Error('expected a JSON answer');
     return { status: result.statusCode, body: JSON.parse(buffered(result).body) };
   }
@@ -587,7 +597,55 @@ describe('behind API Gateway, and from another API instance', () => {
     });
   });
 
-  it('reads and cancels a task another instance streams, which stops it there', async () => {
+  it("keeps a task its sender's: another caller can neither read nor cancel it, an operator can", async () => {
+    const rpcCall = (method: string, params: unknown, caller: string) =>
+      call('POST', '/a2a/summarizer', { jsonrpc: '2.0', id: 7, method, params }, caller);
+    const sent = await rpcCall(
+      'SendMessage',
+      { message: { messageId: 'm1', parts: [{ text: TEXT }] } },
+      CALLER,
+    );
+    const taskId = (sent.body as { result: { task: { id: string } } }).result.task.id;
+    expect(taskId).toMatch(/^[0-9a-f-]{36}$/);
+
+    // Whether the task exists at all is none of the stranger's business.
+    for (const method of ['GetTask', 'CancelTask'])
+      expect((await rpcCall(method, { id: taskId }, STRANGER)).body).toMatchObject({
+        id: 7,
+        error: { code: -32001, message: `Task not found: ${taskId} (tasks are kept for 7 days)` },
+      });
+    expect((await rpcCall('GetTask', { id: taskId }, CALLER)).body).toMatchObject({
+      result: { id: taskId, status: { state: 'TASK_STATE_COMPLETED' } },
+    });
+    expect((await rpcCall('GetTask', { id: taskId }, OPERATOR)).body).toMatchObject({
+      result: { id: taskId, status: { state: 'TASK_STATE_COMPLETED' } },
+    });
+    // Found, and ended: not cancelable, for its sender and an operator alike.
+    for (const caller of [CALLER, OPERATOR])
+      expect((await rpcCall('CancelTask', { id: taskId }, caller)).body).toMatchObject({
+        error: { code: -32002 },
+      });
+  });
+
+  it('serves no task as a coordination: GET /coordinations/{id} and its events are 404 for a task', async () => {
+    const sent = await call('POST', '/a2a/summarizer', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'SendMessage',
+      params: { message: { messageId: 'm2', parts: [{ text: TEXT }] } },
+    });
+    const taskId = (sent.body as { result: { task: { id: string } } }).result.task.id;
+    for (const path of [
+      `/coordinations/a2a-task:${taskId}`,
+      `/coordinations/a2a-task:${taskId}/events`,
+    ]) {
+      const response = await fetch(`${api}${path}`, { headers: { accept: 'text/event-stream' } });
+      expect(response.status, path).toBe(404);
+      expect(await response.json(), path).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    }
+  });
+
+  it('reads and cancels a task another instance streams, which stops it there (as an operator)', async () => {
     const client = await clientFor('waiting');
     const { ended, returned } = waitingAgent;
     const events: StreamResponse[] = [];
@@ -597,12 +655,17 @@ describe('behind API Gateway, and from another API instance', () => {
       const payload = event.payload;
       if (payload?.$case === 'artifactUpdate' && answers.length === 0) {
         const rpcCall = (method: string, id: number) =>
-          call('POST', '/a2a/waiting', {
-            jsonrpc: '2.0',
-            id,
-            method,
-            params: { id: payload.value.taskId },
-          });
+          call(
+            'POST',
+            '/a2a/waiting',
+            {
+              jsonrpc: '2.0',
+              id,
+              method,
+              params: { id: payload.value.taskId },
+            },
+            OPERATOR,
+          );
         answers = [await rpcCall('GetTask', 1), await rpcCall('CancelTask', 2)];
       }
       expect(events.length).toBeLessThan(10);

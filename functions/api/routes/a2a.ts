@@ -58,6 +58,7 @@ export const a2aJsonRpc = (deps: ApiDependencies, options: A2aRouteOptions = {})
     const answer = await endpoint.answer({
       agentId,
       sender: caller.principal,
+      operator: caller.operator,
       requestId: event.requestContext?.requestId ?? 'unknown',
       version: headerOf(event, A2A_VERSION_HEADER),
       body: bodyOf(event),

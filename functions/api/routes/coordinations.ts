@@ -1,5 +1,6 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
+import { isTaskLogKey } from '../../a2a/task-log.ts';
 import { CoordinationShedError } from '../../coordination/admission.ts';
 import { finishedEvent } from '../../coordination/live-events.ts';
 import { recordCoordinationOutcome } from '../../coordination/outcome-metrics.ts';
@@ -192,8 +193,7 @@ function endingWith(result: StreamingResult, run: Promise<unknown>): StreamingRe
  * `coordination.finished`, which ends the stream. 404 when no such coordination is known.
  */
 export const coordinationEventStream = (deps: ApiDependencies) => async (event: ApiEvent) => {
-  const coordinationId = pathParameter(event, 'id');
-  annotate({ coordinationId });
+  const coordinationId = coordinationIdIn(event);
   const after = resumePoint(event);
   const events = deps.events;
   if (events === undefined) eventsNotConfigured();
@@ -226,6 +226,19 @@ export const coordinationEventStream = (deps: ApiDependencies) => async (event: 
     followCoordination(events, coordinationId, { after, signal, deps, event }),
   );
 };
+
+/**
+ * The path's coordination id. The event log also keeps A2A tasks, each its sender's (see
+ * a2a/task-log.ts), under ids of their own: those are no coordination, and these routes, which
+ * check no sender, answer 404 for them as for any id they do not know.
+ */
+function coordinationIdIn(event: ApiEvent): string {
+  const coordinationId = pathParameter(event, 'id');
+  annotate({ coordinationId });
+  if (isTaskLogKey(coordinationId))
+    throw new NotFoundError(`No coordination ${coordinationId}.`, { coordinationId });
+  return coordinationId;
+}
 
 /**
  * What GET /coordinations/{id} knows of the coordination. Unknown is not an error here: express
@@ -505,8 +518,7 @@ export const cancelCoordination = (deps: ApiDependencies) => async (event: ApiEv
 
 /** GET /coordinations/{id}: 200 with the status or the result, whatever the result says. */
 export const getCoordination = (deps: ApiDependencies) => async (event: ApiEvent) => {
-  const coordinationId = pathParameter(event, 'id');
-  annotate({ coordinationId });
+  const coordinationId = coordinationIdIn(event);
   return respond(await deps.coordinations.get(coordinationId), false);
 };
 
