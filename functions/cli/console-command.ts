@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -7,7 +7,12 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { errorResponse } from '../api/http-errors.ts';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../core/errors.ts';
+import {
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ValidationError,
+} from '../core/errors.ts';
 import { type ApiRequestRecord, foreignCaller, MAX_BODY_BYTES } from '../embedded/api-server.ts';
 import { consoleAnswer, isConsolePath } from '../embedded/console-assets.ts';
 import { readBody } from '../embedded/http.ts';
@@ -47,8 +52,84 @@ export interface ConsoleServerOptions {
 }
 
 export interface ConsoleServer {
+  /** http://127.0.0.1:port */
   readonly url: string;
+  /**
+   * The link to open: `url` with this run's one-time token (`/?token=…`), which lets the browser
+   * that opens it in. `mobius console` prints it.
+   */
+  readonly link: string;
   stop(): Promise<void>;
+}
+
+/**
+ * Who may have the console's calls signed: the browser that opened its link. The link's token is
+ * good once; it is exchanged for a session cookie (HttpOnly, SameSite=Strict), which every call
+ * forwarded to the API must carry. A page elsewhere — whose `<img>` or link makes its browser send
+ * a GET with no Origin — and any other program or user on this machine have neither. Both secrets
+ * are random, per run, and compared in constant time.
+ */
+class Admission {
+  readonly #token = randomBytes(32).toString('base64url');
+  readonly #session = randomBytes(32).toString('base64url');
+  #spent = false;
+  /** Per port: cookies are not kept apart by port, and two consoles may run side by side. */
+  #cookie = 'mobius-console';
+
+  listening(port: number): void {
+    this.#cookie = `mobius-console-${port}`;
+  }
+
+  get token(): string {
+    return this.#token;
+  }
+
+  /** The cookie to set once the token is spent. */
+  get setCookie(): string {
+    return `${this.#cookie}=${this.#session}; HttpOnly; SameSite=Strict; Path=/`;
+  }
+
+  /** True the first time the link's token is given; never again. */
+  spend(token: string): boolean {
+    if (this.#spent || !same(token, this.#token)) return false;
+    this.#spent = true;
+    return true;
+  }
+
+  /** Whether the request carries this run's session cookie. */
+  admitted(request: IncomingMessage): boolean {
+    const prefix = `${this.#cookie}=`;
+    const value = (request.headers.cookie ?? '')
+      .split(';')
+      .map((pair) => pair.trim())
+      .find((pair) => pair.startsWith(prefix))
+      ?.slice(prefix.length);
+    return value !== undefined && same(value, this.#session);
+  }
+}
+
+function same(given: string, secret: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Why a call may not be forwarded to the API, if it may not: it lacks the session cookie, or a
+ * browser says another site (another origin on 127.0.0.1 included) made it.
+ */
+function unadmitted(request: IncomingMessage, admission: Admission): ForbiddenError | undefined {
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site')
+    return new ForbiddenError(
+      'Calls made by another site are not forwarded: the console signs only its own page’s calls.',
+      { secFetchSite: site },
+    );
+  if (!admission.admitted(request))
+    return new ForbiddenError(
+      `This console forwards the calls of the browser that opened its link only: open the link \`mobius console\` printed (http://127.0.0.1:${request.socket.localPort}/?token=…), or restart it for a new one.`,
+    );
+  return undefined;
 }
 
 /**
@@ -56,12 +137,14 @@ export interface ConsoleServer {
  * and every other request — the page's API calls — forwarded to `api`, SigV4-signed with the
  * operator's AWS credentials (the same signing as every `--api` command: signed-fetch.ts). Answers
  * come back as they arrive: a coordination's server-sent events pass through chunk by chunk,
- * unbuffered, and a page that leaves ends its upstream request. Like the embedded API, it answers
- * only pages it serves itself (Host and Origin checked), so no other site can have requests
- * signed with the operator's credentials.
+ * unbuffered, and a page that leaves ends its upstream request. Only the browser that opened the
+ * server's link (`link`: its one-time token, exchanged for a session cookie) has calls forwarded;
+ * like the embedded API it also refuses a foreign Host or Origin (a rebound DNS name, a page
+ * elsewhere) and, for forwarded calls, a browser's `Sec-Fetch-Site: cross-site|same-site`.
  */
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const credentials = options.credentials ?? fromNodeProviderChain();
+  const admission = new Admission();
   let url = '';
   const server: Server = createServer((request, response) => {
     const requestId = randomUUID();
@@ -72,7 +155,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         log({
           server: url,
           method: request.method ?? 'GET',
-          path: request.url ?? '/',
+          // The link's token stays out of the log (spent or not).
+          path: (request.url ?? '/').replace(/([?&]token=)[^&]*/, '$1…'),
           status: response.statusCode,
           ms: performance.now() - started,
           requestId: String(response.getHeader('x-amzn-requestid') ?? requestId),
@@ -80,10 +164,12 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         }),
       );
     }
-    handle(request, response, requestId, options.api, credentials).catch((error: unknown) => {
-      if (response.headersSent) response.destroy();
-      else writeResult(response, requestId, errorResponse(error, requestId));
-    });
+    handle(request, response, requestId, options.api, credentials, admission).catch(
+      (error: unknown) => {
+        if (response.headersSent) response.destroy();
+        else writeResult(response, requestId, errorResponse(error, requestId));
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -91,9 +177,12 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   });
   server.removeAllListeners('error');
   server.on('error', () => undefined);
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port } = server.address() as AddressInfo;
+  admission.listening(port);
+  url = `http://127.0.0.1:${port}`;
   return {
     url,
+    link: `${url}/?token=${admission.token}`,
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -108,6 +197,7 @@ async function handle(
   requestId: string,
   api: string,
   credentials: CredentialsProvider,
+  admission: Admission,
 ): Promise<void> {
   const method = request.method ?? 'GET';
   const target = URL.parse(request.url ?? '/', 'http://127.0.0.1');
@@ -120,6 +210,12 @@ async function handle(
   if (refused !== undefined || target === null) {
     request.resume();
     writeResult(response, requestId, errorResponse(refused, requestId));
+    return;
+  }
+  const token = target.searchParams.get('token');
+  if (target.pathname === '/' && method === 'GET' && token !== null) {
+    request.resume();
+    exchange(request, response, requestId, token, admission);
     return;
   }
   if (isConsolePath(target.pathname)) {
@@ -137,13 +233,44 @@ async function handle(
     response.end(page.body);
     return;
   }
-  const outside = outsideTheApi(target, api);
+  const outside = unadmitted(request, admission) ?? outsideTheApi(target, api);
   if (outside !== undefined) {
     request.resume();
     writeResult(response, requestId, errorResponse(outside, requestId));
     return;
   }
   await forward(request, response, requestId, method, target, api, credentials);
+}
+
+/**
+ * The link's token, exchanged for the session cookie and a redirect to the page (so the token
+ * leaves the address bar). A browser already let in is sent to the page again; anyone else —
+ * a spent or wrong token — is refused, told how to get a new link.
+ */
+function exchange(
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  token: string,
+  admission: Admission,
+): void {
+  const spent = admission.spend(token);
+  if (spent || admission.admitted(request)) {
+    response.writeHead(303, {
+      location: '/',
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+      'x-amzn-requestid': requestId,
+      ...(spent ? { 'set-cookie': admission.setCookie } : {}),
+      'content-length': '0',
+    });
+    response.end();
+    return;
+  }
+  const refused = new ForbiddenError(
+    'This link’s token is not good (any more): each link `mobius console` prints lets one browser in, once. Open the console in the browser that opened it, or restart `mobius console` for a new link.',
+  );
+  writeResult(response, requestId, errorResponse(refused, requestId));
 }
 
 /**
@@ -317,10 +444,10 @@ export async function consoleCommand(
       );
     throw error;
   });
-  io.out(`${green('●')} Mobius console at ${bold(server.url)}  ${dim(`→ ${api}`)}`);
+  io.out(`${green('●')} Mobius console at ${bold(server.link)}  ${dim(`→ ${api}`)}`);
   io.out(
     dim(
-      'The page’s API calls go to that API signed with your AWS credentials (SigV4), as every --api command’s do. Ctrl-C to stop.',
+      'Open that link: its token lets one browser in, once. The page’s API calls go to that API signed with your AWS credentials (SigV4), as every --api command’s do. Ctrl-C to stop.',
     ),
   );
   await until;

@@ -40,7 +40,26 @@ let upstreamPort = 0;
 const received: Received[] = [];
 let answer: (request: Received, response: ServerResponse) => void = (_, response) => response.end();
 let console_: ConsoleServer;
+/** The session cookie (`name=value`) the console's link gave this file's "browser". */
+let cookie = '';
 const log: ApiRequestRecord[] = [];
+
+/** Opens a console's link as a browser does: its one-time token for the session cookie. */
+async function admit(server: ConsoleServer): Promise<string> {
+  const response = await fetch(server.link, { redirect: 'manual' });
+  expect(response.status).toBe(303);
+  expect(response.headers.get('location')).toBe('/');
+  const set = response.headers.get('set-cookie') ?? '';
+  expect(set).toMatch(/; HttpOnly; SameSite=Strict; Path=\/$/);
+  return set.split(';')[0] ?? '';
+}
+
+/** A call of the console's page: on its origin, with its cookie, as the browser sends it. */
+const fromPage = (path: string, init: RequestInit = {}) =>
+  fetch(`${console_.url}${path}`, {
+    ...init,
+    headers: { cookie, ...(init.headers as Record<string, string> | undefined) },
+  });
 
 beforeAll(async () => {
   upstream = createServer((request, response) => {
@@ -65,6 +84,7 @@ beforeAll(async () => {
     credentials: async () => CREDENTIALS,
     log: (record) => log.push(record),
   });
+  cookie = await admit(console_);
 });
 
 afterAll(async () => {
@@ -149,8 +169,8 @@ describe('mobius console --api', () => {
       });
       response.end(JSON.stringify({ agents: [{ card: { agentId: 'summarizer' } }] }));
     };
-    const response = await fetch(`${console_.url}/agents?status=healthy&limit=5`, {
-      headers: { accept: 'application/json', cookie: 'session=not-for-aws' },
+    const response = await fromPage('/agents?status=healthy&limit=5', {
+      headers: { accept: 'application/json', cookie: `${cookie}; session=not-for-aws` },
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('x-amzn-requestid')).toBe('upstream-request-1');
@@ -160,7 +180,7 @@ describe('mobius console --api', () => {
     const [call] = received as [Received];
     expect(call.method).toBe('GET');
     expect(call.url).toBe(`${STAGE}/agents?status=healthy&limit=5`);
-    // The browser's own headers stay behind.
+    // The browser's own headers (its cookies: the console's, and any other) stay behind.
     expect(call.headers.cookie).toBeUndefined();
     expectSignedByTheOperator(call);
     expect(log).toEqual([
@@ -178,7 +198,7 @@ describe('mobius console --api', () => {
       response.writeHead(409, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ error: { code: 'CONFLICT', message: 'already finished' } }));
     };
-    const response = await fetch(`${console_.url}/coordinations`, {
+    const response = await fromPage('/coordinations', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ pattern: 'parallel', agents: ['a', 'b'] }),
@@ -206,7 +226,7 @@ describe('mobius console --api', () => {
         response.end();
       };
     };
-    const response = await fetch(`${console_.url}/coordinations/c-1/events`, {
+    const response = await fromPage('/coordinations/c-1/events', {
       headers: { accept: 'text/event-stream', 'last-event-id': '3' },
     });
     expect(response.status).toBe(200);
@@ -245,7 +265,7 @@ describe('mobius console --api', () => {
       response.on('close', upstreamClosed);
     };
     const leaving = new AbortController();
-    const response = await fetch(`${console_.url}/coordinations/c-2/events`, {
+    const response = await fromPage('/coordinations/c-2/events', {
       headers: { accept: 'text/event-stream' },
       signal: leaving.signal,
     });
@@ -262,8 +282,72 @@ describe('mobius console --api', () => {
     clearTimeout(timer);
   });
 
+  it('lets in only the browser that opened its link: its token once, for a session cookie', async () => {
+    const own = await startConsoleServer({
+      api: `http://127.0.0.1:${upstreamPort}${STAGE}`,
+      port: 0,
+      credentials: async () => CREDENTIALS,
+      log: (record) => log.push(record),
+    });
+    answer = (_, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"agents":[]}');
+    };
+    try {
+      expect(own.link).toMatch(new RegExp(`^${own.url}/\\?token=[A-Za-z0-9_-]{43}$`));
+      // Before the link is opened: the page loads, its calls are refused, nothing is signed.
+      expect((await fetch(`${own.url}/`)).status).toBe(200);
+      const before = await fetch(`${own.url}/agents`);
+      expect(before.status).toBe(403);
+      expect(((await before.json()) as { error: { message: string } }).error.message).toContain(
+        'open the link `mobius console` printed',
+      );
+      const session = await admit(own);
+      expect(session).toMatch(
+        new RegExp(`^mobius-console-${new URL(own.url).port}=[A-Za-z0-9_-]{43}$`),
+      );
+      // The token is good once: a second browser (no cookie) is refused; the first goes to the page.
+      const again = await fetch(own.link, { redirect: 'manual' });
+      expect(again.status).toBe(403);
+      const back = await fetch(own.link, { redirect: 'manual', headers: { cookie: session } });
+      expect(back.status).toBe(303);
+      expect(back.headers.get('set-cookie')).toBeNull();
+      // A wrong session, or another console's, is no session.
+      const forged = `${session.slice(0, -1)}${session.endsWith('A') ? 'B' : 'A'}`;
+      expect((await fetch(`${own.url}/agents`, { headers: { cookie: forged } })).status).toBe(403);
+      expect((await fetch(`${own.url}/agents`, { headers: { cookie } })).status).toBe(403);
+      expect(received).toEqual([]);
+      const admitted = await fetch(`${own.url}/agents`, { headers: { cookie: session } });
+      expect(admitted.status).toBe(200);
+      expect(await admitted.json()).toEqual({ agents: [] });
+      expect(received).toHaveLength(1);
+      // The token never shows in the request log.
+      const token = new URL(own.link).searchParams.get('token') ?? '';
+      expect(log.filter((r) => r.path.includes(token))).toEqual([]);
+      expect(log.map((r) => r.path)).toContain('/?token=…');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('forwards no call a browser says another site made, cookie or not', async () => {
+    for (const site of ['cross-site', 'same-site']) {
+      const response = await fromPage('/agents/x/dead-letters?limit=10', {
+        headers: { 'sec-fetch-site': site },
+      });
+      expect(response.status, site).toBe(403);
+      await response.body?.cancel();
+    }
+    expect(received).toEqual([]);
+    answer = (_, response) => response.end('{}');
+    const own = await fromPage('/agents', { headers: { 'sec-fetch-site': 'same-origin' } });
+    expect(own.status).toBe(200);
+    await own.text();
+    expect(received).toHaveLength(1);
+  });
+
   it('forwards nothing for a page of another origin: no one else gets requests signed', async () => {
-    const response = await fetch(`${console_.url}/agents/a/drain`, {
+    const response = await fromPage('/agents/a/drain', {
       method: 'POST',
       headers: { origin: 'https://attacker.example' },
     });
@@ -282,7 +366,8 @@ describe('mobius console --api', () => {
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     const otherPort = (other.address() as AddressInfo).port;
     const { port } = new URL(console_.url);
-    // Sent as they are (fetch and browsers normalise their URLs first; a local program need not).
+    // Sent as they are (fetch and browsers normalise their URLs first; a local program need not),
+    // by the browser the console let in: even it cannot leave the stage.
     const raw = (path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const call = httpRequest(
@@ -291,7 +376,7 @@ describe('mobius console --api', () => {
             port,
             path,
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', cookie },
           },
           (response) => {
             let body = '';
@@ -369,7 +454,9 @@ describe('mobius console --api', () => {
       credentials: async () => CREDENTIALS,
     });
     try {
-      const response = await fetch(`${offline.url}/health`);
+      const response = await fetch(`${offline.url}/health`, {
+        headers: { cookie: await admit(offline) },
+      });
       expect(response.status).toBe(502);
       const body = (await response.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe('BAD_GATEWAY');
@@ -403,6 +490,8 @@ describe('mobius console --api', () => {
     for (let i = 0; i < 100 && lines.length < 2; i++)
       await new Promise((wait) => setTimeout(wait, 20));
     const url = /http:\/\/127\.0\.0\.1:\d+/.exec(lines[0] ?? '')?.[0];
+    // The link to open, with its token.
+    expect(lines[0]).toMatch(/http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43} /);
     expect(lines[0]).toContain(`→ http://127.0.0.1:${upstreamPort}${STAGE}`);
     const page = await fetch(`${url}/`);
     await page.text();

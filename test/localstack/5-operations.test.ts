@@ -616,7 +616,8 @@ describe('mobius console --api <deployed URL>', () => {
       'mobius console to listen',
       async () => {
         if (child?.exitCode !== null) throw new Error(`mobius console exited: ${stderr}`);
-        return stdout.includes(url) ? true : undefined;
+        // Its first line, whole: the link with its token (43 characters).
+        return new RegExp(`${url}/\\?token=[A-Za-z0-9_-]{43}`).test(stdout) ? true : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 250 },
     );
@@ -626,8 +627,21 @@ describe('mobius console --api <deployed URL>', () => {
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     expect(await page.text()).toMatch(/<script[^>]+src=/);
 
+    // The link it printed lets one browser in: its token for the session cookie the page's calls
+    // carry. Without it nothing is signed.
+    const link = new RegExp(`${url}/\\?token=[A-Za-z0-9_-]{43}`).exec(stdout)?.[0];
+    expect(link, stdout).toBeDefined();
+    const refused = await fetch(`${url}/health`, { headers: { accept: 'application/json' } });
+    expect(refused.status).toBe(403);
+    await refused.text();
+    const opened = await fetch(link ?? '', { redirect: 'manual' });
+    expect(opened.status).toBe(303);
+    const cookie = (opened.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+
     // The page's call, as the browser makes it: relative, unsigned; the console signs it.
-    const forwarded = await fetch(`${url}/health`, { headers: { accept: 'application/json' } });
+    const forwarded = await fetch(`${url}/health`, {
+      headers: { accept: 'application/json', cookie },
+    });
     expect(forwarded.status).toBe(200);
     const fleet = (await forwarded.json()) as FleetHealth;
     const direct = await health();
