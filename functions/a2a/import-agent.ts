@@ -44,12 +44,12 @@ export async function importA2aAgent(options: {
   const subject = 'A2A import';
   if (policy === undefined)
     throw new ValidationError(subject, [{ path: 'url', message: A2A_IMPORT_OFF }]);
-  if (!URL.canParse(request.url))
-    throw new ValidationError(subject, [{ path: 'url', message: 'not an absolute URL' }]);
-  const cardUrl = cardUrlOf(request.url);
-  const refused = remoteUrlIssue(cardUrl, policy.hosts);
+  // The URL as given is checked before the card's URL is made of it: one that is no http(s) URL
+  // (`mailto:x`) has no path a card could be under. The card's URL is on the same host and port.
+  const refused = remoteUrlIssue(request.url, policy.hosts);
   if (refused !== undefined)
     throw new ValidationError(subject, [{ path: 'url', message: refused }]);
+  const cardUrl = cardUrlOf(request.url);
   const client = options.client ?? new A2aRemoteClient(policy.hosts);
   let raw: unknown;
   try {

@@ -63,9 +63,18 @@ export interface ImportedCard {
 /**
  * Where a card is read from `url`: `url` itself when it names a JSON document (a path ending in
  * `.json`, such as `/.well-known/agent-card.json`), else `<url>/.well-known/agent-card.json`.
+ * A ValidationError (path `url`) when `url` is not an absolute http(s) URL: `mailto:x` or `urn:x`
+ * parse, but have no path a card could be under.
  */
 export function cardUrlOf(url: string): string {
-  const parsed = new URL(url);
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (parsed?.protocol !== 'https:' && parsed?.protocol !== 'http:')
+    throw new ValidationError('A2A import', [
+      {
+        path: 'url',
+        message: "not an absolute http(s) URL: give the agent's base URL or its card's",
+      },
+    ]);
   if (parsed.pathname.endsWith('.json')) return parsed.href;
   if (!parsed.pathname.endsWith('/')) parsed.pathname = `${parsed.pathname}/`;
   return new URL(AGENT_CARD_PATH, parsed).href;

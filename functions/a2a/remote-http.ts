@@ -77,6 +77,15 @@ export async function remoteCall(
     )
       return bounded(response, request);
     response.destroy();
+    // A Location that is no URL is the remote's mistake: asking again brings the same answer.
+    if (!URL.canParse(location, url))
+      throw new RemoteCallError(
+        `${url} redirected to "${location.slice(0, 200)}", which is no URL`,
+        {
+          retryable: false,
+          status: response.statusCode,
+        },
+      );
     const next = new URL(location, url);
     if (next.origin !== new URL(url).origin)
       throw new RemoteCallError(

@@ -226,6 +226,17 @@ describe('POST /agents/import', () => {
     ]);
   });
 
+  it('refuses a URL that is no http(s) URL with 400 on url, before making a card URL of it', async () => {
+    for (const url of ['mailto:x', 'data:,x', 'urn:isbn:1', 'not a url']) {
+      const { status, body } = await importAgent(url);
+      expect(status, url).toBe(400);
+      expect(body.error, url).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        details: { issues: [{ path: 'url' }] },
+      });
+    }
+  });
+
   it('refuses a bad card with 400 and the path of each problem in it', async () => {
     const bad = await remote({
       name: 'Bad Card',

@@ -20,6 +20,8 @@ beforeAll(async () => {
       return void response.writeHead(302, { location: '/hello' }).end();
     if (request.url === '/other-host')
       return void response.writeHead(302, { location: `http://localhost:${port}/hello` }).end();
+    if (request.url === '/bad-redirect')
+      return void response.writeHead(302, { location: 'http://[' }).end();
     if (request.url === '/large') return void response.end('x'.repeat(10_000));
     if (request.url === '/silent') return; // never answers
     response.writeHead(404).end();
@@ -101,6 +103,14 @@ describe('calls to remote agents', () => {
     expect(error.message).toMatch(
       /redirected to http:\/\/localhost:\d+, another host: redirects are followed to the same host only/,
     );
+  });
+
+  it('refuse a redirect to something that is no URL, as an answer asking again will not change', async () => {
+    const error = await failure(
+      get(`http://127.0.0.1:${port}/bad-redirect`, policy(['127.0.0.1'])),
+    );
+    expect(error).toMatchObject({ name: 'RemoteCallError', retryable: false, status: 302 });
+    expect(error.message).toMatch(/redirected to "http:\/\/\[", which is no URL/);
   });
 
   it('refuse an answer larger than the bound', async () => {

@@ -163,6 +163,14 @@ describe('reading a remote card', () => {
     expect(cardUrlOf('https://agents.example.com/cards/research.json')).toBe(
       'https://agents.example.com/cards/research.json',
     );
+    // URLs that parse but have no path a card could be under: a 400 on url, not a TypeError.
+    for (const url of ['mailto:x', 'data:,x', 'urn:isbn:1', 'not a url'])
+      expect(() => cardUrlOf(url), url).toThrow(
+        expect.objectContaining({
+          name: 'ValidationError',
+          issues: [expect.objectContaining({ path: 'url' })],
+        }),
+      );
   });
 
   it('picks the first JSON-RPC interface for A2A 1.0 (any case), with its tenant, and whether the agent streams', () => {
