@@ -1,10 +1,12 @@
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../functions/core/clock.ts';
 import { ForbiddenError, NotFoundError } from '../../functions/core/errors.ts';
 import { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
 import { LOCAL_OPERATOR } from '../../functions/core/registry/ownership.ts';
+import { agentKey } from '../../functions/core/registry/table.ts';
 import { capability, card } from '../support/cards.ts';
-import { ENGINES, freshRegistryTable } from '../support/dynamo.ts';
+import { ENGINES, freshRegistryTable, type TestTable } from '../support/dynamo.ts';
 
 const OPS = { principal: 'arn:aws:iam::123456789012:role/Ops', operator: true };
 const OTHER_OPS = { principal: 'arn:aws:iam::123456789012:role/OtherOps', operator: true };
@@ -18,9 +20,10 @@ const OWNER = { principal: 'arn:aws:iam::123456789012:role/AgentA', operator: fa
 describe.each(ENGINES)('operator actions on %s', (engine) => {
   let registry: AgentRegistry;
   let clock: ManualClock;
+  let table: TestTable;
 
   beforeEach(async () => {
-    const table = await freshRegistryTable(engine);
+    table = await freshRegistryTable(engine);
     clock = new ManualClock();
     registry = new AgentRegistry({
       tableName: table.tableName,
@@ -90,6 +93,44 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
     // The agent's crash mark does not hide it either.
     await registry.markCrashed('a1', clock.now() + 1);
     expect((await registry.get('a1')).status).toBe('drained');
+  });
+
+  it('survives the agent row’s deletion by TTL and the agent registering again, until resumed', async () => {
+    const mark = await registry.drain('a1', { caller: OPS });
+    // Stopped for maintenance: no heartbeat, and TTL deletes the expired row (as it would).
+    clock.advance(3_600_000);
+    await table.client.send(new DeleteCommand({ TableName: table.tableName, Key: agentKey('a1') }));
+    await expect(registry.get('a1')).rejects.toBeInstanceOf(NotFoundError);
+    // Nor can a drain or a resume be aimed at an agent with no row.
+    await expect(registry.resume('a1', { caller: OPS })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(registry.drain('a1', { caller: OTHER_OPS })).rejects.toBeInstanceOf(NotFoundError);
+
+    // Started again: its registration creates a new row, which reads drained, as left.
+    const back = await registry.register(card('a1', { capabilities: [capability('summarize')] }), {
+      caller: OWNER,
+    });
+    expect(back).toMatchObject({
+      outcome: 'created',
+      record: { status: 'drained', drained: { at: mark.drainedAt, by: OPS.principal } },
+    });
+    await registry.heartbeat('a1', { status: 'healthy' });
+    expect((await registry.get('a1')).status).toBe('drained');
+    expect(await holders()).toEqual([]);
+
+    expect((await registry.resume('a1', { caller: OPS })).status).toBe('healthy');
+    expect(await holders()).toEqual(['a1 healthy']);
+    // Resumed, its next row starts undrained.
+    await table.client.send(new DeleteCommand({ TableName: table.tableName, Key: agentKey('a1') }));
+    const again = await registry.register(card('a1', { capabilities: [capability('summarize')] }));
+    expect(again.record.status).toBe('initializing');
+    expect(again.record).not.toHaveProperty('drained');
+  });
+
+  it('deregistering forgets the drain with the agent', async () => {
+    await registry.drain('a1', { caller: OPS });
+    await registry.deregister('a1', { caller: OPS });
+    const fresh = await registry.register(card('a1', { capabilities: [capability('summarize')] }));
+    expect(fresh).toMatchObject({ outcome: 'created', record: { status: 'initializing' } });
   });
 
   it('resume lifts the drain: the status is derived from the agent’s own state again', async () => {

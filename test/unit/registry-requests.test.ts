@@ -7,6 +7,7 @@ import {
   BatchGetCommand,
   BatchWriteCommand,
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -64,6 +65,45 @@ describe('AgentRegistry request shapes', () => {
       sk: 'AGENT#a1#1.2.0',
       cardHash: put?.Item?.cardHash,
     });
+    // A created row looks for an operator's drain its expired predecessor carried: none here.
+    expect(ddb.commandCalls(GetCommand).map((c) => c.args[0].input)).toEqual([
+      { TableName: 'registry', Key: { pk: 'DRAINED', sk: 'AGENT#a1' }, ConsistentRead: true },
+    ]);
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+
+  it('puts a kept drain back on the row it creates, and reads no drain when the row exists', async () => {
+    const drainedAt = clock.now() - 3_600_000;
+    ddb.on(PutCommand).resolves({});
+    ddb.on(BatchWriteCommand).resolves({});
+    ddb.on(GetCommand).resolves({ Item: { agentId: 'a1', drainedAt, drainedBy: 'ops' } });
+    ddb.on(UpdateCommand).resolves({
+      Attributes: { ...liveRow('a1'), card: card('a1'), drainedAt, drainedBy: 'ops' },
+    });
+    const created = await registry.register(card('a1'));
+    expect(created.record).toMatchObject({
+      status: 'drained',
+      drained: { at: new Date(drainedAt).toISOString(), by: 'ops' },
+    });
+    const restore = ddb.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(restore).toMatchObject({
+      Key: { pk: 'AGENT#a1', sk: 'AGENT' },
+      ConditionExpression: '(attribute_exists(pk))',
+    });
+    expect(Object.values(restore?.ExpressionAttributeValues ?? {})).toEqual(
+      expect.arrayContaining([drainedAt, 'ops']),
+    );
+
+    // Registering again (the row exists): no drain read, the row's own mark is what counts.
+    const row = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item;
+    ddb.reset();
+    ddb.on(PutCommand).rejects(conditionFailed());
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { registry: [row ?? {}] },
+    });
+    ddb.on(BatchWriteCommand).resolves({});
+    expect((await registry.register(card('a1'))).outcome).toBe('unchanged');
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
   });
 
   it('computes the heartbeat deadline inside the update expression, with no read', async () => {

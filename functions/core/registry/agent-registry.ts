@@ -17,6 +17,7 @@ import {
   recordDeployment,
 } from './deployments.ts';
 import type { DiscoveryMatch } from './discovery.ts';
+import { forgetDrain } from './drains.ts';
 import { capabilityRows, findAgents } from './find-agents.ts';
 import {
   type DrainMark,
@@ -94,6 +95,8 @@ export class AgentRegistry extends Registrar {
     if (Attributes === undefined) throw notFound(id);
     const row = agentRowSchema.parse(Attributes);
     await this.removeIndex(row.card);
+    // Deregistering forgets the agent, an operator's drain of it included (drains.ts).
+    await forgetDrain(this.store, id);
     return toRecord(this.store, row);
   }
 

@@ -45,8 +45,9 @@ export const agentRowSchema = z.object({
   reportedStatus: reportedStatusSchema.optional(),
   /**
    * An operator drained the agent at this instant (epoch ms; see operator-actions.ts): it reads as
-   * `drained` until one resumes it. Heartbeats and registrations never write it, so, unlike the
-   * agent's own `draining`, no restart of the agent undoes it.
+   * `drained` until one resumes it. Heartbeats and registrations never remove it, so, unlike the
+   * agent's own `draining`, no restart of the agent undoes it; a registration that creates the row
+   * anew copies it from the drain row, which TTL does not delete (drains.ts).
    */
   drainedAt: z.number().optional(),
   /** The principal that drained it. */

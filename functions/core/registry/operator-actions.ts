@@ -5,6 +5,7 @@ import { ForbiddenError } from '../errors.ts';
 import type { CircuitView } from '../model/agent-status.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
 import { circuitOf } from './breaker.ts';
+import { forgetDrain, keepDrain } from './drains.ts';
 import type { Caller } from './ownership.ts';
 import { type AgentRecord, notFound, type RegistryStore, toRecord } from './store.ts';
 import { agentKey } from './table.ts';
@@ -26,12 +27,13 @@ export interface DrainMark {
 }
 
 /**
- * Drains the agent: it reads as `drained` (see health.ts), so planning passes it over and
- * discovery's default query leaves it out, while the work it has in flight finishes. The mark is
- * attributes of its own (`drainedAt`, `drainedBy`) that heartbeats and registrations never write,
- * so neither the agent's pings nor its restart undo it; only resume does. Idempotent: draining a
- * drained agent keeps the first mark (`if_not_exists`, in the same UpdateItem, so two operators
- * draining at once agree on one).
+ * Drains the agent: it reads as `drained` (see health.ts), so planning passes it over, discovery's
+ * default query leaves it out and the router refuses new messages to it, while the work it has in
+ * flight finishes. The mark is attributes of its own (`drainedAt`, `drainedBy`) that heartbeats and
+ * registrations never write, so neither the agent's pings nor its restart undo it, and a drain row
+ * without TTL keeps it for the row a registration creates after this one expired (drains.ts): only
+ * resume (or deregistration) lifts it. Idempotent: draining a drained agent keeps the first mark
+ * (`if_not_exists`, in the same UpdateItem, so two operators draining at once agree on one).
  */
 export async function drainAgent(
   store: RegistryStore,
@@ -50,6 +52,9 @@ export async function drainAgent(
   const row = await updateExisting(store, agentId, update);
   if (row.drainedAt === undefined || row.drainedBy === undefined)
     throw new Error(`the drain of ${agentId} left no mark on its row`);
+  // The agent row expires when the agent stops heartbeating (stopped for maintenance, say); the
+  // drain row keeps the mark for the row its next registration creates (drains.ts).
+  await keepDrain(store, { agentId, drainedAt: row.drainedAt, drainedBy: row.drainedBy });
   return {
     agentId,
     status: 'drained',
@@ -70,7 +75,11 @@ export async function resumeAgent(
 ): Promise<AgentRecord> {
   operatorOnly(agentId, options.caller, 'resume');
   const update = new UpdateExpressionBuilder().remove('drainedAt').remove('drainedBy');
-  return toRecord(store, await updateExisting(store, agentId, update));
+  const row = await updateExisting(store, agentId, update);
+  // After the row, so resuming an unknown agent stays a 404 that changes nothing. Again on an
+  // agent that is not drained: nothing to delete, no error.
+  await forgetDrain(store, agentId);
+  return toRecord(store, row);
 }
 
 /**

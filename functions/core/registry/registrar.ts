@@ -21,6 +21,7 @@ import { type AgentRow, agentRowSchema, capabilityRowsOf } from './agent-row.ts'
 import { type BreakerSettings, type CircuitDecision, DEFAULT_BREAKER_SETTINGS } from './breaker.ts';
 import { markCrashed } from './crashes.ts';
 import { readDeployment } from './deployments.ts';
+import { restoreDrain } from './drains.ts';
 import { DEFAULT_HEALTH_THRESHOLDS, type HealthThresholds } from './health.ts';
 import { windowIndex } from './metrics.ts';
 import { type Outcome, recordOutcomes, tallyOf } from './outcomes.ts';
@@ -155,8 +156,10 @@ export class Registrar {
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
+        // A new row, where an expired one may have carried an operator's drain: it stands.
+        const created = await restoreDrain(this.store, row);
         await this.#writeIndex(card, cardHash, undefined);
-        return { outcome: 'created', record: toRecord(this.store, row) };
+        return { outcome: 'created', record: toRecord(this.store, created) };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
