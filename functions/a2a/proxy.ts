@@ -24,6 +24,7 @@ import {
   type A2aRemoteClient,
   type OutgoingMessage,
   type RemoteAnswer,
+  type RemoteArtifact,
   RemoteProtocolError,
   RemoteRpcError,
   type RemoteTask,
@@ -210,7 +211,9 @@ class ProxyWork {
   /**
    * SendStreamingMessage: each artifact update's parts go to `sink` as chunks as they come; the
    * answer is the task as the events built it (its artifacts with their appends, its last status),
-   * or the message the agent answered with.
+   * or the message the agent answered with. Appends go onto each artifact's parts in place and the
+   * task is built once, at the end: a remote streaming one token per event costs the same per
+   * event however long its answer (copying the parts so far on every append made it quadratic).
    */
   async #streamed(
     agentId: string,
@@ -220,31 +223,41 @@ class ProxyWork {
     sink: ChunkSink,
   ): Promise<RemoteAnswer> {
     let task: RemoteTask | undefined;
+    /** The task's artifacts by id, in the order they first came; their parts grow by appends. */
+    const artifacts = new Map<
+      string,
+      { artifact: RemoteArtifact; parts: RemoteArtifact['parts'] }
+    >();
+    const keep = (artifact: RemoteArtifact) =>
+      artifacts.set(artifact.artifactId, { artifact, parts: [...artifact.parts] });
     let seq = 0;
     for await (const event of this.#deps.client.stream(target, message, signal)) {
       if (event.kind === 'message') return { message: event.message };
-      if (event.kind === 'task') task = event.task;
-      else if (event.kind === 'status') {
+      if (event.kind === 'task') {
+        task = event.task;
+        artifacts.clear();
+        for (const artifact of event.task.artifacts) keep(artifact);
+      } else if (event.kind === 'status') {
         if (task !== undefined) task = { ...task, status: event.status };
       } else if (task !== undefined) {
         const { artifact, append } = event;
         for (const value of chunkValuesOfParts(artifact.parts))
           await sink(chunkOf(value, seq++, agentId));
-        const artifacts = [...task.artifacts];
-        const at = artifacts.findIndex((a) => a.artifactId === artifact.artifactId);
-        const seen = at < 0 ? undefined : artifacts[at];
-        if (seen !== undefined && append)
-          artifacts[at] = { ...seen, parts: [...seen.parts, ...artifact.parts] };
-        else if (at >= 0) artifacts[at] = artifact;
-        else artifacts.push(artifact);
-        task = { ...task, artifacts };
+        const seen = artifacts.get(artifact.artifactId);
+        if (seen !== undefined && append) for (const part of artifact.parts) seen.parts.push(part);
+        else keep(artifact);
       }
     }
     if (task === undefined)
       throw new RemoteProtocolError(
         `A2A agent ${agentId} ended its stream without a task or message`,
       );
-    return { task };
+    return {
+      task: {
+        ...task,
+        artifacts: [...artifacts.values()].map(({ artifact, parts }) => ({ ...artifact, parts })),
+      },
+    };
   }
 
   /**
