@@ -26,22 +26,23 @@ export const MAX_PEEK = 10;
 /**
  * Looks at up to `limit` messages of a queue without consuming them: ReceiveMessage with a
  * visibility timeout of 0 (each stays visible to its consumers; nothing is deleted), which counts
- * as a receive. `expected` (the queue's depth just read) caps how many are asked for: a receive
- * that asks for more than are there waits out its whole wait on some implementations, and on SQS
- * any present are returned once one is. The wait is a second of long polling, which on SQS asks
- * every server rather than a sample of them (a short poll of a small queue may answer empty).
- * A message that became visible again during the wait may come twice: it is listed once.
+ * as a receive. It asks for `limit` whatever the queue's depth says: SQS's
+ * ApproximateNumberOfMessages may lag the queue by a minute or more after messages arrive, so a
+ * depth of 0 or 1 read just before says nothing of how many letters there are. The wait is a
+ * second of long polling, which on SQS asks every server rather than a sample of them (a short
+ * poll of a small queue may answer empty) and returns as soon as any message is there; on an
+ * empty queue, or on implementations that wait for the whole count, it costs that second. A
+ * message that became visible again during the wait may come twice: it is listed once.
  */
 export async function peekQueue(
   sqs: SQSClient,
   queueUrl: string,
-  options: { readonly limit: number; readonly expected?: number },
+  options: { readonly limit: number },
 ): Promise<PeekedMessage[]> {
-  const wanted = Math.min(options.limit, MAX_PEEK, Math.max(1, options.expected ?? MAX_PEEK));
   const { Messages = [] } = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
-      MaxNumberOfMessages: wanted,
+      MaxNumberOfMessages: Math.min(options.limit, MAX_PEEK),
       VisibilityTimeout: 0,
       WaitTimeSeconds: 1,
       MessageSystemAttributeNames: ['All'],

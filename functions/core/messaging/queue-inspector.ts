@@ -104,18 +104,19 @@ export class AgentQueueInspector {
     };
   }
 
-  /** Up to `limit` (1–10) dead letters, looked at without being consumed. */
+  /**
+   * Up to `limit` (1–10) dead letters, looked at without being consumed. The receive is made
+   * whatever the dead-letter queue's depth reads: that figure is approximate and lags letters
+   * parked in the last minute or so (see peekQueue). `depth` is reported as read.
+   */
   async deadLetters(agentId: string, limit: number): Promise<DeadLetters> {
     const queueUrl = await this.#queueUrlOf(agentId);
     const dlq = deadLetterOf(agentId, await this.#inspect(agentId, queueUrl));
-    const messages =
-      dlq.depth === 0
-        ? []
-        : await peekQueue(this.#options.sqs, dlq.queueUrl, { limit, expected: dlq.depth }).catch(
-            (error: unknown) => {
-              throw refusal(error, agentId, dlq.queueUrl, 'receive from');
-            },
-          );
+    const messages = await peekQueue(this.#options.sqs, dlq.queueUrl, { limit }).catch(
+      (error: unknown) => {
+        throw refusal(error, agentId, dlq.queueUrl, 'receive from');
+      },
+    );
     return { agentId, deadLetterQueueUrl: dlq.queueUrl, depth: dlq.depth, messages };
   }
 
