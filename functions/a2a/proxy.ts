@@ -248,10 +248,12 @@ class ProxyWork {
         else keep(artifact);
       }
     }
+    // Nothing at all before the end: the stream was cut (the remote or something between closed
+    // it), so trying again may well succeed, where a task known by its id would have been read.
     if (task === undefined)
-      throw new RemoteProtocolError(
-        `A2A agent ${agentId} ended its stream without a task or message`,
-      );
+      throw new RemoteCallError(`${target.url} ended its stream before its task or message`, {
+        retryable: true,
+      });
     return {
       task: {
         ...task,

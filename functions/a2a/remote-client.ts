@@ -177,25 +177,20 @@ export class A2aRemoteClient {
       this.#sendParams(target, message),
       signal,
     );
-    let answer: RemoteAnswer = parseResult(target.url, sendResultSchema, result, 'SendMessage');
-    for (let wait = 200; answer.task !== undefined && isUnderway(answer.task.status.state); ) {
-      await sleep(wait, signal);
-      wait = Math.min(wait * 2, 2000);
-      const task = await this.#call(
-        target,
-        'GetTask',
-        { id: answer.task.id, ...tenantOf(target) },
-        signal,
-      );
-      answer = { task: parseResult(target.url, taskSchema, task, 'GetTask') };
-    }
-    return answer;
+    const answer: RemoteAnswer = parseResult(target.url, sendResultSchema, result, 'SendMessage');
+    if (answer.task === undefined) return answer;
+    return { task: await this.#untilEnded(target, answer.task, signal) };
   }
 
   /**
    * SendStreamingMessage: the remote's events as they come (task, status and artifact updates, or
    * one message). An `event: error` in the stream, or a JSON-RPC error answered instead of one,
    * throws RemoteRpcError.
+   *
+   * A stream that ends while its task is still submitted or working — closed early by the remote
+   * or something between, or a plain JSON answer of a task that has not ended — is not the task's
+   * end: the task is then read with GetTask until it ends (as `send` does), and yielded once more,
+   * whole, as a `task` event. So a transport's early close costs a wait, not a failed step.
    */
   async *stream(
     target: RemoteTarget,
@@ -211,22 +206,61 @@ export class A2aRemoteClient {
       signal,
       'text/event-stream',
     );
+    /** The task as the events so far describe it: its id and last state. */
+    let task: RemoteTask | undefined;
+    const seen = (event: RemoteStreamEvent): RemoteStreamEvent => {
+      if (event.kind === 'task') task = event.task;
+      else if (event.kind === 'status' && task !== undefined)
+        task = { ...task, status: event.status };
+      return event;
+    };
     try {
       if (!response.contentType.startsWith('text/event-stream')) {
         // An error before the stream began comes as a plain JSON-RPC answer.
         const text = await textOf(response);
         assertOk(target.url, response);
         const result = resultOf(target.url, parseJson(target.url, text), id);
-        yield parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage');
-        return;
-      }
-      for await (const event of serverSentEvents(response)) {
-        const result = resultOf(target.url, parseJson(target.url, event.data), id);
-        yield parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage');
+        yield seen(parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage'));
+      } else {
+        for await (const event of serverSentEvents(response)) {
+          const result = resultOf(target.url, parseJson(target.url, event.data), id);
+          const parsed = seen(
+            parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage'),
+          );
+          yield parsed;
+          // A message is the whole answer: nothing after it is read.
+          if (parsed.kind === 'message') return;
+        }
       }
     } finally {
       response.close();
     }
+    const last: RemoteTask | undefined = task;
+    if (last !== undefined && isUnderway(last.status.state))
+      yield { kind: 'task', task: await this.#untilEnded(target, last, signal) };
+  }
+
+  /**
+   * The task, read with GetTask while the remote reports it submitted or working (waiting 200 ms,
+   * then twice as long each time, 2 s at most), until it is not or `signal` ends the wait.
+   */
+  async #untilEnded(
+    target: RemoteTarget,
+    started: RemoteTask,
+    signal: AbortSignal,
+  ): Promise<RemoteTask> {
+    let task = started;
+    for (let wait = 200; isUnderway(task.status.state); wait = Math.min(wait * 2, 2000)) {
+      await sleep(wait, signal);
+      const result = await this.#call(
+        target,
+        'GetTask',
+        { id: task.id, ...tenantOf(target) },
+        signal,
+      );
+      task = parseResult(target.url, taskSchema, result, 'GetTask');
+    }
+    return task;
   }
 
   #sendParams(target: RemoteTarget, message: OutgoingMessage): Record<string, unknown> {

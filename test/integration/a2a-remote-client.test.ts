@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createA2aProxy } from '../../functions/a2a/proxy.ts';
+import { A2aRemoteClient } from '../../functions/a2a/remote-client.ts';
+import type { A2aEndpoint } from '../../functions/core/model/agent-card.ts';
+import type { RemoteHostPolicy } from '../../functions/core/model/remote-hosts.ts';
+import type { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
+import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
+
+/**
+ * Mobius's client of remote A2A agents, and the proxy on it, against remotes that do what the A2A
+ * JS SDK's server never does — a hand-written JSON-RPC server on 127.0.0.1, each path one remote:
+ * a stream closed before its task ended, a task answered while still working, a stream that ends
+ * before anything.
+ */
+let server: Server;
+let base: string;
+/** How many GetTask calls each path has answered. */
+const getTasks = new Map<string, number>();
+
+const COMPLETED = (id: string, text: string) => ({
+  id,
+  status: { state: 'TASK_STATE_COMPLETED' },
+  artifacts: [{ artifactId: 'out', name: 'output', parts: [{ text }] }],
+});
+const WORKING = (id: string) => ({ id, status: { state: 'TASK_STATE_WORKING' } });
+
+type Answer =
+  | { readonly status?: number; readonly json: unknown }
+  | { readonly sse: readonly string[] };
+
+/** What each remote answers to a JSON-RPC call: by path, method and the request's id. */
+function answer(path: string, method: string, id: unknown): Answer {
+  const result = (value: unknown) => ({ json: { jsonrpc: '2.0', id, result: value } });
+  const event = (value: unknown) =>
+    `data: ${JSON.stringify({ jsonrpc: '2.0', id, result: value })}\n\n`;
+  const gets = getTasks.get(path) ?? 0;
+  if (method === 'GetTask') getTasks.set(path, gets + 1);
+  switch (path) {
+    case '/early-end':
+      // The stream says WORKING and ends there; the task completes all the same.
+      if (method === 'GetTask') return result(COMPLETED('t-early', 'finished after the stream'));
+      return { sse: [event({ task: WORKING('t-early') })] };
+    case '/json-working':
+      // SendStreamingMessage answered in plain JSON with a task that has not ended.
+      if (method === 'GetTask') return result(COMPLETED('t-json', 'finished without a stream'));
+      return result({ task: WORKING('t-json') });
+    case '/poll':
+      // SendMessage answers WORKING; GetTask says WORKING once more, then COMPLETED.
+      if (method === 'GetTask')
+        return result(gets === 0 ? WORKING('t-poll') : COMPLETED('t-poll', 'polled to its end'));
+      return result({ task: WORKING('t-poll') });
+    case '/empty-stream':
+      return { sse: [] };
+    default:
+      return { status: 404, json: { message: 'no such remote' } };
+  }
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+    id: unknown;
+    method: string;
+  };
+  const answered = answer(request.url ?? '/', call.method, call.id);
+  if ('sse' in answered) {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const text of answered.sse) response.write(text);
+    response.end();
+    return;
+  }
+  response
+    .writeHead(answered.status ?? 200, { 'content-type': 'application/json' })
+    .end(JSON.stringify(answered.json));
+}
+
+beforeAll(async () => {
+  server = createServer((request, response) => void handle(request, response));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const hosts: RemoteHostPolicy = {
+  allowedHosts: ['127.0.0.1'],
+  allowHttp: true,
+  setting: 'the test setting',
+};
+
+/** The proxy, standing in for the remote at `path`, its card saying it streams. */
+function proxyFor(path: string) {
+  const endpoint: A2aEndpoint = {
+    url: `${base}${path}`,
+    cardUrl: `${base}/.well-known/agent-card.json`,
+    streaming: true,
+  };
+  const registry = {
+    get: async () => ({ card: { endpoint: { a2a: endpoint } } }),
+  } as unknown as AgentRegistry;
+  return createA2aProxy({ registry, client: new A2aRemoteClient(hosts), events: false });
+}
+
+/** A coordination step for the remote (streamed: the proxy reports its chunks). */
+async function step(path: string): Promise<unknown> {
+  const task = {
+    kind: 'mobius.task',
+    coordinationId: randomUUID(),
+    stepId: 'ask',
+    agentId: 'remote',
+    pattern: 'sequential',
+    input: { text: 'hello' },
+  };
+  const result = (await proxyFor(path).handler(task, lambdaContext('mobius-a2a-proxy'))) as {
+    output: unknown;
+  };
+  return result.output;
+}
+
+async function failureOf(work: Promise<unknown>): Promise<Error> {
+  try {
+    await work;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+const message = { parts: [{ text: 'hello' }] };
+
+describe('a task that has not ended when its answer does', () => {
+  it('is read with GetTask when its stream ends early, and its output is the task it then is', async () => {
+    expect(await step('/early-end')).toBe('finished after the stream');
+    expect(getTasks.get('/early-end')).toBe(1);
+  });
+
+  it('is read with GetTask when a stream is answered in plain JSON with a working task', async () => {
+    expect(await step('/json-working')).toBe('finished without a stream');
+  });
+
+  it('is polled with GetTask until it ends when SendMessage answers it working', async () => {
+    const client = new A2aRemoteClient(hosts);
+    const answered = await client.send(
+      { url: `${base}/poll` },
+      message,
+      AbortSignal.timeout(10_000),
+    );
+    expect(answered.task).toMatchObject({
+      id: 't-poll',
+      status: { state: 'TASK_STATE_COMPLETED' },
+    });
+    expect(getTasks.get('/poll')).toBe(2);
+  });
+
+  it('fails retryably when a stream ends before any event: it was cut, and may pass next time', async () => {
+    const error = await failureOf(step('/empty-stream'));
+    expect(error).toMatchObject({ name: 'RetryableAgentError' });
+    expect(error.message).toMatch(/ended its stream before its task or message/);
+  });
+});
