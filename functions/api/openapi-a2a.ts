@@ -1,6 +1,7 @@
 import { A2A_ERRORS } from '../a2a/json-rpc.ts';
 import { A2A_PROTOCOL_VERSION, A2A_VERSION_HEADER, TASK_STATES } from '../a2a/protocol.ts';
 import { A2A_METHODS } from '../a2a/requests.ts';
+import { sseEvents } from './openapi-sse.ts';
 import { MAX_STREAM_TIMEOUT_SECONDS, MAX_WAIT_TIMEOUT_SECONDS } from './routes/messages.ts';
 
 /**
@@ -30,7 +31,8 @@ const response = (name: 'InvalidInput' | 'NotFound') => ({
 });
 
 const idSchema = {
-  type: ['string', 'integer', 'null'],
+  // JSON-RPC allows any number (fractions SHOULD NOT be used, but are answered).
+  type: ['string', 'number', 'null'],
   description: 'Echoed in the answer (and in every event of a stream)',
 };
 
@@ -258,7 +260,7 @@ export function a2aOperations(): Record<string, A2aOperation> {
             'A JSON-RPC response; for SendStreamingMessage, server-sent events whose `data` each is one (`event: error` for an error)',
           content: {
             'application/json': { schema: rpcResponseSchema },
-            'text/event-stream': { schema: rpcResponseSchema },
+            'text/event-stream': sseEvents(rpcResponseSchema),
           },
         },
         400: response('InvalidInput'),

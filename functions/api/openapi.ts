@@ -37,6 +37,7 @@ import { ROUTES } from './app.ts';
 import { STATUS_BY_CODE } from './http-errors.ts';
 import { a2aOperations } from './openapi-a2a.ts';
 import { a2aImportOperations } from './openapi-a2a-import.ts';
+import { sseEvents } from './openapi-sse.ts';
 import {
   agentDrainedSchema,
   agentResumedSchema,
@@ -532,17 +533,15 @@ const REQUEST_EXAMPLES: Partial<Record<SchemaName, () => Record<string, unknown>
  * of a stream that cannot go on — the API's error body.
  */
 const COORDINATION_STREAM = {
-  'text/event-stream': {
-    schema: {
-      oneOf: [
-        { $ref: `${COMPONENT_PREFIX}CoordinationEvent` },
-        {
-          $ref: `${COMPONENT_PREFIX}Error`,
-          description: 'The `error` event: the last one of a stream that could not go on',
-        },
-      ],
-    },
-  },
+  'text/event-stream': sseEvents({
+    oneOf: [
+      { $ref: `${COMPONENT_PREFIX}CoordinationEvent` },
+      {
+        $ref: `${COMPONENT_PREFIX}Error`,
+        description: 'The `error` event: the last one of a stream that could not go on',
+      },
+    ],
+  }),
 };
 
 /** How a coordination's stream ends, for both operations that stream one. */
@@ -680,19 +679,17 @@ function operations(): Record<string, Operation> {
             "The response envelope (`wait`), or, streamed (`stream`), `chunk` events then `response` or `error`: each event's `data` is one of the values described",
           content: {
             ...ref('MessageReply').content,
-            'text/event-stream': {
-              schema: {
-                oneOf: [
-                  { $ref: `${COMPONENT_PREFIX}StreamChunk` },
-                  {
-                    type: 'object',
-                    description: 'The `response` event: the response envelope',
-                    additionalProperties: true,
-                  },
-                  { $ref: `${COMPONENT_PREFIX}Error` },
-                ],
-              },
-            },
+            'text/event-stream': sseEvents({
+              oneOf: [
+                { $ref: `${COMPONENT_PREFIX}StreamChunk` },
+                {
+                  type: 'object',
+                  description: 'The `response` event: the response envelope',
+                  additionalProperties: true,
+                },
+                { $ref: `${COMPONENT_PREFIX}Error` },
+              ],
+            }),
           },
         },
         ...errors(400, 403, 404, 502, 503, 504),

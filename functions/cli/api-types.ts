@@ -1594,9 +1594,13 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageReply"];
-                    "text/event-stream": components["schemas"]["StreamChunk"] | {
-                        [key: string]: unknown;
-                    } | components["schemas"]["Error"];
+                    "text/event-stream": {
+                        /** The event type */
+                        event?: string;
+                        /** The event id (what `Last-Event-ID` resumes after) */
+                        id?: string;
+                        data: string;
+                    };
                 };
             };
             /** Queued */
@@ -1697,7 +1701,13 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CoordinationResult"];
-                    "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
+                    "text/event-stream": {
+                        /** The event type */
+                        event?: string;
+                        /** The event id (what `Last-Event-ID` resumes after) */
+                        id?: string;
+                        data: string;
+                    };
                 };
             };
             /** Started (standard mode) */
@@ -1796,7 +1806,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": components["schemas"]["CoordinationEvent"] | components["schemas"]["Error"];
+                    "text/event-stream": {
+                        /** The event type */
+                        event?: string;
+                        /** The event id (what `Last-Event-ID` resumes after) */
+                        id?: string;
+                        data: string;
+                    };
                 };
             };
             /** Asked to resume at or after the end (`after` or `Last-Event-ID` at least the id of `coordination.finished`): nothing follows. An EventSource stops reconnecting on it, as it would not on any 200 */
@@ -1973,18 +1989,11 @@ export interface operations {
                         };
                     };
                     "text/event-stream": {
-                        jsonrpc: "2.0";
-                        /** Echoed in the answer (and in every event of a stream) */
-                        id: string | number | null;
-                        /** SendMessage: `{ task }`. GetTask, CancelTask: the Task. A stream's events: one of `task`, `statusUpdate`, `artifactUpdate`. Task states: TASK_STATE_SUBMITTED, TASK_STATE_WORKING, TASK_STATE_COMPLETED, TASK_STATE_FAILED, TASK_STATE_CANCELED */
-                        result?: Record<string, never>;
-                        error?: {
-                            /** -32700 parseError, -32600 invalidRequest, -32601 methodNotFound, -32602 invalidParams, -32603 internal, -32001 taskNotFound, -32002 taskNotCancelable, -32003 pushNotificationNotSupported, -32004 unsupportedOperation, -32005 contentTypeNotSupported, -32009 versionNotSupported */
-                            code: number;
-                            message: string;
-                            /** `google.rpc.ErrorInfo` (`reason`, domain `a2a-protocol.org`); for -32602 also `google.rpc.BadRequest` naming each bad field */
-                            data?: Record<string, never>[];
-                        };
+                        /** The event type */
+                        event?: string;
+                        /** The event id (what `Last-Event-ID` resumes after) */
+                        id?: string;
+                        data: string;
                     };
                 };
             };
