@@ -126,6 +126,8 @@ export class Monitoring extends Construct {
           'AgentsHealthy',
           'AgentsDegraded',
           'AgentsUnhealthy',
+          'AgentsDraining',
+          'AgentsDrained',
           'AgentsOffline',
           'AgentPingFailures',
         ].map((name) => mobius(name, 'mobius-health-monitor', 'Maximum')),

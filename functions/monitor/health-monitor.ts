@@ -169,6 +169,8 @@ export function reportSweep(result: HealthSweep, metrics: Metrics, logger: Logge
   metrics.addMetric('AgentsDegraded', MetricUnit.Count, result.counts.degraded);
   metrics.addMetric('AgentsUnhealthy', MetricUnit.Count, result.counts.unhealthy);
   metrics.addMetric('AgentsDraining', MetricUnit.Count, result.counts.draining);
+  // Drained by an operator: counted apart, so one drained and forgotten shows.
+  metrics.addMetric('AgentsDrained', MetricUnit.Count, result.counts.drained);
   metrics.addMetric('AgentsOffline', MetricUnit.Count, result.counts.offline);
   metrics.addMetric('AgentsPinged', MetricUnit.Count, result.pinged);
   metrics.addMetric('AgentPingFailures', MetricUnit.Count, result.failed.length);
