@@ -19,7 +19,6 @@ import { respondInFrames, streamedRequestOf } from '../core/sdk/streaming-handle
 import { isSupervisorTask, superviseOutput } from '../core/sdk/supervisor-decision.ts';
 import { chunkOf } from '../core/streaming/chunks.ts';
 import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
-import { A2A_ERRORS } from './json-rpc.ts';
 import {
   type A2aRemoteClient,
   type OutgoingMessage,
@@ -321,12 +320,25 @@ function deadlineOf(context: Context, envelope: Envelope): number {
   return Math.min(wanted, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
 }
 
-/** JSON-RPC and A2A codes that refuse the request itself: sending it again changes nothing. */
-const REFUSALS: ReadonlySet<number> = new Set(
-  Object.values(A2A_ERRORS)
-    .map((error) => error.code)
-    .filter((code) => code !== A2A_ERRORS.internal.code),
-);
+/**
+ * JSON-RPC's and A2A 1.0's codes that refuse the request itself — every code the A2A SDK's
+ * A2A_ERROR_CODE names but the internal error (-32603): sending it again changes nothing.
+ */
+const REFUSALS: ReadonlySet<number> = new Set([
+  -32700, // parse error
+  -32600, // invalid request
+  -32601, // method not found
+  -32602, // invalid params
+  -32001, // TaskNotFound
+  -32002, // TaskNotCancelable
+  -32003, // PushNotificationNotSupported
+  -32004, // UnsupportedOperation
+  -32005, // ContentTypeNotSupported
+  -32006, // InvalidAgentResponse
+  -32007, // ExtendedAgentCardNotConfigured
+  -32008, // ExtensionSupportRequired
+  -32009, // VersionNotSupported
+]);
 
 /**
  * A failed call in the agent SDK's error names (see A2aProxy): what trying again may cure is

@@ -217,9 +217,7 @@ export class A2aRemoteClient {
     try {
       if (!response.contentType.startsWith('text/event-stream')) {
         // An error before the stream began comes as a plain JSON-RPC answer.
-        const text = await textOf(response);
-        assertOk(target.url, response);
-        const result = resultOf(target.url, parseJson(target.url, text), id);
+        const result = answerOf(target.url, response, await textOf(response), id);
         yield seen(parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage'));
       } else {
         for await (const event of serverSentEvents(response)) {
@@ -284,9 +282,7 @@ export class A2aRemoteClient {
   ): Promise<unknown> {
     const id = randomUUID();
     const response = await this.#post(target, method, params, id, signal, 'application/json');
-    const text = await textOf(response);
-    assertOk(target.url, response);
-    return resultOf(target.url, parseJson(target.url, text), id);
+    return answerOf(target.url, response, await textOf(response), id);
   }
 
   #post(
@@ -333,6 +329,26 @@ function assertOk(url: string, response: RemoteResponse): void {
   if (status >= 200 && status < 300) return;
   const retryable = status === 408 || status === 429 || status >= 500;
   throw new RemoteCallError(`${url} answered HTTP ${status}`, { retryable, status });
+}
+
+/**
+ * The result of a JSON-RPC answer, or its error as RemoteRpcError whatever the HTTP status: some
+ * servers send their JSON-RPC errors with a 4xx or 5xx, and the error's code says more than the
+ * status does (-32602 will not pass by trying again, whatever a 500 suggests). A body that is no
+ * JSON-RPC error is judged by its status first (assertOk), then must be a JSON-RPC answer.
+ */
+function answerOf(url: string, response: RemoteResponse, text: string, id: string): unknown {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const failed = rpcErrorSchema.safeParse(body);
+  if (failed.success)
+    throw new RemoteRpcError(url, failed.data.error.code, failed.data.error.message);
+  assertOk(url, response);
+  return resultOf(url, parseJson(url, text), id);
 }
 
 function parseJson(url: string, text: string): unknown {

@@ -13,7 +13,7 @@ import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
  * Mobius's client of remote A2A agents, and the proxy on it, against remotes that do what the A2A
  * JS SDK's server never does — a hand-written JSON-RPC server on 127.0.0.1, each path one remote:
  * a stream closed before its task ended, a task answered while still working, a stream that ends
- * before anything.
+ * before anything, a JSON-RPC error sent with an HTTP error status.
  */
 let server: Server;
 let base: string;
@@ -52,6 +52,11 @@ function answer(path: string, method: string, id: unknown): Answer {
       if (method === 'GetTask')
         return result(gets === 0 ? WORKING('t-poll') : COMPLETED('t-poll', 'polled to its end'));
       return result({ task: WORKING('t-poll') });
+    case '/error-500':
+      return {
+        status: 500,
+        json: { jsonrpc: '2.0', id, error: { code: -32602, message: 'message.parts is required' } },
+      };
     case '/empty-stream':
       return { sse: [] };
     default:
@@ -134,6 +139,25 @@ async function failureOf(work: Promise<unknown>): Promise<Error> {
 }
 
 const message = { parts: [{ text: 'hello' }] };
+
+describe('a JSON-RPC error sent with an HTTP error status', () => {
+  it('is judged by its code, not the status: -32602 in a 500 is a refusal, never retried', async () => {
+    const client = new A2aRemoteClient(hosts);
+    const blocking = await failureOf(
+      client.send({ url: `${base}/error-500` }, message, AbortSignal.timeout(10_000)),
+    );
+    expect(blocking).toMatchObject({ name: 'RemoteRpcError', code: -32602 });
+    const streamed = await failureOf(step('/error-500'));
+    expect(streamed).toMatchObject({ name: 'FatalAgentError' });
+    expect(streamed.message).toMatch(/answered JSON-RPC error -32602: message\.parts is required/);
+  });
+
+  it('is judged by its status when the body is no JSON-RPC error', async () => {
+    const error = await failureOf(step('/nowhere'));
+    expect(error).toMatchObject({ name: 'FatalAgentError' });
+    expect(error.message).toMatch(/answered HTTP 404/);
+  });
+});
 
 describe('a task that has not ended when its answer does', () => {
   it('is read with GetTask when its stream ends early, and its output is the task it then is', async () => {

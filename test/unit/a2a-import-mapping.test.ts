@@ -423,6 +423,11 @@ describe('failures in the agent SDK error names', () => {
     expect(agentErrorOf('r', new RemoteRpcError('u', -32601, 'no method')).name).toBe(
       'FatalAgentError',
     );
+    // Every code A2A 1.0 defines for a refusal, those Mobius never answers with included.
+    for (const code of [-32700, -32600, -32001, -32004, -32005, -32006, -32007, -32008, -32009])
+      expect(agentErrorOf('r', new RemoteRpcError('u', code, 'refused')).name, String(code)).toBe(
+        'FatalAgentError',
+      );
     expect(agentErrorOf('r', new RemoteRpcError('u', -32603, 'boom')).name).toBe('Error');
     expect(agentErrorOf('r', new RemoteRpcError('u', -32050, 'custom')).name).toBe('Error');
     expect(agentErrorOf('r', new RemoteProtocolError('not JSON')).name).toBe('FatalAgentError');
