@@ -133,6 +133,41 @@ export async function startCoordination(request: unknown): Promise<string> {
   }
 }
 
+/** An event stream opened, or the answer that was not one (status 0: no answer at all). */
+export type Opened =
+  | { readonly stream: ReadableStream<Uint8Array> }
+  | { readonly status: number; readonly failure: ApiFailure };
+
+/**
+ * Opens a coordination's events (GET …/events, `?after=` the last event seen), answered with its
+ * body to read as it arrives, or with the answer that was not an event stream. Aborting `signal`
+ * closes the connection.
+ */
+export async function openEvents(
+  path: string,
+  after: number,
+  signal: AbortSignal,
+): Promise<Opened> {
+  const url = after > 0 ? `${path}?after=${after}` : path;
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { accept: 'text/event-stream' }, signal });
+  } catch (error) {
+    const failure = new ApiFailure(
+      `Cannot reach the API (${messageOf(error)}).`,
+      0,
+      'UNREACHABLE',
+      false,
+    );
+    return { status: 0, failure };
+  }
+  const type = response.headers.get('content-type') ?? '';
+  if (response.status === 200 && type.startsWith('text/event-stream') && response.body !== null)
+    return { stream: response.body };
+  const body = await bodyOf(response).catch(() => undefined);
+  return { status: response.status, failure: failureOf('GET', path, response.status, body) };
+}
+
 /**
  * The coordinationId of the first event of an SSE body (or its error event's message), read with
  * the project's one SSE reader (functions/core/streaming/sse.ts).
@@ -147,7 +182,7 @@ async function firstCoordinationId(body: ReadableStream<Uint8Array>): Promise<st
 }
 
 /** A fetch body as an async iterable (not every browser iterates ReadableStream itself). */
-async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+export async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
   try {
     for (;;) {

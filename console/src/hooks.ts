@@ -62,6 +62,8 @@ export function useHash(): string {
   useEffect(() => {
     const changed = () => setHash(read());
     window.addEventListener('hashchange', changed);
+    // A change between the first render and now (effects run after paint) fired no listener.
+    changed();
     return () => window.removeEventListener('hashchange', changed);
   }, []);
   return hash;

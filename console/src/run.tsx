@@ -1,12 +1,16 @@
 /**
  * A coordination's page: its state-machine graph and timeline tree, kept live from
- * GET /coordinations/{id}/events (EventSource: a late page gets the replay from the start, a
- * dropped connection resumes with Last-Event-ID), its result once finished, and Cancel for a
- * running standard run. Without its events (expired, or an API without an event log) the page
- * falls back to GET /coordinations/{id}.
+ * GET /coordinations/{id}/events (a late page gets the replay from the start; a dropped or refused
+ * connection is opened again after the last event seen, waiting longer after each failure in a
+ * row, up to 30 s), its result once finished, and Cancel for a running standard run. Where the API
+ * keeps no events the page reads GET /coordinations/{id} instead, and keeps reading it through
+ * failures the same way. Only a refusal that will not change (an unknown run, no permission) stops
+ * it.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { call, failureOf, messageOf, segment } from './api.ts';
+import { readSse } from '../../functions/core/streaming/sse.ts';
+import { ApiFailure, call, chunksOf, failureOf, messageOf, openEvents, segment } from './api.ts';
+import { afterEventsAnswer, backoffMs, type Next, retryText, transient } from './follow.ts';
 import { json } from './format.ts';
 import { GraphView } from './graph-view.tsx';
 import { useNow } from './hooks.ts';
@@ -22,11 +26,15 @@ import {
 import { TimelineView } from './timeline-view.tsx';
 import type { CoordinationCancelled, CoordinationEvent, CoordinationStatus } from './types.ts';
 
-/** live: following; ended: the stream closed after coordination.finished; polling: no events. */
-type Feed = 'connecting' | 'live' | 'ended' | 'polling';
+/**
+ * live: following; ended: the run finished (its last event came); polling: no events here, its
+ * status read instead; stopped: refused for good (the problem says why).
+ */
+type Feed = 'connecting' | 'live' | 'ended' | 'polling' | 'stopped';
 
 const BATCH_MS = 50;
 const POLL_MS = 2000;
+const KNOWN_EVENTS: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 export function RunPage({ id, notify }: { id: string; notify: Notify }) {
   const [run, setRun] = useState<RunTimeline>(emptyTimeline);
@@ -41,63 +49,131 @@ export function RunPage({ id, notify }: { id: string; notify: Notify }) {
     setRun(emptyTimeline());
     setFeed('connecting');
     setProblem(undefined);
-    const source = new EventSource(`${path}/events`);
+    const leaving = new AbortController();
     let pending: CoordinationEvent[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let poll: ReturnType<typeof setTimeout> | undefined;
     const flush = () => {
       timer = undefined;
       const batch = pending;
       pending = [];
       setRun((current) => applyEvents(current, batch));
     };
-    const onEvent = (message: MessageEvent<string>) => {
-      const event = JSON.parse(message.data) as CoordinationEvent;
-      pending.push(event);
-      timer ??= setTimeout(flush, BATCH_MS);
-      if (event.type === 'coordination.finished') {
-        source.close();
-        setFeed('ended');
+    /** Waits `ms`, or less if the page leaves. */
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const wait = setTimeout(resolve, ms);
+        leaving.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(wait);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+
+    /** The run's status, read every POLL_MS while it runs: for an API that keeps no events. */
+    const poll = async () => {
+      setFeed('polling');
+      let failures = 0;
+      while (!leaving.signal.aborted) {
+        try {
+          const status = await call<CoordinationStatus>('GET', path, undefined, leaving.signal);
+          failures = 0;
+          setProblem(undefined);
+          if (status.status !== 'running') {
+            setRun(timelineFromResult(status));
+            return;
+          }
+          setStartedAt((status as { startedAt?: string }).startedAt);
+          await pause(POLL_MS);
+        } catch (error) {
+          if (leaving.signal.aborted) return;
+          const status = error instanceof ApiFailure ? error.status : 0;
+          if (!transient(status)) {
+            setProblem(messageOf(error));
+            setFeed('stopped');
+            return;
+          }
+          failures += 1;
+          const delay = backoffMs(failures);
+          setProblem(retryText(messageOf(error), delay));
+          await pause(delay);
+        }
       }
     };
-    for (const type of EVENT_TYPES)
-      source.addEventListener(type, onEvent as (event: Event) => void);
-    source.addEventListener('open', () => setFeed('live'));
-    source.addEventListener('error', (event) => {
-      if (event instanceof MessageEvent && typeof event.data === 'string') {
-        // The API's own error event: its message; EventSource reconnects where it left off.
-        let body: unknown = event.data;
-        try {
-          body = JSON.parse(event.data);
-        } catch {
-          // keep the text
+
+    /** The events from the last one seen, read as they come; opened again until the run ends. */
+    const follow = async () => {
+      let last = 0;
+      let seen = false;
+      let failures = 0;
+      while (!leaving.signal.aborted) {
+        const attempt = new AbortController();
+        const stop = () => attempt.abort();
+        leaving.signal.addEventListener('abort', stop, { once: true });
+        const opened = await openEvents(`${path}/events`, last, attempt.signal);
+        let next: Next;
+        let why: string;
+        if ('stream' in opened) {
+          setFeed('live');
+          setProblem(undefined);
+          failures = 0;
+          try {
+            for await (const message of readSse(chunksOf(opened.stream))) {
+              if (message.event === 'error') {
+                // The API's own error event; the stream ends after it, and is opened again.
+                setProblem(failureOf('GET', `${path}/events`, 500, message.data).message);
+                continue;
+              }
+              if (!KNOWN_EVENTS.has(message.event)) continue;
+              const event = message.data as CoordinationEvent;
+              seen = true;
+              if (typeof event.id === 'number') last = event.id;
+              pending.push(event);
+              timer ??= setTimeout(flush, BATCH_MS);
+              if (event.type === 'coordination.finished') {
+                setFeed('ended');
+                return;
+              }
+            }
+            why = 'The event stream ended before the run did';
+          } catch (error) {
+            why = `The event stream broke (${messageOf(error)})`;
+          } finally {
+            attempt.abort();
+            leaving.signal.removeEventListener('abort', stop);
+          }
+          if (leaving.signal.aborted) return;
+          failures += 1;
+          next = { kind: 'retry', delayMs: backoffMs(failures) };
+        } else {
+          leaving.signal.removeEventListener('abort', stop);
+          if (leaving.signal.aborted) return;
+          failures += 1;
+          next = afterEventsAnswer(opened.status, opened.failure.code, failures, seen);
+          why = opened.failure.message;
         }
-        setProblem(failureOf('GET', `${path}/events`, 500, body).message);
-        return;
-      }
-      if (source.readyState !== EventSource.CLOSED) {
+        if (next.kind === 'ended') {
+          setFeed('ended');
+          return;
+        }
+        if (next.kind === 'poll') return poll();
+        if (next.kind === 'stop') {
+          setProblem(why);
+          setFeed('stopped');
+          return;
+        }
         setFeed('connecting');
-        return;
+        // A stream that simply ended (the API's time is up) is reopened without a word.
+        if (failures > 1 || !('stream' in opened)) setProblem(retryText(why, next.delayMs));
+        await pause(next.delayMs);
       }
-      // Refused for good (404, 503 without an event log, 204): read the run's status instead.
-      setFeed('polling');
-      const read = async () => {
-        try {
-          const status = await call<CoordinationStatus>('GET', path);
-          if (status.status === 'running') {
-            setStartedAt((status as { startedAt?: string }).startedAt);
-            poll = setTimeout(read, POLL_MS);
-          } else setRun(timelineFromResult(status));
-        } catch (error) {
-          setProblem(messageOf(error));
-        }
-      };
-      void read();
-    });
+    };
+    void follow();
     return () => {
-      source.close();
+      leaving.abort();
       clearTimeout(timer);
-      clearTimeout(poll);
     };
   }, [path]);
 
@@ -139,7 +215,9 @@ export function RunPage({ id, notify }: { id: string; notify: Notify }) {
               ? 'connecting…'
               : feed === 'polling'
                 ? 'events unavailable: reading its status'
-                : 'finished'}
+                : feed === 'stopped'
+                  ? 'not following'
+                  : 'finished'}
         </span>
         {total !== undefined && (
           <span class="quiet small">

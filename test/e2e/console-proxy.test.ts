@@ -117,6 +117,72 @@ afterEach(async () => {
   await proxy.stop();
 });
 
+/** One SSE event as the API writes it. */
+const sse = (event: { id: number; type: string } & Record<string, unknown>) =>
+  `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+
+/** The events of a one-step run `coordinationId`, ids 1 to 4, as the API streams them. */
+function oneStepRun(coordinationId: string) {
+  const time = new Date().toISOString();
+  const common = { coordinationId, time };
+  const step = { stepId: 'step1', agentId: 'echo', candidate: 0, attempt: 1 };
+  const result = {
+    coordinationId,
+    pattern: 'sequential',
+    status: 'succeeded',
+    degraded: false,
+    output: { echoed: true },
+    steps: [
+      {
+        stepId: 'step1',
+        agentId: 'echo',
+        status: 'succeeded',
+        output: { echoed: true },
+        durationMs: 5,
+        attempt: 0,
+      },
+    ],
+    errors: [],
+    standIns: [],
+    timings: { totalMs: 12, agentMs: 5, overheadMs: 7 },
+  };
+  return {
+    result,
+    events: [
+      {
+        id: 1,
+        type: 'coordination.started',
+        ...common,
+        pattern: 'sequential',
+        mode: 'standard',
+        steps: [{ stepId: 'step1', agentId: 'echo' }],
+      },
+      { id: 2, type: 'step.started', ...common, ...step },
+      {
+        id: 3,
+        type: 'step.succeeded',
+        ...common,
+        ...step,
+        output: { echoed: true },
+        durationMs: 5,
+      },
+      { id: 4, type: 'coordination.finished', ...common, status: 'succeeded', result },
+    ],
+  };
+}
+
+/** Opens the console's link (the browser let in), then a run's page. */
+async function openRun(coordinationId: string): Promise<void> {
+  await page.goto(proxy.link);
+  await page.goto(`${proxy.url}/#/coordinations/${coordinationId}`);
+  await page.getByTestId('run-page').waitFor();
+}
+
+const runIs = (state: string, timeout = 10_000) =>
+  page.locator(`[data-testid="run-status"][data-state="${state}"]`).waitFor({ timeout });
+const feedIs = (state: string, timeout = 10_000) =>
+  page.locator(`[data-testid="run-feed"][data-state="${state}"]`).waitFor({ timeout });
+
 describe('mobius console in a browser', () => {
   it('signs nothing for a page opened without its link: the page says which link to open', async () => {
     await page.goto(`${proxy.url}/#/agents`);
@@ -164,5 +230,81 @@ describe('mobius console in a browser', () => {
     const baited = (call: Received) =>
       call.path === '/agents' || call.path.startsWith('/agents/x/');
     expect(received.filter(baited)).toEqual([]);
+  });
+
+  it('keeps following a run through a dropped stream and a gateway’s 502, resuming after the last event', async () => {
+    const { events } = oneStepRun('c-blip');
+    const asked: string[] = [];
+    answer = (call, response) => {
+      if (!call.path.startsWith('/coordinations/c-blip/events')) return false;
+      asked.push(call.path);
+      if (asked.length === 1) {
+        // Two events, then the connection drops (a network blip, a Lambda recycled).
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.write(sse(events[0] as (typeof events)[0]) + sse(events[1] as (typeof events)[1]));
+        setTimeout(() => response.destroy(), 200);
+      } else if (asked.length === 2) json(response, 502, { message: 'Internal server error' });
+      else {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.end(events.slice(2).map(sse).join(''));
+      }
+      return true;
+    };
+    await openRun('c-blip');
+    // Reopened 1 s after the drop, then 2 s after the 502.
+    await runIs('succeeded', 15_000);
+    await feedIs('ended');
+    expect(
+      await page.locator('[data-testid="timeline-step-step1"]').getAttribute('data-state'),
+    ).toBe('succeeded');
+    expect(await page.getByTestId('run-problem').count()).toBe(0);
+    expect(asked).toEqual([
+      '/coordinations/c-blip/events',
+      '/coordinations/c-blip/events?after=2',
+      '/coordinations/c-blip/events?after=2',
+    ]);
+  });
+
+  it('keeps reading a run’s status through a failed read where the API keeps no events', async () => {
+    const { result } = oneStepRun('c-poll');
+    let reads = 0;
+    answer = (call, response) => {
+      if (call.path === '/coordinations/c-poll/events')
+        json(response, 503, {
+          error: {
+            code: 'EVENTS_NOT_CONFIGURED',
+            message: 'Live coordination events are not available here.',
+          },
+        });
+      else if (call.path === '/coordinations/c-poll') {
+        reads += 1;
+        if (reads === 1) json(response, 502, { message: 'Internal server error' });
+        else if (reads === 2)
+          json(response, 200, {
+            coordinationId: 'c-poll',
+            status: 'running',
+            startedAt: new Date().toISOString(),
+          });
+        else json(response, 200, result);
+      } else return false;
+      return true;
+    };
+    await openRun('c-poll');
+    await runIs('succeeded', 15_000);
+    await feedIs('polling');
+    expect(reads).toBe(3);
+    expect(await page.getByTestId('run-problem').count()).toBe(0);
+  });
+
+  it('stops, saying why, when the API refuses for good', async () => {
+    answer = (call, response) => {
+      if (!call.path.startsWith('/coordinations/c-unknown')) return false;
+      json(response, 404, { error: { code: 'NOT_FOUND', message: 'No coordination c-unknown.' } });
+      return true;
+    };
+    await openRun('c-unknown');
+    await feedIs('stopped');
+    expect(await page.getByTestId('run-problem').textContent()).toBe('No coordination c-unknown.');
+    expect(received.filter((c) => c.path.startsWith('/coordinations/c-unknown'))).toHaveLength(1);
   });
 });
