@@ -123,6 +123,7 @@ export class Monitoring extends Construct {
         title: 'Fleet health (last sweep)',
         width: 12,
         metrics: [
+          'AgentsInitializing',
           'AgentsHealthy',
           'AgentsDegraded',
           'AgentsUnhealthy',

@@ -165,6 +165,7 @@ let registry: AgentRegistry | undefined;
 
 /** Publishes a sweep's counts as EMF metrics (one flush, every figure in it) and logs what needs a look. */
 export function reportSweep(result: HealthSweep, metrics: Metrics, logger: Logger): void {
+  metrics.addMetric('AgentsInitializing', MetricUnit.Count, result.counts.initializing);
   metrics.addMetric('AgentsHealthy', MetricUnit.Count, result.counts.healthy);
   metrics.addMetric('AgentsDegraded', MetricUnit.Count, result.counts.degraded);
   metrics.addMetric('AgentsUnhealthy', MetricUnit.Count, result.counts.unhealthy);

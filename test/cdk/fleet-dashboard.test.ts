@@ -21,13 +21,14 @@ function widgetsOf(stack: Stack): Widget[] {
 
 /** The dashboard's fleet widget: every status the health monitor counts, drains included. */
 describe('the fleet health widget', () => {
-  it('shows agents draining and agents drained beside the other statuses', () => {
+  it('shows agents draining and agents drained beside every other status', () => {
     const stack = new Stack(new App(), 'Fleet', { env: { region: 'eu-west-1' } });
     new Monitoring(stack, 'Monitoring', { machines: [], machineNamePrefix: 'fleet' });
     const fleet = widgetsOf(stack).find((w) => w.properties.title === 'Fleet health (last sweep)');
     const names = (fleet?.properties.metrics ?? []).map((metric) => metric[1]);
     expect(names).toEqual(
       expect.arrayContaining([
+        'AgentsInitializing',
         'AgentsHealthy',
         'AgentsDegraded',
         'AgentsUnhealthy',
