@@ -1,16 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import type { RemoteHostPolicy } from '../core/model/remote-hosts.ts';
+import { readSse } from '../core/streaming/sse.ts';
 import { toFieldIssues } from '../core/validation.ts';
 import { describeIssues } from './json-rpc.ts';
 import { A2A_PROTOCOL_VERSION, A2A_VERSION_HEADER, type Part } from './protocol.ts';
-import {
-  RemoteCallError,
-  type RemoteResponse,
-  remoteCall,
-  serverSentEvents,
-  textOf,
-} from './remote-http.ts';
+import { RemoteCallError, type RemoteResponse, remoteCall, textOf } from './remote-http.ts';
 import { partSchema } from './requests.ts';
 
 /**
@@ -220,8 +215,14 @@ export class A2aRemoteClient {
         const result = answerOf(target.url, response, await textOf(response), id);
         yield seen(parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage'));
       } else {
-        for await (const event of serverSentEvents(response)) {
-          const result = resultOf(target.url, parseJson(target.url, event.data), id);
+        // An event cut off by the stream's end is dropped (readSse): half an event is no event,
+        // and the task it belonged to is then read whole with GetTask (below).
+        for await (const event of readSse(response.body)) {
+          if (typeof event.data === 'string')
+            throw new RemoteProtocolError(
+              `${target.url} streamed an event that is not JSON: ${event.data.slice(0, 200)}`,
+            );
+          const result = resultOf(target.url, event.data, id);
           const parsed = seen(
             parseResult(target.url, streamResultSchema, result, 'SendStreamingMessage'),
           );

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createA2aProxy } from '../../functions/a2a/proxy.ts';
-import { A2aRemoteClient } from '../../functions/a2a/remote-client.ts';
+import { A2aRemoteClient, type RemoteStreamEvent } from '../../functions/a2a/remote-client.ts';
 import type { A2aEndpoint } from '../../functions/core/model/agent-card.ts';
 import type { RemoteHostPolicy } from '../../functions/core/model/remote-hosts.ts';
 import type { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
@@ -13,7 +13,8 @@ import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
  * Mobius's client of remote A2A agents, and the proxy on it, against remotes that do what the A2A
  * JS SDK's server never does — a hand-written JSON-RPC server on 127.0.0.1, each path one remote:
  * a stream closed before its task ended, a task answered while still working, a stream that ends
- * before anything, a JSON-RPC error sent with an HTTP error status.
+ * before anything, a JSON-RPC error sent with an HTTP error status, a stream cut in the middle of
+ * an event.
  */
 let server: Server;
 let base: string;
@@ -56,6 +57,21 @@ function answer(path: string, method: string, id: unknown): Answer {
       return {
         status: 500,
         json: { jsonrpc: '2.0', id, error: { code: -32602, message: 'message.parts is required' } },
+      };
+    case '/cut-event':
+      // The last event is cut off: no blank line ends it. Its task then completes otherwise.
+      if (method === 'GetTask') return result(COMPLETED('t-cut', 'the whole answer'));
+      return {
+        sse: [
+          event({ task: WORKING('t-cut') }),
+          `data: ${JSON.stringify({
+            jsonrpc: '2.0',
+            id,
+            result: {
+              artifactUpdate: { artifact: { artifactId: 'out', parts: [{ text: 'half' }] } },
+            },
+          })}\n`,
+        ],
       };
     case '/empty-stream':
       return { sse: [] };
@@ -181,6 +197,25 @@ describe('a task that has not ended when its answer does', () => {
       status: { state: 'TASK_STATE_COMPLETED' },
     });
     expect(getTasks.get('/poll')).toBe(2);
+  });
+
+  it('drops an event the stream was cut in the middle of, and reads the task whole instead', async () => {
+    const client = new A2aRemoteClient(hosts);
+    const events: RemoteStreamEvent[] = [];
+    for await (const event of client.stream(
+      { url: `${base}/cut-event` },
+      message,
+      AbortSignal.timeout(10_000),
+    ))
+      events.push(event);
+    expect(events.map((event) => event.kind)).toEqual(['task', 'task']);
+    expect(JSON.stringify(events)).not.toContain('half');
+    expect(events.at(-1)).toMatchObject({
+      task: {
+        status: { state: 'TASK_STATE_COMPLETED' },
+        artifacts: [{ parts: [{ text: 'the whole answer' }] }],
+      },
+    });
   });
 
   it('fails retryably when a stream ends before any event: it was cut, and may pass next time', async () => {
