@@ -826,7 +826,7 @@ function operations(): Record<string, Operation> {
       parameters: idParameter('agent id'),
       responses: {
         200: { description: 'The queue now', ...ref('QueueState') },
-        ...errors(400, 403, 404, 409),
+        ...errors(400, 403, 404, 409, 503),
       },
     },
     'GET /agents/{id}/dead-letters': {
@@ -844,7 +844,7 @@ function operations(): Record<string, Operation> {
       ],
       responses: {
         200: { description: 'Some of the parked messages', ...ref('DeadLetters') },
-        ...errors(400, 403, 404, 409),
+        ...errors(400, 403, 404, 409, 503),
       },
     },
     'POST /agents/{id}/dead-letters/redrive': {
@@ -854,7 +854,7 @@ function operations(): Record<string, Operation> {
       parameters: idParameter('agent id'),
       responses: {
         202: { description: 'The move started', ...ref('RedriveStarted') },
-        ...errors(400, 403, 404, 409),
+        ...errors(400, 403, 404, 409, 503),
       },
     },
     'GET /coordinations/{id}': {

@@ -16,6 +16,7 @@ import {
 } from '../../functions/api/routes/messages.ts';
 import { discoveryQuerySchema } from '../../functions/core/registry/discovery.ts';
 import { API_TYPES_FILE, apiTypesSource } from '../../scripts/api-types.ts';
+import type { PassedOverReason } from '../../statemachines/plan.ts';
 import { coordinationRequestSchema } from '../../statemachines/request.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -110,6 +111,31 @@ describe('OpenAPI document', () => {
     expect(document.components.responses.Unavailable).toMatchObject({
       headers: { 'Retry-After': { schema: { type: 'integer' } } },
     });
+  });
+
+  it('lists 503 on the queue routes, whose SQS throttling answers CAPACITY_EXCEEDED', () => {
+    for (const [path, method] of [
+      ['/agents/{id}/queue', 'get'],
+      ['/agents/{id}/dead-letters', 'get'],
+      ['/agents/{id}/dead-letters/redrive', 'post'],
+    ] as const)
+      expect(document.paths[path]?.[method]?.responses['503'], `${method} ${path}`).toEqual({
+        $ref: '#/components/responses/Unavailable',
+      });
+  });
+
+  it('names in docs/coordinations.md every reason a step’s agent can be passed over for', () => {
+    // Exhaustive by type: a reason added to PassedOverReason fails the typecheck until listed here.
+    const reasons: Record<PassedOverReason, true> = {
+      circuit_open: true,
+      offline: true,
+      draining: true,
+      drained: true,
+      no_usable_holder: true,
+    };
+    const docs = readFileSync(join(root, 'docs', 'coordinations.md'), 'utf8');
+    const row = docs.split('\n').find((line) => line.startsWith('| `standIns[]` |')) ?? '';
+    for (const reason of Object.keys(reasons)) expect(row, reason).toContain(`\`${reason}\``);
   });
 
   it('documents the answer of an API without an event log: its code listed with its status, and the 503 of GET …/events', async () => {
