@@ -7,7 +7,7 @@ import type { ExecutionInput } from '../../statemachines/plan.ts';
 import { type ExecutionProgress, outcomeOf } from '../coordination/execution.ts';
 import { readProgress } from '../coordination/execution-history.ts';
 import { appendFinished, type LiveEventsWarn } from '../coordination/live-events.ts';
-import { recordCoordinationOutcome } from '../coordination/outcome-metrics.ts';
+import { OUTCOME_METRICS, recordCoordinationOutcome } from '../coordination/outcome-metrics.ts';
 import { type CoordinationResult, shapeResult } from '../coordination/result.ts';
 import { sharedSfnClient } from '../core/aws/sfn.ts';
 import { metricsNamespace } from '../core/metrics-namespace.ts';
@@ -51,11 +51,14 @@ export function recordStatusChange(
   if (change.executionArn?.includes(':express:')) return 'express';
   const result = finishedResult(change);
   if (result === undefined) {
-    metrics.addMetric(
-      change.status === 'SUCCEEDED' ? 'CoordinationsSucceeded' : 'CoordinationsFailed',
-      MetricUnit.Count,
-      1,
-    );
+    // As the result would have said: a stopped (ABORTED) run was cancelled, not failed.
+    const outcome =
+      change.status === 'SUCCEEDED'
+        ? OUTCOME_METRICS.succeeded
+        : change.status === 'ABORTED'
+          ? OUTCOME_METRICS.cancelled
+          : OUTCOME_METRICS.failed;
+    metrics.addMetric(outcome, MetricUnit.Count, 1);
     return 'counted';
   }
   recordCoordinationOutcome(metrics, result);

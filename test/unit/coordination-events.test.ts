@@ -43,6 +43,46 @@ describe('standard coordination outcomes from status-change events', () => {
     expect(emitted.metrics).toEqual([{ name: 'CoordinationsFailed', pattern: undefined }]);
   });
 
+  it('counts a run an operator stopped (ABORTED) as cancelled, not failed, with or without its input', async () => {
+    // The failure-rate alarm reads CoordinationsFailed: a batch of cancels must not set it off.
+    const plan = planFor('sequential', { mode: 'standard' });
+    const coordinationId = 'mobius-sequential-0123456789abcdef--0456';
+    const stopped = {
+      name: coordinationId,
+      status: 'ABORTED',
+      startDate: 1_700_000_000_000,
+      stopDate: 1_700_000_004_000,
+      error: 'Mobius.CoordinationCancelled',
+      cause: 'the coordination was cancelled by ops',
+    };
+    const counted = metricsFor('mobius-api');
+    const withoutInput = await emf(
+      () => recordStatusChange(counted, { ...stopped, input: null }),
+      counted,
+    );
+    expect(withoutInput.result).toBe('counted');
+    expect(withoutInput.metrics).toEqual([{ name: 'CoordinationsCancelled', pattern: undefined }]);
+
+    const recorded = metricsFor('mobius-api');
+    const withInput = await emf(
+      () =>
+        recordStatusChange(recorded, {
+          ...stopped,
+          input: JSON.stringify(executionInput(plan, coordinationId, {})),
+          output: null,
+        }),
+      recorded,
+    );
+    expect(withInput.result).toBe('recorded');
+    // Single metrics (the timings) print at once, the count when the handler publishes.
+    expect(withInput.metrics).toEqual([
+      { name: 'CoordinationDuration', pattern: 'sequential' },
+      { name: 'CoordinationOverhead', pattern: 'sequential' },
+      { name: 'CoordinationsCancelled', pattern: undefined },
+    ]);
+    expect(withInput.values).not.toHaveProperty('CoordinationsFailed');
+  });
+
   it('reads the ISO dates LocalStack sends where AWS sends epoch milliseconds', async () => {
     const metrics = metricsFor('mobius-api');
     const emitted = await emf(
