@@ -94,11 +94,35 @@ describe('the host allow-list', () => {
       'fe80::1',
       'fd12::1',
       '::ffff:10.0.0.1',
+      '::ffff:7f00:1',
       '224.0.0.1',
+      '192.88.99.1',
+      // IPv6 ranges that carry an IPv4 address, through which a relay or NAT64 reaches it.
+      '::7f00:1',
+      '::127.0.0.1',
+      '::ffff:0:a9fe:a9fe',
+      '64:ff9b::a9fe:a9fe',
+      '64:ff9b:1::a9fe:a9fe',
+      '2002:a9fe:a9fe::1',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+      // Deprecated site-local, documentation, and anything outside global unicast (2000::/3).
+      'fec0::1',
+      '3fff::1',
+      '4000::1',
+      'not an address',
     ])
       expect(addressAllowed(address, hosts, '443'), address).toBe(false);
-    for (const address of ['93.184.216.34', '2606:2800:220:1::1', '::ffff:93.184.216.34'])
+    for (const address of [
+      '93.184.216.34',
+      '2606:2800:220:1::1',
+      '2001:4860:4860::8888',
+      '::ffff:93.184.216.34',
+      '::ffff:5db8:d822',
+    ])
       expect(addressAllowed(address, hosts, '443'), address).toBe(true);
+    // An entry still names an address in these ranges, in either of its forms.
+    expect(addressAllowed('2002:a9fe:a9fe::1', policy(['2002::/16']), '443')).toBe(true);
+    expect(addressAllowed('::ffff:7f00:1', policy(['127.0.0.1']), '443')).toBe(true);
     expect(addressAllowed('10.0.0.5', policy(['10.0.0.0/8']), '443')).toBe(true);
     expect(addressAllowed('127.0.0.1', policy(['127.0.0.1']), '80')).toBe(true);
   });

@@ -107,7 +107,10 @@ function rulesOf(policy: RemoteHostPolicy): Rule[] {
 /**
  * Addresses no call leaves for unless an entry names them: private (RFC 1918, unique-local),
  * loopback, link-local (169.254.169.254, the metadata service, among them), shared (CGNAT),
- * unspecified, documentation, benchmarking, multicast and reserved ranges.
+ * unspecified, documentation, benchmarking, multicast and reserved ranges — and the IPv6 ranges
+ * that carry an IPv4 address inside them (IPv4-compatible ::/96, SIIT, NAT64 64:ff9b::/96 and
+ * 64:ff9b:1::/48, 6to4 2002::/16, Teredo in 2001::/23), through which a relay or a NAT64 gateway
+ * would reach an internal IPv4 address.
  */
 const RESERVED = (() => {
   const list = new BlockList();
@@ -120,6 +123,7 @@ const RESERVED = (() => {
     ['172.16.0.0', 12],
     ['192.0.0.0', 24],
     ['192.0.2.0', 24],
+    ['192.88.99.0', 24],
     ['192.168.0.0', 16],
     ['198.18.0.0', 15],
     ['198.51.100.0', 24],
@@ -129,27 +133,60 @@ const RESERVED = (() => {
   ] as const)
     list.addSubnet(address, prefix, 'ipv4');
   for (const [address, prefix] of [
-    ['::', 128],
-    ['::1', 128],
+    ['::', 96],
+    ['::ffff:0:0:0', 96],
     ['64:ff9b::', 96],
+    ['64:ff9b:1::', 48],
     ['100::', 64],
+    ['2001::', 23],
     ['2001:db8::', 32],
+    ['2002::', 16],
+    ['3fff::', 20],
     ['fc00::', 7],
     ['fe80::', 10],
+    ['fec0::', 10],
     ['ff00::', 8],
   ] as const)
     list.addSubnet(address, prefix, 'ipv6');
   return list;
 })();
 
-/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is its IPv4 address for every check. */
+/**
+ * IPv6's global unicast space: an IPv6 address outside it is never public, whatever range it is
+ * in, so one the list above does not name yet is refused all the same (fails closed).
+ */
+const GLOBAL_UNICAST = (() => {
+  const list = new BlockList();
+  list.addSubnet('2000::', 3, 'ipv6');
+  return list;
+})();
+
+function reserved(ip: { address: string; family: 'ipv4' | 'ipv6' }): boolean {
+  if (RESERVED.check(ip.address, ip.family)) return true;
+  return ip.family === 'ipv6' && !GLOBAL_UNICAST.check(ip.address, 'ipv6');
+}
+
+/**
+ * An address in one form for every check: an IPv6 address in its canonical text (the URL
+ * parser's), and an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, `::ffff:a00:1`) as its IPv4
+ * address. Undefined for anything that is not an IP address.
+ */
 function normalised(address: string): { address: string; family: 'ipv4' | 'ipv6' } | undefined {
   const bare = address.replace(/^\[|\]$/g, '').toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
-  if (mapped?.[1] !== undefined) return { address: mapped[1], family: 'ipv4' };
   const family = isIP(bare);
-  if (family === 0) return undefined;
-  return { address: bare, family: family === 4 ? 'ipv4' : 'ipv6' };
+  if (family === 4) return { address: bare, family: 'ipv4' };
+  if (family !== 6 || !URL.canParse(`http://[${bare}]/`)) return undefined;
+  const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped === null) return { address: canonical, family: 'ipv6' };
+  const [high, low] = [
+    Number.parseInt(mapped[1] ?? '0', 16),
+    Number.parseInt(mapped[2] ?? '0', 16),
+  ];
+  return {
+    address: [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.'),
+    family: 'ipv4',
+  };
 }
 
 /**
@@ -168,7 +205,7 @@ export function addressAllowed(address: string, policy: RemoteHostPolicy, port: 
       (rule.port === undefined || rule.port === port) &&
       rule.addresses.check(ip.address, ip.family),
   );
-  return named || !RESERVED.check(ip.address, ip.family);
+  return named || !reserved(ip);
 }
 
 /** The port a URL connects to: its own, or its scheme's (443 for https, 80 for http). */
