@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { A2A_ENVIRONMENT } from '../../functions/a2a/settings.ts';
+import { ROLE_ROUTES } from '../../lib/api-access.ts';
 import { A2A_ALLOWED_HOSTS_CONTEXT, MobiusCoordinator } from '../../lib/mobius-coordinator.ts';
 
 /**
@@ -93,5 +95,25 @@ describe('the A2A proxy', () => {
     expect(
       () => new MobiusCoordinator(stackWith(), 'Mobius', { a2aAllowedHosts: ['http://x.example'] }),
     ).toThrow(/a2aAllowedHosts: "http:\/\/x.example" is a URL; give the host only/);
+  });
+});
+
+describe('who may call the A2A routes', () => {
+  const security = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+  const rowOf = (role: string) =>
+    security.split('\n').find((line) => line.startsWith(`| ${role} |`));
+
+  it("is what docs/security.md says: the invoker's row names every route of its policy", () => {
+    const row = rowOf('invoker') ?? '';
+    expect(ROLE_ROUTES.invoker).toContain('POST /a2a/{agentId}');
+    for (const route of ROLE_ROUTES.invoker) expect(row, route).toContain(`\`${route}\``);
+  });
+
+  it("names no A2A route in a role's row that its policy does not allow", () => {
+    for (const role of ['invoker', 'agent'] as const) {
+      const named = (rowOf(role) ?? '').match(/`(GET|POST) \/a2a\/[^`]*`/g) ?? [];
+      const allowed = ROLE_ROUTES[role].filter((route) => route.includes(' /a2a/'));
+      expect(named.map((route) => route.slice(1, -1)).sort(), role).toEqual([...allowed].sort());
+    }
   });
 });
