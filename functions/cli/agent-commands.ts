@@ -1,6 +1,6 @@
 import type { Schemas } from './client.ts';
 import { DEFAULT_API } from './commands.ts';
-import { bold, dim, green, table, yellow } from './format.ts';
+import { bold, dim, green, printable, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
 import {
   type ApiOptions,
@@ -38,7 +38,7 @@ export async function agentResetCommand(
   else {
     const { circuit } = answer.body;
     io.out(
-      `${green('✔')} circuit of ${id} ${circuit.state === 'closed' ? green('closed') : yellow(circuit.state)}: ${circuit.consecutiveFailures} consecutive failures; it takes work again`,
+      `${green('✔')} circuit of ${printable(id)} ${circuit.state === 'closed' ? green('closed') : yellow(printable(circuit.state))}: ${circuit.consecutiveFailures} consecutive failures; it takes work again`,
     );
   }
   return 0;
@@ -63,9 +63,9 @@ export async function agentDrainCommand(
   else {
     const { drainedAt, drainedBy } = answer.body;
     io.out(
-      `${green('✔')} ${id} ${statusText('drained')} ${dim(`(since ${agoText(drainedAt, now)}, by ${drainedBy})`)}: it gets no new work; what it has in flight finishes`,
+      `${green('✔')} ${printable(id)} ${statusText('drained')} ${dim(printable(`(since ${agoText(drainedAt, now)}, by ${drainedBy})`))}: it gets no new work; what it has in flight finishes`,
     );
-    io.out(dim(`mobius agent resume ${id} gives it work again`));
+    io.out(dim(`mobius agent resume ${printable(id)} gives it work again`));
   }
   return 0;
 }
@@ -82,7 +82,7 @@ export async function agentResumeCommand(
   );
   if (answer === undefined) return 1;
   if (options.json) printJson(answer.body, io);
-  else io.out(`${green('✔')} ${id} resumed: ${statusText(answer.body.status)}`);
+  else io.out(`${green('✔')} ${printable(id)} resumed: ${statusText(answer.body.status)}`);
   return 0;
 }
 
@@ -90,8 +90,9 @@ export async function agentResumeCommand(
 export function queueReport(queue: Schemas['QueueState'], now: Date = new Date()): string[] {
   const label = (text: string) => bold(text.padEnd(14));
   const { deadLetter } = queue;
+  const agentId = printable(queue.agentId);
   const lines = [
-    `${label('queue')}${queue.queueUrl} ${dim(queue.fifo ? '(FIFO)' : '(standard)')}`,
+    `${label('queue')}${printable(queue.queueUrl)} ${dim(queue.fifo ? '(FIFO)' : '(standard)')}`,
     `${label('waiting')}${queue.depth}`,
     `${label('in flight')}${queue.inFlight}`,
     `${label('delayed')}${queue.delayed}`,
@@ -102,13 +103,13 @@ export function queueReport(queue: Schemas['QueueState'], now: Date = new Date()
     }`,
     deadLetter === null
       ? `${label('dead letters')}${dim('no dead-letter queue')}`
-      : `${label('dead letters')}${deadLetter.depth > 0 ? yellow(String(deadLetter.depth)) : '0'} ${dim(`(${deadLetter.queueUrl})`)}`,
-    dim(`read ${agoText(queue.readAt, now)} (${queue.readAt})`),
+      : `${label('dead letters')}${deadLetter.depth > 0 ? yellow(String(deadLetter.depth)) : '0'} ${dim(`(${printable(deadLetter.queueUrl)})`)}`,
+    dim(printable(`read ${agoText(queue.readAt, now)} (${queue.readAt})`)),
   ];
   if (deadLetter !== null && deadLetter.depth > 0)
     lines.push(
       dim(
-        `mobius agent dead-letters ${queue.agentId} shows them; mobius agent redrive ${queue.agentId} moves them back to the queue`,
+        `mobius agent dead-letters ${agentId} shows them; mobius agent redrive ${agentId} moves them back to the queue`,
       ),
     );
   return lines;
@@ -150,9 +151,12 @@ const BODY_WIDTH = 80;
 /** How wide the reason an agent gave for parking a message shows. */
 const REASON_WIDTH = 48;
 
-/** Text on one line, cut at `width` with an ellipsis. */
+/**
+ * Text on one line, as it may be printed (printable: a sender's control characters shown, not
+ * obeyed), cut at `width` with an ellipsis.
+ */
 function oneLine(text: string, width: number): string {
-  const line = text.replace(/\s*\n\s*/g, ' ');
+  const line = printable(text.replace(/[ \t]*(?:\r\n|\n)\s*/g, ' ').replace(/\t/g, ' '));
   return line.length <= width ? line : `${line.slice(0, width - 1)}…`;
 }
 
@@ -201,7 +205,9 @@ export function deadLettersReport(
   letters: Schemas['DeadLetters'],
   now: Date = new Date(),
 ): string[] {
-  const { agentId, depth, messages, deadLetterQueueUrl } = letters;
+  const { depth, messages } = letters;
+  const agentId = printable(letters.agentId);
+  const deadLetterQueueUrl = printable(letters.deadLetterQueueUrl);
   if (messages.length === 0)
     return [`No dead letters for ${agentId} ${dim(`(${deadLetterQueueUrl}, depth ${depth})`)}.`];
   const withReasons = messages.some((m) => m.attributes[PARKED_BECAUSE] !== undefined);
@@ -212,8 +218,8 @@ export function deadLettersReport(
       messages.map((m) => {
         const reason = m.attributes[PARKED_BECAUSE];
         return [
-          m.messageId,
-          m.sentAt === null ? '—' : agoText(m.sentAt, now),
+          printable(m.messageId),
+          m.sentAt === null ? '—' : printable(agoText(m.sentAt, now)),
           String(m.receiveCount),
           ...(withReasons ? [reason === undefined ? '—' : oneLine(reason, REASON_WIDTH)] : []),
           bodyText(m.body),
@@ -265,15 +271,16 @@ export async function agentRedriveCommand(
     return 0;
   }
   const { approximateMessagesToMove: count, taskHandle } = answer.body;
-  if (count === 0) io.out(`${green('✔')} nothing to move: the dead-letter queue of ${id} is empty`);
+  if (count === 0)
+    io.out(`${green('✔')} nothing to move: the dead-letter queue of ${printable(id)} is empty`);
   else {
     const what =
       count === null ? 'the dead letters' : `${count} dead ${count === 1 ? 'letter' : 'letters'}`;
-    io.out(`${green('✔')} moving ${what} of ${id} back to its queue`);
+    io.out(`${green('✔')} moving ${what} of ${printable(id)} back to its queue`);
   }
   io.out(
     dim(
-      `from ${answer.body.source}\nto   ${answer.body.destination}${taskHandle === null ? '' : `\ntask ${taskHandle}`}`,
+      `from ${printable(answer.body.source)}\nto   ${printable(answer.body.destination)}${taskHandle === null ? '' : `\ntask ${printable(taskHandle)}`}`,
     ),
   );
   return 0;

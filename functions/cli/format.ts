@@ -10,6 +10,31 @@ export const yellow = (text: string) => paint(33, text);
 export const dim = (text: string) => paint(2, text);
 export const bold = (text: string) => paint(1, text);
 
+/**
+ * Characters a terminal acts on rather than shows: C0 controls but tab (ESC starts the sequences
+ * that move the cursor, erase lines, set the window title or write the clipboard; CR overwrites a
+ * line), DEL, C1 controls (0x9B is a one-byte CSI), and the bidirectional overrides that reorder
+ * what a line seems to say.
+ */
+const UNPRINTABLE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what it finds
+  /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text that came from elsewhere — an API's answer, a message whoever sent it wrote — as it may be
+ * printed: each control character shown as its escape (`\x1b`, `\x0d`, `\u202e`) instead of
+ * acting on the operator's terminal. Every command printing remote data for a person passes it
+ * through here (`--json` needs not: JSON escapes them itself).
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 /** What the timing tree shows of a result: all but the outputs (an event log's slim result has it). */
 export type TimedResult = Pick<
   CoordinationResult,
@@ -29,7 +54,7 @@ export function timingTree(result: TimedResult): string {
         : red('✘ failed');
   const { totalMs, agentMs, overheadMs } = result.timings;
   const lines = [
-    `${bold(`${result.pattern} coordination`)} ${status}${result.degraded ? yellow(' (degraded)') : ''}  ${dim(result.coordinationId)}`,
+    `${bold(`${printable(result.pattern)} coordination`)} ${status}${result.degraded ? yellow(' (degraded)') : ''}  ${dim(printable(result.coordinationId))}`,
     `total ${ms(totalMs)} · in agents ${ms(agentMs)} · overhead ${ms(overheadMs)}`,
   ];
   const groups = new Map<string, Omit<StepResult, 'output'>[]>();
@@ -37,33 +62,38 @@ export function timingTree(result: TimedResult): string {
     const key = step.round === undefined ? '' : `round ${step.round}`;
     groups.set(key, [...(groups.get(key) ?? []), step]);
   }
-  const width = Math.max(8, ...result.steps.map((s) => s.stepId.length));
-  const agentWidth = Math.max(8, ...result.steps.map((s) => s.agentId.length));
+  const width = Math.max(8, ...result.steps.map((s) => printable(s.stepId).length));
+  const agentWidth = Math.max(8, ...result.steps.map((s) => printable(s.agentId).length));
   const rows = [...groups.entries()];
   rows.forEach(([group, steps], g) => {
     const lastGroup = g === rows.length - 1;
     const indent = group === '' ? '' : lastGroup ? '   ' : '│  ';
-    if (group !== '') lines.push(`${lastGroup ? '└─' : '├─'} ${group}`);
+    if (group !== '') lines.push(`${lastGroup ? '└─' : '├─'} ${printable(group)}`);
     steps.forEach((step, i) => {
       const branch = i === steps.length - 1 ? '└─' : '├─';
       const mark = step.status === 'succeeded' ? green('✔') : red('✘');
       const fallback = step.attempt > 0 ? yellow(` (fallback ${step.attempt})`) : '';
       lines.push(
-        `${indent}${branch} ${mark} ${step.stepId.padEnd(width)}  ${step.agentId.padEnd(agentWidth)}  ${ms(step.durationMs).padStart(10)}${fallback}`,
+        `${indent}${branch} ${mark} ${printable(step.stepId).padEnd(width)}  ${printable(step.agentId).padEnd(agentWidth)}  ${ms(step.durationMs).padStart(10)}${fallback}`,
       );
     });
   });
   for (const error of result.errors) {
     lines.push(
       red(
-        `  ✘ ${error.agentId ?? 'coordination'}${error.stepId ? ` at ${error.stepId}` : ''}: ${error.error}${error.cause ? ` — ${error.cause}` : ''}`,
+        printable(
+          `  ✘ ${error.agentId ?? 'coordination'}${error.stepId ? ` at ${error.stepId}` : ''}: ${error.error}${error.cause ? ` — ${error.cause}` : ''}`,
+        ),
       ),
     );
   }
   return lines.join('\n');
 }
 
-/** How wide text shows in a terminal: its colour codes take no room. */
+/**
+ * How wide text shows in a terminal: its colour codes take no room. (Only paint()'s: text from
+ * elsewhere has been through printable, which leaves no escape of its own.)
+ */
 export function visibleLength(text: string): number {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes paint() writes
   return text.replace(/\u001b\[[0-9;]*m/g, '').length;
@@ -84,5 +114,7 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 /** Field issues as a bulleted list, one `  • path: message` line each. */
 export function issueList(issues: readonly FieldIssue[]): string {
-  return issues.map((i) => `  • ${i.path || '(request)'}: ${i.message}`).join('\n');
+  return issues
+    .map((i) => `  • ${printable(i.path || '(request)')}: ${printable(i.message)}`)
+    .join('\n');
 }

@@ -8,7 +8,7 @@ import {
   type Schemas,
 } from './client.ts';
 import { apiProblem, DEFAULT_API } from './commands.ts';
-import { bold, dim, green, red, table, yellow } from './format.ts';
+import { bold, dim, green, printable, red, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
 import { agoText, durationText, parseSince } from './time-text.ts';
 import { UsageError } from './usage-error.ts';
@@ -52,7 +52,7 @@ export async function operatorCall<T>(
     return await call(createClient(base));
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) {
-      io.err(red(`✘ ${messageOf(error)}`));
+      io.err(red(`✘ ${printable(messageOf(error))}`));
       return undefined;
     }
     throw operatorProblem(error, base, subject);
@@ -83,9 +83,10 @@ export function operatorProblem(error: unknown, base: string, subject?: Subject)
     );
   if (error instanceof ApiError && error.status === 403)
     return new UsageError(
-      `${error.message}\nOperator actions need a principal the stack names as an operator (the construct's \`operators\` prop, or \`grantOperator\`; see docs/security.md). Sign with such credentials: AWS_PROFILE=<operator profile>.`,
+      `${printable(error.message)}\nOperator actions need a principal the stack names as an operator (the construct's \`operators\` prop, or \`grantOperator\`; see docs/security.md). Sign with such credentials: AWS_PROFILE=<operator profile>.`,
     );
-  return apiProblem(error, base);
+  // The API's own message is in it: shown, not obeyed, by the terminal.
+  return new UsageError(printable(apiProblem(error, base).message));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ const STATUS_COLOUR: Readonly<Record<string, (text: string) => string>> = {
 
 /** A status in its colour: green for healthy, yellow for the ones to look at, red for trouble. */
 export function statusText(status: string): string {
-  return (STATUS_COLOUR[status] ?? ((text: string) => text))(status);
+  return (STATUS_COLOUR[status] ?? ((text: string) => text))(printable(status));
 }
 
 /** A failure rate above which it shows red; any failure shows yellow. */
@@ -131,7 +132,9 @@ export function healthReport(health: Schemas['FleetHealth'], now: Date = new Dat
         ? green('all closed')
         : openCircuits
             .map((c) => {
-              const text = `${c.agentId} ${c.state === 'open' ? 'open' : 'half-open'}${c.openedAt === null ? '' : ` (opened ${agoText(c.openedAt, now)})`}`;
+              const text = printable(
+                `${c.agentId} ${c.state === 'open' ? 'open' : 'half-open'}${c.openedAt === null ? '' : ` (opened ${agoText(c.openedAt, now)})`}`,
+              );
               return c.state === 'open' ? red(text) : yellow(text);
             })
             .join(', ')
@@ -174,7 +177,7 @@ export function healthReport(health: Schemas['FleetHealth'], now: Date = new Dat
 
   if (health.truncated)
     lines.push(yellow('(more agents than one summary reads: these figures cover the first ones)'));
-  lines.push(dim(`read ${agoText(health.generatedAt, now)} (${health.generatedAt})`));
+  lines.push(dim(printable(`read ${agoText(health.generatedAt, now)} (${health.generatedAt})`)));
   return lines;
 }
 
@@ -270,11 +273,11 @@ export function coordinationsTable(
   return table(
     ['coordination', 'pattern', 'mode', 'status', 'started', 'duration', 'steps'],
     coordinations.map((c) => [
-      c.coordinationId,
-      c.pattern,
-      c.mode,
-      RUN_COLOUR[c.status](c.status),
-      agoText(c.startedAt, now),
+      printable(c.coordinationId),
+      printable(c.pattern),
+      printable(c.mode),
+      (RUN_COLOUR[c.status] ?? bold)(printable(c.status)),
+      printable(agoText(c.startedAt, now)),
       c.totalMs !== null
         ? durationText(c.totalMs)
         : c.status === 'running'
@@ -358,6 +361,9 @@ export async function cancelCommand(
   );
   if (answer === undefined) return 1;
   if (options.json) printJson(answer.body, io);
-  else io.out(`${green('✔')} coordination ${id}: ${RUN_COLOUR.cancelled(answer.body.status)}`);
+  else
+    io.out(
+      `${green('✔')} coordination ${printable(id)}: ${RUN_COLOUR.cancelled(printable(answer.body.status))}`,
+    );
   return 0;
 }

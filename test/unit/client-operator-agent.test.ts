@@ -22,6 +22,13 @@ import { UsageError } from '../../functions/cli/usage-error.ts';
 const BASE = 'http://127.0.0.1:4000';
 const NOW = new Date('2026-12-01T12:00:00.000Z');
 
+/**
+ * What a terminal would act on: C0 controls but tab, DEL, C1 controls. (Colour is off in tests:
+ * stdout is no TTY, so even the CLI's own colour codes do not show.)
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: what it looks for
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/;
+
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
 const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
 
@@ -177,6 +184,71 @@ describe('mobius agent queue and dead-letters', () => {
       'm-1      —     1         picky is broken today  request from api: {"order":42}',
       'm-2      —     5         —                      x',
     ]);
+  });
+
+  it('shows what a sender wrote without letting it act on the terminal', async () => {
+    // Carriage return, erase line, window title, clipboard (OSC 52), conceal, a one-byte CSI, a
+    // right-to-left override: whoever parked the message chose every byte of it.
+    const hostile = 'ok\r\u001b[2K\u001b]0;pwned\u0007all clear\u009b8m\u202e';
+    expect(bodyText(hostile)).toBe('ok\\x0d\\x1b[2K\\x1b]0;pwned\\x07all clear\\x9b8m\\u202e');
+    const envelope = {
+      type: 'request\u001b[8m',
+      from: 'api\r',
+      payload: { note: 'multi\nline' },
+    };
+    expect(bodyText(envelope)).toBe('request\\x1b[8m from api\\x0d: {"note":"multi\\nline"}');
+    const letters: Schemas['DeadLetters'] = {
+      agentId: 'picky\u001b]0;x\u0007',
+      deadLetterQueueUrl: 'http://q/dlq\u001b[1A',
+      depth: 2,
+      messages: [
+        {
+          messageId: 'm-1\u001b[2K',
+          sentAt: 'not a date\u0007',
+          receiveCount: 1,
+          body: hostile,
+          attributes: { 'mobius-error': 'bad\u001b]52;c;aGk=\u0007 and\nmore' },
+        },
+        { messageId: 'm-2', sentAt: null, receiveCount: 5, body: envelope, attributes: {} },
+      ],
+    };
+    const report = deadLettersReport(letters, NOW).join('\n');
+    // Each of the report's lines is one line on the screen: no control character but the line ends.
+    for (const line of report.split('\n')) expect(line).not.toMatch(CONTROL);
+    expect(report).toContain('bad\\x1b]52;c;aGk=\\x07 and more');
+    expect(report).toContain('m-1\\x1b[2K');
+    for (const line of queueReport(
+      { ...queue, agentId: 'x\u001b[2J', queueUrl: 'http://q/\u001b]0;t\u0007', readAt: '\r' },
+      NOW,
+    ))
+      expect(line).not.toMatch(CONTROL);
+    // A command's whole output, as the terminal gets it (not through plain(), which would hide
+    // an SGR sequence).
+    const out: string[] = [];
+    answers.push({ status: 200, body: letters });
+    await agentDeadLettersCommand(
+      'picky',
+      { api: BASE },
+      { out: (t) => out.push(t), err: () => undefined },
+    );
+    for (const line of out.join('\n').split('\n')) expect(line).not.toMatch(CONTROL);
+    answers.push({
+      status: 202,
+      body: {
+        agentId: 'picky',
+        taskHandle: 'h\u001b[2K',
+        source: 'arn:dlq\r',
+        destination: 'arn:q\u0007',
+        approximateMessagesToMove: 2,
+      },
+    });
+    out.length = 0;
+    await agentRedriveCommand(
+      'picky',
+      { api: BASE },
+      { out: (t) => out.push(t), err: () => undefined },
+    );
+    for (const line of out.join('\n').split('\n')) expect(line).not.toMatch(CONTROL);
   });
 
   it('takes --limit 1 to 10 only, checked before any request', async () => {

@@ -332,6 +332,70 @@ describe('mobius health', () => {
   });
 });
 
+describe('text from the API, printed', () => {
+  /** Every line a command wrote, as the terminal gets it (colour is off: stdout is no TTY). */
+  function raw(): { io: Io; text: () => string } {
+    const lines: string[] = [];
+    return {
+      io: { out: (t) => lines.push(t), err: (t) => lines.push(t) },
+      text: () => lines.join('\n'),
+    };
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: what it looks for
+  const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+  const ESC = '\u001b';
+
+  it('is shown, not obeyed: coordinations, the fleet, and the API’s messages', async () => {
+    answers = [
+      {
+        status: 200,
+        body: {
+          coordinations: [
+            summary(`c-1${ESC}]0;pwned\u0007`, {
+              pattern: `pipeline${ESC}[8m` as 'pipeline',
+              startedAt: '\r',
+            }),
+          ],
+        },
+      },
+    ];
+    const listed = raw();
+    expect(await coordinationsCommand({ api: BASE }, listed.io, NOW)).toBe(0);
+    expect(listed.text()).not.toMatch(CONTROL);
+    expect(listed.text()).toContain('c-1\\x1b]0;pwned\\x07');
+
+    answers = [
+      {
+        status: 200,
+        body: {
+          agents: { total: 1, byStatus: { [`healthy${ESC}[2K`]: 1 } },
+          openCircuits: [{ agentId: `flaky${ESC}[1A`, state: 'open', openedAt: `x${ESC}` }],
+          inFlight: 0,
+          queues: { depth: 0, deadLetters: 0, agentsReporting: 1 },
+          recent: { requests: 0, errors: 0, failureRate: 0 },
+          truncated: false,
+          coordinations: { inFlight: 0, queued: 0, maxInFlight: null },
+          generatedAt: `now\u009b2J`,
+        },
+      },
+    ];
+    const fleet = raw();
+    expect(await healthCommand({ api: BASE }, fleet.io)).toBe(0);
+    expect(fleet.text()).not.toMatch(CONTROL);
+
+    answers = [
+      { status: 409, body: { error: { code: 'CONFLICT', message: `done${ESC}]52;c;aGk=\u0007` } } },
+      { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: `bad\r${ESC}[2K` } } },
+    ];
+    const refused = raw();
+    expect(await cancelCommand('c-1', { api: BASE }, refused.io)).toBe(1);
+    expect(refused.text()).toBe('✘ done\\x1b]52;c;aGk=\\x07');
+    const error = await cancelCommand('c-1', { api: BASE }, refused.io).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).not.toMatch(CONTROL);
+  });
+});
+
 describe('mobius cancel', () => {
   it('prints the API’s message for a run that cannot be cancelled (409), exit 1', async () => {
     answers = [

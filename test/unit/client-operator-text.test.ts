@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { table, visibleLength } from '../../functions/cli/format.ts';
+import { printable, table, visibleLength } from '../../functions/cli/format.ts';
 import { agoText, durationText, parseSince } from '../../functions/cli/time-text.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 
@@ -90,5 +90,19 @@ describe('table', () => {
     ]);
     // The colour is kept around the cell, its padding outside it.
     expect(text).toContain(`${red('failed')}     3`);
+  });
+});
+
+describe('printable', () => {
+  it('shows each control character as its escape: C0 but tab, DEL, C1, bidirectional overrides', () => {
+    expect(printable('a\u0000b\u0007c\u001b[2Kd\re\nf\u007fg\u0085h\u009bi')).toBe(
+      'a\\x00b\\x07c\\x1b[2Kd\\x0de\\x0af\\x7fg\\x85h\\x9bi',
+    );
+    expect(printable('abc\u202edcba\u2066x\u2069')).toBe('abc\\u202edcba\\u2066x\\u2069');
+  });
+
+  it('leaves text alone otherwise: tabs, accents, symbols, emoji', () => {
+    const text = 'tab\there · café ✔ 日本語 🚀 \\x1b as typed';
+    expect(printable(text)).toBe(text);
   });
 });
