@@ -189,6 +189,112 @@ describe.each(ENGINES)('coordination summaries on %s', (engine: DynamoEngineName
     ]);
   });
 
+  it('counts the steps and agents a hierarchical run really ran once it ends, in the end’s own write', async () => {
+    // Planned, a hierarchical run is its supervisor alone; the supervisor picks the workers.
+    const id = await start({
+      type: 'coordination.started',
+      pattern: 'hierarchical',
+      mode: 'standard',
+      steps: [{ stepId: 'supervisor', agentId: 'boss' }],
+    });
+    expect((await log.list({ since })).coordinations).toEqual([
+      expect.objectContaining({ coordinationId: id, steps: 1, agents: ['boss'] }),
+    ]);
+    const ran = (stepId: string, agentId: string, round: number) => ({
+      stepId,
+      agentId,
+      status: 'succeeded',
+      attempt: 0,
+      round,
+    });
+    const send = vi.spyOn(client, 'send');
+    await log.append(id, [
+      {
+        type: 'coordination.finished',
+        status: 'succeeded',
+        result: {
+          pattern: 'hierarchical',
+          status: 'succeeded',
+          steps: [
+            ran('supervisor', 'boss', 1),
+            ran('w1', 'writer', 1),
+            ran('w2', 'critic', 1),
+            ran('supervisor', 'boss', 2),
+            ran('w1', 'writer', 2),
+            ran('supervisor', 'boss', 3),
+          ],
+          timings: { totalMs: 40 },
+        },
+      },
+    ]);
+    // No write more than any end costs: the allocation, the finished id, the item.
+    expect(send.mock.calls.map(([command]) => command.constructor.name)).toEqual([
+      'UpdateCommand',
+      'UpdateCommand',
+      'PutCommand',
+    ]);
+    expect((await log.list({ since })).coordinations).toEqual([
+      expect.objectContaining({
+        coordinationId: id,
+        status: 'succeeded',
+        steps: 6,
+        agents: ['boss', 'writer', 'critic'],
+      }),
+    ]);
+
+    // Started and ended in one append: the end's figures, set once.
+    const both = `c-${randomUUID()}`;
+    clock.advance(1000);
+    await log.append(both, [
+      {
+        type: 'coordination.started',
+        pattern: 'hierarchical',
+        mode: 'express',
+        steps: [{ stepId: 'supervisor', agentId: 'boss' }],
+      },
+      {
+        type: 'coordination.finished',
+        status: 'failed',
+        result: {
+          pattern: 'hierarchical',
+          steps: [ran('supervisor', 'boss', 1), ran('w1', 'writer', 1)],
+        },
+      },
+    ]);
+    // Other patterns, and a hierarchical result naming no step, keep what was planned.
+    const sequential = await start(startedOf('sequential', 'standard', ['a', 'b']));
+    await log.append(sequential, [
+      {
+        type: 'coordination.finished',
+        status: 'failed',
+        result: { pattern: 'sequential', steps: [ran('step1', 'a', 1)] },
+      },
+    ]);
+    const stopped = await start({
+      type: 'coordination.started',
+      pattern: 'hierarchical',
+      mode: 'standard',
+      steps: [{ stepId: 'supervisor', agentId: 'boss' }],
+    });
+    await log.append(stopped, [
+      {
+        type: 'coordination.finished',
+        status: 'cancelled',
+        result: { pattern: 'hierarchical', steps: [] },
+      },
+    ]);
+    const listed = (await log.list({ since })).coordinations;
+    const summaryOf = (coordinationId: string) =>
+      listed.find((c) => c.coordinationId === coordinationId);
+    expect(summaryOf(both)).toMatchObject({
+      status: 'failed',
+      steps: 2,
+      agents: ['boss', 'writer'],
+    });
+    expect(summaryOf(sequential)).toMatchObject({ steps: 2, agents: ['a', 'b'] });
+    expect(summaryOf(stopped)).toMatchObject({ status: 'cancelled', steps: 1, agents: ['boss'] });
+  });
+
   it('lists a result without timings with no duration, and leaves a malformed summary out, with a warning', async () => {
     const id = await start();
     await log.append(id, [finishedOf('succeeded', undefined)]);

@@ -750,8 +750,9 @@ interface SummaryUpdate {
  * The summary an append writes on the head item, in the UpdateItem that allocates its ids:
  * `coordination.started` sets what the run was planned as and its status `running` — unless a
  * status is there already, so that an end logged first (it never is, but a writer could) is not
- * undone; `coordination.finished` (the last one, if several) sets how and when it ended. The
- * start's own attributes are set once: a second `coordination.started` moves nothing.
+ * undone; `coordination.finished` (the last one, if several) sets how and when it ended, and for a
+ * hierarchical run the steps and agents it really ran. The start's own attributes are set once: a
+ * second `coordination.started` moves nothing.
  */
 function summaryUpdate(
   coordinationId: string,
@@ -760,6 +761,11 @@ function summaryUpdate(
 ): SummaryUpdate {
   const started = events.find(({ event }) => event.type === 'coordination.started')?.event;
   const finished = events.findLast(({ event }) => event.type === 'coordination.finished')?.event;
+  // A hierarchical run is planned as its supervisor alone: the workers and rounds it ran are the
+  // supervisor's choice, known from its result. Other patterns keep what they were planned with
+  // (a failed sequential run's result lacks the steps it never reached).
+  const ran =
+    finished?.type === 'coordination.finished' ? hierarchicalRunOf(finished.result) : undefined;
   const clauses: string[] = [];
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
@@ -779,16 +785,43 @@ function summaryUpdate(
     set('startedAt', now, true);
     set('pattern', started.pattern);
     set('mode', started.mode);
-    set('steps', started.steps.length);
-    set('agents', [...new Set(started.steps.map((step) => step.agentId))]);
+    // Unless the same append ends it with what it ran (below): one SET per attribute.
+    if (ran === undefined) {
+      set('steps', started.steps.length);
+      set('agents', [...new Set(started.steps.map((step) => step.agentId))]);
+    }
     if (finished === undefined) set('status', 'running', true);
   }
   if (finished?.type === 'coordination.finished') {
     set('status', finished.status);
     set('finishedAt', now);
     set('totalMs', totalMsOf(finished.result));
+    if (ran !== undefined) {
+      set('steps', ran.steps);
+      set('agents', ran.agents);
+    }
   }
   return { set: clauses.length > 0 ? `, ${clauses.join(', ')}` : '', names, values };
+}
+
+/**
+ * What a hierarchical run's result says it ran: each supervisor round and worker task a step,
+ * and each agent that took one once, in the order they first ran. Undefined for other patterns,
+ * and for a result naming no step (a run stopped before its history could be read): the plan
+ * is then all that is known.
+ */
+function hierarchicalRunOf(
+  result: unknown,
+): { readonly steps: number; readonly agents: string[] } | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const { pattern, steps } = result as { pattern?: unknown; steps?: unknown };
+  if (pattern !== 'hierarchical' || !Array.isArray(steps) || steps.length === 0) return undefined;
+  const agents = new Set<string>();
+  for (const step of steps as unknown[]) {
+    const agentId = (step as { agentId?: unknown } | null)?.agentId;
+    if (typeof agentId === 'string') agents.add(agentId);
+  }
+  return { steps: steps.length, agents: [...agents] };
 }
 
 /** A finished event's `result.timings.totalMs`, or null when its result carries none. */

@@ -110,9 +110,15 @@ export const coordinationSummarySchema = z.object({
   finishedAt: z.iso.datetime().nullable(),
   /** Its result's `timings.totalMs`; null while it runs. */
   totalMs: z.number().min(0).nullable(),
-  /** How many steps it was planned with. */
+  /**
+   * How many steps it was planned with. A hierarchical run, once ended, how many it ran: each
+   * supervisor round and worker task (planned, it is its supervisor alone).
+   */
   steps: z.int().min(0),
-  /** The agents planned first for its steps, each once, in step order. */
+  /**
+   * The agents planned first for its steps, each once, in step order; a hierarchical run's, once
+   * ended, the agents that ran its steps.
+   */
   agents: z.array(z.string()),
 });
 export type CoordinationSummary = z.output<typeof coordinationSummarySchema>;

@@ -14,7 +14,8 @@
  * allocates the ids of an append holding `coordination.started` sets `listKey` (always LIST_KEY),
  * `startedKey` (`<startedAt>#<coordinationId>`), `pattern`, `mode`, `startedAt`, `steps` (how many)
  * and `agents`, and `status` 'running' unless it is set already; one holding
- * `coordination.finished` sets `status`, `finishedAt` and `totalMs`. The `byStart` index (partition
+ * `coordination.finished` sets `status`, `finishedAt` and `totalMs` (and, for a hierarchical run,
+ * `steps` and `agents` again: what it ran, which its plan cannot know). The `byStart` index (partition
  * `listKey`, sort `startedKey`, those attributes projected) lists every coordination newest first;
  * only head items carry its keys, and they leave it when TTL removes the head.
  *
