@@ -30,7 +30,7 @@ function App() {
   const section = run ? 'coordinations' : hash.replace(/^\//, '').split('/')[0] || 'agents';
   let page = <AgentsPage notify={notify} />;
   if (run?.[1] !== undefined) {
-    const id = decodeURIComponent(run[1]);
+    const id = decodedId(run[1]);
     page = <RunPage key={id} id={id} notify={notify} />;
   } else if (section === 'coordinations') page = <CoordinationsPage />;
   else if (section === 'start') page = <StartPage />;
@@ -76,6 +76,19 @@ function App() {
       <main>{page}</main>
     </>
   );
+}
+
+/**
+ * The id in a run's address, percent-decoded. An address that is not valid percent-encoding (a
+ * link cut short, `%E0` typed by hand) keeps it as it is: the run page then says the API knows no
+ * such run, instead of the whole page failing to render.
+ */
+function decodedId(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The fleet in one line (GET /health), polled. */

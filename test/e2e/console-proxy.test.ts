@@ -50,8 +50,9 @@ function json(response: ServerResponse, status: number, body: unknown): void {
 function defaultAnswer(call: Received, response: ServerResponse): void {
   if (call.path.startsWith('/health')) json(response, 200, FLEET);
   else if (call.path.startsWith('/agents')) json(response, 200, { agents: [] });
-  else if (call.path.startsWith('/coordinations')) json(response, 200, { coordinations: [] });
-  else json(response, 404, { message: 'Not Found' });
+  else if (call.path === '/coordinations' || call.path.startsWith('/coordinations?'))
+    json(response, 200, { coordinations: [] });
+  else json(response, 404, { error: { code: 'NOT_FOUND', message: `No ${call.path}.` } });
 }
 
 /** A server on a loopback address of its own, answering every request with `html`. */
@@ -306,5 +307,16 @@ describe('mobius console in a browser', () => {
     await feedIs('stopped');
     expect(await page.getByTestId('run-problem').textContent()).toBe('No coordination c-unknown.');
     expect(received.filter((c) => c.path.startsWith('/coordinations/c-unknown'))).toHaveLength(1);
+  });
+
+  it('still shows the page for a run address that is not valid percent-encoding', async () => {
+    await openRun('%E0');
+    await page.getByTestId('nav-agents').waitFor();
+    expect(await page.getByTestId('run-id').textContent()).toBe('%E0');
+    // Asked for as the id it is (its % encoded), and told that the API knows no such run.
+    await feedIs('stopped');
+    expect(await page.getByTestId('run-problem').textContent()).toBe(
+      'No /coordinations/%25E0/events.',
+    );
   });
 });
