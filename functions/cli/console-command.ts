@@ -13,7 +13,12 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from '../core/errors.ts';
-import { type ApiRequestRecord, foreignCaller, MAX_BODY_BYTES } from '../embedded/api-server.ts';
+import {
+  type ApiRequestRecord,
+  answeredStatus,
+  foreignCaller,
+  MAX_BODY_BYTES,
+} from '../embedded/api-server.ts';
 import { consoleAnswer, isConsolePath } from '../embedded/console-assets.ts';
 import { readBody } from '../embedded/http.ts';
 import { bold, dim, green } from './format.ts';
@@ -157,7 +162,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
           method: request.method ?? 'GET',
           // The link's token stays out of the log (spent or not).
           path: (request.url ?? '/').replace(/([?&]token=)[^&]*/, '$1…'),
-          status: response.statusCode,
+          status: answeredStatus(response),
           ms: performance.now() - started,
           requestId: String(response.getHeader('x-amzn-requestid') ?? requestId),
           completed: response.writableFinished,

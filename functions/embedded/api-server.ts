@@ -43,6 +43,10 @@ export interface ApiRequestRecord {
   readonly method: string;
   /** The request target as sent: path and query. */
   readonly path: string;
+  /**
+   * The status answered; 0 when none was: the client left, or the connection broke, before the
+   * answer began (Node's statusCode would say 200 there, for an answer never sent).
+   */
   readonly status: number;
   /** From the request's arrival to its response's end (a stream's whole life). */
   readonly ms: number;
@@ -142,13 +146,18 @@ function publishWhenClosed(
       server,
       method: request.method ?? 'GET',
       path: request.url ?? '/',
-      status: response.statusCode,
+      status: answeredStatus(response),
       ms: performance.now() - started,
       requestId,
       completed: response.writableFinished,
     };
     requestChannel.publish(record);
   });
+}
+
+/** The status a response was answered with, or 0 when it never began (ApiRequestRecord.status). */
+export function answeredStatus(response: ServerResponse): number {
+  return response.headersSent ? response.statusCode : 0;
 }
 
 async function serve(

@@ -440,6 +440,33 @@ describe('mobius console --api', () => {
     ).rejects.toThrow(/--api http:\/\/api\.example\.com\/prod is plain http/);
   });
 
+  it('logs a request the page left before the API answered as unanswered (status 0), not 200', async () => {
+    let arrived: () => void = () => undefined;
+    const upstreamHasIt = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    // An API that is slow to answer: the page leaves first.
+    answer = () => arrived();
+    const leaving = new AbortController();
+    const call = fromPage('/coordinations/c-slow/events', {
+      headers: { accept: 'text/event-stream' },
+      signal: leaving.signal,
+    }).catch((error: unknown) => error);
+    await upstreamHasIt;
+    leaving.abort();
+    await call;
+    for (let i = 0; i < 100 && log.length === 0; i++)
+      await new Promise((wait) => setTimeout(wait, 20));
+    expect(log).toEqual([
+      expect.objectContaining({
+        method: 'GET',
+        path: '/coordinations/c-slow/events',
+        status: 0,
+        completed: false,
+      }),
+    ]);
+  });
+
   it('answers 502 with the reason when the API cannot be reached', async () => {
     const closedPort = await new Promise<number>((resolve) => {
       const probe = createServer();

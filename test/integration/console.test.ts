@@ -2,6 +2,11 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devCommand } from '../../functions/cli/commands.ts';
 import type { Io } from '../../functions/cli/io.ts';
+import {
+  type ApiRequestRecord,
+  onApiRequest,
+  startApiServer,
+} from '../../functions/embedded/api-server.ts';
 
 /**
  * `mobius dev` serves the web console at `/` of its API: the page, its one script and stylesheet
@@ -143,5 +148,56 @@ describe('mobius dev serves the web console', () => {
     await missing.text();
     const missingLine = await logLine(missing.headers.get('x-amzn-requestid'));
     expect(missingLine).toMatch(/^GET \/agents\/nobody\?x=1 404 \d+\.\d ms [0-9a-f-]{36}$/);
+  });
+});
+
+describe('the request log', () => {
+  it('records a request its client left before any answer as unanswered (status 0), not 200', async () => {
+    let arrived: () => void = () => undefined;
+    const handling = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A route that takes its time (a long express run, say): the client leaves first.
+    const server = await startApiServer(
+      async () => {
+        arrived();
+        await released;
+        return { statusCode: 200, body: '{}' };
+      },
+      { port: 0 },
+    );
+    const records: ApiRequestRecord[] = [];
+    const unsubscribe = onApiRequest((record) => {
+      if (record.server === server.url) records.push(record);
+    });
+    try {
+      const leaving = new AbortController();
+      const call = fetch(`${server.url}/coordinations`, {
+        method: 'POST',
+        body: '{}',
+        signal: leaving.signal,
+      }).catch((error: unknown) => error);
+      await handling;
+      leaving.abort();
+      await call;
+      for (let i = 0; i < 100 && records.length === 0; i++)
+        await new Promise((wait) => setTimeout(wait, 20));
+      expect(records).toEqual([
+        expect.objectContaining({
+          method: 'POST',
+          path: '/coordinations',
+          status: 0,
+          completed: false,
+        }),
+      ]);
+    } finally {
+      release();
+      unsubscribe();
+      await server.stop();
+    }
   });
 });
