@@ -1110,7 +1110,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** NO_AGENT_AVAILABLE: no healthy agent can do it (or its circuit breaker is open). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control) refused the run for now; `Retry-After` says when to try again. EVENTS_NOT_CONFIGURED: live events were asked for (`Accept: text/event-stream`) and this API keeps no coordination event log (`details.missing` names the setting); trying again does not help */
+        /** NO_AGENT_AVAILABLE: no healthy agent can do it (its circuit breaker is open, or an operator drained it). CAPACITY_EXCEEDED: a limit (Step Functions quotas, admission control, SQS throttling on the queue routes) refused it for now; `Retry-After` says when to try again. EVENTS_NOT_CONFIGURED: live events were asked for (`Accept: text/event-stream`) and this API keeps no coordination event log (`details.missing` names the setting); trying again does not help */
         Unavailable: {
             headers: {
                 /** With CAPACITY_EXCEEDED: seconds after which trying again makes sense */
