@@ -28,6 +28,7 @@ import {
 } from '../core/registry/discovery.ts';
 import { MAX_CHUNK_BYTES } from '../core/streaming/chunks.ts';
 import {
+  COORDINATION_STATUSES,
   coordinationEventInputSchema,
   coordinationSummarySchema,
   isFinal,
@@ -742,10 +743,7 @@ function operations(): Record<string, Operation> {
           name: 'status',
           in: 'query',
           required: false,
-          schema: {
-            type: 'string',
-            enum: ['running', 'succeeded', 'partial', 'failed', 'cancelled'],
-          },
+          schema: { type: 'string', enum: [...COORDINATION_STATUSES] },
         },
         {
           name: 'pattern',
