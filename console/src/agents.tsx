@@ -4,11 +4,11 @@
  * the dead-letter queue. Each action shows the API's answer, or its error message.
  */
 import { useState } from 'preact/hooks';
+import { durationText } from '../../functions/core/time-text.ts';
 import { ApiFailure, call, messageOf, segment } from './api.ts';
 import { count, json, percent } from './format.ts';
 import { usePoll } from './hooks.ts';
 import type { Notify } from './notify.ts';
-import { formatMs } from './timeline.ts';
 import type {
   AgentDrained,
   AgentList,
@@ -156,7 +156,7 @@ function AgentRow(props: {
           {percent(agent.metrics.errorRate)}
         </td>
         <td data-testid="agent-latency">
-          {formatMs(p50)} / {formatMs(u.durationP99Ms)}
+          {durationText(p50)} / {durationText(u.durationP99Ms)}
         </td>
         <td data-testid="agent-queue">{count(u.queueDepth)}</td>
         <td data-testid="agent-dlq" class={(u.deadLetterDepth ?? 0) > 0 ? 'warn' : ''}>

@@ -4,10 +4,10 @@
  * its id.
  */
 import { useState } from 'preact/hooks';
+import { agoText, durationText } from '../../functions/core/time-text.ts';
 import { call } from './api.ts';
-import { ago, shortId } from './format.ts';
+import { shortId } from './format.ts';
 import { usePoll } from './hooks.ts';
-import { formatMs } from './timeline.ts';
 import type { CoordinationList, CoordinationSummary } from './types.ts';
 
 const POLL_MS = 3000;
@@ -127,9 +127,13 @@ export function CoordinationsPage() {
                     {c.status}
                   </span>
                 </td>
-                <td title={c.startedAt}>{ago(c.startedAt, now)}</td>
+                <td title={c.startedAt}>{agoText(c.startedAt, now)}</td>
                 <td>
-                  {c.totalMs === null ? (c.status === 'running' ? '…' : '—') : formatMs(c.totalMs)}
+                  {c.totalMs === null
+                    ? c.status === 'running'
+                      ? '…'
+                      : '—'
+                    : durationText(c.totalMs)}
                 </td>
                 <td>{c.steps}</td>
                 <td class="small">{c.agents.join(', ')}</td>

@@ -1,17 +1,5 @@
 /** Small formatting helpers for the page. */
 
-/** "12 s ago", "3 min ago", "2 h ago", or the date for older times. */
-export function ago(iso: string | null | undefined, now: number = Date.now()): string {
-  if (iso === null || iso === undefined) return '—';
-  const at = Date.parse(iso);
-  if (Number.isNaN(at)) return iso;
-  const seconds = Math.max(0, Math.round((now - at) / 1000));
-  if (seconds < 60) return `${seconds} s ago`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
-  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
-  return new Date(at).toLocaleString();
-}
-
 /** A rate 0…1 as a percentage. */
 export const percent = (rate: number | null | undefined): string =>
   rate === null || rate === undefined

@@ -9,6 +9,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { readSse } from '../../functions/core/streaming/sse.ts';
+import { durationText } from '../../functions/core/time-text.ts';
 import { ApiFailure, call, chunksOf, failureOf, messageOf, openEvents, segment } from './api.ts';
 import { afterEventsAnswer, backoffMs, type Next, retryText, transient } from './follow.ts';
 import { json } from './format.ts';
@@ -19,7 +20,6 @@ import {
   applyEvents,
   EVENT_TYPES,
   emptyTimeline,
-  formatMs,
   type RunTimeline,
   timelineFromResult,
 } from './timeline.ts';
@@ -221,7 +221,8 @@ export function RunPage({ id, notify }: { id: string; notify: Notify }) {
         </span>
         {total !== undefined && (
           <span class="quiet small">
-            {formatMs(total)} in all, {formatMs(result?.timings.overheadMs)} of it coordination
+            {durationText(total)} in all, {durationText(result?.timings.overheadMs)} of it
+            coordination
           </span>
         )}
         {startedAt !== undefined && run.state === 'waiting' && (

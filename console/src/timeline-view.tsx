@@ -1,6 +1,7 @@
 /** The run's timeline tree: each step, its tries (retries, fallbacks), outcome and time bars. */
 import type { ComponentChildren } from 'preact';
-import { barOf, formatMs, type RunTimeline, type StepTimeline, type Try } from './timeline.ts';
+import { durationText } from '../../functions/core/time-text.ts';
+import { barOf, type RunTimeline, type StepTimeline, type Try } from './timeline.ts';
 
 export function TimelineView({ run, now }: { run: RunTimeline; now: number }) {
   if (run.steps.length === 0) return <p class="quiet">No steps yet.</p>;
@@ -68,7 +69,7 @@ function StepItem({
           </span>
         </span>
         <span class={`badge state-${step.state}`}>{step.state}</span>
-        <span class="took">{last === undefined ? '' : formatMs(tookMs(last, now))}</span>
+        <span class="took">{last === undefined ? '' : durationText(tookMs(last, now))}</span>
         <Bars run={run} tries={step.tries} now={now} />
       </div>
       {nested && (
@@ -90,7 +91,7 @@ function StepItem({
                   {t.agentId}
                 </span>
                 <span class={`badge state-${t.state}`}>{t.state}</span>
-                <span class="took">{formatMs(tookMs(t, now))}</span>
+                <span class="took">{durationText(tookMs(t, now))}</span>
                 <Bars run={run} tries={[t]} now={now} />
               </div>
               {t.error !== undefined && (

@@ -326,17 +326,6 @@ function updateLast(tries: readonly Try[], change: (t: Try) => Try): Try[] {
   return [...tries.slice(0, -1), change(tries[tries.length - 1] as Try)];
 }
 
-/** A duration for people: 850 ms, 12.3 s, 4 min 05 s. */
-export function formatMs(ms: number | undefined | null): string {
-  if (ms === undefined || ms === null || !Number.isFinite(ms)) return '—';
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.floor((ms % 60_000) / 1000);
-  return `${minutes} min ${String(seconds).padStart(2, '0')} s`;
-}
-
 /**
  * Where a try's bar sits on the run's time axis, in percent of the run's span so far: from the
  * run's start to its end (or `now` while it runs). A bar is at least 0.5 % wide, so instant

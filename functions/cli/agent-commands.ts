@@ -1,3 +1,5 @@
+import { MAX_PEEK } from '../core/messaging/dead-letters.ts';
+import { agoText, durationText } from '../core/time-text.ts';
 import type { Schemas } from './client.ts';
 import { DEFAULT_API } from './commands.ts';
 import { bold, dim, green, printable, table, yellow } from './format.ts';
@@ -9,7 +11,6 @@ import {
   requiredId,
   statusText,
 } from './operator-commands.ts';
-import { agoText, durationText } from './time-text.ts';
 import { UsageError } from './usage-error.ts';
 
 /**
@@ -131,9 +132,6 @@ export async function agentQueueCommand(
   else for (const line of queueReport(answer.body, now)) io.out(line);
   return 0;
 }
-
-/** The most dead letters one peek returns (GET /agents/{id}/dead-letters?limit=). */
-const MAX_PEEK = 10;
 
 /** `--limit` of `mobius agent dead-letters`: 1 to 10, checked before any request. */
 export function peekLimit(value: string | number | undefined): number | undefined {

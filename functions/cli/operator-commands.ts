@@ -1,4 +1,5 @@
 import { PATTERNS } from '../../statemachines/request.ts';
+import { agoText, durationText } from '../core/time-text.ts';
 import {
   ApiError,
   createClient,
@@ -10,7 +11,7 @@ import {
 import { apiProblem, DEFAULT_API } from './commands.ts';
 import { bold, dim, green, printable, red, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
-import { agoText, durationText, parseSince } from './time-text.ts';
+import { parseSince } from './time-text.ts';
 import { UsageError } from './usage-error.ts';
 
 /**

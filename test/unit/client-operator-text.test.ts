@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { printable, table, visibleLength } from '../../functions/cli/format.ts';
-import { agoText, durationText, parseSince } from '../../functions/cli/time-text.ts';
+import { parseSince } from '../../functions/cli/time-text.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
+import { agoText, durationText } from '../../functions/core/time-text.ts';
 
 /**
- * How the operator commands read times (`--since`) and print them (durations, "3 min ago"), and
- * how their tables stay aligned when cells are coloured.
+ * How the operator commands read times (`--since`) and print them (durations, "3 min ago": the
+ * same words as the web console's, functions/core/time-text.ts), and how their tables stay aligned
+ * when cells are coloured.
  */
 const NOW = new Date('2026-12-01T12:00:00.000Z');
 
@@ -48,6 +50,13 @@ describe('durationText', () => {
     expect(durationText(7_500_000)).toBe('2 h 5 min');
     expect(durationText(100_800_000)).toBe('1 d 4 h');
   });
+
+  it('keeps two decimals under a millisecond, and says — for no span (the console’s empty cells)', () => {
+    expect(durationText(0.42)).toBe('0.42 ms');
+    expect(durationText(null)).toBe('—');
+    expect(durationText(undefined)).toBe('—');
+    expect(durationText(Number.NaN)).toBe('—');
+  });
 });
 
 describe('agoText', () => {
@@ -62,6 +71,12 @@ describe('agoText', () => {
     expect(agoText('2026-12-01T12:00:00.000Z', NOW)).toBe('just now');
     expect(agoText('2026-12-01T12:00:02.000Z', NOW)).toBe('just now');
     expect(agoText('soon', NOW)).toBe('soon');
+  });
+
+  it('takes now as a Date (the CLI) or milliseconds (the console), and says — for no instant', () => {
+    expect(agoText('2026-12-01T11:59:48.000Z', NOW.getTime())).toBe('12 s ago');
+    expect(agoText(null, NOW)).toBe('—');
+    expect(agoText(undefined, NOW)).toBe('—');
   });
 });
 
