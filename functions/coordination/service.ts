@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { assertNamePrefix, type CompiledMachine, compile } from '../../statemachines/compile.ts';
 import { type ExecutionInput, executionInput } from '../../statemachines/plan.ts';
 import type { CoordinationRequest } from '../../statemachines/request.ts';
@@ -12,7 +13,7 @@ import {
 import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
 import type { CoordinationEventLog, CoordinationPage } from '../core/streaming/event-log.ts';
-import type { CoordinationListQuery } from '../core/streaming/events.ts';
+import type { CoordinationListQuery, CoordinationStatus } from '../core/streaming/events.ts';
 import { Admission, type AdmissionOptions, DEFAULT_ADMISSION } from './admission.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
 import type { ExecutionOutcome } from './execution.ts';
@@ -64,6 +65,12 @@ export interface CoordinationServiceOptions {
    * appended and runs cannot be watched
    */
   readonly events?: CoordinationEventLog;
+  /**
+   * How long cancel() waits for the execution of a standard run whose start the event log holds
+   * but the engine does not know yet: it was listed the moment its start was logged, a moment
+   * before Step Functions took it. @default START_WAIT_MS (5 s)
+   */
+  readonly startWaitMs?: number;
 }
 
 export interface RunOptions {
@@ -92,6 +99,7 @@ export class CoordinationService {
   readonly #admission: Admission;
   readonly #dispatched = new DispatchedWork();
   readonly #events: CoordinationEventLog | undefined;
+  readonly #startWaitMs: number;
 
   constructor(options: CoordinationServiceOptions) {
     this.#admission = new Admission(options.admission ?? DEFAULT_ADMISSION);
@@ -107,6 +115,7 @@ export class CoordinationService {
     if (options.machineNamePrefix !== undefined) assertNamePrefix(options.machineNamePrefix);
     this.#namePrefix = options.machineNamePrefix;
     this.#events = options.events;
+    this.#startWaitMs = options.startWaitMs ?? START_WAIT_MS;
   }
 
   /**
@@ -238,24 +247,15 @@ export class CoordinationService {
    *
    * NotFoundError when no such coordination is known; ConflictError when it has ended (naming
    * how) or is express (Step Functions cannot stop an express execution; it ends within its
-   * timeout).
+   * timeout). A run is known from the moment GET /coordinations lists it: one whose execution is
+   * still being started is told apart by its event log (see #starting).
    */
   async cancel(
     coordinationId: string,
     options: { readonly by?: string } = {},
   ): Promise<{ readonly coordinationId: string; readonly status: 'cancelled' }> {
-    const status = await this.#engine.describe(coordinationId);
-    if (status === undefined) {
-      if ((await this.#modeLogged(coordinationId)) === 'express') {
-        throw new ConflictError(
-          `Coordination ${coordinationId} is express and cannot be cancelled: Step Functions ` +
-            'cannot stop an express execution, which ends within its timeout (at most 5 minutes). ' +
-            'Run work you may need to cancel with "mode": "standard".',
-          { coordinationId, mode: 'express' },
-        );
-      }
-      throw new NotFoundError(`No coordination ${coordinationId} to cancel.`, { coordinationId });
-    }
+    const status =
+      (await this.#engine.describe(coordinationId)) ?? (await this.#starting(coordinationId));
     if (status.outcome.status !== 'RUNNING') throw alreadyEnded(coordinationId, status);
     const by = options.by === undefined ? '' : ` by ${options.by}`;
     await this.#engine.stop(coordinationId, {
@@ -270,12 +270,63 @@ export class CoordinationService {
     return { coordinationId, status: 'cancelled' };
   }
 
-  /** The mode the coordination's `coordination.started` logged, when the log holds it. */
-  async #modeLogged(coordinationId: string): Promise<'express' | 'standard' | undefined> {
+  /**
+   * A coordination the engine does not know, as its event log tells it. Its start is logged
+   * before the engine is asked to start it, and GET /coordinations lists it from that moment:
+   * an operator may ask to cancel it before its execution exists, even before the started event
+   * can be read (its summary is written first). Express: 409, as for any express run. Standard
+   * and still running by its log: its execution is waited for (startWaitMs) and is then
+   * cancelled as usual. Ended by its log (Step Functions refused the start): 409 saying how.
+   * Nothing logged: 404.
+   */
+  async #starting(coordinationId: string): Promise<ExecutionStatus> {
+    const logged = await this.#logged(coordinationId);
+    if (logged === undefined)
+      throw new NotFoundError(`No coordination ${coordinationId} to cancel.`, { coordinationId });
+    if (logged.mode === 'express') {
+      throw new ConflictError(
+        `Coordination ${coordinationId} is express and cannot be cancelled: Step Functions ` +
+          'cannot stop an express execution, which ends within its timeout (at most 5 minutes). ' +
+          'Run work you may need to cancel with "mode": "standard".',
+        { coordinationId, mode: 'express' },
+      );
+    }
+    const deadline = performance.now() + this.#startWaitMs;
+    for (let status = logged.status; ; ) {
+      if (status !== undefined && status !== 'running') throw endedAs(coordinationId, status);
+      const execution = await this.#engine.describe(coordinationId);
+      if (execution !== undefined) return execution;
+      if (performance.now() >= deadline) break;
+      await sleep(START_POLL_MS);
+      status = (await this.#logged(coordinationId))?.status;
+    }
+    throw new ConflictError(
+      `Coordination ${coordinationId} has not started yet: its start is logged, but it has no ` +
+        `execution after ${this.#startWaitMs / 1000} s (the start may be waiting out Step ` +
+        'Functions throttling, or its caller stopped before starting it). Try again in a moment; ' +
+        'GET /coordinations/{id} answers once it has started.',
+      { coordinationId, status: 'running' },
+    );
+  }
+
+  /**
+   * The mode (and, where the log keeps its summary, the status) of the coordination its log
+   * holds: from its summary, there as soon as its start is allocated; else from its first event.
+   */
+  async #logged(
+    coordinationId: string,
+  ): Promise<
+    | { readonly mode: 'express' | 'standard'; readonly status: CoordinationStatus | undefined }
+    | undefined
+  > {
     // Ids are UUIDs (express) or execution names (standard): nothing else is looked up.
     if (this.#events === undefined || !COORDINATION_ID.test(coordinationId)) return undefined;
+    const summary = await this.#events.summary?.(coordinationId);
+    if (summary !== undefined) return { mode: summary.mode, status: summary.status };
     const [first] = await this.#events.read(coordinationId, { limit: 1 });
-    return first?.type === 'coordination.started' ? first.mode : undefined;
+    return first?.type === 'coordination.started'
+      ? { mode: first.mode, status: undefined }
+      : undefined;
   }
 
   /** Writes the outcomes still pending (embedded runtime shutdown, tests). */
@@ -320,6 +371,13 @@ export class CoordinationService {
   }
 }
 
+/**
+ * How long DELETE waits for the execution of a standard run whose start is logged but which the
+ * engine does not know yet (StartExecution in flight), and how often it asks.
+ */
+export const START_WAIT_MS = 5000;
+const START_POLL_MS = 100;
+
 /** What a coordination id can be: a UUID (express) or a Step Functions execution name (standard). */
 const COORDINATION_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
@@ -333,6 +391,10 @@ function alreadyEnded(coordinationId: string, status: ExecutionStatus): Conflict
           status.outcome,
           (status.stoppedAt ?? new Date()).getTime() - status.startedAt.getTime(),
         ).status;
+  return endedAs(coordinationId, ended);
+}
+
+function endedAs(coordinationId: string, ended: CoordinationStatus): ConflictError {
   return new ConflictError(
     `Coordination ${coordinationId} has already ended (${ended}): only a running coordination can be cancelled.`,
     { coordinationId, status: ended },

@@ -119,6 +119,9 @@ describe.each(ENGINES)('coordination summaries on %s', (engine: DynamoEngineName
         agents: ['a', 'b'],
       },
     ]);
+    // The same summary, read from the head itself (what DELETE reads before the index has it).
+    expect(await log.summary(id)).toEqual((await log.list({ since })).coordinations[0]);
+    expect(await log.summary(`c-${randomUUID()}`)).toBeUndefined();
 
     // Steps change nothing the listing holds; the end does.
     clock.advance(500);

@@ -22,6 +22,7 @@ import type { CoordinationEventLog } from '../../functions/core/streaming/event-
 import type {
   CoordinationEvent,
   CoordinationEventInput,
+  CoordinationSummary,
 } from '../../functions/core/streaming/events.ts';
 import { appendStandardFinished } from '../../functions/monitor/coordination-events.ts';
 import { compile } from '../../statemachines/compile.ts';
@@ -292,5 +293,132 @@ describe('CoordinationService.cancel', () => {
     await expect(service.cancel('0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0')).rejects.toBeInstanceOf(
       NotFoundError,
     );
+  });
+});
+
+describe('CoordinationService.cancel of a run listed before its execution exists', () => {
+  /**
+   * A run as DELETE may meet it right after GET /coordinations listed it: its start is in the log
+   * (its summary at once, its started event a moment later), its execution not yet in the engine —
+   * `missing` describe() calls answer undefined, then it runs. `summaries`: what each read of its
+   * summary finds, the last one repeated (undefined: none; 'none': a log that keeps no summaries).
+   */
+  const setUp = (options: {
+    readonly summaries: readonly (Partial<CoordinationSummary> | undefined)[] | 'none';
+    readonly firstEvent?: CoordinationEventInput;
+    readonly missing?: number;
+    readonly startWaitMs?: number;
+  }) => {
+    const stops: string[] = [];
+    let describes = 0;
+    let summaryReads = 0;
+    const engine: CoordinationEngine = {
+      runSync: async () => {
+        throw new Error('not in these tests');
+      },
+      start: async () => undefined,
+      describe: async () =>
+        describes++ < (options.missing ?? Number.POSITIVE_INFINITY)
+          ? undefined
+          : { input, startedAt: new Date(0), outcome: { status: 'RUNNING' } },
+      stop: async (id) => {
+        stops.push(id);
+      },
+    };
+    const summaryOf = (fields: Partial<CoordinationSummary> | undefined) =>
+      fields === undefined
+        ? undefined
+        : ({
+            coordinationId,
+            pattern: 'sequential',
+            mode: 'standard',
+            status: 'running',
+            startedAt: new Date(0).toISOString(),
+            finishedAt: null,
+            totalMs: null,
+            steps: 2,
+            agents: ['a1', 'a2'],
+            ...fields,
+          } satisfies CoordinationSummary);
+    const { summaries } = options;
+    const log = {
+      // The started event is not readable yet unless the test says otherwise.
+      read: async () =>
+        options.firstEvent === undefined
+          ? []
+          : [{ ...options.firstEvent, id: 1, coordinationId, time: new Date(0).toISOString() }],
+      ...(summaries === 'none'
+        ? {}
+        : {
+            summary: async () =>
+              summaryOf(summaries[Math.min(summaryReads++, summaries.length - 1)]),
+          }),
+    } as unknown as CoordinationEventLog;
+    const service = new CoordinationService({
+      registry: {} as AgentRegistry,
+      engine,
+      events: log,
+      startWaitMs: options.startWaitMs ?? 2000,
+    });
+    return { service, stops, describes: () => describes };
+  };
+
+  it('refuses an express run from its summary, before its started event can be read', async () => {
+    const { service, stops } = setUp({ summaries: [{ mode: 'express' }] });
+    const error = await service.cancel(coordinationId).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).details).toEqual({ coordinationId, mode: 'express' });
+    expect(stops).toEqual([]);
+  });
+
+  it('waits for a standard run’s execution to exist, then cancels it', async () => {
+    const { service, stops, describes } = setUp({ summaries: [{}], missing: 3 });
+    expect(await service.cancel(coordinationId)).toEqual({ coordinationId, status: 'cancelled' });
+    expect(stops).toEqual([coordinationId]);
+    expect(describes()).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses a standard run whose start Step Functions refused: its log says it ended', async () => {
+    const ended = setUp({ summaries: [{ status: 'failed' }] });
+    const error = await ended.service.cancel(coordinationId).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).details).toEqual({ coordinationId, status: 'failed' });
+    // Refused while DELETE waited for it.
+    const late = setUp({ summaries: [{}, { status: 'failed' }] });
+    const lateError = await late.service.cancel(coordinationId).catch((e: unknown) => e);
+    expect((lateError as ConflictError).details).toEqual({ coordinationId, status: 'failed' });
+    expect(late.stops).toEqual([]);
+  });
+
+  it('says a standard run has not started yet when its execution never comes', async () => {
+    const { service, stops } = setUp({ summaries: [{}], startWaitMs: 300 });
+    const error = await service.cancel(coordinationId).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).message).toContain('has not started yet');
+    expect((error as ConflictError).details).toEqual({ coordinationId, status: 'running' });
+    expect(stops).toEqual([]);
+  });
+
+  it('falls back to the first event where the log keeps no summary', async () => {
+    const started: CoordinationEventInput = {
+      type: 'coordination.started',
+      pattern: 'sequential',
+      mode: 'express',
+      steps: [],
+    };
+    const express = setUp({ summaries: 'none', firstEvent: started });
+    const error = await express.service.cancel(coordinationId).catch((e: unknown) => e);
+    expect((error as ConflictError).details).toEqual({ coordinationId, mode: 'express' });
+    const standard = setUp({
+      summaries: 'none',
+      firstEvent: { ...started, mode: 'standard' },
+      missing: 1,
+    });
+    expect(await standard.service.cancel(coordinationId)).toEqual({
+      coordinationId,
+      status: 'cancelled',
+    });
+    const nothing = setUp({ summaries: [undefined] });
+    await expect(nothing.service.cancel(coordinationId)).rejects.toBeInstanceOf(NotFoundError);
   });
 });

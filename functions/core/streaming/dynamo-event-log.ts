@@ -468,6 +468,30 @@ export class DynamoEventLog implements CoordinationEventLog {
       : { coordinations, nextToken: page.nextToken };
   }
 
+  /**
+   * The summary on the coordination's head item: one GetItem, strongly consistent — so it is there
+   * from the moment the allocation of its `coordination.started` is, before that event's item is
+   * written and whatever the `byStart` index's lag. Undefined when the head holds none (no start
+   * logged, or a malformed one: list() warns about those).
+   */
+  async summary(coordinationId: string): Promise<CoordinationSummary | undefined> {
+    const attributes = Object.values(SUMMARY);
+    const { Item } = await this.#client.send(
+      new GetCommand({
+        TableName: this.#tableName,
+        Key: this.#key(coordinationId, HEAD_SEQ),
+        ProjectionExpression: ['#pk', ...attributes.map((_, i) => `#s${i}`)].join(', '),
+        ExpressionAttributeNames: {
+          '#pk': NAMES['#pk'],
+          ...Object.fromEntries(attributes.map((name, i) => [`#s${i}`, name])),
+        },
+        ConsistentRead: true,
+      }),
+    );
+    if (Item === undefined || Item[SUMMARY.pattern] === undefined) return undefined;
+    return parseSummary(Item, () => undefined)[0];
+  }
+
   async *follow(
     coordinationId: string,
     options: { readonly after?: number; readonly signal?: AbortSignal } = {},

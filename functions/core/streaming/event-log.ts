@@ -56,6 +56,14 @@ export interface CoordinationEventLog {
    */
   list(query?: CoordinationListQuery): Promise<CoordinationPage>;
   /**
+   * One coordination's summary, as list() gives it, read strongly consistent from where the log
+   * keeps it: there as soon as the append of its `coordination.started` has taken its ids, before
+   * the event itself can be read. Undefined when the log holds none. Optional: a log without it
+   * is asked for the first event instead (DELETE /coordinations/{id} tells express from standard
+   * with it).
+   */
+  summary?(coordinationId: string): Promise<CoordinationSummary | undefined>;
+  /**
    * Replays the events after `after`, then follows new ones as they are appended, until
    * `coordination.finished` (which it yields, then ends) or `signal` aborts (then it ends quietly).
    */
