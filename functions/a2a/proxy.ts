@@ -21,11 +21,13 @@ import { chunkOf } from '../core/streaming/chunks.ts';
 import type { CoordinationEventLog } from '../core/streaming/event-log.ts';
 import {
   type A2aRemoteClient,
+  isUnderway,
   type OutgoingMessage,
   type RemoteAnswer,
   type RemoteArtifact,
   RemoteProtocolError,
   RemoteRpcError,
+  type RemoteTarget,
   type RemoteTask,
 } from './remote-client.ts';
 import { RemoteCallError } from './remote-http.ts';
@@ -63,6 +65,13 @@ export interface A2aProxy {
 
 /** Time kept back from the function's own deadline to answer with the proxy's error rather than Lambda's. */
 const DEADLINE_MARGIN_MS = 500;
+/**
+ * How long the CancelTask of a remote task given up on may take at most: it runs after the call's
+ * deadline, on what the function has left of its time (less CANCEL_RESERVE_MS, to return before
+ * Lambda stops it), and is awaited, so that it is sent before the function returns and is frozen.
+ */
+const CANCEL_BUDGET_MS = 2000;
+const CANCEL_RESERVE_MS = 100;
 /** A request's default timeout, as the router's. */
 const DEFAULT_REQUEST_SECONDS = 30;
 /** A health ping's read of the card: quick, or the agent is not answering. */
@@ -137,7 +146,7 @@ class ProxyWork {
           contextId: task.coordinationId,
           metadata: { mobius: { coordinationId: task.coordinationId, stepId: task.stepId } },
         },
-        deadlineMs,
+        { deadlineMs, context },
         events.chunk,
       );
       const output = (isSupervisorTask(task) ? superviseOutput(raw, task) : raw) as JsonValue;
@@ -152,12 +161,7 @@ class ProxyWork {
   }
 
   /** A request: the agent's output for the envelope's payload. */
-  ask(
-    agentId: string,
-    envelope: Envelope,
-    deadlineMs: number,
-    sink?: ChunkSink,
-  ): Promise<JsonValue> {
+  ask(agentId: string, envelope: Envelope, time: CallTime, sink?: ChunkSink): Promise<JsonValue> {
     return this.#call(
       agentId,
       {
@@ -165,7 +169,7 @@ class ProxyWork {
         contextId: envelope.conversationId,
         metadata: { mobius: { messageId: envelope.messageId, from: envelope.from } },
       },
-      deadlineMs,
+      time,
       sink,
     );
   }
@@ -173,11 +177,14 @@ class ProxyWork {
   /**
    * Sends `message` to the agent and maps its answer to an output; streamed (its artifact updates
    * as chunks to `sink`) when the agent streams and someone reads chunks. Bounded by `deadlineMs`.
+   * A remote task still underway when the call fails (its deadline passed, the connection broke)
+   * is canceled before the failure is thrown: the step's Retry sends a new message, and the
+   * abandoned task would otherwise run on beside it at the remote.
    */
   async #call(
     agentId: string,
     message: OutgoingMessage,
-    deadlineMs: number,
+    { deadlineMs, context }: CallTime,
     sink?: ChunkSink,
   ): Promise<JsonValue> {
     const endpoint = await this.#endpointOf(agentId);
@@ -191,19 +198,65 @@ class ProxyWork {
       Math.max(0, deadlineMs),
     );
     const target = { url: endpoint.url, tenant: endpoint.tenant };
+    /** The remote's task as last seen, once it has told its id. */
+    const remote: { task?: RemoteTask } = {};
+    const observe = (task: RemoteTask) => {
+      remote.task = task;
+    };
     try {
       if (endpoint.streaming && sink !== undefined) {
-        const answer = await this.#streamed(agentId, target, message, controller.signal, sink);
+        const answer = await this.#streamed(
+          agentId,
+          target,
+          message,
+          controller.signal,
+          sink,
+          observe,
+        );
         return outputOfAnswer(agentId, answer);
       }
       return outputOfAnswer(
         agentId,
-        await this.#deps.client.send(target, message, controller.signal),
+        await this.#deps.client.send(target, message, controller.signal, observe),
       );
     } catch (error) {
-      throw agentErrorOf(agentId, controller.signal.aborted ? controller.signal.reason : error);
+      const failure = agentErrorOf(
+        agentId,
+        controller.signal.aborted ? controller.signal.reason : error,
+      );
+      if (remote.task !== undefined && isUnderway(remote.task.status.state))
+        await this.#cancelRemote(agentId, target, remote.task.id, context);
+      throw failure;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** Best effort, within CANCEL_BUDGET_MS: a task gone or ended already needs no cancel. */
+  async #cancelRemote(
+    agentId: string,
+    target: RemoteTarget,
+    taskId: string,
+    context: Context,
+  ): Promise<void> {
+    const budget = Math.min(
+      CANCEL_BUDGET_MS,
+      context.getRemainingTimeInMillis() - CANCEL_RESERVE_MS,
+    );
+    if (budget <= 0) {
+      this.#logger.warn('no time left to cancel an A2A task given up on', { agentId, taskId });
+      return;
+    }
+    try {
+      await this.#deps.client.cancel(target, taskId, AbortSignal.timeout(budget));
+    } catch (error) {
+      if (error instanceof RemoteRpcError && (error.code === -32001 || error.code === -32002))
+        return;
+      this.#logger.warn('an A2A task given up on could not be canceled at its agent', {
+        agentId,
+        taskId,
+        error,
+      });
     }
   }
 
@@ -216,10 +269,11 @@ class ProxyWork {
    */
   async #streamed(
     agentId: string,
-    target: { url: string; tenant?: string | undefined },
+    target: RemoteTarget,
     message: OutgoingMessage,
     signal: AbortSignal,
     sink: ChunkSink,
+    observe: (task: RemoteTask) => void,
   ): Promise<RemoteAnswer> {
     let task: RemoteTask | undefined;
     /** The task's artifacts by id, in the order they first came; their parts grow by appends. */
@@ -234,10 +288,14 @@ class ProxyWork {
       if (event.kind === 'message') return { message: event.message };
       if (event.kind === 'task') {
         task = event.task;
+        observe(task);
         artifacts.clear();
         for (const artifact of event.task.artifacts) keep(artifact);
       } else if (event.kind === 'status') {
-        if (task !== undefined) task = { ...task, status: event.status };
+        if (task !== undefined) {
+          task = { ...task, status: event.status };
+          observe(task);
+        }
       } else if (task !== undefined) {
         const { artifact, append } = event;
         for (const value of chunkValuesOfParts(artifact.parts))
@@ -306,6 +364,12 @@ class ProxyWork {
   }
 }
 
+/** How long a call may take: its deadline, within the time its function has (`context`). */
+interface CallTime {
+  readonly deadlineMs: number;
+  readonly context: Context;
+}
+
 /** The agent a request is for. */
 function addressee(envelope: Envelope): string {
   if (typeof envelope.to === 'string') return envelope.to;
@@ -315,9 +379,12 @@ function addressee(envelope: Envelope): string {
 }
 
 /** A request's deadline: its timeout, within what the function has left. */
-function deadlineOf(context: Context, envelope: Envelope): number {
+function deadlineOf(context: Context, envelope: Envelope): CallTime {
   const wanted = (envelope.timeout ?? DEFAULT_REQUEST_SECONDS) * 1000;
-  return Math.min(wanted, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
+  return {
+    deadlineMs: Math.min(wanted, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS),
+    context,
+  };
 }
 
 /**

@@ -159,12 +159,13 @@ export class A2aRemoteClient {
   /**
    * SendMessage, blocking: the remote answers once the task is done (or needs input). A task it
    * still reports as submitted or working is polled with GetTask until it is not, or `signal` ends
-   * the wait.
+   * the wait. `observe` is told the task each time it is read (who gives up on it may cancel it).
    */
   async send(
     target: RemoteTarget,
     message: OutgoingMessage,
     signal: AbortSignal,
+    observe?: (task: RemoteTask) => void,
   ): Promise<RemoteAnswer> {
     const result = await this.#call(
       target,
@@ -174,7 +175,17 @@ export class A2aRemoteClient {
     );
     const answer: RemoteAnswer = parseResult(target.url, sendResultSchema, result, 'SendMessage');
     if (answer.task === undefined) return answer;
-    return { task: await this.#untilEnded(target, answer.task, signal) };
+    return { task: await this.#untilEnded(target, answer.task, signal, observe) };
+  }
+
+  /**
+   * CancelTask: asks the remote to stop a task Mobius gives up on (its deadline passed). Closing
+   * a call does not stop an A2A task; without this the remote would work on, and a retry would
+   * start another copy beside it. The answer (the task, or -32001/-32002 for one that is gone or
+   * ended) is not read further.
+   */
+  async cancel(target: RemoteTarget, taskId: string, signal: AbortSignal): Promise<void> {
+    await this.#call(target, 'CancelTask', { id: taskId, ...tenantOf(target) }, signal);
   }
 
   /**
@@ -247,8 +258,10 @@ export class A2aRemoteClient {
     target: RemoteTarget,
     started: RemoteTask,
     signal: AbortSignal,
+    observe?: (task: RemoteTask) => void,
   ): Promise<RemoteTask> {
     let task = started;
+    observe?.(task);
     for (let wait = 200; isUnderway(task.status.state); wait = Math.min(wait * 2, 2000)) {
       await sleep(wait, signal);
       const result = await this.#call(
@@ -258,6 +271,7 @@ export class A2aRemoteClient {
         signal,
       );
       task = parseResult(target.url, taskSchema, result, 'GetTask');
+      observe?.(task);
     }
     return task;
   }
@@ -313,7 +327,7 @@ export class A2aRemoteClient {
 }
 
 /** States a task may still leave by itself: the remote is working on it. */
-function isUnderway(state: string): boolean {
+export function isUnderway(state: string): boolean {
   return state === 'TASK_STATE_SUBMITTED' || state === 'TASK_STATE_WORKING';
 }
 

@@ -20,6 +20,8 @@ let server: Server;
 let base: string;
 /** How many GetTask calls each path has answered. */
 const getTasks = new Map<string, number>();
+/** The CancelTask calls received: the path and the task id. */
+const cancels: { path: string; id: unknown }[] = [];
 
 const COMPLETED = (id: string, text: string) => ({
   id,
@@ -30,16 +32,28 @@ const WORKING = (id: string) => ({ id, status: { state: 'TASK_STATE_WORKING' } }
 
 type Answer =
   | { readonly status?: number; readonly json: unknown }
-  | { readonly sse: readonly string[] };
+  /** Server-sent events; `open` keeps the stream open after them (until the client leaves). */
+  | { readonly sse: readonly string[]; readonly open?: boolean };
 
-/** What each remote answers to a JSON-RPC call: by path, method and the request's id. */
-function answer(path: string, method: string, id: unknown): Answer {
+/** What each remote answers to a JSON-RPC call: by path, method, params and the request's id. */
+function answer(path: string, method: string, params: { id?: unknown }, id: unknown): Answer {
   const result = (value: unknown) => ({ json: { jsonrpc: '2.0', id, result: value } });
   const event = (value: unknown) =>
     `data: ${JSON.stringify({ jsonrpc: '2.0', id, result: value })}\n\n`;
   const gets = getTasks.get(path) ?? 0;
   if (method === 'GetTask') getTasks.set(path, gets + 1);
+  if (method === 'CancelTask') {
+    cancels.push({ path, id: params.id });
+    return result({ id: params.id, status: { state: 'TASK_STATE_CANCELED' } });
+  }
   switch (path) {
+    case '/hang-poll':
+      // Working, and working still, every time it is asked.
+      if (method === 'GetTask') return result(WORKING('t-hang-poll'));
+      return result({ task: WORKING('t-hang-poll') });
+    case '/hang-stream':
+      // Says WORKING, then nothing more, the stream held open.
+      return { sse: [event({ task: WORKING('t-hang-stream') })], open: true };
     case '/early-end':
       // The stream says WORKING and ends there; the task completes all the same.
       if (method === 'GetTask') return result(COMPLETED('t-early', 'finished after the stream'));
@@ -86,12 +100,13 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
     id: unknown;
     method: string;
+    params: { id?: unknown };
   };
-  const answered = answer(request.url ?? '/', call.method, call.id);
+  const answered = answer(request.url ?? '/', call.method, call.params, call.id);
   if ('sse' in answered) {
     response.writeHead(200, { 'content-type': 'text/event-stream' });
     for (const text of answered.sse) response.write(text);
-    response.end();
+    if (answered.open !== true) response.end();
     return;
   }
   response
@@ -116,12 +131,12 @@ const hosts: RemoteHostPolicy = {
   setting: 'the test setting',
 };
 
-/** The proxy, standing in for the remote at `path`, its card saying it streams. */
-function proxyFor(path: string) {
+/** The proxy, standing in for the remote at `path`, its card saying it streams (unless told). */
+function proxyFor(path: string, streaming = true) {
   const endpoint: A2aEndpoint = {
     url: `${base}${path}`,
     cardUrl: `${base}/.well-known/agent-card.json`,
-    streaming: true,
+    streaming,
   };
   const registry = {
     get: async () => ({ card: { endpoint: { a2a: endpoint } } }),
@@ -129,8 +144,14 @@ function proxyFor(path: string) {
   return createA2aProxy({ registry, client: new A2aRemoteClient(hosts), events: false });
 }
 
-/** A coordination step for the remote (streamed: the proxy reports its chunks). */
-async function step(path: string): Promise<unknown> {
+/**
+ * A coordination step for the remote (streamed, when its card says it streams: the proxy reports
+ * its chunks), within `timeoutSeconds` when given.
+ */
+async function step(
+  path: string,
+  options: { streaming?: boolean; timeoutSeconds?: number } = {},
+): Promise<unknown> {
   const task = {
     kind: 'mobius.task',
     coordinationId: randomUUID(),
@@ -138,8 +159,10 @@ async function step(path: string): Promise<unknown> {
     agentId: 'remote',
     pattern: 'sequential',
     input: { text: 'hello' },
+    ...(options.timeoutSeconds === undefined ? {} : { timeoutSeconds: options.timeoutSeconds }),
   };
-  const result = (await proxyFor(path).handler(task, lambdaContext('mobius-a2a-proxy'))) as {
+  const proxy = proxyFor(path, options.streaming ?? true);
+  const result = (await proxy.handler(task, lambdaContext('mobius-a2a-proxy'))) as {
     output: unknown;
   };
   return result.output;
@@ -222,5 +245,26 @@ describe('a task that has not ended when its answer does', () => {
     const error = await failureOf(step('/empty-stream'));
     expect(error).toMatchObject({ name: 'RetryableAgentError' });
     expect(error.message).toMatch(/ended its stream before its task or message/);
+  });
+});
+
+describe('a remote task given up on', () => {
+  it('is canceled at the remote when the step times out while it is polled', async () => {
+    const error = await failureOf(step('/hang-poll', { streaming: false, timeoutSeconds: 1 }));
+    expect(error).toMatchObject({ name: 'RetryableAgentError' });
+    expect(error.message).toMatch(/did not answer within 1 s/);
+    // Canceled before the failure was thrown: a retry will not run beside it.
+    expect(cancels).toContainEqual({ path: '/hang-poll', id: 't-hang-poll' });
+  });
+
+  it('is canceled at the remote when the step times out while it streams', async () => {
+    const error = await failureOf(step('/hang-stream', { timeoutSeconds: 1 }));
+    expect(error).toMatchObject({ name: 'RetryableAgentError' });
+    expect(cancels).toContainEqual({ path: '/hang-stream', id: 't-hang-stream' });
+  });
+
+  it('is not canceled when it ended: a completed task needs no cancel', async () => {
+    expect(await step('/early-end')).toBe('finished after the stream');
+    expect(cancels.filter((cancel) => cancel.path === '/early-end')).toEqual([]);
   });
 });
