@@ -1,4 +1,13 @@
-import { bold, dim, green, red, type TimedResult, timingTree, yellow } from './format.ts';
+import {
+  bold,
+  dim,
+  green,
+  printable,
+  red,
+  type TimedResult,
+  timingTree,
+  yellow,
+} from './format.ts';
 import { type Io, PartWriter } from './io.ts';
 
 /**
@@ -93,7 +102,11 @@ export class LiveProgress {
         );
         return;
       case 'coordination.finished':
-        this.end();
+        // Not a failure, and the timing tree that follows leads with how the run ended: said
+        // here too, with who stopped it, where the live lines end.
+        if (event.status === 'cancelled')
+          this.#line(`${yellow('⊘ cancelled')}${dim(cancelledBy(event.result))}`);
+        else this.end();
         return;
     }
   }
@@ -124,6 +137,26 @@ export class LiveProgress {
 }
 
 const margin = (stepId: string) => dim(`    ${stepId} │ `);
+
+/**
+ * ` — <cause>` of a cancelled run's result: who cancelled it, and the step that was running
+ * (`the coordination was cancelled by … while … was still working on step …`); or nothing.
+ */
+function cancelledBy(result: unknown): string {
+  const errors = (result as { errors?: unknown } | null)?.errors;
+  const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
+  const cause = (first as { cause?: unknown } | null | undefined)?.cause;
+  return typeof cause === 'string' ? ` — ${printable(cause)}` : '';
+}
+
+/**
+ * The exit code of `mobius run` and `mobius watch` for a run that ended so: 0 when it succeeded,
+ * partly or wholly (best effort), 1 otherwise — failed, or cancelled: not a failure, but the work
+ * was not done.
+ */
+export function exitCodeOf(status: string): 0 | 1 {
+  return status === 'succeeded' || status === 'partial' ? 0 : 1;
+}
 
 /**
  * The end of a run, on stdout: the timing tree and the output (`--json`: the result alone). A

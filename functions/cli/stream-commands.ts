@@ -8,7 +8,7 @@ import {
 import { apiProblem, DEFAULT_API } from './commands.ts';
 import { dim, green, red } from './format.ts';
 import { type Io, PartWriter } from './io.ts';
-import { LiveProgress, printResult } from './progress.ts';
+import { exitCodeOf, LiveProgress, printResult } from './progress.ts';
 import { UsageError } from './usage-error.ts';
 
 /**
@@ -22,8 +22,8 @@ import { UsageError } from './usage-error.ts';
  * that already ended is replayed), printing them as `mobius run` does, then its result. A dropped
  * connection is resumed with Last-Event-ID (the typed client tries 5 times, with backoff; a
  * connection the API closes cleanly is resumed however long the run takes). Exit code 0 when the
- * coordination succeeded or partially succeeded, 1 when it failed or could not be followed to
- * its end (the error and what to do are printed).
+ * coordination succeeded or partially succeeded, 1 when it failed, was cancelled or could not be
+ * followed to its end (the error and what to do are printed).
  */
 export async function watchCommand(
   coordinationId: string,
@@ -68,7 +68,7 @@ export async function watchCommand(
   // Stopped before the end (interrupted): nothing to report.
   if (finished === undefined) return 130;
   if (!options.json) printResult(finished.result, io, false);
-  return finished.status === 'failed' ? 1 : 0;
+  return exitCodeOf(finished.status);
 }
 
 /** `CODE: message` of the API's error body, else the error's own message. */

@@ -348,6 +348,42 @@ describe('mobius watch, when the stream does not end with coordination.finished'
     expect(JSON.parse(lines.at(-1) ?? '')).toEqual(finished);
   });
 
+  it('prints a cancelled run as cancelled, and exits 1: the work was not done', async () => {
+    const cause =
+      'the coordination was cancelled by arn:aws:iam::1:role/Ops while narrator was still working on step narrate; its answer is dropped';
+    const result = {
+      coordinationId: ID,
+      pattern: 'sequential',
+      mode: 'standard',
+      status: 'cancelled',
+      output: null,
+      steps: [{ stepId: 'narrate', agentId: 'narrator', status: 'failed', attempt: 0 }],
+      errors: [
+        { agentId: 'narrator', stepId: 'narrate', error: 'Mobius.CoordinationCancelled', cause },
+      ],
+      degraded: false,
+      standIns: [],
+      timings: { totalMs: 40, agentMs: 0, overheadMs: 40, steps: [] },
+    };
+    const cancelled: CoordinationEvent = {
+      type: 'coordination.finished',
+      status: 'cancelled',
+      result,
+      id: 4,
+      coordinationId: ID,
+      time: '2026-12-01T00:00:01.000Z',
+    };
+    script = (_, response) => {
+      response.writeHead(200, SSE_HEADERS);
+      for (const event of [...events.slice(0, 3), cancelled]) response.write(sse(event));
+      response.end();
+    };
+    const { io, stdout, stderr } = capture();
+    expect(await watchCommand(ID, { api }, io), stderr()).toBe(1);
+    expect(stderr()).toContain(`⊘ cancelled — ${cause}\n`);
+    expect(stdout()).toContain('Mobius.CoordinationCancelled');
+  });
+
   it('resumes after an error event of the API (5xx), and follows the run to its end', async () => {
     script = (request, response) => {
       response.writeHead(200, SSE_HEADERS);

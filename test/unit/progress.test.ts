@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../functions/cli/io.ts';
-import { type LiveEvent, LiveProgress, printResult } from '../../functions/cli/progress.ts';
+import {
+  exitCodeOf,
+  type LiveEvent,
+  LiveProgress,
+  printResult,
+} from '../../functions/cli/progress.ts';
 
 /**
  * How `mobius run` and `mobius watch` lay live events out on stderr: a line per step event, text
@@ -81,6 +86,36 @@ describe('live progress', () => {
     const progress = new LiveProgress(io);
     for (const event of EVENTS) progress.print(event);
     expect(stderr()).toBe(EXPECTED);
+  });
+
+  it('says a cancelled run was cancelled, by whom and where, not that it failed', () => {
+    const { io, stderr } = captured(true);
+    const progress = new LiveProgress(io);
+    progress.print(chunk('a', 'Once upon'));
+    progress.print({
+      type: 'coordination.finished',
+      status: 'cancelled',
+      result: {
+        status: 'cancelled',
+        errors: [
+          {
+            agentId: 'narrator',
+            stepId: 'a',
+            error: 'Mobius.CoordinationCancelled',
+            cause:
+              'the coordination was cancelled by ops\u001b[2J while narrator was still working on step a; its answer is dropped',
+          },
+        ],
+      },
+    });
+    expect(stderr()).toBe(
+      '    a │ Once upon\n⊘ cancelled — the coordination was cancelled by ops\\x1b[2J while narrator was still working on step a; its answer is dropped\n',
+    );
+    expect(stderr()).not.toContain('✘');
+  });
+
+  it('exits 0 for a run that succeeded, wholly or partly, and 1 for one failed or cancelled', () => {
+    expect(['succeeded', 'partial', 'failed', 'cancelled'].map(exitCodeOf)).toEqual([0, 0, 1, 1]);
   });
 
   it('completes a line left open by a stream that stopped mid-line', () => {
