@@ -384,8 +384,12 @@ export class A2aEndpoint {
     const record = await this.#find(request, taskId);
     if (record.state === TASK_STATES.canceled) return record;
     if (!isTerminal(record.state)) {
-      await this.#deps.tasks.end(record, { state: 'canceled', message: CANCELED_BY_REQUEST });
-      const after = await this.#find(request, taskId);
+      const logged = await this.#deps.tasks.end(record, {
+        state: 'canceled',
+        message: CANCELED_BY_REQUEST,
+      });
+      // The end that came first wins: one whose id was taken before the cancel's may land after it.
+      const after = (await this.#deps.tasks.settled(taskId, logged ?? 0)) ?? record;
       if (after.state === TASK_STATES.canceled) return after;
       return notCancelable(after);
     }

@@ -20,8 +20,9 @@ import { TASK_STATES, type TaskStateName } from './protocol.ts';
  * - `step.failed`: failed, `error` the Mobius error code and `cause` its message — or canceled,
  *   when `error` is CANCELED_ERROR (CancelTask, or a streaming client that went away).
  *
- * The first end logged is the task's end: a cancel logged while the agent was finishing wins over
- * the success logged after it, and the other way round. Events expire with the log (7 days).
+ * The first end logged (by id) is the task's end: a cancel logged while the agent was finishing
+ * wins over the success logged after it, and the other way round — CancelTask decides once every
+ * id below its cancel's is written (`settled`). Events expire with the log (7 days).
  * No `coordination.started` is written, so tasks never show in GET /coordinations.
  */
 export const CANCELED_ERROR = 'A2A.TaskCanceled';
@@ -43,6 +44,14 @@ const SENDER_STEP = 'a2a.sender';
 
 /** Every event a task can have, with room for cancels sent together: one small read. */
 const READ_LIMIT = 16;
+
+/**
+ * How long `settled` waits for an event whose id was taken but whose item is not written yet, and
+ * how often it reads again meanwhile. An append takes its ids first and writes them a moment
+ * later, so such a gap closes within milliseconds — unless its writer died, which the wait bounds.
+ */
+const SETTLE_WAIT_MS = 2000;
+const SETTLE_POLL_MS = 50;
 
 export interface TaskIdentity {
   readonly taskId: string;
@@ -100,19 +109,23 @@ export class TaskLog {
 
   /**
    * Logs a task's end; a task answered in one piece (`start` given: the task with its sender) its
-   * start too, in the same append.
+   * start too, in the same append. Returns the id of the end's event (undefined without a log).
    */
-  async end(task: TaskIdentity, outcome: TaskOutcome, options: { start?: NewTask } = {}) {
+  async end(
+    task: TaskIdentity,
+    outcome: TaskOutcome,
+    options: { start?: NewTask } = {},
+  ): Promise<number | undefined> {
     const events = this.#events;
-    if (events === undefined) return;
+    if (events === undefined) return undefined;
     const { start } = options;
     const append = (end: CoordinationEventInput) =>
       events.append(keyOf(task.taskId), start ? [...startEvents(start), end] : [end]);
     try {
-      await append(endEvent(task, outcome));
+      return (await append(endEvent(task, outcome))).at(-1)?.id;
     } catch (error) {
       if (!(error instanceof EventTooLargeError) || outcome.state !== 'completed') throw error;
-      await append({
+      const logged = await append({
         type: 'step.succeeded',
         stepId: task.contextId,
         agentId: task.agentId,
@@ -120,12 +133,34 @@ export class TaskLog {
         durationMs: outcome.durationMs,
         outputOmitted: true,
       });
+      return logged.at(-1)?.id;
     }
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {
     if (this.#events === undefined) return undefined;
     return recordOf(taskId, await this.#events.read(keyOf(taskId), { limit: READ_LIMIT }));
+  }
+
+  /**
+   * The task once every event up to id `through` can be read: which end came first is only known
+   * when no end below `through` is still on its way. (An end whose id was taken before a cancel's,
+   * written after it, would otherwise lose to the cancel on this read and win on every later one.)
+   * Waits at most SETTLE_WAIT_MS for missing ids, then answers from what is there.
+   */
+  async settled(taskId: string, through: number): Promise<TaskRecord | undefined> {
+    const events = this.#events;
+    if (events === undefined) return undefined;
+    const limit = Math.max(READ_LIMIT, through);
+    const until = Date.now() + SETTLE_WAIT_MS;
+    for (;;) {
+      const read = await events.read(keyOf(taskId), { limit });
+      const ids = new Set(read.map((event) => event.id));
+      let complete = true;
+      for (let id = 1; id <= through && complete; id++) complete = ids.has(id);
+      if (complete || Date.now() >= until) return recordOf(taskId, read);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    }
   }
 
   /**

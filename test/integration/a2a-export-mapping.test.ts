@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { a2aCardOf } from '../../functions/a2a/agent-card.ts';
-import { assertVersion } from '../../functions/a2a/endpoint.ts';
+import { A2aEndpoint, assertVersion } from '../../functions/a2a/endpoint.ts';
 import { A2aError } from '../../functions/a2a/json-rpc.ts';
 import { payloadOf } from '../../functions/a2a/parts.ts';
 import { readCall } from '../../functions/a2a/requests.ts';
@@ -16,6 +17,7 @@ import {
   DynamoEventLog,
   MAX_EVENT_BYTES,
 } from '../../functions/core/streaming/dynamo-event-log.ts';
+import type { CoordinationEventLog } from '../../functions/core/streaming/event-log.ts';
 import { dynamoConfig } from '../support/dynamo.ts';
 
 /**
@@ -145,10 +147,85 @@ describe('tasks in the event log', () => {
     sender: 'arn:aws:iam::123456789012:role/writer-caller',
   });
 
+  let tableName: string;
+
   beforeAll(async () => {
-    const tableName = `a2a-events-${randomUUID()}`;
+    tableName = `a2a-events-${randomUUID()}`;
     await ensureEventsTable(new DynamoDBClient(dynamoConfig('dynalite')), tableName);
     log = new DynamoEventLog({ tableName, client: createDocumentClient(dynamoConfig('dynalite')) });
+  });
+
+  it('answers CancelTask by the end that came first, also when that end is written after the cancel', async () => {
+    // The agent's success takes its id first; its item is held back until the cancel has been
+    // written and read once — the moment a cancel deciding on that read would wrongly win.
+    let releaseSuccess: () => void = () => undefined;
+    const successHeld = new Promise<void>((resolve) => {
+      releaseSuccess = resolve;
+    });
+    let successTaken: () => void = () => undefined;
+    const successWaiting = new Promise<void>((resolve) => {
+      successTaken = resolve;
+    });
+    const documents = createDocumentClient(dynamoConfig('dynalite'));
+    const holding = {
+      send: async (command: unknown, options?: unknown) => {
+        if (
+          command instanceof PutCommand &&
+          JSON.stringify(command.input.Item).includes('step.succeeded')
+        ) {
+          successTaken();
+          await successHeld;
+        }
+        return documents.send(command as never, options as never);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const slowLog = new DynamoEventLog({ tableName, client: holding });
+    let cancelWritten = false;
+    const watched = new Proxy(slowLog, {
+      get(target, property) {
+        if (property === 'append')
+          return async (...args: Parameters<CoordinationEventLog['append']>) => {
+            const logged = await target.append(...args);
+            if (args[1].some((event) => event.type === 'step.failed')) cancelWritten = true;
+            return logged;
+          };
+        if (property === 'read')
+          return async (...args: Parameters<CoordinationEventLog['read']>) => {
+            const read = await target.read(...args);
+            if (cancelWritten) releaseSuccess();
+            return read;
+          };
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const tasks = new TaskLog(watched);
+    const racing = task();
+    await tasks.begin(racing);
+    const finishing = tasks.end(racing, { state: 'completed', output: 'done', durationMs: 3 });
+    await successWaiting;
+
+    const endpoint = new A2aEndpoint({
+      router: {} as never,
+      tasks,
+      limits: { waitSeconds: 25, streamSeconds: 880 },
+    });
+    const answer = await endpoint.answer({
+      agentId: racing.agentId,
+      sender: racing.sender,
+      operator: false,
+      requestId: 'r-race',
+      version: '1.0',
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'CancelTask',
+        params: { id: racing.taskId },
+      }),
+    });
+    await finishing;
+    expect(answer).toMatchObject({ kind: 'response', response: { error: { code: -32002 } } });
+    expect((await tasks.get(racing.taskId))?.state).toBe('TASK_STATE_COMPLETED');
   });
 
   it('ends a task with its first end: a cancel before the success wins, and after it loses', async () => {
