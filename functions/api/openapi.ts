@@ -215,6 +215,11 @@ const fleetHealthSchema = z.object({
     inFlight: z.number(),
     queued: z.number(),
     maxInFlight: nullableNumber,
+    // Optional for clients: an API older than the count (a stack not yet updated) leaves it out.
+    running: z
+      .object({ count: z.number(), since: z.string(), truncated: z.boolean() })
+      .nullable()
+      .optional(),
   }),
   generatedAt: z.string(),
 });

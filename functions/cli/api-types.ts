@@ -768,6 +768,11 @@ export interface components {
                 inFlight: number;
                 queued: number;
                 maxInFlight: number | null;
+                running?: {
+                    count: number;
+                    since: string;
+                    truncated: boolean;
+                } | null;
             };
             generatedAt: string;
         };

@@ -12,7 +12,11 @@ import {
 } from '../core/errors.ts';
 import { LIMITS } from '../core/messaging/limits.ts';
 import type { AgentRegistry } from '../core/registry/agent-registry.ts';
-import type { CoordinationEventLog, CoordinationPage } from '../core/streaming/event-log.ts';
+import type {
+  CoordinationEventLog,
+  CoordinationPage,
+  RunningCount,
+} from '../core/streaming/event-log.ts';
 import type { CoordinationListQuery, CoordinationStatus } from '../core/streaming/events.ts';
 import { Admission, type AdmissionOptions, DEFAULT_ADMISSION } from './admission.ts';
 import type { CoordinationEngine, ExecutionStatus } from './engine.ts';
@@ -238,6 +242,21 @@ export class CoordinationService {
   }
 
   /**
+   * Coordinations running in the whole deployment — every API instance's, express and standard —
+   * by the summaries in the event log: those started in the last RUNNING_WINDOW_MS whose end is
+   * not logged, counted from at most RUNNING_COUNT_PAGES pages (`truncated` when it stopped
+   * there). Runs started earlier are not counted: a run whose end was never logged (its API
+   * stopped mid-run) would otherwise count for the week its log is kept. Undefined without an
+   * event log that counts.
+   */
+  async running(): Promise<(RunningCount & { readonly since: string }) | undefined> {
+    if (this.#events?.countRunning === undefined) return undefined;
+    const since = new Date(Date.now() - RUNNING_WINDOW_MS).toISOString();
+    const counted = await this.#events.countRunning({ since, maxPages: RUNNING_COUNT_PAGES });
+    return { ...counted, since };
+  }
+
+  /**
    * Cancels a running standard coordination: the engine stops its execution (StopExecution on
    * AWS), no step starts after that, and the run ends with status `cancelled` — in GET
    * /coordinations/{id}, in its event log's `coordination.finished` (the embedded engine appends
@@ -370,6 +389,17 @@ export class CoordinationService {
     if (this.#record === 'await') await this.#recorder.flush();
   }
 }
+
+/**
+ * How far back running() counts: a day covers every express run (5 minutes at most) and most
+ * standard ones; a standard run may run for a year, and is counted for its first day.
+ */
+export const RUNNING_WINDOW_MS = 24 * 60 * 60 * 1000;
+/**
+ * The most listing pages running() reads: each is up to 1 MB of summaries (roughly 3 000 runs,
+ * 128 read units), whatever their status — GET /health should stay cheap however busy the day.
+ */
+export const RUNNING_COUNT_PAGES = 3;
 
 /**
  * How long DELETE waits for the execution of a standard run whose start is logged but which the

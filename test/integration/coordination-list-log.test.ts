@@ -298,6 +298,32 @@ describe.each(ENGINES)('coordination summaries on %s', (engine: DynamoEngineName
     expect(summaryOf(stopped)).toMatchObject({ status: 'cancelled', steps: 1, agents: ['boss'] });
   });
 
+  it('counts the runs still running from since on, every page or at most the pages it may read', async () => {
+    // Running, but started before `from`: not counted.
+    await start();
+    const from = new Date(clock.now() + 1).toISOString();
+    const ended = await start(startedOf('parallel', 'standard', ['a', 'b']));
+    await log.append(ended, [finishedOf('succeeded', 10)]);
+    const running: string[] = [];
+    for (let i = 0; i < 4; i++)
+      running.push(await start(startedOf('sequential', 'standard', ['a'])));
+    expect(await log.countRunning({ since: from, maxPages: 10 })).toEqual({
+      count: 4,
+      truncated: false,
+    });
+    // Two pages of two summaries: four of the five read, the ended one among them.
+    expect(await log.countRunning({ since: from, maxPages: 2, pageSize: 2 })).toEqual({
+      count: 3,
+      truncated: true,
+    });
+    // A run's end takes it out of the count.
+    await log.append(running[0] as string, [finishedOf('cancelled', 5)]);
+    expect(await log.countRunning({ since: from, maxPages: 10 })).toEqual({
+      count: 3,
+      truncated: false,
+    });
+  });
+
   it('lists a result without timings with no duration, and leaves a malformed summary out, with a warning', async () => {
     const id = await start();
     await log.append(id, [finishedOf('succeeded', undefined)]);

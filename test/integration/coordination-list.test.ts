@@ -431,3 +431,43 @@ describe('DELETE /coordinations/{id}', () => {
     releaseSlow();
   });
 });
+
+describe('GET /health', () => {
+  type Coordinations = {
+    inFlight: number;
+    queued: number;
+    maxInFlight: number | null;
+    running: { count: number; since: string; truncated: boolean } | null;
+  };
+  const coordinationsNow = async (): Promise<Coordinations> => {
+    const { status, body } = await call('GET', '/health');
+    expect(status).toBe(200);
+    return body.coordinations as Coordinations;
+  };
+
+  it('counts the runs running in the whole deployment beside this instance’s admission', async () => {
+    const before = await coordinationsNow();
+    expect(before).toEqual({
+      inFlight: 0,
+      queued: 0,
+      maxInFlight: 16,
+      running: { count: expect.any(Number), since: expect.any(String), truncated: false },
+    });
+    // A day back from now.
+    const since = Date.parse(before.running?.since ?? '');
+    expect(Date.now() - since).toBeGreaterThanOrEqual(24 * 3600 * 1000);
+    expect(Date.now() - since).toBeLessThan(24 * 3600 * 1000 + 60_000);
+
+    holdSlowAgent();
+    const id = await run({ pattern: 'sequential', agents: ['slow'], mode: 'standard' }, false);
+    await slowStarted;
+    // A standard run holds no admission slot once started, but it is running.
+    const during = await coordinationsNow();
+    expect(during.inFlight).toBe(0);
+    expect(during.running?.count).toBe((before.running?.count ?? 0) + 1);
+
+    expect((await call('DELETE', `/coordinations/${id}`)).status).toBe(200);
+    expect((await coordinationsNow()).running?.count).toBe(before.running?.count);
+    releaseSlow();
+  });
+});

@@ -110,7 +110,12 @@ describe('utilisation through the API', () => {
     expect(body.queues).toMatchObject({ depth: 0, deadLetters: 0, agentsReporting: 2 });
     expect(body.recent.requests).toBeGreaterThanOrEqual(5);
     expect(body.recent.failureRate).toBe(0);
-    expect(body.coordinations).toEqual({ inFlight: 0, queued: 0, maxInFlight: 16 });
+    expect(body.coordinations).toEqual({
+      inFlight: 0,
+      queued: 0,
+      maxInFlight: 16,
+      running: { count: 0, since: expect.any(String), truncated: false },
+    });
     expect(body.truncated).toBe(false);
   });
 });

@@ -11,7 +11,12 @@ import * as z from 'zod';
 import { sharedDocumentClient } from '../aws/dynamodb.ts';
 import { pageOf } from '../aws/dynamodb-batch.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import type { CoordinationEventLog, CoordinationListQuery, CoordinationPage } from './event-log.ts';
+import type {
+  CoordinationEventLog,
+  CoordinationListQuery,
+  CoordinationPage,
+  RunningCount,
+} from './event-log.ts';
 import {
   type CoordinationEvent,
   type CoordinationEventInput,
@@ -466,6 +471,53 @@ export class DynamoEventLog implements CoordinationEventLog {
     return page.nextToken === undefined
       ? { coordinations }
       : { coordinations, nextToken: page.nextToken };
+  }
+
+  /**
+   * Counts the running coordinations in the `byStart` index from `since` on: a Query of the
+   * index's one partition from there, `status = running` a filter, Select COUNT so that no item
+   * comes back. A filter does not make the read cheaper: each page reads up to 1 MB of summaries
+   * (a few thousand runs; fewer with `pageSize`, the most summaries a page reads) whatever their
+   * status, so the count stops after `maxPages` and says so.
+   * Eventually consistent, as the listing: a run started or ended a moment ago may be missed or
+   * counted.
+   */
+  async countRunning(options: {
+    readonly since: string;
+    readonly maxPages: number;
+    readonly pageSize?: number;
+  }): Promise<RunningCount> {
+    const { listIndex } = EVENTS_TABLE;
+    let count = 0;
+    let start: Record<string, unknown> | undefined;
+    for (let pages = 0; pages < options.maxPages; pages++) {
+      const page = await this.#client.send(
+        new QueryCommand({
+          TableName: this.#tableName,
+          IndexName: listIndex.name,
+          KeyConditionExpression: '#listKey = :listKey AND #startedKey >= :since',
+          FilterExpression: '#status = :running',
+          ExpressionAttributeNames: {
+            '#listKey': listIndex.partitionKey,
+            '#startedKey': listIndex.sortKey,
+            '#status': SUMMARY.status,
+          },
+          ExpressionAttributeValues: {
+            ':listKey': LIST_KEY,
+            // Sort keys start with the ISO 8601 start in UTC, as list()'s `since`.
+            ':since': new Date(options.since).toISOString(),
+            ':running': 'running',
+          },
+          Select: 'COUNT',
+          ExclusiveStartKey: start,
+          Limit: options.pageSize,
+        }),
+      );
+      count += page.Count ?? 0;
+      start = page.LastEvaluatedKey;
+      if (start === undefined) return { count, truncated: false };
+    }
+    return { count, truncated: true };
   }
 
   /**

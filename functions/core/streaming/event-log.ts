@@ -15,6 +15,14 @@ export interface CoordinationPage {
   readonly nextToken?: string;
 }
 
+/** How many coordinations are running, as CoordinationEventLog.countRunning found them. */
+export interface RunningCount {
+  /** Coordinations started at or after the count's `since` whose summary says `running`. */
+  readonly count: number;
+  /** True when the count stopped at its last page: more may be running than it says. */
+  readonly truncated: boolean;
+}
+
 /**
  * Where a coordination's live events are kept, in order, for everyone who watches it: written by
  * the coordination service (started, finished), by agents as they work on its steps (through the
@@ -63,6 +71,17 @@ export interface CoordinationEventLog {
    * with it).
    */
   summary?(coordinationId: string): Promise<CoordinationSummary | undefined>;
+  /**
+   * How many coordinations started at or after `since` (ISO 8601) are running by their
+   * summaries, every writer's alike, read from at most `maxPages` pages of the listing, each of
+   * at most `pageSize` summaries (default: as many as the log reads at once). Optional: a log
+   * without it has no count to give (GET /health then says null).
+   */
+  countRunning?(options: {
+    readonly since: string;
+    readonly maxPages: number;
+    readonly pageSize?: number;
+  }): Promise<RunningCount>;
   /**
    * Replays the events after `after`, then follows new ones as they are appended, until
    * `coordination.finished` (which it yields, then ends) or `signal` aborts (then it ends quietly).
