@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -114,6 +114,70 @@ describe('the installed package', () => {
     });
   });
 
+  it('serves the web console from its prebuilt files: mobius dev answers / and the files it names', async () => {
+    // Its own process group, so that stopping it stops every process it started.
+    const child = spawn(
+      'node',
+      [
+        join(project, 'node_modules', 'mobius-coordinator', 'bin', 'mobius.mjs'),
+        'dev',
+        '--port',
+        '0',
+      ],
+      {
+        cwd: project,
+        env: { ...process.env, PATH, NO_COLOR: '1' },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      let base: string | undefined;
+      for (let i = 0; i < 600 && base === undefined && child.exitCode === null; i++) {
+        base = /Web console at (http:\/\/127\.0\.0\.1:\d+)\//.exec(output)?.[1];
+        if (base === undefined) await new Promise((wait) => setTimeout(wait, 100));
+      }
+      expect(base, output).toBeDefined();
+      const page = await fetch(`${base}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const html = await page.text();
+      const script = /<script[^>]+src="(\/console\/app\.[0-9a-f]+\.js)"/.exec(html)?.[1];
+      const style = /<link[^>]+href="(\/console\/app\.[0-9a-f]+\.css)"/.exec(html)?.[1];
+      expect(script, html).toBeDefined();
+      expect(style, html).toBeDefined();
+      for (const [path, type] of [
+        [script, 'text/javascript; charset=utf-8'],
+        [style, 'text/css; charset=utf-8'],
+      ] as const) {
+        const file = await fetch(`${base}${path}`);
+        expect(file.status, path).toBe(200);
+        expect(file.headers.get('content-type')).toBe(type);
+        expect((await file.text()).length).toBeGreaterThan(1000);
+      }
+      const examples = await fetch(`${base}/console/examples`);
+      expect(examples.status).toBe(200);
+      expect(((await examples.json()) as { examples: unknown[] }).examples.length).toBeGreaterThan(
+        0,
+      );
+    } finally {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        process.kill(-child.pid, 'SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (child.exitCode === null && child.signalCode === null)
+          process.kill(-child.pid, 'SIGKILL');
+      }
+    }
+  });
+
   it('synthesises the scaffold’s CDK app: its agents in a MobiusCoordinator', () => {
     run('npx', ['cdk', 'synth', '--quiet', '--no-notices'], project, 600_000);
     const template = JSON.parse(
@@ -134,6 +198,15 @@ describe('the tarball', () => {
     }
     expect(files).toContain('package/bin/mobius.mjs');
     expect(files.some((f) => /^package\/dist\/assets\/[^/]+\/index\.mjs$/.test(f))).toBe(true);
+    // The web console, prebuilt (mobius dev and mobius console answer 500 without it).
+    expect(files).toContain('package/dist/console/index.html');
+    expect(files).toContain('package/dist/console/examples.json');
+    expect(
+      files.filter((f) => /^package\/dist\/console\/app\.[0-9a-f]+\.js$/.test(f)),
+    ).toHaveLength(1);
+    expect(
+      files.filter((f) => /^package\/dist\/console\/app\.[0-9a-f]+\.css$/.test(f)),
+    ).toHaveLength(1);
     expect(files.filter((f) => /^package\/(test|bench|localstack|scripts)\//.test(f))).toEqual([]);
     // Source and declaration maps resolve: what they name is in the package.
     const map = JSON.parse(
