@@ -1,8 +1,12 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
 import { summarizer } from '../../examples/agents/summarizer.ts';
+import { createApi } from '../../functions/api/app.ts';
+import { buffered, isStreaming } from '../../functions/api/http.ts';
+import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 import { sweep } from '../../functions/monitor/health-monitor.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/a2a-remote.ts';
@@ -224,6 +228,63 @@ describe('POST /agents/import', () => {
       'endpoint.a2a.url',
       'endpoint.a2a.cardUrl',
     ]);
+  });
+
+  it('lets only operators register a card with an a2a endpoint: an agent role posting one to POST /agents gets 403', async () => {
+    // The API as API Gateway runs it, with IAM identities: an agent role and an operator.
+    const AGENT_ROLE = 'arn:aws:iam::123456789012:role/some-agent';
+    const OPERATOR = 'arn:aws:iam::123456789012:role/an-operator';
+    const gateway = createApi({
+      registry: runtime.registry,
+      router: runtime.router,
+      coordinations: runtime.coordinations,
+      events: runtime.events,
+      access: { mode: 'iam', operators: [OPERATOR] },
+    });
+    const post = async (path: string, body: unknown, caller: string) => {
+      const event = {
+        httpMethod: 'POST',
+        path,
+        resource: path,
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+        multiValueHeaders: {},
+        queryStringParameters: null,
+        multiValueQueryStringParameters: null,
+        pathParameters: null,
+        stageVariables: null,
+        isBase64Encoded: false,
+        requestContext: {
+          requestId: `r-${Date.now()}`,
+          identity: { userArn: caller, accountId: '123456789012' },
+        },
+      } as unknown as APIGatewayProxyEvent;
+      const result = await gateway(event, lambdaContext('mobius-api'));
+      if (isStreaming(result)) throw new Error('expected a JSON answer');
+      return { status: result.statusCode, body: JSON.parse(buffered(result).body) };
+    };
+    const proxyArn = runtime.registry.endpointPolicy?.a2a?.proxyArn ?? '';
+    // On an allowed host, through the deployment's proxy: all the endpoint policy asks.
+    const card = {
+      agentId: 'registered-by-hand',
+      agentType: 'a2a',
+      description: 'A remote agent registered without import',
+      capabilities: [{ name: 'by-hand', version: '1.0.0' }],
+      endpoint: {
+        lambdaArn: proxyArn,
+        a2a: { url: `${summarizerRemote.url}/`, cardUrl: `${summarizerRemote.url}/card.json` },
+      },
+    };
+    const refused = await post('/agents', card, AGENT_ROLE);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringMatching(/only operators may have Mobius call a remote A2A agent/),
+    });
+    expect((await call('GET', '/agents/registered-by-hand')).status).toBe(404);
+    // An operator may.
+    expect((await post('/agents', card, OPERATOR)).status).toBe(201);
+    await runtime.registry.deregister('registered-by-hand');
   });
 
   it('refuses a URL that is no http(s) URL with 400 on url, before making a card URL of it', async () => {

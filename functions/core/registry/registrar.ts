@@ -6,7 +6,7 @@ import { batchWriteAll } from '../aws/dynamodb-batch.ts';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { contentHash } from '../canonical-json.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import { ConflictError } from '../errors.ts';
+import { ConflictError, ForbiddenError } from '../errors.ts';
 import {
   type AgentCard,
   agentCardSchema,
@@ -140,6 +140,16 @@ export class Registrar {
     // deployment row, which has no TTL, says whose it is. One read, for callers that are not
     // operators only — the agents' own registrations and the deploy pass no caller.
     const { caller } = options;
+    // An a2a endpoint has the coordinator call a URL of its own accord (the A2A proxy, the health
+    // monitor's pings): which remote agents it calls is the operators' decision, as POST
+    // /agents/import is theirs (docs/security.md). The allow-list bounds where; this, who.
+    if (caller !== undefined && !caller.operator && card.endpoint.a2a !== undefined)
+      throw new ForbiddenError(
+        `${caller.principal} may not register agent ${card.agentId} with an a2a endpoint: only ` +
+          'operators may have Mobius call a remote A2A agent (POST /agents/import, or POST /agents ' +
+          'as an operator).',
+        { agentId: card.agentId, action: 'register an A2A endpoint', caller: caller.principal },
+      );
     if (caller !== undefined && !caller.operator) {
       const deployment = await readDeployment(this.store, card.agentId);
       if (deployment !== undefined && !mayChange(deployment.owner, caller))
