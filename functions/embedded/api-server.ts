@@ -277,6 +277,15 @@ export function foreignCaller(request: IncomingMessage): ForbiddenError | undefi
       { origin },
     );
   }
+  // A page elsewhere can still make the browser send a GET without an Origin (an <img>, a link):
+  // browsers say where it came from in Sec-Fetch-Site, which pages cannot set. Programs send none.
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') {
+    return new ForbiddenError(
+      `Browser requests from other sites (Sec-Fetch-Site: ${site}) may not call the embedded API: every caller here is its local operator. Open its console at its own address.`,
+      { site },
+    );
+  }
   return undefined;
 }
 

@@ -138,6 +138,28 @@ describe('mobius dev serves the web console', () => {
     expect(status).toBe(403);
   });
 
+  it('refuses browser requests another site makes (Sec-Fetch-Site), which carry no Origin on a GET', async () => {
+    const statusWith = (site: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        const { port } = new URL(base);
+        const call = httpRequest(
+          { host: '127.0.0.1', port, path: '/agents', headers: { 'sec-fetch-site': site } },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode);
+          },
+        );
+        call.on('error', reject);
+        call.end();
+      });
+    // An <img> on another site, or on another port of this machine: refused.
+    expect(await statusWith('cross-site')).toBe(403);
+    expect(await statusWith('same-site')).toBe(403);
+    // The console's own calls, and an address typed into the browser.
+    expect(await statusWith('same-origin')).toBe(200);
+    expect(await statusWith('none')).toBe(200);
+  });
+
   it('prints one line per request: method, path, status, time and request id', async () => {
     const page = await fetch(`${base}/`);
     await page.text();
