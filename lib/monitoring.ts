@@ -117,6 +117,8 @@ export class Monitoring extends Construct {
           mobius('CoordinationsSucceeded', 'mobius-api', 'Sum'),
           mobius('CoordinationsPartial', 'mobius-api', 'Sum'),
           failed,
+          // Cancelled by an operator: not failures, and outside the failure-rate alarm.
+          mobius('CoordinationsCancelled', 'mobius-api', 'Sum'),
         ],
       }),
       new SingleValueWidget({

@@ -118,7 +118,9 @@ function Fleet() {
         {h.openCircuits.length} open {h.openCircuits.length === 1 ? 'circuit' : 'circuits'}
       </span>
       <span data-testid="fleet-coordinations">
-        {h.coordinations.inFlight} running
+        {h.coordinations.running
+          ? `${h.coordinations.running.count}${h.coordinations.running.truncated ? '+' : ''} running`
+          : `${h.coordinations.inFlight} running here`}
         {h.coordinations.queued > 0 ? `, ${h.coordinations.queued} queued` : ''}
       </span>
       <span

@@ -16,7 +16,7 @@ import { useBedrock } from './bedrock.ts';
 import { ApiError, createClient, type MobiusClient } from './client.ts';
 import { bold, dim, green, red, table } from './format.ts';
 import type { Io } from './io.ts';
-import { LiveProgress, printResult } from './progress.ts';
+import { exitCodeOf, LiveProgress, printResult } from './progress.ts';
 import { readRequestFile } from './request-file.ts';
 import { requestLine } from './request-log.ts';
 import { UsageError } from './usage-error.ts';
@@ -124,7 +124,7 @@ export async function runCommand(
     progress?.end();
     const { result } = response;
     printResult(result, io, options.json);
-    return result.status === 'failed' ? 1 : 0;
+    return exitCodeOf(result.status);
   } catch (error) {
     progress?.end();
     if (isMobiusError(error)) {

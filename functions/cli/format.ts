@@ -51,7 +51,9 @@ export function timingTree(result: TimedResult): string {
       ? green('✔ succeeded')
       : result.status === 'partial'
         ? yellow('◐ partial')
-        : red('✘ failed');
+        : result.status === 'cancelled'
+          ? yellow('⊘ cancelled')
+          : red('✘ failed');
   const { totalMs, agentMs, overheadMs } = result.timings;
   const lines = [
     `${bold(`${printable(result.pattern)} coordination`)} ${status}${result.degraded ? yellow(' (degraded)') : ''}  ${dim(printable(result.coordinationId))}`,

@@ -150,6 +150,12 @@ export function healthReport(health: Schemas['FleetHealth'], now: Date = new Dat
   lines.push(
     `${label('in flight')}${health.inFlight} at the agents · coordinations on this API instance: ${coordinations.inFlight} running (${bound}), ${waiting}`,
   );
+  // Older APIs do not send it; null: no event log to count from.
+  const { running } = coordinations;
+  if (running !== undefined && running !== null)
+    lines.push(
+      `${label('running')}${running.count}${running.truncated ? '+' : ''} coordinations across the deployment (started in the last 24 h)`,
+    );
 
   const deadLetters =
     queues.deadLetters === null

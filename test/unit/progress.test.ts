@@ -165,6 +165,16 @@ describe('printResult', () => {
     expect(out[1]).toBe(`\n${omitted}`);
   });
 
+  it('heads a cancelled run as cancelled, not failed', () => {
+    const out: string[] = [];
+    printResult(
+      { ...base, status: 'cancelled', output: null },
+      { out: (t) => out.push(t), err: () => {} },
+      false,
+    );
+    expect(out[0]).toMatch(/^sequential coordination ⊘ cancelled {2}c-1/);
+  });
+
   it('prints the result alone as JSON with --json', () => {
     const out: string[] = [];
     printResult(base, { out: (t) => out.push(t), err: () => {} }, true);
