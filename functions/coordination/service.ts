@@ -399,7 +399,7 @@ export const RUNNING_WINDOW_MS = 24 * 60 * 60 * 1000;
  * The most listing pages running() reads: each is up to 1 MB of summaries (roughly 3 000 runs,
  * 128 read units), whatever their status — GET /health should stay cheap however busy the day.
  */
-export const RUNNING_COUNT_PAGES = 3;
+export const RUNNING_COUNT_PAGES = 1;
 
 /**
  * How long DELETE waits for the execution of a standard run whose start is logged but which the

@@ -311,9 +311,9 @@ describe.each(ENGINES)('coordination summaries on %s', (engine: DynamoEngineName
       count: 4,
       truncated: false,
     });
-    // Two pages of two summaries: four of the five read, the ended one among them.
+    // Two pages of two summaries, newest first: the four running read, the ended (oldest) not.
     expect(await log.countRunning({ since: from, maxPages: 2, pageSize: 2 })).toEqual({
-      count: 3,
+      count: 4,
       truncated: true,
     });
     // A run's end takes it out of the count.

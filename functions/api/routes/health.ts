@@ -37,7 +37,13 @@ export const fleetHealth = (deps: ApiDependencies) => async () => {
   const { inFlight, queued, maxInFlight } = deps.coordinations.load;
   const [fleet, running] = await Promise.all([
     fleetSummary(deps.registry),
-    deps.coordinations.running(),
+    // The fleet's health matters more than this count: a failing count reads as unknown (null).
+    deps.coordinations.running().catch((error: unknown) => {
+      deps.logger?.warn('GET /health could not count the coordinations running', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return undefined;
+    }),
   ]);
   const body: FleetHealth = {
     ...fleet,

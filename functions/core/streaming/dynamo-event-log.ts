@@ -509,6 +509,9 @@ export class DynamoEventLog implements CoordinationEventLog {
             ':running': 'running',
           },
           Select: 'COUNT',
+          // Newest first: where the count stops early, it leaves out the oldest runs, which have
+          // mostly ended, not the newest, which are nearly all the running ones.
+          ScanIndexForward: false,
           ExclusiveStartKey: start,
           Limit: options.pageSize,
         }),
