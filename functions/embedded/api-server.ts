@@ -279,8 +279,11 @@ export function foreignCaller(request: IncomingMessage): ForbiddenError | undefi
   }
   // A page elsewhere can still make the browser send a GET without an Origin (an <img>, a link):
   // browsers say where it came from in Sec-Fetch-Site, which pages cannot set. Programs send none.
+  // A top-level navigation (a link to the console) is let through: the page it opens holds
+  // nothing secret, and the site that linked to it cannot read what it shows.
   const site = request.headers['sec-fetch-site'];
-  if (site === 'cross-site' || site === 'same-site') {
+  const navigation = request.headers['sec-fetch-mode'] === 'navigate';
+  if ((site === 'cross-site' || site === 'same-site') && !navigation) {
     return new ForbiddenError(
       `Browser requests from other sites (Sec-Fetch-Site: ${site}) may not call the embedded API: every caller here is its local operator. Open its console at its own address.`,
       { site },

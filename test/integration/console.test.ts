@@ -139,11 +139,16 @@ describe('mobius dev serves the web console', () => {
   });
 
   it('refuses browser requests another site makes (Sec-Fetch-Site), which carry no Origin on a GET', async () => {
-    const statusWith = (site: string) =>
+    const statusWith = (site: string, mode = 'no-cors', path = '/agents') =>
       new Promise<number | undefined>((resolve, reject) => {
         const { port } = new URL(base);
         const call = httpRequest(
-          { host: '127.0.0.1', port, path: '/agents', headers: { 'sec-fetch-site': site } },
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            headers: { 'sec-fetch-site': site, 'sec-fetch-mode': mode },
+          },
           (response) => {
             response.resume();
             resolve(response.statusCode);
@@ -158,6 +163,8 @@ describe('mobius dev serves the web console', () => {
     // The console's own calls, and an address typed into the browser.
     expect(await statusWith('same-origin')).toBe(200);
     expect(await statusWith('none')).toBe(200);
+    // A link to the console from a page elsewhere opens it (that page cannot read it).
+    expect(await statusWith('cross-site', 'navigate', '/')).toBe(200);
   });
 
   it('prints one line per request: method, path, status, time and request id', async () => {
