@@ -67,7 +67,7 @@ export class LiveProgress {
   print(event: LiveEvent): void {
     if (event.type === 'step.chunk') {
       if ('text' in event.chunk) this.#chunkText(event.stepId, event.chunk.text);
-      else this.#line(`${margin(event.stepId)}${JSON.stringify(event.chunk.data)}`);
+      else this.#line(`${margin(event.stepId)}${printable(JSON.stringify(event.chunk.data))}`);
       return;
     }
     switch (event.type) {
@@ -98,7 +98,8 @@ export class LiveProgress {
         return;
       case 'step.failed':
         this.#line(
-          `  ${red('✘')} ${event.agentId} ${event.stepId} ${dim(`${event.error}${event.cause ? `: ${event.cause}` : ''}`)}`,
+          // Error and cause are the agent's words (a remote A2A agent's too): shown, not obeyed.
+          `  ${red('✘')} ${event.agentId} ${event.stepId} ${dim(printable(`${event.error}${event.cause ? `: ${event.cause}` : ''}`))}`,
         );
         return;
       case 'coordination.finished':
@@ -131,7 +132,7 @@ export class LiveProgress {
     const lines = text.split('\n');
     lines.forEach((piece, i) => {
       if (i > 0) this.#text.write(`\n${margin(stepId)}`);
-      this.#text.write(piece);
+      this.#text.write(printable(piece));
     });
   }
 }

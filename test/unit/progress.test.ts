@@ -126,6 +126,25 @@ describe('live progress', () => {
     progress.end();
     expect(stderr()).toBe('    a │ half a sen\n');
   });
+
+  it("shows an agent's control characters instead of letting them drive the terminal", () => {
+    const { io, stderr } = captured(true);
+    const progress = new LiveProgress(io);
+    progress.print(chunk('a', 'x\x1b]0;owned\x07y\nz\u202e'));
+    progress.print({
+      type: 'step.failed',
+      stepId: 'b',
+      agentId: 'remote',
+      error: 'Error',
+      cause: 'bad\x1b[2J',
+    } as LiveEvent);
+    progress.end();
+    const text = stderr();
+    expect(text).not.toMatch(/\x1b\]|\x07|\x1b\[2J|\u202e/);
+    expect(text).toContain('x\\x1b]0;owned\\x07y');
+    expect(text).toContain('z\\u202e');
+    expect(text).toContain('bad\\x1b[2J');
+  });
 });
 
 describe('printResult', () => {
