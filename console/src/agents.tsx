@@ -266,7 +266,9 @@ function AgentDetails({ agent, hasQueue }: { agent: AgentRecord; hasQueue: boole
       hasQueue
         ? call<DeadLetters>('GET', `${base}/dead-letters?limit=10`, undefined, signal)
         : Promise.resolve(undefined),
-    5000,
+    // Less often than the queue: each look long-polls SQS for a second (so that a small queue's
+    // letters are not missed) and counts as a receive of every letter it shows.
+    15000,
     agent.card.agentId,
   );
   const q = queue.data;
