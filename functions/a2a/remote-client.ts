@@ -157,9 +157,12 @@ export class A2aRemoteClient {
   }
 
   /**
-   * SendMessage, blocking: the remote answers once the task is done (or needs input). A task it
-   * still reports as submitted or working is polled with GetTask until it is not, or `signal` ends
-   * the wait. `observe` is told the task each time it is read (who gives up on it may cancel it).
+   * SendMessage with `returnImmediately`: the remote answers at once with the task it started
+   * (submitted or working), which is then polled with GetTask until it ends, or `signal` ends the
+   * wait. A blocking call (A2A's default) would tell nothing until the task ended, so a caller
+   * giving up on it could not name the task to cancel; `observe` is told the task each time it is
+   * read, from the first answer on. A remote that ignores the flag and answers the ended task (or
+   * a message) is read as it is; one that holds the call open anyway has told no task id.
    */
   async send(
     target: RemoteTarget,
@@ -170,7 +173,7 @@ export class A2aRemoteClient {
     const result = await this.#call(
       target,
       'SendMessage',
-      this.#sendParams(target, message),
+      { ...this.#sendParams(target, message), configuration: { returnImmediately: true } },
       signal,
     );
     const answer: RemoteAnswer = parseResult(target.url, sendResultSchema, result, 'SendMessage');

@@ -3,11 +3,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createA2aProxy } from '../../functions/a2a/proxy.ts';
-import { A2aRemoteClient, type RemoteStreamEvent } from '../../functions/a2a/remote-client.ts';
+import {
+  A2aRemoteClient,
+  type RemoteStreamEvent,
+  type RemoteTask,
+} from '../../functions/a2a/remote-client.ts';
 import type { A2aEndpoint } from '../../functions/core/model/agent-card.ts';
 import type { RemoteHostPolicy } from '../../functions/core/model/remote-hosts.ts';
 import type { AgentRegistry } from '../../functions/core/registry/agent-registry.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
+import { startRemoteAgent } from '../support/a2a-remote.ts';
 
 /**
  * Mobius's client of remote A2A agents, and the proxy on it, against remotes that do what the A2A
@@ -32,11 +37,18 @@ const WORKING = (id: string) => ({ id, status: { state: 'TASK_STATE_WORKING' } }
 
 type Answer =
   | { readonly status?: number; readonly json: unknown }
+  /** No answer at all: the call is held open (until the client leaves). */
+  | { readonly hold: true }
   /** Server-sent events; `open` keeps the stream open after them (until the client leaves). */
   | { readonly sse: readonly string[]; readonly open?: boolean };
 
+interface Params {
+  readonly id?: unknown;
+  readonly configuration?: { readonly returnImmediately?: unknown };
+}
+
 /** What each remote answers to a JSON-RPC call: by path, method, params and the request's id. */
-function answer(path: string, method: string, params: { id?: unknown }, id: unknown): Answer {
+function answer(path: string, method: string, params: Params, id: unknown): Answer {
   const result = (value: unknown) => ({ json: { jsonrpc: '2.0', id, result: value } });
   const event = (value: unknown) =>
     `data: ${JSON.stringify({ jsonrpc: '2.0', id, result: value })}\n\n`;
@@ -51,6 +63,16 @@ function answer(path: string, method: string, params: { id?: unknown }, id: unkn
       // Working, and working still, every time it is asked.
       if (method === 'GetTask') return result(WORKING('t-hang-poll'));
       return result({ task: WORKING('t-hang-poll') });
+    case '/blocking':
+      // As A2A 1.0 has it: SendMessage holds its answer until the task ends (here, never) unless
+      // the caller asks for it at once; the task works on, whoever asks.
+      if (method === 'GetTask') return result(WORKING('t-blocking'));
+      if (params.configuration?.returnImmediately === true)
+        return result({ task: WORKING('t-blocking') });
+      return { hold: true };
+    case '/done-at-once':
+      // Ignores returnImmediately: answers the ended task straight away.
+      return result({ task: COMPLETED('t-done', 'done at once') });
     case '/hang-stream':
       // Says WORKING, then nothing more, the stream held open.
       return { sse: [event({ task: WORKING('t-hang-stream') })], open: true };
@@ -100,9 +122,10 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
   const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
     id: unknown;
     method: string;
-    params: { id?: unknown };
+    params: Params;
   };
   const answered = answer(request.url ?? '/', call.method, call.params, call.id);
+  if ('hold' in answered) return;
   if ('sse' in answered) {
     response.writeHead(200, { 'content-type': 'text/event-stream' });
     for (const text of answered.sse) response.write(text);
@@ -222,6 +245,11 @@ describe('a task that has not ended when its answer does', () => {
     expect(getTasks.get('/poll')).toBe(2);
   });
 
+  it('is read as it is when SendMessage answers it ended, whatever was asked', async () => {
+    expect(await step('/done-at-once', { streaming: false })).toBe('done at once');
+    expect(getTasks.get('/done-at-once')).toBeUndefined();
+  });
+
   it('drops an event the stream was cut in the middle of, and reads the task whole instead', async () => {
     const client = new A2aRemoteClient(hosts);
     const events: RemoteStreamEvent[] = [];
@@ -257,6 +285,13 @@ describe('a remote task given up on', () => {
     expect(cancels).toContainEqual({ path: '/hang-poll', id: 't-hang-poll' });
   });
 
+  it('is canceled at the remote when the step times out on a remote that blocks by default: its task is asked for at once', async () => {
+    const error = await failureOf(step('/blocking', { streaming: false, timeoutSeconds: 1 }));
+    expect(error).toMatchObject({ name: 'RetryableAgentError' });
+    expect(error.message).toMatch(/did not answer within 1 s/);
+    expect(cancels).toContainEqual({ path: '/blocking', id: 't-blocking' });
+  });
+
   it('is canceled at the remote when the step times out while it streams', async () => {
     const error = await failureOf(step('/hang-stream', { timeoutSeconds: 1 }));
     expect(error).toMatchObject({ name: 'RetryableAgentError' });
@@ -266,5 +301,56 @@ describe('a remote task given up on', () => {
   it('is not canceled when it ended: a completed task needs no cancel', async () => {
     expect(await step('/early-end')).toBe('finished after the stream');
     expect(cancels.filter((cancel) => cancel.path === '/early-end')).toEqual([]);
+  });
+});
+
+describe('the A2A JS SDK server as the remote', () => {
+  it('answers SendMessage at once with the task it works on, whose id the caller then has', async () => {
+    const remote = await startRemoteAgent({
+      name: 'Remote Hanging',
+      skills: [{ id: 'ponder' }],
+      answer: () => ({ hang: true }),
+    });
+    try {
+      const seen: RemoteTask[] = [];
+      const client = new A2aRemoteClient(hosts);
+      const error = await failureOf(
+        client.send(
+          { url: `${remote.url}/a2a/jsonrpc` },
+          message,
+          AbortSignal.timeout(1000),
+          (task) => seen.push(task),
+        ),
+      );
+      expect(error.name).toBe('TimeoutError');
+      expect(seen[0]).toMatchObject({
+        id: expect.any(String),
+        status: { state: 'TASK_STATE_WORKING' },
+      });
+    } finally {
+      await remote.stop();
+    }
+  });
+
+  it('answers the task it completes, read to its end', async () => {
+    const remote = await startRemoteAgent({
+      name: 'Remote Quick',
+      skills: [{ id: 'count' }],
+      answer: () => ({ artifact: { n: 1 } }),
+    });
+    try {
+      const client = new A2aRemoteClient(hosts);
+      const answered = await client.send(
+        { url: `${remote.url}/a2a/jsonrpc` },
+        message,
+        AbortSignal.timeout(10_000),
+      );
+      expect(answered.task).toMatchObject({
+        status: { state: 'TASK_STATE_COMPLETED' },
+        artifacts: [{ name: 'output', parts: [{ data: { n: 1 } }] }],
+      });
+    } finally {
+      await remote.stop();
+    }
   });
 });
