@@ -251,10 +251,6 @@ export class A2aEndpoint {
     /** Whether the task was logged as begun (past its first event), and its end. */
     let begun = false;
     let kept = false;
-    const keep = async (ended: TaskOutcome) => {
-      kept = true;
-      await this.#keep(task, ended);
-    };
     try {
       yield event({
         task: {
@@ -308,9 +304,16 @@ export class A2aEndpoint {
         // CancelTask logged the end already.
         kept = true;
         outcome = { state: 'canceled', message: canceledBy };
-      } else if (outcome === undefined && output !== undefined) {
-        outcome = { state: 'completed', output, durationMs: this.#clock.now() - started };
-        const parts = partsOfOutput(output);
+      } else {
+        if (outcome === undefined && output !== undefined)
+          outcome = { state: 'completed', output, durationMs: this.#clock.now() - started };
+        // No answer, no failure: the client left, which stopped the agent.
+        outcome ??= { state: 'canceled', message: CLIENT_LEFT };
+        kept = true;
+        outcome = await this.#keepFirst(task, outcome);
+      }
+      if (outcome.state === 'completed') {
+        const parts = partsOfOutput(outcome.output);
         if (parts.length > 0)
           yield event({
             artifactUpdate: {
@@ -321,9 +324,6 @@ export class A2aEndpoint {
             },
           });
       }
-      // No answer, no failure: the client left, which stopped the agent.
-      outcome ??= { state: 'canceled', message: CLIENT_LEFT };
-      if (!kept) await keep(outcome);
       yield event({ statusUpdate: statusEvent(task, statusOf(outcome), this.#now()) });
     } finally {
       signal.removeEventListener('abort', leave);
@@ -346,12 +346,42 @@ export class A2aEndpoint {
     }
   }
 
-  async #keep(task: TaskIdentity, outcome: TaskOutcome, options: { start?: NewTask } = {}) {
+  /** Logs the task's end; returns its event's id (undefined when nothing was logged). */
+  async #keep(
+    task: TaskIdentity,
+    outcome: TaskOutcome,
+    options: { start?: NewTask } = {},
+  ): Promise<number | undefined> {
     try {
-      await this.#deps.tasks.end(task, outcome, options);
+      return await this.#deps.tasks.end(task, outcome, options);
     } catch (error) {
       this.#deps.logger?.error('A2A task end could not be logged', { taskId: task.taskId, error });
+      return undefined;
     }
+  }
+
+  /**
+   * Logs a streamed task's own end and answers the task's end as the log has it: a cancel logged
+   * before it (CancelTask, which its watcher had not seen yet) is the task's end, as GetTask and
+   * CancelTask say, so the stream's client is told CANCELED rather than an output the record
+   * says was canceled. One read of the log, at the stream's end only (`settled`: once every id
+   * below the end's own is written).
+   */
+  async #keepFirst(task: TaskIdentity, outcome: TaskOutcome): Promise<TaskOutcome> {
+    const logged = await this.#keep(task, outcome);
+    if (logged === undefined || outcome.state === 'canceled') return outcome;
+    try {
+      const record = await this.#deps.tasks.settled(task.taskId, logged);
+      if (record?.state === TASK_STATES.canceled)
+        return { state: 'canceled', message: record.reason?.message ?? CANCELED_BY_REQUEST };
+    } catch (error) {
+      // The record cannot be read: the stream says what happened here, as before the log knew.
+      this.#deps.logger?.error('A2A task end could not be read back', {
+        taskId: task.taskId,
+        error,
+      });
+    }
+    return outcome;
   }
 
   /**

@@ -22,7 +22,8 @@ import { TASK_STATES, type TaskStateName } from './protocol.ts';
  *
  * The first end logged (by id) is the task's end: a cancel logged while the agent was finishing
  * wins over the success logged after it, and the other way round — CancelTask decides once every
- * id below its cancel's is written (`settled`). Events expire with the log (7 days).
+ * id below its cancel's is written (`settled`), and a stream reads its task back so (once, after
+ * logging its own end) before it tells its client that end. Events expire with the log (7 days).
  * No `coordination.started` is written, so tasks never show in GET /coordinations.
  */
 export const CANCELED_ERROR = 'A2A.TaskCanceled';

@@ -228,6 +228,96 @@ describe('tasks in the event log', () => {
     expect((await tasks.get(racing.taskId))?.state).toBe('TASK_STATE_COMPLETED');
   });
 
+  it("tells a stream's client CANCELED, as GetTask and CancelTask do, when a cancel was logged before the agent's answer", async () => {
+    // The cancel is logged while the agent finishes, and its answer comes before the stream's
+    // watcher has read the cancel (it polls the log; here it never reads it in time).
+    let cancelLogged: () => void = () => undefined;
+    const logged = new Promise<void>((resolve) => {
+      cancelLogged = resolve;
+    });
+    const lagging = new Proxy(log, {
+      get(target, property) {
+        if (property === 'append')
+          return async (...args: Parameters<CoordinationEventLog['append']>) => {
+            const appended = await target.append(...args);
+            if (args[1].some((event) => event.type === 'step.failed')) cancelLogged();
+            return appended;
+          };
+        if (property === 'follow')
+          return async function* (
+            _key: string,
+            options: { signal?: AbortSignal } = {},
+          ): AsyncGenerator<never> {
+            const { signal } = options;
+            if (signal === undefined || signal.aborted) return;
+            await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          };
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const router = {
+      request: async () => {
+        throw new Error('not sent in one piece');
+      },
+      requestStream: async () => ({
+        frames: (async function* () {
+          await logged;
+          yield { response: { payload: 'the answer' } };
+        })(),
+      }),
+    };
+    const endpoint = new A2aEndpoint({
+      router: router as never,
+      tasks: new TaskLog(lagging),
+      limits: { waitSeconds: 25, streamSeconds: 880 },
+    });
+    const caller = {
+      agentId: 'writer',
+      sender: 'arn:aws:iam::123456789012:role/writer-caller',
+      operator: false,
+      requestId: 'r-mirror',
+      version: '1.0',
+    };
+    const rpc = (method: string, params: unknown) =>
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+    const answer = await endpoint.answer({
+      ...caller,
+      body: rpc('SendStreamingMessage', {
+        message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'hi' }] },
+      }),
+    });
+    if (answer.kind !== 'stream') throw new Error('expected a stream');
+    type Result = {
+      task?: { id: string };
+      statusUpdate?: { status: { state: string } };
+      artifactUpdate?: { artifact: { artifactId: string } };
+    };
+    const states: string[] = [];
+    const artifacts: string[] = [];
+    let taskId = '';
+    let canceling: Promise<unknown> | undefined;
+    for await (const event of answer.events(new AbortController().signal)) {
+      const result = (event as { result?: Result }).result ?? {};
+      if (result.task) taskId = result.task.id;
+      if (result.artifactUpdate) artifacts.push(result.artifactUpdate.artifact.artifactId);
+      if (result.statusUpdate) {
+        states.push(result.statusUpdate.status.state);
+        if (canceling === undefined)
+          canceling = endpoint.answer({ ...caller, body: rpc('CancelTask', { id: taskId }) });
+      }
+    }
+    const canceled = (await canceling) as { response: { result?: Result['statusUpdate'] } };
+    const read = (await endpoint.answer({ ...caller, body: rpc('GetTask', { id: taskId }) })) as {
+      response: { result?: Result['statusUpdate'] };
+    };
+    expect(canceled.response.result?.status.state).toBe('TASK_STATE_CANCELED');
+    expect(read.response.result?.status.state).toBe('TASK_STATE_CANCELED');
+    expect(states).toEqual(['TASK_STATE_WORKING', 'TASK_STATE_CANCELED']);
+    // Nor was it given the output the record says was canceled.
+    expect(artifacts).toEqual([]);
+  });
+
   it('ends a task with its first end: a cancel before the success wins, and after it loses', async () => {
     const tasks = new TaskLog(log);
     const canceledFirst = task();
