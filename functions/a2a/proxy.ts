@@ -63,15 +63,18 @@ export interface A2aProxy {
   streaming(event: unknown, responseStream: ResponseStream, context: Context): Promise<void>;
 }
 
-/** Time kept back from the function's own deadline to answer with the proxy's error rather than Lambda's. */
+/**
+ * Time kept back from the function's own deadline to answer with the proxy's error rather than
+ * Lambda's: the step's failure logged (two writes) and the return.
+ */
 const DEADLINE_MARGIN_MS = 500;
 /**
  * How long the CancelTask of a remote task given up on may take at most: it runs after the call's
- * deadline, on what the function has left of its time (less CANCEL_RESERVE_MS, to return before
- * Lambda stops it), and is awaited, so that it is sent before the function returns and is frozen.
+ * deadline and is awaited, so that it is sent before the function returns and is frozen. It is
+ * kept out of the call's time up front, with DEADLINE_MARGIN_MS: a call that the function's own
+ * time bounds ends early enough for both, rather than the cancel eating into the margin.
  */
 const CANCEL_BUDGET_MS = 2000;
-const CANCEL_RESERVE_MS = 100;
 /** A request's default timeout, as the router's. */
 const DEFAULT_REQUEST_SECONDS = 30;
 /** A health ping's read of the card: quick, or the agent is not answering. */
@@ -133,7 +136,7 @@ class ProxyWork {
       task,
     );
     const started = performance.now();
-    const remaining = context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+    const remaining = timeForCall(context);
     const deadlineMs =
       task.timeoutSeconds === undefined
         ? remaining
@@ -241,7 +244,7 @@ class ProxyWork {
   ): Promise<void> {
     const budget = Math.min(
       CANCEL_BUDGET_MS,
-      context.getRemainingTimeInMillis() - CANCEL_RESERVE_MS,
+      context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
     );
     if (budget <= 0) {
       this.#logger.warn('no time left to cancel an A2A task given up on', { agentId, taskId });
@@ -378,11 +381,16 @@ function addressee(envelope: Envelope): string {
   );
 }
 
+/** What the function has left for a call: its time, less the cancel's and the answer's. */
+function timeForCall(context: Context): number {
+  return context.getRemainingTimeInMillis() - CANCEL_BUDGET_MS - DEADLINE_MARGIN_MS;
+}
+
 /** A request's deadline: its timeout, within what the function has left. */
 function deadlineOf(context: Context, envelope: Envelope): CallTime {
   const wanted = (envelope.timeout ?? DEFAULT_REQUEST_SECONDS) * 1000;
   return {
-    deadlineMs: Math.min(wanted, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS),
+    deadlineMs: Math.min(wanted, timeForCall(context)),
     context,
   };
 }

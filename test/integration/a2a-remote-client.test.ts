@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createA2aProxy } from '../../functions/a2a/proxy.ts';
 import {
@@ -36,7 +37,8 @@ const COMPLETED = (id: string, text: string) => ({
 const WORKING = (id: string) => ({ id, status: { state: 'TASK_STATE_WORKING' } });
 
 type Answer =
-  | { readonly status?: number; readonly json: unknown }
+  /** A JSON answer, `delayMs` after the call came when given. */
+  | { readonly status?: number; readonly json: unknown; readonly delayMs?: number }
   /** No answer at all: the call is held open (until the client leaves). */
   | { readonly hold: true }
   /** Server-sent events; `open` keeps the stream open after them (until the client leaves). */
@@ -56,7 +58,8 @@ function answer(path: string, method: string, params: Params, id: unknown): Answ
   if (method === 'GetTask') getTasks.set(path, gets + 1);
   if (method === 'CancelTask') {
     cancels.push({ path, id: params.id });
-    return result({ id: params.id, status: { state: 'TASK_STATE_CANCELED' } });
+    const canceled = result({ id: params.id, status: { state: 'TASK_STATE_CANCELED' } });
+    return path === '/slow-cancel' ? { ...canceled, delayMs: 1000 } : canceled;
   }
   switch (path) {
     case '/hang-poll':
@@ -70,6 +73,10 @@ function answer(path: string, method: string, params: Params, id: unknown): Answ
       if (params.configuration?.returnImmediately === true)
         return result({ task: WORKING('t-blocking') });
       return { hold: true };
+    case '/slow-cancel':
+      // Works on; a cancel is answered a second after it is asked for.
+      if (method === 'GetTask') return result(WORKING('t-slow-cancel'));
+      return result({ task: WORKING('t-slow-cancel') });
     case '/done-at-once':
       // Ignores returnImmediately: answers the ended task straight away.
       return result({ task: COMPLETED('t-done', 'done at once') });
@@ -132,6 +139,8 @@ async function handle(request: IncomingMessage, response: ServerResponse): Promi
     if (answered.open !== true) response.end();
     return;
   }
+  if (answered.delayMs !== undefined)
+    await new Promise((resolve) => setTimeout(resolve, answered.delayMs));
   response
     .writeHead(answered.status ?? 200, { 'content-type': 'application/json' })
     .end(JSON.stringify(answered.json));
@@ -290,6 +299,50 @@ describe('a remote task given up on', () => {
     expect(error).toMatchObject({ name: 'RetryableAgentError' });
     expect(error.message).toMatch(/did not answer within 1 s/);
     expect(cancels).toContainEqual({ path: '/blocking', id: 't-blocking' });
+  });
+
+  it("is canceled within the function's own time: the cancel's time is kept out of the call's", async () => {
+    // Three seconds left, no step timeout: the function's time bounds the call, and the remote
+    // takes a second to answer the cancel. Had the call run to the function's margin, the cancel
+    // would have had a few hundred milliseconds, been cut off, and warned.
+    const warnings: string[] = [];
+    const quiet = () => undefined;
+    const logger = {
+      warn: (message: string) => warnings.push(message),
+      error: quiet,
+      info: quiet,
+      debug: quiet,
+    } as unknown as Logger;
+    const endpoint: A2aEndpoint = {
+      url: `${base}/slow-cancel`,
+      cardUrl: `${base}/.well-known/agent-card.json`,
+      streaming: false,
+    };
+    const registry = {
+      get: async () => ({ card: { endpoint: { a2a: endpoint } } }),
+    } as unknown as AgentRegistry;
+    const proxy = createA2aProxy({
+      registry,
+      client: new A2aRemoteClient(hosts),
+      events: false,
+      logger,
+    });
+    const task = {
+      kind: 'mobius.task',
+      coordinationId: randomUUID(),
+      stepId: 'ask',
+      agentId: 'remote',
+      pattern: 'sequential',
+      input: { text: 'hello' },
+    };
+    const error = await failureOf(
+      proxy.handler(task, lambdaContext('mobius-a2a-proxy', { timeoutMs: 3000 })),
+    );
+    expect(error).toMatchObject({ name: 'RetryableAgentError' });
+    expect(cancels).toContainEqual({ path: '/slow-cancel', id: 't-slow-cancel' });
+    // The cancel's answer was waited for, not cut off.
+    expect(warnings).toEqual([]);
+    expect(error.message).toMatch(/did not answer within 0\.\d s/);
   });
 
   it('is canceled at the remote when the step times out while it streams', async () => {
