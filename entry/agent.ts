@@ -44,6 +44,7 @@ export type { StreamChunk } from '../functions/core/streaming/chunks.ts';
 export type {
   CoordinationEventLog,
   CoordinationPage,
+  RunningCount,
 } from '../functions/core/streaming/event-log.ts';
 export {
   COORDINATION_EVENT_TYPES,
