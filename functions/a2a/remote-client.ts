@@ -254,7 +254,7 @@ export class A2aRemoteClient {
   }
 
   /**
-   * The task, read with GetTask while the remote reports it submitted or working (waiting 200 ms,
+   * The task, read with GetTask while the remote reports it submitted or working (waiting 25 ms,
    * then twice as long each time, 2 s at most), until it is not or `signal` ends the wait.
    */
   async #untilEnded(
@@ -265,7 +265,7 @@ export class A2aRemoteClient {
   ): Promise<RemoteTask> {
     let task = started;
     observe?.(task);
-    for (let wait = 200; isUnderway(task.status.state); wait = Math.min(wait * 2, 2000)) {
+    for (let wait = 25; isUnderway(task.status.state); wait = Math.min(wait * 2, 2000)) {
       await sleep(wait, signal);
       const result = await this.#call(
         target,
