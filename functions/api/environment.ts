@@ -2,7 +2,7 @@ import { a2aPolicyFromEnvironment } from '../a2a/settings.ts';
 import { CachedDirectory } from '../coordination/cached-directory.ts';
 import { CoordinationService } from '../coordination/service.ts';
 import { StepFunctionsEngine } from '../coordination/step-functions-engine.ts';
-import { CloudWatchOldestMessageAge } from '../core/messaging/oldest-message-age.ts';
+import type { OldestMessageAge } from '../core/messaging/queue-inspector.ts';
 import { MessageRouter } from '../core/messaging/router.ts';
 import type { EndpointPolicy } from '../core/model/agent-card.ts';
 import { AgentRegistry } from '../core/registry/agent-registry.ts';
@@ -48,7 +48,7 @@ export function dependenciesFromEnvironment(): Omit<ApiDependencies, 'metrics'> 
     registry,
     access: accessFromEnvironment(),
     // The queue routes use the shared SQS client; the age of a queue's oldest message is CloudWatch's.
-    oldestMessageAge: new CloudWatchOldestMessageAge(),
+    oldestMessageAge: cloudWatchOldestMessageAge(),
     ...(events === undefined ? {} : { events }),
     router: new MessageRouter({ registry, eventBusName: required(API_ENVIRONMENT.eventBus) }),
     coordinations: new CoordinationService({
@@ -115,5 +115,21 @@ export function endpointPolicyFromEnvironment(
     accounts,
     ...(sqsEndpoint ? { sqsEndpoint } : {}),
     ...a2aPolicyFromEnvironment(env),
+  };
+}
+
+/**
+ * CloudWatch's reading of a queue's oldest message, its SDK client loaded at the first read: only
+ * the operators' queue route asks, and every other request's cold start need not evaluate it.
+ */
+function cloudWatchOldestMessageAge(): OldestMessageAge {
+  let reader: Promise<OldestMessageAge> | undefined;
+  return {
+    seconds: async (queue) => {
+      reader ??= import('../core/messaging/oldest-message-age.ts').then(
+        ({ CloudWatchOldestMessageAge }) => new CloudWatchOldestMessageAge(),
+      );
+      return (await reader).seconds(queue);
+    },
   };
 }
