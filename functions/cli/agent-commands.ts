@@ -1,6 +1,6 @@
 import { MAX_PEEK } from '../core/messaging/dead-letters.ts';
 import { agoText, durationText } from '../core/time-text.ts';
-import type { Schemas } from './client.ts';
+import type { MobiusClient, Schemas } from './client.ts';
 import { DEFAULT_API } from './commands.ts';
 import { bold, dim, green, printable, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
@@ -24,25 +24,42 @@ import { UsageError } from './usage-error.ts';
 /** The agent id argument, checked before any request. */
 const agentIdOf = (value: string) => requiredId(value, 'agent id', 'mobius agents');
 
+/**
+ * One action on one agent, as every `mobius agent` command runs it: the id checked, the call made
+ * (a 409 printed by operatorCall exits 1), then the API's body with `--json` or `show`'s lines.
+ */
+async function agentAction<T>(
+  agentId: string,
+  options: ApiOptions,
+  io: Io,
+  call: (api: MobiusClient, id: string) => Promise<{ readonly body: T }>,
+  show: (body: T, id: string) => readonly string[],
+): Promise<number> {
+  const id = agentIdOf(agentId);
+  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
+    call(api, id),
+  );
+  if (answer === undefined) return 1;
+  if (options.json) printJson(answer.body, io);
+  else for (const line of show(answer.body, id)) io.out(line);
+  return 0;
+}
+
 /** `mobius agent reset <id>`: closes the agent's circuit breaker and clears its failure count. */
 export async function agentResetCommand(
   agentId: string,
   options: ApiOptions,
   io: Io,
 ): Promise<number> {
-  const id = agentIdOf(agentId);
-  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
-    api.resetCircuit({ path: { id } }),
-  );
-  if (answer === undefined) return 1;
-  if (options.json) printJson(answer.body, io);
-  else {
-    const { circuit } = answer.body;
-    io.out(
+  return agentAction(
+    agentId,
+    options,
+    io,
+    (api, id) => api.resetCircuit({ path: { id } }),
+    ({ circuit }, id) => [
       `${green('✔')} circuit of ${printable(id)} ${circuit.state === 'closed' ? green('closed') : yellow(printable(circuit.state))}: ${circuit.consecutiveFailures} consecutive failures; it takes work again`,
-    );
-  }
-  return 0;
+    ],
+  );
 }
 
 /**
@@ -55,20 +72,16 @@ export async function agentDrainCommand(
   io: Io,
   now: Date = new Date(),
 ): Promise<number> {
-  const id = agentIdOf(agentId);
-  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
-    api.drainAgent({ path: { id } }),
-  );
-  if (answer === undefined) return 1;
-  if (options.json) printJson(answer.body, io);
-  else {
-    const { drainedAt, drainedBy } = answer.body;
-    io.out(
+  return agentAction(
+    agentId,
+    options,
+    io,
+    (api, id) => api.drainAgent({ path: { id } }),
+    ({ drainedAt, drainedBy }, id) => [
       `${green('✔')} ${printable(id)} ${statusText('drained')} ${dim(printable(`(since ${agoText(drainedAt, now)}, by ${drainedBy})`))}: it gets no new work; what it has in flight finishes`,
-    );
-    io.out(dim(`mobius agent resume ${printable(id)} gives it work again`));
-  }
-  return 0;
+      dim(`mobius agent resume ${printable(id)} gives it work again`),
+    ],
+  );
 }
 
 /** `mobius agent resume <id>`: lifts a drain; prints the status the agent has now. */
@@ -77,14 +90,13 @@ export async function agentResumeCommand(
   options: ApiOptions,
   io: Io,
 ): Promise<number> {
-  const id = agentIdOf(agentId);
-  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
-    api.resumeAgent({ path: { id } }),
+  return agentAction(
+    agentId,
+    options,
+    io,
+    (api, id) => api.resumeAgent({ path: { id } }),
+    ({ status }, id) => [`${green('✔')} ${printable(id)} resumed: ${statusText(status)}`],
   );
-  if (answer === undefined) return 1;
-  if (options.json) printJson(answer.body, io);
-  else io.out(`${green('✔')} ${printable(id)} resumed: ${statusText(answer.body.status)}`);
-  return 0;
 }
 
 /** The queue of GET /agents/{id}/queue as labelled lines; dead letters waiting show yellow. */
@@ -123,14 +135,13 @@ export async function agentQueueCommand(
   io: Io,
   now: Date = new Date(),
 ): Promise<number> {
-  const id = agentIdOf(agentId);
-  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
-    api.getAgentQueue({ path: { id } }),
+  return agentAction(
+    agentId,
+    options,
+    io,
+    (api, id) => api.getAgentQueue({ path: { id } }),
+    (queue) => queueReport(queue, now),
   );
-  if (answer === undefined) return 1;
-  if (options.json) printJson(answer.body, io);
-  else for (const line of queueReport(answer.body, now)) io.out(line);
-  return 0;
 }
 
 /** `--limit` of `mobius agent dead-letters`: 1 to 10, checked before any request. */
@@ -239,15 +250,14 @@ export async function agentDeadLettersCommand(
   io: Io,
   now: Date = new Date(),
 ): Promise<number> {
-  const id = agentIdOf(agentId);
   const limit = peekLimit(options.limit);
-  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
-    api.peekDeadLetters({ path: { id }, query: { limit } }),
+  return agentAction(
+    agentId,
+    options,
+    io,
+    (api, id) => api.peekDeadLetters({ path: { id }, query: { limit } }),
+    (letters) => deadLettersReport(letters, now),
   );
-  if (answer === undefined) return 1;
-  if (options.json) printJson(answer.body, io);
-  else for (const line of deadLettersReport(answer.body, now)) io.out(line);
-  return 0;
 }
 
 /**
@@ -259,27 +269,22 @@ export async function agentRedriveCommand(
   options: ApiOptions,
   io: Io,
 ): Promise<number> {
-  const id = agentIdOf(agentId);
-  const answer = await operatorCall(options.api ?? DEFAULT_API, { kind: 'agent', id }, io, (api) =>
-    api.redriveDeadLetters({ path: { id } }),
+  return agentAction(
+    agentId,
+    options,
+    io,
+    (api, id) => api.redriveDeadLetters({ path: { id } }),
+    ({ approximateMessagesToMove: count, taskHandle, source, destination }, id) => {
+      const what =
+        count === null ? 'the dead letters' : `${count} dead ${count === 1 ? 'letter' : 'letters'}`;
+      return [
+        count === 0
+          ? `${green('✔')} nothing to move: the dead-letter queue of ${printable(id)} is empty`
+          : `${green('✔')} moving ${what} of ${printable(id)} back to its queue`,
+        dim(
+          `from ${printable(source)}\nto   ${printable(destination)}${taskHandle === null ? '' : `\ntask ${printable(taskHandle)}`}`,
+        ),
+      ];
+    },
   );
-  if (answer === undefined) return 1;
-  if (options.json) {
-    printJson(answer.body, io);
-    return 0;
-  }
-  const { approximateMessagesToMove: count, taskHandle } = answer.body;
-  if (count === 0)
-    io.out(`${green('✔')} nothing to move: the dead-letter queue of ${printable(id)} is empty`);
-  else {
-    const what =
-      count === null ? 'the dead letters' : `${count} dead ${count === 1 ? 'letter' : 'letters'}`;
-    io.out(`${green('✔')} moving ${what} of ${printable(id)} back to its queue`);
-  }
-  io.out(
-    dim(
-      `from ${printable(answer.body.source)}\nto   ${printable(answer.body.destination)}${taskHandle === null ? '' : `\ntask ${printable(taskHandle)}`}`,
-    ),
-  );
-  return 0;
 }
