@@ -1,5 +1,6 @@
 import { STATUS_BY_CODE } from '../api/http-errors.ts';
 import type { components, operations } from './api-types.ts';
+import { printable } from './format.ts';
 
 /**
  * The typed client's error for what the API refused or failed at: an error answer (4xx, 5xx), or
@@ -29,10 +30,11 @@ export class ApiError extends Error {
     options: { readonly midStream?: boolean } = {},
   ) {
     const error = (body as Partial<ErrorBody> | undefined)?.error;
-    const text = error?.message ?? JSON.stringify(body);
+    // The API's words reach a terminal wherever this message is printed: escaped here, once.
+    const text = printable(error?.message ?? JSON.stringify(body));
     super(
       options.midStream
-        ? `The API's event stream ended with ${error?.code ?? 'an error'} (${status}): ${text}`
+        ? `The API's event stream ended with ${printable(error?.code ?? 'an error')} (${status}): ${text}`
         : `The API answered ${status}: ${text}`,
     );
     this.operationId = operationId;

@@ -14,7 +14,7 @@ import { type ApiRequestRecord, onApiRequest } from '../embedded/api-server.ts';
 import { EmbeddedRuntime } from '../embedded/runtime.ts';
 import { useBedrock } from './bedrock.ts';
 import { ApiError, createClient, type MobiusClient } from './client.ts';
-import { bold, dim, green, red, table } from './format.ts';
+import { bold, dim, green, printable, red, table } from './format.ts';
 import type { Io } from './io.ts';
 import { exitCodeOf, LiveProgress, printResult } from './progress.ts';
 import { readRequestFile } from './request-file.ts';
@@ -299,14 +299,15 @@ export async function agentsCommand(
   io.out(
     table(
       ['agent', 'type', 'status', 'circuit', 'requests', 'error rate', 'capabilities'],
+      // The API's text, shown escaped: whoever runs the API named these.
       agents.map((a) => [
-        a.card.agentId,
-        a.card.agentType,
-        a.status,
-        a.circuit.state,
+        printable(a.card.agentId),
+        printable(a.card.agentType),
+        printable(a.status),
+        printable(a.circuit.state),
         String(a.metrics.requestsProcessed),
         `${(a.metrics.errorRate * 100).toFixed(0)} %`,
-        a.card.capabilities.map((c) => `${c.name}@${c.version}`).join(', '),
+        printable(a.card.capabilities.map((c) => `${c.name}@${c.version}`).join(', ')),
       ]),
     ),
   );
@@ -333,7 +334,7 @@ export async function discoverCommand(
   );
   if (matches.length === 0) {
     io.err(
-      `No ${options.all ? '' : 'healthy '}agent offers ${capability}${options.version ? ` ${options.version}` : ''}.${options.fuzzy ? '' : ' Try --fuzzy.'}`,
+      `No ${options.all ? '' : 'healthy '}agent offers ${printable(capability)}${options.version ? ` ${printable(options.version)}` : ''}.${options.fuzzy ? '' : ' Try --fuzzy.'}`,
     );
     return 1;
   }
@@ -342,11 +343,11 @@ export async function discoverCommand(
       ['rank', 'agent', 'capability', 'score', 'priority', 'status', 'load'],
       matches.map((m, i) => [
         String(i + 1),
-        m.agentId,
-        m.matched.map((c) => `${c.capability.name}@${c.capability.version}`).join(', '),
+        printable(m.agentId),
+        printable(m.matched.map((c) => `${c.capability.name}@${c.capability.version}`).join(', ')),
         m.score.toFixed(3),
         String(m.priority),
-        m.status,
+        printable(m.status),
         m.load.toFixed(2),
       ]),
     ),

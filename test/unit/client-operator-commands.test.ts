@@ -5,6 +5,7 @@ import {
   type MobiusClient,
   type Schemas,
 } from '../../functions/cli/client.ts';
+import { agentsCommand, discoverCommand } from '../../functions/cli/commands.ts';
 import type { Io } from '../../functions/cli/io.ts';
 import {
   cancelCommand,
@@ -393,6 +394,59 @@ describe('text from the API, printed', () => {
     const error = await cancelCommand('c-1', { api: BASE }, refused.io).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).not.toMatch(CONTROL);
+  });
+
+  it('is shown, not obeyed: the agents and the discovery matches an API lists', async () => {
+    const card = {
+      agentId: `evil${ESC}]0;pwned\u0007`,
+      agentType: `worker\r`,
+      capabilities: [{ name: `summarize${ESC}[2K`, version: '1.0.0' }],
+    };
+    answers = [
+      {
+        status: 200,
+        body: {
+          agents: [
+            {
+              card,
+              status: `healthy${ESC}[8m`,
+              circuit: { state: `closed\u009b2J` },
+              metrics: { requestsProcessed: 3, errorRate: 0 },
+            },
+          ],
+        },
+      },
+    ];
+    const agents = raw();
+    expect(await agentsCommand({ api: BASE }, agents.io)).toBe(0);
+    expect(agents.text()).not.toMatch(CONTROL);
+    expect(agents.text()).toContain('evil\\x1b]0;pwned\\x07');
+
+    answers = [
+      {
+        status: 200,
+        body: {
+          matches: [
+            {
+              agentId: card.agentId,
+              matched: [{ capability: card.capabilities[0] }],
+              score: 1,
+              priority: 0,
+              status: `healthy${ESC}[1A`,
+              load: 0,
+            },
+          ],
+        },
+      },
+      { status: 200, body: { matches: [] } },
+    ];
+    const found = raw();
+    expect(await discoverCommand('summarize', { api: BASE }, found.io)).toBe(0);
+    expect(found.text()).not.toMatch(CONTROL);
+    expect(found.text()).toContain('summarize\\x1b[2K@1.0.0');
+    const none = raw();
+    expect(await discoverCommand(`x${ESC}[2J`, { api: BASE }, none.io)).toBe(1);
+    expect(none.text()).toBe('No healthy agent offers x\\x1b[2J. Try --fuzzy.');
   });
 });
 
