@@ -4,6 +4,7 @@
  * Failures become ApiFailure with the API's own message, so the page can show it as is.
  */
 import { readSse } from '../../functions/core/streaming/sse.ts';
+import { sessionHeaders } from './session.ts';
 
 export class ApiFailure extends Error {
   readonly status: number;
@@ -73,6 +74,7 @@ export async function call<T>(
       headers: {
         accept: 'application/json',
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...sessionHeaders(),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       ...(signal === undefined ? {} : { signal }),
@@ -110,7 +112,11 @@ export async function startCoordination(request: unknown): Promise<string> {
   try {
     response = await fetch('/coordinations', {
       method: 'POST',
-      headers: { accept: 'text/event-stream', 'content-type': 'application/json' },
+      headers: {
+        accept: 'text/event-stream',
+        'content-type': 'application/json',
+        ...sessionHeaders(),
+      },
       body: JSON.stringify(request),
       signal: controller.signal,
     });
@@ -151,7 +157,10 @@ export async function openEvents(
   const url = after > 0 ? `${path}?after=${after}` : path;
   let response: Response;
   try {
-    response = await fetch(url, { headers: { accept: 'text/event-stream' }, signal });
+    response = await fetch(url, {
+      headers: { accept: 'text/event-stream', ...sessionHeaders() },
+      signal,
+    });
   } catch (error) {
     const failure = new ApiFailure(
       `Cannot reach the API (${messageOf(error)}).`,

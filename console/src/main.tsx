@@ -12,6 +12,7 @@ import { count, percent } from './format.ts';
 import { useHash, usePoll } from './hooks.ts';
 import type { Notify } from './notify.ts';
 import { RunPage } from './run.tsx';
+import { startSession } from './session.ts';
 import { StartPage } from './start.tsx';
 import type { FleetHealth } from './types.ts';
 
@@ -136,5 +137,6 @@ function Fleet() {
   );
 }
 
+// The link's token is spent before the first call, which carries the session it gives.
 const root = document.getElementById('app');
-if (root !== null) render(<App />, root);
+if (root !== null) void startSession().then(() => render(<App />, root));

@@ -60,56 +60,48 @@ export interface ConsoleServer {
   /** http://127.0.0.1:port */
   readonly url: string;
   /**
-   * The link to open: `url` with this run's one-time token (`/?token=…`), which lets the browser
+   * The link to open: `url` with this run's one-time token (`/?token=…`), which lets the page
    * that opens it in. `mobius console` prints it.
    */
   readonly link: string;
   stop(): Promise<void>;
 }
 
+/** The header each of the page's calls carries its session in (never forwarded to the API). */
+export const SESSION_HEADER = 'x-mobius-console-session';
+/** Where the page spends its link's token for the session (console/src/session.ts). */
+export const SESSION_PATH = '/console/session';
+
 /**
- * Who may have the console's calls signed: the browser that opened its link. The link's token is
- * good once; it is exchanged for a session cookie (HttpOnly, SameSite=Strict), which every call
- * forwarded to the API must carry. A page elsewhere — whose `<img>` or link makes its browser send
- * a GET with no Origin — and any other program or user on this machine have neither. Both secrets
- * are random, per run, and compared in constant time.
+ * Who may have the console's calls signed: the page that opened its link. The link's token is good
+ * once; the page spends it (POST SESSION_PATH) for a session it keeps in its origin's storage —
+ * this port's alone: a cookie would also go to every other server on 127.0.0.1 the browser visits —
+ * and sends in SESSION_HEADER with every call. A page elsewhere, whose `<img>` or link makes its
+ * browser send a GET, carries no such header, nor can it read the answer to one it sets (another
+ * origin's custom header needs a CORS preflight this server never grants); other programs and
+ * users on this machine have no session. Both secrets are random, per run, and compared in
+ * constant time.
  */
 class Admission {
   readonly #token = randomBytes(32).toString('base64url');
   readonly #session = randomBytes(32).toString('base64url');
   #spent = false;
-  /** Per port: cookies are not kept apart by port, and two consoles may run side by side. */
-  #cookie = 'mobius-console';
-
-  listening(port: number): void {
-    this.#cookie = `mobius-console-${port}`;
-  }
 
   get token(): string {
     return this.#token;
   }
 
-  /** The cookie to set once the token is spent. */
-  get setCookie(): string {
-    return `${this.#cookie}=${this.#session}; HttpOnly; SameSite=Strict; Path=/`;
-  }
-
-  /** True the first time the link's token is given; never again. */
-  spend(token: string): boolean {
-    if (this.#spent || !same(token, this.#token)) return false;
+  /** The session, the first time the link's token is given; never again. */
+  spend(token: string): string | undefined {
+    if (this.#spent || !same(token, this.#token)) return undefined;
     this.#spent = true;
-    return true;
+    return this.#session;
   }
 
-  /** Whether the request carries this run's session cookie. */
+  /** Whether the request carries this run's session. */
   admitted(request: IncomingMessage): boolean {
-    const prefix = `${this.#cookie}=`;
-    const value = (request.headers.cookie ?? '')
-      .split(';')
-      .map((pair) => pair.trim())
-      .find((pair) => pair.startsWith(prefix))
-      ?.slice(prefix.length);
-    return value !== undefined && same(value, this.#session);
+    const value = request.headers[SESSION_HEADER];
+    return typeof value === 'string' && same(value, this.#session);
   }
 }
 
@@ -120,7 +112,7 @@ function same(given: string, secret: string): boolean {
 }
 
 /**
- * Why a call may not be forwarded to the API, if it may not: it lacks the session cookie, or a
+ * Why a call may not be forwarded to the API, if it may not: it lacks the session, or a
  * browser says another site (another origin on 127.0.0.1 included) made it.
  */
 function unadmitted(request: IncomingMessage, admission: Admission): ForbiddenError | undefined {
@@ -143,7 +135,7 @@ function unadmitted(request: IncomingMessage, admission: Admission): ForbiddenEr
  * operator's AWS credentials (the same signing as every `--api` command: signed-fetch.ts). Answers
  * come back as they arrive: a coordination's server-sent events pass through chunk by chunk,
  * unbuffered, and a page that leaves ends its upstream request. Only the browser that opened the
- * server's link (`link`: its one-time token, exchanged for a session cookie) has calls forwarded;
+ * server's link (`link`: its one-time token, spent for a session) has calls forwarded;
  * like the embedded API it also refuses a foreign Host or Origin (a rebound DNS name, a page
  * elsewhere) and, for forwarded calls, a browser's `Sec-Fetch-Site: cross-site|same-site`.
  */
@@ -183,7 +175,6 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   server.removeAllListeners('error');
   server.on('error', () => undefined);
   const { port } = server.address() as AddressInfo;
-  admission.listening(port);
   url = `http://127.0.0.1:${port}`;
   return {
     url,
@@ -217,10 +208,9 @@ async function handle(
     writeResult(response, requestId, errorResponse(refused, requestId));
     return;
   }
-  const token = target.searchParams.get('token');
-  if (target.pathname === '/' && method === 'GET' && token !== null) {
+  if (target.pathname === SESSION_PATH && method === 'POST') {
     request.resume();
-    exchange(request, response, requestId, token, admission);
+    startSession(request, response, requestId, admission);
     return;
   }
   if (isConsolePath(target.pathname)) {
@@ -248,28 +238,24 @@ async function handle(
 }
 
 /**
- * The link's token, exchanged for the session cookie and a redirect to the page (so the token
- * leaves the address bar). A browser already let in is sent to the page again; anyone else —
- * a spent or wrong token — is refused, told how to get a new link.
+ * The link's token (in the `x-mobius-console-token` header: it stays out of URLs and logs), spent
+ * for the session: 200 `{ session }`, once. A spent or wrong token is refused, told how to get a
+ * new link; a page already let in keeps the session it has (console/src/session.ts).
  */
-function exchange(
+function startSession(
   request: IncomingMessage,
   response: ServerResponse,
   requestId: string,
-  token: string,
   admission: Admission,
 ): void {
-  const spent = admission.spend(token);
-  if (spent || admission.admitted(request)) {
-    response.writeHead(303, {
-      location: '/',
-      'cache-control': 'no-store',
-      'referrer-policy': 'no-referrer',
-      'x-amzn-requestid': requestId,
-      ...(spent ? { 'set-cookie': admission.setCookie } : {}),
-      'content-length': '0',
+  const given = request.headers['x-mobius-console-token'];
+  const session = typeof given === 'string' ? admission.spend(given) : undefined;
+  if (session !== undefined) {
+    writeResult(response, requestId, {
+      statusCode: 200,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: JSON.stringify({ session }),
     });
-    response.end();
     return;
   }
   const refused = new ForbiddenError(

@@ -55,18 +55,24 @@ function defaultAnswer(call: Received, response: ServerResponse): void {
   else json(response, 404, { error: { code: 'NOT_FOUND', message: `No ${call.path}.` } });
 }
 
-/** A server on a loopback address of its own, answering every request with `html`. */
+/**
+ * A server on a loopback address of its own, answering every request with `html`; `cookies` are
+ * the Cookie headers it was sent.
+ */
 async function site(
   host: string,
   html: () => string,
-): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((_, response) => {
+): Promise<{ url: string; cookies: string[]; close(): Promise<void> }> {
+  const cookies: string[] = [];
+  const server = createServer((request, response) => {
+    if (request.headers.cookie !== undefined) cookies.push(request.headers.cookie);
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     response.end(html());
   });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     url: `http://${host}:${(server.address() as AddressInfo).port}/`,
+    cookies,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -108,7 +114,6 @@ afterAll(async () => {
 beforeEach(async () => {
   received.length = 0;
   answer = undefined;
-  await browser.context.clearCookies();
   await page.goto('about:blank');
   proxy = await startConsoleServer({ api: apiUrl, port: 0, credentials: async () => CREDENTIALS });
 });
@@ -195,8 +200,8 @@ describe('mobius console in a browser', () => {
 
   it('works once its link is opened: the token leaves the address bar, the calls go signed', async () => {
     await page.goto(proxy.link);
-    expect(page.url()).toBe(`${proxy.url}/`);
     await page.getByText('No agents are registered.').waitFor();
+    expect(page.url()).toBe(`${proxy.url}/`);
     await page.getByTestId('fleet-agents').filter({ hasText: '0/0 healthy' }).waitFor();
     expect(received).toEqual(
       expect.arrayContaining([
@@ -204,25 +209,45 @@ describe('mobius console in a browser', () => {
         { method: 'GET', path: '/health', signed: true },
       ]),
     );
+    // The session outlives a reload and reaches another tab of the console (not another port).
+    received.length = 0;
+    await page.reload();
+    await page.getByText('No agents are registered.').waitFor();
+    const tab = await browser.context.newPage();
+    try {
+      await tab.goto(`${proxy.url}/#/coordinations`);
+      await tab.getByTestId('fleet-agents').filter({ hasText: '0/0 healthy' }).waitFor();
+    } finally {
+      await tab.close();
+    }
+    expect(received.filter((call) => !call.signed)).toEqual([]);
+    expect(received).toContainEqual({
+      method: 'GET',
+      path: '/coordinations?limit=25',
+      signed: true,
+    });
   });
 
-  it('forwards nothing another site’s page makes the browser ask for, though the browser holds the cookie', async () => {
+  it('forwards nothing another site’s page makes the browser ask for; other ports get no session', async () => {
     await page.goto(proxy.link);
     await page.getByText('No agents are registered.').waitFor();
     await page.goto('about:blank');
-    const cookies = await browser.context.cookies(proxy.url);
-    expect(cookies.map((c) => c.name)).toContain(`mobius-console-${new URL(proxy.url).port}`);
+    // The session lives in the console's origin's storage: no cookie for anyone to be sent.
+    expect(await browser.context.cookies()).toEqual([]);
     const bait = () =>
-      `<!doctype html><img src="${proxy.url}/agents/x/dead-letters?limit=10"><img src="${proxy.url}/agents">`;
+      `<!doctype html><img src="${proxy.url}/agents/x/dead-letters?limit=10"><img src="${proxy.url}/agents"><script>document.title = String(localStorage.length)</script>`;
     // Another site (another loopback address), and another origin of the same site (another port
-    // of 127.0.0.1, to which a SameSite cookie still goes).
+    // of 127.0.0.1, to which a cookie would have gone).
     const elsewhere = await site('127.0.0.2', bait);
     const nextDoor = await site('127.0.0.1', bait);
     try {
       for (const from of [elsewhere.url, nextDoor.url]) {
         await page.goto(from);
         await imagesSettled(page);
+        // Its storage is its own: the console's session is not in it.
+        expect(await page.title(), from).toBe('0');
       }
+      expect(nextDoor.cookies).toEqual([]);
     } finally {
       await elsewhere.close();
       await nextDoor.close();

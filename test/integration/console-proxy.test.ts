@@ -11,6 +11,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type ConsoleServer,
   consoleCommand,
+  SESSION_HEADER,
+  SESSION_PATH,
   startConsoleServer,
 } from '../../functions/cli/console-command.ts';
 import type { Io } from '../../functions/cli/io.ts';
@@ -40,25 +42,38 @@ let upstreamPort = 0;
 const received: Received[] = [];
 let answer: (request: Received, response: ServerResponse) => void = (_, response) => response.end();
 let console_: ConsoleServer;
-/** The session cookie (`name=value`) the console's link gave this file's "browser". */
-let cookie = '';
+/** The session the console's link gave this file's "page". */
+let session = '';
 const log: ApiRequestRecord[] = [];
 
-/** Opens a console's link as a browser does: its one-time token for the session cookie. */
+/**
+ * Opens a console's link as the page does: loads it, then spends its one-time token (in a header,
+ * as console/src/session.ts sends it) for the session.
+ */
 async function admit(server: ConsoleServer): Promise<string> {
-  const response = await fetch(server.link, { redirect: 'manual' });
-  expect(response.status).toBe(303);
-  expect(response.headers.get('location')).toBe('/');
-  const set = response.headers.get('set-cookie') ?? '';
-  expect(set).toMatch(/; HttpOnly; SameSite=Strict; Path=\/$/);
-  return set.split(';')[0] ?? '';
+  const page = await fetch(server.link);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+  await page.text();
+  const token = new URL(server.link).searchParams.get('token') ?? '';
+  const response = await fetch(`${server.url}${SESSION_PATH}`, {
+    method: 'POST',
+    headers: { 'x-mobius-console-token': token },
+  });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('cache-control')).toBe('no-store');
+  expect(response.headers.get('set-cookie')).toBeNull();
+  return ((await response.json()) as { session: string }).session;
 }
 
-/** A call of the console's page: on its origin, with its cookie, as the browser sends it. */
+/** A call of the console's page: on its origin, with its session, as the page sends it. */
 const fromPage = (path: string, init: RequestInit = {}) =>
   fetch(`${console_.url}${path}`, {
     ...init,
-    headers: { cookie, ...(init.headers as Record<string, string> | undefined) },
+    headers: {
+      [SESSION_HEADER]: session,
+      ...(init.headers as Record<string, string> | undefined),
+    },
   });
 
 beforeAll(async () => {
@@ -84,7 +99,7 @@ beforeAll(async () => {
     credentials: async () => CREDENTIALS,
     log: (record) => log.push(record),
   });
-  cookie = await admit(console_);
+  session = await admit(console_);
 });
 
 afterAll(async () => {
@@ -170,7 +185,7 @@ describe('mobius console --api', () => {
       response.end(JSON.stringify({ agents: [{ card: { agentId: 'summarizer' } }] }));
     };
     const response = await fromPage('/agents?status=healthy&limit=5', {
-      headers: { accept: 'application/json', cookie: `${cookie}; session=not-for-aws` },
+      headers: { accept: 'application/json', cookie: 'session=not-for-aws' },
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('x-amzn-requestid')).toBe('upstream-request-1');
@@ -180,8 +195,9 @@ describe('mobius console --api', () => {
     const [call] = received as [Received];
     expect(call.method).toBe('GET');
     expect(call.url).toBe(`${STAGE}/agents?status=healthy&limit=5`);
-    // The browser's own headers (its cookies: the console's, and any other) stay behind.
+    // The page's own headers (its session, the browser's cookies) stay behind.
     expect(call.headers.cookie).toBeUndefined();
+    expect(call.headers[SESSION_HEADER]).toBeUndefined();
     expectSignedByTheOperator(call);
     expect(log).toEqual([
       expect.objectContaining({
@@ -282,7 +298,7 @@ describe('mobius console --api', () => {
     clearTimeout(timer);
   });
 
-  it('lets in only the browser that opened its link: its token once, for a session cookie', async () => {
+  it('lets in only the page that opened its link: its token once, for a session', async () => {
     const own = await startConsoleServer({
       api: `http://127.0.0.1:${upstreamPort}${STAGE}`,
       port: 0,
@@ -293,8 +309,14 @@ describe('mobius console --api', () => {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end('{"agents":[]}');
     };
+    const spend = (token: string) =>
+      fetch(`${own.url}${SESSION_PATH}`, {
+        method: 'POST',
+        headers: { 'x-mobius-console-token': token },
+      });
     try {
       expect(own.link).toMatch(new RegExp(`^${own.url}/\\?token=[A-Za-z0-9_-]{43}$`));
+      const token = new URL(own.link).searchParams.get('token') ?? '';
       // Before the link is opened: the page loads, its calls are refused, nothing is signed.
       expect((await fetch(`${own.url}/`)).status).toBe(200);
       const before = await fetch(`${own.url}/agents`);
@@ -302,27 +324,34 @@ describe('mobius console --api', () => {
       expect(((await before.json()) as { error: { message: string } }).error.message).toContain(
         'open the link `mobius console` printed',
       );
-      const session = await admit(own);
-      expect(session).toMatch(
-        new RegExp(`^mobius-console-${new URL(own.url).port}=[A-Za-z0-9_-]{43}$`),
-      );
-      // The token is good once: a second browser (no cookie) is refused; the first goes to the page.
-      const again = await fetch(own.link, { redirect: 'manual' });
+      // A wrong token spends nothing; loading the link's page spends nothing either.
+      const wrong = await spend(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`);
+      expect(wrong.status).toBe(403);
+      await wrong.text();
+      const mine = await admit(own);
+      expect(mine).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      // The token is good once: a second page is refused, whichever way it asks.
+      const again = await spend(token);
       expect(again.status).toBe(403);
-      const back = await fetch(own.link, { redirect: 'manual', headers: { cookie: session } });
-      expect(back.status).toBe(303);
-      expect(back.headers.get('set-cookie')).toBeNull();
-      // A wrong session, or another console's, is no session.
-      const forged = `${session.slice(0, -1)}${session.endsWith('A') ? 'B' : 'A'}`;
-      expect((await fetch(`${own.url}/agents`, { headers: { cookie: forged } })).status).toBe(403);
-      expect((await fetch(`${own.url}/agents`, { headers: { cookie } })).status).toBe(403);
+      expect(((await again.json()) as { error: { message: string } }).error.message).toContain(
+        'lets one browser in, once',
+      );
+      expect((await fetch(`${own.url}${SESSION_PATH}`, { method: 'POST' })).status).toBe(403);
+      // A wrong session, another console's, or one in a cookie, is no session.
+      const forged = `${mine.slice(0, -1)}${mine.endsWith('A') ? 'B' : 'A'}`;
+      const wrongSessions: Record<string, string>[] = [
+        { [SESSION_HEADER]: forged },
+        { [SESSION_HEADER]: session },
+        { cookie: `${SESSION_HEADER}=${mine}; mobius-console-session=${mine}` },
+      ];
+      for (const headers of wrongSessions)
+        expect((await fetch(`${own.url}/agents`, { headers })).status).toBe(403);
       expect(received).toEqual([]);
-      const admitted = await fetch(`${own.url}/agents`, { headers: { cookie: session } });
+      const admitted = await fetch(`${own.url}/agents`, { headers: { [SESSION_HEADER]: mine } });
       expect(admitted.status).toBe(200);
       expect(await admitted.json()).toEqual({ agents: [] });
       expect(received).toHaveLength(1);
       // The token never shows in the request log.
-      const token = new URL(own.link).searchParams.get('token') ?? '';
       expect(log.filter((r) => r.path.includes(token))).toEqual([]);
       expect(log.map((r) => r.path)).toContain('/?token=…');
     } finally {
@@ -330,7 +359,7 @@ describe('mobius console --api', () => {
     }
   });
 
-  it('forwards no call a browser says another site made, cookie or not', async () => {
+  it('forwards no call a browser says another site made, session or not', async () => {
     for (const site of ['cross-site', 'same-site']) {
       const response = await fromPage('/agents/x/dead-letters?limit=10', {
         headers: { 'sec-fetch-site': site },
@@ -376,7 +405,7 @@ describe('mobius console --api', () => {
             port,
             path,
             method: 'POST',
-            headers: { 'content-type': 'application/json', cookie },
+            headers: { 'content-type': 'application/json', [SESSION_HEADER]: session },
           },
           (response) => {
             let body = '';
@@ -482,7 +511,7 @@ describe('mobius console --api', () => {
     });
     try {
       const response = await fetch(`${offline.url}/health`, {
-        headers: { cookie: await admit(offline) },
+        headers: { [SESSION_HEADER]: await admit(offline) },
       });
       expect(response.status).toBe(502);
       const body = (await response.json()) as { error: { code: string; message: string } };
