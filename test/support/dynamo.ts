@@ -59,3 +59,54 @@ export function slowIndexingClient(
   );
   return client;
 }
+
+/** A client whose first write that `holds` picks waits, until the test lets it go. */
+export interface HeldWriteClient {
+  readonly client: DynamoDBDocumentClient;
+  /** Resolves when the held write has been sent (and is waiting). */
+  readonly reached: Promise<void>;
+  /** Lets the held write go on. */
+  release(): void;
+}
+
+/**
+ * Another client on `engine` that holds back the first command `holds` picks (by the command's
+ * name and input) until release(): for tests that make two writers' writes interleave in a given
+ * order. Later commands go straight through.
+ */
+export function heldWriteClient(
+  engine: DynamoEngineName,
+  holds: (
+    commandName: string,
+    input: { Key?: Record<string, unknown>; Item?: Record<string, unknown> },
+  ) => boolean,
+): HeldWriteClient {
+  const client = createDocumentClient(dynamoConfig(engine));
+  let reach: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => {
+    reach = resolve;
+  });
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let held = false;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (
+        !held &&
+        holds(
+          context.commandName ?? '',
+          args.input as { Key?: Record<string, unknown>; Item?: Record<string, unknown> },
+        )
+      ) {
+        held = true;
+        reach();
+        await released;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'heldWrite' },
+  );
+  return { client, reached, release };
+}

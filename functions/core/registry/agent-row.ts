@@ -47,7 +47,8 @@ export const agentRowSchema = z.object({
    * An operator drained the agent at this instant (epoch ms; see operator-actions.ts): it reads as
    * `drained` until one resumes it. Heartbeats and registrations never remove it, so, unlike the
    * agent's own `draining`, no restart of the agent undoes it; a registration that creates the row
-   * anew copies it from the drain row, which TTL does not delete (drains.ts).
+   * anew copies it from the drain row, which TTL does not delete while the drain stands
+   * (drains.ts).
    */
   drainedAt: z.number().optional(),
   /** The principal that drained it. */

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
@@ -11,34 +11,98 @@ import { agentKey, drainKey } from './table.ts';
  * use (`drainedAt`, `drainedBy`: no read of its own for discovery, planning or routing), but that
  * row expires: DynamoDB's TTL deletes it some time after the agent stopped heartbeating, which is
  * what happens to an agent drained for maintenance and stopped. The drain row (`DRAINED` /
- * `AGENT#<agentId>`, no `expiresAt`) holds the same mark, and registration copies it into an agent
- * row it creates, so the agent comes back drained, as the operator left it. Drain writes it,
- * resume and deregistration remove it.
+ * `AGENT#<agentId>`) holds the same mark, and registration copies it into an agent row it creates,
+ * so the agent comes back drained, as the operator left it. Drain writes it; resume records on it
+ * the mark it lifted (`liftedAt`); deregistration deletes it.
+ *
+ * The agent row decides, the drain row follows it: a drain writes the agent row first and the drain
+ * row second, and so does a resume, so a drain and a resume at once can reach the drain row in the
+ * other order than they reached the agent row. Each write is therefore conditional on what the
+ * agent row told its writer, and a later write never undoes a newer fact: a drain writes its mark
+ * only over an older mark or none, and not once that mark (or a newer one) was lifted; a resume
+ * lifts only the mark it removed from the agent row, and leaves `liftedAt` behind even where the
+ * drain's write has not arrived yet, so that write, when it comes, finds its mark lifted and
+ * writes nothing. A mark is the first drain's instant (a second drain keeps it), so a drain after
+ * a resume has a new one. A row whose mark is lifted is kept a day (`expiresAt`), long past any
+ * such race; then TTL takes it.
  */
 const drainRowSchema = z.object({
   agentId: z.string(),
-  drainedAt: z.number(),
-  drainedBy: z.string(),
+  drainedAt: z.number().optional(),
+  drainedBy: z.string().optional(),
+  liftedAt: z.number().optional(),
 });
-export type DrainRow = z.output<typeof drainRowSchema>;
-
-/** Records the drain the agent row now carries (the first drain's mark, which a drain keeps). */
-export async function keepDrain(store: RegistryStore, drain: DrainRow): Promise<void> {
-  await store.client.send(
-    new PutCommand({
-      TableName: store.tableName,
-      Item: { ...drainKey(drain.agentId), ...drain },
-    }),
-  );
+export interface DrainRow {
+  readonly agentId: string;
+  readonly drainedAt: number;
+  readonly drainedBy: string;
 }
 
-/** Forgets the agent's drain (resume, deregistration); none is no error. */
+/** How long a drain row whose mark a resume lifted stays, for writes still on their way: a day. */
+const LIFTED_RETENTION_SECONDS = 24 * 60 * 60;
+
+/**
+ * Records the drain the agent row now carries (the first drain's mark, which a drain keeps) —
+ * unless the drain row holds a newer mark, or this mark or a newer one was lifted already (a
+ * resume that reached the agent row after this drain did): then nothing.
+ */
+export async function keepDrain(store: RegistryStore, drain: DrainRow): Promise<void> {
+  const update = new UpdateExpressionBuilder()
+    .set('agentId', drain.agentId)
+    .set('drainedAt', drain.drainedAt)
+    .set('drainedBy', drain.drainedBy)
+    .remove('expiresAt');
+  const at = update.value(drain.drainedAt);
+  const drainedAt = update.name('drainedAt');
+  const liftedAt = update.name('liftedAt');
+  update
+    .condition(`attribute_not_exists(${drainedAt}) OR ${drainedAt} <= ${at}`)
+    .condition(`attribute_not_exists(${liftedAt}) OR ${liftedAt} < ${at}`);
+  await writeUnlessNewer(store, drain.agentId, update);
+}
+
+/**
+ * Records that a resume lifted the drain marked `drainedAt` from the agent row: unless the drain
+ * row holds another mark (a drain that reached the agent row after this resume did), which stands.
+ */
+export async function liftDrain(
+  store: RegistryStore,
+  agentId: string,
+  drainedAt: number,
+): Promise<void> {
+  const update = new UpdateExpressionBuilder()
+    .set('agentId', agentId)
+    .set('liftedAt', drainedAt)
+    .set('expiresAt', Math.floor(store.clock.now() / 1000) + LIFTED_RETENTION_SECONDS);
+  const marked = update.name('drainedAt');
+  update.condition(`attribute_not_exists(${marked}) OR ${marked} = ${update.value(drainedAt)}`);
+  await writeUnlessNewer(store, agentId, update);
+}
+
+async function writeUnlessNewer(
+  store: RegistryStore,
+  agentId: string,
+  update: UpdateExpressionBuilder,
+): Promise<void> {
+  try {
+    await store.client.send(
+      new UpdateCommand({ TableName: store.tableName, Key: drainKey(agentId), ...update.build() }),
+    );
+  } catch (error) {
+    // A newer drain or resume got there first: what it wrote stands.
+    if (error instanceof ConditionalCheckFailedException) return;
+    throw error;
+  }
+}
+
+/** Forgets the agent's drain (deregistration); none is no error. */
 export async function forgetDrain(store: RegistryStore, agentId: string): Promise<void> {
   await store.client.send(
     new DeleteCommand({ TableName: store.tableName, Key: drainKey(agentId) }),
   );
 }
 
+/** The agent's drain, if one stands: marked, and its mark not lifted. */
 export async function readDrain(
   store: RegistryStore,
   agentId: string,
@@ -48,7 +112,11 @@ export async function readDrain(
   );
   // (`?.`: test doubles of the client may answer nothing at all, which means no item too.)
   const item = answer?.Item;
-  return item === undefined ? undefined : drainRowSchema.parse(item);
+  if (item === undefined) return undefined;
+  const { drainedAt, drainedBy, liftedAt } = drainRowSchema.parse(item);
+  if (drainedAt === undefined || drainedBy === undefined) return undefined;
+  if (liftedAt !== undefined && liftedAt >= drainedAt) return undefined;
+  return { agentId, drainedAt, drainedBy };
 }
 
 /**

@@ -5,7 +5,7 @@ import { ForbiddenError } from '../errors.ts';
 import type { CircuitView } from '../model/agent-status.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
 import { circuitOf } from './breaker.ts';
-import { forgetDrain, keepDrain } from './drains.ts';
+import { keepDrain, liftDrain } from './drains.ts';
 import type { Caller } from './ownership.ts';
 import { type AgentRecord, notFound, type RegistryStore, toRecord } from './store.ts';
 import { agentKey } from './table.ts';
@@ -31,9 +31,10 @@ export interface DrainMark {
  * default query leaves it out and the router refuses new messages to it, while the work it has in
  * flight finishes. The mark is attributes of its own (`drainedAt`, `drainedBy`) that heartbeats and
  * registrations never write, so neither the agent's pings nor its restart undo it, and a drain row
- * without TTL keeps it for the row a registration creates after this one expired (drains.ts): only
- * resume (or deregistration) lifts it. Idempotent: draining a drained agent keeps the first mark
- * (`if_not_exists`, in the same UpdateItem, so two operators draining at once agree on one).
+ * TTL does not reach keeps it for the row a registration creates after this one expired
+ * (drains.ts): only resume (or deregistration) lifts it. Idempotent: draining a drained agent keeps
+ * the first mark (`if_not_exists`, in the same UpdateItem, so two operators draining at once agree
+ * on one).
  */
 export async function drainAgent(
   store: RegistryStore,
@@ -75,10 +76,15 @@ export async function resumeAgent(
 ): Promise<AgentRecord> {
   operatorOnly(agentId, options.caller, 'resume');
   const update = new UpdateExpressionBuilder().remove('drainedAt').remove('drainedBy');
-  const row = await updateExisting(store, agentId, update);
-  // After the row, so resuming an unknown agent stays a 404 that changes nothing. Again on an
-  // agent that is not drained: nothing to delete, no error.
-  await forgetDrain(store, agentId);
+  // The row as it was: the mark this resume lifts, which the drain row is told of.
+  const {
+    drainedAt,
+    drainedBy: _,
+    ...row
+  } = await updateExisting(store, agentId, update, 'ALL_OLD');
+  // After the row, so resuming an unknown agent stays a 404 that changes nothing. Resuming an
+  // agent that is not drained lifts nothing and writes nothing more.
+  if (drainedAt !== undefined) await liftDrain(store, agentId, drainedAt);
   return toRecord(store, row);
 }
 
@@ -116,13 +122,14 @@ function operatorOnly(agentId: string, caller: Caller, action: string): void {
 
 /**
  * UpdateItem on the agent row, only if it exists (NotFoundError otherwise), returning the row as
- * written: one conditional write, no read before it, so nothing another writer does in between is
- * lost.
+ * written (or, with `ALL_OLD`, as it was): one conditional write, no read before it, so nothing
+ * another writer does in between is lost.
  */
 async function updateExisting(
   store: RegistryStore,
   agentId: string,
   update: UpdateExpressionBuilder,
+  returnValues: 'ALL_NEW' | 'ALL_OLD' = 'ALL_NEW',
 ): Promise<AgentRow> {
   update.condition('attribute_exists(pk)');
   try {
@@ -131,7 +138,7 @@ async function updateExisting(
         TableName: store.tableName,
         Key: agentKey(agentId),
         ...update.build(),
-        ReturnValues: 'ALL_NEW',
+        ReturnValues: returnValues,
       }),
     );
     return agentRowSchema.parse(Attributes);

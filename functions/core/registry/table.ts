@@ -7,7 +7,7 @@
  *   capability row  CAP#<capability> / AGENT#<agentId>#<ver> one per capability an agent declares
  *   catalog row     CATALOG / CAP#<capability>               every capability name ever declared
  *   deployment row  DEPLOYED / AGENT#<agentId>               an agent a stack deployed (no TTL)
- *   drain row       DRAINED / AGENT#<agentId>                an operator's drain (no TTL; drains.ts)
+ *   drain row       DRAINED / AGENT#<agentId>                an operator's drain (drains.ts)
  *
  * Discovery of one capability is a Query on the capability partition `CAP#<name>` (an inverted
  * index kept in the base table, so reads can be strongly consistent and no GSI is needed), followed
