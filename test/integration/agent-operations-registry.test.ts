@@ -126,84 +126,114 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
     expect(again.record).not.toHaveProperty('drained');
   });
 
-  describe('a drain and a resume at once: the agent row decides what a registration restores', () => {
-    /** A registry whose first write of the drain row (whatever the write) waits until let go. */
-    const heldAtTheDrainRow = () => {
-      const held = heldWriteClient(
-        engine,
-        (command, input) =>
-          /^(Put|Update|Delete)/.test(command) &&
-          JSON.stringify(input.Key?.pk ?? input.Item?.pk).includes(DRAINED_PARTITION),
-      );
-      const other = new AgentRegistry({
-        tableName: table.tableName,
-        client: held.client,
-        clock,
-        breaker: { failureThreshold: 3, cooldownMs: 10_000 },
+  describe.each([
+    ['with no drain before', false],
+    ['after an earlier drain and resume', true],
+  ])(
+    'a drain and a resume at once (%s): the agent row decides what a registration restores',
+    (_, before) => {
+      beforeEach(async () => {
+        if (!before) return;
+        // What an earlier drain and resume leave on the drain row: a lifted mark, kept a while.
+        await registry.drain('a1', { caller: OPS });
+        clock.advance(5);
+        await registry.resume('a1', { caller: OPS });
+        clock.advance(5);
       });
-      return { ...held, registry: other };
-    };
-    /** TTL deletes the agent row; the agent registers again. */
-    const comeBack = async () => {
-      await table.client.send(
-        new DeleteCommand({ TableName: table.tableName, Key: agentKey('a1') }),
-      );
-      return (
-        await registry.register(card('a1', { capabilities: [capability('summarize')] }), {
-          caller: OWNER,
-        })
-      ).record;
-    };
 
-    it('resumed after the drain reached the agent row, before it reached the drain row: not drained', async () => {
-      const held = heldAtTheDrainRow();
-      const draining = held.registry.drain('a1', { caller: OPS });
-      await held.reached; // the agent row is drained; the drain row not yet written
-      clock.advance(5);
-      expect((await registry.resume('a1', { caller: OPS })).status).toBe('healthy');
-      held.release();
-      await draining;
-      expect((await registry.get('a1')).status).toBe('healthy');
-      const back = await comeBack();
-      expect(back.status).toBe('initializing');
-      expect(back).not.toHaveProperty('drained');
-    });
+      /** A registry whose first write of the drain row (whatever the write) waits until let go. */
+      const heldAtTheDrainRow = () => {
+        const held = heldWriteClient(
+          engine,
+          (command, input) =>
+            /^(Put|Update|Delete)/.test(command) &&
+            JSON.stringify(input.Key?.pk ?? input.Item?.pk).includes(DRAINED_PARTITION),
+        );
+        const other = new AgentRegistry({
+          tableName: table.tableName,
+          client: held.client,
+          clock,
+          breaker: { failureThreshold: 3, cooldownMs: 10_000 },
+        });
+        return { ...held, registry: other };
+      };
+      /** TTL deletes the agent row; the agent registers again. */
+      const comeBack = async () => {
+        await table.client.send(
+          new DeleteCommand({ TableName: table.tableName, Key: agentKey('a1') }),
+        );
+        return (
+          await registry.register(card('a1', { capabilities: [capability('summarize')] }), {
+            caller: OWNER,
+          })
+        ).record;
+      };
 
-    it('drained again after the resume reached the agent row, before it reached the drain row: drained', async () => {
-      await registry.drain('a1', { caller: OPS });
-      clock.advance(5);
-      const held = heldAtTheDrainRow();
-      const resuming = held.registry.resume('a1', { caller: OPS });
-      await held.reached; // the agent row is resumed; the drain row not yet told
-      clock.advance(5);
-      const again = await registry.drain('a1', { caller: OTHER_OPS });
-      held.release();
-      await resuming;
-      expect((await registry.get('a1')).status).toBe('drained');
-      const back = await comeBack();
-      expect(back).toMatchObject({
-        status: 'drained',
-        drained: { at: again.drainedAt, by: OTHER_OPS.principal },
+      it('resumed after the drain reached the agent row, before it reached the drain row: not drained', async () => {
+        const held = heldAtTheDrainRow();
+        const draining = held.registry.drain('a1', { caller: OPS });
+        await held.reached; // the agent row is drained; the drain row not yet written
+        clock.advance(5);
+        expect((await registry.resume('a1', { caller: OPS })).status).toBe('healthy');
+        held.release();
+        await draining;
+        expect((await registry.get('a1')).status).toBe('healthy');
+        const back = await comeBack();
+        expect(back.status).toBe('initializing');
+        expect(back).not.toHaveProperty('drained');
       });
-    });
 
-    it('a drain’s mark that arrives after a newer drain’s is not written over it', async () => {
-      const held = heldAtTheDrainRow();
-      const first = held.registry.drain('a1', { caller: OPS });
-      await held.reached;
-      clock.advance(5);
-      await registry.resume('a1', { caller: OPS });
-      clock.advance(5);
-      const second = await registry.drain('a1', { caller: OTHER_OPS });
-      held.release();
-      await first;
-      const back = await comeBack();
-      expect(back).toMatchObject({
-        status: 'drained',
-        drained: { at: second.drainedAt, by: OTHER_OPS.principal },
+      it('drained again after the resume reached the agent row, before it reached the drain row: drained', async () => {
+        await registry.drain('a1', { caller: OPS });
+        clock.advance(5);
+        const held = heldAtTheDrainRow();
+        const resuming = held.registry.resume('a1', { caller: OPS });
+        await held.reached; // the agent row is resumed; the drain row not yet told
+        clock.advance(5);
+        const again = await registry.drain('a1', { caller: OTHER_OPS });
+        held.release();
+        await resuming;
+        expect((await registry.get('a1')).status).toBe('drained');
+        const back = await comeBack();
+        expect(back).toMatchObject({
+          status: 'drained',
+          drained: { at: again.drainedAt, by: OTHER_OPS.principal },
+        });
       });
-    });
-  });
+
+      it('deregistered after the drain reached the agent row, before it reached the drain row: forgotten', async () => {
+        const held = heldAtTheDrainRow();
+        const draining = held.registry.drain('a1', { caller: OPS });
+        await held.reached;
+        clock.advance(5);
+        await registry.deregister('a1', { caller: OPS });
+        held.release();
+        await draining;
+        const fresh = await registry.register(
+          card('a1', { capabilities: [capability('summarize')] }),
+        );
+        expect(fresh).toMatchObject({ outcome: 'created', record: { status: 'initializing' } });
+        expect(fresh.record).not.toHaveProperty('drained');
+      });
+
+      it('a drain’s mark that arrives after a newer drain’s is not written over it', async () => {
+        const held = heldAtTheDrainRow();
+        const first = held.registry.drain('a1', { caller: OPS });
+        await held.reached;
+        clock.advance(5);
+        await registry.resume('a1', { caller: OPS });
+        clock.advance(5);
+        const second = await registry.drain('a1', { caller: OTHER_OPS });
+        held.release();
+        await first;
+        const back = await comeBack();
+        expect(back).toMatchObject({
+          status: 'drained',
+          drained: { at: second.drainedAt, by: OTHER_OPS.principal },
+        });
+      });
+    },
+  );
 
   it('deregistering forgets the drain with the agent', async () => {
     await registry.drain('a1', { caller: OPS });

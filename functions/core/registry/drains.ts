@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
@@ -13,18 +13,20 @@ import { agentKey, drainKey } from './table.ts';
  * what happens to an agent drained for maintenance and stopped. The drain row (`DRAINED` /
  * `AGENT#<agentId>`) holds the same mark, and registration copies it into an agent row it creates,
  * so the agent comes back drained, as the operator left it. Drain writes it; resume records on it
- * the mark it lifted (`liftedAt`); deregistration deletes it.
+ * the mark it lifted (`liftedAt`); deregistration lifts whatever stands.
  *
  * The agent row decides, the drain row follows it: a drain writes the agent row first and the drain
  * row second, and so does a resume, so a drain and a resume at once can reach the drain row in the
  * other order than they reached the agent row. Each write is therefore conditional on what the
  * agent row told its writer, and a later write never undoes a newer fact: a drain writes its mark
  * only over an older mark or none, and not once that mark (or a newer one) was lifted; a resume
- * lifts only the mark it removed from the agent row, and leaves `liftedAt` behind even where the
- * drain's write has not arrived yet, so that write, when it comes, finds its mark lifted and
- * writes nothing. A mark is the first drain's instant (a second drain keeps it), so a drain after
- * a resume has a new one. A row whose mark is lifted is kept a day (`expiresAt`), long past any
- * such race; then TTL takes it.
+ * lifts the mark it removed from the agent row only over an older mark or none, and never lowers
+ * `liftedAt`; it leaves `liftedAt` behind even where the drain's write has not arrived yet, so that
+ * write, when it comes, finds its mark lifted and writes nothing. A mark is the first drain's
+ * instant (a second drain keeps it), so a drain after a resume has a newer one — unless both fall
+ * in the same millisecond, or within the clocks' skew of two hosts, which this order cannot tell
+ * apart. A row whose mark is lifted is kept a day (`expiresAt`), long past any such race; then TTL
+ * takes it (dynalite, locally, never does: the row is a few bytes).
  */
 const drainRowSchema = z.object({
   agentId: z.string(),
@@ -63,7 +65,8 @@ export async function keepDrain(store: RegistryStore, drain: DrainRow): Promise<
 
 /**
  * Records that a resume lifted the drain marked `drainedAt` from the agent row: unless the drain
- * row holds another mark (a drain that reached the agent row after this resume did), which stands.
+ * row holds a newer mark (a drain that reached the agent row after this resume did), which stands,
+ * or a mark as new was lifted already.
  */
 export async function liftDrain(
   store: RegistryStore,
@@ -74,9 +77,21 @@ export async function liftDrain(
     .set('agentId', agentId)
     .set('liftedAt', drainedAt)
     .set('expiresAt', Math.floor(store.clock.now() / 1000) + LIFTED_RETENTION_SECONDS);
+  const at = update.value(drainedAt);
   const marked = update.name('drainedAt');
-  update.condition(`attribute_not_exists(${marked}) OR ${marked} = ${update.value(drainedAt)}`);
+  const lifted = update.name('liftedAt');
+  update
+    .condition(`attribute_not_exists(${marked}) OR ${marked} <= ${at}`)
+    .condition(`attribute_not_exists(${lifted}) OR ${lifted} < ${at}`);
   await writeUnlessNewer(store, agentId, update);
+}
+
+/**
+ * Forgets the agent's drain (deregistration): lifts whatever drain stands now, so that a drain's
+ * write still on its way, whose mark is older, finds it lifted; none is no error.
+ */
+export async function forgetDrain(store: RegistryStore, agentId: string): Promise<void> {
+  await liftDrain(store, agentId, store.clock.now());
 }
 
 async function writeUnlessNewer(
@@ -93,13 +108,6 @@ async function writeUnlessNewer(
     if (error instanceof ConditionalCheckFailedException) return;
     throw error;
   }
-}
-
-/** Forgets the agent's drain (deregistration); none is no error. */
-export async function forgetDrain(store: RegistryStore, agentId: string): Promise<void> {
-  await store.client.send(
-    new DeleteCommand({ TableName: store.tableName, Key: drainKey(agentId) }),
-  );
 }
 
 /** The agent's drain, if one stands: marked, and its mark not lifted. */
