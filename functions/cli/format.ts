@@ -35,6 +35,22 @@ export function printable(text: string): string {
   });
 }
 
+/** Text of several lines from elsewhere, as it may be printed: each line's controls escaped. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
+/**
+ * JSON from elsewhere (written with JSON.stringify, which escapes C0 controls in strings but not
+ * C1 controls or bidirectional overrides), as it may be printed: those escaped the JSON way
+ * (`\u009b`), so the text still parses to the same value; the indentation's newlines kept.
+ */
+export function printableJson(json: string): string {
+  return json.replace(UNPRINTABLE, (c) =>
+    c === '\n' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** What the timing tree shows of a result: all but the outputs (an event log's slim result has it). */
 export type TimedResult = Pick<
   CoordinationResult,

@@ -3,6 +3,7 @@ import {
   dim,
   green,
   printable,
+  printableJson,
   red,
   type TimedResult,
   timingTree,
@@ -169,14 +170,15 @@ export function printResult(result: unknown, io: Io, json: boolean | undefined):
     io.out(JSON.stringify(result, null, 2));
     return;
   }
+  // Agents' outputs, shown to a person: their C1 controls and bidi overrides escaped too.
   if (!isResult(result)) {
-    io.out(JSON.stringify(result, null, 2));
+    io.out(printableJson(JSON.stringify(result, null, 2)));
     return;
   }
   io.out(timingTree(result));
   if ('output' in result)
     io.out(
-      `\n${bold('output')}\n${JSON.stringify((result as { output: unknown }).output, null, 2)}`,
+      `\n${bold('output')}\n${printableJson(JSON.stringify((result as { output: unknown }).output, null, 2))}`,
     );
   const omitted = (result as { outputOmitted?: unknown }).outputOmitted;
   if (typeof omitted === 'string') io.out(`\n${dim(omitted)}`);

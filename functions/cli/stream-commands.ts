@@ -6,7 +6,7 @@ import {
   type Schemas,
 } from './client.ts';
 import { apiProblem, DEFAULT_API } from './commands.ts';
-import { dim, green, red } from './format.ts';
+import { dim, green, printable, printableJson, printableLines, red } from './format.ts';
 import { type Io, PartWriter } from './io.ts';
 import { exitCodeOf, LiveProgress, printResult } from './progress.ts';
 import { UsageError } from './usage-error.ts';
@@ -49,13 +49,15 @@ export async function watchCommand(
     const fix = watchFix(error, coordinationId, base);
     if (fix !== undefined) {
       io.err(
-        red(`✘ ${error instanceof ApiError ? apiErrorText(error) : (error as Error).message}`),
+        red(
+          `✘ ${printable(error instanceof ApiError ? apiErrorText(error) : (error as Error).message)}`,
+        ),
       );
       io.err(fix);
       return 1;
     }
     if (error instanceof EventStreamError) {
-      io.err(red(`✘ ${error.message}`));
+      io.err(red(`✘ ${printable(error.message)}`));
       return 1;
     }
     if (error instanceof ApiError && error.status === 404)
@@ -133,7 +135,7 @@ export async function sendCommand(
     });
     if (options.json) io.out(JSON.stringify(answer.body, null, 2));
     else if (answer.status === 200)
-      io.out(JSON.stringify(answer.body.response.payload ?? null, null, 2));
+      io.out(printableJson(JSON.stringify(answer.body.response.payload ?? null, null, 2)));
     else
       io.out(
         `queued ${answer.body.messageId} for ${answer.body.agentId} (conversation ${answer.body.conversationId})`,
@@ -142,7 +144,7 @@ export async function sendCommand(
   } catch (error) {
     // An agent that failed (502/504), a stream cut off: the command's outcome, not a usage problem.
     if ((error instanceof ApiError && error.status >= 500) || error instanceof EventStreamError) {
-      io.err(red(`✘ ${error.message}`));
+      io.err(red(`✘ ${printable(error.message)}`));
       return 1;
     }
     throw apiProblem(error, base);
@@ -164,19 +166,19 @@ async function streamed(
     }
     if (event.event === 'chunk') {
       chunks++;
-      if ('text' in event.data) text.write(event.data.text);
+      if ('text' in event.data) text.write(printableLines(event.data.text));
       else {
         text.end();
-        io.out(JSON.stringify(event.data.data));
+        io.out(printableJson(JSON.stringify(event.data.data)));
       }
     } else if (event.event === 'response') {
       text.end();
-      if (chunks === 0) io.out(JSON.stringify(event.data.payload ?? null, null, 2));
-      io.err(dim(`${green('✔')} ${String(event.data.from ?? 'the agent')} answered`));
+      if (chunks === 0) io.out(printableJson(JSON.stringify(event.data.payload ?? null, null, 2)));
+      io.err(dim(`${green('✔')} ${printable(String(event.data.from ?? 'the agent'))} answered`));
       return 0;
     } else {
       text.end();
-      io.err(red(`✘ ${event.data.error.code}: ${event.data.error.message}`));
+      io.err(red(`✘ ${printable(`${event.data.error.code}: ${event.data.error.message}`)}`));
       return 1;
     }
   }

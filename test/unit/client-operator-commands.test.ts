@@ -14,6 +14,7 @@ import {
   healthCommand,
   healthReport,
 } from '../../functions/cli/operator-commands.ts';
+import { sendCommand } from '../../functions/cli/stream-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 
 /**
@@ -394,6 +395,44 @@ describe('text from the API, printed', () => {
     const error = await cancelCommand('c-1', { api: BASE }, refused.io).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).not.toMatch(CONTROL);
+  });
+
+  it('is shown, not obeyed: a streamed answer’s text, data, sender and error (mobius send --stream)', async () => {
+    const frames = (events: { event: string; data: unknown }[]) =>
+      events.map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`).join('');
+    const streams = [
+      frames([
+        { event: 'chunk', data: { seq: 0, text: `line one${ESC}]0;pwned\u0007\nline two` } },
+        { event: 'chunk', data: { seq: 1, data: { note: 'c1\u009b2J' } } },
+        { event: 'response', data: { from: `narrator${ESC}[2K`, payload: null } },
+      ]),
+      frames([
+        {
+          event: 'error',
+          data: { error: { code: 'AGENT_FAILED', message: `failed${ESC}]52;c;aGk=\u0007` } },
+        },
+      ]),
+    ];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(
+        async () =>
+          new Response(streams.shift() ?? '', {
+            status: 200,
+            headers: { 'content-type': 'text/event-stream' },
+          }),
+      ),
+    );
+    const answered = raw();
+    expect(await sendCommand('narrator', '{}', { api: BASE, stream: true }, answered.io)).toBe(0);
+    expect(answered.text()).not.toMatch(CONTROL);
+    // The text's own line breaks stay; the data still reads as the JSON it was.
+    expect(answered.text()).toContain('line one\\x1b]0;pwned\\x07\nline two');
+    expect(answered.text()).toContain('{"note":"c1\\u009b2J"}');
+    expect(answered.text()).toContain('narrator\\x1b[2K answered');
+    const failed = raw();
+    expect(await sendCommand('narrator', '{}', { api: BASE, stream: true }, failed.io)).toBe(1);
+    expect(failed.text()).toBe('✘ AGENT_FAILED: failed\\x1b]52;c;aGk=\\x07');
   });
 
   it('is shown, not obeyed: the agents and the discovery matches an API lists', async () => {
