@@ -85,12 +85,15 @@ describe('GET /health', () => {
   it('sums the fleet: every agent by status, circuits, queues, and the API’s coordinations', async () => {
     // Statuses move on their own (a recent-metrics window rolls over, a heartbeat turns late), so
     // the summary is compared with the listing read just before and just after it, once those two
-    // agree: the fleet held still while /health read it.
+    // agree on every agent: the fleet held still while /health read it.
     const tallyOf = (agents: AgentView[]) => {
       const byStatus: Record<string, number> = {};
       for (const a of agents) byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
-      return Object.fromEntries(Object.entries(byStatus).sort(([a], [b]) => a.localeCompare(b)));
+      return byStatus;
     };
+    /** Each agent's status, by id: the fleet held still when two readings agree on every one. */
+    const statusesOf = (agents: AgentView[]) =>
+      agents.map((a) => `${a.card.agentId} ${a.status}`).sort();
     const listing = async () => {
       const { status, body } = await api<{ agents: AgentView[] }>('GET', '/agents');
       expect(status).toBe(200);
@@ -102,7 +105,8 @@ describe('GET /health', () => {
       const before = await listing();
       const summary = await health();
       agents = await listing();
-      if (JSON.stringify(tallyOf(before)) === JSON.stringify(tallyOf(agents))) fleet = summary;
+      if (JSON.stringify(statusesOf(before)) === JSON.stringify(statusesOf(agents)))
+        fleet = summary;
     }
     if (fleet === undefined)
       throw new Error('five times, the fleet’s statuses changed while /health read them');
