@@ -16,9 +16,12 @@ import { startSession } from './session.ts';
 import { StartPage } from './start.tsx';
 import type { FleetHealth } from './types.ts';
 
-function App() {
+/** `problem`: what starting the page's session came to, shown until dismissed. */
+function App({ problem }: { problem?: string | undefined }) {
   const hash = useHash();
-  const [flash, setFlash] = useState<{ kind: 'ok' | 'error'; text: string; at: number }>();
+  const [flash, setFlash] = useState<
+    { kind: 'ok' | 'error'; text: string; at: number } | undefined
+  >(problem === undefined ? undefined : { kind: 'error', text: problem, at: Date.now() });
   const notify: Notify = useCallback((kind, text) => setFlash({ kind, text, at: Date.now() }), []);
   // A success fades after a while; an error stays until the next message or a click.
   useEffect(() => {
@@ -137,6 +140,10 @@ function Fleet() {
   );
 }
 
-// The link's token is spent before the first call, which carries the session it gives.
+// The link's token is spent before the first call, which carries the session it gives; the page
+// renders whatever came of it.
 const root = document.getElementById('app');
-if (root !== null) void startSession().then(() => render(<App />, root));
+if (root !== null)
+  void startSession()
+    .catch((error: unknown) => `The console's session could not start: ${String(error)}`)
+    .then((problem) => render(<App problem={problem} />, root));

@@ -28,46 +28,65 @@ interface Page {
 }
 const page = globalThis as unknown as Page;
 
-/** The stored session, if storage can be read (a browser may refuse it). */
-function stored(): string | null {
+/** The session this page spent its link for: kept here too, for a browser that refuses storage. */
+let spent: string | undefined;
+
+/** The session, if the page has one: its own, or one stored by another tab of the console. */
+function session(): string | undefined {
+  if (spent !== undefined) return spent;
   try {
-    return page.localStorage.getItem(STORAGE_KEY);
+    return page.localStorage.getItem(STORAGE_KEY) ?? undefined;
   } catch {
-    return null;
+    return undefined;
   }
 }
 
 /** The headers that carry the session on an API call: none when the page has none. */
 export function sessionHeaders(): Record<string, string> {
-  const session = stored();
-  return session === null ? {} : { [SESSION_HEADER]: session };
+  const held = session();
+  return held === undefined ? {} : { [SESSION_HEADER]: held };
 }
 
 /**
  * Spends the link's token, if the address has one: it leaves the address bar first (history is
  * rewritten, the route in the hash kept), then is sent once for the session. A token already spent
- * — the link opened again — leaves the session this browser holds; without one, the API calls'
- * 403 says which link to open.
+ * — the link opened again — leaves the session this browser holds. Resolves with what to tell the
+ * operator when the page is left without a session (the console's refusal), else undefined.
  */
-export async function startSession(): Promise<void> {
+export async function startSession(): Promise<string | undefined> {
   const address = new URL(page.location.href);
   const token = address.searchParams.get('token');
-  if (token === null) return;
+  if (token === null) return undefined;
   address.searchParams.delete('token');
   page.history.replaceState(
     page.history.state,
     '',
     `${address.pathname}${address.search}${address.hash}`,
   );
+  let refusal: string;
   try {
     const response = await fetch(SESSION_PATH, {
       method: 'POST',
       headers: { 'x-mobius-console-token': token },
     });
-    if (!response.ok) return;
-    const { session } = (await response.json()) as { session?: unknown };
-    if (typeof session === 'string') page.localStorage.setItem(STORAGE_KEY, session);
-  } catch {
-    // No session: the page's calls are refused, and their 403 names the link to open.
+    const body = (await response.json().catch(() => undefined)) as
+      | { session?: unknown; error?: { message?: unknown } }
+      | undefined;
+    if (response.ok && typeof body?.session === 'string') {
+      spent = body.session;
+      try {
+        page.localStorage.setItem(STORAGE_KEY, spent);
+      } catch {
+        // Storage refused: this tab keeps the session; a reload needs a new link.
+      }
+      return undefined;
+    }
+    refusal =
+      typeof body?.error?.message === 'string'
+        ? body.error.message
+        : `The console refused the link (${response.status}).`;
+  } catch (error) {
+    refusal = `Cannot reach mobius console (${(error as Error).message}): is it still running?`;
   }
+  return session() === undefined ? refusal : undefined;
 }

@@ -228,6 +228,20 @@ describe('mobius console in a browser', () => {
     });
   });
 
+  it('says why when its link, spent already, is opened by a browser without the session', async () => {
+    await page.goto(proxy.link);
+    await page.getByText('No agents are registered.').waitFor();
+    // Another browser, as far as the console can tell: nothing stored for its origin.
+    await page.evaluate('localStorage.clear()');
+    received.length = 0;
+    await page.goto(proxy.link);
+    const flash = page.locator('[data-testid="flash"][data-kind="error"]');
+    await flash.waitFor();
+    expect(await flash.textContent()).toContain('lets one browser in, once');
+    expect(page.url()).toBe(`${proxy.url}/`);
+    expect(received).toEqual([]);
+  });
+
   it('forwards nothing another site’s page makes the browser ask for; other ports get no session', async () => {
     await page.goto(proxy.link);
     await page.getByText('No agents are registered.').waitFor();
