@@ -201,6 +201,42 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
         });
       });
 
+      it('a drain that reached the agent row late, after another drain and its resume: drained', async () => {
+        // Its instant is taken, then its write of the agent row is held (a slow request, a retry).
+        const held = heldWriteClient(
+          engine,
+          (command, input) =>
+            command.startsWith('Update') &&
+            JSON.stringify(input.Key).includes('AGENT#a1') &&
+            !JSON.stringify(input.Key).includes(DRAINED_PARTITION),
+        );
+        const slow = new AgentRegistry({
+          tableName: table.tableName,
+          client: held.client,
+          clock,
+          breaker: { failureThreshold: 3, cooldownMs: 10_000 },
+        });
+        const late = slow.drain('a1', { caller: OPS });
+        await held.reached;
+        clock.advance(5);
+        await registry.drain('a1', { caller: OTHER_OPS });
+        clock.advance(5);
+        await registry.resume('a1', { caller: OPS });
+        clock.advance(5);
+        held.release();
+        const mark = await late;
+        // Its mark, older than the one lifted, moved past it: the drain row agrees with the agent row.
+        expect(mark.drainedAt).toBe(new Date(clock.now()).toISOString());
+        expect(await registry.get('a1')).toMatchObject({
+          status: 'drained',
+          drained: { at: mark.drainedAt, by: OPS.principal },
+        });
+        expect(await comeBack()).toMatchObject({
+          status: 'drained',
+          drained: { at: mark.drainedAt, by: OPS.principal },
+        });
+      });
+
       it('deregistered after the drain reached the agent row, before it reached the drain row: forgotten', async () => {
         const held = heldAtTheDrainRow();
         const draining = held.registry.drain('a1', { caller: OPS });

@@ -94,9 +94,10 @@ export class AgentRegistry extends Registrar {
     }
     if (Attributes === undefined) throw notFound(id);
     const row = agentRowSchema.parse(Attributes);
+    // Deregistering forgets the agent, an operator's drain of it included (drains.ts): first, so
+    // that a registration racing this one finds as little of the drain as it can.
+    await forgetDrain(this.store, id, row.drainedAt);
     await this.removeIndex(row.card);
-    // Deregistering forgets the agent, an operator's drain of it included (drains.ts).
-    await forgetDrain(this.store, id);
     return toRecord(this.store, row);
   }
 

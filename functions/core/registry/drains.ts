@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
@@ -13,7 +13,7 @@ import { agentKey, drainKey } from './table.ts';
  * what happens to an agent drained for maintenance and stopped. The drain row (`DRAINED` /
  * `AGENT#<agentId>`) holds the same mark, and registration copies it into an agent row it creates,
  * so the agent comes back drained, as the operator left it. Drain writes it; resume records on it
- * the mark it lifted (`liftedAt`); deregistration lifts whatever stands.
+ * the mark it lifted (`liftedAt`); deregistration lifts the drain (or deletes the row).
  *
  * The agent row decides, the drain row follows it: a drain writes the agent row first and the drain
  * row second, and so does a resume, so a drain and a resume at once can reach the drain row in the
@@ -23,10 +23,12 @@ import { agentKey, drainKey } from './table.ts';
  * lifts the mark it removed from the agent row only over an older mark or none, and never lowers
  * `liftedAt`; it leaves `liftedAt` behind even where the drain's write has not arrived yet, so that
  * write, when it comes, finds its mark lifted and writes nothing. A mark is the first drain's
- * instant (a second drain keeps it), so a drain after a resume has a newer one — unless both fall
- * in the same millisecond, or within the clocks' skew of two hosts, which this order cannot tell
- * apart. A row whose mark is lifted is kept a day (`expiresAt`), long past any such race; then TTL
- * takes it (dynalite, locally, never does: the row is a few bytes).
+ * instant (a second drain keeps it), so a drain after a resume mostly has a newer one; where it
+ * does not — the same millisecond, two hosts' clocks apart, a drain request that reached the agent
+ * row late or twice — its write finds its mark lifted while its agent row is drained, and the drain
+ * moves the agent row's mark past the lifted one and writes again (operator-actions.ts). A row
+ * whose mark is lifted is kept a day (`expiresAt`), long past any such race; then TTL takes it
+ * (dynalite, locally, never does: the row is a few bytes).
  */
 const drainRowSchema = z.object({
   agentId: z.string(),
@@ -45,10 +47,15 @@ const LIFTED_RETENTION_SECONDS = 24 * 60 * 60;
 
 /**
  * Records the drain the agent row now carries (the first drain's mark, which a drain keeps) —
- * unless the drain row holds a newer mark, or this mark or a newer one was lifted already (a
- * resume that reached the agent row after this drain did): then nothing.
+ * unless the drain row holds a newer mark, or this mark or a newer one was lifted already: then
+ * nothing. Resolves with the lifted mark that refused it when the drain row is left not drained
+ * (this drain reached its agent row late, after a resume lifted a mark as new: the caller moves the
+ * agent row's mark past it and writes again), else undefined.
  */
-export async function keepDrain(store: RegistryStore, drain: DrainRow): Promise<void> {
+export async function keepDrain(
+  store: RegistryStore,
+  drain: DrainRow,
+): Promise<number | undefined> {
   const update = new UpdateExpressionBuilder()
     .set('agentId', drain.agentId)
     .set('drainedAt', drain.drainedAt)
@@ -60,7 +67,10 @@ export async function keepDrain(store: RegistryStore, drain: DrainRow): Promise<
   update
     .condition(`attribute_not_exists(${drainedAt}) OR ${drainedAt} <= ${at}`)
     .condition(`attribute_not_exists(${liftedAt}) OR ${liftedAt} < ${at}`);
-  await writeUnlessNewer(store, drain.agentId, update);
+  if (await writeUnlessNewer(store, drain.agentId, update)) return undefined;
+  const row = await readDrainRow(store, drain.agentId);
+  if (row === undefined || standing(row) || row.liftedAt === undefined) return undefined;
+  return row.liftedAt >= drain.drainedAt ? row.liftedAt : undefined;
 }
 
 /**
@@ -87,27 +97,66 @@ export async function liftDrain(
 }
 
 /**
- * Forgets the agent's drain (deregistration): lifts whatever drain stands now, so that a drain's
- * write still on its way, whose mark is older, finds it lifted; none is no error.
+ * Forgets the agent's drain (deregistration), `drainedAt` being the mark its deleted agent row
+ * held. A drained agent's drain is lifted, at that mark or now, whichever is later — a drain's write
+ * still on its way finds it lifted. An agent not drained has any drain row deleted (a lifted one
+ * left by an earlier resume, say). (A drain and a resume of it both still writing the drain row at
+ * that moment could leave a drain behind: a three-way race this does not guard against.)
  */
-export async function forgetDrain(store: RegistryStore, agentId: string): Promise<void> {
-  await liftDrain(store, agentId, store.clock.now());
+export async function forgetDrain(
+  store: RegistryStore,
+  agentId: string,
+  drainedAt: number | undefined,
+): Promise<void> {
+  if (drainedAt !== undefined) {
+    await liftDrain(store, agentId, Math.max(drainedAt, store.clock.now()));
+    return;
+  }
+  await store.client.send(
+    new DeleteCommand({ TableName: store.tableName, Key: drainKey(agentId) }),
+  );
 }
 
+/** Whether the write was made: false when a newer drain or resume got there first. */
 async function writeUnlessNewer(
   store: RegistryStore,
   agentId: string,
   update: UpdateExpressionBuilder,
-): Promise<void> {
+): Promise<boolean> {
   try {
     await store.client.send(
       new UpdateCommand({ TableName: store.tableName, Key: drainKey(agentId), ...update.build() }),
     );
+    return true;
   } catch (error) {
-    // A newer drain or resume got there first: what it wrote stands.
-    if (error instanceof ConditionalCheckFailedException) return;
+    // What the newer writer wrote stands.
+    if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
   }
+}
+
+type StoredDrainRow = z.output<typeof drainRowSchema>;
+
+async function readDrainRow(
+  store: RegistryStore,
+  agentId: string,
+): Promise<StoredDrainRow | undefined> {
+  const answer = await store.client.send(
+    new GetCommand({ TableName: store.tableName, Key: drainKey(agentId), ConsistentRead: true }),
+  );
+  // (`?.`: test doubles of the client may answer nothing at all, which means no item too.)
+  const item = answer?.Item;
+  return item === undefined ? undefined : drainRowSchema.parse(item);
+}
+
+/** A drain stands: marked, and its mark not lifted. */
+function standing(row: StoredDrainRow): row is StoredDrainRow & DrainRow {
+  const { drainedAt, drainedBy, liftedAt } = row;
+  return (
+    drainedAt !== undefined &&
+    drainedBy !== undefined &&
+    (liftedAt === undefined || liftedAt < drainedAt)
+  );
 }
 
 /** The agent's drain, if one stands: marked, and its mark not lifted. */
@@ -115,16 +164,9 @@ export async function readDrain(
   store: RegistryStore,
   agentId: string,
 ): Promise<DrainRow | undefined> {
-  const answer = await store.client.send(
-    new GetCommand({ TableName: store.tableName, Key: drainKey(agentId), ConsistentRead: true }),
-  );
-  // (`?.`: test doubles of the client may answer nothing at all, which means no item too.)
-  const item = answer?.Item;
-  if (item === undefined) return undefined;
-  const { drainedAt, drainedBy, liftedAt } = drainRowSchema.parse(item);
-  if (drainedAt === undefined || drainedBy === undefined) return undefined;
-  if (liftedAt !== undefined && liftedAt >= drainedAt) return undefined;
-  return { agentId, drainedAt, drainedBy };
+  const row = await readDrainRow(store, agentId);
+  if (row === undefined || !standing(row)) return undefined;
+  return { agentId, drainedAt: row.drainedAt, drainedBy: row.drainedBy };
 }
 
 /**

@@ -55,13 +55,47 @@ export async function drainAgent(
     throw new Error(`the drain of ${agentId} left no mark on its row`);
   // The agent row expires when the agent stops heartbeating (stopped for maintenance, say); the
   // drain row keeps the mark for the row its next registration creates (drains.ts).
-  await keepDrain(store, { agentId, drainedAt: row.drainedAt, drainedBy: row.drainedBy });
+  let mark = row.drainedAt;
+  for (let attempt = 0; attempt < MAX_REMARKS; attempt++) {
+    const lifted = await keepDrain(store, { agentId, drainedAt: mark, drainedBy: row.drainedBy });
+    if (lifted === undefined) break;
+    // This drain reached the agent row late (a slow or retried request, its instant taken
+    // before a resume lifted a mark as new): its mark moves past the lifted one, if the agent row
+    // still holds it, and is written again. If the row changed meanwhile, its writer keeps the
+    // drain row.
+    const next = Math.max(store.clock.now(), lifted + 1);
+    if (!(await remark(store, agentId, mark, next))) break;
+    mark = next;
+  }
   return {
     agentId,
     status: 'drained',
-    drainedAt: new Date(row.drainedAt).toISOString(),
+    drainedAt: new Date(mark).toISOString(),
     drainedBy: row.drainedBy,
   };
+}
+
+/** Tries of a drain to move its mark past a lifted one (each needs another resume to lose). */
+const MAX_REMARKS = 3;
+
+/** Moves the agent row's drain mark from `from` to `to`; false when the row holds `from` no more. */
+async function remark(
+  store: RegistryStore,
+  agentId: string,
+  from: number,
+  to: number,
+): Promise<boolean> {
+  const update = new UpdateExpressionBuilder().set('drainedAt', to);
+  update.condition(`${update.name('drainedAt')} = ${update.value(from)}`);
+  try {
+    await store.client.send(
+      new UpdateCommand({ TableName: store.tableName, Key: agentKey(agentId), ...update.build() }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
 }
 
 /**
