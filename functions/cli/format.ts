@@ -24,7 +24,7 @@ const UNPRINTABLE =
  * Text that came from elsewhere — an API's answer, a message whoever sent it wrote — as it may be
  * printed: each control character shown as its escape (`\x1b`, `\x0d`, `\u202e`) instead of
  * acting on the operator's terminal. Every command printing remote data for a person passes it
- * through here (`--json` needs not: JSON escapes them itself).
+ * through here; JSON goes through jsonText, which escapes them the JSON way.
  */
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => {
@@ -49,6 +49,11 @@ export function printableJson(json: string): string {
   return json.replace(UNPRINTABLE, (c) =>
     c === '\n' ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
+}
+
+/** `value` as the JSON a command prints (`--json`, outputs): printableJson of JSON.stringify. */
+export function jsonText(value: unknown, indent?: number): string {
+  return printableJson(JSON.stringify(value ?? null, null, indent));
 }
 
 /** What the timing tree shows of a result: all but the outputs (an event log's slim result has it). */

@@ -9,7 +9,7 @@ import {
   type Schemas,
 } from './client.ts';
 import { apiProblem, DEFAULT_API } from './commands.ts';
-import { bold, dim, green, printable, red, table, yellow } from './format.ts';
+import { bold, dim, green, jsonText, printable, red, table, yellow } from './format.ts';
 import type { Io } from './io.ts';
 import { parseSince } from './time-text.ts';
 import { UsageError } from './usage-error.ts';
@@ -34,7 +34,7 @@ export type Subject =
 
 /** The API's answer, as `--json` prints it: indented, exactly the body. */
 export function printJson(body: unknown, io: Io): void {
-  io.out(JSON.stringify(body, null, 2));
+  io.out(jsonText(body, 2));
 }
 
 /**

@@ -2,8 +2,8 @@ import {
   bold,
   dim,
   green,
+  jsonText,
   printable,
-  printableJson,
   red,
   type TimedResult,
   timingTree,
@@ -68,7 +68,7 @@ export class LiveProgress {
   print(event: LiveEvent): void {
     if (event.type === 'step.chunk') {
       if ('text' in event.chunk) this.#chunkText(event.stepId, event.chunk.text);
-      else this.#line(`${margin(event.stepId)}${printable(JSON.stringify(event.chunk.data))}`);
+      else this.#line(`${margin(event.stepId)}${jsonText(event.chunk.data)}`);
       return;
     }
     switch (event.type) {
@@ -167,19 +167,17 @@ export function exitCodeOf(status: string): 0 | 1 {
  */
 export function printResult(result: unknown, io: Io, json: boolean | undefined): void {
   if (json) {
-    io.out(JSON.stringify(result, null, 2));
+    io.out(jsonText(result, 2));
     return;
   }
   // Agents' outputs, shown to a person: their C1 controls and bidi overrides escaped too.
   if (!isResult(result)) {
-    io.out(printableJson(JSON.stringify(result, null, 2)));
+    io.out(jsonText(result, 2));
     return;
   }
   io.out(timingTree(result));
   if ('output' in result)
-    io.out(
-      `\n${bold('output')}\n${printableJson(JSON.stringify((result as { output: unknown }).output, null, 2))}`,
-    );
+    io.out(`\n${bold('output')}\n${jsonText((result as { output: unknown }).output, 2)}`);
   const omitted = (result as { outputOmitted?: unknown }).outputOmitted;
   if (typeof omitted === 'string') io.out(`\n${dim(omitted)}`);
 }

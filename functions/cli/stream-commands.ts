@@ -6,7 +6,7 @@ import {
   type Schemas,
 } from './client.ts';
 import { apiProblem, DEFAULT_API } from './commands.ts';
-import { dim, green, printable, printableJson, printableLines, red } from './format.ts';
+import { dim, green, jsonText, printable, printableLines, red } from './format.ts';
 import { type Io, PartWriter } from './io.ts';
 import { exitCodeOf, LiveProgress, printResult } from './progress.ts';
 import { UsageError } from './usage-error.ts';
@@ -40,7 +40,7 @@ export async function watchCommand(
     });
     for await (const event of events) {
       // --json: one event per line (NDJSON), as the API sent it.
-      if (options.json) io.out(JSON.stringify(event));
+      if (options.json) io.out(jsonText(event));
       else progress?.print(event);
       if (event.type === 'coordination.finished') finished = event;
     }
@@ -133,9 +133,8 @@ export async function sendCommand(
     const answer = await client.sendMessage({
       body: options.wait ? { ...message, wait: true } : message,
     });
-    if (options.json) io.out(JSON.stringify(answer.body, null, 2));
-    else if (answer.status === 200)
-      io.out(printableJson(JSON.stringify(answer.body.response.payload ?? null, null, 2)));
+    if (options.json) io.out(jsonText(answer.body, 2));
+    else if (answer.status === 200) io.out(jsonText(answer.body.response.payload, 2));
     else
       io.out(
         `queued ${answer.body.messageId} for ${answer.body.agentId} (conversation ${answer.body.conversationId})`,
@@ -160,7 +159,7 @@ async function streamed(
   let chunks = 0;
   for await (const event of events) {
     if (options.json) {
-      io.out(JSON.stringify(event));
+      io.out(jsonText(event));
       if (event.event === 'error') return 1;
       continue;
     }
@@ -169,11 +168,11 @@ async function streamed(
       if ('text' in event.data) text.write(printableLines(event.data.text));
       else {
         text.end();
-        io.out(printableJson(JSON.stringify(event.data.data)));
+        io.out(jsonText(event.data.data));
       }
     } else if (event.event === 'response') {
       text.end();
-      if (chunks === 0) io.out(printableJson(JSON.stringify(event.data.payload ?? null, null, 2)));
+      if (chunks === 0) io.out(jsonText(event.data.payload, 2));
       io.err(dim(`${green('✔')} ${printable(String(event.data.from ?? 'the agent'))} answered`));
       return 0;
     } else {

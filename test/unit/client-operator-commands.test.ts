@@ -433,6 +433,30 @@ describe('text from the API, printed', () => {
     const failed = raw();
     expect(await sendCommand('narrator', '{}', { api: BASE, stream: true }, failed.io)).toBe(1);
     expect(failed.text()).toBe('✘ AGENT_FAILED: failed\\x1b]52;c;aGk=\\x07');
+    // --json too: the same events, still JSON that parses to what the API sent.
+    const data = { seq: 0, data: { note: `c1\u009b2J bidi\u202e ${ESC}` } };
+    const answer = { from: 'narrator', payload: null };
+    streams.push(
+      frames([
+        { event: 'chunk', data },
+        { event: 'response', data: answer },
+      ]),
+    );
+    const json = raw();
+    expect(
+      await sendCommand('narrator', '{}', { api: BASE, stream: true, json: true }, json.io),
+    ).toBe(0);
+    expect(json.text()).not.toMatch(CONTROL);
+    expect(json.text()).not.toContain('\u202e');
+    expect(
+      json
+        .text()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual([
+      { event: 'chunk', data },
+      { event: 'response', data: answer },
+    ]);
   });
 
   it('is shown, not obeyed: the agents and the discovery matches an API lists', async () => {
