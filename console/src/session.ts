@@ -28,16 +28,18 @@ interface Page {
 }
 const page = globalThis as unknown as Page;
 
-/** The session this page spent its link for: kept here too, for a browser that refuses storage. */
-let spent: string | undefined;
+/** The session this page spent its link for, kept here only where the browser refuses storage. */
+let unstored: string | undefined;
 
-/** The session, if the page has one: its own, or one stored by another tab of the console. */
+/**
+ * The session, if the page has one: the stored one first — the newest any tab of this console's
+ * origin spent (a console restarted, its new link opened in another tab) —, else this page's own.
+ */
 function session(): string | undefined {
-  if (spent !== undefined) return spent;
   try {
-    return page.localStorage.getItem(STORAGE_KEY) ?? undefined;
+    return page.localStorage.getItem(STORAGE_KEY) ?? unstored;
   } catch {
-    return undefined;
+    return unstored;
   }
 }
 
@@ -73,11 +75,11 @@ export async function startSession(): Promise<string | undefined> {
       | { session?: unknown; error?: { message?: unknown } }
       | undefined;
     if (response.ok && typeof body?.session === 'string') {
-      spent = body.session;
       try {
-        page.localStorage.setItem(STORAGE_KEY, spent);
+        page.localStorage.setItem(STORAGE_KEY, body.session);
       } catch {
         // Storage refused: this tab keeps the session; a reload needs a new link.
+        unstored = body.session;
       }
       return undefined;
     }

@@ -228,6 +228,30 @@ describe('mobius console in a browser', () => {
     });
   });
 
+  it('picks up the session of a restarted console whose new link another tab opened', async () => {
+    await page.goto(proxy.link);
+    await page.getByText('No agents are registered.').waitFor();
+    // mobius console stopped and started again on its port: a new link, a new session.
+    const port = Number(new URL(proxy.url).port);
+    await proxy.stop();
+    proxy = await startConsoleServer({ api: apiUrl, port, credentials: async () => CREDENTIALS });
+    const tab = await browser.context.newPage();
+    try {
+      await tab.goto(proxy.link);
+      await tab.getByText('No agents are registered.').waitFor();
+      // The first tab's next calls carry the new session: its fleet line keeps reading.
+      received.length = 0;
+      await page.getByTestId('nav-coordinations').click();
+      await page.getByTestId('fleet-agents').filter({ hasText: '0/0 healthy' }).waitFor();
+      await expect
+        .poll(() => received.some((call) => call.path.startsWith('/coordinations?')))
+        .toBe(true);
+      expect(received.filter((call) => !call.signed)).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
   it('says why when its link, spent already, is opened by a browser without the session', async () => {
     await page.goto(proxy.link);
     await page.getByText('No agents are registered.').waitFor();
