@@ -157,6 +157,24 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
         });
         return { ...held, registry: other };
       };
+      /** A registry whose first update of the agent row waits until let go. */
+      const heldAtTheAgentRow = () => {
+        const held = heldWriteClient(
+          engine,
+          (command, input) =>
+            command.startsWith('Update') &&
+            JSON.stringify(input.Key).includes('AGENT#a1') &&
+            !JSON.stringify(input.Key).includes(DRAINED_PARTITION),
+        );
+        const other = new AgentRegistry({
+          tableName: table.tableName,
+          client: held.client,
+          clock,
+          breaker: { failureThreshold: 3, cooldownMs: 10_000 },
+        });
+        return { ...held, registry: other };
+      };
+
       /** TTL deletes the agent row; the agent registers again. */
       const comeBack = async () => {
         await table.client.send(
@@ -203,20 +221,8 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
 
       it('a drain that reached the agent row late, after another drain and its resume: drained', async () => {
         // Its instant is taken, then its write of the agent row is held (a slow request, a retry).
-        const held = heldWriteClient(
-          engine,
-          (command, input) =>
-            command.startsWith('Update') &&
-            JSON.stringify(input.Key).includes('AGENT#a1') &&
-            !JSON.stringify(input.Key).includes(DRAINED_PARTITION),
-        );
-        const slow = new AgentRegistry({
-          tableName: table.tableName,
-          client: held.client,
-          clock,
-          breaker: { failureThreshold: 3, cooldownMs: 10_000 },
-        });
-        const late = slow.drain('a1', { caller: OPS });
+        const held = heldAtTheAgentRow();
+        const late = held.registry.drain('a1', { caller: OPS });
         await held.reached;
         clock.advance(5);
         await registry.drain('a1', { caller: OTHER_OPS });
@@ -235,6 +241,49 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
           status: 'drained',
           drained: { at: mark.drainedAt, by: OPS.principal },
         });
+      });
+
+      it('a late drain refused by a newer drain whose resume is still writing: drained', async () => {
+        const lateDrain = heldAtTheAgentRow();
+        const late = lateDrain.registry.drain('a1', { caller: OPS });
+        await lateDrain.reached;
+        clock.advance(5);
+        await registry.drain('a1', { caller: OTHER_OPS });
+        clock.advance(5);
+        // The resume of that drain has lifted it from the agent row; its drain-row write is held.
+        const slowResume = heldAtTheDrainRow();
+        const resuming = slowResume.registry.resume('a1', { caller: OPS });
+        await slowResume.reached;
+        clock.advance(5);
+        lateDrain.release();
+        const mark = await late;
+        slowResume.release();
+        await resuming;
+        expect(await registry.get('a1')).toMatchObject({
+          status: 'drained',
+          drained: { at: mark.drainedAt, by: OPS.principal },
+        });
+        expect(await comeBack()).toMatchObject({
+          status: 'drained',
+          drained: { at: mark.drainedAt, by: OPS.principal },
+        });
+      });
+
+      it('deregistered after a resume lifted a drain whose own drain-row write is still on its way: forgotten', async () => {
+        const held = heldAtTheDrainRow();
+        const draining = held.registry.drain('a1', { caller: OPS });
+        await held.reached;
+        clock.advance(5);
+        await registry.resume('a1', { caller: OPS });
+        clock.advance(5);
+        await registry.deregister('a1', { caller: OPS });
+        held.release();
+        await draining;
+        const fresh = await registry.register(
+          card('a1', { capabilities: [capability('summarize')] }),
+        );
+        expect(fresh).toMatchObject({ outcome: 'created', record: { status: 'initializing' } });
+        expect(fresh.record).not.toHaveProperty('drained');
       });
 
       it('deregistered after the drain reached the agent row, before it reached the drain row: forgotten', async () => {

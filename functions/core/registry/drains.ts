@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { UpdateExpressionBuilder } from '../aws/update-expression.ts';
 import { type AgentRow, agentRowSchema } from './agent-row.ts';
@@ -13,7 +13,7 @@ import { agentKey, drainKey } from './table.ts';
  * what happens to an agent drained for maintenance and stopped. The drain row (`DRAINED` /
  * `AGENT#<agentId>`) holds the same mark, and registration copies it into an agent row it creates,
  * so the agent comes back drained, as the operator left it. Drain writes it; resume records on it
- * the mark it lifted (`liftedAt`); deregistration lifts the drain (or deletes the row).
+ * the mark it lifted (`liftedAt`); deregistration lifts it.
  *
  * The agent row decides, the drain row follows it: a drain writes the agent row first and the drain
  * row second, and so does a resume, so a drain and a resume at once can reach the drain row in the
@@ -48,9 +48,9 @@ const LIFTED_RETENTION_SECONDS = 24 * 60 * 60;
 /**
  * Records the drain the agent row now carries (the first drain's mark, which a drain keeps) —
  * unless the drain row holds a newer mark, or this mark or a newer one was lifted already: then
- * nothing. Resolves with the lifted mark that refused it when the drain row is left not drained
- * (this drain reached its agent row late, after a resume lifted a mark as new: the caller moves the
- * agent row's mark past it and writes again), else undefined.
+ * nothing, and it resolves with the newest mark the drain row holds (this drain reached its agent
+ * row late, after another drain or a resume: the caller moves the agent row's mark past it and
+ * writes again); undefined once written.
  */
 export async function keepDrain(
   store: RegistryStore,
@@ -68,9 +68,12 @@ export async function keepDrain(
     .condition(`attribute_not_exists(${drainedAt}) OR ${drainedAt} <= ${at}`)
     .condition(`attribute_not_exists(${liftedAt}) OR ${liftedAt} < ${at}`);
   if (await writeUnlessNewer(store, drain.agentId, update)) return undefined;
+  // Refused by a mark as new or newer, lifted or not: a standing one may be lifted by a resume
+  // still on its way, so the caller moves past it either way (only while its agent row holds this
+  // drain's mark: a drain that reached its row on time is never moved).
   const row = await readDrainRow(store, drain.agentId);
-  if (row === undefined || standing(row) || row.liftedAt === undefined) return undefined;
-  return row.liftedAt >= drain.drainedAt ? row.liftedAt : undefined;
+  const newest = Math.max(row?.drainedAt ?? -1, row?.liftedAt ?? -1);
+  return newest >= drain.drainedAt ? newest : undefined;
 }
 
 /**
@@ -83,38 +86,41 @@ export async function liftDrain(
   agentId: string,
   drainedAt: number,
 ): Promise<void> {
-  const update = new UpdateExpressionBuilder()
-    .set('agentId', agentId)
-    .set('liftedAt', drainedAt)
-    .set('expiresAt', Math.floor(store.clock.now() / 1000) + LIFTED_RETENTION_SECONDS);
-  const at = update.value(drainedAt);
-  const marked = update.name('drainedAt');
-  const lifted = update.name('liftedAt');
-  update
-    .condition(`attribute_not_exists(${marked}) OR ${marked} <= ${at}`)
-    .condition(`attribute_not_exists(${lifted}) OR ${lifted} < ${at}`);
-  await writeUnlessNewer(store, agentId, update);
+  await lift(store, agentId, drainedAt, false);
 }
 
 /**
  * Forgets the agent's drain (deregistration), `drainedAt` being the mark its deleted agent row
- * held. A drained agent's drain is lifted, at that mark or now, whichever is later — a drain's write
- * still on its way finds it lifted. An agent not drained has any drain row deleted (a lifted one
- * left by an earlier resume, say). (A drain and a resume of it both still writing the drain row at
- * that moment could leave a drain behind: a three-way race this does not guard against.)
+ * held: lifted at that mark or now, whichever is later, so that a drain's write still on its way
+ * finds it lifted. An agent not drained has a drain row it left lifted the same way (a resume's
+ * lift may have come before the drain's own write), and none created: no drain of it is on its way.
  */
 export async function forgetDrain(
   store: RegistryStore,
   agentId: string,
   drainedAt: number | undefined,
 ): Promise<void> {
-  if (drainedAt !== undefined) {
-    await liftDrain(store, agentId, Math.max(drainedAt, store.clock.now()));
-    return;
-  }
-  await store.client.send(
-    new DeleteCommand({ TableName: store.tableName, Key: drainKey(agentId) }),
-  );
+  await lift(store, agentId, Math.max(drainedAt ?? 0, store.clock.now()), drainedAt === undefined);
+}
+
+async function lift(
+  store: RegistryStore,
+  agentId: string,
+  mark: number,
+  onlyExisting: boolean,
+): Promise<void> {
+  const update = new UpdateExpressionBuilder()
+    .set('agentId', agentId)
+    .set('liftedAt', mark)
+    .set('expiresAt', Math.floor(store.clock.now() / 1000) + LIFTED_RETENTION_SECONDS);
+  const at = update.value(mark);
+  const marked = update.name('drainedAt');
+  const lifted = update.name('liftedAt');
+  update
+    .condition(`attribute_not_exists(${marked}) OR ${marked} <= ${at}`)
+    .condition(`attribute_not_exists(${lifted}) OR ${lifted} < ${at}`);
+  if (onlyExisting) update.condition(`attribute_exists(${update.name('pk')})`);
+  await writeUnlessNewer(store, agentId, update);
 }
 
 /** Whether the write was made: false when a newer drain or resume got there first. */

@@ -56,14 +56,14 @@ export async function drainAgent(
   // The agent row expires when the agent stops heartbeating (stopped for maintenance, say); the
   // drain row keeps the mark for the row its next registration creates (drains.ts).
   let mark = row.drainedAt;
-  for (let attempt = 0; attempt < MAX_REMARKS; attempt++) {
-    const lifted = await keepDrain(store, { agentId, drainedAt: mark, drainedBy: row.drainedBy });
-    if (lifted === undefined) break;
-    // This drain reached the agent row late (a slow or retried request, its instant taken
-    // before a resume lifted a mark as new): its mark moves past the lifted one, if the agent row
-    // still holds it, and is written again. If the row changed meanwhile, its writer keeps the
+  for (let write = 1; ; write++) {
+    const newer = await keepDrain(store, { agentId, drainedAt: mark, drainedBy: row.drainedBy });
+    if (newer === undefined || write === MAX_DRAIN_WRITES) break;
+    // This drain reached the agent row late (a slow or retried request, its instant taken before
+    // another drain or a resume wrote a mark as new): its mark moves past that one, if the agent
+    // row still holds it, and is written again. If the row changed meanwhile, its writer keeps the
     // drain row.
-    const next = Math.max(store.clock.now(), lifted + 1);
+    const next = Math.max(store.clock.now(), newer + 1);
     if (!(await remark(store, agentId, mark, next))) break;
     mark = next;
   }
@@ -75,8 +75,8 @@ export async function drainAgent(
   };
 }
 
-/** Tries of a drain to move its mark past a lifted one (each needs another resume to lose). */
-const MAX_REMARKS = 3;
+/** Writes of the drain row one drain makes at most (each retry needs another writer to lose to). */
+const MAX_DRAIN_WRITES = 3;
 
 /** Moves the agent row's drain mark from `from` to `to`; false when the row holds `from` no more. */
 async function remark(
