@@ -32,14 +32,16 @@ const page = globalThis as unknown as Page;
 let unstored: string | undefined;
 
 /**
- * The session, if the page has one: the stored one first — the newest any tab of this console's
- * origin spent (a console restarted, its new link opened in another tab) —, else this page's own.
+ * The session, if the page has one: this page's own where storage refused it, else the stored
+ * one — the newest any tab of this console's origin spent (a console restarted, its new link
+ * opened in another tab).
  */
 function session(): string | undefined {
+  if (unstored !== undefined) return unstored;
   try {
-    return page.localStorage.getItem(STORAGE_KEY) ?? unstored;
+    return page.localStorage.getItem(STORAGE_KEY) ?? undefined;
   } catch {
-    return unstored;
+    return undefined;
   }
 }
 
