@@ -25,8 +25,9 @@ import { agentKey, drainKey } from './table.ts';
  * write, when it comes, finds its mark lifted and writes nothing. A mark is the first drain's
  * instant (a second drain keeps it), so a drain after a resume mostly has a newer one; where it
  * does not — the same millisecond, two hosts' clocks apart, a drain request that reached the agent
- * row late or twice — its write finds its mark lifted while its agent row is drained, and the drain
- * moves the agent row's mark past the lifted one and writes again (operator-actions.ts). A row
+ * row late or twice — its write finds a mark as new as its own (lifted, or standing with its
+ * resume still writing) while its agent row is drained, and the drain moves the agent row's mark
+ * past that one and writes again (operator-actions.ts). A row
  * whose mark is lifted is kept a day (`expiresAt`), long past any such race; then TTL takes it
  * (dynalite, locally, never does: the row is a few bytes).
  */

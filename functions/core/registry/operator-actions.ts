@@ -78,7 +78,10 @@ export async function drainAgent(
 /** Writes of the drain row one drain makes at most (each retry needs another writer to lose to). */
 const MAX_DRAIN_WRITES = 3;
 
-/** Moves the agent row's drain mark from `from` to `to`; false when the row holds `from` no more. */
+/**
+ * Moves the agent row's drain mark from `from` to `to`; false when the row holds neither any more.
+ * (`to` already there is the SDK's retry of this same update, whose first answer was lost.)
+ */
 async function remark(
   store: RegistryStore,
   agentId: string,
@@ -86,7 +89,8 @@ async function remark(
   to: number,
 ): Promise<boolean> {
   const update = new UpdateExpressionBuilder().set('drainedAt', to);
-  update.condition(`${update.name('drainedAt')} = ${update.value(from)}`);
+  const marked = update.name('drainedAt');
+  update.condition(`${marked} = ${update.value(from)} OR ${marked} = ${update.value(to)}`);
   try {
     await store.client.send(
       new UpdateCommand({ TableName: store.tableName, Key: agentKey(agentId), ...update.build() }),
