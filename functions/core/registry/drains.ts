@@ -27,9 +27,9 @@ import { agentKey, drainKey } from './table.ts';
  * does not — the same millisecond, two hosts' clocks apart, a drain request that reached the agent
  * row late or twice — its write finds a mark as new as its own (lifted, or standing with its
  * resume still writing) while its agent row is drained, and the drain moves the agent row's mark
- * past that one and writes again (operator-actions.ts). A row
- * whose mark is lifted is kept a day (`expiresAt`), long past any such race; then TTL takes it
- * (dynalite, locally, never does: the row is a few bytes).
+ * past that one and writes again (operator-actions.ts). A row whose mark is lifted is kept a day
+ * (`expiresAt`), long past any such race; then TTL takes it (dynalite, locally, never does: the
+ * row is a few bytes).
  */
 const drainRowSchema = z.object({
   agentId: z.string(),
@@ -93,8 +93,8 @@ export async function liftDrain(
 /**
  * Forgets the agent's drain (deregistration), `drainedAt` being the mark its deleted agent row
  * held: lifted at that mark or now, whichever is later, so that a drain's write still on its way
- * finds it lifted. An agent not drained has a drain row it left lifted the same way (a resume's
- * lift may have come before the drain's own write), and none created: no drain of it is on its way.
+ * finds it lifted. An agent not drained has its drain row, if it has one, lifted the same way (a
+ * resume's lift may have come before the drain's own write); none is created for it.
  */
 export async function forgetDrain(
   store: RegistryStore,
