@@ -22,15 +22,19 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
   let clock: ManualClock;
   let table: TestTable;
 
-  beforeEach(async () => {
-    table = await freshRegistryTable(engine);
-    clock = new ManualClock();
-    registry = new AgentRegistry({
+  /** A registry on this test's table and clock, through `client`. */
+  const registryOn = (client: TestTable['client']) =>
+    new AgentRegistry({
       tableName: table.tableName,
-      client: table.client,
+      client,
       clock,
       breaker: { failureThreshold: 3, cooldownMs: 10_000 },
     });
+
+  beforeEach(async () => {
+    table = await freshRegistryTable(engine);
+    clock = new ManualClock();
+    registry = registryOn(table.client);
     await registry.register(card('a1', { capabilities: [capability('summarize')] }), {
       caller: OWNER,
     });
@@ -141,38 +145,33 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
         clock.advance(5);
       });
 
-      /** A registry whose first write of the drain row (whatever the write) waits until let go. */
-      const heldAtTheDrainRow = () => {
-        const held = heldWriteClient(
-          engine,
+      /** Another registry on the table, whose first write that `holds` picks waits until let go. */
+      const heldAt = (holds: Parameters<typeof heldWriteClient>[1]) => {
+        const held = heldWriteClient(engine, holds);
+        return { ...held, registry: registryOn(held.client) };
+      };
+      /** Its first write of the drain row, whatever the write. */
+      const heldAtTheDrainRow = () =>
+        heldAt(
           (command, input) =>
             /^(Put|Update|Delete)/.test(command) &&
             JSON.stringify(input.Key?.pk ?? input.Item?.pk).includes(DRAINED_PARTITION),
         );
-        const other = new AgentRegistry({
-          tableName: table.tableName,
-          client: held.client,
-          clock,
-          breaker: { failureThreshold: 3, cooldownMs: 10_000 },
-        });
-        return { ...held, registry: other };
-      };
-      /** A registry whose first update of the agent row waits until let go. */
-      const heldAtTheAgentRow = () => {
-        const held = heldWriteClient(
-          engine,
+      /** Its first update of the agent row. */
+      const heldAtTheAgentRow = () =>
+        heldAt(
           (command, input) =>
             command.startsWith('Update') &&
             JSON.stringify(input.Key).includes('AGENT#a1') &&
             !JSON.stringify(input.Key).includes(DRAINED_PARTITION),
         );
-        const other = new AgentRegistry({
-          tableName: table.tableName,
-          client: held.client,
-          clock,
-          breaker: { failureThreshold: 3, cooldownMs: 10_000 },
-        });
-        return { ...held, registry: other };
+      /** The agent registers again after a deregistration: as new, with no drain. */
+      const expectRegisteredFresh = async () => {
+        const fresh = await registry.register(
+          card('a1', { capabilities: [capability('summarize')] }),
+        );
+        expect(fresh).toMatchObject({ outcome: 'created', record: { status: 'initializing' } });
+        expect(fresh.record).not.toHaveProperty('drained');
       };
 
       /** TTL deletes the agent row; the agent registers again. */
@@ -279,11 +278,7 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
         await registry.deregister('a1', { caller: OPS });
         held.release();
         await draining;
-        const fresh = await registry.register(
-          card('a1', { capabilities: [capability('summarize')] }),
-        );
-        expect(fresh).toMatchObject({ outcome: 'created', record: { status: 'initializing' } });
-        expect(fresh.record).not.toHaveProperty('drained');
+        await expectRegisteredFresh();
       });
 
       it('deregistered after the drain reached the agent row, before it reached the drain row: forgotten', async () => {
@@ -294,11 +289,7 @@ describe.each(ENGINES)('operator actions on %s', (engine) => {
         await registry.deregister('a1', { caller: OPS });
         held.release();
         await draining;
-        const fresh = await registry.register(
-          card('a1', { capabilities: [capability('summarize')] }),
-        );
-        expect(fresh).toMatchObject({ outcome: 'created', record: { status: 'initializing' } });
-        expect(fresh.record).not.toHaveProperty('drained');
+        await expectRegisteredFresh();
       });
 
       it('a drain’s mark that arrives after a newer drain’s is not written over it', async () => {
