@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   agentDeadLettersCommand,
   agentQueueCommand,
@@ -9,14 +9,14 @@ import {
   queueReport,
 } from '../../functions/cli/agent-commands.ts';
 import type { Schemas } from '../../functions/cli/client.ts';
-import type { Io } from '../../functions/cli/io.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
+import { capture, plain, scriptedApi } from '../support/scripted-api.ts';
 
 /**
  * `mobius agent queue` and `mobius agent dead-letters` without a running API: how they print an
  * agent's queue and its dead letters, what they check before any request, and what they do with
  * the API's refusals. fetch is replaced: each test says what the API answers and checks what was
- * asked. The same commands run against the embedded runtime's real routes in
+ * api.asked. The same commands run against the embedded runtime's real routes in
  * test/integration/cli-operator-queues.test.ts.
  */
 const BASE = 'http://127.0.0.1:4000';
@@ -29,38 +29,7 @@ const NOW = new Date('2026-12-01T12:00:00.000Z');
 // biome-ignore lint/suspicious/noControlCharactersInRegex: what it looks for
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/;
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
-const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
-
-function capture(): { io: Io; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: { out: (t) => out.push(...plain(t).split('\n')), err: (t) => err.push(plain(t)) },
-  };
-}
-
-let asked: { method: string; url: string }[];
-let answers: { status: number; body: unknown }[];
-
-beforeEach(() => {
-  asked = [];
-  answers = [];
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (url: URL | string, init: RequestInit) => {
-      asked.push({ method: String(init.method), url: String(url) });
-      const answer = answers.shift() ?? { status: 500, body: { error: { message: 'unscripted' } } };
-      return new Response(JSON.stringify(answer.body), { status: answer.status });
-    }),
-  );
-});
-
-afterEach(() => {
-  vi.unstubAllGlobals();
-});
+const api = scriptedApi();
 
 describe('mobius agent queue and dead-letters', () => {
   const queue: Schemas['QueueState'] = {
@@ -97,7 +66,7 @@ describe('mobius agent queue and dead-letters', () => {
   });
 
   it('prints the API’s message for an agent without a queue (409), exit 1', async () => {
-    answers = [
+    api.answers = [
       {
         status: 409,
         body: {
@@ -111,7 +80,7 @@ describe('mobius agent queue and dead-letters', () => {
     ];
     const { io, err } = capture();
     expect(await agentQueueCommand('local-fn', { api: BASE }, io)).toBe(1);
-    expect(asked).toEqual([{ method: 'GET', url: `${BASE}/agents/local-fn/queue` }]);
+    expect(api.asked).toEqual([{ method: 'GET', url: `${BASE}/agents/local-fn/queue` }]);
     expect(err).toEqual(['✘ Agent local-fn has no queue: its endpoint has no queueUrl.']);
   });
 
@@ -225,14 +194,14 @@ describe('mobius agent queue and dead-letters', () => {
     // A command's whole output, as the terminal gets it (not through plain(), which would hide
     // an SGR sequence).
     const out: string[] = [];
-    answers.push({ status: 200, body: letters });
+    api.answers.push({ status: 200, body: letters });
     await agentDeadLettersCommand(
       'picky',
       { api: BASE },
       { out: (t) => out.push(t), err: () => undefined },
     );
     for (const line of out.join('\n').split('\n')) expect(line).not.toMatch(CONTROL);
-    answers.push({
+    api.answers.push({
       status: 202,
       body: {
         agentId: 'picky',
@@ -261,17 +230,19 @@ describe('mobius agent queue and dead-letters', () => {
       expect(error, bad).toBeInstanceOf(UsageError);
       expect((error as Error).message).toContain('--limit takes a whole number from 1 to 10');
     }
-    expect(asked).toEqual([]);
+    expect(api.asked).toEqual([]);
   });
 
   it('names the fix for an unknown agent (404)', async () => {
-    answers = [
+    api.answers = [
       { status: 404, body: { error: { code: 'NOT_FOUND', message: 'No agent', details: {} } } },
     ];
     const error = await agentDeadLettersCommand('ghost', { api: BASE, limit: 3 }, capture().io)
       .then(() => undefined)
       .catch((e: unknown) => e);
-    expect(asked).toEqual([{ method: 'GET', url: `${BASE}/agents/ghost/dead-letters?limit=3` }]);
+    expect(api.asked).toEqual([
+      { method: 'GET', url: `${BASE}/agents/ghost/dead-letters?limit=3` },
+    ]);
     expect((error as Error).message).toBe(
       `No agent ghost at ${BASE}. \`mobius agents --api ${BASE}\` lists the agents it knows.`,
     );
@@ -283,7 +254,7 @@ describe('mobius agent queue and dead-letters', () => {
       source: 'arn:aws:sqs:eu-west-1:123456789012:mobius-picky-dlq',
       destination: 'arn:aws:sqs:eu-west-1:123456789012:mobius-picky',
     };
-    answers = [
+    api.answers = [
       { status: 202, body: { ...started, approximateMessagesToMove: 3 } },
       { status: 202, body: { ...started, approximateMessagesToMove: 0, taskHandle: null } },
       { status: 202, body: { ...started, approximateMessagesToMove: 1 } },
@@ -303,7 +274,7 @@ describe('mobius agent queue and dead-letters', () => {
     const json = capture();
     expect(await agentRedriveCommand('picky', { api: BASE, json: true }, json.io)).toBe(0);
     expect(JSON.parse(json.out.join('\n'))).toEqual({ ...started, approximateMessagesToMove: 1 });
-    expect(asked.map((a) => `${a.method} ${a.url}`)).toEqual(
+    expect(api.asked.map((a) => `${a.method} ${a.url}`)).toEqual(
       Array(3).fill(`POST ${BASE}/agents/picky/dead-letters/redrive`),
     );
   });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { agentDrainCommand } from '../../functions/cli/agent-commands.ts';
 import {
   listAllCoordinations,
@@ -16,49 +16,19 @@ import {
 } from '../../functions/cli/operator-commands.ts';
 import { sendCommand } from '../../functions/cli/stream-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
+import { capture, plain, scriptedApi } from '../support/scripted-api.ts';
 
 /**
  * `mobius health`, `mobius coordinations` and `mobius cancel` without a running API: what they
  * make of their options (checked before any request), how they print the API's answers, and what
  * they do with its refusals; and the client's listAllCoordinations. fetch is replaced: each test
- * says what the API answers and checks what was asked. The same commands run against the
+ * says what the API answers and checks what was api.asked. The same commands run against the
  * embedded runtime's real routes in test/integration/cli-operator*.test.ts.
  */
 const BASE = 'http://127.0.0.1:4000';
 const NOW = new Date('2026-12-01T12:00:00.000Z');
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
-const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
-
-function capture(): { io: Io; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: { out: (t) => out.push(...plain(t).split('\n')), err: (t) => err.push(plain(t)) },
-  };
-}
-
-let asked: { method: string; url: string }[];
-let answers: { status: number; body: unknown }[];
-
-beforeEach(() => {
-  asked = [];
-  answers = [];
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (url: URL | string, init: RequestInit) => {
-      asked.push({ method: String(init.method), url: String(url) });
-      const answer = answers.shift() ?? { status: 500, body: { error: { message: 'unscripted' } } };
-      return new Response(JSON.stringify(answer.body), { status: answer.status });
-    }),
-  );
-});
-
-afterEach(() => {
-  vi.unstubAllGlobals();
-});
+const api = scriptedApi();
 
 const summary = (
   id: string,
@@ -114,13 +84,13 @@ describe('mobius coordinations: options', () => {
       expect(error, message).toBeInstanceOf(UsageError);
       expect((error as Error).message).toContain(message);
     }
-    expect(asked).toEqual([]);
+    expect(api.asked).toEqual([]);
   });
 });
 
 describe('mobius coordinations: output', () => {
   it('prints a table, newest first as listed, with how long ago each started and how long it took', async () => {
-    answers = [
+    api.answers = [
       {
         status: 200,
         body: {
@@ -142,7 +112,7 @@ describe('mobius coordinations: output', () => {
     ];
     const { io, out, err } = capture();
     expect(await coordinationsCommand({ api: BASE, status: undefined }, io, NOW)).toBe(0);
-    expect(asked).toEqual([{ method: 'GET', url: `${BASE}/coordinations?limit=25` }]);
+    expect(api.asked).toEqual([{ method: 'GET', url: `${BASE}/coordinations?limit=25` }]);
     expect(out).toEqual([
       'coordination  pattern       mode      status     started    duration   steps',
       'c-running     hierarchical  standard  running    12 s ago   12.0 s…    1',
@@ -153,7 +123,7 @@ describe('mobius coordinations: output', () => {
   });
 
   it('says when more follow (one page), and what was asked when nothing matched', async () => {
-    answers = [
+    api.answers = [
       { status: 200, body: { coordinations: [summary('c-1')], nextToken: 'tok' } },
       { status: 200, body: { coordinations: [] } },
     ];
@@ -167,20 +137,20 @@ describe('mobius coordinations: output', () => {
     expect(none.out).toEqual([
       `No coordinations with status cancelled started since 2026-11-30T12:00:00.000Z at ${BASE} (runs are kept 7 days).`,
     ]);
-    expect(asked.map((a) => a.url)).toEqual([
+    expect(api.asked.map((a) => a.url)).toEqual([
       `${BASE}/coordinations?limit=1`,
       `${BASE}/coordinations?status=cancelled&since=2026-11-30T12%3A00%3A00.000Z&limit=25`,
     ]);
   });
 
   it('--all follows nextToken; --json prints the pages as one body of the API’s shape', async () => {
-    answers = [
+    api.answers = [
       { status: 200, body: { coordinations: [summary('c-3'), summary('c-2')], nextToken: 'p2' } },
       { status: 200, body: { coordinations: [summary('c-1')] } },
     ];
     const { io, out } = capture();
     expect(await coordinationsCommand({ api: BASE, all: true, json: true }, io, NOW)).toBe(0);
-    expect(asked.map((a) => a.url)).toEqual([
+    expect(api.asked.map((a) => a.url)).toEqual([
       `${BASE}/coordinations?limit=100`,
       `${BASE}/coordinations?limit=100&nextToken=p2`,
     ]);
@@ -245,7 +215,7 @@ describe('listAllCoordinations', () => {
   });
 
   it('stops at 1000 by default, and mobius coordinations --all says so', async () => {
-    answers = Array.from({ length: 11 }, (_, page) => ({
+    api.answers = Array.from({ length: 11 }, (_, page) => ({
       status: 200,
       body: {
         coordinations: Array.from({ length: 100 }, (_, i) => summary(`c-${page}-${i}`)),
@@ -254,7 +224,7 @@ describe('listAllCoordinations', () => {
     }));
     const { io, out, err } = capture();
     expect(await coordinationsCommand({ api: BASE, all: true }, io, NOW)).toBe(0);
-    expect(asked).toHaveLength(10);
+    expect(api.asked).toHaveLength(10);
     expect(out).toHaveLength(1001);
     expect(err).toEqual([
       'Stopped after 1000 coordinations (at most 1000 are listed at once): narrow the list with --since, --status or --pattern.',
@@ -326,11 +296,11 @@ describe('mobius health', () => {
   });
 
   it('prints the API’s body as it is with --json, and exits 0 however the fleet is', async () => {
-    answers = [{ status: 200, body: health }];
+    api.answers = [{ status: 200, body: health }];
     const { io, out } = capture();
     expect(await healthCommand({ api: BASE, json: true }, io)).toBe(0);
     expect(JSON.parse(out.join('\n'))).toEqual(health);
-    expect(asked).toEqual([{ method: 'GET', url: `${BASE}/health` }]);
+    expect(api.asked).toEqual([{ method: 'GET', url: `${BASE}/health` }]);
   });
 });
 
@@ -348,7 +318,7 @@ describe('text from the API, printed', () => {
   const ESC = '\u001b';
 
   it('is shown, not obeyed: coordinations, the fleet, and the API’s messages', async () => {
-    answers = [
+    api.answers = [
       {
         status: 200,
         body: {
@@ -366,7 +336,7 @@ describe('text from the API, printed', () => {
     expect(listed.text()).not.toMatch(CONTROL);
     expect(listed.text()).toContain('c-1\\x1b]0;pwned\\x07');
 
-    answers = [
+    api.answers = [
       {
         status: 200,
         body: {
@@ -385,7 +355,7 @@ describe('text from the API, printed', () => {
     expect(await healthCommand({ api: BASE }, fleet.io)).toBe(0);
     expect(fleet.text()).not.toMatch(CONTROL);
 
-    answers = [
+    api.answers = [
       { status: 409, body: { error: { code: 'CONFLICT', message: `done${ESC}]52;c;aGk=\u0007` } } },
       { status: 400, body: { error: { code: 'VALIDATION_FAILED', message: `bad\r${ESC}[2K` } } },
     ];
@@ -465,7 +435,7 @@ describe('text from the API, printed', () => {
       agentType: `worker\r`,
       capabilities: [{ name: `summarize${ESC}[2K`, version: '1.0.0' }],
     };
-    answers = [
+    api.answers = [
       {
         status: 200,
         body: {
@@ -485,7 +455,7 @@ describe('text from the API, printed', () => {
     expect(agents.text()).not.toMatch(CONTROL);
     expect(agents.text()).toContain('evil\\x1b]0;pwned\\x07');
 
-    answers = [
+    api.answers = [
       {
         status: 200,
         body: {
@@ -515,7 +485,7 @@ describe('text from the API, printed', () => {
 
 describe('mobius cancel', () => {
   it('prints the API’s message for a run that cannot be cancelled (409), exit 1', async () => {
-    answers = [
+    api.answers = [
       {
         status: 409,
         body: {
@@ -529,13 +499,13 @@ describe('mobius cancel', () => {
     ];
     const { io, out, err } = capture();
     expect(await cancelCommand('c-1', { api: BASE }, io)).toBe(1);
-    expect(asked).toEqual([{ method: 'DELETE', url: `${BASE}/coordinations/c-1` }]);
+    expect(api.asked).toEqual([{ method: 'DELETE', url: `${BASE}/coordinations/c-1` }]);
     expect(err).toEqual(['✘ Coordination c-1 already finished (succeeded).']);
     expect(out).toEqual([]);
   });
 
   it('names the fix for an unknown run (404) and for a caller who is no operator (403)', async () => {
-    answers = [
+    api.answers = [
       { status: 404, body: { error: { code: 'NOT_FOUND', message: 'No such', details: {} } } },
       {
         status: 403,
@@ -568,6 +538,6 @@ describe('mobius cancel', () => {
       expect(error).toBeInstanceOf(UsageError);
       expect((error as Error).message).toMatch(/^Give the (coordination|agent) id \(`mobius /);
     }
-    expect(asked).toEqual([]);
+    expect(api.asked).toEqual([]);
   });
 });
