@@ -4,12 +4,12 @@ import {
   agentQueueCommand,
   agentRedriveCommand,
 } from '../../functions/cli/agent-commands.ts';
-import type { Io } from '../../functions/cli/io.ts';
 import { sendCommand } from '../../functions/cli/stream-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { eventually, jsonOf, printed } from '../support/cli-io.ts';
 
 /**
  * `mobius agent queue`, `dead-letters` and `redrive` against a running `mobius dev` (an embedded
@@ -45,36 +45,6 @@ const agents: AgentDefinition[] = [
   },
 ];
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
-const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
-
-function capture(): { io: Io; stdout(): string; stderr(): string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { out: (t) => out.push(plain(t)), err: (t) => err.push(plain(t)) },
-    stdout: () => out.join('\n'),
-    stderr: () => err.join('\n'),
-  };
-}
-
-/** `--json` output of a command, parsed. */
-async function jsonOf<T>(command: (io: Io) => Promise<number>): Promise<T> {
-  const { io, stdout, stderr } = capture();
-  expect(await command(io), stderr()).toBe(0);
-  return JSON.parse(stdout()) as T;
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < 100; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`condition not met; last value: ${JSON.stringify(last)}`);
-}
-
 beforeAll(async () => {
   runtime = await EmbeddedRuntime.start({ agents, port: 0 });
   api = runtime.apiUrl ?? '';
@@ -94,7 +64,7 @@ describe('mobius agent queue, dead-letters and redrive', () => {
     jsonOf<Queue>((io) => agentQueueCommand(agentId, { api, json: true }, io));
 
   it('follows a message the agent refused into its dead-letter queue, and back once it is fixed', async () => {
-    const sent = capture();
+    const sent = printed();
     expect(await sendCommand('picky', '{"order":42}', { api }, sent.io)).toBe(0);
     // The agent parks what it cannot handle in its dead-letter queue at once, and nothing is left
     // in its queue. (On a machine slow enough for the handling to outlast the embedded queue's
@@ -106,14 +76,14 @@ describe('mobius agent queue, dead-letters and redrive', () => {
     );
     expect(parked).toMatchObject({ depth: 0, inFlight: 0, deadLetter: { depth: 1 } });
 
-    const report = capture();
+    const report = printed();
     expect(await agentQueueCommand('picky', { api }, report.io)).toBe(0);
     expect(report.stdout()).toMatch(/^dead letters {2}1 \(http:\/\/127\.0\.0\.1:\d+\/.+\)$/m);
     expect(report.stdout()).toContain('mobius agent redrive picky moves them back to the queue');
 
     // Looked at twice: peeking leaves it where it is (each look is a receive SQS counts).
     for (let look = 0; look < 2; look++) {
-      const { io, stdout } = capture();
+      const { io, stdout } = printed();
       expect(await agentDeadLettersCommand('picky', { api, limit: '5' }, io)).toBe(0);
       const lines = stdout().split('\n');
       expect(lines[0]).toMatch(/^1 dead letter for picky \(.+; showing 1, left where they are\)$/);
@@ -127,7 +97,7 @@ describe('mobius agent queue, dead-letters and redrive', () => {
     expect(letters.messages[0]?.attributes['mobius-error']).toBe('picky is broken today');
 
     broken = false;
-    const redrive = capture();
+    const redrive = printed();
     expect(await agentRedriveCommand('picky', { api }, redrive.io)).toBe(0);
     expect(redrive.stdout()).toMatch(/^✔ moving (1 dead letter|the dead letters) of picky back/);
     await eventually(
@@ -139,14 +109,14 @@ describe('mobius agent queue, dead-letters and redrive', () => {
   });
 
   it('says so when there is nothing parked', async () => {
-    const { io, stdout } = capture();
+    const { io, stdout } = printed();
     expect(await agentDeadLettersCommand('echo', { api }, io)).toBe(0);
     expect(stdout()).toMatch(/^No dead letters for echo \(.+, depth 0\)\.$/);
   });
 
   it('names the fix for an unknown agent, before printing anything', async () => {
     for (const command of [agentQueueCommand, agentDeadLettersCommand, agentRedriveCommand]) {
-      const { io, stdout, stderr } = capture();
+      const { io, stdout, stderr } = printed();
       const error = await command('ghost', { api }, io).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UsageError);
       expect((error as Error).message).toBe(

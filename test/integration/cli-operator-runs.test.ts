@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../functions/cli/io.ts';
 import { cancelCommand, coordinationsCommand } from '../../functions/cli/operator-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { eventually, jsonOf, printed } from '../support/cli-io.ts';
 
 /**
  * The operator's commands on runs against a running `mobius dev` (an embedded runtime with its
@@ -63,19 +63,6 @@ const agents: AgentDefinition[] = [
   },
 ];
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
-const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
-
-function capture(): { io: Io; stdout(): string; stderr(): string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { out: (t) => out.push(plain(t)), err: (t) => err.push(plain(t)) },
-    stdout: () => out.join('\n'),
-    stderr: () => err.join('\n'),
-  };
-}
-
 async function post(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${api}${path}`, {
     method: 'POST',
@@ -83,23 +70,6 @@ async function post(path: string, body: unknown): Promise<{ status: number; body
     body: JSON.stringify(body),
   });
   return { status: response.status, body: await response.json() };
-}
-
-/** `--json` output of a command, parsed. */
-async function jsonOf<T>(command: (io: Io) => Promise<number>): Promise<T> {
-  const { io, stdout, stderr } = capture();
-  expect(await command(io), stderr()).toBe(0);
-  return JSON.parse(stdout()) as T;
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < 100; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`condition not met; last value: ${JSON.stringify(last)}`);
 }
 
 type Summary = { coordinationId: string; status: string; pattern: string; mode: string };
@@ -146,7 +116,7 @@ describe('mobius coordinations', () => {
 
   it('lists the runs as a table, in the order the API gives, with their status', async () => {
     const { coordinations } = await listed();
-    const { io, stdout } = capture();
+    const { io, stdout } = printed();
     expect(await coordinationsCommand({ api }, io)).toBe(0);
     const [header, ...rows] = stdout().split('\n');
     expect(header).toMatch(/^coordination +pattern +mode +status +started +duration +steps$/);
@@ -175,7 +145,7 @@ describe('mobius coordinations', () => {
     ).not.toContain(ids.failed);
     expect((await listed({ since: '1h' })).coordinations.length).toBeGreaterThanOrEqual(2);
 
-    const { io, stdout } = capture();
+    const { io, stdout } = printed();
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
     expect(await coordinationsCommand({ api, since: tomorrow }, io)).toBe(0);
     expect(stdout()).toBe(
@@ -209,7 +179,7 @@ describe('mobius cancel', () => {
     expect(started.status).toBe(202);
     const { coordinationId } = started.body as { coordinationId: string };
 
-    const { io, stdout } = capture();
+    const { io, stdout } = printed();
     expect(await cancelCommand(coordinationId, { api }, io)).toBe(0);
     expect(stdout()).toBe(`✔ coordination ${coordinationId}: cancelled`);
     const cancelled = await eventually(
@@ -218,7 +188,7 @@ describe('mobius cancel', () => {
     );
     expect(cancelled.coordinations.map((c) => c.coordinationId)).toEqual([coordinationId]);
 
-    const again = capture();
+    const again = printed();
     expect(await cancelCommand(coordinationId, { api }, again.io)).toBe(1);
     expect(again.stderr()).toMatch(/^✘ .*cancelled/);
     expect(again.stdout()).toBe('');
@@ -235,13 +205,13 @@ describe('mobius cancel', () => {
       (page) => page.coordinations.some((c) => c.mode === 'express'),
     );
     const express = inFlight.coordinations.find((c) => c.mode === 'express') as Summary;
-    const { io, stderr } = capture();
+    const { io, stderr } = printed();
     expect(await cancelCommand(express.coordinationId, { api, json: true }, io)).toBe(1);
     expect(stderr()).toMatch(/^✘ .*express/i);
     release();
     expect((await running).status).toBe(200);
 
-    const unknown = await cancelCommand('no-such-run', { api }, capture().io).catch(
+    const unknown = await cancelCommand('no-such-run', { api }, printed().io).catch(
       (e: unknown) => e,
     );
     expect(unknown).toBeInstanceOf(UsageError);

@@ -6,11 +6,11 @@ import {
   agentResumeCommand,
 } from '../../functions/cli/agent-commands.ts';
 import { agentsCommand } from '../../functions/cli/commands.ts';
-import type { Io } from '../../functions/cli/io.ts';
 import { healthCommand } from '../../functions/cli/operator-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { printed } from '../support/cli-io.ts';
 
 /**
  * The operator's commands against a running `mobius dev`: an embedded runtime with its API on a
@@ -27,19 +27,6 @@ const echo = (agentId: string): AgentDefinition => ({
   capabilities: [{ name: 'echoing', version: '1.0.0' }],
   handler: async (message) => ({ from: agentId, input: message.input }),
 });
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
-const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
-
-function capture(): { io: Io; stdout(): string; stderr(): string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { out: (t) => out.push(plain(t)), err: (t) => err.push(plain(t)) },
-    stdout: () => out.join('\n'),
-    stderr: () => err.join('\n'),
-  };
-}
 
 async function get(path: string): Promise<unknown> {
   const response = await fetch(`${api}${path}`);
@@ -61,13 +48,13 @@ afterAll(async () => {
 
 describe('mobius health', () => {
   it('reports the fleet the API summarises, and prints its body as it is with --json', async () => {
-    const { io, stdout } = capture();
+    const { io, stdout } = printed();
     expect(await healthCommand({ api }, io)).toBe(0);
     expect(stdout()).toMatch(/^agents {7}3 agents: 3 healthy$/m);
     expect(stdout()).toMatch(/^circuits {5}all closed$/m);
     expect(stdout()).toMatch(/^failures {5}0\.0 % \(0 of 0 requests in the last minutes\)$/m);
 
-    const json = capture();
+    const json = printed();
     expect(await healthCommand({ api, json: true }, json.io)).toBe(0);
     const body = JSON.parse(json.stdout()) as { agents: unknown; generatedAt: string };
     const direct = (await get('/health')) as { agents: unknown };
@@ -77,7 +64,7 @@ describe('mobius health', () => {
 
   it('names the fix when no API answers', async () => {
     const nowhere = `http://127.0.0.1:${await freePort()}`;
-    const error = await healthCommand({ api: nowhere }, capture().io).catch((e: unknown) => e);
+    const error = await healthCommand({ api: nowhere }, printed().io).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(
       /^Cannot reach the Mobius API at http:\/\/127\.0\.0\.1:\d+ .*Start it with `mobius dev`, or pass --api <url>\.$/s,
@@ -90,11 +77,11 @@ describe('mobius agent reset, drain and resume', () => {
     // Five failures in a row (the default threshold) open the breaker.
     for (let i = 0; i < 5; i++)
       await runtime.registry.recordOutcome('echo-c', { ok: false, latencyMs: 3 });
-    const before = capture();
+    const before = printed();
     await healthCommand({ api }, before.io);
     expect(before.stdout()).toMatch(/^circuits {5}echo-c open \(opened (just now|\d+ s ago)\)$/m);
 
-    const { io, stdout } = capture();
+    const { io, stdout } = printed();
     expect(await agentResetCommand('echo-c', { api }, io)).toBe(0);
     expect(stdout()).toBe(
       '✔ circuit of echo-c closed: 0 consecutive failures; it takes work again',
@@ -107,7 +94,7 @@ describe('mobius agent reset, drain and resume', () => {
   });
 
   it('drains an agent (mobius agents shows it drained), again without change, then resumes it', async () => {
-    const first = capture();
+    const first = printed();
     expect(await agentDrainCommand('echo-b', { api, json: true }, first.io)).toBe(0);
     const drained = JSON.parse(first.stdout()) as { drainedAt: string };
     expect(drained).toEqual({
@@ -117,22 +104,22 @@ describe('mobius agent reset, drain and resume', () => {
       drainedBy: 'local',
     });
 
-    const again = capture();
+    const again = printed();
     expect(await agentDrainCommand('echo-b', { api }, again.io)).toBe(0);
     expect(again.stdout()).toMatch(
       /^✔ echo-b drained \(since (just now|\d+ s ago), by local\): it gets no new work; what it has in flight finishes\nmobius agent resume echo-b gives it work again$/,
     );
 
-    const listed = capture();
+    const listed = printed();
     expect(await agentsCommand({ api, status: 'drained' }, listed.io)).toBe(0);
     expect(listed.stdout().split('\n').slice(1)).toEqual([
       expect.stringMatching(/^echo-b +echo +drained +closed/),
     ]);
-    const health = capture();
+    const health = printed();
     await healthCommand({ api }, health.io);
     expect(health.stdout()).toMatch(/^agents {7}3 agents: 2 healthy, 1 drained$/m);
 
-    const resumed = capture();
+    const resumed = printed();
     expect(await agentResumeCommand('echo-b', { api }, resumed.io)).toBe(0);
     expect(resumed.stdout()).toMatch(/^✔ echo-b resumed: (healthy|initializing|degraded)$/);
     expect(((await get('/agents/echo-b/health')) as { status: string }).status).not.toBe('drained');
@@ -140,7 +127,7 @@ describe('mobius agent reset, drain and resume', () => {
 
   it('names the fix for an unknown agent, before printing anything', async () => {
     for (const command of [agentResetCommand, agentDrainCommand, agentResumeCommand]) {
-      const { io, stdout, stderr } = capture();
+      const { io, stdout, stderr } = printed();
       const error = await command('ghost', { api }, io).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UsageError);
       expect((error as Error).message).toBe(

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, vi } from 'vitest';
-import type { Io } from '../../functions/cli/io.ts';
 
 /**
  * The CLI's commands without a running API: fetch replaced for each test of the file that calls
@@ -32,18 +31,4 @@ export function scriptedApi(): ScriptedApi {
     vi.unstubAllGlobals();
   });
   return api;
-}
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the colour codes the CLI may write
-export const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '');
-
-/** An Io that keeps what a command printed, colour codes removed: stdout by line, stderr whole. */
-export function capture(): { io: Io; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: { out: (t) => out.push(...plain(t).split('\n')), err: (t) => err.push(plain(t)) },
-  };
 }

@@ -10,7 +10,8 @@ import {
 } from '../../functions/cli/agent-commands.ts';
 import type { Schemas } from '../../functions/cli/client.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
-import { capture, plain, scriptedApi } from '../support/scripted-api.ts';
+import { capture, plain } from '../support/cli-io.ts';
+import { scriptedApi } from '../support/scripted-api.ts';
 
 /**
  * `mobius agent queue` and `mobius agent dead-letters` without a running API: how they print an

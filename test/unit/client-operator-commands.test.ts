@@ -16,7 +16,8 @@ import {
 } from '../../functions/cli/operator-commands.ts';
 import { sendCommand } from '../../functions/cli/stream-commands.ts';
 import { UsageError } from '../../functions/cli/usage-error.ts';
-import { capture, plain, scriptedApi } from '../support/scripted-api.ts';
+import { capture, plain } from '../support/cli-io.ts';
+import { scriptedApi } from '../support/scripted-api.ts';
 
 /**
  * `mobius health`, `mobius coordinations` and `mobius cancel` without a running API: what they
