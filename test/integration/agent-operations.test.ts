@@ -6,7 +6,9 @@ import { buffered } from '../../functions/api/http.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { type Answer, requestJson } from '../support/api-json.ts';
 import { card } from '../support/cards.ts';
+import { eventually as poll } from '../support/poll.ts';
 
 /**
  * The operator actions on agents — POST /agents/{id}/drain, /resume, /circuit/reset — through the
@@ -25,27 +27,11 @@ const echo = (agentId: string, extra: Partial<AgentDefinition> = {}): AgentDefin
   ...extra,
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, read by path in the assertions
-type Answer = { status: number; body: Record<string, any> };
+const http = (method: string, path: string, body?: unknown) =>
+  requestJson(runtime.apiUrl ?? '', method, path, body);
 
-async function http(method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${runtime.apiUrl}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: (await response.json()) as Answer['body'] };
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < 150; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`condition not met; last value: ${JSON.stringify(last)}`);
-}
+/** Up to 15 s: queue moves and receives take seconds on the emulator. */
+const eventually = <T>(read: () => Promise<T>, ok: (value: T) => boolean) => poll(read, ok, 150);
 
 /** An A2A SendMessage to the agent's JSON-RPC endpoint (HTTP 200 either way: see body.error). */
 async function sendA2a(agentId: string): Promise<Answer> {

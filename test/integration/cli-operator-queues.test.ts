@@ -9,7 +9,8 @@ import { UsageError } from '../../functions/cli/usage-error.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
-import { eventually, jsonOf, printed } from '../support/cli-io.ts';
+import { jsonOf, printed } from '../support/cli-io.ts';
+import { eventually } from '../support/poll.ts';
 
 /**
  * `mobius agent queue`, `dead-letters` and `redrive` against a running `mobius dev` (an embedded

@@ -4,7 +4,8 @@ import { UsageError } from '../../functions/cli/usage-error.ts';
 import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
-import { eventually, jsonOf, printed } from '../support/cli-io.ts';
+import { jsonOf, printed } from '../support/cli-io.ts';
+import { eventually } from '../support/poll.ts';
 
 /**
  * The operator's commands on runs against a running `mobius dev` (an embedded runtime with its

@@ -15,7 +15,9 @@ import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { type Answer, requestJson } from '../support/api-json.ts';
 import { card } from '../support/cards.ts';
+import { eventually as poll } from '../support/poll.ts';
 
 /**
  * The operators' queue routes — GET /agents/{id}/queue, GET /agents/{id}/dead-letters, POST
@@ -37,27 +39,11 @@ const agent = (agentId: string, extra: Partial<AgentDefinition> = {}): AgentDefi
   ...extra,
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, read by path in the assertions
-type Answer = { status: number; body: Record<string, any> };
+const http = (method: string, path: string, body?: unknown) =>
+  requestJson(runtime.apiUrl ?? '', method, path, body);
 
-async function http(method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${runtime.apiUrl}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, body: (await response.json()) as Answer['body'] };
-}
-
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < 150; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`condition not met; last value: ${JSON.stringify(last)}`);
-}
+/** Up to 15 s: queue moves and receives take seconds on the emulator. */
+const eventually = <T>(read: () => Promise<T>, ok: (value: T) => boolean) => poll(read, ok, 150);
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 /** The embedded runtime's SQS, as the runtime points every client made from the environment at it. */

@@ -37,14 +37,3 @@ export async function jsonOf<T>(command: (io: Io) => Promise<number>): Promise<T
   expect(await command(io), stderr()).toBe(0);
   return JSON.parse(stdout()) as T;
 }
-
-/** Reads until `ok` holds: 100 reads, 100 ms apart, at most. */
-export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < 100; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`condition not met; last value: ${JSON.stringify(last)}`);
-}
