@@ -22,6 +22,7 @@ import { FatalAgentError } from '../../functions/core/messaging/agent-errors.ts'
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { gatewayEvent as proxyEvent } from '../support/api-json.ts';
 
 /**
  * Every Mobius agent is an A2A 1.0 agent (issue 19, export), checked with an independent
@@ -556,26 +557,12 @@ describe('behind API Gateway, and from another API instance', () => {
     body?: unknown,
     caller = CALLER,
   ): APIGatewayProxyEvent {
-    return {
-      httpMethod: method,
-      path,
-      resource: path,
-      body: body === undefined ? null : JSON.stringify(body),
+    return proxyEvent(method, path, {
+      body,
       headers: { Host: DOMAIN, 'X-Forwarded-Proto': 'https', 'content-type': 'application/json' },
-      multiValueHeaders: {},
-      queryStringParameters: null,
-      multiValueQueryStringParameters: null,
-      pathParameters: null,
-      stageVariables: null,
-      isBase64Encoded: false,
-      requestContext: {
-        requestId: `r-${randomUUID()}`,
-        stage: 'v1',
-        domainName: DOMAIN,
-        path: `/v1${path}`,
-        identity: { userArn: caller, accountId: '123456789012' },
-      } as unknown as APIGatewayProxyEvent['requestContext'],
-    };
+      caller,
+      context: { stage: 'v1', domainName: DOMAIN, path: `/v1${path}` },
+    });
   }
 
   async function call(method: string, path: string, body?: unknown, caller = CALLER) {

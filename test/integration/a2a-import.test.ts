@@ -1,6 +1,5 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keywordExtractor } from '../../examples/agents/keyword-extractor.ts';
 import { summarizer } from '../../examples/agents/summarizer.ts';
@@ -10,6 +9,7 @@ import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
 import { sweep } from '../../functions/monitor/health-monitor.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/a2a-remote.ts';
+import { gatewayEvent } from '../support/api-json.ts';
 
 /**
  * Remote A2A agents join Mobius (issue 19, import), checked against an independent implementation:
@@ -242,23 +242,11 @@ describe('POST /agents/import', () => {
       access: { mode: 'iam', operators: [OPERATOR] },
     });
     const post = async (path: string, body: unknown, caller: string) => {
-      const event = {
-        httpMethod: 'POST',
-        path,
-        resource: path,
-        body: JSON.stringify(body),
+      const event = gatewayEvent('POST', path, {
+        body,
         headers: { 'content-type': 'application/json' },
-        multiValueHeaders: {},
-        queryStringParameters: null,
-        multiValueQueryStringParameters: null,
-        pathParameters: null,
-        stageVariables: null,
-        isBase64Encoded: false,
-        requestContext: {
-          requestId: `r-${Date.now()}`,
-          identity: { userArn: caller, accountId: '123456789012' },
-        },
-      } as unknown as APIGatewayProxyEvent;
+        caller,
+      });
       const result = await gateway(event, lambdaContext('mobius-api'));
       if (isStreaming(result)) throw new Error('expected a JSON answer');
       return { status: result.statusCode, body: JSON.parse(buffered(result).body) };

@@ -1,4 +1,3 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { AccessSettings } from '../../functions/api/caller.ts';
@@ -6,7 +5,7 @@ import { buffered } from '../../functions/api/http.ts';
 import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
-import { type Answer, requestJson } from '../support/api-json.ts';
+import { type Answer, gatewayEvent, requestJson } from '../support/api-json.ts';
 import { card } from '../support/cards.ts';
 import { eventually as poll } from '../support/poll.ts';
 
@@ -271,23 +270,7 @@ describe('who may drain, resume and reset (IAM access settings)', () => {
       coordinations: runtime.coordinations,
       access: ACCESS,
     });
-    const event = {
-      httpMethod: method,
-      path,
-      resource: path,
-      body: null,
-      headers: {},
-      multiValueHeaders: {},
-      queryStringParameters: null,
-      multiValueQueryStringParameters: null,
-      pathParameters: null,
-      stageVariables: null,
-      isBase64Encoded: false,
-      requestContext: {
-        requestId: 'test',
-        identity: { userArn: principal, accountId: ACCOUNT, caller: 'x' },
-      },
-    } as unknown as APIGatewayProxyEvent;
+    const event = gatewayEvent(method, path, { caller: principal });
     const response = buffered(await api(event, lambdaContext('mobius-api')));
     return { status: response.statusCode, body: JSON.parse(response.body) };
   }

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import { buffered } from '../../functions/api/http.ts';
@@ -9,6 +8,7 @@ import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import type { CoordinationSummary } from '../../functions/core/streaming/events.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
+import { gatewayEvent } from '../support/api-json.ts';
 
 /**
  * GET /coordinations and DELETE /coordinations/{id} as a client meets them: the embedded runtime
@@ -388,26 +388,10 @@ describe('DELETE /coordinations/{id}', () => {
     });
     const as = (role: string) =>
       api(
-        {
-          httpMethod: 'DELETE',
-          path: `/coordinations/${id}`,
+        gatewayEvent('DELETE', `/coordinations/${id}`, {
           resource: '/coordinations/{id}',
-          body: null,
-          headers: {},
-          multiValueHeaders: {},
-          queryStringParameters: null,
-          multiValueQueryStringParameters: null,
-          pathParameters: null,
-          stageVariables: null,
-          isBase64Encoded: false,
-          requestContext: {
-            requestId: 'test',
-            identity: {
-              userArn: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/session`,
-              accountId: ACCOUNT,
-            },
-          } as unknown as APIGatewayProxyEvent['requestContext'],
-        } as APIGatewayProxyEvent,
+          caller: `arn:aws:sts::${ACCOUNT}:assumed-role/${role}/session`,
+        }),
         lambdaContext('mobius-api'),
       ).then((response) => {
         const { statusCode, body } = buffered(response);

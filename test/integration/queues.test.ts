@@ -1,5 +1,4 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { AccessSettings } from '../../functions/api/caller.ts';
@@ -15,7 +14,7 @@ import type { AgentDefinition } from '../../functions/core/sdk/define-agent.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../functions/embedded/dynamodb-engine.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
 import { EmbeddedRuntime } from '../../functions/embedded/runtime.ts';
-import { type Answer, requestJson } from '../support/api-json.ts';
+import { type Answer, gatewayEvent, requestJson } from '../support/api-json.ts';
 import { card } from '../support/cards.ts';
 import { eventually as poll } from '../support/poll.ts';
 
@@ -282,23 +281,7 @@ describe('who may look and redrive (IAM access settings)', () => {
       sqs: localSqs(),
       ...extra,
     });
-    const event = {
-      httpMethod: method,
-      path,
-      resource: path,
-      body: null,
-      headers: {},
-      multiValueHeaders: {},
-      queryStringParameters: null,
-      multiValueQueryStringParameters: null,
-      pathParameters: null,
-      stageVariables: null,
-      isBase64Encoded: false,
-      requestContext: {
-        requestId: 'test',
-        identity: { userArn: principal, accountId: ACCOUNT, caller: 'x' },
-      },
-    } as unknown as APIGatewayProxyEvent;
+    const event = gatewayEvent(method, path, { caller: principal });
     const response = buffered(await api(event, lambdaContext('mobius-api')));
     return { status: response.statusCode, body: JSON.parse(response.body) };
   }

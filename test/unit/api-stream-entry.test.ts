@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/app.ts';
 import type { ApiDependencies } from '../../functions/api/dependencies.ts';
@@ -15,6 +15,7 @@ import {
 } from '../../functions/core/aws/lambda-streaming.ts';
 import { formatSse, SSE_HEADERS } from '../../functions/core/streaming/sse.ts';
 import { lambdaContext } from '../../functions/embedded/lambda-context.ts';
+import { gatewayEvent } from '../support/api-json.ts';
 import { CollectingStream, integrationResponse } from '../support/response-stream.ts';
 
 /**
@@ -76,22 +77,7 @@ afterEach(() => {
   host.awslambda = saved;
 });
 
-function event(method: string, path: string): APIGatewayProxyEvent {
-  return {
-    httpMethod: method,
-    path,
-    resource: path,
-    body: null,
-    headers: {},
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: null,
-    stageVariables: null,
-    isBase64Encoded: false,
-    requestContext: {} as APIGatewayProxyEvent['requestContext'],
-  };
-}
+const event = (method: string, path: string) => gatewayEvent(method, path);
 
 const answering =
   (result: ApiResult): ApiHandler =>
